@@ -1,0 +1,172 @@
+/**
+ * The tracker link's messages: what a client may ask, what the tracker answers, and the
+ * validation that turns an untrusted frame into a typed request. Both programs import this
+ * module, so the two ends cannot drift apart.
+ *
+ * Every request is `{id, type, ...params}`; every reply is `{id, ok: true, data}` or
+ * `{id, ok: false, error: {code, message}}` with the same `id`. The first request on a
+ * connection must be `hello` carrying `PROTOCOL_VERSION`.
+ *
+ * @module
+ */
+
+import { ProtocolError } from "./errors.ts";
+
+/** Bumped whenever a message changes shape; the tracker refuses other versions. */
+export const PROTOCOL_VERSION = 1;
+
+const ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+const MAX_PASSWORD_LENGTH = 1024;
+
+/** True when `id` is a valid user or group id: 1 to 64 of `A-Z a-z 0-9 _ . -`. */
+export function isValidId(id: string): boolean {
+  return ID_PATTERN.test(id);
+}
+
+/** Why `id` is not a valid user or group id, or `undefined` when it is. */
+export function idProblem(kind: "user" | "group", id: string): string | undefined {
+  if (isValidId(id)) return undefined;
+  return `invalid ${kind} id "${id}": use 1 to 64 characters from A-Z a-z 0-9 _ . -`;
+}
+
+/** Why `password` is unacceptable, or `undefined` when it is fine. */
+export function passwordProblem(password: string): string | undefined {
+  if (password.length === 0) return "the password must not be empty";
+  if (password.length > MAX_PASSWORD_LENGTH) {
+    return `the password is longer than ${MAX_PASSWORD_LENGTH} characters`;
+  }
+  return undefined;
+}
+
+/** Where a client serves pieces to other peers. */
+export interface PeerAddress {
+  host: string;
+  port: number;
+}
+
+/** Every request a client can send, by `type`. */
+export type Request =
+  | { type: "hello"; version: number; peer?: PeerAddress }
+  | { type: "ping" }
+  | { type: "create_user"; user: string; password: string }
+  | { type: "login"; user: string; password: string }
+  | { type: "resume"; token: string }
+  | { type: "logout" }
+  | { type: "create_group"; group: string }
+  | { type: "join_group"; group: string }
+  | { type: "leave_group"; group: string }
+  | { type: "list_requests"; group: string }
+  | { type: "accept_request"; group: string; user: string }
+  | { type: "list_groups" };
+
+/** The `type` of a request. */
+export type RequestType = Request["type"];
+
+/** A request as it travels: with the id its reply will carry. */
+export type RequestFrame = Request & { id: number };
+
+/** One group as `list_groups` reports it. */
+export interface GroupSummary {
+  group: string;
+  owner: string;
+  members: number;
+}
+
+/** The data each request type answers with on success. */
+export interface ResponseData {
+  hello: { version: number; server: string };
+  ping: null;
+  create_user: { user: string };
+  login: { user: string; token: string };
+  resume: { user: string };
+  logout: null;
+  create_group: { group: string; owner: string };
+  join_group: { group: string; status: "pending" };
+  leave_group: { group: string; owner: string | null; deleted: boolean };
+  list_requests: { user: string }[];
+  accept_request: { group: string; user: string };
+  list_groups: GroupSummary[];
+}
+
+/** Machine-readable reason of a failed request. */
+export type ErrorCode =
+  | "bad_request"
+  | "unsupported_version"
+  | "unauthenticated"
+  | "forbidden"
+  | "not_found"
+  | "conflict"
+  | "internal";
+
+/** A reply frame. */
+export type Response =
+  | { id: number; ok: true; data: unknown }
+  | { id: number; ok: false; error: { code: ErrorCode; message: string } };
+
+type Field = "string" | "number" | "peer";
+const REQUEST_FIELDS: { [T in RequestType]: Record<string, Field> } = {
+  hello: { version: "number" },
+  ping: {},
+  create_user: { user: "string", password: "string" },
+  login: { user: "string", password: "string" },
+  resume: { token: "string" },
+  logout: {},
+  create_group: { group: "string" },
+  join_group: { group: "string" },
+  leave_group: { group: "string" },
+  list_requests: { group: "string" },
+  accept_request: { group: "string", user: "string" },
+  list_groups: {},
+};
+const OPTIONAL_FIELDS: Partial<Record<RequestType, Record<string, Field>>> = {
+  hello: { peer: "peer" },
+};
+
+function isPeerAddress(value: unknown): value is PeerAddress {
+  if (typeof value !== "object" || value === null) return false;
+  const { host, port } = value as Record<string, unknown>;
+  return typeof host === "string" && host.length > 0 && host.length <= 255 &&
+    Number.isInteger(port) && (port as number) > 0 && (port as number) < 65536;
+}
+
+function hasType(value: unknown, field: Field): boolean {
+  if (field === "peer") return isPeerAddress(value);
+  if (field === "number") return typeof value === "number" && Number.isFinite(value);
+  return typeof value === "string";
+}
+
+/** The request id of a frame, if it carries a usable one (so even a bad request can be answered). */
+export function frameId(frame: Record<string, unknown>): number | undefined {
+  const id = frame.id;
+  return Number.isSafeInteger(id) && (id as number) >= 0 ? id as number : undefined;
+}
+
+/**
+ * Checks an untrusted frame against the request table and returns it typed.
+ * Throws `ProtocolError` naming the first thing that is wrong.
+ */
+export function parseRequest(frame: Record<string, unknown>): RequestFrame {
+  const id = frameId(frame);
+  if (id === undefined) throw new ProtocolError("request has no valid id");
+  const type = frame.type;
+  if (typeof type !== "string" || !Object.hasOwn(REQUEST_FIELDS, type)) {
+    throw new ProtocolError(`unknown request type ${JSON.stringify(type)}`);
+  }
+  const required = REQUEST_FIELDS[type as RequestType];
+  const optional = OPTIONAL_FIELDS[type as RequestType] ?? {};
+  const request: Record<string, unknown> = { id, type };
+  for (const [name, field] of Object.entries(required)) {
+    if (!hasType(frame[name], field)) {
+      throw new ProtocolError(`request "${type}" needs a ${field} field "${name}"`);
+    }
+    request[name] = frame[name];
+  }
+  for (const [name, field] of Object.entries(optional)) {
+    if (frame[name] === undefined) continue;
+    if (!hasType(frame[name], field)) {
+      throw new ProtocolError(`request "${type}" has a malformed field "${name}"`);
+    }
+    request[name] = frame[name];
+  }
+  return request as RequestFrame;
+}

@@ -1,0 +1,71 @@
+/**
+ * The client program: binds the peer port, connects the session to the tracker, and runs the
+ * shell until its input ends. Pieces will be served on the peer port to other members.
+ *
+ * @module
+ */
+
+import { errorMessage } from "../lib/errors.ts";
+import { closeQuietly } from "../lib/io.ts";
+import { ClientSession } from "./session.ts";
+import { Shell } from "./shell.ts";
+
+/** Where the client listens and which tracker it uses. */
+export interface ClientOptions {
+  host: string;
+  port: number;
+  trackerHost: string;
+  trackerPort: number;
+  json: boolean;
+}
+
+/** Runs the client until its shell ends; resolves with the exit code. */
+export async function runClient(options: ClientOptions): Promise<number> {
+  let listener: Deno.TcpListener;
+  try {
+    listener = Deno.listen({ hostname: options.host, port: options.port });
+  } catch (error) {
+    console.error(
+      `error: cannot serve peers on ${options.host}:${options.port}: ${errorMessage(error)}`,
+    );
+    return 1;
+  }
+  const serving = servePeers(listener);
+  const interactive = Deno.stdin.isTerminal();
+  // The session announces through the shell, and the shell runs the session's commands.
+  const session = new ClientSession({
+    hostname: options.trackerHost,
+    port: options.trackerPort,
+    peer: { host: options.host, port: listener.addr.port },
+    onEvent: (event) => shell.announce(event),
+  });
+  const shell = new Shell({ session, json: options.json, interactive });
+  if (interactive) {
+    console.error(
+      `swarmshare client: serving peers on ${options.host}:${listener.addr.port}, ` +
+        `tracker ${options.trackerHost}:${options.trackerPort}; type help for commands`,
+    );
+  }
+
+  const stop = () => Deno.stdin.close();
+  Deno.addSignalListener("SIGTERM", stop);
+  session.start();
+  try {
+    await shell.run();
+  } finally {
+    Deno.removeSignalListener("SIGTERM", stop);
+    await session.close();
+    listener.close();
+    await serving;
+  }
+  return 0;
+}
+
+/** Accepts peer connections. Until pieces are shared there is nothing to serve, so each closes. */
+async function servePeers(listener: Deno.TcpListener): Promise<void> {
+  try {
+    for await (const conn of listener) closeQuietly(conn);
+  } catch {
+    // the listener was closed
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * The shell's command table: each command's words, parameters, what it does on the session,
+ * and how its result reads to a person. The shell owns parsing and printing; the session owns
+ * state; this module is the one place that says which command means what.
+ *
+ * @module
+ */
+
+import { UserError } from "../lib/errors.ts";
+import { idProblem, passwordProblem } from "../lib/protocol.ts";
+import type { ClientSession } from "./session.ts";
+
+/** A command's outcome: `data` for `--json`, `text` for a person. */
+export interface CommandResult {
+  data: unknown;
+  text: string;
+}
+
+/** What a command may act on. */
+export interface CommandContext {
+  session: ClientSession;
+  /** Asks the shell to stop after this command. */
+  quit(): void;
+}
+
+/** One shell command. */
+export interface Command {
+  /** The words that name it, as typed and as reported in `--json` (`requests list_requests`). */
+  name: string;
+  params: readonly string[];
+  summary: string;
+  run(context: CommandContext, args: string[]): Promise<CommandResult>;
+}
+
+/** `name <param> ...`, as shown in help and in usage errors. */
+export function usageOf(command: Command): string {
+  return [command.name, ...command.params.map((param) => `<${param}>`)].join(" ");
+}
+
+function checkId(kind: "user" | "group", id: string): string {
+  const problem = idProblem(kind, id);
+  if (problem) throw new UserError(problem);
+  return id;
+}
+
+function checkPassword(password: string): string {
+  const problem = passwordProblem(password);
+  if (problem) throw new UserError(problem);
+  return password;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => row[column].length))
+  );
+  return [header, ...rows]
+    .map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join("  ").trimEnd())
+    .join("\n");
+}
+
+const COMMAND_LIST: Command[] = [
+  {
+    name: "create_user",
+    params: ["user_id", "passwd"],
+    summary: "create an account",
+    async run({ session }, [user, password]) {
+      const data = await session.createUser(checkId("user", user), checkPassword(password));
+      return { data, text: `user "${user}" created` };
+    },
+  },
+  {
+    name: "login",
+    params: ["user_id", "passwd"],
+    summary: "log in (one user per client at a time)",
+    async run({ session }, [user, password]) {
+      const data = await session.login(checkId("user", user), checkPassword(password));
+      return { data, text: `logged in as ${user}` };
+    },
+  },
+  {
+    name: "create_group",
+    params: ["group_id"],
+    summary: "create a group; you become its owner",
+    async run({ session }, [group]) {
+      const data = await session.createGroup(checkId("group", group));
+      return { data, text: `group "${group}" created; you are its owner` };
+    },
+  },
+  {
+    name: "join_group",
+    params: ["group_id"],
+    summary: "ask the owner of a group to let you in",
+    async run({ session }, [group]) {
+      const data = await session.joinGroup(checkId("group", group));
+      return { data, text: `asked to join group "${group}"; waiting for its owner to accept` };
+    },
+  },
+  {
+    name: "leave_group",
+    params: ["group_id"],
+    summary: "leave a group (an owner hands it to the longest-standing member)",
+    async run({ session }, [group]) {
+      const data = await session.leaveGroup(checkId("group", group));
+      const after = data.deleted
+        ? "it had no members left and was deleted"
+        : `its owner is ${data.owner}`;
+      return { data, text: `left group "${group}"; ${after}` };
+    },
+  },
+  {
+    name: "requests list_requests",
+    params: ["group_id"],
+    summary: "list pending join requests (owner only)",
+    async run({ session }, [group]) {
+      const data = await session.listRequests(checkId("group", group));
+      const text = data.length === 0
+        ? `no pending requests for group "${group}"`
+        : [`pending requests for group "${group}":`, ...data.map(({ user }) => `  ${user}`)]
+          .join("\n");
+      return { data, text };
+    },
+  },
+  {
+    name: "accept_request",
+    params: ["group_id", "user_id"],
+    summary: "let a user with a pending request into your group (owner only)",
+    async run({ session }, [group, user]) {
+      const data = await session.acceptRequest(checkId("group", group), checkId("user", user));
+      return { data, text: `${user} is now a member of group "${group}"` };
+    },
+  },
+  {
+    name: "list_groups",
+    params: [],
+    summary: "list every group with its owner and member count",
+    async run({ session }) {
+      const data = await session.listGroups();
+      const text = data.length === 0 ? "no groups yet" : table(
+        ["GROUP", "OWNER", "MEMBERS"],
+        data.map(({ group, owner, members }) => [group, owner, String(members)]),
+      );
+      return { data, text };
+    },
+  },
+  {
+    name: "logout",
+    params: [],
+    summary: "log out of this client",
+    async run({ session }) {
+      const user = session.user;
+      const data = await session.logout();
+      return { data, text: user ? `logged out ${user}` : "logged out" };
+    },
+  },
+  {
+    name: "help",
+    params: [],
+    summary: "show this list",
+    run() {
+      return Promise.resolve({ data: { commands: COMMAND_LIST.map(usageOf) }, text: helpText() });
+    },
+  },
+  {
+    name: "quit",
+    params: [],
+    summary: "log out and leave the shell",
+    run({ quit }) {
+      quit();
+      return Promise.resolve({ data: null, text: "bye" });
+    },
+  },
+];
+
+/** Every command by its full name. */
+export const COMMANDS: ReadonlyMap<string, Command> = new Map(
+  COMMAND_LIST.map((command) => [command.name, command]),
+);
+
+/** The help listing: one usage line and summary per command. */
+export function helpText(): string {
+  return table(
+    ["COMMAND", "WHAT IT DOES"],
+    COMMAND_LIST.map((command) => [usageOf(command), command.summary]),
+  );
+}
+
+/** A shell line resolved to its command and arguments. */
+export interface ParsedLine {
+  command: Command;
+  args: string[];
+}
+
+/**
+ * Resolves the words of a line to a command, checking the argument count. Throws
+ * `CommandLineError` (carrying the name to report) for an unknown command or wrong arguments.
+ */
+export function resolveCommand(words: string[]): ParsedLine {
+  const [first, ...rest] = words;
+  const prefix = [...COMMANDS.keys()].find((name) => name.startsWith(`${first} `));
+  if (prefix) {
+    // a two-word command such as `requests list_requests`
+    const command = COMMANDS.get(`${first} ${rest[0]}`);
+    if (!command) throw new CommandLineError(first, `usage: ${usageOf(COMMANDS.get(prefix)!)}`);
+    return checkArity(command, rest.slice(1));
+  }
+  const command = COMMANDS.get(first);
+  if (!command) {
+    throw new CommandLineError(first, `unknown command "${first}"; type help for the list`);
+  }
+  return checkArity(command, rest);
+}
+
+function checkArity(command: Command, args: string[]): ParsedLine {
+  if (args.length !== command.params.length) {
+    throw new CommandLineError(command.name, `usage: ${usageOf(command)}`);
+  }
+  return { command, args };
+}
+
+/** A line that names no command or gives it the wrong arguments. */
+export class CommandLineError extends UserError {
+  override name = "CommandLineError";
+  constructor(readonly commandName: string, message: string) {
+    super(message);
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * The client's connection to the tracker: typed request/response over the framed link,
+ * heartbeats, and reconnection with backoff. When the link comes back, `onConnected` runs
+ * before any queued command, so the session is resumed before the user's next request.
+ *
+ * @module
+ */
+
+import { errorMessage, TrackerUnavailableError, UserError } from "../lib/errors.ts";
+import { encodeFrame, readFrames } from "../lib/frame.ts";
+import { closeQuietly, writeAll } from "../lib/io.ts";
+import {
+  type ErrorCode,
+  type PeerAddress,
+  PROTOCOL_VERSION,
+  type Request,
+  type RequestType,
+  type ResponseData,
+} from "../lib/protocol.ts";
+
+/** The tracker refused a request; `message` is meant for the user. */
+export class TrackerRefusal extends UserError {
+  override name = "TrackerRefusal";
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+  }
+}
+
+/** What the link tells its owner about its state. */
+export type LinkStatus =
+  | { state: "down"; reason: string }
+  | { state: "up"; reconnected: boolean };
+
+/** How the link connects and behaves. */
+export interface TrackerLinkOptions {
+  hostname: string;
+  port: number;
+  /** Where this client serves pieces; sent in the hello. */
+  peer: PeerAddress;
+  /** Runs on every new connection, before queued requests go out (e.g. session resume). */
+  onConnected?: (link: TrackerLink) => Promise<void>;
+  /** Told once when the tracker goes away and once when it is back. */
+  onStatus?: (status: LinkStatus) => void;
+  /** Interval between pings on an idle link. Default 10 s. */
+  heartbeatMs?: number;
+  /** A request unanswered this long fails and the connection is recycled. Default 20 s. */
+  requestTimeoutMs?: number;
+  /** First and longest pause between reconnection attempts. Default 100 ms and 5 s. */
+  backoffMs?: { initial: number; max: number };
+}
+
+type Params<T extends RequestType> = Omit<Extract<Request, { type: T }>, "type">;
+
+interface Pending {
+  resolve(data: unknown): void;
+  reject(error: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+type State = "connecting" | "up" | "down" | "closed";
+
+/** A self-healing link to the tracker. */
+export class TrackerLink {
+  readonly #options: TrackerLinkOptions;
+  readonly #pending = new Map<number, Pending>();
+  readonly #stop = new AbortController();
+  #conn?: Deno.TcpConn;
+  #nextId = 1;
+  #writing: Promise<void> = Promise.resolve();
+  #state: State = "connecting";
+  #stateChanged = Promise.withResolvers<void>();
+  #running?: Promise<void>;
+
+  constructor(options: TrackerLinkOptions) {
+    this.#options = options;
+  }
+
+  /** Starts connecting in the background; reconnects until `close`. */
+  start(): void {
+    this.#running ??= this.#run();
+  }
+
+  /** True while connected and greeted (and resumed, when there was a session). */
+  get isUp(): boolean {
+    return this.#state === "up";
+  }
+
+  /**
+   * Sends a request and resolves with the tracker's data. Throws `TrackerRefusal` when the
+   * tracker says no, `TrackerUnavailableError` when it cannot be reached. While the first
+   * connection (or a resume) is still being made, the request waits for its outcome.
+   */
+  async request<T extends RequestType>(type: T, params: Params<T>): Promise<ResponseData[T]> {
+    while (this.#state === "connecting") await this.#stateChanged.promise;
+    if (this.#state !== "up") throw new TrackerUnavailableError();
+    return await this.#send(type, params);
+  }
+
+  /** Stops reconnecting and closes the connection; pending requests fail. */
+  async close(): Promise<void> {
+    this.#stop.abort();
+    this.#setState("closed");
+    if (this.#conn) closeQuietly(this.#conn);
+    await this.#running;
+  }
+
+  #setState(state: State): void {
+    if (this.#state === "closed") return;
+    this.#state = state;
+    this.#stateChanged.resolve();
+    this.#stateChanged = Promise.withResolvers<void>();
+  }
+
+  /** Sends on the current connection, whatever the state; for hello and `onConnected`. */
+  #send<T extends RequestType>(type: T, params: Params<T>): Promise<ResponseData[T]> {
+    const conn = this.#conn;
+    if (!conn) return Promise.reject(new TrackerUnavailableError());
+    const id = this.#nextId++;
+    const frame = encodeFrame({ id, type, ...params });
+    const timeoutMs = this.#options.requestTimeoutMs ?? 20_000;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new TrackerUnavailableError(`the tracker did not answer ${type} in time`));
+        closeQuietly(conn); // a link that drops answers is broken: reconnect
+      }, timeoutMs);
+      this.#pending.set(id, { resolve: resolve as (data: unknown) => void, reject, timer });
+      this.#writing = this.#writing
+        .then(() => writeAll(conn, frame))
+        .catch(() => closeQuietly(conn));
+    });
+  }
+
+  /** Requests sent on the connection being set up (hello, resume) bypass the state gate. */
+  sendDuringSetup<T extends RequestType>(type: T, params: Params<T>): Promise<ResponseData[T]> {
+    return this.#send(type, params);
+  }
+
+  async #run(): Promise<void> {
+    const backoff = this.#options.backoffMs ?? { initial: 100, max: 5_000 };
+    let delayMs = backoff.initial;
+    let wasUp = false;
+    let announcedDown = false;
+    while (!this.#stop.signal.aborted) {
+      let lostReason = "";
+      try {
+        this.#conn = await Deno.connect({
+          hostname: this.#options.hostname,
+          port: this.#options.port,
+        });
+        const reading = this.#readResponses(this.#conn);
+        await this.#send("hello", { version: PROTOCOL_VERSION, peer: this.#options.peer });
+        await this.#options.onConnected?.(this);
+        delayMs = backoff.initial;
+        this.#setState("up");
+        this.#options.onStatus?.({ state: "up", reconnected: wasUp || announcedDown });
+        wasUp = true;
+        announcedDown = false;
+        const heartbeat = setInterval(() => this.#ping(), this.#options.heartbeatMs ?? 10_000);
+        try {
+          lostReason = await reading;
+        } finally {
+          clearInterval(heartbeat);
+        }
+      } catch (error) {
+        lostReason = errorMessage(error);
+      }
+      if (this.#conn) closeQuietly(this.#conn);
+      this.#conn = undefined;
+      this.#failPending();
+      if (this.#stop.signal.aborted) break;
+      this.#setState("down");
+      if (!announcedDown) {
+        announcedDown = true;
+        this.#options.onStatus?.({ state: "down", reason: lostReason });
+      }
+      await abortableDelay(delayMs, this.#stop.signal);
+      delayMs = Math.min(delayMs * 2, backoff.max);
+    }
+  }
+
+  /** Dispatches replies until the connection ends; resolves with why it ended. */
+  async #readResponses(conn: Deno.TcpConn): Promise<string> {
+    try {
+      for await (const frame of readFrames(conn.readable)) {
+        const pending = this.#pending.get(frame.id as number);
+        if (!pending) continue;
+        this.#pending.delete(frame.id as number);
+        clearTimeout(pending.timer);
+        if (frame.ok === true) {
+          pending.resolve(frame.data ?? null);
+        } else {
+          const error = (frame.error ?? {}) as { code?: ErrorCode; message?: string };
+          pending.reject(
+            new TrackerRefusal(error.code ?? "internal", error.message ?? "request refused"),
+          );
+        }
+      }
+      return "the tracker closed the connection";
+    } catch (error) {
+      return errorMessage(error);
+    } finally {
+      // Wakes a setup step waiting on a reply that will never come.
+      this.#failPending();
+      closeQuietly(conn);
+    }
+  }
+
+  #ping(): void {
+    if (this.#state === "up") this.#send("ping", {}).catch(() => {});
+  }
+
+  #failPending(): void {
+    for (const [id, pending] of this.#pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new TrackerUnavailableError("the connection to the tracker was lost"));
+      this.#pending.delete(id);
+    }
+  }
+}
+
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}

@@ -1,0 +1,199 @@
+/**
+ * The tracker's network side: accepts TCP connections, runs one session per connection
+ * (hello first, then requests answered in order), and keeps every connection's faults to
+ * itself. A silent connection is closed after `idleTimeoutMs`; clients ping well within it.
+ *
+ * @module
+ */
+
+import { errorMessage, ProtocolError } from "../lib/errors.ts";
+import { encodeFrame, readFrames } from "../lib/frame.ts";
+import { closeQuietly, isDisconnect, writeAll } from "../lib/io.ts";
+import {
+  type ErrorCode,
+  frameId,
+  parseRequest,
+  PROTOCOL_VERSION,
+  type RequestFrame,
+  type Response,
+} from "../lib/protocol.ts";
+import { makeDecoyHash } from "./auth.ts";
+import {
+  type ConnectionState,
+  type HandlerContext,
+  handleRequest,
+  isAccountRequest,
+  RequestError,
+} from "./handlers.ts";
+import { TrackerStore } from "./store.ts";
+
+/** How the tracker runs. */
+export interface TrackerOptions {
+  hostname: string;
+  /** 0 picks a free port; `address` tells which. */
+  port: number;
+  /** SQLite file; created when missing. */
+  dbPath: string;
+  /** A connection that sends nothing for this long is closed. Default 45 s. */
+  idleTimeoutMs?: number;
+  /** Sessions unused for this long are dropped at start. Default 30 days. */
+  sessionMaxIdleMs?: number;
+  /** Where operational messages go (never secrets). Default: stderr. */
+  log?: (line: string) => void;
+}
+
+const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
+const DEFAULT_SESSION_MAX_IDLE_MS = 30 * 24 * 3600_000;
+const SERVER_NAME = "swarmshare-tracker";
+
+/** A running tracker. */
+export class Tracker {
+  readonly #listener: Deno.TcpListener;
+  readonly #store: TrackerStore;
+  readonly #connections = new Set<Deno.TcpConn>();
+  readonly #idleTimeoutMs: number;
+  readonly #log: (line: string) => void;
+  readonly #decoyHash: Promise<string>;
+  readonly #accepting: Promise<void>;
+  #closing?: Promise<void>;
+
+  private constructor(listener: Deno.TcpListener, store: TrackerStore, options: TrackerOptions) {
+    this.#listener = listener;
+    this.#store = store;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.#log = options.log ?? ((line) => console.error(line));
+    this.#decoyHash = makeDecoyHash();
+    this.#accepting = this.#acceptLoop();
+  }
+
+  /** Opens the database and starts listening. Throws when either fails. */
+  static start(options: TrackerOptions): Tracker {
+    const store = new TrackerStore(options.dbPath);
+    try {
+      store.pruneSessions(options.sessionMaxIdleMs ?? DEFAULT_SESSION_MAX_IDLE_MS);
+      const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+      return new Tracker(listener, store, options);
+    } catch (error) {
+      store.close();
+      throw error;
+    }
+  }
+
+  /** The address the tracker accepts connections on. */
+  get address(): Deno.NetAddr {
+    return this.#listener.addr;
+  }
+
+  /** Stops accepting, closes every connection, and closes the database cleanly. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#listener.close();
+      for (const conn of this.#connections) closeQuietly(conn);
+      await this.#accepting;
+      await this.#decoyHash.catch(() => {});
+      this.#store.close();
+    })();
+    return this.#closing;
+  }
+
+  async #acceptLoop(): Promise<void> {
+    const sessions = new Set<Promise<void>>();
+    try {
+      for await (const conn of this.#listener) {
+        const session = this.#serve(conn).finally(() => sessions.delete(session));
+        sessions.add(session);
+      }
+    } catch (error) {
+      if (!this.#closing) this.#log(`tracker: accept failed: ${errorMessage(error)}`);
+    }
+    await Promise.all(sessions);
+  }
+
+  async #serve(conn: Deno.TcpConn): Promise<void> {
+    this.#connections.add(conn);
+    const remote = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
+    const connection: ConnectionState = {};
+    const context: HandlerContext = { store: this.#store, connection, decoyHash: this.#decoyHash };
+    let idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
+    let greeted = false;
+    try {
+      for await (const frame of readFrames(conn.readable)) {
+        clearTimeout(idleTimer);
+        idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
+        let request: RequestFrame;
+        try {
+          request = parseRequest(frame);
+        } catch (error) {
+          await send(conn, failure(frameId(frame) ?? 0, "bad_request", errorMessage(error)));
+          if (!greeted) break;
+          continue;
+        }
+        if (!greeted) {
+          greeted = await this.#greet(conn, request);
+          if (!greeted) break;
+          continue;
+        }
+        await send(conn, await this.#answer(context, request, remote));
+      }
+    } catch (error) {
+      if (error instanceof ProtocolError) {
+        this.#log(`tracker: ${remote}: ${error.message}; closing the connection`);
+        await send(conn, failure(0, "bad_request", error.message)).catch(() => {});
+      } else if (!isDisconnect(error) && !this.#closing) {
+        this.#log(`tracker: ${remote}: ${errorMessage(error)}`);
+      }
+    } finally {
+      clearTimeout(idleTimer);
+      this.#connections.delete(conn);
+      closeQuietly(conn);
+    }
+  }
+
+  /** Answers the first request, which must be a hello of our version. */
+  async #greet(conn: Deno.TcpConn, request: RequestFrame): Promise<boolean> {
+    if (request.type !== "hello") {
+      await send(conn, failure(request.id, "bad_request", "the first request must be hello"));
+      return false;
+    }
+    if (request.version !== PROTOCOL_VERSION) {
+      await send(
+        conn,
+        failure(
+          request.id,
+          "unsupported_version",
+          `protocol version ${request.version} is not supported (this tracker speaks ${PROTOCOL_VERSION})`,
+        ),
+      );
+      return false;
+    }
+    await send(conn, {
+      id: request.id,
+      ok: true,
+      data: { version: PROTOCOL_VERSION, server: SERVER_NAME },
+    });
+    return true;
+  }
+
+  async #answer(context: HandlerContext, request: RequestFrame, remote: string): Promise<Response> {
+    if (request.type === "ping") return { id: request.id, ok: true, data: null };
+    if (!isAccountRequest(request.type)) {
+      return failure(request.id, "bad_request", `"${request.type}" is not allowed here`);
+    }
+    try {
+      const data = await handleRequest(context, request as Parameters<typeof handleRequest>[1]);
+      return { id: request.id, ok: true, data };
+    } catch (error) {
+      if (error instanceof RequestError) return failure(request.id, error.code, error.message);
+      this.#log(`tracker: ${remote}: ${request.type} failed: ${errorMessage(error)}`);
+      return failure(request.id, "internal", `the tracker could not complete ${request.type}`);
+    }
+  }
+}
+
+function failure(id: number, code: ErrorCode, message: string): Response {
+  return { id, ok: false, error: { code, message } };
+}
+
+function send(conn: Deno.Conn, response: Response): Promise<void> {
+  return writeAll(conn, encodeFrame(response));
+}

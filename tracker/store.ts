@@ -1,0 +1,269 @@
+/**
+ * The tracker's durable state in SQLite (`node:sqlite`, WAL): users, sessions, groups,
+ * memberships and join requests. This is the only module that knows SQL. The schema is
+ * versioned with `PRAGMA user_version` and migrated forward when the tracker opens the file.
+ *
+ * @module
+ */
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { GroupSummary } from "../lib/protocol.ts";
+
+/** Each entry upgrades the schema by one version; never edit one that has shipped. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE users (
+     id            TEXT PRIMARY KEY,
+     password_hash TEXT NOT NULL,
+     created_at    INTEGER NOT NULL
+   ) STRICT;
+   CREATE TABLE sessions (
+     token_digest TEXT PRIMARY KEY,
+     user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+     created_at   INTEGER NOT NULL,
+     last_seen_at INTEGER NOT NULL
+   ) STRICT;
+   CREATE TABLE groups (
+     id         TEXT PRIMARY KEY,
+     owner_id   TEXT NOT NULL REFERENCES users(id),
+     created_at INTEGER NOT NULL
+   ) STRICT;
+   -- seq orders members by how long they have stood: ownership passes to the lowest.
+   CREATE TABLE memberships (
+     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+     group_id  TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+     user_id   TEXT NOT NULL REFERENCES users(id),
+     joined_at INTEGER NOT NULL,
+     UNIQUE (group_id, user_id)
+   ) STRICT;
+   CREATE TABLE join_requests (
+     group_id     TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+     user_id      TEXT NOT NULL REFERENCES users(id),
+     requested_at INTEGER NOT NULL,
+     PRIMARY KEY (group_id, user_id)
+   ) STRICT;`,
+];
+
+/** The schema version this build writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Raised when the database file was written by a newer build or is not a tracker database. */
+export class StoreError extends Error {
+  override name = "StoreError";
+}
+
+/** What happened to a group when a member left it. */
+export interface LeaveOutcome {
+  /** The owner afterwards, or null when the group was deleted. */
+  owner: string | null;
+  deleted: boolean;
+}
+
+/** Typed access to the tracker database. One instance owns the connection. */
+export class TrackerStore {
+  readonly #db: DatabaseSync;
+  readonly #now: () => number;
+  readonly #statements = new Map<string, StatementSync>();
+
+  /** Opens (creating if needed) and migrates the database at `path` (`:memory:` for tests). */
+  constructor(path: string, options: { now?: () => number } = {}) {
+    this.#now = options.now ?? Date.now;
+    try {
+      this.#db = new DatabaseSync(path);
+      this.#db.exec("PRAGMA journal_mode = WAL");
+      this.#db.exec("PRAGMA synchronous = NORMAL");
+      this.#db.exec("PRAGMA foreign_keys = ON");
+      this.#db.exec("PRAGMA busy_timeout = 5000");
+    } catch (error) {
+      throw new StoreError(`cannot open database ${path}: ${(error as Error).message}`);
+    }
+    try {
+      this.#migrate();
+    } catch (error) {
+      this.#db.close();
+      throw error instanceof StoreError ? error : new StoreError(
+        `cannot use database ${path}: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  /** Checkpoints the WAL and closes the file; the store is unusable afterwards. */
+  close(): void {
+    if (!this.#db.isOpen) return;
+    this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    this.#db.close();
+  }
+
+  #migrate(): void {
+    const { user_version: version } = this.#db.prepare("PRAGMA user_version").get() as {
+      user_version: number;
+    };
+    if (version > SCHEMA_VERSION) {
+      throw new StoreError(
+        `database schema version ${version} is newer than this tracker understands (${SCHEMA_VERSION})`,
+      );
+    }
+    for (let next = version; next < SCHEMA_VERSION; next++) {
+      this.#transaction(() => {
+        this.#db.exec(MIGRATIONS[next]);
+        this.#db.exec(`PRAGMA user_version = ${next + 1}`);
+      });
+    }
+  }
+
+  #sql(text: string): StatementSync {
+    let statement = this.#statements.get(text);
+    if (!statement) {
+      statement = this.#db.prepare(text);
+      this.#statements.set(text, statement);
+    }
+    return statement;
+  }
+
+  #transaction<T>(body: () => T): T {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = body();
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  // Users and sessions
+
+  /** Adds a user; false when the id is taken. */
+  createUser(user: string, passwordHash: string): boolean {
+    const result = this.#sql(
+      "INSERT INTO users (id, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+    ).run(user, passwordHash, this.#now());
+    return result.changes === 1;
+  }
+
+  /** The stored password hash of a user, or undefined when there is no such user. */
+  passwordHash(user: string): string | undefined {
+    const row = this.#sql("SELECT password_hash FROM users WHERE id = ?").get(user) as
+      | { password_hash: string }
+      | undefined;
+    return row?.password_hash;
+  }
+
+  /** Records a session under the digest of its token. */
+  createSession(tokenDigest: string, user: string): void {
+    const now = this.#now();
+    this.#sql(
+      "INSERT INTO sessions (token_digest, user_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)",
+    ).run(tokenDigest, user, now, now);
+  }
+
+  /** The user of a live session, refreshing its last use; undefined for an unknown token. */
+  sessionUser(tokenDigest: string): string | undefined {
+    const row = this.#sql(
+      "UPDATE sessions SET last_seen_at = ? WHERE token_digest = ? RETURNING user_id",
+    ).get(this.#now(), tokenDigest) as { user_id: string } | undefined;
+    return row?.user_id;
+  }
+
+  /** Ends a session. */
+  deleteSession(tokenDigest: string): void {
+    this.#sql("DELETE FROM sessions WHERE token_digest = ?").run(tokenDigest);
+  }
+
+  /** Removes sessions unused for longer than `maxIdleMs`; returns how many went. */
+  pruneSessions(maxIdleMs: number): number {
+    const result = this.#sql("DELETE FROM sessions WHERE last_seen_at < ?").run(
+      this.#now() - maxIdleMs,
+    );
+    return Number(result.changes);
+  }
+
+  // Groups
+
+  /** Creates a group with `owner` as owner and first member; false when the id is taken. */
+  createGroup(group: string, owner: string): boolean {
+    return this.#transaction(() => {
+      const now = this.#now();
+      const created = this.#sql(
+        "INSERT INTO groups (id, owner_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+      ).run(group, owner, now);
+      if (created.changes !== 1) return false;
+      this.#sql("INSERT INTO memberships (group_id, user_id, joined_at) VALUES (?, ?, ?)")
+        .run(group, owner, now);
+      return true;
+    });
+  }
+
+  /** The owner of a group, or undefined when the group does not exist. */
+  groupOwner(group: string): string | undefined {
+    const row = this.#sql("SELECT owner_id FROM groups WHERE id = ?").get(group) as
+      | { owner_id: string }
+      | undefined;
+    return row?.owner_id;
+  }
+
+  /** True when `user` is a member of `group`. */
+  isMember(group: string, user: string): boolean {
+    return this.#sql("SELECT 1 FROM memberships WHERE group_id = ? AND user_id = ?")
+      .get(group, user) !== undefined;
+  }
+
+  /** Files a join request; false when one is already pending. */
+  addJoinRequest(group: string, user: string): boolean {
+    const result = this.#sql(
+      `INSERT INTO join_requests (group_id, user_id, requested_at) VALUES (?, ?, ?)
+       ON CONFLICT DO NOTHING`,
+    ).run(group, user, this.#now());
+    return result.changes === 1;
+  }
+
+  /** Users waiting to join `group`, oldest request first. */
+  joinRequests(group: string): string[] {
+    const rows = this.#sql(
+      "SELECT user_id FROM join_requests WHERE group_id = ? ORDER BY requested_at, rowid",
+    ).all(group) as { user_id: string }[];
+    return rows.map((row) => row.user_id);
+  }
+
+  /** Turns a pending request into a membership; false when there was no such request. */
+  acceptJoinRequest(group: string, user: string): boolean {
+    return this.#transaction(() => {
+      const removed = this.#sql("DELETE FROM join_requests WHERE group_id = ? AND user_id = ?")
+        .run(group, user);
+      if (removed.changes !== 1) return false;
+      this.#sql("INSERT INTO memberships (group_id, user_id, joined_at) VALUES (?, ?, ?)")
+        .run(group, user, this.#now());
+      return true;
+    });
+  }
+
+  /**
+   * Removes `user` from `group`. An owner who leaves hands the group to the longest-standing
+   * remaining member; the last member to leave deletes it. The caller checked membership.
+   */
+  leaveGroup(group: string, user: string): LeaveOutcome {
+    return this.#transaction(() => {
+      this.#sql("DELETE FROM memberships WHERE group_id = ? AND user_id = ?").run(group, user);
+      const owner = this.groupOwner(group);
+      if (owner !== user) return { owner: owner ?? null, deleted: false };
+      const successor = this.#sql(
+        "SELECT user_id FROM memberships WHERE group_id = ? ORDER BY seq LIMIT 1",
+      ).get(group) as { user_id: string } | undefined;
+      if (!successor) {
+        this.#sql("DELETE FROM groups WHERE id = ?").run(group);
+        return { owner: null, deleted: true };
+      }
+      this.#sql("UPDATE groups SET owner_id = ? WHERE id = ?").run(successor.user_id, group);
+      return { owner: successor.user_id, deleted: false };
+    });
+  }
+
+  /** Every group with its owner and member count, by id. */
+  listGroups(): GroupSummary[] {
+    return this.#sql(
+      `SELECT g.id AS "group", g.owner_id AS owner, COUNT(m.user_id) AS members
+       FROM groups g LEFT JOIN memberships m ON m.group_id = g.id
+       GROUP BY g.id ORDER BY g.id`,
+    ).all() as unknown as GroupSummary[];
+  }
+}
