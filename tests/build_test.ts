@@ -1,0 +1,40 @@
+/**
+ * The build: each executable bakes in its program name, so `dist/server` and `dist/client`
+ * take the documented argv; a bad `DENORT_BIN` is reported before anything is compiled.
+ * (Compiling itself needs a denort, which this machine cannot download; the same argv is
+ * covered through `deno run main.ts` by every other test.)
+ */
+
+import assert from "node:assert/strict";
+import { compileArgs, denortProblem } from "../scripts/build.ts";
+import { TempDir } from "./harness.ts";
+
+const BUILD = new URL("../scripts/build.ts", import.meta.url).pathname;
+
+Deno.test("build: each binary is main.ts with its program name baked in", () => {
+  assert.deepEqual(compileArgs({ program: "server", output: "dist/server" }).slice(-4), [
+    "--output",
+    "dist/server",
+    "main.ts",
+    "server",
+  ]);
+  const client = compileArgs({ program: "client", output: "dist/client" });
+  assert.deepEqual(client.slice(-2), ["main.ts", "client"]);
+  assert.ok(client.includes("--allow-net"));
+  assert.ok(!client.includes("--allow-all") && !client.includes("-A"));
+});
+
+Deno.test("build: DENORT_BIN must name a file", async () => {
+  await using dir = await TempDir.create();
+  assert.equal(await denortProblem(undefined), undefined);
+  assert.match((await denortProblem(dir.join("missing")))!, /does not exist/);
+  assert.match((await denortProblem(dir.path))!, /is not a file/);
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", BUILD],
+    env: { DENORT_BIN: dir.join("missing"), NO_COLOR: "1" },
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.equal(code, 1);
+  assert.match(new TextDecoder().decode(stderr), /^error: DENORT_BIN=.*missing does not exist/);
+});

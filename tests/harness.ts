@@ -1,0 +1,349 @@
+/**
+ * Test helpers that run the real programs: a tracker process and client shells driven on
+ * standard input, each on 127.0.0.1 with ports the OS picks, in a temporary directory.
+ * Every wait is for an event (a line of output, an exit); the time limits only bound a
+ * broken run, they never decide a result. Everything here is disposable with `await using`.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+
+/** The program under test, run exactly as the README runs it. */
+export const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** How long any single wait may take before the test is declared stuck. */
+const WAIT_LIMIT_MS = 30_000;
+
+/** A temporary directory removed on dispose. */
+export class TempDir implements AsyncDisposable {
+  private constructor(readonly path: string) {}
+
+  static async create(): Promise<TempDir> {
+    return new TempDir(await Deno.makeTempDir({ prefix: "swarmshare-test-" }));
+  }
+
+  /** A path inside the directory. */
+  join(name: string): string {
+    return `${this.path}/${name}`;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Deno.remove(this.path, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Resolves with `promise`, or rejects naming `what` if it takes longer than the wait limit. */
+export function within<T>(promise: Promise<T>, what: string, limitMs = WAIT_LIMIT_MS): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), limitMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Splits a byte stream into lines and hands them out in order, as they arrive. */
+export class LineQueue {
+  readonly #lines: string[] = [];
+  readonly #all: string[] = [];
+  #waiter?: () => void;
+  #ended = false;
+  readonly done: Promise<void>;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = this.#pump(stream);
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
+    let partial = "";
+    try {
+      for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+        const pieces = (partial + text).split("\n");
+        partial = pieces.pop()!;
+        for (const line of pieces) this.#push(line);
+      }
+      if (partial) this.#push(partial);
+    } finally {
+      this.#ended = true;
+      this.#wake();
+    }
+  }
+
+  #push(line: string): void {
+    this.#lines.push(line);
+    this.#all.push(line);
+    this.#wake();
+  }
+
+  #wake(): void {
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.();
+  }
+
+  /** Every line seen so far, taken or not. */
+  get all(): readonly string[] {
+    return this.#all;
+  }
+
+  /** The next line, or undefined when the stream ended. */
+  async next(what = "a line of output"): Promise<string | undefined> {
+    while (this.#lines.length === 0) {
+      if (this.#ended) return undefined;
+      await within(new Promise<void>((resolve) => this.#waiter = resolve), what);
+    }
+    return this.#lines.shift();
+  }
+
+  /** Takes lines until one satisfies `match`, returning it; lines before it are dropped. */
+  async until(match: (line: string) => boolean, what: string): Promise<string> {
+    while (true) {
+      const line = await this.next(what);
+      if (line === undefined) throw new Error(`output ended before ${what}`);
+      if (match(line)) return line;
+    }
+  }
+}
+
+/** A spawned `main.ts` process with its output captured line by line. */
+class Program implements AsyncDisposable {
+  readonly stdout: LineQueue;
+  readonly stderr: LineQueue;
+  readonly #child: Deno.ChildProcess;
+  readonly #stdin?: WritableStreamDefaultWriter<Uint8Array>;
+  #status?: Promise<Deno.CommandStatus>;
+
+  constructor(args: string[], options: { cwd?: string; stdin?: boolean } = {}) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, ...args],
+      cwd: options.cwd,
+      stdin: options.stdin ? "piped" : "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    this.#stdin = options.stdin ? this.#child.stdin.getWriter() : undefined;
+    this.stdout = new LineQueue(this.#child.stdout);
+    this.stderr = new LineQueue(this.#child.stderr);
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Writes text to standard input. */
+  async write(text: string): Promise<void> {
+    if (!this.#stdin) throw new Error("this program has no piped standard input");
+    await this.#stdin.write(new TextEncoder().encode(text));
+  }
+
+  /** Closes standard input (end of input for a shell). */
+  async endInput(): Promise<void> {
+    await this.#stdin?.close().catch(() => {});
+  }
+
+  /** Sends a signal (if still running). */
+  kill(signal: Deno.Signal = "SIGTERM"): void {
+    try {
+      this.#child.kill(signal);
+    } catch {
+      // already exited
+    }
+  }
+
+  /** Waits for exit and for all output; resolves with the exit status. */
+  exited(): Promise<Deno.CommandStatus> {
+    this.#status ??= (async () => {
+      const status = await within(this.#child.status, `process ${this.pid} to exit`);
+      await Promise.all([this.stdout.done, this.stderr.done]);
+      return status;
+    })();
+    return this.#status;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.endInput();
+    this.kill("SIGKILL");
+    await this.exited().catch(() => {});
+  }
+}
+
+/** A tracker process. */
+export class TrackerProcess extends Program {
+  private constructor(args: string[], readonly dbPath: string) {
+    super(args);
+  }
+
+  port = 0;
+
+  /** Starts a tracker on 127.0.0.1 (port 0: any free one) and waits until it listens. */
+  static async start(
+    dbPath: string,
+    options: { port?: number; extraArgs?: string[] } = {},
+  ): Promise<TrackerProcess> {
+    const tracker = new TrackerProcess(
+      [
+        "server",
+        "127.0.0.1",
+        String(options.port ?? 0),
+        "--db",
+        dbPath,
+        ...options.extraArgs ?? [],
+      ],
+      dbPath,
+    );
+    const line = await tracker.stdout.until(
+      (text) => text.startsWith("tracker listening on "),
+      "the tracker to listen",
+    ).catch(async (error) => {
+      await tracker[Symbol.asyncDispose]();
+      throw new Error(`${error.message}; stderr: ${tracker.stderr.all.join("\n")}`);
+    });
+    tracker.port = Number(line.split(":").at(-1));
+    return tracker;
+  }
+
+  /** Stops it with SIGTERM and waits for a clean exit. */
+  async stop(): Promise<Deno.CommandStatus> {
+    this.kill("SIGTERM");
+    return await this.exited();
+  }
+}
+
+/** One line of a `--json` shell. */
+export interface JsonReply {
+  command?: string;
+  event?: string;
+  ok?: boolean;
+  data?: unknown;
+  error?: string;
+  [key: string]: unknown;
+}
+
+/** A client shell in `--json` mode, driven one command at a time. */
+export class JsonShell extends Program {
+  /** Event lines met while waiting for something else, oldest first. */
+  readonly events: JsonReply[] = [];
+
+  private constructor(args: string[], cwd?: string) {
+    super(args, { stdin: true, cwd });
+  }
+
+  /** Starts a client shell talking to the tracker on `trackerPort`. */
+  static start(trackerPort: number, options: { cwd?: string; peerPort?: number } = {}): JsonShell {
+    return new JsonShell(
+      [
+        "client",
+        "127.0.0.1",
+        String(options.peerPort ?? 0),
+        "127.0.0.1",
+        String(trackerPort),
+        "--json",
+      ],
+      options.cwd,
+    );
+  }
+
+  /** Runs one command and returns its reply line (event lines met on the way are kept). */
+  async run(command: string): Promise<JsonReply> {
+    await this.write(`${command}\n`);
+    while (true) {
+      const line = await this.stdout.next(`the reply to "${command}"`);
+      if (line === undefined) {
+        throw new Error(
+          `the shell ended before answering "${command}": ${this.stderr.all.join("\n")}`,
+        );
+      }
+      const reply = JSON.parse(line) as JsonReply;
+      if (reply.event !== undefined) {
+        this.events.push(reply);
+        continue;
+      }
+      return reply;
+    }
+  }
+
+  /** Runs a command that must succeed and returns its data. */
+  async ok(command: string): Promise<unknown> {
+    const reply = await this.run(command);
+    assert.equal(reply.ok, true, `"${command}" failed: ${reply.error}`);
+    return reply.data;
+  }
+
+  /** Runs a command that must fail and returns its error message. */
+  async fails(command: string): Promise<string> {
+    const reply = await this.run(command);
+    assert.equal(reply.ok, false, `"${command}" succeeded: ${JSON.stringify(reply.data)}`);
+    assert.equal(typeof reply.error, "string");
+    return reply.error!;
+  }
+
+  /** Waits for an event line named `name` (also one already seen and not yet taken). */
+  async event(name: string, match: (event: JsonReply) => boolean = () => true): Promise<JsonReply> {
+    const fits = (event: JsonReply) => event.event === name && match(event);
+    const seen = this.events.findIndex(fits);
+    if (seen >= 0) return this.events.splice(seen, 1)[0];
+    while (true) {
+      const line = await this.stdout.next(`event ${name}`);
+      if (line === undefined) throw new Error(`the shell ended before event ${name}`);
+      const reply = JSON.parse(line) as JsonReply;
+      if (reply.event === undefined) {
+        throw new Error(`a reply came while waiting for ${name}: ${line}`);
+      }
+      if (fits(reply)) return reply;
+      this.events.push(reply);
+    }
+  }
+
+  /** Ends input and waits for a clean exit. */
+  async quit(): Promise<Deno.CommandStatus> {
+    await this.endInput();
+    return await this.exited();
+  }
+}
+
+/** Runs a whole script through a client shell in human mode and returns what it printed. */
+export async function runScript(
+  trackerPort: number,
+  lines: string[],
+  options: { json?: boolean; cwd?: string } = {},
+): Promise<{ code: number; stdout: string[]; stderr: string[] }> {
+  const args = ["client", "127.0.0.1", "0", "127.0.0.1", String(trackerPort)];
+  await using shell = new ScriptShell(options.json ? [...args, "--json"] : args, options.cwd);
+  await shell.write(lines.map((line) => `${line}\n`).join(""));
+  await shell.endInput();
+  const { code } = await shell.exited();
+  return { code, stdout: [...shell.stdout.all], stderr: [...shell.stderr.all] };
+}
+
+class ScriptShell extends Program {
+  constructor(args: string[], cwd?: string) {
+    super(args, { stdin: true, cwd });
+  }
+}
+
+/** Runs `main.ts` with `args` and no input, returning exit code and output. */
+export async function runMain(
+  args: string[],
+  options: { cwd?: string } = {},
+): Promise<{ code: number; stdout: string[]; stderr: string[] }> {
+  await using program = new ScriptShell(args, options.cwd);
+  await program.endInput();
+  const { code } = await program.exited();
+  return { code, stdout: [...program.stdout.all], stderr: [...program.stderr.all] };
+}
+
+/** Three shells logged in as fresh users, the first owning `group`: the usual cast of a test. */
+export async function usersInGroup(
+  trackerPort: number,
+  names: string[],
+  group?: string,
+): Promise<JsonShell[]> {
+  const shells = names.map(() => JsonShell.start(trackerPort));
+  for (const [index, shell] of shells.entries()) {
+    await shell.ok(`create_user ${names[index]} pw-${names[index]}`);
+    await shell.ok(`login ${names[index]} pw-${names[index]}`);
+  }
+  if (group) await shells[0].ok(`create_group ${group}`);
+  return shells;
+}

@@ -1,0 +1,139 @@
+/**
+ * The command line of both programs: usage errors exit 2, startup failures exit 1 with an
+ * `error:` line, signals stop the tracker with its database consistent.
+ */
+
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { runMain, runScript, TempDir, TrackerProcess } from "./harness.ts";
+
+Deno.test("argv: wrong or missing arguments print usage on stderr and exit 2", async (t) => {
+  const cases: [string, string[]][] = [
+    ["no program", []],
+    ["unknown program", ["serve", "127.0.0.1", "1"]],
+    ["server without port", ["server", "127.0.0.1"]],
+    ["server port not a number", ["server", "127.0.0.1", "http"]],
+    ["server port out of range", ["server", "127.0.0.1", "70000"]],
+    ["server unknown option", ["server", "127.0.0.1", "0", "--bogus"]],
+    ["server bad idle timeout", ["server", "127.0.0.1", "0", "--idle-timeout-ms", "-5"]],
+    ["client with three arguments", ["client", "127.0.0.1", "0", "127.0.0.1"]],
+    ["client with five arguments", ["client", "127.0.0.1", "0", "127.0.0.1", "1", "2"]],
+    ["client bad port", ["client", "127.0.0.1", "x", "127.0.0.1", "1"]],
+    ["client unknown option", ["client", "127.0.0.1", "0", "127.0.0.1", "1", "--yaml"]],
+  ];
+  for (const [name, args] of cases) {
+    await t.step(name, async () => {
+      const { code, stdout, stderr } = await runMain(args);
+      assert.equal(code, 2);
+      assert.deepEqual(stdout, []);
+      assert.match(stderr[0], /^error: /);
+      assert.ok(stderr.some((line) => line.startsWith("usage:")));
+    });
+  }
+});
+
+Deno.test("argv: --help and --version on both programs", async () => {
+  for (const program of ["server", "client"]) {
+    const help = await runMain([program, "--help"]);
+    assert.equal(help.code, 0);
+    assert.ok(help.stdout.some((line) => line.includes("client <client_ip> <client_port>")));
+    const version = await runMain([program, "--version"]);
+    assert.equal(version.code, 0);
+    assert.match(version.stdout[0], /^swarmshare \d+\.\d+\.\d+$/);
+  }
+});
+
+Deno.test("startup: a port in use is an error and exit 1", async (t) => {
+  await using dir = await TempDir.create();
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = String(taken.addr.port);
+
+  await t.step("client peer port", async () => {
+    const { code, stderr } = await runMain(["client", "127.0.0.1", port, "127.0.0.1", "1"]);
+    assert.equal(code, 1);
+    assert.match(stderr[0], new RegExp(`^error: cannot serve peers on 127.0.0.1:${port}`));
+  });
+
+  await t.step("tracker port", async () => {
+    const { code, stderr } = await runMain(["server", "127.0.0.1", port, "--db", dir.join("t.db")]);
+    assert.equal(code, 1);
+    assert.match(stderr[0], /^error: /);
+  });
+});
+
+Deno.test("startup: a database file that is not the tracker's is refused, untouched", async (t) => {
+  await using dir = await TempDir.create();
+
+  await t.step("garbage bytes", async () => {
+    const path = dir.join("garbage.db");
+    const garbage = new TextEncoder().encode("this is not a database\n".repeat(200));
+    await Deno.writeFile(path, garbage);
+    const { code, stderr } = await runMain(["server", "127.0.0.1", "0", "--db", path]);
+    assert.equal(code, 1);
+    assert.match(stderr.join("\n"), /^error: cannot (open|use) database .*garbage\.db/);
+    assert.deepEqual(await Deno.readFile(path), garbage);
+  });
+
+  await t.step("a schema newer than this build", async () => {
+    const path = dir.join("future.db");
+    const db = new DatabaseSync(path);
+    db.exec("PRAGMA user_version = 999");
+    db.close();
+    const { code, stderr } = await runMain(["server", "127.0.0.1", "0", "--db", path]);
+    assert.equal(code, 1);
+    assert.match(stderr.join("\n"), /schema version 999 is newer/);
+  });
+});
+
+Deno.test("signals: SIGINT and SIGTERM close the tracker with its state saved", async () => {
+  await using dir = await TempDir.create();
+  const dbPath = dir.join("tracker.db");
+  for (const [signal, user] of [["SIGINT", "first"], ["SIGTERM", "second"]] as const) {
+    await using tracker = await TrackerProcess.start(dbPath);
+    await runScript(tracker.port, [
+      `create_user ${user} pw`,
+      `login ${user} pw`,
+      `create_group g-${user}`,
+    ]);
+    tracker.kill(signal);
+    assert.equal((await tracker.exited()).code, 0, `${signal} exit code`);
+  }
+  const db = new DatabaseSync(dbPath);
+  try {
+    assert.equal(db.prepare("PRAGMA integrity_check").get()?.integrity_check, "ok");
+    const groups = db.prepare("SELECT id, owner_id FROM groups ORDER BY id").all();
+    assert.deepEqual(groups.map((row) => ({ ...row })), [
+      { id: "g-first", owner_id: "first" },
+      { id: "g-second", owner_id: "second" },
+    ]);
+  } finally {
+    db.close();
+  }
+  // the WAL was checkpointed on close: nothing left only in the log
+  const wal = await Deno.stat(`${dbPath}-wal`).catch(() => undefined);
+  assert.ok(wal === undefined || wal.size === 0);
+});
+
+Deno.test("passwords are stored only as salted scrypt hashes", async () => {
+  await using dir = await TempDir.create();
+  const dbPath = dir.join("tracker.db");
+  const password = "correct-horse-battery";
+  {
+    await using tracker = await TrackerProcess.start(dbPath);
+    await runScript(tracker.port, [`create_user u1 ${password}`, `create_user u2 ${password}`]);
+    await tracker.stop();
+  }
+  const bytes = new TextDecoder("latin1").decode(await Deno.readFile(dbPath));
+  assert.ok(!bytes.includes(password), "the password is in the database file");
+  const db = new DatabaseSync(dbPath);
+  try {
+    const hashes = db.prepare("SELECT password_hash FROM users ORDER BY id").all()
+      .map((row) => String(row.password_hash));
+    for (const hash of hashes) {
+      assert.match(hash, /^scrypt\$32768\$8\$1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/);
+    }
+    assert.notEqual(hashes[0], hashes[1], "same password, same hash: no salt");
+  } finally {
+    db.close();
+  }
+});

@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { SCHEMA_VERSION, StoreError, TrackerStore } from "../tracker/store.ts";
+import { TempDir } from "./harness.ts";
+
+function plain<T>(rows: T[]): T[] {
+  return rows.map((row) => ({ ...row }));
+}
+
+Deno.test("store: users and sessions", () => {
+  let now = 1_000;
+  const store = new TrackerStore(":memory:", { now: () => now });
+  try {
+    assert.ok(store.createUser("alice", "hash-a"));
+    assert.ok(!store.createUser("alice", "hash-b"));
+    assert.equal(store.passwordHash("alice"), "hash-a");
+    assert.equal(store.passwordHash("nobody"), undefined);
+
+    store.createSession("digest-1", "alice");
+    assert.equal(store.sessionUser("digest-1"), "alice");
+    assert.equal(store.sessionUser("digest-2"), undefined);
+
+    now += 10_000;
+    store.createSession("digest-2", "alice");
+    now += 5_000;
+    assert.equal(store.pruneSessions(8_000), 1, "only the session idle for 15 s goes");
+    assert.equal(store.sessionUser("digest-1"), undefined);
+    assert.equal(store.sessionUser("digest-2"), "alice");
+    store.deleteSession("digest-2");
+    assert.equal(store.sessionUser("digest-2"), undefined);
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("store: groups, requests, memberships and ownership passing in join order", () => {
+  const store = new TrackerStore(":memory:");
+  try {
+    for (const user of ["o", "b", "c", "d"]) store.createUser(user, "h");
+    assert.ok(store.createGroup("g", "o"));
+    assert.ok(!store.createGroup("g", "b"));
+    assert.equal(store.groupOwner("g"), "o");
+    assert.ok(store.isMember("g", "o"));
+
+    // c asks first but is accepted after b: standing counts from acceptance
+    assert.ok(store.addJoinRequest("g", "c"));
+    assert.ok(store.addJoinRequest("g", "b"));
+    assert.ok(!store.addJoinRequest("g", "b"));
+    assert.deepEqual(store.joinRequests("g"), ["c", "b"]);
+    assert.ok(store.acceptJoinRequest("g", "b"));
+    assert.ok(store.acceptJoinRequest("g", "c"));
+    assert.ok(!store.acceptJoinRequest("g", "d"));
+    assert.deepEqual(store.joinRequests("g"), []);
+    assert.deepEqual(plain(store.listGroups()), [{ group: "g", owner: "o", members: 3 }]);
+
+    assert.deepEqual(store.leaveGroup("g", "o"), { owner: "b", deleted: false });
+    assert.deepEqual(store.leaveGroup("g", "c"), { owner: "b", deleted: false });
+    assert.ok(!store.isMember("g", "c"));
+    store.addJoinRequest("g", "d");
+    assert.deepEqual(store.leaveGroup("g", "b"), { owner: null, deleted: true });
+    assert.equal(store.groupOwner("g"), undefined);
+    assert.deepEqual(store.listGroups(), []);
+    assert.ok(store.createGroup("g", "d"));
+    assert.deepEqual(store.joinRequests("g"), [], "requests died with the old group");
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("store: state persists across reopening; the schema version is recorded", async () => {
+  await using dir = await TempDir.create();
+  const path = dir.join("t.db");
+  const first = new TrackerStore(path);
+  first.createUser("alice", "h");
+  first.createGroup("g", "alice");
+  first.close();
+  const second = new TrackerStore(path);
+  try {
+    assert.deepEqual(plain(second.listGroups()), [{ group: "g", owner: "alice", members: 1 }]);
+  } finally {
+    second.close();
+  }
+  assert.ok(SCHEMA_VERSION >= 1);
+});
+
+Deno.test("store: a file that is not a database is a StoreError", async () => {
+  await using dir = await TempDir.create();
+  const path = dir.join("junk.db");
+  await Deno.writeTextFile(path, "junk ".repeat(1000));
+  assert.throws(() => new TrackerStore(path), StoreError);
+});

@@ -1,0 +1,204 @@
+/**
+ * The tracker under restarts and hostile connections: state survives, clients resume on
+ * their own, and garbage, oversized or silent connections never stop it serving others.
+ */
+
+import assert from "node:assert/strict";
+import { encodeFrame, readFrames } from "../lib/frame.ts";
+import { writeAll } from "../lib/io.ts";
+import { PROTOCOL_VERSION } from "../lib/protocol.ts";
+import { JsonShell, TempDir, TrackerProcess, usersInGroup, within } from "./harness.ts";
+
+Deno.test("tracker restart: groups intact, logged-in clients resume without a new login", async () => {
+  await using dir = await TempDir.create();
+  const dbPath = dir.join("tracker.db");
+  let tracker = await TrackerProcess.start(dbPath);
+  const port = tracker.port;
+  const [alice, bob] = await usersInGroup(port, ["alice", "bob"], "films");
+  await using _alice = alice;
+  await using _bob = bob;
+  await using carol = JsonShell.start(port);
+  try {
+    await bob.ok("join_group films");
+    await alice.ok("accept_request films bob");
+    await carol.ok("create_user carol pw");
+    await carol.ok("login carol pw");
+    await carol.ok("join_group films");
+
+    const status = await tracker.stop();
+    assert.equal(status.code, 0, "SIGTERM stops the tracker cleanly");
+    for (const shell of [alice, bob]) await shell.event("tracker_disconnected");
+    assert.match(await alice.fails("list_groups"), /tracker is unreachable/);
+
+    tracker = await TrackerProcess.start(dbPath, { port });
+    assert.deepEqual(await alice.event("tracker_reconnected"), {
+      event: "tracker_reconnected",
+      user: "alice",
+    });
+    assert.deepEqual(await bob.event("tracker_reconnected"), {
+      event: "tracker_reconnected",
+      user: "bob",
+    });
+    assert.deepEqual(await bob.ok("list_groups"), [{ group: "films", owner: "alice", members: 2 }]);
+    assert.deepEqual(await alice.ok("requests list_requests films"), [{ user: "carol" }]);
+    await alice.ok("accept_request films carol");
+    // the disconnect was announced once, not once per reconnection attempt
+    assert.equal(alice.events.filter((e) => e.event === "tracker_disconnected").length, 0);
+  } finally {
+    await tracker[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("a client started before its tracker connects when the tracker comes up", async () => {
+  await using dir = await TempDir.create();
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  await using shell = JsonShell.start(port);
+  assert.match(await shell.fails("create_user early pw"), /tracker is unreachable/);
+  await shell.event("tracker_disconnected");
+  await using _tracker = await TrackerProcess.start(dir.join("tracker.db"), { port });
+  assert.deepEqual(await shell.event("tracker_reconnected"), {
+    event: "tracker_reconnected",
+    user: null,
+  });
+  await shell.ok("create_user early pw");
+});
+
+/** A raw TCP connection to the tracker for sending whatever bytes a test likes. */
+async function rawConnection(port: number) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const frames = readFrames(conn.readable);
+  return {
+    conn,
+    send: (bytes: Uint8Array) => writeAll(conn, bytes),
+    request: async (message: Record<string, unknown>) => {
+      await writeAll(conn, encodeFrame(message));
+      const { value } = await within(frames.next(), "a reply frame");
+      return value as Record<string, unknown> | undefined;
+    },
+    /** Resolves once the tracker has closed the connection (after any final frames). */
+    closedByPeer: () =>
+      within(
+        (async () => {
+          const seen: Record<string, unknown>[] = [];
+          try {
+            for await (const frame of frames) seen.push(frame);
+          } catch {
+            // a reset or a half frame still means it closed
+          }
+          return seen;
+        })(),
+        "the tracker to close the connection",
+      ),
+    [Symbol.dispose]: () => {
+      try {
+        conn.close();
+      } catch {
+        // closed by the tracker already
+      }
+    },
+  };
+}
+
+Deno.test("hostile connections cost the tracker nothing", async (t) => {
+  await using dir = await TempDir.create();
+  await using tracker = await TrackerProcess.start(dir.join("tracker.db"));
+  await using witness = JsonShell.start(tracker.port);
+  await witness.ok("create_user witness pw");
+  await witness.ok("login witness pw");
+
+  await t.step("a silent connection and a half-sent frame stall nobody", async () => {
+    using _silent = await rawConnection(tracker.port);
+    using half = await rawConnection(tracker.port);
+    await half.send(new Uint8Array([0, 0, 0, 50, 0x7b]));
+    await witness.ok("create_group during");
+    assert.deepEqual(await witness.ok("list_groups"), [
+      { group: "during", owner: "witness", members: 1 },
+    ]);
+  });
+
+  await t.step("garbage bytes: connection closed, others unaffected", async () => {
+    using garbage = await rawConnection(tracker.port);
+    await garbage.send(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    await garbage.closedByPeer();
+    const random = await rawConnection(tracker.port);
+    const noise = crypto.getRandomValues(new Uint8Array(4096));
+    noise[0] = 0xff; // a length prefix far over the limit, so the outcome is certain
+    await random.send(noise);
+    await random.closedByPeer();
+    random[Symbol.dispose]();
+    await witness.ok("list_groups");
+  });
+
+  await t.step("an oversized frame is refused from its header alone", async () => {
+    using big = await rawConnection(tracker.port);
+    const header = new Uint8Array(4);
+    new DataView(header.buffer).setUint32(0, 2 << 20);
+    await big.send(header); // no body follows: the tracker must not wait for 2 MiB
+    const replies = await big.closedByPeer();
+    assert.equal(replies.length, 1);
+    assert.match(String((replies[0].error as { message: string }).message), /exceeds/);
+    await witness.ok("list_groups");
+  });
+
+  await t.step("a body that is not JSON closes the connection", async () => {
+    using bad = await rawConnection(tracker.port);
+    const body = new TextEncoder().encode("{not json");
+    const frame = new Uint8Array(4 + body.length);
+    new DataView(frame.buffer).setUint32(0, body.length);
+    frame.set(body, 4);
+    await bad.send(frame);
+    await bad.closedByPeer();
+  });
+
+  await t.step("out of order: anything before hello is refused and closed", async () => {
+    using early = await rawConnection(tracker.port);
+    const reply = await early.request({ id: 7, type: "list_groups" });
+    assert.deepEqual(reply, {
+      id: 7,
+      ok: false,
+      error: { code: "bad_request", message: "the first request must be hello" },
+    });
+    await early.closedByPeer();
+  });
+
+  await t.step("another protocol version is refused", async () => {
+    using old = await rawConnection(tracker.port);
+    const reply = await old.request({ id: 1, type: "hello", version: PROTOCOL_VERSION + 1 });
+    assert.equal((reply?.error as { code: string }).code, "unsupported_version");
+    await old.closedByPeer();
+  });
+
+  await t.step("after hello, malformed requests get error replies on a live link", async () => {
+    using link = await rawConnection(tracker.port);
+    assert.equal(
+      (await link.request({ id: 1, type: "hello", version: PROTOCOL_VERSION }))?.ok,
+      true,
+    );
+    const unknown = await link.request({ id: 2, type: "drop_tables" });
+    assert.match(String((unknown?.error as { message: string }).message), /unknown request type/);
+    const missing = await link.request({ id: 3, type: "login", user: "witness" });
+    assert.match(String((missing?.error as { message: string }).message), /password/);
+    const again = await link.request({ id: 4, type: "hello", version: PROTOCOL_VERSION });
+    assert.equal(again?.ok, false);
+    const noId = await link.request({ type: "ping" });
+    assert.equal(noId?.ok, false);
+    assert.deepEqual(await link.request({ id: 5, type: "ping" }), { id: 5, ok: true, data: null });
+    const denied = await link.request({ id: 6, type: "list_groups" });
+    assert.equal((denied?.error as { code: string }).code, "unauthenticated");
+    const forged = await link.request({ id: 8, type: "resume", token: "not-a-real-token" });
+    assert.equal((forged?.error as { code: string }).code, "unauthenticated");
+  });
+
+  await witness.ok("list_groups");
+});
+
+Deno.test("a connection that stays silent past the idle timeout is closed", async () => {
+  await using dir = await TempDir.create();
+  await using tracker = await TrackerProcess.start(dir.join("tracker.db"), {
+    extraArgs: ["--idle-timeout-ms", "200"],
+  });
+  using silent = await rawConnection(tracker.port);
+  assert.deepEqual(await silent.closedByPeer(), []);
+});
