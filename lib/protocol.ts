@@ -74,7 +74,8 @@ export interface GroupSummary {
 
 /** The data each request type answers with on success. */
 export interface ResponseData {
-  hello: { version: number; server: string };
+  /** `idle_timeout_ms`: the client pings well within it to keep an idle link open. */
+  hello: { version: number; server: string; idle_timeout_ms: number };
   ping: null;
   create_user: { user: string };
   login: { user: string; token: string };

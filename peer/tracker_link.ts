@@ -41,7 +41,7 @@ export interface TrackerLinkOptions {
   onConnected?: (link: TrackerLink) => Promise<void>;
   /** Told once when the tracker goes away and once when it is back. */
   onStatus?: (status: LinkStatus) => void;
-  /** Interval between pings on an idle link. Default 10 s. */
+  /** Longest interval between pings; shorter when the tracker's idle timeout asks. Default 10 s. */
   heartbeatMs?: number;
   /** A request unanswered this long fails and the connection is recycled. Default 20 s. */
   requestTimeoutMs?: number;
@@ -149,14 +149,22 @@ export class TrackerLink {
           port: this.#options.port,
         });
         const reading = this.#readResponses(this.#conn);
-        await this.#send("hello", { version: PROTOCOL_VERSION, peer: this.#options.peer });
+        const hello = await this.#send("hello", {
+          version: PROTOCOL_VERSION,
+          peer: this.#options.peer,
+        });
         await this.#options.onConnected?.(this);
         delayMs = backoff.initial;
         this.#setState("up");
         this.#options.onStatus?.({ state: "up", reconnected: wasUp || announcedDown });
         wasUp = true;
         announcedDown = false;
-        const heartbeat = setInterval(() => this.#ping(), this.#options.heartbeatMs ?? 10_000);
+        // three pings per idle timeout: one lost or late ping does not cost the link
+        const heartbeatMs = Math.max(
+          50,
+          Math.min(this.#options.heartbeatMs ?? 10_000, hello.idle_timeout_ms / 3),
+        );
+        const heartbeat = setInterval(() => this.#ping(), heartbeatMs);
         try {
           lostReason = await reading;
         } finally {

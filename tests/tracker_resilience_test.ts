@@ -202,3 +202,18 @@ Deno.test("a connection that stays silent past the idle timeout is closed", asyn
   using silent = await rawConnection(tracker.port);
   assert.deepEqual(await silent.closedByPeer(), []);
 });
+
+Deno.test("a client's heartbeat keeps its idle link open past the idle timeout", async () => {
+  await using dir = await TempDir.create();
+  await using tracker = await TrackerProcess.start(dir.join("tracker.db"), {
+    extraArgs: ["--idle-timeout-ms", "300"],
+  });
+  await using shell = JsonShell.start(tracker.port);
+  await shell.ok("create_user idle pw");
+  await shell.ok("login idle pw");
+  // opened after the client's last command, so it times out after the client would have
+  using silent = await rawConnection(tracker.port);
+  await silent.closedByPeer();
+  await shell.ok("list_groups");
+  assert.deepEqual(shell.events, [], "the client was never disconnected");
+});

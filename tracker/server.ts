@@ -169,7 +169,11 @@ export class Tracker {
     await send(conn, {
       id: request.id,
       ok: true,
-      data: { version: PROTOCOL_VERSION, server: SERVER_NAME },
+      data: {
+        version: PROTOCOL_VERSION,
+        server: SERVER_NAME,
+        idle_timeout_ms: this.#idleTimeoutMs,
+      },
     });
     return true;
   }
