@@ -1,0 +1,108 @@
+/**
+ * Download tickets: the tracker's signed word that a user is a member of a group in which a
+ * file (by info_hash) is shared. A downloader presents its ticket to every peer in the BEP 10
+ * extension handshake; a serving peer checks it with the tracker's public key and serves
+ * nothing without a good one. Ed25519 through Web Crypto; the format is
+ * `base64url(JSON claims) "." base64url(signature over the first part)`.
+ *
+ * @module
+ */
+
+import { ProtocolError } from "./errors.ts";
+
+/** What a ticket says. */
+export interface TicketClaims {
+  /** The user it was issued to. */
+  user: string;
+  group: string;
+  /** The file's info_hash, lowercase hex. */
+  infoHash: string;
+  /** Milliseconds since the epoch after which it is no longer honoured. */
+  expiresAt: number;
+}
+
+/** Tickets are short-lived: a downloader asks for a new one when its old one runs out. */
+export const TICKET_LIFETIME_MS = 10 * 60_000;
+
+/** Clocks of tracker and peers may differ a little. */
+const CLOCK_SKEW_MS = 60_000;
+const MAX_TICKET_LENGTH = 2048;
+
+const encoder = new TextEncoder();
+const BASE64URL = { alphabet: "base64url", omitPadding: true } as const;
+
+/** A new Ed25519 key pair for signing tickets. */
+export async function generateTicketKeys(): Promise<CryptoKeyPair> {
+  return await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
+    "sign",
+    "verify",
+  ]) as CryptoKeyPair;
+}
+
+/** The public key as it travels to clients: raw 32 bytes, base64url. */
+export async function exportPublicKey(key: CryptoKey): Promise<string> {
+  return new Uint8Array(await crypto.subtle.exportKey("raw", key)).toBase64(BASE64URL);
+}
+
+/** Imports a public key sent by the tracker; throws `ProtocolError` if it is not one. */
+export async function importPublicKey(text: string): Promise<CryptoKey> {
+  try {
+    const raw = Uint8Array.fromBase64(text, BASE64URL);
+    return await crypto.subtle.importKey("raw", raw, { name: "Ed25519" }, true, ["verify"]);
+  } catch {
+    throw new ProtocolError("the tracker's ticket key is not an Ed25519 public key");
+  }
+}
+
+/** Signs a ticket with the tracker's private key. */
+export async function signTicket(claims: TicketClaims, privateKey: CryptoKey): Promise<string> {
+  const body = encoder.encode(JSON.stringify(claims)).toBase64(BASE64URL);
+  const signature = await crypto.subtle.sign("Ed25519", privateKey, encoder.encode(body));
+  return `${body}.${new Uint8Array(signature).toBase64(BASE64URL)}`;
+}
+
+/** Why a ticket was refused. */
+export class TicketError extends ProtocolError {
+  override name = "TicketError";
+}
+
+/**
+ * Checks a ticket's signature, expiry and file. Resolves with its claims; throws
+ * `TicketError` naming what is wrong.
+ */
+export async function verifyTicket(
+  ticket: string,
+  publicKey: CryptoKey,
+  expected: { infoHash: string; now?: number },
+): Promise<TicketClaims> {
+  if (ticket.length > MAX_TICKET_LENGTH) throw new TicketError("ticket too long");
+  const [body, signature, extra] = ticket.split(".");
+  if (!body || !signature || extra !== undefined) throw new TicketError("malformed ticket");
+  let signatureBytes: Uint8Array<ArrayBuffer>;
+  let claims: TicketClaims;
+  try {
+    signatureBytes = Uint8Array.fromBase64(signature, BASE64URL);
+    claims = JSON.parse(new TextDecoder().decode(Uint8Array.fromBase64(body, BASE64URL)));
+  } catch {
+    throw new TicketError("malformed ticket");
+  }
+  const valid = await crypto.subtle.verify(
+    "Ed25519",
+    publicKey,
+    signatureBytes,
+    encoder.encode(body),
+  );
+  if (!valid) throw new TicketError("ticket signature does not verify");
+  if (
+    typeof claims !== "object" || claims === null || typeof claims.user !== "string" ||
+    typeof claims.group !== "string" || typeof claims.infoHash !== "string" ||
+    typeof claims.expiresAt !== "number"
+  ) {
+    throw new TicketError("ticket claims are malformed");
+  }
+  if (claims.infoHash !== expected.infoHash) throw new TicketError("ticket is for another file");
+  if (claims.expiresAt + CLOCK_SKEW_MS < (expected.now ?? Date.now())) {
+    throw new TicketError("ticket has expired");
+  }
+  return claims;
+}

@@ -1,0 +1,402 @@
+/**
+ * The BitTorrent peer wire protocol (BEP 3) with the extension protocol (BEP 10): the
+ * handshake, every message as a typed value, encoders, and `WireReader`, which reads a
+ * socket straight into one growable buffer and decodes messages from it, checking every
+ * length against its limit before anything is allocated.
+ *
+ * A decoded `piece` message's `block` is a view into the reader's buffer, valid until the
+ * next `next()`: the connection copies it once, into the piece being assembled.
+ *
+ * @module
+ */
+
+import { ProtocolError } from "./errors.ts";
+import { BLOCK_LENGTH } from "./pieces.ts";
+
+const PROTOCOL = new TextEncoder().encode("BitTorrent protocol");
+/** Handshake length: 1 + 19 + 8 reserved + 20 info_hash + 20 peer id. */
+export const HANDSHAKE_LENGTH = 68;
+/** BEP 10 support is bit 0x10 of reserved byte 5. */
+const EXTENSION_BYTE = 5;
+const EXTENSION_BIT = 0x10;
+
+/** Message ids of BEP 3 and BEP 10. */
+export const MessageId = {
+  choke: 0,
+  unchoke: 1,
+  interested: 2,
+  notInterested: 3,
+  have: 4,
+  bitfield: 5,
+  request: 6,
+  piece: 7,
+  cancel: 8,
+  port: 9,
+  extended: 20,
+} as const;
+
+/** A decoded peer wire message. */
+export type WireMessage =
+  | { type: "keep_alive" }
+  | { type: "choke" }
+  | { type: "unchoke" }
+  | { type: "interested" }
+  | { type: "not_interested" }
+  | { type: "have"; index: number }
+  | { type: "bitfield"; bits: Uint8Array }
+  | { type: "request"; index: number; begin: number; length: number }
+  | { type: "piece"; index: number; begin: number; block: Uint8Array }
+  | { type: "cancel"; index: number; begin: number; length: number }
+  | { type: "port"; port: number }
+  | { type: "extended"; extId: number; payload: Uint8Array }
+  | { type: "unknown"; id: number };
+
+/** The opening 68 bytes of a connection. */
+export interface Handshake {
+  infoHash: Uint8Array;
+  peerId: Uint8Array;
+  /** The peer speaks the BEP 10 extension protocol. */
+  supportsExtensions: boolean;
+}
+
+/** Limits the reader enforces; defaults suit a torrent of up to 8 million pieces. */
+export interface WireLimits {
+  /** Largest bitfield body, in bytes. */
+  maxBitfieldBytes: number;
+  /** Largest extended message payload. */
+  maxExtendedBytes: number;
+  /** Largest message of an id we do not know, skipped unread. */
+  maxUnknownBytes: number;
+}
+
+const DEFAULT_LIMITS: WireLimits = {
+  maxBitfieldBytes: 1 << 20,
+  maxExtendedBytes: 1 << 16,
+  maxUnknownBytes: 1 << 16,
+};
+
+// Encoding
+
+/** The handshake bytes, advertising BEP 10. */
+export function encodeHandshake(infoHash: Uint8Array, peerId: Uint8Array): Uint8Array {
+  if (infoHash.length !== 20 || peerId.length !== 20) {
+    throw new RangeError("info_hash and peer id are 20 bytes each");
+  }
+  const bytes = new Uint8Array(HANDSHAKE_LENGTH);
+  bytes[0] = PROTOCOL.length;
+  bytes.set(PROTOCOL, 1);
+  bytes[20 + EXTENSION_BYTE] = EXTENSION_BIT;
+  bytes.set(infoHash, 28);
+  bytes.set(peerId, 48);
+  return bytes;
+}
+
+/** Decodes a handshake; throws `ProtocolError` if it is not one. */
+export function decodeHandshake(bytes: Uint8Array): Handshake {
+  if (bytes.length !== HANDSHAKE_LENGTH || bytes[0] !== PROTOCOL.length) {
+    throw new ProtocolError("not a BitTorrent handshake");
+  }
+  for (let i = 0; i < PROTOCOL.length; i++) {
+    if (bytes[1 + i] !== PROTOCOL[i]) throw new ProtocolError("not a BitTorrent handshake");
+  }
+  return {
+    infoHash: bytes.slice(28, 48),
+    peerId: bytes.slice(48, 68),
+    supportsExtensions: (bytes[20 + EXTENSION_BYTE] & EXTENSION_BIT) !== 0,
+  };
+}
+
+/** A message buffer of `length` (id included) with its length prefix and id written. */
+function header(length: number, id: number): Uint8Array {
+  const bytes = new Uint8Array(4 + length);
+  new DataView(bytes.buffer).setUint32(0, length);
+  bytes[4] = id;
+  return bytes;
+}
+
+const KEEP_ALIVE = new Uint8Array(4);
+
+/** keep-alive: a zero length prefix. */
+export function encodeKeepAlive(): Uint8Array {
+  return KEEP_ALIVE;
+}
+
+/** A message with no payload: choke, unchoke, interested, not interested. */
+export function encodeSimple(
+  type: "choke" | "unchoke" | "interested" | "not_interested",
+): Uint8Array {
+  const id = type === "not_interested" ? MessageId.notInterested : MessageId[type];
+  return header(1, id);
+}
+
+/** have <index> */
+export function encodeHave(index: number): Uint8Array {
+  const bytes = header(5, MessageId.have);
+  new DataView(bytes.buffer).setUint32(5, index);
+  return bytes;
+}
+
+/** bitfield <bits> */
+export function encodeBitfield(bits: Uint8Array): Uint8Array {
+  const bytes = header(1 + bits.length, MessageId.bitfield);
+  bytes.set(bits, 5);
+  return bytes;
+}
+
+/** Size of one request or cancel message. */
+export const REQUEST_MESSAGE_LENGTH = 17;
+
+/** Writes a request (or cancel) message into `into` at `at`; for batching many in one write. */
+export function writeRequest(
+  into: Uint8Array,
+  at: number,
+  index: number,
+  begin: number,
+  length: number,
+  id: number = MessageId.request,
+): void {
+  const view = new DataView(into.buffer, into.byteOffset + at, REQUEST_MESSAGE_LENGTH);
+  view.setUint32(0, 13);
+  view.setUint8(4, id);
+  view.setUint32(5, index);
+  view.setUint32(9, begin);
+  view.setUint32(13, length);
+}
+
+/** request <index> <begin> <length> */
+export function encodeRequest(index: number, begin: number, length: number): Uint8Array {
+  const bytes = new Uint8Array(REQUEST_MESSAGE_LENGTH);
+  writeRequest(bytes, 0, index, begin, length);
+  return bytes;
+}
+
+/** cancel <index> <begin> <length> */
+export function encodeCancel(index: number, begin: number, length: number): Uint8Array {
+  const bytes = new Uint8Array(REQUEST_MESSAGE_LENGTH);
+  writeRequest(bytes, 0, index, begin, length, MessageId.cancel);
+  return bytes;
+}
+
+/** Bytes before the block in a piece message. */
+export const PIECE_HEADER_LENGTH = 13;
+
+/**
+ * A piece message with room for its block: the caller reads the block from disk straight
+ * into `bytes.subarray(PIECE_HEADER_LENGTH)`, so the block is never copied.
+ */
+export function allocatePiece(index: number, begin: number, blockLength: number): Uint8Array {
+  const bytes = new Uint8Array(PIECE_HEADER_LENGTH + blockLength);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, 9 + blockLength);
+  bytes[4] = MessageId.piece;
+  view.setUint32(5, index);
+  view.setUint32(9, begin);
+  return bytes;
+}
+
+/** piece <index> <begin> <block> */
+export function encodePiece(index: number, begin: number, block: Uint8Array): Uint8Array {
+  const bytes = allocatePiece(index, begin, block.length);
+  bytes.set(block, PIECE_HEADER_LENGTH);
+  return bytes;
+}
+
+/** extended <extId> <payload> (BEP 10; extId 0 is the extension handshake). */
+export function encodeExtended(extId: number, payload: Uint8Array): Uint8Array {
+  const bytes = header(2 + payload.length, MessageId.extended);
+  bytes[5] = extId;
+  bytes.set(payload, 6);
+  return bytes;
+}
+
+/** Encodes any message (convenient in tests; hot paths use the specific encoders). */
+export function encodeMessage(message: WireMessage): Uint8Array {
+  switch (message.type) {
+    case "keep_alive":
+      return encodeKeepAlive();
+    case "choke":
+    case "unchoke":
+    case "interested":
+    case "not_interested":
+      return encodeSimple(message.type);
+    case "have":
+      return encodeHave(message.index);
+    case "bitfield":
+      return encodeBitfield(message.bits);
+    case "request":
+      return encodeRequest(message.index, message.begin, message.length);
+    case "cancel":
+      return encodeCancel(message.index, message.begin, message.length);
+    case "piece":
+      return encodePiece(message.index, message.begin, message.block);
+    case "port": {
+      const bytes = header(3, MessageId.port);
+      new DataView(bytes.buffer).setUint16(5, message.port);
+      return bytes;
+    }
+    case "extended":
+      return encodeExtended(message.extId, message.payload);
+    case "unknown":
+      return header(1, message.id);
+  }
+}
+
+// Decoding
+
+/** Something to read bytes from: a `Deno.Conn`, or a test double. */
+export interface ByteSource {
+  read(into: Uint8Array): Promise<number | null>;
+}
+
+/** Lengths (id byte included) of the messages that have only one. */
+const FIXED_LENGTHS: Readonly<Record<number, number>> = {
+  [MessageId.choke]: 1,
+  [MessageId.unchoke]: 1,
+  [MessageId.interested]: 1,
+  [MessageId.notInterested]: 1,
+  [MessageId.have]: 5,
+  [MessageId.request]: 13,
+  [MessageId.cancel]: 13,
+  [MessageId.port]: 3,
+};
+
+/**
+ * Reads handshake and messages from a byte source into one buffer. Every message length is
+ * checked against its kind's limit as soon as its 5-byte header is in.
+ */
+export class WireReader {
+  readonly #source: ByteSource;
+  readonly #limits: WireLimits;
+  #buffer: Uint8Array;
+  #view: DataView;
+  #start = 0;
+  #end = 0;
+
+  constructor(source: ByteSource, limits: Partial<WireLimits> = {}, initialBytes = 1 << 18) {
+    this.#source = source;
+    this.#limits = { ...DEFAULT_LIMITS, ...limits };
+    this.#buffer = new Uint8Array(initialBytes);
+    this.#view = new DataView(this.#buffer.buffer);
+  }
+
+  /** Reads until `count` bytes are buffered; false when the source ended first. */
+  async #fill(count: number): Promise<boolean> {
+    while (this.#end - this.#start < count) {
+      if (this.#start + count > this.#buffer.length) this.#makeRoom(count);
+      const read = await this.#source.read(this.#buffer.subarray(this.#end));
+      if (read === null || read === 0) return false;
+      this.#end += read;
+    }
+    return true;
+  }
+
+  #makeRoom(count: number): void {
+    const pending = this.#end - this.#start;
+    if (count <= this.#buffer.length) {
+      this.#buffer.copyWithin(0, this.#start, this.#end);
+    } else {
+      const grown = new Uint8Array(Math.max(count, this.#buffer.length * 2));
+      grown.set(this.#buffer.subarray(this.#start, this.#end));
+      this.#buffer = grown;
+      this.#view = new DataView(grown.buffer);
+    }
+    this.#start = 0;
+    this.#end = pending;
+  }
+
+  /** Reads the 68-byte handshake. */
+  async readHandshake(): Promise<Handshake> {
+    if (!await this.#fill(HANDSHAKE_LENGTH)) {
+      throw new ProtocolError("connection closed during handshake");
+    }
+    const bytes = this.#buffer.subarray(this.#start, this.#start + HANDSHAKE_LENGTH);
+    this.#start += HANDSHAKE_LENGTH;
+    return decodeHandshake(bytes);
+  }
+
+  /** The next message, or null when the source ended cleanly between messages. */
+  async next(): Promise<WireMessage | null> {
+    if (!await this.#fill(4)) {
+      if (this.#end > this.#start) throw new ProtocolError("connection closed inside a message");
+      return null;
+    }
+    const length = this.#view.getUint32(this.#start);
+    if (length === 0) {
+      this.#start += 4;
+      return { type: "keep_alive" };
+    }
+    if (!await this.#fill(5)) throw new ProtocolError("connection closed inside a message");
+    const id = this.#buffer[this.#start + 4];
+    this.#checkLength(id, length);
+    if (!await this.#fill(4 + length)) {
+      throw new ProtocolError("connection closed inside a message");
+    }
+    // filling may have moved or grown the buffer: take positions only now
+    const view = this.#view;
+    const body = this.#start + 5;
+    this.#start += 4 + length;
+    const at = (offset: number) => view.getUint32(body + offset);
+    switch (id) {
+      case MessageId.choke:
+        return { type: "choke" };
+      case MessageId.unchoke:
+        return { type: "unchoke" };
+      case MessageId.interested:
+        return { type: "interested" };
+      case MessageId.notInterested:
+        return { type: "not_interested" };
+      case MessageId.have:
+        return { type: "have", index: at(0) };
+      case MessageId.bitfield:
+        return { type: "bitfield", bits: this.#buffer.subarray(body, body + length - 1) };
+      case MessageId.request:
+        return { type: "request", index: at(0), begin: at(4), length: at(8) };
+      case MessageId.cancel:
+        return { type: "cancel", index: at(0), begin: at(4), length: at(8) };
+      case MessageId.piece:
+        return {
+          type: "piece",
+          index: at(0),
+          begin: at(4),
+          block: this.#buffer.subarray(body + 8, body + length - 1),
+        };
+      case MessageId.port:
+        return { type: "port", port: view.getUint16(body) };
+      case MessageId.extended:
+        return {
+          type: "extended",
+          extId: this.#buffer[body],
+          payload: this.#buffer.subarray(body + 1, body + length - 1),
+        };
+      default:
+        return { type: "unknown", id };
+    }
+  }
+
+  /** Throws unless `length` (id byte included) is right for a message of `id`. */
+  #checkLength(id: number, length: number): void {
+    const expected = FIXED_LENGTHS[id];
+    if (expected !== undefined) {
+      if (length !== expected) {
+        throw new ProtocolError(`message ${id} has length ${length}, not ${expected}`);
+      }
+      return;
+    }
+    let max: number;
+    let min = 1;
+    if (id === MessageId.bitfield) {
+      max = 1 + this.#limits.maxBitfieldBytes;
+    } else if (id === MessageId.piece) {
+      min = 10;
+      max = 9 + BLOCK_LENGTH;
+    } else if (id === MessageId.extended) {
+      min = 2;
+      max = 1 + this.#limits.maxExtendedBytes;
+    } else {
+      max = 1 + this.#limits.maxUnknownBytes;
+    }
+    if (length < min || length > max) {
+      throw new ProtocolError(`message ${id} of length ${length} is outside ${min}..${max}`);
+    }
+  }
+}

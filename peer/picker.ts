@@ -1,0 +1,307 @@
+/**
+ * Which block to ask which peer for. Pure bookkeeping, no I/O: it sees which pieces each
+ * connected peer has, what we hold, and what is in flight, and hands out requests.
+ *
+ * - The first `randomFirst` pieces are picked at random (a new peer soon has something to
+ *   trade); after that, rarest first across connected peers, ties broken at random.
+ * - A started piece belongs to the peer that started it until that peer goes away, so a
+ *   bad piece can be blamed on one peer; its remaining blocks go to that peer first.
+ * - Endgame: once every missing block is in flight, idle peers get duplicate requests for
+ *   blocks already asked of others (never twice of one peer), and when a block arrives the
+ *   other requests for it are returned for cancelling. A slow peer cannot hold the tail.
+ *
+ * @module
+ */
+
+import type { Bitfield } from "../lib/bitfield.ts";
+import { BLOCK_LENGTH, blockCount, blockSize, pieceCount, pieceSize } from "../lib/pieces.ts";
+
+/** Any value that identifies a peer (its connection object, an id). */
+export type PeerKey = unknown;
+
+/** One block request. */
+export interface BlockRequest {
+  index: number;
+  begin: number;
+  length: number;
+}
+
+/** What a received block means. */
+export interface BlockOutcome {
+  /** False when the block was not wanted (not requested, or already in): drop it. */
+  accepted: boolean;
+  /** Every block of the piece is in: verify it now. */
+  pieceComplete: boolean;
+  /** Other peers asked for the same block in endgame: send them cancels. */
+  cancels: PeerKey[];
+}
+
+interface PieceProgress {
+  index: number;
+  size: number;
+  blocks: number;
+  /** Peers each block is currently requested from. */
+  requestedFrom: Set<PeerKey>[];
+  received: Uint8Array;
+  receivedCount: number;
+  /** The peer that started the piece; undefined once it left. */
+  owner: PeerKey | undefined;
+  /** Peers that delivered blocks of this piece. */
+  contributors: Set<PeerKey>;
+}
+
+/** How the picker behaves. */
+export interface PickerOptions {
+  fileLength: number;
+  /** Pieces already verified (a resumed download). */
+  have: Bitfield;
+  /** Pieces picked at random before rarest first takes over. Default 4. */
+  randomFirst?: number;
+  /** Random source in [0, 1); injectable for deterministic tests. */
+  random?: () => number;
+}
+
+/** The request strategy of one download. */
+export class Picker {
+  readonly #fileLength: number;
+  readonly #pieceCount: number;
+  readonly #have: Bitfield;
+  readonly #randomFirst: number;
+  readonly #random: () => number;
+  /** How many connected peers have each piece. */
+  readonly #availability: Uint32Array;
+  readonly #peers = new Map<PeerKey, Bitfield>();
+  readonly #progress = new Map<number, PieceProgress>();
+  /** Outstanding requests per peer, as `index * 65536 + block`. */
+  readonly #outstanding = new Map<PeerKey, Set<number>>();
+  #verifiedSinceStart = 0;
+
+  constructor(options: PickerOptions) {
+    this.#fileLength = options.fileLength;
+    this.#pieceCount = pieceCount(options.fileLength);
+    this.#have = options.have;
+    this.#randomFirst = options.randomFirst ?? 4;
+    this.#random = options.random ?? Math.random;
+    this.#availability = new Uint32Array(this.#pieceCount);
+  }
+
+  /** True when every piece is verified. */
+  get isComplete(): boolean {
+    return this.#have.isComplete;
+  }
+
+  /** True once every missing block has been requested from someone. */
+  get isEndgame(): boolean {
+    for (let index = 0; index < this.#pieceCount; index++) {
+      if (this.#have.has(index)) continue;
+      const progress = this.#progress.get(index);
+      if (!progress) return false;
+      for (let block = 0; block < progress.blocks; block++) {
+        if (!progress.received[block] && progress.requestedFrom[block].size === 0) return false;
+      }
+    }
+    return true;
+  }
+
+  /** How many requests are in flight to `peer`. */
+  outstanding(peer: PeerKey): number {
+    return this.#outstanding.get(peer)?.size ?? 0;
+  }
+
+  /** A peer connected with these pieces. */
+  addPeer(peer: PeerKey, pieces: Bitfield): void {
+    if (this.#peers.has(peer)) this.removePeer(peer);
+    this.#peers.set(peer, pieces);
+    this.#outstanding.set(peer, new Set());
+    for (let index = 0; index < this.#pieceCount; index++) {
+      if (pieces.has(index)) this.#availability[index]++;
+    }
+  }
+
+  /** A peer announced a piece (`have`). */
+  peerHas(peer: PeerKey, index: number): void {
+    const pieces = this.#peers.get(peer);
+    if (pieces && pieces.add(index)) this.#availability[index]++;
+  }
+
+  /** True when `peer` has a piece we still need. */
+  isInteresting(peer: PeerKey): boolean {
+    const pieces = this.#peers.get(peer);
+    if (!pieces) return false;
+    for (let index = 0; index < this.#pieceCount; index++) {
+      if (pieces.has(index) && !this.#have.has(index)) return true;
+    }
+    return false;
+  }
+
+  /** A peer left: its requests go back to the pool and its pieces lose their owner. */
+  removePeer(peer: PeerKey): void {
+    const pieces = this.#peers.get(peer);
+    if (!pieces) return;
+    this.releaseRequests(peer);
+    for (let index = 0; index < this.#pieceCount; index++) {
+      if (pieces.has(index)) this.#availability[index]--;
+    }
+    for (const progress of this.#progress.values()) {
+      if (progress.owner === peer) progress.owner = undefined;
+    }
+    this.#peers.delete(peer);
+    this.#outstanding.delete(peer);
+  }
+
+  /** Forgets every request in flight to `peer` (it choked us, or is going away). */
+  releaseRequests(peer: PeerKey): void {
+    const keys = this.#outstanding.get(peer);
+    if (!keys) return;
+    for (const key of keys) {
+      this.#progress.get(Math.floor(key / 65536))?.requestedFrom[key % 65536].delete(peer);
+    }
+    keys.clear();
+    for (const progress of this.#progress.values()) {
+      if (progress.owner === peer) progress.owner = undefined;
+    }
+  }
+
+  /** Up to `max` new requests for `peer`, recorded as in flight. */
+  pick(peer: PeerKey, max: number): BlockRequest[] {
+    const pieces = this.#peers.get(peer);
+    const outstanding = this.#outstanding.get(peer);
+    if (!pieces || !outstanding || max <= 0) return [];
+    const requests: BlockRequest[] = [];
+    // 1. blocks of pieces this peer started, or that lost their owner
+    for (const progress of this.#progress.values()) {
+      if (requests.length >= max) return requests;
+      if (!pieces.has(progress.index)) continue;
+      if (progress.owner !== peer && progress.owner !== undefined) continue;
+      if (this.#takeBlocks(progress, peer, outstanding, max - requests.length, requests, false)) {
+        progress.owner = peer;
+      }
+    }
+    // 2. new pieces: random at first, then rarest first
+    while (requests.length < max) {
+      const index = this.#choosePiece(pieces);
+      if (index === undefined) break;
+      const progress = this.#start(index, peer);
+      this.#takeBlocks(progress, peer, outstanding, max - requests.length, requests, false);
+    }
+    // 3. endgame: duplicate what others are already fetching
+    if (requests.length < max && this.isEndgame) {
+      const candidates = [...this.#progress.values()].filter((progress) =>
+        pieces.has(progress.index)
+      );
+      candidates.sort((a, b) => (a.blocks - a.receivedCount) - (b.blocks - b.receivedCount));
+      for (const progress of candidates) {
+        if (requests.length >= max) break;
+        this.#takeBlocks(progress, peer, outstanding, max - requests.length, requests, true);
+      }
+    }
+    return requests;
+  }
+
+  /** Takes up to `max` blocks of a piece for `peer`; true when it took any. */
+  #takeBlocks(
+    progress: PieceProgress,
+    peer: PeerKey,
+    outstanding: Set<number>,
+    max: number,
+    into: BlockRequest[],
+    duplicate: boolean,
+  ): boolean {
+    let taken = 0;
+    for (let block = 0; block < progress.blocks && taken < max; block++) {
+      if (progress.received[block]) continue;
+      const askedOf = progress.requestedFrom[block];
+      if (askedOf.has(peer) || (!duplicate && askedOf.size > 0)) continue;
+      askedOf.add(peer);
+      outstanding.add(progress.index * 65536 + block);
+      into.push({
+        index: progress.index,
+        begin: block * BLOCK_LENGTH,
+        length: blockSize(progress.size, block),
+      });
+      taken++;
+    }
+    return taken > 0;
+  }
+
+  #choosePiece(pieces: Bitfield): number | undefined {
+    const randomPhase = this.#have.count + this.#verifiedSinceStart < this.#randomFirst;
+    let best: number | undefined;
+    let bestRarity = Infinity;
+    let ties = 0;
+    for (let index = 0; index < this.#pieceCount; index++) {
+      if (!pieces.has(index) || this.#have.has(index) || this.#progress.has(index)) continue;
+      const rarity = randomPhase ? 0 : this.#availability[index];
+      if (rarity < bestRarity) {
+        best = index;
+        bestRarity = rarity;
+        ties = 1;
+      } else if (rarity === bestRarity && this.#random() * ++ties < 1) {
+        best = index; // reservoir sampling: each tied piece equally likely
+      }
+    }
+    return best;
+  }
+
+  #start(index: number, owner: PeerKey): PieceProgress {
+    const size = pieceSize(this.#fileLength, index);
+    const blocks = blockCount(size);
+    const progress: PieceProgress = {
+      index,
+      size,
+      blocks,
+      requestedFrom: Array.from({ length: blocks }, () => new Set<PeerKey>()),
+      received: new Uint8Array(blocks),
+      receivedCount: 0,
+      owner,
+      contributors: new Set(),
+    };
+    this.#progress.set(index, progress);
+    return progress;
+  }
+
+  /** A block arrived from `peer`. */
+  blockReceived(peer: PeerKey, index: number, begin: number): BlockOutcome {
+    const progress = this.#progress.get(index);
+    const block = begin / BLOCK_LENGTH;
+    const askedOf = progress?.requestedFrom[block];
+    if (!progress || !askedOf?.has(peer) || progress.received[block]) {
+      return { accepted: false, pieceComplete: false, cancels: [] };
+    }
+    progress.received[block] = 1;
+    progress.receivedCount++;
+    progress.contributors.add(peer);
+    const cancels: PeerKey[] = [];
+    for (const other of askedOf) {
+      this.#outstanding.get(other)?.delete(index * 65536 + block);
+      if (other !== peer) cancels.push(other);
+    }
+    askedOf.clear();
+    return { accepted: true, pieceComplete: progress.receivedCount === progress.blocks, cancels };
+  }
+
+  /** Peers that delivered blocks of a piece (to blame when it fails its hash). */
+  contributors(index: number): PeerKey[] {
+    return [...this.#progress.get(index)?.contributors ?? []];
+  }
+
+  /** A complete piece matched its hash. */
+  pieceVerified(index: number): void {
+    this.#progress.delete(index);
+    if (this.#have.add(index)) this.#verifiedSinceStart++;
+  }
+
+  /** A complete piece failed its hash: every block is wanted again, from anyone. */
+  pieceFailed(index: number): void {
+    this.#progress.delete(index);
+  }
+
+  /** Missing pieces no connected peer has: what the download is waiting for. */
+  unavailablePieces(): number {
+    let count = 0;
+    for (let index = 0; index < this.#pieceCount; index++) {
+      if (!this.#have.has(index) && this.#availability[index] === 0) count++;
+    }
+    return count;
+  }
+}
