@@ -49,7 +49,7 @@ async function runServer(args: string[]): Promise<number> {
   }
   let tracker: Tracker;
   try {
-    tracker = Tracker.start({
+    tracker = await Tracker.start({
       hostname,
       port,
       dbPath: values.db ?? "swarmshare-tracker.db",

@@ -38,6 +38,26 @@ export function passwordProblem(password: string): string | undefined {
   return undefined;
 }
 
+const MAX_FILE_NAME_BYTES = 255;
+
+/** Why `name` cannot be a shared file's name, or `undefined` when it can. */
+export function fileNameProblem(name: string): string | undefined {
+  if (name.length === 0) return "the file name is empty";
+  if (new TextEncoder().encode(name).length > MAX_FILE_NAME_BYTES) {
+    return `the file name "${name}" is longer than ${MAX_FILE_NAME_BYTES} bytes`;
+  }
+  // deno-lint-ignore no-control-regex
+  if (name === "." || name === ".." || /[/\\\x00-\x1f]/.test(name)) {
+    return `"${name}" cannot be a file name: no slashes, control characters, "." or ".."`;
+  }
+  return undefined;
+}
+
+/** True for a lowercase hex SHA-1 (40 characters). */
+export function isSha1Hex(text: string): boolean {
+  return /^[0-9a-f]{40}$/.test(text);
+}
+
 /** Where a client serves pieces to other peers. */
 export interface PeerAddress {
   host: string;
@@ -57,7 +77,24 @@ export type Request =
   | { type: "leave_group"; group: string }
   | { type: "list_requests"; group: string }
   | { type: "accept_request"; group: string; user: string }
-  | { type: "list_groups" };
+  | { type: "list_groups" }
+  | {
+    type: "share_file";
+    group: string;
+    name: string;
+    size: number;
+    sha1: string;
+    /** The bencoded info dictionary, base64. */
+    info: string;
+    path: string;
+    mtime_ms: number;
+  }
+  | { type: "list_files"; group: string }
+  | { type: "locate_file"; group: string; name: string }
+  | { type: "find_peers"; group: string; info_hash: string }
+  | { type: "announce"; group: string; info_hash: string; state: string }
+  | { type: "stop_share"; group: string; name: string }
+  | { type: "my_shares" };
 
 /** The `type` of a request. */
 export type RequestType = Request["type"];
@@ -78,8 +115,9 @@ export interface ResponseData {
   hello: { version: number; server: string; idle_timeout_ms: number };
   ping: null;
   create_user: { user: string };
-  login: { user: string; token: string };
-  resume: { user: string };
+  /** `ticket_key`: the tracker's Ed25519 public key (raw, base64url) to check tickets with. */
+  login: { user: string; token: string; ticket_key: string };
+  resume: { user: string; ticket_key: string };
   logout: null;
   create_group: { group: string; owner: string };
   join_group: { group: string; status: "pending" };
@@ -87,7 +125,51 @@ export interface ResponseData {
   list_requests: { user: string }[];
   accept_request: { group: string; user: string };
   list_groups: GroupSummary[];
+  share_file: { group: string; name: string; size: number; sha1: string; info_hash: string };
+  list_files: FileSummary[];
+  locate_file: FileLocation;
+  find_peers: { peers: PeerAddress[]; ticket: string };
+  announce: null;
+  stop_share: { group: string; name: string; file_removed: boolean };
+  my_shares: ShareRecord[];
 }
+
+/** One file as `list_files` reports it. */
+export interface FileSummary {
+  name: string;
+  size: number;
+  sha1: string;
+  /** Online peers holding the whole file. */
+  seeders: number;
+}
+
+/** Everything a downloader needs to start: the torrent, who holds it, and a ticket. */
+export interface FileLocation {
+  group: string;
+  name: string;
+  size: number;
+  sha1: string;
+  info_hash: string;
+  /** The bencoded info dictionary, base64. */
+  info: string;
+  peers: PeerAddress[];
+  ticket: string;
+}
+
+/** A share the tracker remembers for the user, to serve again after login. */
+export interface ShareRecord {
+  group: string;
+  name: string;
+  size: number;
+  sha1: string;
+  info_hash: string;
+  info: string;
+  path: string;
+  mtime_ms: number;
+}
+
+/** States a client announces for a file it is downloading. */
+export const ANNOUNCE_STATES = ["downloading", "stopped"] as const;
 
 /** Machine-readable reason of a failed request. */
 export type ErrorCode =
@@ -118,6 +200,21 @@ const REQUEST_FIELDS: { [T in RequestType]: Record<string, Field> } = {
   list_requests: { group: "string" },
   accept_request: { group: "string", user: "string" },
   list_groups: {},
+  share_file: {
+    group: "string",
+    name: "string",
+    size: "number",
+    sha1: "string",
+    info: "string",
+    path: "string",
+    mtime_ms: "number",
+  },
+  list_files: { group: "string" },
+  locate_file: { group: "string", name: "string" },
+  find_peers: { group: "string", info_hash: "string" },
+  announce: { group: "string", info_hash: "string", state: "string" },
+  stop_share: { group: "string", name: "string" },
+  my_shares: {},
 };
 const OPTIONAL_FIELDS: Partial<Record<RequestType, Record<string, Field>>> = {
   hello: { peer: "peer" },

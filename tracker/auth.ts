@@ -1,11 +1,19 @@
 /**
- * Credentials on the tracker: salted scrypt password hashes compared in constant time, and
- * session tokens of which only a SHA-256 digest is stored. Nothing here logs a secret.
+ * Credentials on the tracker: salted scrypt password hashes compared in constant time,
+ * session tokens of which only a SHA-256 digest is stored, and the Ed25519 key that signs
+ * download tickets. Nothing here logs a secret.
  *
  * @module
  */
 
 import { createHash, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import {
+  exportPublicKey,
+  generateTicketKeys,
+  signTicket,
+  TICKET_LIFETIME_MS,
+  type TicketClaims,
+} from "../lib/ticket.ts";
 
 /** scrypt cost: N = 2^15, r = 8 (32 MiB, ~100 ms here), the OWASP-recommended floor. */
 const SCRYPT = { N: 1 << 15, r: 8, p: 1, keyLength: 32, saltLength: 16 };
@@ -36,7 +44,7 @@ function deriveKey(
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(SCRYPT.saltLength);
   const key = await deriveKey(password, salt, SCRYPT);
-  return ["scrypt", SCRYPT.N, SCRYPT.r, SCRYPT.p, toBase64(salt), toBase64(key)].join("$");
+  return ["scrypt", SCRYPT.N, SCRYPT.r, SCRYPT.p, salt.toBase64(), key.toBase64()].join("$");
 }
 
 /** True when `password` matches the stored hash; false for any malformed stored value. */
@@ -44,8 +52,8 @@ export async function verifyPassword(stored: string, password: string): Promise<
   const parts = stored.split("$");
   if (parts.length !== 6 || parts[0] !== "scrypt") return false;
   const [N, r, p] = parts.slice(1, 4).map(Number);
-  const salt = fromBase64(parts[4]);
-  const expected = fromBase64(parts[5]);
+  const salt = decodeBase64(parts[4]);
+  const expected = decodeBase64(parts[5]);
   if (![N, r, p].every(Number.isSafeInteger) || expected.length === 0) return false;
   const actual = await deriveKey(password, salt, { N, r, p, keyLength: expected.length });
   return timingSafeEqual(actual, expected);
@@ -56,7 +64,7 @@ export async function verifyPassword(stored: string, password: string): Promise<
  * unknown user takes as long to refuse as a wrong password.
  */
 export function makeDecoyHash(): Promise<string> {
-  return hashPassword(toBase64(randomBytes(16)));
+  return hashPassword(randomBytes(16).toBase64());
 }
 
 /** A new session token: 32 random bytes, base64url. Only the client ever holds it in clear. */
@@ -69,14 +77,66 @@ export function tokenDigest(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }
 
-function toBase64(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes));
-}
-
-function fromBase64(text: string): Uint8Array {
+function decodeBase64(text: string): Uint8Array {
   try {
-    return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+    return Uint8Array.fromBase64(text);
   } catch {
     return new Uint8Array(0);
   }
+}
+
+/** Issues download tickets with the tracker's key. */
+export interface TicketSigner {
+  /** The public key clients verify tickets with (raw, base64url). */
+  readonly publicKey: string;
+  /** A ticket for `user` to fetch `infoHash` in `group`, valid for `TICKET_LIFETIME_MS`. */
+  issue(claims: Omit<TicketClaims, "expiresAt">): Promise<string>;
+}
+
+/** Where the signing key is kept between runs (the tracker's settings table). */
+export interface KeyStorage {
+  setting(key: string): Uint8Array | undefined;
+  putSetting(key: string, value: Uint8Array): void;
+}
+
+const TICKET_KEY_SETTING = "ticket_signing_key_pkcs8";
+
+/**
+ * The tracker's ticket signer, with the key it made on first start: a stable key means
+ * clients logged in before a restart can still check tickets issued after it.
+ */
+export async function loadTicketSigner(
+  storage: KeyStorage,
+  now: () => number = Date.now,
+): Promise<TicketSigner> {
+  let privateKey: CryptoKey;
+  let publicKey: CryptoKey;
+  const stored = storage.setting(TICKET_KEY_SETTING);
+  if (stored) {
+    privateKey = await crypto.subtle.importKey("pkcs8", new Uint8Array(stored), "Ed25519", true, [
+      "sign",
+    ]);
+    // the public half is derived from the private key's JWK (d holds the seed, x the public key)
+    const { x } = await crypto.subtle.exportKey("jwk", privateKey);
+    publicKey = await crypto.subtle.importKey(
+      "jwk",
+      { kty: "OKP", crv: "Ed25519", x },
+      "Ed25519",
+      true,
+      [
+        "verify",
+      ],
+    );
+  } else {
+    ({ privateKey, publicKey } = await generateTicketKeys());
+    storage.putSetting(
+      TICKET_KEY_SETTING,
+      new Uint8Array(await crypto.subtle.exportKey("pkcs8", privateKey)),
+    );
+  }
+  const publicKeyText = await exportPublicKey(publicKey);
+  return {
+    publicKey: publicKeyText,
+    issue: (claims) => signTicket({ ...claims, expiresAt: now() + TICKET_LIFETIME_MS }, privateKey),
+  };
 }

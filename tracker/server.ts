@@ -17,14 +17,10 @@ import {
   type RequestFrame,
   type Response,
 } from "../lib/protocol.ts";
-import { makeDecoyHash } from "./auth.ts";
-import {
-  type ConnectionState,
-  type HandlerContext,
-  handleRequest,
-  isAccountRequest,
-  RequestError,
-} from "./handlers.ts";
+import { loadTicketSigner, makeDecoyHash, type TicketSigner } from "./auth.ts";
+import { type ConnectionState, type HandlerContext, RequestError } from "./context.ts";
+import { handleRequest, isHandledRequest } from "./handlers.ts";
+import { Presence } from "./presence.ts";
 import { TrackerStore } from "./store.ts";
 
 /** How the tracker runs. */
@@ -54,12 +50,21 @@ export class Tracker {
   readonly #idleTimeoutMs: number;
   readonly #log: (line: string) => void;
   readonly #decoyHash: Promise<string>;
+  readonly #tickets: TicketSigner;
+  readonly #presence = new Presence();
   readonly #accepting: Promise<void>;
+  #nextConnectionId = 1;
   #closing?: Promise<void>;
 
-  private constructor(listener: Deno.TcpListener, store: TrackerStore, options: TrackerOptions) {
+  private constructor(
+    listener: Deno.TcpListener,
+    store: TrackerStore,
+    tickets: TicketSigner,
+    options: TrackerOptions,
+  ) {
     this.#listener = listener;
     this.#store = store;
+    this.#tickets = tickets;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.#log = options.log ?? ((line) => console.error(line));
     this.#decoyHash = makeDecoyHash();
@@ -67,12 +72,13 @@ export class Tracker {
   }
 
   /** Opens the database and starts listening. Throws when either fails. */
-  static start(options: TrackerOptions): Tracker {
+  static async start(options: TrackerOptions): Promise<Tracker> {
     const store = new TrackerStore(options.dbPath);
     try {
       store.pruneSessions(options.sessionMaxIdleMs ?? DEFAULT_SESSION_MAX_IDLE_MS);
+      const tickets = await loadTicketSigner(store);
       const listener = Deno.listen({ hostname: options.hostname, port: options.port });
-      return new Tracker(listener, store, options);
+      return new Tracker(listener, store, tickets, options);
     } catch (error) {
       store.close();
       throw error;
@@ -112,8 +118,14 @@ export class Tracker {
   async #serve(conn: Deno.TcpConn): Promise<void> {
     this.#connections.add(conn);
     const remote = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
-    const connection: ConnectionState = {};
-    const context: HandlerContext = { store: this.#store, connection, decoyHash: this.#decoyHash };
+    const connection: ConnectionState = { id: this.#nextConnectionId++ };
+    const context: HandlerContext = {
+      store: this.#store,
+      connection,
+      decoyHash: this.#decoyHash,
+      presence: this.#presence,
+      tickets: this.#tickets,
+    };
     let idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
     let greeted = false;
     try {
@@ -130,6 +142,7 @@ export class Tracker {
         }
         if (!greeted) {
           greeted = await this.#greet(conn, request);
+          if (request.type === "hello") connection.peer = request.peer;
           if (!greeted) break;
           continue;
         }
@@ -144,6 +157,7 @@ export class Tracker {
       }
     } finally {
       clearTimeout(idleTimer);
+      this.#presence.releaseConnection(connection.id);
       this.#connections.delete(conn);
       closeQuietly(conn);
     }
@@ -180,7 +194,7 @@ export class Tracker {
 
   async #answer(context: HandlerContext, request: RequestFrame, remote: string): Promise<Response> {
     if (request.type === "ping") return { id: request.id, ok: true, data: null };
-    if (!isAccountRequest(request.type)) {
+    if (!isHandledRequest(request.type)) {
       return failure(request.id, "bad_request", `"${request.type}" is not allowed here`);
     }
     try {

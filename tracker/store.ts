@@ -41,6 +41,34 @@ const MIGRATIONS: readonly string[] = [
      requested_at INTEGER NOT NULL,
      PRIMARY KEY (group_id, user_id)
    ) STRICT;`,
+  // 2: files shared in groups, who shares them from where, and the tracker's own keys.
+  `CREATE TABLE files (
+     group_id   TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+     name       TEXT NOT NULL,
+     info_hash  TEXT NOT NULL,
+     size       INTEGER NOT NULL,
+     sha1       TEXT NOT NULL,
+     info       BLOB NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (group_id, name)
+   ) STRICT;
+   -- a share outlives logout: at the next login the client checks the file and serves it again
+   CREATE TABLE shares (
+     group_id  TEXT NOT NULL,
+     name      TEXT NOT NULL,
+     user_id   TEXT NOT NULL REFERENCES users(id),
+     path      TEXT NOT NULL,
+     size      INTEGER NOT NULL,
+     mtime_ms  INTEGER NOT NULL,
+     shared_at INTEGER NOT NULL,
+     PRIMARY KEY (group_id, name, user_id),
+     FOREIGN KEY (group_id, name) REFERENCES files(group_id, name) ON DELETE CASCADE
+   ) STRICT;
+   CREATE INDEX shares_by_user ON shares(user_id);
+   CREATE TABLE settings (
+     key   TEXT PRIMARY KEY,
+     value BLOB NOT NULL
+   ) STRICT;`,
 ];
 
 /** The schema version this build writes. */
@@ -57,6 +85,28 @@ export interface LeaveOutcome {
   owner: string | null;
   deleted: boolean;
 }
+
+/** A file shared in a group, as the tracker knows it. */
+export interface SharedFile {
+  group: string;
+  name: string;
+  /** Lowercase hex SHA-1 of the bencoded info dictionary. */
+  infoHash: string;
+  size: number;
+  /** Lowercase hex SHA-1 of the whole file. */
+  sha1: string;
+  /** The bencoded info dictionary. */
+  info: Uint8Array;
+}
+
+/** One user's share of one file: where it lives on their machine. */
+export interface Share extends SharedFile {
+  path: string;
+  mtimeMs: number;
+}
+
+/** What `addFile` found. */
+export type AddFileOutcome = "added" | "same" | "conflict";
 
 /** Typed access to the tracker database. One instance owns the connection. */
 export class TrackerStore {
@@ -238,11 +288,13 @@ export class TrackerStore {
   }
 
   /**
-   * Removes `user` from `group`. An owner who leaves hands the group to the longest-standing
-   * remaining member; the last member to leave deletes it. The caller checked membership.
+   * Removes `user` from `group`, with their shares there. An owner who leaves hands the group
+   * to the longest-standing remaining member; the last member to leave deletes it. The caller
+   * checked membership.
    */
   leaveGroup(group: string, user: string): LeaveOutcome {
     return this.#transaction(() => {
+      this.#removeSharesInGroup(group, user);
       this.#sql("DELETE FROM memberships WHERE group_id = ? AND user_id = ?").run(group, user);
       const owner = this.groupOwner(group);
       if (owner !== user) return { owner: owner ?? null, deleted: false };
@@ -266,4 +318,125 @@ export class TrackerStore {
        GROUP BY g.id ORDER BY g.id`,
     ).all() as unknown as GroupSummary[];
   }
+
+  // Files and shares
+
+  /** Registers a file in a group: "same" when it is already there, "conflict" when the name is taken by other content. */
+  addFile(file: SharedFile): AddFileOutcome {
+    const existing = this.file(file.group, file.name);
+    if (existing) return existing.infoHash === file.infoHash ? "same" : "conflict";
+    this.#sql(
+      `INSERT INTO files (group_id, name, info_hash, size, sha1, info, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ).run(file.group, file.name, file.infoHash, file.size, file.sha1, file.info, this.#now());
+    return "added";
+  }
+
+  /** A file by group and name. */
+  file(group: string, name: string): SharedFile | undefined {
+    const row = this.#sql(
+      "SELECT group_id, name, info_hash, size, sha1, info FROM files WHERE group_id = ? AND name = ?",
+    ).get(group, name) as FileRow | undefined;
+    return row && fileOf(row);
+  }
+
+  /** The files of a group, by name. */
+  files(group: string): SharedFile[] {
+    const rows = this.#sql(
+      "SELECT group_id, name, info_hash, size, sha1, info FROM files WHERE group_id = ? ORDER BY name",
+    ).all(group) as unknown as FileRow[];
+    return rows.map(fileOf);
+  }
+
+  /** Records (or refreshes) that `user` shares `group/name` from `path`. The file must exist. */
+  putShare(
+    group: string,
+    name: string,
+    user: string,
+    path: string,
+    size: number,
+    mtimeMs: number,
+  ): void {
+    this.#sql(
+      `INSERT INTO shares (group_id, name, user_id, path, size, mtime_ms, shared_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (group_id, name, user_id)
+       DO UPDATE SET path = excluded.path, size = excluded.size, mtime_ms = excluded.mtime_ms`,
+    ).run(group, name, user, path, size, mtimeMs, this.#now());
+  }
+
+  /**
+   * Ends `user`'s share of `group/name`; a file nobody shares any more is forgotten.
+   * Returns whether there was such a share and whether the file went with it.
+   */
+  removeShare(group: string, name: string, user: string): { removed: boolean; fileGone: boolean } {
+    return this.#transaction(() => {
+      const removed =
+        this.#sql("DELETE FROM shares WHERE group_id = ? AND name = ? AND user_id = ?")
+          .run(group, name, user).changes === 1;
+      return { removed, fileGone: this.#dropFileIfUnshared(group, name) };
+    });
+  }
+
+  #removeSharesInGroup(group: string, user: string): void {
+    const rows = this.#sql("DELETE FROM shares WHERE group_id = ? AND user_id = ? RETURNING name")
+      .all(group, user) as { name: string }[];
+    for (const { name } of rows) this.#dropFileIfUnshared(group, name);
+  }
+
+  /** Every share of `user`, with its file, for serving again after login. */
+  sharesOf(user: string): Share[] {
+    const rows = this.#sql(
+      `SELECT f.group_id, f.name, f.info_hash, f.size, f.sha1, f.info, s.path, s.mtime_ms
+       FROM shares s JOIN files f ON f.group_id = s.group_id AND f.name = s.name
+       WHERE s.user_id = ? ORDER BY f.group_id, f.name`,
+    ).all(user) as unknown as (FileRow & { path: string; mtime_ms: number })[];
+    return rows.map((row) => ({ ...fileOf(row), path: row.path, mtimeMs: row.mtime_ms }));
+  }
+
+  #dropFileIfUnshared(group: string, name: string): boolean {
+    const result = this.#sql(
+      `DELETE FROM files WHERE group_id = ? AND name = ?
+       AND NOT EXISTS (SELECT 1 FROM shares WHERE group_id = ? AND name = ?)`,
+    ).run(group, name, group, name);
+    return result.changes === 1;
+  }
+
+  // Settings
+
+  /** A stored setting, or undefined. */
+  setting(key: string): Uint8Array | undefined {
+    const row = this.#sql("SELECT value FROM settings WHERE key = ?").get(key) as
+      | { value: Uint8Array }
+      | undefined;
+    return row?.value;
+  }
+
+  /** Stores a setting. */
+  putSetting(key: string, value: Uint8Array): void {
+    this.#sql(
+      "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT DO UPDATE SET value = excluded.value",
+    )
+      .run(key, value);
+  }
+}
+
+interface FileRow {
+  group_id: string;
+  name: string;
+  info_hash: string;
+  size: number;
+  sha1: string;
+  info: Uint8Array;
+}
+
+function fileOf(row: FileRow): SharedFile {
+  return {
+    group: row.group_id,
+    name: row.name,
+    infoHash: row.info_hash,
+    size: row.size,
+    sha1: row.sha1,
+    info: row.info,
+  };
 }

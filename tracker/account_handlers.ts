@@ -1,0 +1,155 @@
+/**
+ * Handlers of the account and group requests: users, sessions, groups, join requests.
+ *
+ * @module
+ */
+
+import { idProblem, passwordProblem } from "../lib/protocol.ts";
+import { hashPassword, newSessionToken, tokenDigest, verifyPassword } from "./auth.ts";
+import {
+  checkId,
+  type Handler,
+  type HandlerContext,
+  RequestError,
+  requireGroup,
+  requireOwner,
+  requireUser,
+} from "./context.ts";
+
+const BAD_CREDENTIALS = "wrong user id or password";
+
+function startSession(context: HandlerContext, user: string): string {
+  const token = newSessionToken();
+  const digest = tokenDigest(token);
+  context.store.createSession(digest, user);
+  context.connection.user = user;
+  context.connection.tokenDigest = digest;
+  return token;
+}
+
+type AccountRequest =
+  | "create_user"
+  | "login"
+  | "resume"
+  | "logout"
+  | "create_group"
+  | "join_group"
+  | "leave_group"
+  | "list_requests"
+  | "accept_request"
+  | "list_groups";
+
+/** The account and group handlers, by request type. */
+export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
+  async create_user(context, { user, password }) {
+    checkId("user", user);
+    const problem = passwordProblem(password);
+    if (problem) throw new RequestError("bad_request", problem);
+    if (context.store.passwordHash(user) !== undefined) {
+      throw new RequestError("conflict", `user "${user}" already exists`);
+    }
+    const hash = await hashPassword(password);
+    // Checked again after the slow hash: another connection may have taken the id meanwhile.
+    if (!context.store.createUser(user, hash)) {
+      throw new RequestError("conflict", `user "${user}" already exists`);
+    }
+    return { user };
+  },
+
+  async login(context, { user, password }) {
+    if (context.connection.user) {
+      throw new RequestError(
+        "conflict",
+        `already logged in as ${context.connection.user}; logout first`,
+      );
+    }
+    const stored = isValidUserId(user) ? context.store.passwordHash(user) : undefined;
+    const matches = await verifyPassword(stored ?? await context.decoyHash, password);
+    if (stored === undefined || !matches) {
+      throw new RequestError("unauthenticated", BAD_CREDENTIALS);
+    }
+    return { user, token: startSession(context, user), ticket_key: context.tickets.publicKey };
+  },
+
+  resume(context, { token }) {
+    const digest = tokenDigest(token);
+    const user = context.store.sessionUser(digest);
+    if (user === undefined) {
+      throw new RequestError("unauthenticated", "the session has expired: log in again");
+    }
+    context.connection.user = user;
+    context.connection.tokenDigest = digest;
+    return { user, ticket_key: context.tickets.publicKey };
+  },
+
+  logout(context) {
+    requireUser(context);
+    if (context.connection.tokenDigest) context.store.deleteSession(context.connection.tokenDigest);
+    context.connection.user = undefined;
+    context.connection.tokenDigest = undefined;
+    // the client stops serving at logout; its shares stay on record for the next login
+    context.presence.releaseConnection(context.connection.id);
+    return null;
+  },
+
+  create_group(context, { group }) {
+    const user = requireUser(context);
+    checkId("group", group);
+    if (!context.store.createGroup(group, user)) {
+      throw new RequestError("conflict", `group "${group}" already exists`);
+    }
+    return { group, owner: user };
+  },
+
+  join_group(context, { group }) {
+    const user = requireUser(context);
+    requireGroup(context, group);
+    if (context.store.isMember(group, user)) {
+      throw new RequestError("conflict", `you are already a member of group "${group}"`);
+    }
+    if (!context.store.addJoinRequest(group, user)) {
+      throw new RequestError(
+        "conflict",
+        `your request to join group "${group}" is already pending`,
+      );
+    }
+    return { group, status: "pending" };
+  },
+
+  leave_group(context, { group }) {
+    const user = requireUser(context);
+    requireGroup(context, group);
+    if (!context.store.isMember(group, user)) {
+      throw new RequestError("conflict", `you are not a member of group "${group}"`);
+    }
+    // leaving stops the user's shares there, on every client they use
+    context.presence.releaseUser(user, group);
+    return { group, ...context.store.leaveGroup(group, user) };
+  },
+
+  list_requests(context, { group }) {
+    requireOwner(context, group);
+    return context.store.joinRequests(group).map((user) => ({ user }));
+  },
+
+  accept_request(context, { group, user }) {
+    requireOwner(context, group);
+    checkId("user", user);
+    if (!context.store.acceptJoinRequest(group, user)) {
+      throw new RequestError(
+        "not_found",
+        `user "${user}" has no pending request to join "${group}"`,
+      );
+    }
+    return { group, user };
+  },
+
+  list_groups(context) {
+    requireUser(context);
+    return context.store.listGroups();
+  },
+};
+
+function isValidUserId(user: string): boolean {
+  return idProblem("user", user) === undefined;
+}

@@ -1,0 +1,102 @@
+/**
+ * What every request handler works with: the refusal type, the connection's state, the
+ * shared services, and the access checks (logged in, group exists, member, owner) that
+ * handlers compose. The tracker decides every access question here, never the client.
+ *
+ * @module
+ */
+
+import { UserError } from "../lib/errors.ts";
+import {
+  type ErrorCode,
+  idProblem,
+  type PeerAddress,
+  type Request,
+  type ResponseData,
+} from "../lib/protocol.ts";
+import type { TicketSigner } from "./auth.ts";
+import type { Presence } from "./presence.ts";
+import type { TrackerStore } from "./store.ts";
+
+/** A refused request: its code travels to the client with the message. */
+export class RequestError extends UserError {
+  override name = "RequestError";
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+  }
+}
+
+/** What the tracker knows about one client connection. */
+export interface ConnectionState {
+  /** Unique per connection while the tracker runs. */
+  id: number;
+  /** Where the client serves pieces, from its hello. */
+  peer?: PeerAddress;
+  /** The logged-in user, once `login` or `resume` succeeded. */
+  user?: string;
+  /** Digest of the session token this connection acts under. */
+  tokenDigest?: string;
+}
+
+/** What every handler may use. */
+export interface HandlerContext {
+  store: TrackerStore;
+  connection: ConnectionState;
+  /** A password hash to verify against for unknown users, so both refusals take as long. */
+  decoyHash: Promise<string>;
+  /** Who is online holding which file. */
+  presence: Presence;
+  /** Signs download tickets; its public half goes to clients at login. */
+  tickets: TicketSigner;
+}
+
+/** A handler of one request type. */
+export type Handler<T extends Request["type"]> = (
+  context: HandlerContext,
+  request: Extract<Request, { type: T }>,
+) => Promise<ResponseData[T]> | ResponseData[T];
+
+/** Requests answered by handlers (hello and ping belong to the connection itself). */
+export type HandledRequest = Exclude<Request["type"], "hello" | "ping">;
+
+export function checkId(kind: "user" | "group", id: string): void {
+  const problem = idProblem(kind, id);
+  if (problem) throw new RequestError("bad_request", problem);
+}
+
+export function requireUser(context: HandlerContext): string {
+  const user = context.connection.user;
+  if (!user) {
+    throw new RequestError("unauthenticated", "not logged in: use login <user_id> <passwd>");
+  }
+  return user;
+}
+
+export function requireGroup(context: HandlerContext, group: string): string {
+  checkId("group", group);
+  const owner = context.store.groupOwner(group);
+  if (owner === undefined) throw new RequestError("not_found", `group "${group}" does not exist`);
+  return owner;
+}
+
+export function requireOwner(context: HandlerContext, group: string): string {
+  const user = requireUser(context);
+  const owner = requireGroup(context, group);
+  if (owner !== user) {
+    throw new RequestError(
+      "forbidden",
+      `only the owner of group "${group}" (${owner}) can do that`,
+    );
+  }
+  return user;
+}
+
+/** The logged-in user, who must be a member of the (existing) group. */
+export function requireMember(context: HandlerContext, group: string): string {
+  const user = requireUser(context);
+  requireGroup(context, group);
+  if (!context.store.isMember(group, user)) {
+    throw new RequestError("forbidden", `you are not a member of group "${group}"`);
+  }
+  return user;
+}

@@ -1,0 +1,224 @@
+/**
+ * Handlers of the file requests: sharing a file in a group, listing a group's files, finding
+ * who holds one (with a signed ticket to fetch it), announcing partial downloads, and ending
+ * shares. Only members of a group see or fetch its files.
+ *
+ * @module
+ */
+
+import { errorMessage } from "../lib/errors.ts";
+import { infoHashHex, parseInfo } from "../lib/metainfo.ts";
+import {
+  ANNOUNCE_STATES,
+  fileNameProblem,
+  isSha1Hex,
+  type PeerAddress,
+  type ShareRecord,
+} from "../lib/protocol.ts";
+import {
+  type Handler,
+  type HandlerContext,
+  RequestError,
+  requireMember,
+  requireUser,
+} from "./context.ts";
+import type { SharedFile } from "./store.ts";
+
+type FileRequest =
+  | "share_file"
+  | "list_files"
+  | "locate_file"
+  | "find_peers"
+  | "announce"
+  | "stop_share"
+  | "my_shares";
+
+const MAX_PEERS_PER_REPLY = 50;
+const MAX_PATH_LENGTH = 4096;
+
+function checkFileName(name: string): void {
+  const problem = fileNameProblem(name);
+  if (problem) throw new RequestError("bad_request", problem);
+}
+
+function requireFile(context: HandlerContext, group: string, name: string): SharedFile {
+  checkFileName(name);
+  const file = context.store.file(group, name);
+  if (!file) throw new RequestError("not_found", `no file "${name}" in group "${group}"`);
+  return file;
+}
+
+function requireFileByHash(context: HandlerContext, group: string, infoHash: string): SharedFile {
+  const file = isSha1Hex(infoHash)
+    ? context.store.files(group).find((candidate) => candidate.infoHash === infoHash)
+    : undefined;
+  if (!file) throw new RequestError("not_found", `no such file in group "${group}"`);
+  return file;
+}
+
+function requirePeerAddress(context: HandlerContext): PeerAddress {
+  const peer = context.connection.peer;
+  if (!peer) {
+    throw new RequestError("bad_request", "this client did not say where it serves pieces");
+  }
+  return peer;
+}
+
+/** Online holders other than the asking connection, seeders first. */
+function peersFor(context: HandlerContext, group: string, infoHash: string): PeerAddress[] {
+  return context.presence.holders(group, infoHash)
+    .filter((holder) => holder.connectionId !== context.connection.id)
+    .sort((a, b) => Number(b.complete) - Number(a.complete))
+    .slice(0, MAX_PEERS_PER_REPLY)
+    .map((holder) => holder.address);
+}
+
+function holdFile(
+  context: HandlerContext,
+  user: string,
+  file: SharedFile,
+  complete: boolean,
+): void {
+  context.presence.hold(file.group, file.infoHash, {
+    connectionId: context.connection.id,
+    user,
+    address: requirePeerAddress(context),
+    complete,
+  });
+}
+
+/** The file handlers, by request type. */
+export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
+  async share_file(context, request) {
+    const user = requireMember(context, request.group);
+    checkFileName(request.name);
+    requirePeerAddress(context);
+    if (!isSha1Hex(request.sha1)) {
+      throw new RequestError("bad_request", "sha1 must be 40 hex digits");
+    }
+    if (request.path.length === 0 || request.path.length > MAX_PATH_LENGTH) {
+      throw new RequestError("bad_request", "the shared path is empty or too long");
+    }
+    if (!Number.isSafeInteger(request.mtime_ms)) {
+      throw new RequestError("bad_request", "mtime_ms must be an integer");
+    }
+    let infoBytes: Uint8Array;
+    let info: ReturnType<typeof parseInfo>;
+    try {
+      infoBytes = Uint8Array.fromBase64(request.info);
+      info = parseInfo(infoBytes);
+    } catch (error) {
+      throw new RequestError(
+        "bad_request",
+        `the info dictionary is not valid: ${errorMessage(error)}`,
+      );
+    }
+    if (info.name !== request.name || info.length !== request.size) {
+      throw new RequestError(
+        "bad_request",
+        "the info dictionary does not match the file's name and size",
+      );
+    }
+    const file: SharedFile = {
+      group: request.group,
+      name: request.name,
+      infoHash: await infoHashHex(infoBytes),
+      size: request.size,
+      sha1: request.sha1,
+      info: infoBytes,
+    };
+    const outcome = context.store.addFile(file);
+    if (outcome === "conflict") {
+      throw new RequestError(
+        "conflict",
+        `another file named "${request.name}" is already shared in group "${request.group}"`,
+      );
+    }
+    const known = outcome === "same" ? context.store.file(file.group, file.name)! : file;
+    if (known.sha1 !== file.sha1) {
+      throw new RequestError("conflict", `"${file.name}" has the same pieces but another SHA-1`);
+    }
+    context.store.putShare(file.group, file.name, user, request.path, file.size, request.mtime_ms);
+    holdFile(context, user, file, true);
+    return {
+      group: file.group,
+      name: file.name,
+      size: file.size,
+      sha1: file.sha1,
+      info_hash: file.infoHash,
+    };
+  },
+
+  list_files(context, { group }) {
+    requireMember(context, group);
+    return context.store.files(group).map((file) => ({
+      name: file.name,
+      size: file.size,
+      sha1: file.sha1,
+      seeders: context.presence.seeders(group, file.infoHash),
+    }));
+  },
+
+  async locate_file(context, { group, name }) {
+    const user = requireMember(context, group);
+    const file = requireFile(context, group, name);
+    return {
+      group,
+      name,
+      size: file.size,
+      sha1: file.sha1,
+      info_hash: file.infoHash,
+      info: file.info.toBase64(),
+      peers: peersFor(context, group, file.infoHash),
+      ticket: await context.tickets.issue({ user, group, infoHash: file.infoHash }),
+    };
+  },
+
+  async find_peers(context, { group, info_hash }) {
+    const user = requireMember(context, group);
+    const file = requireFileByHash(context, group, info_hash);
+    return {
+      peers: peersFor(context, group, file.infoHash),
+      ticket: await context.tickets.issue({ user, group, infoHash: file.infoHash }),
+    };
+  },
+
+  announce(context, { group, info_hash, state }) {
+    const user = requireMember(context, group);
+    const file = requireFileByHash(context, group, info_hash);
+    if (!(ANNOUNCE_STATES as readonly string[]).includes(state)) {
+      throw new RequestError("bad_request", `unknown announce state "${state}"`);
+    }
+    if (state === "stopped") {
+      context.presence.release(group, file.infoHash, context.connection.id);
+    } else {
+      holdFile(context, user, file, false);
+    }
+    return null;
+  },
+
+  stop_share(context, { group, name }) {
+    const user = requireMember(context, group);
+    const file = requireFile(context, group, name);
+    const { removed, fileGone } = context.store.removeShare(group, name, user);
+    if (!removed) {
+      throw new RequestError("not_found", `you do not share "${name}" in group "${group}"`);
+    }
+    context.presence.releaseUser(user, group, file.infoHash);
+    return { group, name, file_removed: fileGone };
+  },
+
+  my_shares(context) {
+    const user = requireUser(context);
+    return context.store.sharesOf(user).map((share): ShareRecord => ({
+      group: share.group,
+      name: share.name,
+      size: share.size,
+      sha1: share.sha1,
+      info_hash: share.infoHash,
+      info: share.info.toBase64(),
+      path: share.path,
+      mtime_ms: share.mtimeMs,
+    }));
+  },
+};

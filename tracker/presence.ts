@@ -1,0 +1,84 @@
+/**
+ * Who is online holding what, right now: for each group and file, the connected clients that
+ * serve it, complete (seeders) or partial (downloaders announcing their pieces). This is live
+ * state only; it empties when a client disconnects or logs out, and starts empty on restart,
+ * when clients reconnect and announce again.
+ *
+ * @module
+ */
+
+import type { PeerAddress } from "../lib/protocol.ts";
+
+/** One online client that holds (part of) a file. */
+export interface Holder {
+  connectionId: number;
+  user: string;
+  address: PeerAddress;
+  complete: boolean;
+}
+
+function keyOf(group: string, infoHash: string): string {
+  return `${group}\n${infoHash}`;
+}
+
+/** The live map of holders, indexed both ways so a disconnect costs only its own entries. */
+export class Presence {
+  readonly #holders = new Map<string, Map<number, Holder>>();
+  readonly #keysByConnection = new Map<number, Set<string>>();
+
+  /** Records that a connection holds a file in a group (replacing what it said before). */
+  hold(group: string, infoHash: string, holder: Holder): void {
+    const key = keyOf(group, infoHash);
+    let holders = this.#holders.get(key);
+    if (!holders) this.#holders.set(key, holders = new Map());
+    holders.set(holder.connectionId, holder);
+    let keys = this.#keysByConnection.get(holder.connectionId);
+    if (!keys) this.#keysByConnection.set(holder.connectionId, keys = new Set());
+    keys.add(key);
+  }
+
+  /** A connection no longer holds a file in a group. */
+  release(group: string, infoHash: string, connectionId: number): void {
+    this.#releaseKey(keyOf(group, infoHash), connectionId);
+  }
+
+  /** Forgets everything a connection held (it logged out or went away). */
+  releaseConnection(connectionId: number): void {
+    for (const key of this.#keysByConnection.get(connectionId) ?? []) {
+      this.#releaseKey(key, connectionId);
+    }
+    this.#keysByConnection.delete(connectionId);
+  }
+
+  /** Forgets what any connection of `user` holds in `group`, optionally only one file. */
+  releaseUser(user: string, group: string, infoHash?: string): void {
+    const prefix = infoHash === undefined ? `${group}\n` : keyOf(group, infoHash);
+    for (const [key, holders] of this.#holders) {
+      if (infoHash === undefined ? !key.startsWith(prefix) : key !== prefix) continue;
+      for (const holder of [...holders.values()]) {
+        if (holder.user === user) this.#releaseKey(key, holder.connectionId);
+      }
+    }
+  }
+
+  /** The online holders of a file in a group. */
+  holders(group: string, infoHash: string): Holder[] {
+    return [...this.#holders.get(keyOf(group, infoHash))?.values() ?? []];
+  }
+
+  /** How many online holders have the whole file. */
+  seeders(group: string, infoHash: string): number {
+    let count = 0;
+    for (const holder of this.#holders.get(keyOf(group, infoHash))?.values() ?? []) {
+      if (holder.complete) count++;
+    }
+    return count;
+  }
+
+  #releaseKey(key: string, connectionId: number): void {
+    const holders = this.#holders.get(key);
+    if (!holders?.delete(connectionId)) return;
+    if (holders.size === 0) this.#holders.delete(key);
+    this.#keysByConnection.get(connectionId)?.delete(key);
+  }
+}
