@@ -16,9 +16,10 @@ const VERSION = `swarmshare ${denoConfig.version}`;
 const USAGE = `usage:
   server <ip> <port> [--db FILE] [--idle-timeout-ms N]
       run the tracker (state in FILE, default swarmshare-tracker.db)
-  client <client_ip> <client_port> <server_ip> <server_port> [--json]
+  client <client_ip> <client_port> <server_ip> <server_port> [--json] [--stall-timeout-ms N]
       run a shell and peer: serves pieces on client_ip:client_port, talks to the tracker
-      at server_ip:server_port; --json prints one JSON line per command
+      at server_ip:server_port; --json prints one JSON line per command; a download fails
+      when a missing piece has no online holder for N ms (default 60000)
 options: --help, --version`;
 
 function parsePort(text: string, what: string): number {
@@ -27,6 +28,14 @@ function parsePort(text: string, what: string): number {
     throw new UsageError(`${what} must be a number from 0 to 65535, not "${text}"`);
   }
   return port;
+}
+
+function positiveNumber(text: string | undefined, what: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[1-9]\d*$/.test(text)) {
+    throw new UsageError(`${what} must be a positive number, not "${text}"`);
+  }
+  return Number(text);
 }
 
 function parseHost(text: string, what: string): string {
@@ -43,17 +52,14 @@ async function runServer(args: string[]): Promise<number> {
   if (positionals.length !== 2) throw new UsageError("server takes <ip> <port>");
   const hostname = parseHost(positionals[0], "<ip>");
   const port = parsePort(positionals[1], "<port>");
-  const idle = values["idle-timeout-ms"];
-  if (idle !== undefined && !/^[1-9]\d*$/.test(idle)) {
-    throw new UsageError(`--idle-timeout-ms must be a positive number, not "${idle}"`);
-  }
+  const idleTimeoutMs = positiveNumber(values["idle-timeout-ms"], "--idle-timeout-ms");
   let tracker: Tracker;
   try {
     tracker = await Tracker.start({
       hostname,
       port,
       dbPath: values.db ?? "swarmshare-tracker.db",
-      idleTimeoutMs: idle === undefined ? undefined : Number(idle),
+      idleTimeoutMs,
     });
   } catch (error) {
     console.error(`error: ${errorMessage(error)}`);
@@ -76,7 +82,7 @@ async function runServer(args: string[]): Promise<number> {
 function runClientCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { json: { type: "boolean", default: false } },
+    options: { json: { type: "boolean", default: false }, "stall-timeout-ms": { type: "string" } },
     allowPositionals: true,
   });
   if (positionals.length !== 4) {
@@ -88,6 +94,7 @@ function runClientCommand(args: string[]): Promise<number> {
     trackerHost: parseHost(positionals[2], "<server_ip>"),
     trackerPort: parsePort(positionals[3], "<server_port>"),
     json: values.json,
+    stallTimeoutMs: positiveNumber(values["stall-timeout-ms"], "--stall-timeout-ms"),
   });
 }
 

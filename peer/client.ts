@@ -1,12 +1,12 @@
 /**
- * The client program: binds the peer port, connects the session to the tracker, and runs the
- * shell until its input ends. Pieces will be served on the peer port to other members.
+ * The client program: binds the peer port and serves pieces on it, connects the session to
+ * the tracker, and runs the shell until its input ends.
  *
  * @module
  */
 
 import { errorMessage } from "../lib/errors.ts";
-import { closeQuietly } from "../lib/io.ts";
+import { acceptPeer } from "./connection.ts";
 import { ClientSession } from "./session.ts";
 import { Shell } from "./shell.ts";
 
@@ -17,6 +17,8 @@ export interface ClientOptions {
   trackerHost: string;
   trackerPort: number;
   json: boolean;
+  /** How long a download waits for a missing piece before failing. */
+  stallTimeoutMs?: number;
 }
 
 /** Runs the client until its shell ends; resolves with the exit code. */
@@ -30,7 +32,6 @@ export async function runClient(options: ClientOptions): Promise<number> {
     );
     return 1;
   }
-  const serving = servePeers(listener);
   const interactive = Deno.stdin.isTerminal();
   // The session announces through the shell, and the shell runs the session's commands.
   const session = new ClientSession({
@@ -38,7 +39,9 @@ export async function runClient(options: ClientOptions): Promise<number> {
     port: options.trackerPort,
     peer: { host: options.host, port: listener.addr.port },
     onEvent: (event) => shell.announce(event),
+    stallTimeoutMs: options.stallTimeoutMs,
   });
+  const serving = servePeers(listener, session);
   const shell = new Shell({ session, json: options.json, interactive });
   if (interactive) {
     console.error(
@@ -61,11 +64,18 @@ export async function runClient(options: ClientOptions): Promise<number> {
   return 0;
 }
 
-/** Accepts peer connections. Until pieces are shared there is nothing to serve, so each closes. */
-async function servePeers(listener: Deno.TcpListener): Promise<void> {
+/** Accepts peer connections, each served on its own. */
+async function servePeers(listener: Deno.TcpListener, session: ClientSession): Promise<void> {
+  const connections = new Set<Promise<void>>();
   try {
-    for await (const conn of listener) closeQuietly(conn);
+    for await (const conn of listener) {
+      conn.setNoDelay(true);
+      const served = acceptPeer(conn, session.registry, session.peerContext)
+        .finally(() => connections.delete(served));
+      connections.add(served);
+    }
   } catch {
     // the listener was closed
   }
+  await Promise.allSettled(connections);
 }

@@ -7,7 +7,8 @@
  */
 
 import { UserError } from "../lib/errors.ts";
-import { idProblem, passwordProblem } from "../lib/protocol.ts";
+import { fileNameProblem, idProblem, passwordProblem } from "../lib/protocol.ts";
+import type { DownloadStatus } from "./file_sharing.ts";
 import type { ClientSession } from "./session.ts";
 
 /** A command's outcome: `data` for `--json`, `text` for a person. */
@@ -49,6 +50,40 @@ function checkPassword(password: string): string {
   return password;
 }
 
+function checkFileName(name: string): string {
+  const problem = fileNameProblem(name);
+  if (problem) throw new UserError(problem);
+  return name;
+}
+
+/** A size for people: bytes below 1 KiB, else KiB, MiB or GiB with one decimal. */
+export function formatSize(bytes: number): string {
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  if (bytes < 1024) return `${bytes} B`;
+  let value = bytes;
+  let unit = -1;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** One `show_downloads` line: `[D] [grp] file 37%`, `[C] [grp] file`, `[F] [grp] file: why`. */
+export function downloadLine(download: DownloadStatus): string {
+  const head = `[${download.state}] [${download.group}] ${download.name}`;
+  if (download.state === "C") return head;
+  if (download.state === "F") return `${head}: ${download.reason}`;
+  const percent = download.pieces_total === 0
+    ? 100
+    : Math.floor((download.pieces_done / download.pieces_total) * 100);
+  const peers = download.peers.filter((peer) => peer.bytes > 0).length;
+  const detail = download.reason ? `, ${download.reason}` : "";
+  return `${head} ${percent}% (${download.pieces_done}/${download.pieces_total} pieces from ${peers} peer${
+    peers === 1 ? "" : "s"
+  }${detail})`;
+}
+
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((title, column) =>
     Math.max(title.length, ...rows.map((row) => row[column].length))
@@ -74,7 +109,11 @@ const COMMAND_LIST: Command[] = [
     summary: "log in (one user per client at a time)",
     async run({ session }, [user, password]) {
       const data = await session.login(checkId("user", user), checkPassword(password));
-      return { data, text: `logged in as ${user}` };
+      const restored = data.shares_restored;
+      const more = restored > 0
+        ? `; serving ${restored} shared file${restored === 1 ? "" : "s"} again`
+        : "";
+      return { data, text: `logged in as ${user}${more}` };
     },
   },
   {
@@ -143,9 +182,75 @@ const COMMAND_LIST: Command[] = [
     },
   },
   {
+    name: "upload_file",
+    params: ["file_path", "group_id"],
+    summary: "share a file with a group (members only); this client serves it",
+    async run({ session }, [path, group]) {
+      const shared = await session.uploadFile(path, checkId("group", group));
+      const data = { group: shared.group, name: shared.name, size: shared.size, sha1: shared.sha1 };
+      return {
+        data,
+        text: `shared "${data.name}" in group "${group}" (${
+          formatSize(data.size)
+        }, sha1 ${data.sha1})`,
+      };
+    },
+  },
+  {
+    name: "list_files",
+    params: ["group_id"],
+    summary: "list a group's files with size, SHA-1 and online seeders (members only)",
+    async run({ session }, [group]) {
+      const data = await session.listFiles(checkId("group", group));
+      const text = data.length === 0 ? `no files shared in group "${group}"` : table(
+        ["NAME", "SIZE", "SHA1", "SEEDERS"],
+        data.map((file) => [file.name, formatSize(file.size), file.sha1, String(file.seeders)]),
+      );
+      return { data, text };
+    },
+  },
+  {
+    name: "download_file",
+    params: ["group_id", "file_name", "destination_path"],
+    summary: "fetch a file into an existing directory, in the background",
+    async run({ session }, [group, name, destination]) {
+      const data = await session.downloadFile(
+        checkId("group", group),
+        checkFileName(name),
+        destination,
+      );
+      return {
+        data,
+        text: `downloading "${name}" from group "${group}" to ${data.path}; see show_downloads`,
+      };
+    },
+  },
+  {
+    name: "show_downloads",
+    params: [],
+    summary: "list this session's downloads: [D] downloading, [C] complete, [F] failed",
+    run({ session }) {
+      const data = session.showDownloads();
+      const text = data.length === 0
+        ? "no downloads in this session"
+        : data.map(downloadLine).join("\n");
+      return Promise.resolve({ data, text });
+    },
+  },
+  {
+    name: "stop_share",
+    params: ["group_id", "file_name"],
+    summary: "stop sharing a file in a group",
+    async run({ session }, [group, name]) {
+      const data = await session.stopShare(checkId("group", group), checkFileName(name));
+      const after = data.file_removed ? "; nobody shares it any more" : "";
+      return { data, text: `stopped sharing "${name}" in group "${group}"${after}` };
+    },
+  },
+  {
     name: "logout",
     params: [],
-    summary: "log out of this client",
+    summary: "log out: stop serving and cancel downloads (shares are restored at next login)",
     async run({ session }) {
       const user = session.user;
       const data = await session.logout();

@@ -1,34 +1,64 @@
 /**
  * The user's side of the tracker conversation: who is logged in on this client, the session
- * token that lets the link resume after a tracker restart, and one method per account or
- * group command. The tracker decides every access question; this class only keeps state.
+ * token that lets the link resume after a tracker restart, one method per command, and the
+ * user's files (shares and downloads) while logged in. The tracker decides every access
+ * question; this class keeps state.
  *
  * @module
  */
 
 import { UserError } from "../lib/errors.ts";
-import type { ResponseData } from "../lib/protocol.ts";
+import type { FileSummary, ResponseData } from "../lib/protocol.ts";
+import { importPublicKey } from "../lib/ticket.ts";
+import type { PeerContext } from "./connection.ts";
+import {
+  type DownloadStatus,
+  type FileEvent,
+  FileSharing,
+  type TrackerRequest,
+} from "./file_sharing.ts";
+import { TorrentRegistry } from "./torrents.ts";
 import { TrackerLink, type TrackerLinkOptions, TrackerRefusal } from "./tracker_link.ts";
 
 /** Something the session announces on its own, outside any command. */
 export type SessionEvent =
   | { event: "tracker_disconnected"; reason: string }
   | { event: "tracker_reconnected"; user: string | null }
-  | { event: "session_expired"; user: string };
+  | { event: "session_expired"; user: string }
+  | FileEvent;
 
 /** How the session reaches the tracker. */
 export type SessionOptions = Omit<TrackerLinkOptions, "onConnected" | "onStatus"> & {
   onEvent: (event: SessionEvent) => void;
+  /** Operational messages about peers (never secrets). */
+  log?: (line: string) => void;
+  /** How long a download may wait for a missing piece before it fails. */
+  stallTimeoutMs?: number;
 };
+
+const NOT_LOGGED_IN = "not logged in: use login <user_id> <passwd>";
+
+/** A new peer id: client tag and version, then 12 random bytes (BEP 20 style). */
+function newPeerId(): Uint8Array {
+  const id = new Uint8Array(20);
+  id.set(new TextEncoder().encode("-SW0100-"));
+  crypto.getRandomValues(id.subarray(8));
+  return id;
+}
 
 /** The logged-in state of one client, surviving tracker restarts. */
 export class ClientSession {
   readonly #link: TrackerLink;
   readonly #onEvent: (event: SessionEvent) => void;
+  readonly #options: SessionOptions;
+  readonly #registry = new TorrentRegistry();
+  readonly #peerId = newPeerId();
   #login?: { user: string; token: string };
+  #files?: FileSharing;
 
   constructor(options: SessionOptions) {
-    const { onEvent, ...linkOptions } = options;
+    const { onEvent, log: _log, stallTimeoutMs: _stall, ...linkOptions } = options;
+    this.#options = options;
     this.#onEvent = onEvent;
     this.#link = new TrackerLink({
       ...linkOptions,
@@ -53,9 +83,28 @@ export class ClientSession {
     return this.#login?.user;
   }
 
-  /** Ends the session on the tracker (best effort) and closes the link. */
+  /** The torrents this client serves, for the peer listener. */
+  get registry(): TorrentRegistry {
+    return this.#registry;
+  }
+
+  /** What incoming peer connections need; refuses every ticket while logged out. */
+  get peerContext(): PeerContext {
+    return this.#files?.context ?? {
+      peerId: this.#peerId,
+      listenPort: this.#options.peer.port,
+      checkTicket: () => Promise.reject(new UserError("not logged in: serving nothing")),
+      ticketFor: () => undefined,
+      log: this.#log,
+    };
+  }
+
+  readonly #log = (line: string) => (this.#options.log ?? console.error)(line);
+
+  /** Ends the session on the tracker (best effort), stops serving, and closes the link. */
   async close(): Promise<void> {
     if (this.#login && this.#link.isUp) await this.logout().catch(() => {});
+    await this.#files?.stop();
     await this.#link.close();
   }
 
@@ -67,24 +116,50 @@ export class ClientSession {
     } catch (error) {
       if (!(error instanceof TrackerRefusal)) throw error;
       this.#login = undefined;
+      await this.#files?.stop();
+      this.#files = undefined;
       this.#onEvent({ event: "session_expired", user: login.user });
+      return;
     }
+    // the tracker's live view started empty: say again what this client holds
+    await this.#files?.reannounce((type, params) => link.sendDuringSetup(type, params));
+  }
+
+  #requireFiles(): FileSharing {
+    if (!this.#files) throw new UserError(NOT_LOGGED_IN);
+    return this.#files;
   }
 
   createUser(user: string, password: string): Promise<ResponseData["create_user"]> {
     return this.#link.request("create_user", { user, password });
   }
 
-  async login(user: string, password: string): Promise<{ user: string }> {
+  /** Logs in, then serves again every file this user shared before. */
+  async login(user: string, password: string): Promise<{ user: string; shares_restored: number }> {
     if (this.#login) throw new UserError(`already logged in as ${this.#login.user}; logout first`);
-    const { token } = await this.#link.request("login", { user, password });
+    const { token, ticket_key } = await this.#link.request("login", { user, password });
     this.#login = { user, token };
-    return { user };
+    const request: TrackerRequest = (type, params) => this.#link.request(type, params);
+    this.#files = new FileSharing({
+      request,
+      registry: this.#registry,
+      peerId: this.#peerId,
+      listenPort: this.#options.peer.port,
+      ticketKey: await importPublicKey(ticket_key),
+      onEvent: this.#onEvent,
+      log: this.#log,
+      stallTimeoutMs: this.#options.stallTimeoutMs,
+    });
+    const restored = await this.#files.restore();
+    return { user, shares_restored: restored };
   }
 
+  /** Logs out: stops serving and cancels downloads (the tracker keeps the shares on record). */
   async logout(): Promise<null> {
     await this.#link.request("logout", {});
     this.#login = undefined;
+    await this.#files?.stop();
+    this.#files = undefined;
     return null;
   }
 
@@ -96,8 +171,10 @@ export class ClientSession {
     return this.#link.request("join_group", { group });
   }
 
-  leaveGroup(group: string): Promise<ResponseData["leave_group"]> {
-    return this.#link.request("leave_group", { group });
+  async leaveGroup(group: string): Promise<ResponseData["leave_group"]> {
+    const result = await this.#link.request("leave_group", { group });
+    await this.#files?.leftGroup(group);
+    return result;
   }
 
   listRequests(group: string): Promise<ResponseData["list_requests"]> {
@@ -110,5 +187,29 @@ export class ClientSession {
 
   listGroups(): Promise<ResponseData["list_groups"]> {
     return this.#link.request("list_groups", {});
+  }
+
+  uploadFile(path: string, group: string): Promise<ResponseData["share_file"]> {
+    return this.#requireFiles().upload(path, group);
+  }
+
+  listFiles(group: string): Promise<FileSummary[]> {
+    return this.#requireFiles().listFiles(group);
+  }
+
+  downloadFile(
+    group: string,
+    name: string,
+    destination: string,
+  ): Promise<{ group: string; name: string; path: string }> {
+    return this.#requireFiles().download(group, name, destination);
+  }
+
+  showDownloads(): DownloadStatus[] {
+    return this.#requireFiles().downloads();
+  }
+
+  stopShare(group: string, name: string): Promise<ResponseData["stop_share"]> {
+    return this.#requireFiles().stopShare(group, name);
   }
 }

@@ -11,7 +11,7 @@ import { createInterface, type Interface } from "node:readline";
 import process from "node:process";
 import { errorMessage, UserError } from "../lib/errors.ts";
 import { splitWords } from "../lib/shell_words.ts";
-import { CommandLineError, resolveCommand } from "./commands.ts";
+import { CommandLineError, formatSize, resolveCommand } from "./commands.ts";
 import type { ClientSession, SessionEvent } from "./session.ts";
 
 /** How the shell talks to its user. */
@@ -129,5 +129,15 @@ export function describeEvent(event: SessionEvent): string {
         : "reconnected to the tracker";
     case "session_expired":
       return `the tracker ended the session of ${event.user}: log in again`;
+    case "download_complete":
+      return `[C] [${event.group}] ${event.name}: downloaded to ${event.path} (${
+        formatSize(event.size)
+      } in ${event.seconds.toFixed(1)} s from ${
+        event.peers.filter((p) => p.bytes > 0).length
+      } peers)`;
+    case "download_failed":
+      return `[F] [${event.group}] ${event.name}: ${event.reason}`;
+    case "share_dropped":
+      return `warning: no longer sharing "${event.name}" in group "${event.group}": ${event.reason}`;
   }
 }

@@ -17,14 +17,24 @@ import { PIECE_LENGTH, pieceCount, pieceSize } from "../lib/pieces.ts";
 /** Random-access piece I/O on one file of a known length. */
 export class PieceFile {
   readonly #handle: FileHandle;
-  readonly path: string;
+  #path: string;
   readonly length: number;
   #closed = false;
 
   private constructor(handle: FileHandle, path: string, length: number) {
     this.#handle = handle;
-    this.path = path;
+    this.#path = path;
     this.length = length;
+  }
+
+  /** Where the file is. */
+  get path(): string {
+    return this.#path;
+  }
+
+  /** Notes that the open file was renamed (the handle stays valid). */
+  renamedTo(path: string): void {
+    this.#path = path;
   }
 
   /** Opens an existing complete file for serving. */

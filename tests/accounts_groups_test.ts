@@ -56,13 +56,13 @@ Deno.test("accounts: create_user, login, logout through the shell", async (t) =>
   });
 
   await t.step("login, then login again is refused until logout", async () => {
-    assert.deepEqual(await alice.ok("login alice s3cret"), { user: "alice" });
+    assert.deepEqual(await alice.ok("login alice s3cret"), { user: "alice", shares_restored: 0 });
     assert.match(await alice.fails("login alice s3cret"), /already logged in as alice/);
     assert.deepEqual(await alice.ok("list_groups"), []);
   });
 
   await t.step("the same user may be logged in on two clients at once", async () => {
-    assert.deepEqual(await other.ok("login alice s3cret"), { user: "alice" });
+    assert.deepEqual(await other.ok("login alice s3cret"), { user: "alice", shares_restored: 0 });
     assert.deepEqual(await other.ok("list_groups"), []);
   });
 

@@ -1,0 +1,410 @@
+/**
+ * One peer socket: the BitTorrent handshake, the BEP 10 extension handshake that carries the
+ * download ticket, the message loop, and serving blocks from disk. It is the only place that
+ * touches both a socket and torrent state; a running download sees it as a `PeerHandle`.
+ *
+ * Access: the side that accepted the connection serves nothing and closes unless the remote
+ * presents a valid ticket for this torrent; the side that connected out accepts a remote
+ * without a ticket (a seeder has none) but serves it nothing. Every length, index and count
+ * a remote sends is checked before use; a breach closes this connection only.
+ *
+ * @module
+ */
+
+import { type BDict, decode, encode } from "../lib/bencode.ts";
+import { Bitfield } from "../lib/bitfield.ts";
+import { errorMessage, ProtocolError } from "../lib/errors.ts";
+import { closeQuietly, isDisconnect, writeAll } from "../lib/io.ts";
+import { isServableRequest, isValidBlock, PIECE_LENGTH, pieceCount } from "../lib/pieces.ts";
+import {
+  allocatePiece,
+  encodeBitfield,
+  encodeCancel,
+  encodeExtended,
+  encodeHandshake,
+  encodeHave,
+  encodeKeepAlive,
+  encodeSimple,
+  PIECE_HEADER_LENGTH,
+  REQUEST_MESSAGE_LENGTH,
+  type WireMessage,
+  WireReader,
+  writeRequest,
+} from "../lib/wire.ts";
+import type { HeldTorrent, PeerHandle, TorrentRegistry } from "./torrents.ts";
+
+/** What connections need from the client around them. */
+export interface PeerContext {
+  /** Our 20-byte peer id. */
+  peerId: Uint8Array;
+  /** The port our peer listener is on, told to remotes in the extension handshake. */
+  listenPort: number;
+  /** Throws unless `ticket` lets its holder fetch `torrent` (signature, expiry, group). */
+  checkTicket(ticket: string, torrent: HeldTorrent): Promise<void>;
+  /** Our own ticket for a torrent we are downloading, if any. */
+  ticketFor(torrent: HeldTorrent): string | undefined;
+  /** Operational messages (never secrets). */
+  log(line: string): void;
+}
+
+/** Requests a remote may have queued with us before it is in breach. */
+const MAX_QUEUED_REQUESTS = 512;
+/** A remote must complete both handshakes within this. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+const KEEP_ALIVE_MS = 60_000;
+/** Nothing at all from a remote for this long closes the connection. */
+const READ_IDLE_TIMEOUT_MS = 180_000;
+const CLIENT_VERSION = "Swarmshare 0.1";
+const encoder = new TextEncoder();
+
+/** Accepts an incoming connection: its handshake names a torrent we hold, or it is closed. */
+export async function acceptPeer(
+  conn: Deno.TcpConn,
+  registry: TorrentRegistry,
+  context: PeerContext,
+): Promise<void> {
+  const reader = new WireReader(conn, {}, 1 << 16);
+  const timer = setTimeout(() => closeQuietly(conn), HANDSHAKE_TIMEOUT_MS);
+  let torrent: HeldTorrent | undefined;
+  try {
+    const handshake = await reader.readHandshake();
+    torrent = registry.get(handshake.infoHash.toHex());
+    if (!torrent) throw new ProtocolError("handshake names a torrent we do not hold");
+    await writeAll(conn, encodeHandshake(torrent.infoHash, context.peerId));
+  } catch (error) {
+    clearTimeout(timer);
+    closeQuietly(conn);
+    if (!isDisconnect(error)) context.log(`peer ${describe(conn)}: ${errorMessage(error)}`);
+    return;
+  }
+  clearTimeout(timer);
+  const peer = new PeerConnection(conn, reader, torrent, context, false);
+  await peer.run();
+}
+
+/** Connects to a peer for a torrent we are downloading; resolves when the connection ends. */
+export async function connectPeer(
+  address: { host: string; port: number },
+  torrent: HeldTorrent,
+  context: PeerContext,
+  onOpen?: (peer: PeerConnection) => void,
+): Promise<void> {
+  const conn = await Deno.connect({ hostname: address.host, port: address.port });
+  const reader = new WireReader(conn);
+  const timer = setTimeout(() => closeQuietly(conn), HANDSHAKE_TIMEOUT_MS);
+  try {
+    await writeAll(conn, encodeHandshake(torrent.infoHash, context.peerId));
+    const handshake = await reader.readHandshake();
+    if (handshake.infoHash.toHex() !== torrent.infoHashHex) {
+      throw new ProtocolError("the peer answered for another torrent");
+    }
+  } catch (error) {
+    closeQuietly(conn);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  const peer = new PeerConnection(
+    conn,
+    reader,
+    torrent,
+    context,
+    true,
+    `${address.host}:${address.port}`,
+  );
+  onOpen?.(peer);
+  await peer.run();
+}
+
+function describe(conn: Deno.TcpConn): string {
+  return `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
+}
+
+interface QueuedRequest {
+  index: number;
+  begin: number;
+  length: number;
+}
+
+/** A connection past the BitTorrent handshake. */
+export class PeerConnection implements PeerHandle {
+  readonly #conn: Deno.TcpConn;
+  readonly #reader: WireReader;
+  readonly #torrent: HeldTorrent;
+  readonly #context: PeerContext;
+  readonly #outgoing: boolean;
+  readonly #pieceCount: number;
+  #address: string;
+  #pieces: Bitfield;
+  #isChokingUs = true;
+  #amInterested = false;
+  #canServe = false;
+  #sawExtensionHandshake = false;
+  #ready = false;
+  #closed = false;
+  #closeReason = "";
+  #writing: Promise<void> = Promise.resolve();
+  readonly #serveQueue: QueuedRequest[] = [];
+  #serving = false;
+  readonly #onHave = (index: number) => this.#send(encodeHave(index));
+  /** Bytes of piece data received and served on this connection. */
+  bytesReceived = 0;
+  bytesServed = 0;
+
+  constructor(
+    conn: Deno.TcpConn,
+    reader: WireReader,
+    torrent: HeldTorrent,
+    context: PeerContext,
+    outgoing: boolean,
+    address?: string,
+  ) {
+    this.#conn = conn;
+    this.#reader = reader;
+    this.#torrent = torrent;
+    this.#context = context;
+    this.#outgoing = outgoing;
+    this.#pieceCount = pieceCount(torrent.info.length);
+    this.#pieces = new Bitfield(this.#pieceCount);
+    this.#address = address ?? describe(conn);
+  }
+
+  get address(): string {
+    return this.#address;
+  }
+
+  get pieces(): Bitfield {
+    return this.#pieces;
+  }
+
+  get isChokingUs(): boolean {
+    return this.#isChokingUs;
+  }
+
+  /** Why the connection ended, once it has. */
+  get closeReason(): string {
+    return this.#closeReason;
+  }
+
+  /** Runs the connection until it ends; never throws. */
+  async run(): Promise<void> {
+    this.#torrent.connections.add(this);
+    const handshakeTimer = setTimeout(() => {
+      if (!this.#sawExtensionHandshake) this.close("no extension handshake");
+    }, HANDSHAKE_TIMEOUT_MS);
+    const keepAlive = setInterval(() => this.#send(encodeKeepAlive()), KEEP_ALIVE_MS);
+    let idleTimer = setTimeout(() => this.close("silent for too long"), READ_IDLE_TIMEOUT_MS);
+    try {
+      this.#sendExtensionHandshake();
+      while (!this.#closed) {
+        const message = await this.#reader.next();
+        if (message === null) break;
+        clearTimeout(idleTimer);
+        idleTimer = setTimeout(() => this.close("silent for too long"), READ_IDLE_TIMEOUT_MS);
+        this.#handle(message);
+      }
+      this.close("the peer closed the connection");
+    } catch (error) {
+      if (error instanceof ProtocolError) {
+        this.#context.log(`peer ${this.#address}: ${error.message}; disconnecting`);
+        this.close(error.message);
+      } else {
+        this.close(isDisconnect(error) ? "connection lost" : errorMessage(error));
+      }
+    } finally {
+      clearTimeout(handshakeTimer);
+      clearTimeout(idleTimer);
+      clearInterval(keepAlive);
+      this.close("done");
+    }
+  }
+
+  /** Ends the connection; idempotent. */
+  close(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeReason = reason;
+    closeQuietly(this.#conn);
+    this.#torrent.connections.delete(this);
+    this.#torrent.haveListeners.delete(this.#onHave);
+    this.#serveQueue.length = 0;
+    if (this.#ready) this.#torrent.sink?.peerLeft(this);
+  }
+
+  // Sending
+
+  #send(bytes: Uint8Array): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#writing = this.#writing
+      .then(() => this.#closed ? undefined : writeAll(this.#conn, bytes))
+      .catch((error) => this.close(isDisconnect(error) ? "connection lost" : errorMessage(error)));
+    return this.#writing;
+  }
+
+  #sendExtensionHandshake(): void {
+    const handshake: BDict = new Map();
+    handshake.set("m", new Map());
+    handshake.set("p", this.#context.listenPort);
+    handshake.set("reqq", MAX_QUEUED_REQUESTS);
+    handshake.set("v", encoder.encode(CLIENT_VERSION));
+    const ticket = this.#context.ticketFor(this.#torrent);
+    if (ticket) handshake.set("ticket", encoder.encode(ticket));
+    this.#send(encodeExtended(0, encode(handshake)));
+  }
+
+  sendInterested(interested: boolean): void {
+    if (interested === this.#amInterested) return;
+    this.#amInterested = interested;
+    this.#send(encodeSimple(interested ? "interested" : "not_interested"));
+  }
+
+  sendRequests(requests: readonly QueuedRequest[]): void {
+    if (requests.length === 0) return;
+    // one write for the whole batch
+    const bytes = new Uint8Array(requests.length * REQUEST_MESSAGE_LENGTH);
+    requests.forEach((request, i) =>
+      writeRequest(bytes, i * REQUEST_MESSAGE_LENGTH, request.index, request.begin, request.length)
+    );
+    this.#send(bytes);
+  }
+
+  sendCancel(index: number, begin: number, length: number): void {
+    this.#send(encodeCancel(index, begin, length));
+  }
+
+  // Receiving
+
+  #handle(message: WireMessage): void {
+    switch (message.type) {
+      case "extended":
+        if (message.extId === 0) this.#onExtensionHandshake(message.payload);
+        return;
+      case "choke":
+        this.#isChokingUs = true;
+        if (this.#ready) this.#torrent.sink?.peerChoked(this);
+        return;
+      case "unchoke":
+        this.#isChokingUs = false;
+        this.#becomeReady();
+        this.#torrent.sink?.peerUnchoked(this);
+        return;
+      case "have":
+        if (message.index >= this.#pieceCount) {
+          throw new ProtocolError(`have ${message.index} out of range`);
+        }
+        if (this.#pieces.add(message.index) && this.#ready) {
+          this.#torrent.sink?.peerHas(this, message.index);
+        }
+        this.#becomeReady();
+        return;
+      case "bitfield":
+        if (this.#ready || this.#pieces.count > 0) throw new ProtocolError("bitfield out of order");
+        this.#pieces = Bitfield.fromWire(this.#pieceCount, message.bits);
+        this.#becomeReady();
+        return;
+      case "request":
+        return this.#onRequest(message);
+      case "cancel": {
+        const at = this.#serveQueue.findIndex((queued) =>
+          queued.index === message.index && queued.begin === message.begin
+        );
+        if (at >= 0) this.#serveQueue.splice(at, 1);
+        return;
+      }
+      case "piece":
+        if (
+          !isValidBlock(
+            this.#torrent.info.length,
+            message.index,
+            message.begin,
+            message.block.length,
+          )
+        ) {
+          throw new ProtocolError(
+            `piece ${message.index}+${message.begin} is not a block we ask for`,
+          );
+        }
+        this.bytesReceived += message.block.length;
+        this.#torrent.sink?.blockArrived(this, message.index, message.begin, message.block);
+        return;
+      default:
+        // keep-alive, interest, port and unknown extensions need nothing from us
+        return;
+    }
+  }
+
+  #becomeReady(): void {
+    if (this.#ready || this.#closed) return;
+    this.#ready = true;
+    this.#torrent.sink?.peerReady(this);
+  }
+
+  #onExtensionHandshake(payload: Uint8Array): void {
+    if (this.#sawExtensionHandshake) return; // later ones may only update settings we ignore
+    this.#sawExtensionHandshake = true;
+    const dict = decode(payload);
+    if (!(dict instanceof Map)) throw new ProtocolError("extension handshake is not a dictionary");
+    const port = dict.get("p");
+    if (typeof port === "number" && port > 0 && port < 65536) {
+      this.#address = `${this.#conn.remoteAddr.hostname}:${port}`;
+    }
+    const ticket = dict.get("ticket");
+    if (!(ticket instanceof Uint8Array)) {
+      if (!this.#outgoing) this.close("no ticket: not serving");
+      return;
+    }
+    const text = new TextDecoder().decode(ticket);
+    this.#context.checkTicket(text, this.#torrent).then(() => this.#startServing(), (error) => {
+      this.#context.log(`peer ${this.#address}: ${errorMessage(error)}; disconnecting`);
+      this.close(`bad ticket: ${errorMessage(error)}`);
+    });
+  }
+
+  /** The remote proved membership: tell it what we have and let it ask. */
+  #startServing(): void {
+    if (this.#closed || this.#canServe) return;
+    this.#canServe = true;
+    if (this.#torrent.have.count > 0) this.#send(encodeBitfield(this.#torrent.have.bytes));
+    this.#torrent.haveListeners.add(this.#onHave);
+    this.#send(encodeSimple("unchoke"));
+  }
+
+  #onRequest(request: QueuedRequest): void {
+    if (!this.#canServe) throw new ProtocolError("request before a valid ticket");
+    if (
+      !isServableRequest(this.#torrent.info.length, request.index, request.begin, request.length)
+    ) {
+      throw new ProtocolError(
+        `request ${request.index}+${request.begin}/${request.length} is invalid`,
+      );
+    }
+    if (!this.#torrent.have.has(request.index)) return; // it will learn from our haves
+    if (this.#serveQueue.length >= MAX_QUEUED_REQUESTS) {
+      throw new ProtocolError(`more than ${MAX_QUEUED_REQUESTS} requests queued`);
+    }
+    this.#serveQueue.push(request);
+    if (!this.#serving) this.#serve();
+  }
+
+  /** Serves queued requests one after another: one disk read and one write per block. */
+  async #serve(): Promise<void> {
+    this.#serving = true;
+    try {
+      while (!this.#closed && this.#serveQueue.length > 0) {
+        const { index, begin, length } = this.#serveQueue.shift()!;
+        const message = allocatePiece(index, begin, length);
+        await this.#torrent.file.read(
+          index * PIECE_LENGTH + begin,
+          length,
+          message.subarray(PIECE_HEADER_LENGTH),
+        );
+        this.bytesServed += length;
+        await this.#send(message);
+      }
+    } catch (error) {
+      this.close(`serving failed: ${errorMessage(error)}`);
+    } finally {
+      this.#serving = false;
+    }
+  }
+}

@@ -1,0 +1,439 @@
+/**
+ * One download: peers from the tracker, the picker deciding who is asked for what, pieces
+ * assembled in memory, checked by SHA-1 and written at their offsets in a part file beside
+ * the destination; at the end the whole-file SHA-1 is checked and only then does the file
+ * get its final name. The torrent is served to others from its first verified piece on.
+ *
+ * @module
+ */
+
+import { Bitfield } from "../lib/bitfield.ts";
+import { errorMessage, UserError } from "../lib/errors.ts";
+import { hashFile, sha1 } from "../lib/hash.ts";
+import { pieceHash, type TorrentInfo } from "../lib/metainfo.ts";
+import { PIECE_LENGTH, pieceCount, pieceSize } from "../lib/pieces.ts";
+import type { PeerAddress } from "../lib/protocol.ts";
+import { connectPeer, type PeerContext } from "./connection.ts";
+import { Picker } from "./picker.ts";
+import {
+  equalBytes,
+  exists,
+  partPathFor,
+  PieceFile,
+  promotePartFile,
+  verifiedPieces,
+} from "./storage.ts";
+import type { HeldTorrent, PeerHandle, PieceSink, TorrentRegistry } from "./torrents.ts";
+
+/** What a download needs from the tracker. */
+export interface DownloadTracker {
+  findPeers(group: string, infoHash: string): Promise<{ peers: PeerAddress[]; ticket: string }>;
+  announce(group: string, infoHash: string, state: "downloading" | "stopped"): Promise<void>;
+  /** Records the finished file as shared by this user, so it is served and remembered. */
+  shareCompleted(download: Download, mtimeMs: number): Promise<void>;
+}
+
+/** D: downloading, C: complete, F: failed. */
+export type DownloadState = "D" | "C" | "F";
+
+/** What one peer gave this download. */
+export interface PeerContribution {
+  peer: string;
+  bytes: number;
+  pieces: number;
+}
+
+/** How a download starts. */
+export interface DownloadOptions {
+  group: string;
+  name: string;
+  /** Final path: `<destination>/<name>`. */
+  path: string;
+  info: TorrentInfo;
+  infoHash: Uint8Array;
+  /** Whole-file SHA-1 (hex) the tracker recorded. */
+  sha1: string;
+  ticket: string;
+  peers: PeerAddress[];
+  tracker: DownloadTracker;
+  registry: TorrentRegistry;
+  context: PeerContext;
+  /** Fail when no piece arrives for this long while some piece has no holder. Default 60 s. */
+  stallTimeoutMs?: number;
+  /** Told when the download completes or fails. */
+  onFinish: (download: Download) => void;
+}
+
+const MAX_PEERS = 50;
+const MIN_PIPELINE = 16;
+const MAX_PIPELINE = 256;
+/** Requests in flight per peer cover this much of its measured rate. */
+const PIPELINE_SECONDS = 0.25;
+const TICK_MS = 500;
+/** Ask the tracker for peers this often while below the cap (and at once when out of peers). */
+const PEER_REFRESH_MS = 3_000;
+
+interface PeerStats {
+  bytes: number;
+  pieces: number;
+  /** Bytes in the current rate window. */
+  windowBytes: number;
+  rateBytesPerSecond: number;
+}
+
+/** A running (or finished) download of one file. */
+export class Download implements PieceSink {
+  readonly group: string;
+  readonly name: string;
+  readonly path: string;
+  readonly partPath: string;
+  readonly info: TorrentInfo;
+  readonly infoHashHex: string;
+  readonly sha1: string;
+  readonly piecesTotal: number;
+  state: DownloadState = "D";
+  /** Why it failed, or what it is waiting for. */
+  reason = "";
+  readonly startedAt = Date.now();
+  finishedAt?: number;
+
+  readonly #options: DownloadOptions;
+  #ticket: string;
+  #picker?: Picker;
+  #torrent?: HeldTorrent;
+  readonly #peers = new Set<PeerHandle>();
+  readonly #connecting = new Set<string>();
+  readonly #stats = new Map<string, PeerStats>();
+  /** Addresses that sent a bad piece: never used again for this file. */
+  readonly #banned = new Set<string>();
+  readonly #strikes = new Map<string, number>();
+  readonly #buffers = new Map<number, Uint8Array>();
+  readonly #freeBuffers: Uint8Array[] = [];
+  readonly #pendingWrites = new Set<Promise<void>>();
+  #verified = 0;
+  #lastProgressAt = Date.now();
+  #lastPeerRefreshAt = 0;
+  #timer?: ReturnType<typeof setInterval>;
+  readonly #done = Promise.withResolvers<void>();
+  #finishing = false;
+
+  constructor(options: DownloadOptions) {
+    this.#options = options;
+    this.group = options.group;
+    this.name = options.name;
+    this.path = options.path;
+    this.partPath = partPathFor(options.path);
+    this.info = options.info;
+    this.infoHashHex = options.infoHash.toHex();
+    this.sha1 = options.sha1;
+    this.piecesTotal = pieceCount(options.info.length);
+    this.#ticket = options.ticket;
+  }
+
+  /** Pieces verified so far. */
+  get piecesDone(): number {
+    return this.#torrent?.have.count ?? 0;
+  }
+
+  /** The current ticket, presented to every peer. */
+  get ticket(): string {
+    return this.#ticket;
+  }
+
+  /** Settles when the download is complete or has failed. */
+  get finished(): Promise<void> {
+    return this.#done.promise;
+  }
+
+  /** What each peer contributed, most first. */
+  contributions(): PeerContribution[] {
+    return [...this.#stats].map(([peer, stats]) => ({
+      peer,
+      bytes: stats.bytes,
+      pieces: stats.pieces,
+    }))
+      .sort((a, b) => b.bytes - a.bytes);
+  }
+
+  /** Opens the part file (keeping verified pieces of an earlier attempt) and starts. */
+  async start(): Promise<void> {
+    const resumed = await exists(this.partPath);
+    const file = await PieceFile.openForWriting(this.partPath, this.info.length);
+    try {
+      const have = resumed
+        ? bitfieldOf(await verifiedPieces(file, this.info.pieceHashes))
+        : new Bitfield(this.piecesTotal);
+      this.#picker = new Picker({ fileLength: this.info.length, have });
+      this.#torrent = this.#options.registry.add({
+        infoHash: this.#options.infoHash,
+        infoHashHex: this.infoHashHex,
+        info: this.info,
+        file,
+        have,
+        groups: new Set([this.group]),
+        sink: this,
+      });
+    } catch (error) {
+      await file.close();
+      throw error;
+    }
+    this.#verified = this.#torrent.have.count;
+    this.#timer = setInterval(() => this.#tick(), TICK_MS);
+    if (this.#picker.isComplete) {
+      queueMicrotask(() => this.#finish());
+      return;
+    }
+    this.#options.tracker.announce(this.group, this.infoHashHex, "downloading").catch(() => {});
+    this.#connectAll(this.#options.peers);
+  }
+
+  /** Stops the download, keeping verified pieces in the part file for a later resume. */
+  async cancel(reason: string): Promise<void> {
+    if (this.state !== "D") return;
+    await this.#fail(reason, false);
+  }
+
+  // Peers
+
+  #connectAll(peers: PeerAddress[]): void {
+    for (const address of peers) {
+      const key = `${address.host}:${address.port}`;
+      if (this.#peers.size + this.#connecting.size >= MAX_PEERS) return;
+      if (this.#banned.has(key) || this.#connecting.has(key) || this.#isConnected(key)) continue;
+      this.#connecting.add(key);
+      connectPeer(
+        address,
+        this.#torrent!,
+        this.#options.context,
+        () => this.#connecting.delete(key),
+      )
+        .catch(() => {}) // refused or broken: the next refresh may offer it again
+        .finally(() => this.#connecting.delete(key));
+    }
+  }
+
+  #isConnected(address: string): boolean {
+    for (const peer of this.#peers) if (peer.address === address) return true;
+    return false;
+  }
+
+  async #refreshPeers(): Promise<void> {
+    this.#lastPeerRefreshAt = Date.now();
+    try {
+      const { peers, ticket } = await this.#options.tracker.findPeers(this.group, this.infoHashHex);
+      this.#ticket = ticket;
+      if (this.state === "D") this.#connectAll(peers);
+    } catch {
+      // the tracker may be away: connected peers carry on, and we ask again later
+    }
+  }
+
+  peerReady(peer: PeerHandle): void {
+    if (this.state !== "D" || this.#banned.has(peer.address)) return peer.close("not wanted");
+    this.#peers.add(peer);
+    this.#picker!.addPeer(peer, peer.pieces);
+    this.#fill(peer);
+  }
+
+  peerHas(peer: PeerHandle, index: number): void {
+    this.#picker?.peerHas(peer, index);
+    this.#fill(peer);
+  }
+
+  peerUnchoked(peer: PeerHandle): void {
+    this.#fill(peer);
+  }
+
+  peerChoked(peer: PeerHandle): void {
+    this.#picker?.releaseRequests(peer);
+  }
+
+  peerLeft(peer: PeerHandle): void {
+    if (!this.#peers.delete(peer)) return;
+    this.#picker?.removePeer(peer);
+    // its requests went back to the pool: hand them to the others
+    for (const other of this.#peers) this.#fill(other);
+  }
+
+  /** Tops up a peer's pipeline, and tells it whether we are interested. */
+  #fill(peer: PeerHandle): void {
+    const picker = this.#picker;
+    if (!picker || this.state !== "D" || !this.#peers.has(peer)) return;
+    peer.sendInterested(picker.isInteresting(peer));
+    if (peer.isChokingUs) return;
+    const rate = this.#stats.get(peer.address)?.rateBytesPerSecond ?? 0;
+    const depth = Math.min(
+      MAX_PIPELINE,
+      Math.max(MIN_PIPELINE, Math.ceil((rate * PIPELINE_SECONDS) / 16_384)),
+    );
+    const want = depth - picker.outstanding(peer);
+    if (want > 0) peer.sendRequests(picker.pick(peer, want));
+  }
+
+  // Pieces
+
+  blockArrived(peer: PeerHandle, index: number, begin: number, block: Uint8Array): void {
+    const picker = this.#picker;
+    if (!picker || this.state !== "D") return;
+    const outcome = picker.blockReceived(peer, index, begin);
+    if (!outcome.accepted) return;
+    let buffer = this.#buffers.get(index);
+    if (!buffer) {
+      buffer = this.#freeBuffers.pop() ?? new Uint8Array(PIECE_LENGTH);
+      this.#buffers.set(index, buffer);
+    }
+    buffer.set(block, begin);
+    const stats = this.#statsOf(peer.address);
+    stats.bytes += block.length;
+    stats.windowBytes += block.length;
+    for (const other of outcome.cancels) {
+      (other as PeerHandle).sendCancel(index, begin, block.length);
+    }
+    if (outcome.pieceComplete) this.#pieceComplete(index, buffer);
+    this.#fill(peer);
+  }
+
+  #statsOf(address: string): PeerStats {
+    let stats = this.#stats.get(address);
+    if (!stats) {
+      stats = { bytes: 0, pieces: 0, windowBytes: 0, rateBytesPerSecond: 0 };
+      this.#stats.set(address, stats);
+    }
+    return stats;
+  }
+
+  #pieceComplete(index: number, buffer: Uint8Array): void {
+    const picker = this.#picker!;
+    const data = buffer.subarray(0, pieceSize(this.info.length, index));
+    const contributors = picker.contributors(index) as PeerHandle[];
+    this.#buffers.delete(index);
+    if (!equalBytes(sha1(data), pieceHash(this.info, index))) {
+      picker.pieceFailed(index);
+      this.#freeBuffers.push(buffer);
+      this.#blame(contributors, index);
+      return;
+    }
+    picker.pieceVerified(index);
+    for (const peer of contributors) this.#statsOf(peer.address).pieces++;
+    this.#lastProgressAt = Date.now();
+    const write = this.#torrent!.file.write(index * PIECE_LENGTH, data).then(
+      () => {
+        this.#freeBuffers.push(buffer);
+        // advertise only once the piece is on disk, where serving reads it from
+        this.#options.registry.pieceAdded(this.#torrent!, index);
+        this.#verified++;
+        if (this.#verified === this.piecesTotal) this.#finish();
+      },
+      (error) => this.#fail(`cannot write ${this.partPath}: ${errorMessage(error)}`, false),
+    );
+    this.#pendingWrites.add(write);
+    write.finally(() => this.#pendingWrites.delete(write));
+  }
+
+  /**
+   * A piece failed its hash. A sole contributor is banned at once; when several shared it,
+   * each takes a strike and two strikes ban.
+   */
+  #blame(contributors: PeerHandle[], index: number): void {
+    for (const peer of contributors) {
+      const strikes = (this.#strikes.get(peer.address) ?? 0) + (contributors.length === 1 ? 2 : 1);
+      this.#strikes.set(peer.address, strikes);
+      if (strikes >= 2) {
+        this.#banned.add(peer.address);
+        peer.close(`sent a corrupt piece ${index}`);
+      }
+    }
+  }
+
+  // Progress, stalls and the end
+
+  #tick(): void {
+    if (this.state !== "D" || !this.#picker) return;
+    for (const stats of this.#stats.values()) {
+      stats.rateBytesPerSecond = stats.rateBytesPerSecond * 0.5 +
+        (stats.windowBytes * 1000 / TICK_MS) * 0.5;
+      stats.windowBytes = 0;
+    }
+    for (const peer of this.#peers) this.#fill(peer);
+    const unavailable = this.#picker.unavailablePieces();
+    this.reason = unavailable > 0
+      ? `waiting: no connected peer has ${unavailable} missing piece${unavailable === 1 ? "" : "s"}`
+      : this.#peers.size === 0
+      ? "waiting for peers"
+      : "";
+    const now = Date.now();
+    const stallTimeoutMs = this.#options.stallTimeoutMs ?? 60_000;
+    if (this.reason && now - this.#lastProgressAt > stallTimeoutMs) {
+      this.#fail(
+        `${this.reason.replace(/^waiting: /, "")} for ${Math.round(stallTimeoutMs / 1000)} s`,
+        true,
+      );
+      return;
+    }
+    const short = this.#peers.size + this.#connecting.size < MAX_PEERS;
+    const refreshDue =
+      now - this.#lastPeerRefreshAt >= (this.reason ? TICK_MS * 2 : PEER_REFRESH_MS);
+    if (short && refreshDue) this.#refreshPeers();
+  }
+
+  async #finish(): Promise<void> {
+    if (this.#finishing || this.state !== "D") return;
+    this.#finishing = true;
+    try {
+      await Promise.all(this.#pendingWrites);
+      const file = this.#torrent!.file;
+      await file.sync();
+      const { sha1: actual } = await hashFile(this.partPath);
+      if (actual !== this.sha1) {
+        throw new UserError(`whole-file SHA-1 is ${actual}, expected ${this.sha1}`);
+      }
+      await promotePartFile(this.partPath, this.path);
+      file.renamedTo(this.path);
+      const { mtime } = await Deno.stat(this.path);
+      this.state = "C";
+      this.reason = "";
+      this.finishedAt = Date.now();
+      this.#stop();
+      this.#torrent!.sink = undefined;
+      await this.#options.tracker.shareCompleted(this, mtime?.getTime() ?? Date.now()).catch(
+        () => {},
+      );
+      this.#options.onFinish(this);
+    } catch (error) {
+      await this.#fail(errorMessage(error), true);
+    }
+  }
+
+  async #fail(reason: string, announce: boolean): Promise<void> {
+    if (this.state !== "D") return;
+    this.state = "F";
+    this.reason = reason;
+    this.finishedAt = Date.now();
+    this.#stop();
+    const torrent = this.#torrent;
+    if (torrent) {
+      torrent.sink = undefined;
+      await Promise.allSettled(this.#pendingWrites);
+      await this.#options.registry.remove(this.infoHashHex);
+      await torrent.file.close().catch(() => {});
+    }
+    this.#options.tracker.announce(this.group, this.infoHashHex, "stopped").catch(() => {});
+    if (announce) this.#options.onFinish(this);
+    this.#done.resolve();
+  }
+
+  #stop(): void {
+    clearInterval(this.#timer);
+    for (const peer of [...this.#peers]) this.#picker?.removePeer(peer);
+    this.#peers.clear();
+    this.#buffers.clear();
+    this.#freeBuffers.length = 0;
+    if (this.state === "C") this.#done.resolve();
+  }
+}
+
+function bitfieldOf(pieces: boolean[]): Bitfield {
+  const field = new Bitfield(pieces.length);
+  pieces.forEach((present, index) => present && field.add(index));
+  return field;
+}

@@ -1,0 +1,428 @@
+/**
+ * The files of one logged-in user on this client: what it shares (and serves), what it
+ * downloads, and keeping the tracker told. It owns the torrent registry the peer listener
+ * serves from; the session creates it at login and stops it at logout.
+ *
+ * @module
+ */
+
+import { basename, join, resolve } from "node:path";
+import { stat } from "node:fs/promises";
+import { errorMessage, UserError } from "../lib/errors.ts";
+import { hashFile } from "../lib/hash.ts";
+import { encodeInfo, infoHash, parseInfo, type TorrentInfo } from "../lib/metainfo.ts";
+import {
+  fileNameProblem,
+  type FileSummary,
+  type RequestType,
+  type ResponseData,
+  type ShareRecord,
+} from "../lib/protocol.ts";
+import { type TicketClaims, TicketError, verifyTicket } from "../lib/ticket.ts";
+import { Bitfield } from "../lib/bitfield.ts";
+import { pieceCount } from "../lib/pieces.ts";
+import type { Request } from "../lib/protocol.ts";
+import type { PeerContext } from "./connection.ts";
+import { Download, type DownloadState, type PeerContribution } from "./download.ts";
+import { exists, PieceFile } from "./storage.ts";
+import type { HeldTorrent, TorrentRegistry } from "./torrents.ts";
+
+/** Sends a request to the tracker. */
+export type TrackerRequest = <T extends RequestType>(
+  type: T,
+  params: Omit<Extract<Request, { type: T }>, "type">,
+) => Promise<ResponseData[T]>;
+
+/** Announcements about files, outside any command. */
+export type FileEvent =
+  | {
+    event: "download_complete";
+    group: string;
+    name: string;
+    path: string;
+    size: number;
+    sha1: string;
+    seconds: number;
+    peers: PeerContribution[];
+  }
+  | { event: "download_failed"; group: string; name: string; path: string; reason: string }
+  | { event: "share_dropped"; group: string; name: string; path: string; reason: string };
+
+/** One line of `show_downloads`. */
+export interface DownloadStatus {
+  group: string;
+  name: string;
+  state: DownloadState;
+  pieces_done: number;
+  pieces_total: number;
+  path: string;
+  /** Why it failed, or what it waits for. */
+  reason: string;
+  peers: PeerContribution[];
+}
+
+/** A share as this client keeps it, enough to tell the tracker again after a restart. */
+interface LocalShare {
+  group: string;
+  name: string;
+  path: string;
+  size: number;
+  sha1: string;
+  infoHashHex: string;
+  infoBytes: Uint8Array;
+  mtimeMs: number;
+}
+
+/** How the file side of a session is wired. */
+export interface FileSharingOptions {
+  request: TrackerRequest;
+  registry: TorrentRegistry;
+  peerId: Uint8Array;
+  listenPort: number;
+  /** The tracker's key for checking tickets, from login. */
+  ticketKey: CryptoKey;
+  onEvent: (event: FileEvent) => void;
+  log: (line: string) => void;
+  stallTimeoutMs?: number;
+}
+
+function shareKey(group: string, name: string): string {
+  return `${group}\n${name}`;
+}
+
+/** The shares and downloads of the logged-in user on this client. */
+export class FileSharing {
+  readonly #options: FileSharingOptions;
+  readonly #shares = new Map<string, LocalShare>();
+  readonly #downloads: Download[] = [];
+  readonly context: PeerContext;
+
+  constructor(options: FileSharingOptions) {
+    this.#options = options;
+    this.context = {
+      peerId: options.peerId,
+      listenPort: options.listenPort,
+      checkTicket: (ticket, torrent) => this.#checkTicket(ticket, torrent),
+      ticketFor: (torrent) => this.#activeDownload(torrent.infoHashHex)?.ticket,
+      log: options.log,
+    };
+  }
+
+  async #checkTicket(ticket: string, torrent: HeldTorrent): Promise<void> {
+    const claims: TicketClaims = await verifyTicket(ticket, this.#options.ticketKey, {
+      infoHash: torrent.infoHashHex,
+    });
+    if (!torrent.groups.has(claims.group)) {
+      throw new TicketError(`ticket is for group "${claims.group}", where this file is not shared`);
+    }
+  }
+
+  #activeDownload(infoHashHex: string): Download | undefined {
+    return this.#downloads.find((download) =>
+      download.state === "D" && download.infoHashHex === infoHashHex
+    );
+  }
+
+  // Sharing
+
+  /** Hashes a file as a stream, shares it in `group`, and serves it. */
+  async upload(pathArgument: string, group: string): Promise<ResponseData["share_file"]> {
+    const path = resolve(pathArgument);
+    const before = await stat(path).catch(() => undefined);
+    if (!before) throw new UserError(`cannot read "${pathArgument}": no such file`);
+    if (!before.isFile()) throw new UserError(`"${pathArgument}" is not a regular file`);
+    const name = basename(path);
+    const problem = fileNameProblem(name);
+    if (problem) throw new UserError(problem);
+    // membership is checked before the (possibly long) hashing
+    await this.#options.request("list_files", { group });
+    let hashes;
+    try {
+      hashes = await hashFile(path);
+    } catch (error) {
+      throw new UserError(`cannot read "${pathArgument}": ${errorMessage(error)}`);
+    }
+    const after = await stat(path);
+    if (after.size !== hashes.length || after.mtimeMs !== before.mtimeMs) {
+      throw new UserError(`"${pathArgument}" changed while it was being hashed; try again`);
+    }
+    const info: TorrentInfo = { name, length: hashes.length, pieceHashes: hashes.pieceHashes };
+    const infoBytes = encodeInfo(info);
+    const share: LocalShare = {
+      group,
+      name,
+      path,
+      size: hashes.length,
+      sha1: hashes.sha1,
+      infoHashHex: (await infoHash(infoBytes)).toHex(),
+      infoBytes,
+      mtimeMs: Math.trunc(after.mtimeMs),
+    };
+    return await this.#serveShare(share, info);
+  }
+
+  /** Serves a complete file locally, then tells the tracker; undoes the first if the second fails. */
+  async #serveShare(share: LocalShare, info: TorrentInfo): Promise<ResponseData["share_file"]> {
+    const existing = this.#options.registry.get(share.infoHashHex);
+    if (existing && !existing.have.isComplete) {
+      throw new UserError(`"${share.name}" is still being downloaded on this client`);
+    }
+    const added = !existing || !existing.groups.has(share.group);
+    if (!existing) {
+      this.#options.registry.add({
+        infoHash: Uint8Array.fromHex(share.infoHashHex),
+        infoHashHex: share.infoHashHex,
+        info,
+        file: await PieceFile.openForReading(share.path, share.size),
+        have: Bitfield.full(pieceCount(share.size)),
+        groups: new Set([share.group]),
+      });
+    } else {
+      existing.groups.add(share.group);
+    }
+    try {
+      const result = await this.#tellTracker(share, this.#options.request);
+      this.#shares.set(shareKey(share.group, share.name), share);
+      return result;
+    } catch (error) {
+      if (added) await this.#options.registry.remove(share.infoHashHex, share.group);
+      throw error;
+    }
+  }
+
+  #tellTracker(share: LocalShare, request: TrackerRequest): Promise<ResponseData["share_file"]> {
+    return request("share_file", {
+      group: share.group,
+      name: share.name,
+      size: share.size,
+      sha1: share.sha1,
+      info: share.infoBytes.toBase64(),
+      path: share.path,
+      mtime_ms: share.mtimeMs,
+    });
+  }
+
+  /** The files of a group. */
+  listFiles(group: string): Promise<FileSummary[]> {
+    return this.#options.request("list_files", { group });
+  }
+
+  /** Stops sharing a file in a group, here and on the tracker. */
+  async stopShare(group: string, name: string): Promise<ResponseData["stop_share"]> {
+    const result = await this.#options.request("stop_share", { group, name });
+    await this.#forget(group, name);
+    return result;
+  }
+
+  async #forget(group: string, name: string): Promise<void> {
+    const share = this.#shares.get(shareKey(group, name));
+    if (!share) return;
+    this.#shares.delete(shareKey(group, name));
+    await this.#options.registry.remove(share.infoHashHex, group);
+  }
+
+  /** The user left a group: stop everything of theirs there. */
+  async leftGroup(group: string): Promise<void> {
+    for (const share of [...this.#shares.values()]) {
+      if (share.group === group) await this.#forget(group, share.name);
+    }
+    for (const download of this.#downloads) {
+      if (download.group === group) await download.cancel(`left group "${group}"`);
+    }
+  }
+
+  /**
+   * Serves again every share the tracker remembers for this user: a file whose size and
+   * mtime are unchanged is trusted; another is hashed again, and dropped (with a warning)
+   * when its content is not what was shared or it is gone. Returns how many are served.
+   */
+  async restore(): Promise<number> {
+    const records = await this.#options.request("my_shares", {});
+    let restored = 0;
+    for (const record of records) {
+      try {
+        await this.#restoreOne(record);
+        restored++;
+      } catch (error) {
+        const reason = errorMessage(error);
+        await this.#options.request("stop_share", { group: record.group, name: record.name })
+          .catch(() => {});
+        this.#options.onEvent({
+          event: "share_dropped",
+          group: record.group,
+          name: record.name,
+          path: record.path,
+          reason,
+        });
+      }
+    }
+    return restored;
+  }
+
+  async #restoreOne(record: ShareRecord): Promise<void> {
+    const infoBytes = Uint8Array.fromBase64(record.info);
+    const info = parseInfo(infoBytes);
+    const found = await stat(record.path).catch(() => undefined);
+    if (!found?.isFile()) throw new UserError(`${record.path} is no longer there`);
+    let mtimeMs = record.mtime_ms;
+    if (found.size !== record.size || Math.trunc(found.mtimeMs) !== record.mtime_ms) {
+      const hashes = await hashFile(record.path);
+      const rehashed = encodeInfo({
+        ...info,
+        length: hashes.length,
+        pieceHashes: hashes.pieceHashes,
+      });
+      if ((await infoHash(rehashed)).toHex() !== record.info_hash || hashes.sha1 !== record.sha1) {
+        throw new UserError(`${record.path} has changed since it was shared`);
+      }
+      mtimeMs = Math.trunc(found.mtimeMs);
+    }
+    await this.#serveShare({
+      group: record.group,
+      name: record.name,
+      path: record.path,
+      size: record.size,
+      sha1: record.sha1,
+      infoHashHex: record.info_hash,
+      infoBytes,
+      mtimeMs,
+    }, info);
+  }
+
+  /** After a tracker restart: tell it again what this client holds. */
+  async reannounce(request: TrackerRequest): Promise<void> {
+    for (const share of this.#shares.values()) {
+      await this.#tellTracker(share, request).catch(() => {});
+    }
+    for (const download of this.#downloads) {
+      if (download.state !== "D") continue;
+      await request("announce", {
+        group: download.group,
+        info_hash: download.infoHashHex,
+        state: "downloading",
+      })
+        .catch(() => {});
+    }
+  }
+
+  // Downloading
+
+  /** Starts a download in the background; resolves once it is running. */
+  async download(
+    group: string,
+    name: string,
+    destination: string,
+  ): Promise<{ group: string; name: string; path: string }> {
+    const problem = fileNameProblem(name);
+    if (problem) throw new UserError(problem);
+    const directory = resolve(destination);
+    const found = await stat(directory).catch(() => undefined);
+    if (!found?.isDirectory()) {
+      throw new UserError(`destination "${destination}" is not an existing directory`);
+    }
+    const path = join(directory, name);
+    if (await exists(path)) throw new UserError(`"${path}" already exists; not overwriting it`);
+    if (this.#downloads.some((download) => download.state === "D" && download.path === path)) {
+      throw new UserError(`"${path}" is already being downloaded`);
+    }
+    const location = await this.#options.request("locate_file", { group, name });
+    const infoBytes = Uint8Array.fromBase64(location.info);
+    const info = parseInfo(infoBytes);
+    const hash = await infoHash(infoBytes);
+    if (hash.toHex() !== location.info_hash || info.length !== location.size) {
+      throw new UserError("the tracker's description of the file is inconsistent");
+    }
+    if (this.#options.registry.get(location.info_hash)) {
+      throw new UserError(`this client already holds "${name}"`);
+    }
+    const download = new Download({
+      group,
+      name,
+      path,
+      info,
+      infoHash: hash,
+      sha1: location.sha1,
+      ticket: location.ticket,
+      peers: location.peers,
+      registry: this.#options.registry,
+      context: this.context,
+      stallTimeoutMs: this.#options.stallTimeoutMs,
+      tracker: {
+        findPeers: async (group, infoHashHex) => {
+          const { peers, ticket } = await this.#options.request("find_peers", {
+            group,
+            info_hash: infoHashHex,
+          });
+          return { peers, ticket };
+        },
+        announce: async (group, infoHashHex, state) => {
+          await this.#options.request("announce", { group, info_hash: infoHashHex, state });
+        },
+        shareCompleted: async (done, mtimeMs) => {
+          const share: LocalShare = {
+            group: done.group,
+            name: done.name,
+            path: done.path,
+            size: done.info.length,
+            sha1: done.sha1,
+            infoHashHex: done.infoHashHex,
+            infoBytes,
+            mtimeMs: Math.trunc(mtimeMs),
+          };
+          this.#shares.set(shareKey(share.group, share.name), share);
+          await this.#tellTracker(share, this.#options.request);
+        },
+      },
+      onFinish: (done) => this.#announceFinish(done),
+    });
+    await download.start();
+    this.#downloads.push(download);
+    return { group, name, path };
+  }
+
+  #announceFinish(download: Download): void {
+    if (download.state === "C") {
+      this.#options.onEvent({
+        event: "download_complete",
+        group: download.group,
+        name: download.name,
+        path: download.path,
+        size: download.info.length,
+        sha1: download.sha1,
+        seconds: ((download.finishedAt ?? Date.now()) - download.startedAt) / 1000,
+        peers: download.contributions(),
+      });
+    } else {
+      this.#options.onEvent({
+        event: "download_failed",
+        group: download.group,
+        name: download.name,
+        path: download.path,
+        reason: download.reason,
+      });
+    }
+  }
+
+  /** Every download of this session, oldest first. */
+  downloads(): DownloadStatus[] {
+    return this.#downloads.map((download) => ({
+      group: download.group,
+      name: download.name,
+      state: download.state,
+      pieces_done: download.piecesDone,
+      pieces_total: download.piecesTotal,
+      path: download.path,
+      reason: download.reason,
+      peers: download.contributions(),
+    }));
+  }
+
+  /** Logout: cancel downloads (keeping their verified pieces) and stop serving everything. */
+  async stop(): Promise<void> {
+    for (const download of this.#downloads) await download.cancel("cancelled by logout");
+    for (const torrent of this.#options.registry.all()) {
+      await this.#options.registry.remove(torrent.infoHashHex);
+    }
+    this.#shares.clear();
+  }
+}
