@@ -16,10 +16,12 @@ const VERSION = `swarmshare ${denoConfig.version}`;
 const USAGE = `usage:
   server <ip> <port> [--db FILE] [--idle-timeout-ms N]
       run the tracker (state in FILE, default swarmshare-tracker.db)
-  client <client_ip> <client_port> <server_ip> <server_port> [--json] [--stall-timeout-ms N]
+  client <client_ip> <client_port> <server_ip> <server_port> [--json]
+         [--stall-timeout-ms N] [--upload-limit-kib N]
       run a shell and peer: serves pieces on client_ip:client_port, talks to the tracker
       at server_ip:server_port; --json prints one JSON line per command; a download fails
-      when a missing piece has no online holder for N ms (default 60000)
+      when a missing piece has no online holder for N ms (default 60000); uploads are
+      limited to N KiB/s in all (default: no limit)
 options: --help, --version`;
 
 function parsePort(text: string, what: string): number {
@@ -82,7 +84,11 @@ async function runServer(args: string[]): Promise<number> {
 function runClientCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { json: { type: "boolean", default: false }, "stall-timeout-ms": { type: "string" } },
+    options: {
+      json: { type: "boolean", default: false },
+      "stall-timeout-ms": { type: "string" },
+      "upload-limit-kib": { type: "string" },
+    },
     allowPositionals: true,
   });
   if (positionals.length !== 4) {
@@ -95,6 +101,7 @@ function runClientCommand(args: string[]): Promise<number> {
     trackerPort: parsePort(positionals[3], "<server_port>"),
     json: values.json,
     stallTimeoutMs: positiveNumber(values["stall-timeout-ms"], "--stall-timeout-ms"),
+    uploadLimitKib: positiveNumber(values["upload-limit-kib"], "--upload-limit-kib"),
   });
 }
 

@@ -19,6 +19,8 @@ export interface ClientOptions {
   json: boolean;
   /** How long a download waits for a missing piece before failing. */
   stallTimeoutMs?: number;
+  /** Upload limit in KiB per second. */
+  uploadLimitKib?: number;
 }
 
 /** Runs the client until its shell ends; resolves with the exit code. */
@@ -40,6 +42,7 @@ export async function runClient(options: ClientOptions): Promise<number> {
     peer: { host: options.host, port: listener.addr.port },
     onEvent: (event) => shell.announce(event),
     stallTimeoutMs: options.stallTimeoutMs,
+    uploadBytesPerSecond: options.uploadLimitKib ? options.uploadLimitKib * 1024 : undefined,
   });
   const serving = servePeers(listener, session);
   const shell = new Shell({ session, json: options.json, interactive });

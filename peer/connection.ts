@@ -31,6 +31,7 @@ import {
   WireReader,
   writeRequest,
 } from "../lib/wire.ts";
+import type { RateLimiter } from "./rate_limiter.ts";
 import type { HeldTorrent, PeerHandle, TorrentRegistry } from "./torrents.ts";
 
 /** What connections need from the client around them. */
@@ -45,6 +46,8 @@ export interface PeerContext {
   ticketFor(torrent: HeldTorrent): string | undefined;
   /** Operational messages (never secrets). */
   log(line: string): void;
+  /** Shared upload limit, when the user set one. */
+  uploadLimiter?: RateLimiter;
 }
 
 /** Requests a remote may have queued with us before it is in breach. */
@@ -392,6 +395,8 @@ export class PeerConnection implements PeerHandle {
     try {
       while (!this.#closed && this.#serveQueue.length > 0) {
         const { index, begin, length } = this.#serveQueue.shift()!;
+        await this.#context.uploadLimiter?.take(length);
+        if (this.#closed) break;
         const message = allocatePiece(index, begin, length);
         await this.#torrent.file.read(
           index * PIECE_LENGTH + begin,

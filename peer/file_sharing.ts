@@ -24,6 +24,7 @@ import { pieceCount } from "../lib/pieces.ts";
 import type { Request } from "../lib/protocol.ts";
 import type { PeerContext } from "./connection.ts";
 import { Download, type DownloadState, type PeerContribution } from "./download.ts";
+import type { RateLimiter } from "./rate_limiter.ts";
 import { exists, PieceFile } from "./storage.ts";
 import type { HeldTorrent, TorrentRegistry } from "./torrents.ts";
 
@@ -84,6 +85,7 @@ export interface FileSharingOptions {
   onEvent: (event: FileEvent) => void;
   log: (line: string) => void;
   stallTimeoutMs?: number;
+  uploadLimiter?: RateLimiter;
 }
 
 function shareKey(group: string, name: string): string {
@@ -105,6 +107,7 @@ export class FileSharing {
       checkTicket: (ticket, torrent) => this.#checkTicket(ticket, torrent),
       ticketFor: (torrent) => this.#activeDownload(torrent.infoHashHex)?.ticket,
       log: options.log,
+      uploadLimiter: options.uploadLimiter,
     };
   }
 

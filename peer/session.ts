@@ -17,6 +17,7 @@ import {
   FileSharing,
   type TrackerRequest,
 } from "./file_sharing.ts";
+import { RateLimiter } from "./rate_limiter.ts";
 import { TorrentRegistry } from "./torrents.ts";
 import { TrackerLink, type TrackerLinkOptions, TrackerRefusal } from "./tracker_link.ts";
 
@@ -34,6 +35,8 @@ export type SessionOptions = Omit<TrackerLinkOptions, "onConnected" | "onStatus"
   log?: (line: string) => void;
   /** How long a download may wait for a missing piece before it fails. */
   stallTimeoutMs?: number;
+  /** Upload limit in bytes per second, shared by all connections. */
+  uploadBytesPerSecond?: number;
 };
 
 const NOT_LOGGED_IN = "not logged in: use login <user_id> <passwd>";
@@ -55,10 +58,18 @@ export class ClientSession {
   readonly #peerId = newPeerId();
   #login?: { user: string; token: string };
   #files?: FileSharing;
+  readonly #uploadLimiter?: RateLimiter;
 
   constructor(options: SessionOptions) {
-    const { onEvent, log: _log, stallTimeoutMs: _stall, ...linkOptions } = options;
+    const {
+      onEvent,
+      log: _log,
+      stallTimeoutMs: _stall,
+      uploadBytesPerSecond,
+      ...linkOptions
+    } = options;
     this.#options = options;
+    this.#uploadLimiter = uploadBytesPerSecond ? new RateLimiter(uploadBytesPerSecond) : undefined;
     this.#onEvent = onEvent;
     this.#link = new TrackerLink({
       ...linkOptions,
@@ -149,6 +160,7 @@ export class ClientSession {
       onEvent: this.#onEvent,
       log: this.#log,
       stallTimeoutMs: this.#options.stallTimeoutMs,
+      uploadLimiter: this.#uploadLimiter,
     });
     const restored = await this.#files.restore();
     return { user, shares_restored: restored };

@@ -8,6 +8,8 @@
  */
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { hashFile } from "../lib/hash.ts";
 
 /** The program under test, run exactly as the README runs it. */
 export const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -230,8 +232,11 @@ export class JsonShell extends Program {
   }
 
   /** Starts a client shell talking to the tracker on `trackerPort`. */
-  static start(trackerPort: number, options: { cwd?: string; peerPort?: number } = {}): JsonShell {
-    return new JsonShell(
+  static start(
+    trackerPort: number,
+    options: { cwd?: string; peerPort?: number; extraArgs?: string[] } = {},
+  ): JsonShell {
+    const shell = new JsonShell(
       [
         "client",
         "127.0.0.1",
@@ -239,8 +244,34 @@ export class JsonShell extends Program {
         "127.0.0.1",
         String(trackerPort),
         "--json",
+        ...options.extraArgs ?? [],
       ],
       options.cwd,
+    );
+    shell.peerPort = options.peerPort ?? 0;
+    return shell;
+  }
+
+  /** The peer port it was started with (0: unknown). */
+  peerPort = 0;
+
+  /** Polls `show_downloads` until `done` holds for the download of `name`; returns its line. */
+  async downloadState(
+    name: string,
+    done: (download: DownloadLine) => boolean,
+  ): Promise<DownloadLine> {
+    return await within(
+      (async () => {
+        while (true) {
+          const downloads = await this.ok("show_downloads") as DownloadLine[];
+          const download = downloads.find((line) => line.name === name);
+          if (download && done(download)) return download;
+          // pace the polling so it does not starve the client it watches; this paces a
+          // wait for a state, it never stands in for one
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      })(),
+      `download of ${name} to reach the expected state`,
     );
   }
 
@@ -302,6 +333,44 @@ export class JsonShell extends Program {
   }
 }
 
+/** One entry of `show_downloads --json`. */
+export interface DownloadLine {
+  group: string;
+  name: string;
+  state: "D" | "C" | "F";
+  pieces_done: number;
+  pieces_total: number;
+  path: string;
+  reason: string;
+  peers: { peer: string; bytes: number; pieces: number }[];
+}
+
+/** A port that was free a moment ago, for a client whose peer address a test must know. */
+export function freePort(): number {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  return listener.addr.port;
+}
+
+/** Writes `size` random bytes to `path` in 64 KiB chunks; returns the SHA-1 (hex). */
+export async function writeRandomFile(path: string, size: number): Promise<string> {
+  using file = await Deno.open(path, { write: true, create: true, truncate: true });
+  const hash = createHash("sha1");
+  const chunk = new Uint8Array(65536);
+  for (let written = 0; written < size;) {
+    const part = chunk.subarray(0, Math.min(chunk.length, size - written));
+    crypto.getRandomValues(part);
+    hash.update(part);
+    for (let at = 0; at < part.length;) at += await file.write(part.subarray(at));
+    written += part.length;
+  }
+  return hash.digest("hex");
+}
+
+/** The SHA-1 (hex) of a file, read as a stream. */
+export async function sha1OfFile(path: string): Promise<string> {
+  return (await hashFile(path)).sha1;
+}
+
 /** Runs a whole script through a client shell in human mode and returns what it printed. */
 export async function runScript(
   trackerPort: number,
@@ -346,4 +415,85 @@ export async function usersInGroup(
   }
   if (group) await shells[0].ok(`create_group ${group}`);
   return shells;
+}
+
+/** A tracker and logged-in members of one group, each client in its own directory. */
+export interface Swarm extends AsyncDisposable {
+  dir: TempDir;
+  tracker: TrackerProcess;
+  group: string;
+  /** Shells by user name, in the order given. */
+  shells: Map<string, JsonShell>;
+  /** A shell by name (throws for an unknown one). */
+  shell(name: string): JsonShell;
+  /** The directory a user's client runs in. */
+  home(name: string): string;
+  /** Starts another client for a user (a member already), logged in; also disposed at the end. */
+  addClient(name: string, extraArgs?: string[]): Promise<JsonShell>;
+}
+
+/**
+ * Starts a tracker and one client per name, every user logged in and a member of `group`
+ * (the first one owns it). Each client gets a known peer port and its own directory.
+ */
+export async function startSwarm(
+  names: string[],
+  options: { group?: string; clientArgs?: Record<string, string[]> } = {},
+): Promise<Swarm> {
+  const group = options.group ?? "crew";
+  const dir = await TempDir.create();
+  const tracker = await TrackerProcess.start(dir.join("tracker.db"));
+  const shells = new Map<string, JsonShell>();
+  const extra: JsonShell[] = [];
+  const home = (name: string) => dir.join(name);
+  const swarm: Swarm = {
+    dir,
+    tracker,
+    group,
+    shells,
+    shell(name) {
+      const shell = shells.get(name);
+      if (!shell) throw new Error(`no shell for ${name}`);
+      return shell;
+    },
+    home,
+    async addClient(name, extraArgs = []) {
+      const shell = JsonShell.start(tracker.port, {
+        cwd: home(name),
+        peerPort: freePort(),
+        extraArgs,
+      });
+      extra.push(shell);
+      await shell.ok(`login ${name} pw-${name}`);
+      return shell;
+    },
+    async [Symbol.asyncDispose]() {
+      for (const shell of [...shells.values(), ...extra]) await shell[Symbol.asyncDispose]();
+      await tracker[Symbol.asyncDispose]();
+      await dir[Symbol.asyncDispose]();
+    },
+  };
+  try {
+    for (const name of names) {
+      await Deno.mkdir(home(name));
+      const shell = JsonShell.start(tracker.port, {
+        cwd: home(name),
+        peerPort: freePort(),
+        extraArgs: options.clientArgs?.[name],
+      });
+      shells.set(name, shell);
+      await shell.ok(`create_user ${name} pw-${name}`);
+      await shell.ok(`login ${name} pw-${name}`);
+    }
+    const [owner, ...others] = names;
+    await swarm.shell(owner).ok(`create_group ${group}`);
+    for (const name of others) {
+      await swarm.shell(name).ok(`join_group ${group}`);
+      await swarm.shell(owner).ok(`accept_request ${group} ${name}`);
+    }
+    return swarm;
+  } catch (error) {
+    await swarm[Symbol.asyncDispose]();
+    throw error;
+  }
 }
