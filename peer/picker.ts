@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { Bitfield } from "../lib/bitfield.ts";
+import { Bitfield } from "../lib/bitfield.ts";
 import { BLOCK_LENGTH, blockCount, blockSize, pieceCount, pieceSize } from "../lib/pieces.ts";
 
 /** Any value that identifies a peer (its connection object, an id). */
@@ -53,7 +53,7 @@ interface PieceProgress {
 /** How the picker behaves. */
 export interface PickerOptions {
   fileLength: number;
-  /** Pieces already verified (a resumed download). */
+  /** Pieces already verified (a resumed download); copied, not kept. */
   have: Bitfield;
   /** Pieces picked at random before rarest first takes over. Default 4. */
   randomFirst?: number;
@@ -74,12 +74,12 @@ export class Picker {
   readonly #progress = new Map<number, PieceProgress>();
   /** Outstanding requests per peer, as `index * 65536 + block`. */
   readonly #outstanding = new Map<PeerKey, Set<number>>();
-  #verifiedSinceStart = 0;
 
   constructor(options: PickerOptions) {
     this.#fileLength = options.fileLength;
     this.#pieceCount = pieceCount(options.fileLength);
-    this.#have = options.have;
+    // copies: the picker's view moves ahead of what is on disk and of what peers said
+    this.#have = new Bitfield(this.#pieceCount, options.have.bytes.slice());
     this.#randomFirst = options.randomFirst ?? 4;
     this.#random = options.random ?? Math.random;
     this.#availability = new Uint32Array(this.#pieceCount);
@@ -108,10 +108,10 @@ export class Picker {
     return this.#outstanding.get(peer)?.size ?? 0;
   }
 
-  /** A peer connected with these pieces. */
+  /** A peer connected with these pieces (copied: later news comes through `peerHas`). */
   addPeer(peer: PeerKey, pieces: Bitfield): void {
     if (this.#peers.has(peer)) this.removePeer(peer);
-    this.#peers.set(peer, pieces);
+    this.#peers.set(peer, new Bitfield(this.#pieceCount, pieces.bytes.slice()));
     this.#outstanding.set(peer, new Set());
     for (let index = 0; index < this.#pieceCount; index++) {
       if (pieces.has(index)) this.#availability[index]++;
@@ -225,7 +225,7 @@ export class Picker {
   }
 
   #choosePiece(pieces: Bitfield): number | undefined {
-    const randomPhase = this.#have.count + this.#verifiedSinceStart < this.#randomFirst;
+    const randomPhase = this.#have.count < this.#randomFirst;
     let best: number | undefined;
     let bestRarity = Infinity;
     let ties = 0;
@@ -288,7 +288,7 @@ export class Picker {
   /** A complete piece matched its hash. */
   pieceVerified(index: number): void {
     this.#progress.delete(index);
-    if (this.#have.add(index)) this.#verifiedSinceStart++;
+    this.#have.add(index);
   }
 
   /** A complete piece failed its hash: every block is wanted again, from anyone. */

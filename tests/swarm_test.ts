@@ -201,3 +201,24 @@ Deno.test("an interrupted download resumes without fetching verified pieces agai
     `fetched ${fetched} bytes though ${before.pieces_done} pieces were verified before`,
   );
 });
+
+Deno.test("downloaders serve each other the pieces they have verified so far", async () => {
+  // a slow seeder: the two downloaders finish sooner by trading than by waiting for it
+  await using swarm = await startSwarm(["seed", "d1", "d2"], {
+    clientArgs: { seed: ["--upload-limit-kib", "1024"] },
+  });
+  const size = 5 * MiB;
+  const sha1 = await writeRandomFile(`${swarm.home("seed")}/f.bin`, size);
+  await swarm.shell("seed").ok(`upload_file f.bin ${swarm.group}`);
+  const started = ["d1", "d2"].map(async (name) => {
+    await Deno.mkdir(`${swarm.home(name)}/dl`);
+    await swarm.shell(name).ok(`download_file ${swarm.group} f.bin ${swarm.home(name)}/dl`);
+  });
+  await Promise.all(started);
+  const [one, two] = await Promise.all(
+    ["d1", "d2"].map((name) => swarm.shell(name).event("download_complete") as Promise<Completed>),
+  );
+  for (const done of [one, two]) assert.equal(await sha1OfFile(done.path), sha1);
+  const traded = bytesFrom(one, swarm.shell("d2")) + bytesFrom(two, swarm.shell("d1"));
+  assert.ok(traded > 0, "neither downloader got a byte from the other");
+});
