@@ -14,7 +14,14 @@ import {
   encodeSimple,
   WireReader,
 } from "../lib/wire.ts";
-import { JsonShell, sha1OfFile, startSwarm, within, writeRandomFile } from "./harness.ts";
+import {
+  JsonShell,
+  sha1OfFile,
+  startSwarm,
+  TrackerProcess,
+  within,
+  writeRandomFile,
+} from "./harness.ts";
 
 const MiB = 1 << 20;
 
@@ -292,4 +299,19 @@ Deno.test("file command errors", async (t) => {
       assert.match(await s.fails(command), /^not logged in/, command);
     }
   });
+});
+
+Deno.test("after a tracker restart, clients tell it again what they hold", async () => {
+  await using swarm = await startSwarm(["s", "d"]);
+  const sha1 = await writeRandomFile(`${swarm.home("s")}/f.bin`, MiB);
+  await swarm.shell("s").ok(`upload_file f.bin ${swarm.group}`);
+  assert.equal((await swarm.tracker.stop()).code, 0);
+  await swarm.shell("s").event("tracker_disconnected");
+  await using _restarted = await TrackerProcess.start(swarm.tracker.dbPath, {
+    port: swarm.tracker.port,
+  });
+  for (const name of ["s", "d"]) await swarm.shell(name).event("tracker_reconnected");
+  assert.deepEqual(await seeders(swarm.shell("d"), swarm.group), { "f.bin": 1 });
+  await swarm.shell("d").ok(`download_file ${swarm.group} f.bin ${swarm.home("d")}`);
+  assert.equal((await swarm.shell("d").event("download_complete")).sha1, sha1);
 });

@@ -1,0 +1,67 @@
+import assert from "node:assert/strict";
+import { CommandLineError, downloadLine, formatSize, resolveCommand } from "../peer/commands.ts";
+import type { DownloadStatus } from "../peer/file_sharing.ts";
+
+function status(overrides: Partial<DownloadStatus>): DownloadStatus {
+  return {
+    group: "grp",
+    name: "file.iso",
+    state: "D",
+    pieces_done: 0,
+    pieces_total: 100,
+    path: "/tmp/file.iso",
+    reason: "",
+    peers: [],
+    ...overrides,
+  };
+}
+
+Deno.test("show_downloads lines: [D] [grp] file, [C] [grp] file, [F] [grp] file: reason", () => {
+  assert.equal(downloadLine(status({ state: "C", pieces_done: 100 })), "[C] [grp] file.iso");
+  assert.equal(
+    downloadLine(status({ state: "F", reason: "no peer has it" })),
+    "[F] [grp] file.iso: no peer has it",
+  );
+  const peers = [{ peer: "a", bytes: 5, pieces: 1 }, { peer: "b", bytes: 0, pieces: 0 }];
+  assert.equal(
+    downloadLine(status({ pieces_done: 37, peers })),
+    "[D] [grp] file.iso 37% (37/100 pieces from 1 peer)",
+  );
+  assert.equal(
+    downloadLine(status({ pieces_done: 0, reason: "waiting for peers" })),
+    "[D] [grp] file.iso 0% (0/100 pieces from 0 peers, waiting for peers)",
+  );
+  assert.match(downloadLine(status({ pieces_total: 0 })), /^\[D\] \[grp\] file\.iso 100%/);
+});
+
+Deno.test("sizes read as people write them", () => {
+  assert.equal(formatSize(0), "0 B");
+  assert.equal(formatSize(1023), "1023 B");
+  assert.equal(formatSize(1024), "1.0 KiB");
+  assert.equal(formatSize(64 * 1024 * 1024), "64.0 MiB");
+  assert.equal(formatSize(1.5 * 1024 ** 3), "1.5 GiB");
+});
+
+Deno.test("command lines resolve to commands with their arity checked", () => {
+  assert.equal(resolveCommand(["download_file", "g", "f", "d"]).command.name, "download_file");
+  assert.equal(
+    resolveCommand(["requests", "list_requests", "g"]).command.name,
+    "requests list_requests",
+  );
+  for (
+    const [words, usage] of [
+      [
+        ["download_file", "g", "f"],
+        "usage: download_file <group_id> <file_name> <destination_path>",
+      ],
+      [["show_downloads", "x"], "usage: show_downloads"],
+      [["requests", "list", "g"], "usage: requests list_requests <group_id>"],
+    ] as const
+  ) {
+    assert.throws(() => resolveCommand([...words]), (error: Error) => {
+      assert.ok(error instanceof CommandLineError);
+      assert.equal(error.message, usage);
+      return true;
+    });
+  }
+});
