@@ -4,8 +4,9 @@
  *
  * - The first `randomFirst` pieces are picked at random (a new peer soon has something to
  *   trade); after that, rarest first across connected peers, ties broken at random.
- * - A started piece belongs to the peer that started it until that peer goes away, so a
- *   bad piece can be blamed on one peer; its remaining blocks go to that peer first.
+ * - A started piece belongs to the peer that started it, so a bad piece can usually be
+ *   blamed on one peer: its remaining blocks go to that peer first, and to others only when
+ *   they have nothing new to fetch (or the owner left).
  * - Endgame: once every missing block is in flight, idle peers get duplicate requests for
  *   blocks already asked of others (never twice of one peer), and when a block arrives the
  *   other requests for it are returned for cancelling. A slow peer cannot hold the tail.
@@ -184,7 +185,13 @@ export class Picker {
       const progress = this.#start(index, peer);
       this.#takeBlocks(progress, peer, outstanding, max - requests.length, requests, false);
     }
-    // 3. endgame: duplicate what others are already fetching
+    // 3. nothing new left for this peer: help with blocks of pieces others started
+    for (const progress of this.#progress.values()) {
+      if (requests.length >= max) return requests;
+      if (!pieces.has(progress.index) || progress.owner === peer) continue;
+      this.#takeBlocks(progress, peer, outstanding, max - requests.length, requests, false);
+    }
+    // 4. endgame: duplicate what others are already fetching
     if (requests.length < max && this.isEndgame) {
       const candidates = [...this.#progress.values()].filter((progress) =>
         pieces.has(progress.index)

@@ -222,3 +222,21 @@ Deno.test("downloaders serve each other the pieces they have verified so far", a
   const traded = bytesFrom(one, swarm.shell("d2")) + bytesFrom(two, swarm.shell("d1"));
   assert.ok(traded > 0, "neither downloader got a byte from the other");
 });
+
+Deno.test("a slow seeder does not hold the tail back: others take over its blocks", async () => {
+  await using swarm = await startSwarm(["fast", "slow", "d"], {
+    clientArgs: { slow: ["--upload-limit-kib", "16"] },
+  });
+  const size = 4 * MiB;
+  const sha1 = await writeRandomFile(`${swarm.home("fast")}/f.bin`, size);
+  await Deno.copyFile(`${swarm.home("fast")}/f.bin`, `${swarm.home("slow")}/f.bin`);
+  for (const seeder of ["fast", "slow"]) {
+    await swarm.shell(seeder).ok(`upload_file f.bin ${swarm.group}`);
+  }
+  const done = await download(swarm.shell("d"), swarm.home("d"), swarm.group, "f.bin");
+  assert.equal(await sha1OfFile(done.path), sha1);
+  // The slow seeder starts a piece and holds 16 block requests. Left to itself it would deliver
+  // them all (256 KiB at 16 KiB/s); the fast seeder takes over the piece's other blocks and
+  // duplicates the slow one's in endgame, so only the first block or two come from it.
+  assert.ok(bytesFrom(done, swarm.shell("slow")) < 8 * 16_384, JSON.stringify(done.peers));
+});
