@@ -1,0 +1,378 @@
+/**
+ * Drives the real programs as a user's scripts would: a tracker process and client shells
+ * fed on standard input (`--json`), on 127.0.0.1, in temporary directories. Shared by the
+ * tests, the demo and the benchmark. Every wait is for an event (a line of output, an exit);
+ * time limits only bound a broken run. Everything here is disposable with `await using`.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { hashFile } from "../lib/hash.ts";
+
+/** The program under test, run exactly as the README runs it. */
+export const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** How long any single wait may take, by default, before the run is declared stuck. */
+const WAIT_LIMIT_MS = 30_000;
+
+/** A temporary directory removed on dispose. */
+export class TempDir implements AsyncDisposable {
+  private constructor(readonly path: string) {}
+
+  static async create(): Promise<TempDir> {
+    return new TempDir(await Deno.makeTempDir({ prefix: "swarmshare-test-" }));
+  }
+
+  /** A path inside the directory. */
+  join(name: string): string {
+    return `${this.path}/${name}`;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Deno.remove(this.path, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Resolves with `promise`, or rejects naming `what` if it takes longer than the wait limit. */
+export function within<T>(promise: Promise<T>, what: string, limitMs = WAIT_LIMIT_MS): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), limitMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Splits a byte stream into lines and hands them out in order, as they arrive. */
+export class LineQueue {
+  readonly #lines: string[] = [];
+  readonly #all: string[] = [];
+  #waiter?: () => void;
+  #ended = false;
+  readonly done: Promise<void>;
+  readonly #limitMs: number;
+
+  constructor(stream: ReadableStream<Uint8Array>, limitMs = WAIT_LIMIT_MS) {
+    this.#limitMs = limitMs;
+    this.done = this.#pump(stream);
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
+    let partial = "";
+    try {
+      for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+        const pieces = (partial + text).split("\n");
+        partial = pieces.pop()!;
+        for (const line of pieces) this.#push(line);
+      }
+      if (partial) this.#push(partial);
+    } finally {
+      this.#ended = true;
+      this.#wake();
+    }
+  }
+
+  #push(line: string): void {
+    this.#lines.push(line);
+    this.#all.push(line);
+    this.#wake();
+  }
+
+  #wake(): void {
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.();
+  }
+
+  /** Every line seen so far, taken or not. */
+  get all(): readonly string[] {
+    return this.#all;
+  }
+
+  /** The next line, or undefined when the stream ended. */
+  async next(what = "a line of output"): Promise<string | undefined> {
+    while (this.#lines.length === 0) {
+      if (this.#ended) return undefined;
+      await within(new Promise<void>((resolve) => this.#waiter = resolve), what, this.#limitMs);
+    }
+    return this.#lines.shift();
+  }
+
+  /** Takes lines until one satisfies `match`, returning it; lines before it are dropped. */
+  async until(match: (line: string) => boolean, what: string): Promise<string> {
+    while (true) {
+      const line = await this.next(what);
+      if (line === undefined) throw new Error(`output ended before ${what}`);
+      if (match(line)) return line;
+    }
+  }
+}
+
+/** A spawned `main.ts` process with its output captured line by line. */
+export class Program implements AsyncDisposable {
+  readonly stdout: LineQueue;
+  readonly stderr: LineQueue;
+  readonly #child: Deno.ChildProcess;
+  readonly #stdin?: WritableStreamDefaultWriter<Uint8Array>;
+  #status?: Promise<Deno.CommandStatus>;
+
+  constructor(
+    args: string[],
+    options: { cwd?: string; stdin?: boolean; waitLimitMs?: number } = {},
+  ) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, ...args],
+      cwd: options.cwd,
+      stdin: options.stdin ? "piped" : "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    this.#stdin = options.stdin ? this.#child.stdin.getWriter() : undefined;
+    this.stdout = new LineQueue(this.#child.stdout, options.waitLimitMs);
+    this.stderr = new LineQueue(this.#child.stderr, options.waitLimitMs);
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Writes text to standard input. */
+  async write(text: string): Promise<void> {
+    if (!this.#stdin) throw new Error("this program has no piped standard input");
+    await this.#stdin.write(new TextEncoder().encode(text));
+  }
+
+  /** Closes standard input (end of input for a shell). */
+  async endInput(): Promise<void> {
+    await this.#stdin?.close().catch(() => {});
+  }
+
+  /** Sends a signal (if still running). */
+  kill(signal: Deno.Signal = "SIGTERM"): void {
+    try {
+      this.#child.kill(signal);
+    } catch {
+      // already exited
+    }
+  }
+
+  /** Waits for exit and for all output; resolves with the exit status. */
+  exited(): Promise<Deno.CommandStatus> {
+    this.#status ??= (async () => {
+      const status = await within(this.#child.status, `process ${this.pid} to exit`);
+      await Promise.all([this.stdout.done, this.stderr.done]);
+      return status;
+    })();
+    return this.#status;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.endInput();
+    this.kill("SIGKILL");
+    await this.exited().catch(() => {});
+  }
+}
+
+/** A tracker process. */
+export class TrackerProcess extends Program {
+  private constructor(args: string[], readonly dbPath: string) {
+    super(args);
+  }
+
+  port = 0;
+
+  /** Starts a tracker on 127.0.0.1 (port 0: any free one) and waits until it listens. */
+  static async start(
+    dbPath: string,
+    options: { port?: number; extraArgs?: string[] } = {},
+  ): Promise<TrackerProcess> {
+    const tracker = new TrackerProcess(
+      [
+        "server",
+        "127.0.0.1",
+        String(options.port ?? 0),
+        "--db",
+        dbPath,
+        ...options.extraArgs ?? [],
+      ],
+      dbPath,
+    );
+    const line = await tracker.stdout.until(
+      (text) => text.startsWith("tracker listening on "),
+      "the tracker to listen",
+    ).catch(async (error) => {
+      await tracker[Symbol.asyncDispose]();
+      throw new Error(`${error.message}; stderr: ${tracker.stderr.all.join("\n")}`);
+    });
+    tracker.port = Number(line.split(":").at(-1));
+    return tracker;
+  }
+
+  /** Stops it with SIGTERM and waits for a clean exit. */
+  async stop(): Promise<Deno.CommandStatus> {
+    this.kill("SIGTERM");
+    return await this.exited();
+  }
+}
+
+/** One line of a `--json` shell. */
+export interface JsonReply {
+  command?: string;
+  event?: string;
+  ok?: boolean;
+  data?: unknown;
+  error?: string;
+  [key: string]: unknown;
+}
+
+/** A client shell in `--json` mode, driven one command at a time. */
+export class JsonShell extends Program {
+  /** Event lines met while waiting for something else, oldest first. */
+  readonly events: JsonReply[] = [];
+
+  private constructor(args: string[], cwd?: string, waitLimitMs?: number) {
+    super(args, { stdin: true, cwd, waitLimitMs });
+  }
+
+  /** Starts a client shell talking to the tracker on `trackerPort`. */
+  static start(
+    trackerPort: number,
+    options: { cwd?: string; peerPort?: number; extraArgs?: string[]; waitLimitMs?: number } = {},
+  ): JsonShell {
+    const shell = new JsonShell(
+      [
+        "client",
+        "127.0.0.1",
+        String(options.peerPort ?? 0),
+        "127.0.0.1",
+        String(trackerPort),
+        "--json",
+        ...options.extraArgs ?? [],
+      ],
+      options.cwd,
+      options.waitLimitMs,
+    );
+    shell.peerPort = options.peerPort ?? 0;
+    return shell;
+  }
+
+  /** The peer port it was started with (0: unknown). */
+  peerPort = 0;
+
+  /** Polls `show_downloads` until `done` holds for the download of `name`; returns its line. */
+  async downloadState(
+    name: string,
+    done: (download: DownloadLine) => boolean,
+  ): Promise<DownloadLine> {
+    return await within(
+      (async () => {
+        while (true) {
+          const downloads = await this.ok("show_downloads") as DownloadLine[];
+          const download = downloads.find((line) => line.name === name);
+          if (download && done(download)) return download;
+          // pace the polling so it does not starve the client it watches; this paces a
+          // wait for a state, it never stands in for one
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      })(),
+      `download of ${name} to reach the expected state`,
+    );
+  }
+
+  /** Runs one command and returns its reply line (event lines met on the way are kept). */
+  async run(command: string): Promise<JsonReply> {
+    await this.write(`${command}\n`);
+    while (true) {
+      const line = await this.stdout.next(`the reply to "${command}"`);
+      if (line === undefined) {
+        throw new Error(
+          `the shell ended before answering "${command}": ${this.stderr.all.join("\n")}`,
+        );
+      }
+      const reply = JSON.parse(line) as JsonReply;
+      if (reply.event !== undefined) {
+        this.events.push(reply);
+        continue;
+      }
+      return reply;
+    }
+  }
+
+  /** Runs a command that must succeed and returns its data. */
+  async ok(command: string): Promise<unknown> {
+    const reply = await this.run(command);
+    assert.equal(reply.ok, true, `"${command}" failed: ${reply.error}`);
+    return reply.data;
+  }
+
+  /** Runs a command that must fail and returns its error message. */
+  async fails(command: string): Promise<string> {
+    const reply = await this.run(command);
+    assert.equal(reply.ok, false, `"${command}" succeeded: ${JSON.stringify(reply.data)}`);
+    assert.equal(typeof reply.error, "string");
+    return reply.error!;
+  }
+
+  /** Waits for an event line named `name` (also one already seen and not yet taken). */
+  async event(name: string, match: (event: JsonReply) => boolean = () => true): Promise<JsonReply> {
+    const fits = (event: JsonReply) => event.event === name && match(event);
+    const seen = this.events.findIndex(fits);
+    if (seen >= 0) return this.events.splice(seen, 1)[0];
+    while (true) {
+      const line = await this.stdout.next(`event ${name}`);
+      if (line === undefined) throw new Error(`the shell ended before event ${name}`);
+      const reply = JSON.parse(line) as JsonReply;
+      if (reply.event === undefined) {
+        throw new Error(`a reply came while waiting for ${name}: ${line}`);
+      }
+      if (fits(reply)) return reply;
+      this.events.push(reply);
+    }
+  }
+
+  /** Ends input and waits for a clean exit. */
+  async quit(): Promise<Deno.CommandStatus> {
+    await this.endInput();
+    return await this.exited();
+  }
+}
+
+/** One entry of `show_downloads --json`. */
+export interface DownloadLine {
+  group: string;
+  name: string;
+  state: "D" | "C" | "F";
+  pieces_done: number;
+  pieces_total: number;
+  path: string;
+  reason: string;
+  peers: { peer: string; bytes: number; pieces: number }[];
+}
+
+/** A port that was free a moment ago, for a client whose peer address a test must know. */
+export function freePort(): number {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  return listener.addr.port;
+}
+
+/** Writes `size` random bytes to `path` in 64 KiB chunks; returns the SHA-1 (hex). */
+export async function writeRandomFile(path: string, size: number): Promise<string> {
+  using file = await Deno.open(path, { write: true, create: true, truncate: true });
+  const hash = createHash("sha1");
+  const chunk = new Uint8Array(65536);
+  for (let written = 0; written < size;) {
+    const part = chunk.subarray(0, Math.min(chunk.length, size - written));
+    crypto.getRandomValues(part);
+    hash.update(part);
+    for (let at = 0; at < part.length;) at += await file.write(part.subarray(at));
+    written += part.length;
+  }
+  return hash.digest("hex");
+}
+
+/** The SHA-1 (hex) of a file, read as a stream. */
+export async function sha1OfFile(path: string): Promise<string> {
+  return (await hashFile(path)).sha1;
+}
