@@ -378,7 +378,11 @@ export class FileSharing {
       },
       onFinish: (done) => this.#announceFinish(done),
     });
-    await download.start();
+    try {
+      await download.start();
+    } catch (error) {
+      throw new UserError(`cannot write into "${destination}": ${errorMessage(error)}`);
+    }
     this.#downloads.push(download);
     return { group, name, path };
   }

@@ -315,3 +315,30 @@ Deno.test("after a tracker restart, clients tell it again what they hold", async
   await swarm.shell("d").ok(`download_file ${swarm.group} f.bin ${swarm.home("d")}`);
   assert.equal((await swarm.shell("d").event("download_complete")).sha1, sha1);
 });
+
+Deno.test("garbage on the peer port costs the seeder nothing", async () => {
+  await using swarm = await startSwarm(["s", "d"]);
+  const sha1 = await writeRandomFile(`${swarm.home("s")}/f.bin`, MiB);
+  await swarm.shell("s").ok(`upload_file f.bin ${swarm.group}`);
+  const port = swarm.shell("s").peerPort;
+  const attacks = [
+    new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+    crypto.getRandomValues(new Uint8Array(65_536)),
+    // a valid-looking handshake prefix cut short
+    new Uint8Array([19, ...new TextEncoder().encode("BitTorrent protocol"), 0, 0]),
+  ];
+  for (const bytes of attacks) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(bytes).catch(() => {});
+    conn.closeWrite().catch(() => {});
+    await messagesUntilClosed(new WireReader(conn));
+    try {
+      conn.close();
+    } catch {
+      // closed by the seeder
+    }
+  }
+  await swarm.shell("d").ok(`download_file ${swarm.group} f.bin ${swarm.home("d")}`);
+  assert.equal((await swarm.shell("d").event("download_complete")).sha1, sha1);
+  assert.deepEqual(await swarm.shell("s").ok("show_downloads"), []);
+});
