@@ -21,8 +21,8 @@ const WAIT_LIMIT_MS = 30_000;
 export class TempDir implements AsyncDisposable {
   private constructor(readonly path: string) {}
 
-  static async create(): Promise<TempDir> {
-    return new TempDir(await Deno.makeTempDir({ prefix: "swarmshare-test-" }));
+  static async create(prefix = "swarmshare-test-"): Promise<TempDir> {
+    return new TempDir(await Deno.makeTempDir({ prefix }));
   }
 
   /** A path inside the directory. */
@@ -109,7 +109,16 @@ export class LineQueue {
   }
 }
 
-/** A spawned `main.ts` process with its output captured line by line. */
+/** How a program is started. */
+export interface ProgramOptions {
+  cwd?: string;
+  stdin?: boolean;
+  waitLimitMs?: number;
+  /** Run this executable with `args` as given, instead of `deno run main.ts <args>`. */
+  executable?: string;
+}
+
+/** A spawned process (by default `main.ts`) with its output captured line by line. */
 export class Program implements AsyncDisposable {
   readonly stdout: LineQueue;
   readonly stderr: LineQueue;
@@ -117,12 +126,9 @@ export class Program implements AsyncDisposable {
   readonly #stdin?: WritableStreamDefaultWriter<Uint8Array>;
   #status?: Promise<Deno.CommandStatus>;
 
-  constructor(
-    args: string[],
-    options: { cwd?: string; stdin?: boolean; waitLimitMs?: number } = {},
-  ) {
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", MAIN, ...args],
+  constructor(args: string[], options: ProgramOptions = {}) {
+    this.#child = new Deno.Command(options.executable ?? Deno.execPath(), {
+      args: options.executable ? args : ["run", "-A", MAIN, ...args],
       cwd: options.cwd,
       stdin: options.stdin ? "piped" : "null",
       stdout: "piped",

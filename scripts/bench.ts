@@ -1,0 +1,530 @@
+/**
+ * `deno task bench`: Swarmshare's speed and memory as measured facts, beside the machine's
+ * limits and, with `--anchor libtorrent`, beside libtorrent in the same run.
+ *
+ * Real programs only: the tracker and every peer are separate processes driven through the
+ * shell contract (`--json`) on 127.0.0.1, in a temporary directory removed afterwards.
+ *
+ *   S1  one seeder to one downloader
+ *   S2  three seeders to one downloader
+ *   S3  one seeder to four downloaders starting together (they trade among themselves)
+ *   U   upload_file of the file (hashing)
+ *
+ * Each download is timed from its `download_file` command to its completion event and its
+ * SHA-1 checked. For every process: peak resident memory (VmHWM) and CPU seconds.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { parseArgs } from "node:util";
+import {
+  JsonShell,
+  Program,
+  sha1OfFile,
+  TempDir,
+  TrackerProcess,
+  writeRandomFile,
+} from "./processes.ts";
+
+const MiB = 1 << 20;
+const STEP_LIMIT_MS = 15 * 60_000;
+const PYTHON = "/usr/bin/python3";
+const ANCHOR_SCRIPT = new URL("./bench_libtorrent.py", import.meta.url).pathname;
+const TCP_SCRIPT = new URL("./bench_tcp.ts", import.meta.url).pathname;
+const SCENARIOS = ["S1", "S2", "S3", "U"] as const;
+type Scenario = typeof SCENARIOS[number];
+type Engine = "swarmshare" | "libtorrent" | "limit";
+
+const USAGE = `usage: deno task bench [--size MiB | --quick] [--scenarios S1,S2,S3,U]
+                       [--anchor libtorrent] [--json]
+  --size MiB      file size (default 1024); --quick is --size 64
+  --scenarios     which to run (default all): S1 one seeder to one downloader, S2 three
+                  seeders to one downloader, S3 one seeder to four downloaders, U upload hashing
+  --anchor        also run S1-S3 with python3-libtorrent, one process per peer
+  --json          print one JSON array of rows instead of the table`;
+
+/** Resources one process used. */
+interface ProcessUsage {
+  role: string;
+  peakRssMiB: number;
+  cpuSeconds: number;
+}
+
+/** One measured row. */
+interface Row {
+  scenario: string;
+  engine: Engine;
+  seconds: number;
+  /** Per downloader, MB = 10^6 bytes. */
+  mbPerSecond: number;
+  usage: ProcessUsage[];
+  note?: string;
+}
+
+// Measuring processes
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** Peak RSS and CPU time of a live process, from /proc. */
+async function usageOf(pid: number, role: string): Promise<ProcessUsage> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const peakKiB = Number(status.match(/^VmHWM:\s+(\d+) kB/m)?.[1] ?? 0);
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  // fields after the command name, which is in parentheses and may contain spaces
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return { role, peakRssMiB: peakKiB / 1024, cpuSeconds: ticks / CLOCK_TICKS_PER_SECOND };
+}
+
+// Limits of the machine
+
+function sha1Limit(bytes: number): Row {
+  const buffer = crypto.getRandomValues(new Uint8Array(65536));
+  const piece = new Uint8Array(512 * 1024);
+  for (let at = 0; at < piece.length; at += buffer.length) piece.set(buffer, at);
+  const rounds = Math.max(64, Math.round(bytes / piece.length));
+  const started = performance.now();
+  for (let i = 0; i < rounds; i++) createHash("sha1").update(piece).digest();
+  const seconds = (performance.now() - started) / 1000;
+  return limitRow("SHA-1 512 KiB", seconds, rounds * piece.length);
+}
+
+async function tcpLimit(bytes: number): Promise<Row> {
+  await using receiver = new Program(["run", "-A", TCP_SCRIPT, "recv"], {
+    executable: Deno.execPath(),
+    waitLimitMs: STEP_LIMIT_MS,
+  });
+  const portLine = await receiver.stdout.until((line) => line.startsWith("port "), "the receiver");
+  const sender = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", TCP_SCRIPT, "send", portLine.split(" ")[1], String(bytes)],
+    stdout: "null",
+  });
+  await sender.output();
+  const result = await receiver.stdout.until((line) => line.startsWith("received "), "the count");
+  const [, received, , seconds] = result.split(" ");
+  return limitRow("loopback TCP", Number(seconds), Number(received));
+}
+
+async function diskLimit(dir: TempDir, bytes: number): Promise<Row> {
+  const path = dir.join("disk-limit.bin");
+  const chunk = crypto.getRandomValues(new Uint8Array(65536));
+  const block = new Uint8Array(MiB);
+  for (let at = 0; at < block.length; at += chunk.length) block.set(chunk, at);
+  const started = performance.now();
+  {
+    using file = await Deno.open(path, { write: true, create: true, truncate: true });
+    for (let written = 0; written < bytes; written += block.length) {
+      for (let at = 0; at < block.length;) at += await file.write(block.subarray(at));
+    }
+    await file.sync();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await Deno.remove(path);
+  return limitRow("disk write+fsync", seconds, bytes);
+}
+
+function limitRow(scenario: string, seconds: number, bytes: number): Row {
+  return { scenario, engine: "limit", seconds, mbPerSecond: bytes / 1e6 / seconds, usage: [] };
+}
+
+// Swarmshare
+
+interface Client {
+  name: string;
+  shell: JsonShell;
+  home: string;
+}
+
+/** A tracker and clients, all members of group "bench"; the first owns it. */
+async function swarmshareSwarm(dir: TempDir, scenario: string, names: string[]) {
+  const root = dir.join(`swarmshare-${scenario}`);
+  await Deno.mkdir(root);
+  const tracker = await TrackerProcess.start(`${root}/tracker.db`);
+  const clients: Client[] = [];
+  for (const name of names) {
+    const home = `${root}/${name}`;
+    await Deno.mkdir(home);
+    const shell = JsonShell.start(tracker.port, { cwd: home, waitLimitMs: STEP_LIMIT_MS });
+    clients.push({ name, shell, home });
+    await shell.ok(`create_user ${name} pw`);
+    await shell.ok(`login ${name} pw`);
+  }
+  await clients[0].shell.ok("create_group bench");
+  for (const client of clients.slice(1)) {
+    await client.shell.ok("join_group bench");
+    await clients[0].shell.ok(`accept_request bench ${client.name}`);
+  }
+  return {
+    tracker,
+    clients,
+    async usage(): Promise<ProcessUsage[]> {
+      const usage = [await usageOf(tracker.pid, "tracker")];
+      for (const client of clients) usage.push(await usageOf(client.shell.pid, client.name));
+      return usage;
+    },
+    async [Symbol.asyncDispose]() {
+      for (const client of clients) await client.shell[Symbol.asyncDispose]();
+      await tracker[Symbol.asyncDispose]();
+    },
+  };
+}
+
+async function runSwarmshare(
+  dir: TempDir,
+  scenario: Exclude<Scenario, "U">,
+  file: BenchFile,
+): Promise<Row> {
+  const seeders = scenario === "S2" ? 3 : 1;
+  const downloaders = scenario === "S3" ? 4 : 1;
+  const names = [
+    ...Array.from({ length: seeders }, (_, i) => `seed${i + 1}`),
+    ...Array.from({ length: downloaders }, (_, i) => `down${i + 1}`),
+  ];
+  await using swarm = await swarmshareSwarm(dir, scenario, names);
+  for (const seeder of swarm.clients.slice(0, seeders)) {
+    await Deno.link(file.path, `${seeder.home}/${file.name}`);
+    await seeder.shell.ok(`upload_file ${file.name} bench`);
+  }
+  const downloading = swarm.clients.slice(seeders);
+  for (const client of downloading) await Deno.mkdir(`${client.home}/dl`);
+  const started = performance.now();
+  const finished = downloading.map(async (client) => {
+    await client.shell.ok(`download_file bench ${file.name} ${client.home}/dl`);
+    const event = await client.shell.event("download_complete");
+    return { seconds: (performance.now() - started) / 1000, path: String(event.path) };
+  });
+  const results = await Promise.all(finished);
+  const usage = await swarm.usage();
+  for (const result of results) await checkSha1(result.path, file.sha1);
+  return downloadRow(scenario, "swarmshare", file.size, results.map((r) => r.seconds), usage);
+}
+
+async function runUpload(dir: TempDir, file: BenchFile): Promise<Row> {
+  await using swarm = await swarmshareSwarm(dir, "U", ["uploader"]);
+  const [client] = swarm.clients;
+  await Deno.link(file.path, `${client.home}/${file.name}`);
+  const started = performance.now();
+  await client.shell.ok(`upload_file ${file.name} bench`);
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    scenario: "U",
+    engine: "swarmshare",
+    seconds,
+    mbPerSecond: file.size / 1e6 / seconds,
+    usage: await swarm.usage(),
+  };
+}
+
+function downloadRow(
+  scenario: string,
+  engine: Engine,
+  size: number,
+  seconds: number[],
+  usage: ProcessUsage[],
+): Row {
+  const perDownloader = seconds.map((s) => size / 1e6 / s);
+  return {
+    scenario,
+    engine,
+    seconds: Math.max(...seconds),
+    mbPerSecond: perDownloader.reduce((a, b) => a + b, 0) / perDownloader.length,
+    usage,
+    note: seconds.length > 1
+      ? `${seconds.length} downloaders, ${
+        (perDownloader.reduce((a, b) => a + b, 0)).toFixed(0)
+      } MB/s delivered in all`
+      : undefined,
+  };
+}
+
+async function checkSha1(path: string, expected: string): Promise<void> {
+  const actual = await sha1OfFile(path);
+  if (actual !== expected) throw new Error(`${path}: SHA-1 ${actual}, expected ${expected}`);
+}
+
+// libtorrent
+
+async function hasLibtorrent(): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command(PYTHON, {
+      args: ["-c", "import libtorrent"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
+async function makeTorrent(file: BenchFile, dir: TempDir): Promise<string> {
+  const torrent = dir.join("bench.torrent");
+  const { success, stderr } = await new Deno.Command(PYTHON, {
+    args: [ANCHOR_SCRIPT, "make-torrent", file.path, torrent],
+    stderr: "piped",
+  }).output();
+  if (!success) throw new Error(`making the torrent failed: ${new TextDecoder().decode(stderr)}`);
+  return torrent;
+}
+
+function freePorts(count: number): number[] {
+  const listeners = Array.from(
+    { length: count },
+    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+  );
+  const ports = listeners.map((listener) => listener.addr.port);
+  for (const listener of listeners) listener.close();
+  return ports;
+}
+
+async function runLibtorrent(
+  dir: TempDir,
+  scenario: Exclude<Scenario, "U">,
+  file: BenchFile,
+  torrent: string,
+): Promise<Row> {
+  const seeders = scenario === "S2" ? 3 : 1;
+  const downloaders = scenario === "S3" ? 4 : 1;
+  const root = dir.join(`libtorrent-${scenario}`);
+  await Deno.mkdir(root);
+  const ports = freePorts(seeders + downloaders);
+  const peers: { role: string; program: Program; home: string }[] = [];
+  try {
+    for (let i = 0; i < seeders + downloaders; i++) {
+      const seeding = i < seeders;
+      const role = seeding ? `seed${i + 1}` : `down${i - seeders + 1}`;
+      const home = `${root}/${role}`;
+      await Deno.mkdir(home);
+      if (seeding) await Deno.link(file.path, `${home}/${file.name}`);
+      // seeders wait to be called; downloaders call the seeders and each other
+      const others = seeding ? [] : ports.filter((_, j) => j !== i);
+      const program = new Program(
+        [
+          ANCHOR_SCRIPT,
+          "peer",
+          torrent,
+          home,
+          String(ports[i]),
+          seeding ? "seed" : "leech",
+          ...others.map(String),
+        ],
+        { executable: PYTHON, stdin: true, waitLimitMs: STEP_LIMIT_MS },
+      );
+      peers.push({ role, program, home });
+      await program.stdout.until((line) => line.includes('"ready"'), `${role} to be ready`);
+    }
+    const downloading = peers.slice(seeders);
+    const started = performance.now();
+    for (const peer of downloading) await peer.program.write("go\n");
+    const seconds = await Promise.all(downloading.map(async (peer) => {
+      await peer.program.stdout.until(
+        (line) => line.includes('"finished"'),
+        `${peer.role} to finish`,
+      );
+      return (performance.now() - started) / 1000;
+    }));
+    const usage: ProcessUsage[] = [];
+    for (const peer of peers) usage.push(await usageOf(peer.program.pid, peer.role));
+    for (const peer of downloading) await checkSha1(`${peer.home}/${file.name}`, file.sha1);
+    return downloadRow(scenario, "libtorrent", file.size, seconds, usage);
+  } finally {
+    for (const peer of peers) await peer.program[Symbol.asyncDispose]();
+  }
+}
+
+// Output
+
+interface BenchFile {
+  path: string;
+  name: string;
+  size: number;
+  sha1: string;
+}
+
+function peakOf(usage: ProcessUsage[], prefix: string): number | undefined {
+  const matching = usage.filter((u) => u.role.startsWith(prefix)).map((u) => u.peakRssMiB);
+  return matching.length ? Math.max(...matching) : undefined;
+}
+
+function printTable(rows: Row[]): void {
+  const limits = rows.filter((row) => row.engine === "limit");
+  const tightest = limits.length ? Math.min(...limits.map((row) => row.mbPerSecond)) : undefined;
+  const sha1 = limits.find((row) => row.scenario.startsWith("SHA-1"))?.mbPerSecond;
+  const header = [
+    "scenario",
+    "engine",
+    "seconds",
+    "MB/s",
+    "vs anchor",
+    "vs limit",
+    "peak RSS MiB (seed/down/tracker)",
+    "CPU s",
+  ];
+  const lines = rows.map((row) => {
+    const anchor = rows.find((other) =>
+      other.scenario === row.scenario && other.engine === "libtorrent"
+    );
+    const versusAnchor = row.engine === "swarmshare" && anchor
+      ? `${(row.mbPerSecond / anchor.mbPerSecond).toFixed(2)}x`
+      : "";
+    const limit = row.scenario === "U" ? sha1 : tightest;
+    const versusLimit = row.engine !== "limit" && limit
+      ? `${(row.mbPerSecond / limit).toFixed(2)}`
+      : "";
+    const rss = row.usage.length
+      ? [
+        peakOf(row.usage, "seed") ?? peakOf(row.usage, "uploader"),
+        peakOf(row.usage, "down"),
+        peakOf(row.usage, "tracker"),
+      ]
+        .map((value) => value === undefined ? "-" : value.toFixed(0)).join("/")
+      : "";
+    const cpu = row.usage.length
+      ? row.usage.reduce((sum, u) => sum + u.cpuSeconds, 0).toFixed(1)
+      : "";
+    return [
+      row.scenario,
+      row.engine,
+      row.seconds.toFixed(2),
+      row.mbPerSecond.toFixed(0),
+      versusAnchor,
+      versusLimit,
+      rss,
+      cpu,
+    ];
+  });
+  const widths = header.map((title, i) =>
+    Math.max(title.length, ...lines.map((line) => line[i].length))
+  );
+  for (const line of [header, ...lines]) {
+    console.log(line.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd());
+  }
+  for (const row of rows) if (row.note) console.log(`${row.scenario} ${row.engine}: ${row.note}`);
+}
+
+function jsonRows(rows: Row[]) {
+  return rows.map((row) => ({
+    scenario: row.scenario,
+    engine: row.engine,
+    seconds: Number(row.seconds.toFixed(3)),
+    mb_s: Number(row.mbPerSecond.toFixed(1)),
+    peak_rss_mib: row.usage.length
+      ? Number(
+        Math.max(...row.usage.filter((u) => u.role !== "tracker").map((u) => u.peakRssMiB)).toFixed(
+          1,
+        ),
+      )
+      : null,
+    cpu_s: row.usage.length
+      ? Number(row.usage.reduce((sum, u) => sum + u.cpuSeconds, 0).toFixed(2))
+      : null,
+  }));
+}
+
+// Main
+
+interface BenchOptions {
+  sizeMiB: number;
+  scenarios: Scenario[];
+  anchor: boolean;
+  json: boolean;
+}
+
+function parseOptions(args: string[]): BenchOptions | undefined {
+  const { values } = parseArgs({
+    args,
+    options: {
+      size: { type: "string" },
+      quick: { type: "boolean", default: false },
+      scenarios: { type: "string", default: SCENARIOS.join(",") },
+      anchor: { type: "string" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) return undefined;
+  const sizeMiB = values.quick ? 64 : Number(values.size ?? 1024);
+  if (!Number.isFinite(sizeMiB) || sizeMiB <= 0) {
+    throw new Error("--size must be a positive number of MiB");
+  }
+  const scenarios = values.scenarios.split(",").map((name) => name.trim().toUpperCase());
+  for (const name of scenarios) {
+    if (!(SCENARIOS as readonly string[]).includes(name)) {
+      throw new Error(`unknown scenario "${name}"`);
+    }
+  }
+  if (values.anchor !== undefined && values.anchor !== "libtorrent") {
+    throw new Error(`the only anchor is libtorrent, not "${values.anchor}"`);
+  }
+  return {
+    sizeMiB,
+    scenarios: scenarios as Scenario[],
+    anchor: values.anchor === "libtorrent",
+    json: values.json,
+  };
+}
+
+async function bench(options: BenchOptions): Promise<Row[]> {
+  const say = (line: string) => options.json ? console.error(line) : console.log(line);
+  await using dir = await TempDir.create("swarmshare-bench-");
+  const size = Math.round(options.sizeMiB * MiB);
+  say(
+    `bench: ${
+      (size / MiB).toFixed(0)
+    } MiB file, ${navigator.hardwareConcurrency} cores, in ${dir.path}`,
+  );
+  const file: BenchFile = { path: dir.join("bench.bin"), name: "bench.bin", size, sha1: "" };
+  file.sha1 = await writeRandomFile(file.path, size);
+
+  const rows: Row[] = [
+    sha1Limit(Math.min(size, 512 * MiB)),
+    await tcpLimit(size),
+    await diskLimit(dir, size),
+  ];
+  let torrent: string | undefined;
+  if (options.anchor) {
+    if (await hasLibtorrent()) {
+      torrent = await makeTorrent(file, dir);
+    } else {
+      say(
+        "bench: python3-libtorrent is not installed (apt-get install python3-libtorrent); no anchor",
+      );
+    }
+  }
+  for (const scenario of options.scenarios) {
+    say(`bench: ${scenario}...`);
+    if (scenario === "U") {
+      rows.push(await runUpload(dir, file));
+      continue;
+    }
+    if (torrent) rows.push(await runLibtorrent(dir, scenario, file, torrent));
+    rows.push(await runSwarmshare(dir, scenario, file));
+  }
+  return rows;
+}
+
+async function main(args: string[]): Promise<number> {
+  let options: BenchOptions | undefined;
+  try {
+    options = parseOptions(args);
+  } catch (error) {
+    console.error(`error: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (!options) {
+    console.log(USAGE);
+    return 0;
+  }
+  try {
+    const rows = await bench(options);
+    if (options.json) console.log(JSON.stringify(jsonRows(rows)));
+    else printTable(rows);
+    return 0;
+  } catch (error) {
+    console.error(`error: ${(error as Error).message}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
