@@ -181,16 +181,27 @@ export function encodeCancel(index: number, begin: number, length: number): Uint
 export const PIECE_HEADER_LENGTH = 13;
 
 /**
- * A piece message with room for its block: the caller reads the block from disk straight
- * into `bytes.subarray(PIECE_HEADER_LENGTH)`, so the block is never copied.
+ * Writes the 13-byte header of a piece message into `into` at `at`; the block's bytes go
+ * right after it (read from disk straight into place, so the block is never copied).
  */
-export function allocatePiece(index: number, begin: number, blockLength: number): Uint8Array {
-  const bytes = new Uint8Array(PIECE_HEADER_LENGTH + blockLength);
-  const view = new DataView(bytes.buffer);
+export function writePieceHeader(
+  into: Uint8Array,
+  at: number,
+  index: number,
+  begin: number,
+  blockLength: number,
+): void {
+  const view = new DataView(into.buffer, into.byteOffset + at, PIECE_HEADER_LENGTH);
   view.setUint32(0, 9 + blockLength);
-  bytes[4] = MessageId.piece;
+  view.setUint8(4, MessageId.piece);
   view.setUint32(5, index);
   view.setUint32(9, begin);
+}
+
+/** A piece message with room for its block at `bytes.subarray(PIECE_HEADER_LENGTH)`. */
+export function allocatePiece(index: number, begin: number, blockLength: number): Uint8Array {
+  const bytes = new Uint8Array(PIECE_HEADER_LENGTH + blockLength);
+  writePieceHeader(bytes, 0, index, begin, blockLength);
   return bytes;
 }
 

@@ -17,7 +17,6 @@ import { errorMessage, ProtocolError } from "../lib/errors.ts";
 import { closeQuietly, isDisconnect, writeAll } from "../lib/io.ts";
 import { isServableRequest, isValidBlock, PIECE_LENGTH, pieceCount } from "../lib/pieces.ts";
 import {
-  allocatePiece,
   encodeBitfield,
   encodeCancel,
   encodeExtended,
@@ -29,6 +28,7 @@ import {
   REQUEST_MESSAGE_LENGTH,
   type WireMessage,
   WireReader,
+  writePieceHeader,
   writeRequest,
 } from "../lib/wire.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
@@ -50,6 +50,8 @@ export interface PeerContext {
   uploadLimiter?: RateLimiter;
 }
 
+/** The most blocks served with one read and one write (a whole piece). */
+const MAX_RUN_BLOCKS = 32;
 /** Requests a remote may have queued with us before it is in breach. */
 const MAX_QUEUED_REQUESTS = 512;
 /** A remote must complete both handshakes within this. */
@@ -372,6 +374,18 @@ export class PeerConnection implements PeerHandle {
     this.#send(encodeSimple("unchoke"));
   }
 
+  /** Takes the head request and those that directly follow it in the same piece. */
+  #takeRun(): QueuedRequest[] {
+    const run = [this.#serveQueue.shift()!];
+    while (run.length < MAX_RUN_BLOCKS && this.#serveQueue.length > 0) {
+      const last = run[run.length - 1];
+      const next = this.#serveQueue[0];
+      if (next.index !== last.index || next.begin !== last.begin + last.length) break;
+      run.push(this.#serveQueue.shift()!);
+    }
+    return run;
+  }
+
   #onRequest(request: QueuedRequest): void {
     if (!this.#canServe) throw new ProtocolError("request before a valid ticket");
     if (
@@ -389,22 +403,32 @@ export class PeerConnection implements PeerHandle {
     if (!this.#serving) this.#serve();
   }
 
-  /** Serves queued requests one after another: one disk read and one write per block. */
+  /**
+   * Serves queued requests in runs: the requests at the head of the queue that continue one
+   * another in the same piece are read with one vectored read straight into their slots of
+   * one buffer of piece messages, which goes out in one write. A block is never copied.
+   */
   async #serve(): Promise<void> {
     this.#serving = true;
     try {
       while (!this.#closed && this.#serveQueue.length > 0) {
-        const { index, begin, length } = this.#serveQueue.shift()!;
-        await this.#context.uploadLimiter?.take(length);
+        const run = this.#takeRun();
+        const bytes = run.reduce((sum, request) => sum + request.length, 0);
+        await this.#context.uploadLimiter?.take(bytes);
         if (this.#closed) break;
-        const message = allocatePiece(index, begin, length);
-        await this.#torrent.file.read(
-          index * PIECE_LENGTH + begin,
-          length,
-          message.subarray(PIECE_HEADER_LENGTH),
-        );
-        this.bytesServed += length;
-        await this.#send(message);
+        const messages = new Uint8Array(run.length * PIECE_HEADER_LENGTH + bytes);
+        const slots: Uint8Array[] = [];
+        let at = 0;
+        for (const { index, begin, length } of run) {
+          writePieceHeader(messages, at, index, begin, length);
+          slots.push(
+            messages.subarray(at + PIECE_HEADER_LENGTH, at + PIECE_HEADER_LENGTH + length),
+          );
+          at += PIECE_HEADER_LENGTH + length;
+        }
+        await this.#torrent.file.readInto(run[0].index * PIECE_LENGTH + run[0].begin, slots);
+        this.bytesServed += bytes;
+        await this.#send(messages);
       }
     } catch (error) {
       this.close(`serving failed: ${errorMessage(error)}`);

@@ -4,12 +4,18 @@
  * the destination; at the end the whole-file SHA-1 is checked and only then does the file
  * get its final name. The torrent is served to others from its first verified piece on.
  *
+ * The whole-file SHA-1 runs along with the download: a cursor hashes pieces in file order,
+ * from memory when the next one in order has just been verified, otherwise from disk once
+ * it is written. Written data is flushed to disk as the download goes, so the final fsync
+ * has little left to do.
+ *
  * @module
  */
 
 import { Bitfield } from "../lib/bitfield.ts";
 import { errorMessage, UserError } from "../lib/errors.ts";
-import { hashFile, sha1 } from "../lib/hash.ts";
+import { createHash } from "node:crypto";
+import { sha1 } from "../lib/hash.ts";
 import { pieceHash, type TorrentInfo } from "../lib/metainfo.ts";
 import { PIECE_LENGTH, pieceCount, pieceSize } from "../lib/pieces.ts";
 import type { PeerAddress } from "../lib/protocol.ts";
@@ -70,6 +76,8 @@ const MAX_PIPELINE = 256;
 /** Requests in flight per peer cover this much of its measured rate. */
 const PIPELINE_SECONDS = 0.25;
 const TICK_MS = 500;
+/** Flush written pieces to disk after this many bytes, so the final fsync is short. */
+const SYNC_EVERY_BYTES = 64 * 1024 * 1024;
 /** Ask the tracker for peers this often while below the cap (and at once when out of peers). */
 const PEER_REFRESH_MS = 3_000;
 
@@ -111,6 +119,12 @@ export class Download implements PieceSink {
   readonly #freeBuffers: Uint8Array[] = [];
   readonly #pendingWrites = new Set<Promise<void>>();
   #verified = 0;
+  /** The whole-file hash covers pieces [0, #hashCursor). */
+  readonly #wholeHash = createHash("sha1");
+  #hashCursor = 0;
+  #catchingUp?: Promise<void>;
+  #unsyncedBytes = 0;
+  #syncing?: Promise<void>;
   #lastProgressAt = Date.now();
   #lastPeerRefreshAt = 0;
   #timer?: ReturnType<typeof setInterval>;
@@ -178,6 +192,7 @@ export class Download implements PieceSink {
       throw error;
     }
     this.#verified = this.#torrent.have.count;
+    this.#catchUpHash();
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
     if (this.#picker.isComplete) {
       queueMicrotask(() => this.#finish());
@@ -316,12 +331,23 @@ export class Download implements PieceSink {
     picker.pieceVerified(index);
     for (const peer of contributors) this.#statsOf(peer.address).pieces++;
     this.#lastProgressAt = Date.now();
-    const write = this.#torrent!.file.write(index * PIECE_LENGTH, data).then(
+    if (index === this.#hashCursor && !this.#catchingUp) {
+      this.#wholeHash.update(data);
+      this.#hashCursor++;
+    }
+    const file = this.#torrent!.file;
+    const write = file.write(index * PIECE_LENGTH, data).then(
       () => {
         this.#freeBuffers.push(buffer);
         // advertise only once the piece is on disk, where serving reads it from
         this.#options.registry.pieceAdded(this.#torrent!, index);
         this.#verified++;
+        this.#catchUpHash();
+        this.#unsyncedBytes += data.length;
+        if (this.#unsyncedBytes >= SYNC_EVERY_BYTES && !this.#syncing) {
+          this.#unsyncedBytes = 0;
+          this.#syncing = file.datasync().catch(() => {}).finally(() => this.#syncing = undefined);
+        }
         if (this.#verified === this.piecesTotal) this.#finish();
       },
       (error) => this.#fail(`cannot write ${this.partPath}: ${errorMessage(error)}`, false),
@@ -376,14 +402,34 @@ export class Download implements PieceSink {
     if (short && refreshDue) this.#refreshPeers();
   }
 
+  /** Hashes, in file order, the pieces on disk that the cursor has not reached yet. */
+  #catchUpHash(): void {
+    if (this.#catchingUp) return;
+    const torrent = this.#torrent!;
+    if (this.#hashCursor >= this.piecesTotal || !torrent.have.has(this.#hashCursor)) return;
+    this.#catchingUp = (async () => {
+      const buffer = new Uint8Array(PIECE_LENGTH);
+      while (this.#hashCursor < this.piecesTotal && torrent.have.has(this.#hashCursor)) {
+        this.#wholeHash.update(await torrent.file.readPiece(this.#hashCursor, buffer));
+        this.#hashCursor++;
+      }
+    })().finally(() => this.#catchingUp = undefined);
+  }
+
   async #finish(): Promise<void> {
     if (this.#finishing || this.state !== "D") return;
     this.#finishing = true;
     try {
       await Promise.all(this.#pendingWrites);
+      while (this.#hashCursor < this.piecesTotal) {
+        this.#catchUpHash();
+        if (!this.#catchingUp) throw new Error(`piece ${this.#hashCursor} is missing at the end`);
+        await this.#catchingUp;
+      }
+      const actual = this.#wholeHash.digest("hex");
       const file = this.#torrent!.file;
+      await this.#syncing;
       await file.sync();
-      const { sha1: actual } = await hashFile(this.partPath);
       if (actual !== this.sha1) {
         throw new UserError(`whole-file SHA-1 is ${actual}, expected ${this.sha1}`);
       }

@@ -3,7 +3,8 @@
  * connected peer has, what we hold, and what is in flight, and hands out requests.
  *
  * - The first `randomFirst` pieces are picked at random (a new peer soon has something to
- *   trade); after that, rarest first across connected peers, ties broken at random.
+ *   trade); after that, rarest first across connected peers, ties broken at random while
+ *   other downloaders are connected and in file order when only seeders are.
  * - A started piece belongs to the peer that started it, so a bad piece can usually be
  *   blamed on one peer: its remaining blocks go to that peer first, and to others only when
  *   they have nothing new to fetch (or the owner left).
@@ -231,8 +232,16 @@ export class Picker {
     return taken > 0;
   }
 
+  /**
+   * Random ties spread downloaders over different pieces, so they have something to trade.
+   * With only complete seeders connected there is nobody to trade with: ties then go to the
+   * lowest index, and pieces arrive in file order (the whole-file hash follows them in memory).
+   */
   #choosePiece(pieces: Bitfield): number | undefined {
     const randomPhase = this.#have.count < this.#randomFirst;
+    let onlySeeders = true;
+    for (const peerPieces of this.#peers.values()) onlySeeders &&= peerPieces.isComplete;
+    const randomTies = randomPhase || !onlySeeders;
     let best: number | undefined;
     let bestRarity = Infinity;
     let ties = 0;
@@ -243,7 +252,7 @@ export class Picker {
         best = index;
         bestRarity = rarity;
         ties = 1;
-      } else if (rarity === bestRarity && this.#random() * ++ties < 1) {
+      } else if (randomTies && rarity === bestRarity && this.#random() * ++ties < 1) {
         best = index; // reservoir sampling: each tied piece equally likely
       }
     }
