@@ -4,18 +4,16 @@
  * the destination; at the end the whole-file SHA-1 is checked and only then does the file
  * get its final name. The torrent is served to others from its first verified piece on.
  *
- * The whole-file SHA-1 runs along with the download: a cursor hashes pieces in file order,
- * from memory when the next one in order has just been verified, otherwise from disk once
- * it is written. Written data is flushed to disk as the download goes, so the final fsync
- * has little left to do.
+ * The main thread keeps the sockets and the picker; pieces are hashed by Web Crypto off the
+ * main thread and written by a worker (piece_writer_worker.ts) that also keeps the
+ * whole-file SHA-1 running in file order and flushes to disk as the download goes, so the
+ * end of a download has little left to do.
  *
  * @module
  */
 
 import { Bitfield } from "../lib/bitfield.ts";
 import { errorMessage, UserError } from "../lib/errors.ts";
-import { createHash } from "node:crypto";
-import { sha1 } from "../lib/hash.ts";
 import { pieceHash, type TorrentInfo } from "../lib/metainfo.ts";
 import { PIECE_LENGTH, pieceCount, pieceSize } from "../lib/pieces.ts";
 import type { PeerAddress } from "../lib/protocol.ts";
@@ -29,6 +27,7 @@ import {
   promotePartFile,
   verifiedPieces,
 } from "./storage.ts";
+import type { WriterReply, WriterRequest } from "./piece_writer_worker.ts";
 import type { HeldTorrent, PeerHandle, PieceSink, TorrentRegistry } from "./torrents.ts";
 
 /** What a download needs from the tracker. */
@@ -76,8 +75,6 @@ const MAX_PIPELINE = 256;
 /** Requests in flight per peer cover this much of its measured rate. */
 const PIPELINE_SECONDS = 0.25;
 const TICK_MS = 500;
-/** Flush written pieces to disk after this many bytes, so the final fsync is short. */
-const SYNC_EVERY_BYTES = 64 * 1024 * 1024;
 /** Ask the tracker for peers this often while below the cap (and at once when out of peers). */
 const PEER_REFRESH_MS = 3_000;
 
@@ -115,16 +112,11 @@ export class Download implements PieceSink {
   /** Addresses that sent a bad piece: never used again for this file. */
   readonly #banned = new Set<string>();
   readonly #strikes = new Map<string, number>();
-  readonly #buffers = new Map<number, Uint8Array>();
-  readonly #freeBuffers: Uint8Array[] = [];
-  readonly #pendingWrites = new Set<Promise<void>>();
+  readonly #buffers = new Map<number, Uint8Array<ArrayBuffer>>();
+  readonly #freeBuffers: Uint8Array<ArrayBuffer>[] = [];
   #verified = 0;
-  /** The whole-file hash covers pieces [0, #hashCursor). */
-  readonly #wholeHash = createHash("sha1");
-  #hashCursor = 0;
-  #catchingUp?: Promise<void>;
-  #unsyncedBytes = 0;
-  #syncing?: Promise<void>;
+  #writer?: Worker;
+  #writerFinished?: PromiseWithResolvers<string>;
   #lastProgressAt = Date.now();
   #lastPeerRefreshAt = 0;
   #timer?: ReturnType<typeof setInterval>;
@@ -192,7 +184,9 @@ export class Download implements PieceSink {
       throw error;
     }
     this.#verified = this.#torrent.have.count;
-    this.#catchUpHash();
+    this.#startWriter(
+      [...Array(this.piecesTotal).keys()].filter((i) => this.#torrent!.have.has(i)),
+    );
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
     if (this.#picker.isComplete) {
       queueMicrotask(() => this.#finish());
@@ -317,12 +311,26 @@ export class Download implements PieceSink {
     return stats;
   }
 
-  #pieceComplete(index: number, buffer: Uint8Array): void {
-    const picker = this.#picker!;
+  #pieceComplete(index: number, buffer: Uint8Array<ArrayBuffer>): void {
     const data = buffer.subarray(0, pieceSize(this.info.length, index));
-    const contributors = picker.contributors(index) as PeerHandle[];
+    const contributors = this.#picker!.contributors(index) as PeerHandle[];
     this.#buffers.delete(index);
-    if (!equalBytes(sha1(data), pieceHash(this.info, index))) {
+    // Web Crypto hashes off the main thread, which meanwhile keeps the sockets moving
+    crypto.subtle.digest("SHA-1", data).then(
+      (digest) => this.#pieceHashed(index, buffer, contributors, new Uint8Array(digest)),
+      (error) => this.#fail(`cannot hash piece ${index}: ${errorMessage(error)}`, true),
+    );
+  }
+
+  #pieceHashed(
+    index: number,
+    buffer: Uint8Array<ArrayBuffer>,
+    contributors: PeerHandle[],
+    digest: Uint8Array,
+  ): void {
+    const picker = this.#picker!;
+    if (this.state !== "D") return;
+    if (!equalBytes(digest, pieceHash(this.info, index))) {
       picker.pieceFailed(index);
       this.#freeBuffers.push(buffer);
       this.#blame(contributors, index);
@@ -331,29 +339,48 @@ export class Download implements PieceSink {
     picker.pieceVerified(index);
     for (const peer of contributors) this.#statsOf(peer.address).pieces++;
     this.#lastProgressAt = Date.now();
-    if (index === this.#hashCursor && !this.#catchingUp) {
-      this.#wholeHash.update(data);
-      this.#hashCursor++;
+    // the buffer travels to the writer and comes back once the piece is on disk
+    const request: WriterRequest = { type: "write", index, buffer: buffer.buffer };
+    this.#writer!.postMessage(request, [buffer.buffer]);
+  }
+
+  #startWriter(present: number[]): void {
+    const writer = new Worker(new URL("./piece_writer_worker.ts", import.meta.url).href, {
+      type: "module",
+    });
+    writer.onmessage = (event: MessageEvent<WriterReply>) => this.#onWriterReply(event.data);
+    writer.onerror = (event) => {
+      event.preventDefault();
+      this.#fail(`the disk writer stopped: ${event.message}`, true);
+    };
+    const open: WriterRequest = {
+      type: "open",
+      path: this.partPath,
+      length: this.info.length,
+      present,
+    };
+    writer.postMessage(open);
+    this.#writer = writer;
+  }
+
+  #onWriterReply(reply: WriterReply): void {
+    if (reply.type === "failed") {
+      this.#writerFinished?.reject(new Error(reply.message));
+      this.#fail(`cannot write ${this.partPath}: ${reply.message}`, true);
+    } else if (reply.type === "finished") {
+      this.#writerFinished?.resolve(reply.sha1);
+    } else if (this.state === "D") {
+      this.#freeBuffers.push(new Uint8Array(reply.buffer));
+      // advertise only once the piece is on disk, where serving reads it from
+      this.#options.registry.pieceAdded(this.#torrent!, reply.index);
+      this.#verified++;
+      if (this.#verified === this.piecesTotal) this.#finish();
     }
-    const file = this.#torrent!.file;
-    const write = file.write(index * PIECE_LENGTH, data).then(
-      () => {
-        this.#freeBuffers.push(buffer);
-        // advertise only once the piece is on disk, where serving reads it from
-        this.#options.registry.pieceAdded(this.#torrent!, index);
-        this.#verified++;
-        this.#catchUpHash();
-        this.#unsyncedBytes += data.length;
-        if (this.#unsyncedBytes >= SYNC_EVERY_BYTES && !this.#syncing) {
-          this.#unsyncedBytes = 0;
-          this.#syncing = file.datasync().catch(() => {}).finally(() => this.#syncing = undefined);
-        }
-        if (this.#verified === this.piecesTotal) this.#finish();
-      },
-      (error) => this.#fail(`cannot write ${this.partPath}: ${errorMessage(error)}`, false),
-    );
-    this.#pendingWrites.add(write);
-    write.finally(() => this.#pendingWrites.delete(write));
+  }
+
+  #closeWriter(): void {
+    this.#writer?.terminate();
+    this.#writer = undefined;
   }
 
   /**
@@ -402,34 +429,15 @@ export class Download implements PieceSink {
     if (short && refreshDue) this.#refreshPeers();
   }
 
-  /** Hashes, in file order, the pieces on disk that the cursor has not reached yet. */
-  #catchUpHash(): void {
-    if (this.#catchingUp) return;
-    const torrent = this.#torrent!;
-    if (this.#hashCursor >= this.piecesTotal || !torrent.have.has(this.#hashCursor)) return;
-    this.#catchingUp = (async () => {
-      const buffer = new Uint8Array(PIECE_LENGTH);
-      while (this.#hashCursor < this.piecesTotal && torrent.have.has(this.#hashCursor)) {
-        this.#wholeHash.update(await torrent.file.readPiece(this.#hashCursor, buffer));
-        this.#hashCursor++;
-      }
-    })().finally(() => this.#catchingUp = undefined);
-  }
-
   async #finish(): Promise<void> {
     if (this.#finishing || this.state !== "D") return;
     this.#finishing = true;
     try {
-      await Promise.all(this.#pendingWrites);
-      while (this.#hashCursor < this.piecesTotal) {
-        this.#catchUpHash();
-        if (!this.#catchingUp) throw new Error(`piece ${this.#hashCursor} is missing at the end`);
-        await this.#catchingUp;
-      }
-      const actual = this.#wholeHash.digest("hex");
+      this.#writerFinished = Promise.withResolvers<string>();
+      this.#writer!.postMessage({ type: "finish" } satisfies WriterRequest);
+      const actual = await this.#writerFinished.promise; // also fsynced
+      this.#closeWriter();
       const file = this.#torrent!.file;
-      await this.#syncing;
-      await file.sync();
       if (actual !== this.sha1) {
         throw new UserError(`whole-file SHA-1 is ${actual}, expected ${this.sha1}`);
       }
@@ -459,7 +467,7 @@ export class Download implements PieceSink {
     const torrent = this.#torrent;
     if (torrent) {
       torrent.sink = undefined;
-      await Promise.allSettled(this.#pendingWrites);
+      this.#closeWriter();
       await this.#options.registry.remove(this.infoHashHex);
       await torrent.file.close().catch(() => {});
     }

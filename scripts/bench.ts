@@ -128,6 +128,28 @@ function limitRow(scenario: string, seconds: number, bytes: number): Row {
   return { scenario, engine: "limit", seconds, mbPerSecond: bytes / 1e6 / seconds, usage: [] };
 }
 
+// Fair starting conditions
+
+/**
+ * Puts the machine in the same state before every run: earlier downloads flushed and
+ * removed, the page cache emptied where we may (root), and the shared file read back in.
+ * Without this, one engine's dirty pages and cache pressure slow down the next one.
+ */
+async function settle(file: BenchFile, leftovers: string[]): Promise<void> {
+  for (const path of leftovers.splice(0)) {
+    await Deno.remove(path, { recursive: true }).catch(() => {});
+  }
+  await new Deno.Command("sync").output().catch(() => {});
+  try {
+    await Deno.writeTextFile("/proc/sys/vm/drop_caches", "3");
+  } catch {
+    // not root: the cache stays as it is
+  }
+  using source = await Deno.open(file.path);
+  const buffer = new Uint8Array(MiB);
+  while (await source.read(buffer) !== null) { /* warm the cache */ }
+}
+
 // Swarmshare
 
 interface Client {
@@ -492,14 +514,21 @@ async function bench(options: BenchOptions): Promise<Row[]> {
       );
     }
   }
+  const leftovers: string[] = [];
   for (const scenario of options.scenarios) {
     say(`bench: ${scenario}...`);
+    await settle(file, leftovers);
     if (scenario === "U") {
       rows.push(await runUpload(dir, file));
       continue;
     }
-    if (torrent) rows.push(await runLibtorrent(dir, scenario, file, torrent));
+    if (torrent) {
+      rows.push(await runLibtorrent(dir, scenario, file, torrent));
+      leftovers.push(dir.join(`libtorrent-${scenario}`));
+      await settle(file, leftovers);
+    }
     rows.push(await runSwarmshare(dir, scenario, file));
+    leftovers.push(dir.join(`swarmshare-${scenario}`));
   }
   return rows;
 }

@@ -15,6 +15,9 @@ import { fileURLToPath } from "node:url";
 /** The permissions the programs need: sockets, their own files, and the environment. */
 const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
 
+/** Modules started as workers at run time. */
+const WORKERS = ["peer/piece_writer_worker.ts"];
+
 /** One executable to build. */
 export interface BuildTarget {
   program: "server" | "client";
@@ -23,7 +26,16 @@ export interface BuildTarget {
 
 /** The `deno compile` arguments for one target, relative to the project root. */
 export function compileArgs(target: BuildTarget): string[] {
-  return ["compile", ...PERMISSIONS, "--output", target.output, "main.ts", target.program];
+  return [
+    "compile",
+    ...PERMISSIONS,
+    // workers are not found by import analysis: embed them by name
+    ...WORKERS.flatMap((worker) => ["--include", worker]),
+    "--output",
+    target.output,
+    "main.ts",
+    target.program,
+  ];
 }
 
 /** Why `DENORT_BIN` cannot be used, or undefined when it is unset or names a file. */

@@ -21,6 +21,15 @@ Deno.test("build: each binary is main.ts with its program name baked in", () => 
   const client = compileArgs({ program: "client", output: "dist/client" });
   assert.deepEqual(client.slice(-2), ["main.ts", "client"]);
   assert.ok(client.includes("--allow-net"));
+  const include = client.indexOf("--include");
+  assert.equal(
+    client[include + 1],
+    "peer/piece_writer_worker.ts",
+    "the disk writer worker is embedded",
+  );
+  for (const worker of client.filter((_, i) => client[i - 1] === "--include")) {
+    assert.ok(Deno.statSync(new URL(`../${worker}`, import.meta.url)).isFile, worker);
+  }
   assert.ok(!client.includes("--allow-all") && !client.includes("-A"));
 });
 

@@ -1,0 +1,139 @@
+/**
+ * A download's disk side, on its own thread: writes verified pieces at their offsets, keeps
+ * the whole-file SHA-1 running in file order (from the piece just written when it is the
+ * next in order, else read back from disk), flushes written data every 64 MiB, and at the
+ * end fsyncs and reports the digest. The main thread keeps only the sockets and the picker.
+ *
+ * Messages in: `open`, `write` (the piece's buffer is transferred and comes back with
+ * `written`), `finish`, `close`. Messages out: `written`, `finished`, `failed`.
+ *
+ * @module
+ */
+
+/// <reference lib="deno.worker" />
+
+import { createHash, type Hash } from "node:crypto";
+import * as fs from "node:fs";
+import { PIECE_LENGTH, pieceCount, pieceSize } from "../lib/pieces.ts";
+
+/** What the download sends. */
+export type WriterRequest =
+  | { type: "open"; path: string; length: number; present: number[] }
+  | { type: "write"; index: number; buffer: ArrayBuffer }
+  | { type: "finish" }
+  | { type: "close" };
+
+/** What the writer answers. */
+export type WriterReply =
+  | { type: "written"; index: number; buffer: ArrayBuffer }
+  | { type: "finished"; sha1: string }
+  | { type: "failed"; message: string };
+
+const SYNC_EVERY_BYTES = 64 * 1024 * 1024;
+
+/** The state of one open part file. */
+class PieceWriter {
+  readonly #fd: number;
+  readonly #length: number;
+  readonly #count: number;
+  readonly #written: Uint8Array;
+  readonly #whole: Hash = createHash("sha1");
+  readonly #scratch = new Uint8Array(PIECE_LENGTH);
+  #cursor = 0;
+  #unsynced = 0;
+
+  constructor(path: string, length: number, present: number[]) {
+    this.#fd = fs.openSync(path, "r+");
+    this.#length = length;
+    this.#count = pieceCount(length);
+    this.#written = new Uint8Array(this.#count);
+    for (const index of present) this.#written[index] = 1;
+    this.#advance();
+  }
+
+  /** Writes piece `index`, whose bytes start `buffer`. */
+  write(index: number, buffer: ArrayBuffer): void {
+    if (!(index >= 0 && index < this.#count)) throw new Error(`piece ${index} out of range`);
+    const piece = new Uint8Array(buffer, 0, pieceSize(this.#length, index));
+    let done = 0;
+    while (done < piece.length) {
+      done += fs.writeSync(this.#fd, piece, done, piece.length - done, index * PIECE_LENGTH + done);
+    }
+    this.#written[index] = 1;
+    if (index === this.#cursor) {
+      this.#whole.update(piece);
+      this.#cursor++;
+    }
+    this.#advance();
+    this.#unsynced += piece.length;
+    if (this.#unsynced >= SYNC_EVERY_BYTES) {
+      fs.fdatasyncSync(this.#fd);
+      this.#unsynced = 0;
+    }
+  }
+
+  /** Hashes, from disk, the written pieces the cursor has reached. */
+  #advance(): void {
+    while (this.#cursor < this.#count && this.#written[this.#cursor]) {
+      const size = pieceSize(this.#length, this.#cursor);
+      const piece = this.#scratch.subarray(0, size);
+      let done = 0;
+      while (done < size) {
+        const read = fs.readSync(
+          this.#fd,
+          piece,
+          done,
+          size - done,
+          this.#cursor * PIECE_LENGTH + done,
+        );
+        if (read === 0) throw new Error("the part file is shorter than expected");
+        done += read;
+      }
+      this.#whole.update(piece);
+      this.#cursor++;
+    }
+  }
+
+  finish(): string {
+    if (this.#cursor !== this.#count) throw new Error(`piece ${this.#cursor} was never written`);
+    fs.fsyncSync(this.#fd);
+    return this.#whole.digest("hex");
+  }
+
+  close(): void {
+    fs.closeSync(this.#fd);
+  }
+}
+
+let writer: PieceWriter | undefined;
+
+self.onmessage = (event: MessageEvent<WriterRequest>) => {
+  const request = event.data;
+  try {
+    switch (request.type) {
+      case "open":
+        writer = new PieceWriter(request.path, request.length, request.present);
+        return;
+      case "write": {
+        writer!.write(request.index, request.buffer);
+        const reply: WriterReply = {
+          type: "written",
+          index: request.index,
+          buffer: request.buffer,
+        };
+        self.postMessage(reply, [request.buffer]);
+        return;
+      }
+      case "finish":
+        self.postMessage({ type: "finished", sha1: writer!.finish() } satisfies WriterReply);
+        return;
+      case "close":
+        writer?.close();
+        writer = undefined;
+        self.close();
+        return;
+    }
+  } catch (error) {
+    self.postMessage({ type: "failed", message: (error as Error).message } satisfies WriterReply);
+  }
+};
