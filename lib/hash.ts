@@ -68,17 +68,42 @@ export function sha1(bytes: Uint8Array): Uint8Array {
   return createHash("sha1").update(bytes).digest();
 }
 
-/** Hashes a whole file as a stream: every piece and the whole. */
+/** Pieces being hashed by Web Crypto at once while the next ones are read. */
+const PIECES_IN_FLIGHT = 4;
+
+/**
+ * Hashes a whole file as a stream: every piece and the whole. The whole-file SHA-1 runs on
+ * this thread while Web Crypto hashes the pieces on others, so on two cores the file is
+ * hashed about as fast as one SHA-1 pass, though every byte is hashed twice. Memory: a few
+ * piece buffers, whatever the file size.
+ */
 export async function hashFile(path: string, signal?: AbortSignal): Promise<FileHashes> {
   const handle = await open(path, "r");
   try {
     const { size: length } = await handle.stat();
-    const pieceHashes = new Uint8Array(pieceCount(length) * PIECE_HASH_LENGTH);
+    const count = pieceCount(length);
+    const pieceHashes = new Uint8Array(count * PIECE_HASH_LENGTH);
     const whole = createHash("sha1");
-    for await (const { index, data } of readPieces(handle, length, signal)) {
+    const buffers = Array.from({ length: PIECES_IN_FLIGHT }, () => new Uint8Array(PIECE_LENGTH));
+    const digests: Promise<void>[] = [];
+    const read = async (index: number) => {
+      await digests[index % PIECES_IN_FLIGHT]; // its buffer is free once its digest is done
+      const data = buffers[index % PIECES_IN_FLIGHT].subarray(0, pieceSize(length, index));
+      await readFully(handle, data, index * PIECE_LENGTH);
+      return data;
+    };
+    let next = count > 0 ? read(0) : undefined;
+    for (let index = 0; index < count; index++) {
+      signal?.throwIfAborted();
+      const data = await next!;
+      next = index + 1 < count ? read(index + 1) : undefined;
+      next?.catch(() => {}); // surfaces when awaited
       whole.update(data);
-      pieceHashes.set(createHash("sha1").update(data).digest(), index * PIECE_HASH_LENGTH);
+      digests[index % PIECES_IN_FLIGHT] = crypto.subtle.digest("SHA-1", data).then((digest) => {
+        pieceHashes.set(new Uint8Array(digest), index * PIECE_HASH_LENGTH);
+      });
     }
+    await Promise.all(digests);
     return { length, pieceHashes, sha1: whole.digest("hex") };
   } finally {
     await handle.close();

@@ -15,7 +15,13 @@ import { type BDict, decode, encode } from "../lib/bencode.ts";
 import { Bitfield } from "../lib/bitfield.ts";
 import { errorMessage, ProtocolError } from "../lib/errors.ts";
 import { closeQuietly, isDisconnect, writeAll } from "../lib/io.ts";
-import { isServableRequest, isValidBlock, PIECE_LENGTH, pieceCount } from "../lib/pieces.ts";
+import {
+  BLOCK_LENGTH,
+  isServableRequest,
+  isValidBlock,
+  PIECE_LENGTH,
+  pieceCount,
+} from "../lib/pieces.ts";
 import {
   encodeBitfield,
   encodeCancel,
@@ -150,6 +156,7 @@ export class PeerConnection implements PeerHandle {
   #closeReason = "";
   #writing: Promise<void> = Promise.resolve();
   readonly #serveQueue: QueuedRequest[] = [];
+  #runBuffer?: Uint8Array;
   #serving = false;
   readonly #onHave = (index: number) => this.#send(encodeHave(index));
   /** Bytes of piece data received and served on this connection. */
@@ -416,7 +423,9 @@ export class PeerConnection implements PeerHandle {
         const bytes = run.reduce((sum, request) => sum + request.length, 0);
         await this.#context.uploadLimiter?.take(bytes);
         if (this.#closed) break;
-        const messages = new Uint8Array(run.length * PIECE_HEADER_LENGTH + bytes);
+        // one buffer per connection, reused: the previous run was fully written before this
+        this.#runBuffer ??= new Uint8Array(MAX_RUN_BLOCKS * (PIECE_HEADER_LENGTH + BLOCK_LENGTH));
+        const messages = this.#runBuffer.subarray(0, run.length * PIECE_HEADER_LENGTH + bytes);
         const slots: Uint8Array[] = [];
         let at = 0;
         for (const { index, begin, length } of run) {

@@ -75,6 +75,8 @@ const MAX_PIPELINE = 256;
 /** Requests in flight per peer cover this much of its measured rate. */
 const PIPELINE_SECONDS = 0.25;
 const TICK_MS = 500;
+/** Pieces (512 KiB each) verified and waiting for the disk, at most. */
+const MAX_WRITES_IN_FLIGHT = 32;
 /** Ask the tracker for peers this often while below the cap (and at once when out of peers). */
 const PEER_REFRESH_MS = 3_000;
 
@@ -115,6 +117,8 @@ export class Download implements PieceSink {
   readonly #buffers = new Map<number, Uint8Array<ArrayBuffer>>();
   readonly #freeBuffers: Uint8Array<ArrayBuffer>[] = [];
   #verified = 0;
+  /** Verified pieces handed to the writer and not yet on disk. */
+  #writesInFlight = 0;
   #writer?: Worker;
   #writerFinished?: PromiseWithResolvers<string>;
   #lastProgressAt = Date.now();
@@ -269,14 +273,19 @@ export class Download implements PieceSink {
     const picker = this.#picker;
     if (!picker || this.state !== "D" || !this.#peers.has(peer)) return;
     peer.sendInterested(picker.isInteresting(peer));
-    if (peer.isChokingUs) return;
+    // a disk slower than the network must not fill memory with pieces waiting to be written
+    if (peer.isChokingUs || this.#writesInFlight >= MAX_WRITES_IN_FLIGHT) return;
+    const want = this.#depth(peer) - picker.outstanding(peer);
+    if (want > 0) peer.sendRequests(picker.pick(peer, want));
+  }
+
+  /** Requests to keep in flight to a peer: enough to cover its measured rate for a moment. */
+  #depth(peer: PeerHandle): number {
     const rate = this.#stats.get(peer.address)?.rateBytesPerSecond ?? 0;
-    const depth = Math.min(
+    return Math.min(
       MAX_PIPELINE,
       Math.max(MIN_PIPELINE, Math.ceil((rate * PIPELINE_SECONDS) / 16_384)),
     );
-    const want = depth - picker.outstanding(peer);
-    if (want > 0) peer.sendRequests(picker.pick(peer, want));
   }
 
   // Pieces
@@ -299,7 +308,8 @@ export class Download implements PieceSink {
       (other as PeerHandle).sendCancel(index, begin, block.length);
     }
     if (outcome.pieceComplete) this.#pieceComplete(index, buffer);
-    this.#fill(peer);
+    // top up in batches: asking after every block costs more than it gains
+    if (this.#picker!.outstanding(peer) * 2 <= this.#depth(peer)) this.#fill(peer);
   }
 
   #statsOf(address: string): PeerStats {
@@ -341,6 +351,7 @@ export class Download implements PieceSink {
     this.#lastProgressAt = Date.now();
     // the buffer travels to the writer and comes back once the piece is on disk
     const request: WriterRequest = { type: "write", index, buffer: buffer.buffer };
+    this.#writesInFlight++;
     this.#writer!.postMessage(request, [buffer.buffer]);
   }
 
@@ -371,6 +382,10 @@ export class Download implements PieceSink {
       this.#writerFinished?.resolve(reply.sha1);
     } else if (this.state === "D") {
       this.#freeBuffers.push(new Uint8Array(reply.buffer));
+      // the disk caught up: peers held back by a full write queue may ask again
+      if (this.#writesInFlight-- === MAX_WRITES_IN_FLIGHT) {
+        for (const peer of this.#peers) this.#fill(peer);
+      }
       // advertise only once the piece is on disk, where serving reads it from
       this.#options.registry.pieceAdded(this.#torrent!, reply.index);
       this.#verified++;

@@ -73,6 +73,8 @@ export class Picker {
   /** How many connected peers have each piece. */
   readonly #availability: Uint32Array;
   readonly #peers = new Map<PeerKey, Bitfield>();
+  /** Per peer: how many pieces it has that we still need (kept up to date, read in O(1)). */
+  readonly #wanted = new Map<PeerKey, number>();
   readonly #progress = new Map<number, PieceProgress>();
   /** Outstanding requests per peer, as `index * 65536 + block`. */
   readonly #outstanding = new Map<PeerKey, Set<number>>();
@@ -115,25 +117,26 @@ export class Picker {
     if (this.#peers.has(peer)) this.removePeer(peer);
     this.#peers.set(peer, new Bitfield(this.#pieceCount, pieces.bytes.slice()));
     this.#outstanding.set(peer, new Set());
+    let wanted = 0;
     for (let index = 0; index < this.#pieceCount; index++) {
-      if (pieces.has(index)) this.#availability[index]++;
+      if (!pieces.has(index)) continue;
+      this.#availability[index]++;
+      if (!this.#have.has(index)) wanted++;
     }
+    this.#wanted.set(peer, wanted);
   }
 
   /** A peer announced a piece (`have`). */
   peerHas(peer: PeerKey, index: number): void {
     const pieces = this.#peers.get(peer);
-    if (pieces && pieces.add(index)) this.#availability[index]++;
+    if (!pieces || !pieces.add(index)) return;
+    this.#availability[index]++;
+    if (!this.#have.has(index)) this.#wanted.set(peer, this.#wanted.get(peer)! + 1);
   }
 
   /** True when `peer` has a piece we still need. */
   isInteresting(peer: PeerKey): boolean {
-    const pieces = this.#peers.get(peer);
-    if (!pieces) return false;
-    for (let index = 0; index < this.#pieceCount; index++) {
-      if (pieces.has(index) && !this.#have.has(index)) return true;
-    }
-    return false;
+    return (this.#wanted.get(peer) ?? 0) > 0;
   }
 
   /** A peer left: its requests go back to the pool and its pieces lose their owner. */
@@ -148,6 +151,7 @@ export class Picker {
       if (progress.owner === peer) progress.owner = undefined;
     }
     this.#peers.delete(peer);
+    this.#wanted.delete(peer);
     this.#outstanding.delete(peer);
   }
 
@@ -304,7 +308,10 @@ export class Picker {
   /** A complete piece matched its hash. */
   pieceVerified(index: number): void {
     this.#progress.delete(index);
-    this.#have.add(index);
+    if (!this.#have.add(index)) return;
+    for (const [peer, pieces] of this.#peers) {
+      if (pieces.has(index)) this.#wanted.set(peer, this.#wanted.get(peer)! - 1);
+    }
   }
 
   /** A complete piece failed its hash: every block is wanted again, from anyone. */
