@@ -1,7 +1,7 @@
 /**
  * Streaming SHA-1 of a file: the digest of every 512 KiB piece and of the whole file, in one
- * pass with two reusable piece buffers (the next read is in flight while the current piece
- * is hashed), so memory stays at about 1 MiB whatever the file size.
+ * pass over a few reusable piece buffers (the next read is in flight while the current
+ * piece is hashed), so memory stays at about 2 MiB whatever the file size.
  *
  * @module
  */
@@ -10,12 +10,6 @@ import { createHash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
 import { UserError } from "./errors.ts";
 import { PIECE_HASH_LENGTH, PIECE_LENGTH, pieceCount, pieceSize } from "./pieces.ts";
-
-/** One piece as `readPieces` yields it; `data` is reused after the next step. */
-export interface PieceRead {
-  index: number;
-  data: Uint8Array;
-}
 
 /** The hashes of a whole file. */
 export interface FileHashes {
@@ -35,60 +29,59 @@ async function readFully(handle: FileHandle, into: Uint8Array, position: number)
   }
 }
 
-/**
- * Yields the pieces of the first `length` bytes of an open file in order. Each piece's
- * bytes are valid until the iteration after it: two buffers alternate, and the next piece is
- * read while the caller works on the current one.
- */
-export async function* readPieces(
-  handle: FileHandle,
-  length: number,
-  signal?: AbortSignal,
-): AsyncGenerator<PieceRead> {
-  const count = pieceCount(length);
-  const buffers = [new Uint8Array(PIECE_LENGTH), new Uint8Array(PIECE_LENGTH)];
-  const readPiece = async (index: number) => {
-    const data = buffers[index % 2].subarray(0, pieceSize(length, index));
-    await readFully(handle, data, index * PIECE_LENGTH);
-    return data;
-  };
-  let next = count > 0 ? readPiece(0) : undefined;
-  for (let index = 0; index < count; index++) {
-    signal?.throwIfAborted();
-    const data = await next!;
-    next = index + 1 < count ? readPiece(index + 1) : undefined;
-    // a read of the other buffer is in flight; swallow its failure here, it surfaces on await
-    next?.catch(() => {});
-    yield { index, data };
-  }
-}
-
 /** The SHA-1 of `bytes` (20 bytes). */
 export function sha1(bytes: Uint8Array): Uint8Array {
   return createHash("sha1").update(bytes).digest();
 }
 
-/** Pieces being hashed by Web Crypto at once while the next ones are read. */
-const PIECES_IN_FLIGHT = 4;
+/** Piece buffers in rotation between reading, piece hashing and the whole-file worker. */
+const BUFFERS = 4;
 
 /**
- * Hashes a whole file as a stream: every piece and the whole. The whole-file SHA-1 runs on
- * this thread while Web Crypto hashes the pieces on others, so on two cores the file is
- * hashed about as fast as one SHA-1 pass, though every byte is hashed twice. Memory: a few
- * piece buffers, whatever the file size.
+ * Hashes a whole file as a stream: every piece and the whole. Every byte needs two SHA-1
+ * passes; this thread hashes the pieces while a worker (sha1_worker.ts) keeps the whole-file
+ * hash, each piece's buffer travelling to it and back without a copy. On two cores the file
+ * is hashed at about one SHA-1 pass. Memory: four piece buffers, whatever the file size.
  */
 export async function hashFile(path: string, signal?: AbortSignal): Promise<FileHashes> {
   const handle = await open(path, "r");
+  const worker = new Worker(new URL("./sha1_worker.ts", import.meta.url).href, { type: "module" });
   try {
     const { size: length } = await handle.stat();
     const count = pieceCount(length);
     const pieceHashes = new Uint8Array(count * PIECE_HASH_LENGTH);
-    const whole = createHash("sha1");
-    const buffers = Array.from({ length: PIECES_IN_FLIGHT }, () => new Uint8Array(PIECE_LENGTH));
-    const digests: Promise<void>[] = [];
+    const free: ArrayBuffer[] = Array.from(
+      { length: BUFFERS },
+      () => new ArrayBuffer(PIECE_LENGTH),
+    );
+    let waiting: ((buffer: ArrayBuffer) => void) | undefined;
+    let failed: ((error: Error) => void) | undefined;
+    const finished = Promise.withResolvers<string>();
+    worker.onmessage = (event: MessageEvent<{ chunk?: ArrayBuffer; sha1?: string }>) => {
+      if (event.data.sha1 !== undefined) return finished.resolve(event.data.sha1);
+      const buffer = event.data.chunk!;
+      if (waiting) {
+        const resume = waiting;
+        waiting = undefined;
+        resume(buffer);
+      } else {
+        free.push(buffer);
+      }
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      const error = new Error(`hashing failed: ${event.message}`);
+      failed?.(error);
+      finished.reject(error);
+    };
+    const takeBuffer = () =>
+      free.pop() ?? new Promise<ArrayBuffer>((resolve, reject) => {
+        waiting = resolve;
+        failed = reject;
+      });
     const read = async (index: number) => {
-      await digests[index % PIECES_IN_FLIGHT]; // its buffer is free once its digest is done
-      const data = buffers[index % PIECES_IN_FLIGHT].subarray(0, pieceSize(length, index));
+      const buffer = await takeBuffer();
+      const data = new Uint8Array(buffer, 0, pieceSize(length, index));
       await readFully(handle, data, index * PIECE_LENGTH);
       return data;
     };
@@ -96,16 +89,16 @@ export async function hashFile(path: string, signal?: AbortSignal): Promise<File
     for (let index = 0; index < count; index++) {
       signal?.throwIfAborted();
       const data = await next!;
+      // the next read runs while this piece is hashed
       next = index + 1 < count ? read(index + 1) : undefined;
       next?.catch(() => {}); // surfaces when awaited
-      whole.update(data);
-      digests[index % PIECES_IN_FLIGHT] = crypto.subtle.digest("SHA-1", data).then((digest) => {
-        pieceHashes.set(new Uint8Array(digest), index * PIECE_HASH_LENGTH);
-      });
+      pieceHashes.set(createHash("sha1").update(data).digest(), index * PIECE_HASH_LENGTH);
+      worker.postMessage({ chunk: data.buffer, length: data.length }, [data.buffer]);
     }
-    await Promise.all(digests);
-    return { length, pieceHashes, sha1: whole.digest("hex") };
+    worker.postMessage({ digest: true });
+    return { length, pieceHashes, sha1: await finished.promise };
   } finally {
+    worker.terminate();
     await handle.close();
   }
 }

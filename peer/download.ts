@@ -71,12 +71,12 @@ export interface DownloadOptions {
 
 const MAX_PEERS = 50;
 const MIN_PIPELINE = 16;
-const MAX_PIPELINE = 256;
+const MAX_PIPELINE = 128;
 /** Requests in flight per peer cover this much of its measured rate. */
 const PIPELINE_SECONDS = 0.25;
 const TICK_MS = 500;
 /** Pieces (512 KiB each) verified and waiting for the disk, at most. */
-const MAX_WRITES_IN_FLIGHT = 32;
+const MAX_WRITES_IN_FLIGHT = 16;
 /** Ask the tracker for peers this often while below the cap (and at once when out of peers). */
 const PEER_REFRESH_MS = 3_000;
 

@@ -11,12 +11,13 @@
  */
 
 import { fileURLToPath } from "node:url";
+import { RUNTIME_FLAGS } from "./runtime_flags.ts";
 
 /** The permissions the programs need: sockets, their own files, and the environment. */
 const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
 
 /** Modules started as workers at run time. */
-const WORKERS = ["peer/piece_writer_worker.ts"];
+const WORKERS = ["peer/piece_writer_worker.ts", "lib/sha1_worker.ts"];
 
 /** One executable to build. */
 export interface BuildTarget {
@@ -29,6 +30,7 @@ export function compileArgs(target: BuildTarget): string[] {
   return [
     "compile",
     ...PERMISSIONS,
+    ...RUNTIME_FLAGS,
     // workers are not found by import analysis: embed them by name
     ...WORKERS.flatMap((worker) => ["--include", worker]),
     "--output",

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { hashFile } from "../lib/hash.ts";
+import { RUNTIME_FLAGS } from "./runtime_flags.ts";
 
 /** The program under test, run exactly as the README runs it. */
 export const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -128,7 +129,7 @@ export class Program implements AsyncDisposable {
 
   constructor(args: string[], options: ProgramOptions = {}) {
     this.#child = new Deno.Command(options.executable ?? Deno.execPath(), {
-      args: options.executable ? args : ["run", "-A", MAIN, ...args],
+      args: options.executable ? args : ["run", "-A", ...RUNTIME_FLAGS, MAIN, ...args],
       cwd: options.cwd,
       stdin: options.stdin ? "piped" : "null",
       stdout: "piped",

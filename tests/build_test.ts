@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { compileArgs, denortProblem } from "../scripts/build.ts";
+import { RUNTIME_FLAGS } from "../scripts/runtime_flags.ts";
 import { TempDir } from "./harness.ts";
 
 const BUILD = new URL("../scripts/build.ts", import.meta.url).pathname;
@@ -46,4 +47,15 @@ Deno.test("build: DENORT_BIN must name a file", async () => {
   }).output();
   assert.equal(code, 1);
   assert.match(new TextDecoder().decode(stderr), /^error: DENORT_BIN=.*missing does not exist/);
+});
+
+Deno.test("build and tasks run the programs with the same V8 flags", async () => {
+  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  for (const task of ["server", "client", "dev"]) {
+    for (const flag of RUNTIME_FLAGS) {
+      assert.ok(config.tasks[task].includes(flag), `${task}: ${flag}`);
+    }
+  }
+  const args = compileArgs({ program: "server", output: "dist/server" });
+  for (const flag of RUNTIME_FLAGS) assert.ok(args.includes(flag));
 });

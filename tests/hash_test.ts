@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { open } from "node:fs/promises";
-import { hashFile, readPieces } from "../lib/hash.ts";
+import { hashFile } from "../lib/hash.ts";
 import { PIECE_LENGTH } from "../lib/pieces.ts";
 import { TempDir } from "./harness.ts";
 
@@ -34,39 +33,6 @@ Deno.test("streaming SHA-1 equals one-shot SHA-1, per piece and whole", async (t
   }
 });
 
-Deno.test("readPieces yields every piece in order with its size", async () => {
-  await using dir = await TempDir.create();
-  const data = bytes(3 * PIECE_LENGTH + 5);
-  const path = dir.join("f");
-  await Deno.writeFile(path, data);
-  const handle = await open(path, "r");
-  try {
-    const seen: [number, number, string][] = [];
-    for await (const { index, data: piece } of readPieces(handle, data.length)) {
-      seen.push([index, piece.length, sha1(piece).toString("hex")]);
-    }
-    assert.deepEqual(seen.map(([index, size]) => [index, size]), [
-      [0, PIECE_LENGTH],
-      [1, PIECE_LENGTH],
-      [2, PIECE_LENGTH],
-      [3, 5],
-    ]);
-    assert.equal(seen[3][2], sha1(data.subarray(3 * PIECE_LENGTH)).toString("hex"));
-  } finally {
-    await handle.close();
-  }
-});
-
-Deno.test("a file shorter than announced is an error, not a short hash", async () => {
-  await using dir = await TempDir.create();
-  const path = dir.join("f");
-  await Deno.writeFile(path, bytes(1000));
-  const handle = await open(path, "r");
-  try {
-    await assert.rejects(async () => {
-      for await (const _ of readPieces(handle, 2000)) { /* drain */ }
-    }, /shrank/);
-  } finally {
-    await handle.close();
-  }
+Deno.test("a file that is not there is an error, and nothing is left running", async () => {
+  await assert.rejects(hashFile("/nonexistent/swarmshare-file"));
 });
