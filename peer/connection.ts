@@ -101,6 +101,7 @@ export async function connectPeer(
   onOpen?: (peer: PeerConnection) => void,
 ): Promise<void> {
   const conn = await Deno.connect({ hostname: address.host, port: address.port });
+  conn.setNoDelay(true); // request batches must not wait for the previous ones to be acked
   const reader = new WireReader(conn);
   const timer = setTimeout(() => closeQuietly(conn), HANDSHAKE_TIMEOUT_MS);
   try {
