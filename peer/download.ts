@@ -4,29 +4,22 @@
  * the destination; at the end the whole-file SHA-1 is checked and only then does the file
  * get its final name. The torrent is served to others from its first verified piece on.
  *
- * The main thread keeps the sockets and the picker; pieces are hashed by Web Crypto off the
- * main thread and written by a worker (piece_writer_worker.ts) that also keeps the
- * whole-file SHA-1 running in file order and flushes to disk as the download goes, so the
- * end of a download has little left to do.
+ * The main thread keeps the sockets and the picker; a worker (piece_writer_worker.ts)
+ * checks each complete piece's SHA-1, writes it, keeps the whole-file SHA-1 running in file
+ * order and flushes to disk as the download goes, so the end of a download has little left
+ * to do.
  *
  * @module
  */
 
 import { Bitfield } from "../lib/bitfield.ts";
 import { errorMessage, UserError } from "../lib/errors.ts";
-import { pieceHash, type TorrentInfo } from "../lib/metainfo.ts";
-import { PIECE_LENGTH, pieceCount, pieceSize } from "../lib/pieces.ts";
+import type { TorrentInfo } from "../lib/metainfo.ts";
+import { PIECE_LENGTH, pieceCount } from "../lib/pieces.ts";
 import type { PeerAddress } from "../lib/protocol.ts";
 import { connectPeer, type PeerContext } from "./connection.ts";
 import { Picker } from "./picker.ts";
-import {
-  equalBytes,
-  exists,
-  partPathFor,
-  PieceFile,
-  promotePartFile,
-  verifiedPieces,
-} from "./storage.ts";
+import { exists, partPathFor, PieceFile, promotePartFile, verifiedPieces } from "./storage.ts";
 import type { WriterReply, WriterRequest } from "./piece_writer_worker.ts";
 import type { HeldTorrent, PeerHandle, PieceSink, TorrentRegistry } from "./torrents.ts";
 
@@ -119,6 +112,8 @@ export class Download implements PieceSink {
   #verified = 0;
   /** Verified pieces handed to the writer and not yet on disk. */
   #writesInFlight = 0;
+  /** Who delivered the blocks of each piece being checked, to blame if it is bad. */
+  readonly #contributors = new Map<number, PeerHandle[]>();
   #writer?: Worker;
   #writerFinished?: PromiseWithResolvers<string>;
   #lastProgressAt = Date.now();
@@ -321,35 +316,11 @@ export class Download implements PieceSink {
     return stats;
   }
 
+  /** Every block is in: the writer checks the piece's SHA-1, then writes it or rejects it. */
   #pieceComplete(index: number, buffer: Uint8Array<ArrayBuffer>): void {
-    const data = buffer.subarray(0, pieceSize(this.info.length, index));
-    const contributors = this.#picker!.contributors(index) as PeerHandle[];
     this.#buffers.delete(index);
-    // Web Crypto hashes off the main thread, which meanwhile keeps the sockets moving
-    crypto.subtle.digest("SHA-1", data).then(
-      (digest) => this.#pieceHashed(index, buffer, contributors, new Uint8Array(digest)),
-      (error) => this.#fail(`cannot hash piece ${index}: ${errorMessage(error)}`, true),
-    );
-  }
-
-  #pieceHashed(
-    index: number,
-    buffer: Uint8Array<ArrayBuffer>,
-    contributors: PeerHandle[],
-    digest: Uint8Array,
-  ): void {
-    const picker = this.#picker!;
-    if (this.state !== "D") return;
-    if (!equalBytes(digest, pieceHash(this.info, index))) {
-      picker.pieceFailed(index);
-      this.#freeBuffers.push(buffer);
-      this.#blame(contributors, index);
-      return;
-    }
-    picker.pieceVerified(index);
-    for (const peer of contributors) this.#statsOf(peer.address).pieces++;
-    this.#lastProgressAt = Date.now();
-    // the buffer travels to the writer and comes back once the piece is on disk
+    this.#contributors.set(index, this.#picker!.contributors(index) as PeerHandle[]);
+    // the buffer travels to the writer and comes back once the piece is checked (and written)
     const request: WriterRequest = { type: "write", index, buffer: buffer.buffer };
     this.#writesInFlight++;
     this.#writer!.postMessage(request, [buffer.buffer]);
@@ -368,6 +339,7 @@ export class Download implements PieceSink {
       type: "open",
       path: this.partPath,
       length: this.info.length,
+      pieceHashes: this.info.pieceHashes,
       present,
     };
     writer.postMessage(open);
@@ -378,19 +350,30 @@ export class Download implements PieceSink {
     if (reply.type === "failed") {
       this.#writerFinished?.reject(new Error(reply.message));
       this.#fail(`cannot write ${this.partPath}: ${reply.message}`, true);
-    } else if (reply.type === "finished") {
-      this.#writerFinished?.resolve(reply.sha1);
-    } else if (this.state === "D") {
-      this.#freeBuffers.push(new Uint8Array(reply.buffer));
-      // the disk caught up: peers held back by a full write queue may ask again
-      if (this.#writesInFlight-- === MAX_WRITES_IN_FLIGHT) {
-        for (const peer of this.#peers) this.#fill(peer);
-      }
-      // advertise only once the piece is on disk, where serving reads it from
-      this.#options.registry.pieceAdded(this.#torrent!, reply.index);
-      this.#verified++;
-      if (this.#verified === this.piecesTotal) this.#finish();
+      return;
     }
+    if (reply.type === "finished") return this.#writerFinished?.resolve(reply.sha1);
+    if (this.state !== "D") return;
+    const picker = this.#picker!;
+    const contributors = this.#contributors.get(reply.index) ?? [];
+    this.#contributors.delete(reply.index);
+    this.#freeBuffers.push(new Uint8Array(reply.buffer));
+    // the disk caught up: peers held back by a full write queue may ask again
+    if (this.#writesInFlight-- === MAX_WRITES_IN_FLIGHT) {
+      for (const peer of this.#peers) this.#fill(peer);
+    }
+    if (reply.type === "rejected") {
+      picker.pieceFailed(reply.index);
+      this.#blame(contributors, reply.index);
+      return;
+    }
+    picker.pieceVerified(reply.index);
+    for (const peer of contributors) this.#statsOf(peer.address).pieces++;
+    this.#lastProgressAt = Date.now();
+    // advertise only once the piece is on disk, where serving reads it from
+    this.#options.registry.pieceAdded(this.#torrent!, reply.index);
+    this.#verified++;
+    if (this.#verified === this.piecesTotal) this.#finish();
   }
 
   #closeWriter(): void {

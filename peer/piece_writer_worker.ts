@@ -1,5 +1,6 @@
 /**
- * A download's disk side, on its own thread: writes verified pieces at their offsets, keeps
+ * A download's disk side, on its own thread: checks each piece against its SHA-1 and writes
+ * the good ones at their offsets (the bad come back `rejected`), keeps
  * the whole-file SHA-1 running in file order (from the piece just written when it is the
  * next in order, else read back from disk), flushes written data every 64 MiB, and at the
  * end fsyncs and reports the digest. The main thread keeps only the sockets and the picker.
@@ -18,7 +19,7 @@ import { PIECE_LENGTH, pieceCount, pieceSize } from "../lib/pieces.ts";
 
 /** What the download sends. */
 export type WriterRequest =
-  | { type: "open"; path: string; length: number; present: number[] }
+  | { type: "open"; path: string; length: number; pieceHashes: Uint8Array; present: number[] }
   | { type: "write"; index: number; buffer: ArrayBuffer }
   | { type: "finish" }
   | { type: "close" };
@@ -26,6 +27,8 @@ export type WriterRequest =
 /** What the writer answers. */
 export type WriterReply =
   | { type: "written"; index: number; buffer: ArrayBuffer }
+  /** The piece did not match its SHA-1 and was not written. */
+  | { type: "rejected"; index: number; buffer: ArrayBuffer }
   | { type: "finished"; sha1: string }
   | { type: "failed"; message: string };
 
@@ -42,8 +45,11 @@ class PieceWriter {
   #cursor = 0;
   #unsynced = 0;
 
-  constructor(path: string, length: number, present: number[]) {
+  readonly #pieceHashes: Uint8Array;
+
+  constructor(path: string, length: number, pieceHashes: Uint8Array, present: number[]) {
     this.#fd = fs.openSync(path, "r+");
+    this.#pieceHashes = pieceHashes;
     this.#length = length;
     this.#count = pieceCount(length);
     this.#written = new Uint8Array(this.#count);
@@ -51,10 +57,13 @@ class PieceWriter {
     this.#advance();
   }
 
-  /** Writes piece `index`, whose bytes start `buffer`. */
-  write(index: number, buffer: ArrayBuffer): void {
+  /** Checks and writes piece `index`, whose bytes start `buffer`; false when it is bad. */
+  write(index: number, buffer: ArrayBuffer): boolean {
     if (!(index >= 0 && index < this.#count)) throw new Error(`piece ${index} out of range`);
     const piece = new Uint8Array(buffer, 0, pieceSize(this.#length, index));
+    const digest = createHash("sha1").update(piece).digest();
+    const expected = this.#pieceHashes.subarray(index * 20, index * 20 + 20);
+    if (!digest.equals(expected)) return false;
     let done = 0;
     while (done < piece.length) {
       done += fs.writeSync(this.#fd, piece, done, piece.length - done, index * PIECE_LENGTH + done);
@@ -70,6 +79,7 @@ class PieceWriter {
       fs.fdatasyncSync(this.#fd);
       this.#unsynced = 0;
     }
+    return true;
   }
 
   /** Hashes, from disk, the written pieces the cursor has reached. */
@@ -112,12 +122,17 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
   try {
     switch (request.type) {
       case "open":
-        writer = new PieceWriter(request.path, request.length, request.present);
+        writer = new PieceWriter(
+          request.path,
+          request.length,
+          request.pieceHashes,
+          request.present,
+        );
         return;
       case "write": {
-        writer!.write(request.index, request.buffer);
+        const good = writer!.write(request.index, request.buffer);
         const reply: WriterReply = {
-          type: "written",
+          type: good ? "written" : "rejected",
           index: request.index,
           buffer: request.buffer,
         };

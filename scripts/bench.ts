@@ -11,7 +11,8 @@
  *   U   upload_file of the file (hashing)
  *
  * Each download is timed from its `download_file` command to its completion event and its
- * SHA-1 checked. For every process: peak resident memory (VmHWM) and CPU seconds.
+ * SHA-1 checked. For every process: peak resident memory (VmHWM, over its whole life) and
+ * the CPU seconds it spent during the timed phase (not starting up or hashing beforehand).
  *
  * @module
  */
@@ -124,6 +125,14 @@ async function diskLimit(dir: TempDir, bytes: number): Promise<Row> {
   return limitRow("disk write+fsync", seconds, bytes);
 }
 
+/** Usage over a timed phase: CPU seconds since `before`, peak memory overall. */
+function since(before: ProcessUsage[], after: ProcessUsage[]): ProcessUsage[] {
+  return after.map((usage) => ({
+    ...usage,
+    cpuSeconds: usage.cpuSeconds - (before.find((b) => b.role === usage.role)?.cpuSeconds ?? 0),
+  }));
+}
+
 function limitRow(scenario: string, seconds: number, bytes: number): Row {
   return { scenario, engine: "limit", seconds, mbPerSecond: bytes / 1e6 / seconds, usage: [] };
 }
@@ -210,6 +219,7 @@ async function runSwarmshare(
   }
   const downloading = swarm.clients.slice(seeders);
   for (const client of downloading) await Deno.mkdir(`${client.home}/dl`);
+  const before = await swarm.usage();
   const started = performance.now();
   const finished = downloading.map(async (client) => {
     await client.shell.ok(`download_file bench ${file.name} ${client.home}/dl`);
@@ -217,7 +227,7 @@ async function runSwarmshare(
     return { seconds: (performance.now() - started) / 1000, path: String(event.path) };
   });
   const results = await Promise.all(finished);
-  const usage = await swarm.usage();
+  const usage = since(before, await swarm.usage());
   for (const result of results) await checkSha1(result.path, file.sha1);
   return downloadRow(scenario, "swarmshare", file.size, results.map((r) => r.seconds), usage);
 }
@@ -226,6 +236,7 @@ async function runUpload(dir: TempDir, file: BenchFile): Promise<Row> {
   await using swarm = await swarmshareSwarm(dir, "U", ["uploader"]);
   const [client] = swarm.clients;
   await Deno.link(file.path, `${client.home}/${file.name}`);
+  const before = await swarm.usage();
   const started = performance.now();
   await client.shell.ok(`upload_file ${file.name} bench`);
   const seconds = (performance.now() - started) / 1000;
@@ -234,7 +245,7 @@ async function runUpload(dir: TempDir, file: BenchFile): Promise<Row> {
     engine: "swarmshare",
     seconds,
     mbPerSecond: file.size / 1e6 / seconds,
-    usage: await swarm.usage(),
+    usage: since(before, await swarm.usage()),
   };
 }
 
@@ -337,6 +348,8 @@ async function runLibtorrent(
       await program.stdout.until((line) => line.includes('"ready"'), `${role} to be ready`);
     }
     const downloading = peers.slice(seeders);
+    const before: ProcessUsage[] = [];
+    for (const peer of peers) before.push(await usageOf(peer.program.pid, peer.role));
     const started = performance.now();
     for (const peer of downloading) await peer.program.write("go\n");
     const seconds = await Promise.all(downloading.map(async (peer) => {
@@ -348,6 +361,7 @@ async function runLibtorrent(
     }));
     const usage: ProcessUsage[] = [];
     for (const peer of peers) usage.push(await usageOf(peer.program.pid, peer.role));
+    usage.splice(0, usage.length, ...since(before, usage));
     for (const peer of downloading) await checkSha1(`${peer.home}/${file.name}`, file.sha1);
     return downloadRow(scenario, "libtorrent", file.size, seconds, usage);
   } finally {
