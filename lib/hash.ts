@@ -36,6 +36,8 @@ export function sha1(bytes: Uint8Array): Uint8Array {
 
 /** Piece buffers in rotation between reading, piece hashing and the whole-file worker. */
 const BUFFERS = 4;
+/** Reads in flight ahead of the piece being hashed. */
+const READ_AHEAD = 1;
 
 /**
  * Hashes a whole file as a stream: every piece and the whole. Every byte needs two SHA-1
@@ -54,44 +56,47 @@ export async function hashFile(path: string, signal?: AbortSignal): Promise<File
       { length: BUFFERS },
       () => new ArrayBuffer(PIECE_LENGTH),
     );
-    let waiting: ((buffer: ArrayBuffer) => void) | undefined;
-    let failed: ((error: Error) => void) | undefined;
+    const waiting: PromiseWithResolvers<ArrayBuffer>[] = [];
     const finished = Promise.withResolvers<string>();
     worker.onmessage = (event: MessageEvent<{ chunk?: ArrayBuffer; sha1?: string }>) => {
       if (event.data.sha1 !== undefined) return finished.resolve(event.data.sha1);
       const buffer = event.data.chunk!;
-      if (waiting) {
-        const resume = waiting;
-        waiting = undefined;
-        resume(buffer);
-      } else {
-        free.push(buffer);
-      }
+      const waiter = waiting.shift();
+      if (waiter) waiter.resolve(buffer);
+      else free.push(buffer);
     };
     worker.onerror = (event) => {
       event.preventDefault();
       const error = new Error(`hashing failed: ${event.message}`);
-      failed?.(error);
+      for (const waiter of waiting.splice(0)) waiter.reject(error);
       finished.reject(error);
     };
-    const takeBuffer = () =>
-      free.pop() ?? new Promise<ArrayBuffer>((resolve, reject) => {
-        waiting = resolve;
-        failed = reject;
-      });
+    const takeBuffer = () => {
+      const buffer = free.pop();
+      if (buffer) return buffer;
+      const waiter = Promise.withResolvers<ArrayBuffer>();
+      waiting.push(waiter);
+      return waiter.promise;
+    };
     const read = async (index: number) => {
       const buffer = await takeBuffer();
       const data = new Uint8Array(buffer, 0, pieceSize(length, index));
       await readFully(handle, data, index * PIECE_LENGTH);
       return data;
     };
-    let next = count > 0 ? read(0) : undefined;
+    // reads run ahead while pieces are hashed
+    const ahead: Promise<Uint8Array<ArrayBuffer>>[] = [];
+    const readAhead = (index: number) => {
+      if (index >= count) return;
+      const reading = read(index);
+      reading.catch(() => {}); // surfaces when awaited
+      ahead.push(reading);
+    };
+    for (let index = 0; index < READ_AHEAD; index++) readAhead(index);
     for (let index = 0; index < count; index++) {
       signal?.throwIfAborted();
-      const data = await next!;
-      // the next read runs while this piece is hashed
-      next = index + 1 < count ? read(index + 1) : undefined;
-      next?.catch(() => {}); // surfaces when awaited
+      const data = await ahead.shift()!;
+      readAhead(index + READ_AHEAD);
       pieceHashes.set(createHash("sha1").update(data).digest(), index * PIECE_HASH_LENGTH);
       worker.postMessage({ chunk: data.buffer, length: data.length }, [data.buffer]);
     }
