@@ -8,4 +8,4 @@
  */
 
 /** Passed to `deno run` and `deno compile`. */
-export const RUNTIME_FLAGS = ["--v8-flags=--max-semi-space-size=8"];
+export const RUNTIME_FLAGS = ["--v8-flags=--max-semi-space-size=4"];
