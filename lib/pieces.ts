@@ -46,6 +46,11 @@ export function blockSize(size: number, block: number): number {
   return Math.min(BLOCK_LENGTH, size - block * BLOCK_LENGTH);
 }
 
+/** True when `index` names a piece of a file of `fileLength` bytes. */
+export function isPieceIndex(fileLength: number, index: number): boolean {
+  return Number.isInteger(index) && index >= 0 && index < pieceCount(fileLength);
+}
+
 /**
  * True when `begin`/`length` names a whole block of piece `index` as we hand them out:
  * aligned to `BLOCK_LENGTH`, inside the piece, and the full block size.
@@ -56,7 +61,7 @@ export function isValidBlock(
   begin: number,
   length: number,
 ): boolean {
-  if (!Number.isInteger(index) || index < 0 || index >= pieceCount(fileLength)) return false;
+  if (!isPieceIndex(fileLength, index)) return false;
   const size = pieceSize(fileLength, index);
   return Number.isInteger(begin) && begin >= 0 && begin < size && begin % BLOCK_LENGTH === 0 &&
     length === blockSize(size, begin / BLOCK_LENGTH);
@@ -69,7 +74,7 @@ export function isServableRequest(
   begin: number,
   length: number,
 ): boolean {
-  if (!Number.isInteger(index) || index < 0 || index >= pieceCount(fileLength)) return false;
+  if (!isPieceIndex(fileLength, index)) return false;
   return Number.isInteger(begin) && begin >= 0 && length > 0 && length <= BLOCK_LENGTH &&
     begin + length <= pieceSize(fileLength, index);
 }

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { ProtocolError } from "./errors.ts";
+import { ProtocolError, UserError } from "./errors.ts";
 
 /** Bumped whenever a message changes shape; the tracker refuses other versions. */
 export const PROTOCOL_VERSION = 1;
@@ -180,6 +180,14 @@ export type ErrorCode =
   | "not_found"
   | "conflict"
   | "internal";
+
+/** A request the tracker refused; its code travels with the message meant for the user. */
+export class Refusal extends UserError {
+  override name = "Refusal";
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+  }
+}
 
 /** A reply frame. */
 export type Response =

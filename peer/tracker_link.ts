@@ -6,25 +6,21 @@
  * @module
  */
 
-import { errorMessage, TrackerUnavailableError, UserError } from "../lib/errors.ts";
+import { errorMessage, TrackerUnavailableError } from "../lib/errors.ts";
 import { encodeFrame, readFrames } from "../lib/frame.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
 import {
   type ErrorCode,
   type PeerAddress,
   PROTOCOL_VERSION,
+  Refusal as TrackerRefusal,
   type Request,
   type RequestType,
   type ResponseData,
 } from "../lib/protocol.ts";
 
 /** The tracker refused a request; `message` is meant for the user. */
-export class TrackerRefusal extends UserError {
-  override name = "TrackerRefusal";
-  constructor(readonly code: ErrorCode, message: string) {
-    super(message);
-  }
-}
+export { TrackerRefusal };
 
 /** What the link tells its owner about its state. */
 export type LinkStatus =

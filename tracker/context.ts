@@ -6,11 +6,10 @@
  * @module
  */
 
-import { UserError } from "../lib/errors.ts";
 import {
-  type ErrorCode,
   idProblem,
   type PeerAddress,
+  Refusal as RequestError,
   type Request,
   type ResponseData,
 } from "../lib/protocol.ts";
@@ -19,12 +18,7 @@ import type { Presence } from "./presence.ts";
 import type { TrackerStore } from "./store.ts";
 
 /** A refused request: its code travels to the client with the message. */
-export class RequestError extends UserError {
-  override name = "RequestError";
-  constructor(readonly code: ErrorCode, message: string) {
-    super(message);
-  }
-}
+export { RequestError };
 
 /** What the tracker knows about one client connection. */
 export interface ConnectionState {
