@@ -67,10 +67,14 @@ const MIN_PIPELINE = 16;
 const MAX_PIPELINE = 128;
 /** Requests in flight per peer cover this much of its measured rate. */
 const PIPELINE_SECONDS = 0.25;
-const TICK_MS = 500;
+const TICK_MS = 250;
 /** Pieces (512 KiB each) verified and waiting for the disk, at most. */
 const MAX_WRITES_IN_FLIGHT = 16;
-/** Ask the tracker for peers this often while below the cap (and at once when out of peers). */
+/**
+ * Ask the tracker for peers this often while below the cap. The first asks come quickly and
+ * then slow down (250 ms, 500 ms, 1 s, 2 s, 3 s): downloaders that started together find each
+ * other while there is still much to trade.
+ */
 const PEER_REFRESH_MS = 3_000;
 
 interface PeerStats {
@@ -118,6 +122,7 @@ export class Download implements PieceSink {
   #writerFinished?: PromiseWithResolvers<string>;
   #lastProgressAt = Date.now();
   #lastPeerRefreshAt = 0;
+  #peerRefreshes = 0;
   #timer?: ReturnType<typeof setInterval>;
   readonly #done = Promise.withResolvers<void>();
   #finishing = false;
@@ -227,6 +232,7 @@ export class Download implements PieceSink {
 
   async #refreshPeers(): Promise<void> {
     this.#lastPeerRefreshAt = Date.now();
+    this.#peerRefreshes++;
     try {
       const { peers, ticket } = await this.#options.tracker.findPeers(this.group, this.infoHashHex);
       this.#ticket = ticket;
@@ -422,8 +428,8 @@ export class Download implements PieceSink {
       return;
     }
     const short = this.#peers.size + this.#connecting.size < MAX_PEERS;
-    const refreshDue =
-      now - this.#lastPeerRefreshAt >= (this.reason ? TICK_MS * 2 : PEER_REFRESH_MS);
+    const interval = Math.min(PEER_REFRESH_MS, TICK_MS * 2 ** this.#peerRefreshes);
+    const refreshDue = now - this.#lastPeerRefreshAt >= (this.reason ? TICK_MS * 2 : interval);
     if (short && refreshDue) this.#refreshPeers();
   }
 
