@@ -315,6 +315,11 @@ export class WireReader {
     this.#end = pending;
   }
 
+  /** Tightens the limits once the torrent is known (e.g. the bitfield size, from its pieces). */
+  limit(limits: Partial<WireLimits>): void {
+    Object.assign(this.#limits, limits);
+  }
+
   /** Reads the 68-byte handshake. */
   async readHandshake(): Promise<Handshake> {
     if (!await this.#fill(HANDSHAKE_LENGTH)) {

@@ -81,6 +81,7 @@ export async function acceptPeer(
     const handshake = await reader.readHandshake();
     torrent = registry.get(handshake.infoHash.toHex());
     if (!torrent) throw new ProtocolError("handshake names a torrent we do not hold");
+    reader.limit(limitsFor(torrent));
     await writeAll(conn, encodeHandshake(torrent.infoHash, context.peerId));
   } catch (error) {
     clearTimeout(timer);
@@ -102,7 +103,7 @@ export async function connectPeer(
 ): Promise<void> {
   const conn = await Deno.connect({ hostname: address.host, port: address.port });
   conn.setNoDelay(true); // request batches must not wait for the previous ones to be acked
-  const reader = new WireReader(conn);
+  const reader = new WireReader(conn, limitsFor(torrent));
   const timer = setTimeout(() => closeQuietly(conn), HANDSHAKE_TIMEOUT_MS);
   try {
     await writeAll(conn, encodeHandshake(torrent.infoHash, context.peerId));
@@ -126,6 +127,11 @@ export async function connectPeer(
   );
   onOpen?.(peer);
   await peer.run();
+}
+
+/** A bitfield may be no longer than the torrent's pieces need. */
+function limitsFor(torrent: HeldTorrent): { maxBitfieldBytes: number } {
+  return { maxBitfieldBytes: Math.ceil(pieceCount(torrent.info.length) / 8) };
 }
 
 function describe(conn: Deno.TcpConn): string {

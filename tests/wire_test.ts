@@ -210,3 +210,12 @@ Deno.test("wire: random garbage is a ProtocolError or a clean end, never a crash
     }
   }
 });
+
+Deno.test("wire: limits can be tightened once the torrent is known", async () => {
+  const bitfield = encodeMessage({ type: "bitfield", bits: new Uint8Array(3) });
+  const loose = new WireReader(source(bitfield));
+  assert.equal((await loose.next())?.type, "bitfield");
+  const tight = new WireReader(source(bitfield));
+  tight.limit({ maxBitfieldBytes: 2 });
+  await assert.rejects(tight.next(), ProtocolError);
+});
