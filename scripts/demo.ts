@@ -82,31 +82,40 @@ class ProgressView {
   }
 }
 
-async function startClient(tracker: TrackerProcess, dir: TempDir, name: string): Promise<Client> {
+async function startClient(
+  tracker: TrackerProcess,
+  dir: TempDir,
+  name: string,
+  resources: AsyncDisposableStack,
+): Promise<Client> {
   const home = dir.join(name);
   await Deno.mkdir(home);
   const port = freePort();
-  const shell = JsonShell.start(tracker.port, {
+  const shell = resources.use(JsonShell.start(tracker.port, {
     cwd: home,
     peerPort: port,
     waitLimitMs: STEP_LIMIT_MS,
-  });
+  }));
   await shell.ok(`create_user ${name} pw-${name}`);
   await shell.ok(`login ${name} pw-${name}`);
   return { name, shell, home, port };
 }
 
-async function runDemo(sizeMiB: number): Promise<void> {
+/**
+ * Runs the demo; every process and the directory go on `resources`, which the caller
+ * disposes whether the demo finishes, fails or is interrupted.
+ */
+async function runDemo(sizeMiB: number, resources: AsyncDisposableStack): Promise<void> {
   const size = Math.round(sizeMiB * MiB);
-  await using dir = await TempDir.create();
-  await using tracker = await TrackerProcess.start(dir.join("tracker.db"));
+  const dir = resources.use(await TempDir.create());
+  const tracker = resources.use(await TrackerProcess.start(dir.join("tracker.db")));
   console.log(`swarmshare demo in ${dir.path}`);
   console.log(`  tracker  127.0.0.1:${tracker.port}`);
 
   const clients: Client[] = [];
-  try {
+  {
     for (const name of [...SEEDERS, LEECHER]) {
-      const client = await startClient(tracker, dir, name);
+      const client = await startClient(tracker, dir, name, resources);
       clients.push(client);
       console.log(`  ${name.padEnd(8)} 127.0.0.1:${client.port}`);
     }
@@ -167,10 +176,9 @@ async function runDemo(sizeMiB: number): Promise<void> {
           `${share.toFixed(0).padStart(3)}%  ${peer.pieces} pieces`,
       );
     }
-  } finally {
-    for (const client of clients) await client.shell.quit().catch(() => {});
-    for (const client of clients) await client.shell[Symbol.asyncDispose]();
   }
+  // end the shells' input so they log out and exit on their own before anything is killed
+  for (const client of clients) await client.shell.quit().catch(() => {});
 }
 
 async function main(args: string[]): Promise<number> {
@@ -190,19 +198,22 @@ async function main(args: string[]): Promise<number> {
     console.error(`error: ${(error as Error).message}\n${USAGE}`);
     return 2;
   }
-  const interrupted = new AbortController();
-  const onSignal = () => interrupted.abort();
+  const interrupted = Promise.withResolvers<"interrupted">();
+  const onSignal = () => interrupted.resolve("interrupted");
   Deno.addSignalListener("SIGINT", onSignal);
+  const resources = new AsyncDisposableStack();
   try {
-    const aborted = new Promise<never>((_, reject) => {
-      interrupted.signal.addEventListener("abort", () => reject(new Error("interrupted")));
-    });
-    await Promise.race([runDemo(sizeMiB), aborted]);
+    const outcome = await Promise.race([runDemo(sizeMiB, resources), interrupted.promise]);
+    if (outcome === "interrupted") {
+      console.error("error: interrupted; cleaning up");
+      return 130;
+    }
     return 0;
   } catch (error) {
     console.error(`error: ${(error as Error).message}`);
     return 1;
   } finally {
+    await resources.disposeAsync();
     Deno.removeSignalListener("SIGINT", onSignal);
   }
 }
