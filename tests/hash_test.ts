@@ -1,38 +1,106 @@
+/**
+ * Unit tests of lib/hash.ts: the streaming per-piece and whole-file SHA-1 against one-shot
+ * node:crypto digests of the same bytes, at every piece boundary.
+ */
+
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { hashFile } from "../lib/hash.ts";
+import { join } from "node:path";
+import { UserError } from "../lib/errors.ts";
+import { hashFile, sha1 } from "../lib/hash.ts";
 import { PIECE_LENGTH } from "../lib/pieces.ts";
-import { TempDir } from "./harness.ts";
 
-function bytes(length: number): Uint8Array {
-  return Uint8Array.from({ length }, (_, i) => (i * 31 + (i >> 9)) & 0xff);
+/** Deterministic pseudo-random bytes (xorshift32), different for each seed. */
+function randomBytes(length: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    bytes[i] = x & 0xff;
+  }
+  return bytes;
 }
 
-const sha1 = (data: Uint8Array) => createHash("sha1").update(data).digest();
+const oneShot = (bytes: Uint8Array) => createHash("sha1").update(bytes).digest();
 
-Deno.test("streaming SHA-1 equals one-shot SHA-1, per piece and whole", async (t) => {
-  await using dir = await TempDir.create();
-  for (const length of [0, 1, 524_287, 524_288, 524_289, 2.5 * PIECE_LENGTH]) {
-    await t.step(`${length} bytes`, async () => {
-      const data = bytes(length);
-      const path = dir.join(`f${length}`);
-      await Deno.writeFile(path, data);
-      const hashes = await hashFile(path);
-      assert.equal(hashes.length, length);
-      assert.equal(hashes.sha1, sha1(data).toString("hex"));
-      const count = Math.ceil(length / PIECE_LENGTH);
-      assert.equal(hashes.pieceHashes.length, count * 20);
-      for (let index = 0; index < count; index++) {
-        const piece = data.subarray(index * PIECE_LENGTH, (index + 1) * PIECE_LENGTH);
-        assert.deepEqual(
-          hashes.pieceHashes.subarray(index * 20, index * 20 + 20),
-          new Uint8Array(sha1(piece)),
-        );
-      }
-    });
-  }
+Deno.test("sha1 of known inputs", async (t) => {
+  await t.step("empty", () => {
+    assert.equal(sha1(new Uint8Array(0)).toHex(), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+  });
+  await t.step('"abc" (FIPS 180 test vector)', () => {
+    assert.equal(
+      sha1(new TextEncoder().encode("abc")).toHex(),
+      "a9993e364706816aba3e25717850c26c9cd0d89d",
+    );
+  });
+  await t.step("returns 20 bytes", () => {
+    assert.equal(sha1(randomBytes(1000, 3)).length, 20);
+  });
 });
 
-Deno.test("a file that is not there is an error, and nothing is left running", async () => {
-  await assert.rejects(hashFile("/nonexistent/swarmshare-file"));
+Deno.test("hashFile equals one-shot SHA-1 of the same bytes", async (t) => {
+  const sizes: [string, number][] = [
+    ["0 bytes", 0],
+    ["1 byte", 1],
+    ["524287 bytes (a piece less one)", PIECE_LENGTH - 1],
+    ["524288 bytes (one piece)", PIECE_LENGTH],
+    ["524289 bytes (a piece and one)", PIECE_LENGTH + 1],
+    ["2.5 pieces", 2 * PIECE_LENGTH + PIECE_LENGTH / 2],
+    ["9 pieces and 3 bytes (more pieces than buffers)", 9 * PIECE_LENGTH + 3],
+  ];
+  const dir = await Deno.makeTempDir({ prefix: "swarmshare-hash-" });
+  try {
+    for (const [name, size] of sizes) {
+      await t.step(name, async () => {
+        const bytes = randomBytes(size, size + 1);
+        const path = join(dir, `file-${size}`);
+        await Deno.writeFile(path, bytes);
+        const hashes = await hashFile(path);
+        assert.equal(hashes.length, size);
+        const count = Math.ceil(size / PIECE_LENGTH);
+        assert.equal(hashes.pieceHashes.length, count * 20);
+        for (let index = 0; index < count; index++) {
+          const piece = bytes.subarray(index * PIECE_LENGTH, (index + 1) * PIECE_LENGTH);
+          assert.deepEqual(
+            hashes.pieceHashes.subarray(index * 20, index * 20 + 20),
+            new Uint8Array(oneShot(piece)),
+            `piece ${index} of ${count}`,
+          );
+        }
+        assert.equal(hashes.sha1, oneShot(bytes).toString("hex"));
+        assert.match(hashes.sha1, /^[0-9a-f]{40}$/);
+      });
+    }
+
+    await t.step("files differing in one byte of the last piece hash differently", async () => {
+      const bytes = randomBytes(PIECE_LENGTH + 10, 99);
+      const a = join(dir, "a");
+      const b = join(dir, "b");
+      await Deno.writeFile(a, bytes);
+      bytes[bytes.length - 1] ^= 1;
+      await Deno.writeFile(b, bytes);
+      const [ha, hb] = [await hashFile(a), await hashFile(b)];
+      assert.deepEqual(ha.pieceHashes.subarray(0, 20), hb.pieceHashes.subarray(0, 20));
+      assert.notDeepEqual(ha.pieceHashes.subarray(20), hb.pieceHashes.subarray(20));
+      assert.notEqual(ha.sha1, hb.sha1);
+    });
+
+    await t.step("an aborted signal stops hashing", async () => {
+      const path = join(dir, "aborted");
+      await Deno.writeFile(path, randomBytes(2 * PIECE_LENGTH, 5));
+      const controller = new AbortController();
+      controller.abort(new UserError("stop"));
+      await assert.rejects(hashFile(path, controller.signal), /stop/);
+    });
+
+    await t.step("a missing file is refused", async () => {
+      await assert.rejects(hashFile(join(dir, "missing")));
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
