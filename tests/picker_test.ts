@@ -17,18 +17,7 @@ import {
   pieceSize,
 } from "../lib/pieces.ts";
 import { type BlockRequest, type PeerKey, Picker } from "../peer/picker.ts";
-
-/** mulberry32: a small seeded generator in [0, 1). */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "./harness.ts";
 
 /** With reservoir sampling, 0 keeps replacing (the last tie wins), 0.99 never does. */
 const LAST_TIE = () => 0;

@@ -25,18 +25,7 @@ import {
   writePieceHeader,
   writeRequest,
 } from "../lib/wire.ts";
-
-/** mulberry32: a small seeded generator in [0, 1). */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "./harness.ts";
 
 /** A ByteSource handing out `bytes` in chunks of `chunkSize()` bytes, then end of stream. */
 class FakeSource implements ByteSource {
