@@ -107,16 +107,6 @@ export class PieceFile {
     return this.read(index * PIECE_LENGTH, pieceSize(this.length, index), into);
   }
 
-  /** Flushes written data (not metadata) to the disk. */
-  async datasync(): Promise<void> {
-    await this.#handle.datasync();
-  }
-
-  /** Flushes written data to the disk. */
-  async sync(): Promise<void> {
-    await this.#handle.sync();
-  }
-
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

@@ -52,7 +52,7 @@ export async function runMain(
   return { code, stdout: [...program.stdout.all], stderr: [...program.stderr.all] };
 }
 
-/** Three shells logged in as fresh users, the first owning `group`: the usual cast of a test. */
+/** Shells logged in as fresh users (one per name), the first owning `group` when given. */
 export async function usersInGroup(
   trackerPort: number,
   names: string[],
