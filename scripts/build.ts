@@ -17,7 +17,7 @@ import { RUNTIME_FLAGS } from "./runtime_flags.ts";
 const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
 
 /** Modules started as workers at run time. */
-const WORKERS = ["peer/piece_writer_worker.ts", "lib/sha1_worker.ts"];
+const WORKERS = ["peer/piece_writer_worker.ts", "lib/hash_worker.ts"];
 
 /** One executable to build. */
 export interface BuildTarget {

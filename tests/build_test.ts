@@ -28,8 +28,18 @@ Deno.test("build: each binary is main.ts with its program name baked in", () => 
     "peer/piece_writer_worker.ts",
     "the disk writer worker is embedded",
   );
-  for (const worker of client.filter((_, i) => client[i - 1] === "--include")) {
+  const included = client.filter((_, i) => client[i - 1] === "--include");
+  for (const worker of included) {
     assert.ok(Deno.statSync(new URL(`../${worker}`, import.meta.url)).isFile, worker);
+  }
+  // every worker the sources start must be embedded, or the binary fails at that point
+  for (const dir of ["lib", "peer", "tracker"]) {
+    for (const entry of Deno.readDirSync(new URL(`../${dir}`, import.meta.url))) {
+      const source = Deno.readTextFileSync(new URL(`../${dir}/${entry.name}`, import.meta.url));
+      for (const [, worker] of source.matchAll(/new Worker\(new URL\("\.\/([\w.]+)"/g)) {
+        assert.ok(included.includes(`${dir}/${worker}`), `${dir}/${worker} is not --include'd`);
+      }
+    }
   }
   assert.ok(!client.includes("--allow-all") && !client.includes("-A"));
 });

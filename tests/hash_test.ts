@@ -51,6 +51,7 @@ Deno.test("hashFile equals one-shot SHA-1 of the same bytes", async (t) => {
     ["524289 bytes (a piece and one)", PIECE_LENGTH + 1],
     ["2.5 pieces", 2 * PIECE_LENGTH + PIECE_LENGTH / 2],
     ["9 pieces and 3 bytes (more pieces than buffers)", 9 * PIECE_LENGTH + 3],
+    ["40 pieces (the ring wraps five times)", 40 * PIECE_LENGTH],
   ];
   const dir = await Deno.makeTempDir({ prefix: "swarmshare-hash-" });
   try {
@@ -95,6 +96,19 @@ Deno.test("hashFile equals one-shot SHA-1 of the same bytes", async (t) => {
       const controller = new AbortController();
       controller.abort(new UserError("stop"));
       await assert.rejects(hashFile(path, controller.signal), /stop/);
+    });
+
+    await t.step("an abort while hashing stops the threads", async () => {
+      const path = join(dir, "long");
+      await Deno.writeFile(path, randomBytes(64 * PIECE_LENGTH, 6));
+      const controller = new AbortController();
+      const hashing = hashFile(path, controller.signal);
+      controller.abort(new UserError("stopped midway"));
+      await assert.rejects(hashing, /stopped midway/);
+    });
+
+    await t.step("a directory is refused", async () => {
+      await assert.rejects(hashFile(dir), /not a regular file/);
     });
 
     await t.step("a missing file is refused", async () => {
