@@ -1,9 +1,10 @@
 /**
  * A download's disk side, on its own thread: checks each piece against its SHA-1 and writes
- * the good ones at their offsets (the bad come back `rejected`), keeps
- * the whole-file SHA-1 running in file order (from the piece just written when it is the
- * next in order, else read back from disk), flushes written data every 64 MiB, and at the
- * end fsyncs and reports the digest. The main thread keeps only the sockets and the picker.
+ * the good ones at their offsets (the bad come back `rejected`), keeps the whole-file SHA-1
+ * running in file order (from the piece just written when it is the next in order, else read
+ * back from disk), starts a flush of the written data every 64 MiB without waiting for it,
+ * and at the end fsyncs and reports the digest. The main thread keeps only the sockets and
+ * the picker.
  *
  * Messages in: `open`, `write` (the piece's buffer is transferred and comes back with
  * `written`), `finish`, `close`. Messages out: `written`, `finished`, `failed`.
@@ -44,6 +45,8 @@ class PieceWriter {
   readonly #scratch = new Uint8Array(PIECE_LENGTH);
   #cursor = 0;
   #unsynced = 0;
+  /** A flush of earlier writes is running on the runtime's blocking pool. */
+  #syncing = false;
 
   readonly #pieceHashes: Uint8Array;
 
@@ -75,8 +78,11 @@ class PieceWriter {
     }
     this.#advance();
     this.#unsynced += piece.length;
-    if (this.#unsynced >= SYNC_EVERY_BYTES) {
-      fs.fdatasyncSync(this.#fd);
+    if (this.#unsynced >= SYNC_EVERY_BYTES && !this.#syncing) {
+      // off this thread: waiting here would stall the pieces queued behind this one, and
+      // their buffers with them; the fsync in finish() covers whatever is still unflushed
+      this.#syncing = true;
+      fs.fdatasync(this.#fd, () => this.#syncing = false);
       this.#unsynced = 0;
     }
     return true;
