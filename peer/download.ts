@@ -360,10 +360,15 @@ export class Download implements PieceSink {
     }
     if (reply.type === "finished") return this.#writerFinished?.resolve(reply.sha1);
     if (this.state !== "D") return;
+    if (reply.type === "released") {
+      this.#freeBuffers.push(new Uint8Array(reply.buffer));
+      return;
+    }
     const picker = this.#picker!;
     const contributors = this.#contributors.get(reply.index) ?? [];
     this.#contributors.delete(reply.index);
-    this.#freeBuffers.push(new Uint8Array(reply.buffer));
+    // a piece just ahead of the whole-file hash stays with the writer until the hash gets there
+    if (reply.buffer) this.#freeBuffers.push(new Uint8Array(reply.buffer));
     // the disk caught up: peers held back by a full write queue may ask again
     if (this.#writesInFlight-- === MAX_WRITES_IN_FLIGHT) {
       for (const peer of this.#peers) this.#fill(peer);

@@ -1,13 +1,14 @@
 /**
  * A download's disk side, on its own thread: checks each piece against its SHA-1 and writes
  * the good ones at their offsets (the bad come back `rejected`), keeps the whole-file SHA-1
- * running in file order (from the piece just written when it is the next in order, else read
- * back from disk), starts a flush of the written data every 64 MiB without waiting for it,
- * and at the end fsyncs and reports the digest. The main thread keeps only the sockets and
- * the picker.
+ * running in file order (from the piece just written when it is the next in order, from a
+ * few pieces kept in memory when they arrived just ahead of it, else read back from disk),
+ * starts a flush of the written data every 64 MiB without waiting for it, and at the end
+ * fsyncs and reports the digest. The main thread keeps only the sockets and the picker.
  *
  * Messages in: `open`, `write` (the piece's buffer is transferred and comes back with
- * `written`), `finish`, `close`. Messages out: `written`, `finished`, `failed`.
+ * `written`, or later with `released` when it was kept), `finish`, `close`. Messages out:
+ * `written`, `rejected`, `released`, `finished`, `failed`.
  *
  * @module
  */
@@ -27,13 +28,23 @@ export type WriterRequest =
 
 /** What the writer answers. */
 export type WriterReply =
-  | { type: "written"; index: number; buffer: ArrayBuffer }
+  /** `buffer` is missing when the writer keeps it until the whole-file hash reaches it. */
+  | { type: "written"; index: number; buffer?: ArrayBuffer }
+  /** A kept buffer, hashed into the whole file and free again. */
+  | { type: "released"; buffer: ArrayBuffer }
   /** The piece did not match its SHA-1 and was not written. */
   | { type: "rejected"; index: number; buffer: ArrayBuffer }
   | { type: "finished"; sha1: string }
   | { type: "failed"; message: string };
 
 const SYNC_EVERY_BYTES = 64 * 1024 * 1024;
+/**
+ * A piece that arrives a little ahead of the whole-file hash (several peers finish their
+ * pieces in any order) is kept in memory until the hash reaches it, instead of being read
+ * back from disk: at most this many pieces (4 MiB), at most KEEP_AHEAD pieces ahead.
+ */
+const MAX_KEPT = 8;
+const KEEP_AHEAD = 16;
 
 /** The state of one open part file. */
 class PieceWriter {
@@ -43,6 +54,9 @@ class PieceWriter {
   readonly #written: Uint8Array;
   readonly #whole: Hash = createHash("sha1");
   readonly #scratch = new Uint8Array(PIECE_LENGTH);
+  /** Pieces written ahead of the cursor and still in memory, by index. */
+  readonly #kept = new Map<number, Uint8Array>();
+  readonly #release: (buffer: ArrayBuffer) => void;
   #cursor = 0;
   #unsynced = 0;
   /** A flush of earlier writes is running on the runtime's blocking pool. */
@@ -50,8 +64,15 @@ class PieceWriter {
 
   readonly #pieceHashes: Uint8Array;
 
-  constructor(path: string, length: number, pieceHashes: Uint8Array, present: number[]) {
+  constructor(
+    path: string,
+    length: number,
+    pieceHashes: Uint8Array,
+    present: number[],
+    release: (buffer: ArrayBuffer) => void,
+  ) {
     this.#fd = fs.openSync(path, "r+");
+    this.#release = release;
     this.#pieceHashes = pieceHashes;
     this.#length = length;
     this.#count = pieceCount(length);
@@ -60,23 +81,22 @@ class PieceWriter {
     this.#advance();
   }
 
-  /** Checks and writes piece `index`, whose bytes start `buffer`; false when it is bad. */
-  write(index: number, buffer: ArrayBuffer): boolean {
+  /**
+   * Checks and writes piece `index`, whose bytes start `buffer`. Returns "rejected" when it
+   * is bad, "kept" when the writer holds on to the buffer (it comes back through `release`),
+   * else "written".
+   */
+  write(index: number, buffer: ArrayBuffer): "written" | "kept" | "rejected" {
     if (!(index >= 0 && index < this.#count)) throw new Error(`piece ${index} out of range`);
     const piece = new Uint8Array(buffer, 0, pieceSize(this.#length, index));
     const digest = createHash("sha1").update(piece).digest();
     const expected = this.#pieceHashes.subarray(index * 20, index * 20 + 20);
-    if (!digest.equals(expected)) return false;
+    if (!digest.equals(expected)) return "rejected";
     let done = 0;
     while (done < piece.length) {
       done += fs.writeSync(this.#fd, piece, done, piece.length - done, index * PIECE_LENGTH + done);
     }
     this.#written[index] = 1;
-    if (index === this.#cursor) {
-      this.#whole.update(piece);
-      this.#cursor++;
-    }
-    this.#advance();
     this.#unsynced += piece.length;
     if (this.#unsynced >= SYNC_EVERY_BYTES && !this.#syncing) {
       // off this thread: waiting here would stall the pieces queued behind this one, and
@@ -85,29 +105,48 @@ class PieceWriter {
       fs.fdatasync(this.#fd, () => this.#syncing = false);
       this.#unsynced = 0;
     }
-    return true;
-  }
-
-  /** Hashes, from disk, the written pieces the cursor has reached. */
-  #advance(): void {
-    while (this.#cursor < this.#count && this.#written[this.#cursor]) {
-      const size = pieceSize(this.#length, this.#cursor);
-      const piece = this.#scratch.subarray(0, size);
-      let done = 0;
-      while (done < size) {
-        const read = fs.readSync(
-          this.#fd,
-          piece,
-          done,
-          size - done,
-          this.#cursor * PIECE_LENGTH + done,
-        );
-        if (read === 0) throw new Error("the part file is shorter than expected");
-        done += read;
-      }
+    if (index === this.#cursor) {
       this.#whole.update(piece);
       this.#cursor++;
+      this.#advance();
+      return "written";
     }
+    if (index - this.#cursor <= KEEP_AHEAD && this.#kept.size < MAX_KEPT) {
+      this.#kept.set(index, piece);
+      return "kept";
+    }
+    this.#advance();
+    return "written";
+  }
+
+  /**
+   * Moves the whole-file hash over the written pieces it has reached: kept ones from memory
+   * (handing their buffers to `release`), the others read back from disk.
+   */
+  #advance(): void {
+    while (this.#cursor < this.#count && this.#written[this.#cursor]) {
+      let piece = this.#kept.get(this.#cursor);
+      if (piece) {
+        this.#kept.delete(this.#cursor);
+        this.#whole.update(piece);
+        this.#release(piece.buffer as ArrayBuffer);
+      } else {
+        piece = this.#readBack(this.#cursor);
+        this.#whole.update(piece);
+      }
+      this.#cursor++;
+    }
+  }
+
+  #readBack(index: number): Uint8Array {
+    const size = pieceSize(this.#length, index);
+    const piece = this.#scratch.subarray(0, size);
+    for (let done = 0; done < size;) {
+      const read = fs.readSync(this.#fd, piece, done, size - done, index * PIECE_LENGTH + done);
+      if (read === 0) throw new Error("the part file is shorter than expected");
+      done += read;
+    }
+    return piece;
   }
 
   finish(): string {
@@ -133,16 +172,22 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
           request.length,
           request.pieceHashes,
           request.present,
+          (buffer) =>
+            self.postMessage({ type: "released", buffer } satisfies WriterReply, [buffer]),
         );
         return;
       case "write": {
-        const good = writer!.write(request.index, request.buffer);
-        const reply: WriterReply = {
-          type: good ? "written" : "rejected",
-          index: request.index,
-          buffer: request.buffer,
-        };
-        self.postMessage(reply, [request.buffer]);
+        const outcome = writer!.write(request.index, request.buffer);
+        if (outcome === "kept") {
+          self.postMessage({ type: "written", index: request.index } satisfies WriterReply);
+        } else {
+          const reply: WriterReply = {
+            type: outcome,
+            index: request.index,
+            buffer: request.buffer,
+          };
+          self.postMessage(reply, [request.buffer]);
+        }
         return;
       }
       case "finish":

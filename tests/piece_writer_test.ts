@@ -1,0 +1,195 @@
+/**
+ * The download's disk writer (peer/piece_writer_worker.ts) driven through its messages: piece
+ * checks, writes at offsets, the whole-file SHA-1 in file order whatever the arrival order,
+ * the few pieces it keeps in memory and hands back later, and resume.
+ */
+
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { PIECE_LENGTH } from "../lib/pieces.ts";
+import type { WriterReply, WriterRequest } from "../peer/piece_writer_worker.ts";
+import { seededRandom, TempDir } from "./harness.ts";
+
+const PIECES = 12;
+const LENGTH = PIECES * PIECE_LENGTH - 1000; // a short last piece
+
+interface Fixture {
+  bytes: Uint8Array;
+  pieceHashes: Uint8Array;
+  sha1: string;
+}
+
+function fixture(): Fixture {
+  const random = seededRandom(42);
+  const bytes = new Uint8Array(LENGTH);
+  for (let i = 0; i < LENGTH; i += 4096) bytes[i] = Math.floor(random() * 256);
+  const pieceHashes = new Uint8Array(PIECES * 20);
+  for (let index = 0; index < PIECES; index++) {
+    const piece = bytes.subarray(index * PIECE_LENGTH, (index + 1) * PIECE_LENGTH);
+    pieceHashes.set(createHash("sha1").update(piece).digest(), index * 20);
+  }
+  return { bytes, pieceHashes, sha1: createHash("sha1").update(bytes).digest("hex") };
+}
+
+/** The worker with its replies queued, as the download sees it. */
+class Writer implements Disposable {
+  readonly #worker = new Worker(
+    new URL("../peer/piece_writer_worker.ts", import.meta.url).href,
+    { type: "module" },
+  );
+  readonly #replies: WriterReply[] = [];
+  #waiting?: () => void;
+
+  constructor(readonly data: Fixture, path: string, present: number[] = []) {
+    this.#worker.onmessage = (event: MessageEvent<WriterReply>) => {
+      this.#replies.push(event.data);
+      this.#waiting?.();
+    };
+    this.#send({
+      type: "open",
+      path,
+      length: LENGTH,
+      pieceHashes: data.pieceHashes,
+      present,
+    });
+  }
+
+  #send(request: WriterRequest, transfer: Transferable[] = []): void {
+    this.#worker.postMessage(request, transfer);
+  }
+
+  /** Sends piece `index` (corrupted when asked) in a fresh buffer. */
+  write(index: number, corrupt = false): void {
+    const buffer = new Uint8Array(PIECE_LENGTH);
+    buffer.set(this.data.bytes.subarray(index * PIECE_LENGTH, (index + 1) * PIECE_LENGTH));
+    if (corrupt) buffer[7] ^= 0xff;
+    this.#send({ type: "write", index, buffer: buffer.buffer }, [buffer.buffer]);
+  }
+
+  finish(): void {
+    this.#send({ type: "finish" });
+  }
+
+  /** The next `count` replies, in order. */
+  async replies(count: number): Promise<WriterReply[]> {
+    while (this.#replies.length < count) {
+      await new Promise<void>((resolve) => this.#waiting = resolve);
+    }
+    return this.#replies.splice(0, count);
+  }
+
+  [Symbol.dispose](): void {
+    this.#worker.terminate();
+  }
+}
+
+/** A reply reduced to what the tests compare. */
+function summary(reply: WriterReply): string {
+  switch (reply.type) {
+    case "written":
+      return `written ${reply.index}${reply.buffer ? "" : " (kept)"}`;
+    case "rejected":
+      return `rejected ${reply.index}`;
+    case "released":
+      return `released ${reply.buffer.byteLength}`;
+    case "finished":
+      return `finished ${reply.sha1}`;
+    case "failed":
+      return `failed ${reply.message}`;
+  }
+}
+
+async function partFile(dir: TempDir): Promise<string> {
+  const path = join(dir.path, "file.part");
+  await Deno.writeFile(path, new Uint8Array(0));
+  await Deno.truncate(path, LENGTH);
+  return path;
+}
+
+Deno.test("piece writer", async (t) => {
+  const data = fixture();
+
+  await t.step("in order: every buffer comes straight back, the digest matches", async () => {
+    await using dir = await TempDir.create();
+    const path = await partFile(dir);
+    using writer = new Writer(data, path);
+    for (let index = 0; index < PIECES; index++) writer.write(index);
+    writer.finish();
+    const replies = (await writer.replies(PIECES + 1)).map(summary);
+    assert.deepEqual(replies, [
+      ...Array.from({ length: PIECES }, (_, index) => `written ${index}`),
+      `finished ${data.sha1}`,
+    ]);
+    assert.deepEqual(await Deno.readFile(path), data.bytes);
+  });
+
+  await t.step("just ahead of the hash: kept, then released once the hash passes", async () => {
+    await using dir = await TempDir.create();
+    const path = await partFile(dir);
+    using writer = new Writer(data, path);
+    writer.write(2);
+    writer.write(1);
+    writer.write(0);
+    assert.deepEqual((await writer.replies(5)).map(summary), [
+      "written 2 (kept)",
+      "written 1 (kept)",
+      `released ${PIECE_LENGTH}`,
+      `released ${PIECE_LENGTH}`,
+      "written 0",
+    ]);
+    for (let index = 3; index < PIECES; index++) writer.write(index);
+    writer.finish();
+    const last = (await writer.replies(PIECES - 2)).map(summary).at(-1);
+    assert.equal(last, `finished ${data.sha1}`);
+    assert.deepEqual(await Deno.readFile(path), data.bytes);
+  });
+
+  await t.step("at most eight kept: the rest come back and are read from disk", async () => {
+    await using dir = await TempDir.create();
+    const path = await partFile(dir);
+    using writer = new Writer(data, path);
+    for (let index = PIECES - 1; index >= 1; index--) writer.write(index);
+    const early = (await writer.replies(PIECES - 1)).map(summary);
+    assert.deepEqual(early, [
+      ...[11, 10, 9, 8, 7, 6, 5, 4].map((index) => `written ${index} (kept)`),
+      "written 3",
+      "written 2",
+      "written 1",
+    ]);
+    writer.write(0);
+    writer.finish();
+    const rest = (await writer.replies(8 + 2)).map(summary);
+    assert.equal(rest.filter((line) => line.startsWith("released")).length, 8);
+    assert.equal(rest.at(-1), `finished ${data.sha1}`);
+    assert.deepEqual(await Deno.readFile(path), data.bytes);
+  });
+
+  await t.step("a corrupt piece is rejected, not written, and the end says so", async () => {
+    await using dir = await TempDir.create();
+    const path = await partFile(dir);
+    using writer = new Writer(data, path);
+    writer.write(0, true);
+    assert.deepEqual((await writer.replies(1)).map(summary), ["rejected 0"]);
+    const onDisk = await Deno.readFile(path);
+    assert.ok(onDisk.subarray(0, PIECE_LENGTH).every((byte) => byte === 0));
+    writer.finish();
+    assert.deepEqual((await writer.replies(1)).map(summary), [
+      "failed piece 0 was never written",
+    ]);
+  });
+
+  await t.step("resume: pieces already on disk are read back into the digest", async () => {
+    await using dir = await TempDir.create();
+    const path = await partFile(dir);
+    const file = await Deno.open(path, { write: true });
+    await file.write(data.bytes.subarray(0, 3 * PIECE_LENGTH));
+    file.close();
+    using writer = new Writer(data, path, [0, 1, 2]);
+    for (let index = 3; index < PIECES; index++) writer.write(index);
+    writer.finish();
+    const replies = (await writer.replies(PIECES - 3 + 1)).map(summary);
+    assert.equal(replies.at(-1), `finished ${data.sha1}`);
+    assert.deepEqual(await Deno.readFile(path), data.bytes);
+  });
+});
