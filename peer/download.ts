@@ -69,7 +69,7 @@ const MAX_PIPELINE = 128;
 const PIPELINE_SECONDS = 0.25;
 const TICK_MS = 250;
 /** Pieces (512 KiB each) verified and waiting for the disk, at most. */
-const MAX_WRITES_IN_FLIGHT = 16;
+const MAX_WRITES_IN_FLIGHT = 8;
 /**
  * Ask the tracker for peers this often while below the cap. The first asks come quickly and
  * then slow down (250 ms, 500 ms, 1 s, 2 s, 3 s): downloaders that started together find each
