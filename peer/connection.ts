@@ -30,11 +30,11 @@ import {
   encodeHave,
   encodeKeepAlive,
   encodeSimple,
+  framePieceRun,
   PIECE_HEADER_LENGTH,
   REQUEST_MESSAGE_LENGTH,
   type WireMessage,
   WireReader,
-  writePieceHeader,
   writeRequest,
 } from "../lib/wire.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
@@ -419,8 +419,8 @@ export class PeerConnection implements PeerHandle {
 
   /**
    * Serves queued requests in runs: the requests at the head of the queue that continue one
-   * another in the same piece are read with one vectored read straight into their slots of
-   * one buffer of piece messages, which goes out in one write. A block is never copied.
+   * another in the same piece are read with one read into one buffer, framed there as piece
+   * messages (lib/wire.ts framePieceRun), and sent with one write.
    */
   async #serve(): Promise<void> {
     this.#serving = true;
@@ -432,17 +432,15 @@ export class PeerConnection implements PeerHandle {
         if (this.#closed) break;
         // one buffer per connection, reused: the previous run was fully written before this
         this.#runBuffer ??= new Uint8Array(MAX_RUN_BLOCKS * (PIECE_HEADER_LENGTH + BLOCK_LENGTH));
-        const messages = this.#runBuffer.subarray(0, run.length * PIECE_HEADER_LENGTH + bytes);
-        const slots: Uint8Array[] = [];
-        let at = 0;
-        for (const { index, begin, length } of run) {
-          writePieceHeader(messages, at, index, begin, length);
-          slots.push(
-            messages.subarray(at + PIECE_HEADER_LENGTH, at + PIECE_HEADER_LENGTH + length),
-          );
-          at += PIECE_HEADER_LENGTH + length;
-        }
-        await this.#torrent.file.readInto(run[0].index * PIECE_LENGTH + run[0].begin, slots);
+        const headers = run.length * PIECE_HEADER_LENGTH;
+        const messages = this.#runBuffer.subarray(0, headers + bytes);
+        const { index, begin } = run[0];
+        await this.#torrent.file.read(
+          index * PIECE_LENGTH + begin,
+          bytes,
+          messages.subarray(headers),
+        );
+        framePieceRun(messages, index, begin, run.map((request) => request.length));
         this.bytesServed += bytes;
         await this.#send(messages);
       }

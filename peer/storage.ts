@@ -63,31 +63,6 @@ export class PieceFile {
     return target;
   }
 
-  /**
-   * Fills `slots` in order from `offset` on with one vectored read (more only if the kernel
-   * returns less): how a run of requested blocks lands straight in its outgoing messages.
-   */
-  async readInto(offset: number, slots: Uint8Array[]): Promise<void> {
-    let position = offset;
-    let pending = slots;
-    while (pending.length > 0) {
-      const { bytesRead } = await this.#handle.readv(pending, position);
-      if (bytesRead === 0) throw new UserError(`${this.#path} is shorter than expected`);
-      position += bytesRead;
-      let consumed = bytesRead;
-      const rest: Uint8Array[] = [];
-      for (const slot of pending) {
-        if (consumed >= slot.length) {
-          consumed -= slot.length;
-        } else {
-          rest.push(consumed > 0 ? slot.subarray(consumed) : slot);
-          consumed = 0;
-        }
-      }
-      pending = rest;
-    }
-  }
-
   /** Writes `data` at `offset`. */
   async write(offset: number, data: Uint8Array): Promise<void> {
     let done = 0;

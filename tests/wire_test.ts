@@ -14,7 +14,9 @@ import {
   encodeCancel,
   encodeHandshake,
   encodeMessage,
+  encodePiece,
   encodeRequest,
+  framePieceRun,
   HANDSHAKE_LENGTH,
   MessageId,
   PIECE_HEADER_LENGTH,
@@ -566,6 +568,39 @@ Deno.test("allocatePiece and writePieceHeader", async (t) => {
     );
     assert.deepEqual([...backing.subarray(0, 13)], Array(13).fill(0xaa));
     assert.deepEqual([...backing.subarray(26)], Array(14).fill(0xaa));
+  });
+});
+
+Deno.test("framePieceRun: a run read into the tail becomes piece messages in place", async (t) => {
+  const cases: [string, number[]][] = [
+    ["one block", [BLOCK_LENGTH]],
+    ["three blocks, the last one short", [BLOCK_LENGTH, BLOCK_LENGTH, 1234]],
+    ["a whole piece", Array(32).fill(BLOCK_LENGTH)],
+  ];
+  for (const [name, lengths] of cases) {
+    await t.step(name, async () => {
+      const data = bytesOf(lengths.reduce((sum, length) => sum + length, 0), lengths.length);
+      const headers = lengths.length * PIECE_HEADER_LENGTH;
+      const messages = new Uint8Array(headers + data.length);
+      messages.set(data, headers); // as one read of the blocks would leave it
+      framePieceRun(messages, 7, 32_768, lengths);
+      const expected: Uint8Array[] = [];
+      let at = 0;
+      for (const length of lengths) {
+        expected.push(encodePiece(7, 32_768 + at, data.subarray(at, at + length)));
+        at += length;
+      }
+      assert.deepEqual(messages, concat(expected));
+      const reader = new WireReader(new FakeSource(messages, () => 4096));
+      const decoded = await readAll(reader);
+      assert.equal(decoded.length, lengths.length);
+    });
+  }
+
+  await t.step("messages of the wrong size are refused before anything moves", () => {
+    const messages = new Uint8Array(13 + 100).fill(5);
+    assert.throws(() => framePieceRun(messages, 0, 0, [99]), RangeError);
+    assert.ok(messages.every((b) => b === 5));
   });
 });
 
