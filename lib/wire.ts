@@ -348,6 +348,12 @@ export class WireReader {
     Object.assign(this.#limits, limits);
   }
 
+  /** True when a whole message is buffered: `next()` will return it without reading. */
+  get hasBufferedMessage(): boolean {
+    const buffered = this.#end - this.#start;
+    return buffered >= 4 && buffered >= 4 + this.#view.getUint32(this.#start);
+  }
+
   /** Reads the 68-byte handshake. */
   async readHandshake(): Promise<Handshake> {
     if (!await this.#fill(HANDSHAKE_LENGTH)) {

@@ -221,6 +221,10 @@ export class PeerConnection implements PeerHandle {
         clearTimeout(idleTimer);
         idleTimer = setTimeout(() => this.close("silent for too long"), READ_IDLE_TIMEOUT_MS);
         this.#handle(message);
+        // requests come in batches: serve once the batch is parsed, so runs are long
+        if (!this.#serving && this.#serveQueue.length > 0 && !this.#reader.hasBufferedMessage) {
+          this.#serve();
+        }
       }
       this.close("the peer closed the connection");
     } catch (error) {
@@ -414,7 +418,6 @@ export class PeerConnection implements PeerHandle {
       throw new ProtocolError(`more than ${MAX_QUEUED_REQUESTS} requests queued`);
     }
     this.#serveQueue.push(request);
-    if (!this.#serving) this.#serve();
   }
 
   /**
@@ -427,6 +430,8 @@ export class PeerConnection implements PeerHandle {
     try {
       while (!this.#closed && this.#serveQueue.length > 0) {
         const run = this.#takeRun();
+        (globalThis as any).RUNS = ((globalThis as any).RUNS ?? 0) + 1; (globalThis as any).BLOCKS = ((globalThis as any).BLOCKS ?? 0) + run.length;
+        if ((globalThis as any).RUNS % 500 === 0) Deno.writeTextFileSync(`/tmp/s/runs-${Deno.pid}.log`, `${(globalThis as any).RUNS} runs ${(globalThis as any).BLOCKS} blocks\n`, { append: true });
         const bytes = run.reduce((sum, request) => sum + request.length, 0);
         await this.#context.uploadLimiter?.take(bytes);
         if (this.#closed) break;

@@ -604,6 +604,22 @@ Deno.test("framePieceRun: a run read into the tail becomes piece messages in pla
   });
 });
 
+Deno.test("hasBufferedMessage tells a whole buffered message from a partial one", async () => {
+  const requests = [0, 1, 2].map((k) => encodeRequest(3, k * BLOCK_LENGTH, BLOCK_LENGTH));
+  // one read brings two requests and half of the third
+  const bytes = concat(requests);
+  const source = new FakeSource(bytes, () => 17 * 2 + 8);
+  const reader = new WireReader(source);
+  assert.equal(reader.hasBufferedMessage, false);
+  assert.equal((await reader.next())?.type, "request");
+  assert.equal(reader.hasBufferedMessage, true);
+  assert.equal((await reader.next())?.type, "request");
+  assert.equal(reader.hasBufferedMessage, false, "only part of the third is buffered");
+  assert.equal(source.reads, 1);
+  assert.equal((await reader.next())?.type, "request");
+  assert.equal(reader.hasBufferedMessage, false);
+});
+
 Deno.test("limits can be tightened once the torrent is known", async () => {
   const bitfield = encodeMessage({ type: "bitfield", bits: new Uint8Array(3) });
   const loose = new WireReader(new FakeSource(bitfield));
