@@ -366,22 +366,36 @@ export class WireReader {
 
   /** The next message, or null when the source ended cleanly between messages. */
   async next(): Promise<WireMessage | null> {
-    if (!await this.#fill(4)) {
-      if (this.#end > this.#start) throw new ProtocolError("connection closed inside a message");
-      return null;
+    for (;;) {
+      const message = this.nextBuffered();
+      if (message !== undefined) return message;
+      // the length, then the id, then the body: a keep-alive is whole after its length
+      const buffered = this.#end - this.#start;
+      const wanted = buffered < 4 ? 4 : buffered < 5 ? 5 : 4 + this.#view.getUint32(this.#start);
+      if (!await this.#fill(wanted)) {
+        if (this.#end === this.#start) return null;
+        throw new ProtocolError("connection closed inside a message");
+      }
     }
+  }
+
+  /**
+   * The next message if it is already buffered, else undefined; never reads. A connection
+   * drains a batch of messages with this without a promise per message. Throws
+   * `ProtocolError` as soon as a buffered header breaks the limits.
+   */
+  nextBuffered(): WireMessage | undefined {
+    const buffered = this.#end - this.#start;
+    if (buffered < 4) return undefined;
     const length = this.#view.getUint32(this.#start);
     if (length === 0) {
       this.#start += 4;
       return { type: "keep_alive" };
     }
-    if (!await this.#fill(5)) throw new ProtocolError("connection closed inside a message");
+    if (buffered < 5) return undefined;
     const id = this.#buffer[this.#start + 4];
     this.#checkLength(id, length);
-    if (!await this.#fill(4 + length)) {
-      throw new ProtocolError("connection closed inside a message");
-    }
-    // filling may have moved or grown the buffer: take positions only now
+    if (buffered < 4 + length) return undefined;
     const view = this.#view;
     const body = this.#start + 5;
     this.#start += 4 + length;

@@ -63,8 +63,9 @@ const MAX_QUEUED_REQUESTS = 512;
 /** A remote must complete both handshakes within this. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const KEEP_ALIVE_MS = 60_000;
-/** Nothing at all from a remote for this long closes the connection. */
+/** Nothing at all from a remote for this long closes the connection (checked every 15 s). */
 const READ_IDLE_TIMEOUT_MS = 180_000;
+const IDLE_CHECK_MS = 15_000;
 const CLIENT_VERSION = "Swarmshare 0.1";
 const encoder = new TextEncoder();
 
@@ -212,14 +213,18 @@ export class PeerConnection implements PeerHandle {
       if (!this.#sawExtensionHandshake) this.close("no extension handshake");
     }, HANDSHAKE_TIMEOUT_MS);
     const keepAlive = setInterval(() => this.#send(encodeKeepAlive()), KEEP_ALIVE_MS);
-    let idleTimer = setTimeout(() => this.close("silent for too long"), READ_IDLE_TIMEOUT_MS);
+    // one coarse check rather than a timer re-armed for every message
+    let lastHeardAt = Date.now();
+    const idleCheck = setInterval(() => {
+      if (Date.now() - lastHeardAt > READ_IDLE_TIMEOUT_MS) this.close("silent for too long");
+    }, IDLE_CHECK_MS);
     try {
       this.#sendExtensionHandshake();
       while (!this.#closed) {
-        const message = await this.#reader.next();
+        // a batch already buffered is handled without a promise per message
+        const message = this.#reader.nextBuffered() ?? await this.#reader.next();
         if (message === null) break;
-        clearTimeout(idleTimer);
-        idleTimer = setTimeout(() => this.close("silent for too long"), READ_IDLE_TIMEOUT_MS);
+        lastHeardAt = Date.now();
         this.#handle(message);
         // requests come in batches: serve once the batch is parsed, so runs are long
         if (!this.#serving && this.#serveQueue.length > 0 && !this.#reader.hasBufferedMessage) {
@@ -236,7 +241,7 @@ export class PeerConnection implements PeerHandle {
       }
     } finally {
       clearTimeout(handshakeTimer);
-      clearTimeout(idleTimer);
+      clearInterval(idleCheck);
       clearInterval(keepAlive);
       this.close("done");
     }
@@ -430,8 +435,15 @@ export class PeerConnection implements PeerHandle {
     try {
       while (!this.#closed && this.#serveQueue.length > 0) {
         const run = this.#takeRun();
-        (globalThis as any).RUNS = ((globalThis as any).RUNS ?? 0) + 1; (globalThis as any).BLOCKS = ((globalThis as any).BLOCKS ?? 0) + run.length;
-        if ((globalThis as any).RUNS % 500 === 0) Deno.writeTextFileSync(`/tmp/s/runs-${Deno.pid}.log`, `${(globalThis as any).RUNS} runs ${(globalThis as any).BLOCKS} blocks\n`, { append: true });
+        (globalThis as any).RUNS = ((globalThis as any).RUNS ?? 0) + 1;
+        (globalThis as any).BLOCKS = ((globalThis as any).BLOCKS ?? 0) + run.length;
+        if ((globalThis as any).RUNS % 500 === 0) {
+          Deno.writeTextFileSync(
+            `/tmp/s/runs-${Deno.pid}.log`,
+            `${(globalThis as any).RUNS} runs ${(globalThis as any).BLOCKS} blocks\n`,
+            { append: true },
+          );
+        }
         const bytes = run.reduce((sum, request) => sum + request.length, 0);
         await this.#context.uploadLimiter?.take(bytes);
         if (this.#closed) break;

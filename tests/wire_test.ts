@@ -13,6 +13,7 @@ import {
   decodeHandshake,
   encodeCancel,
   encodeHandshake,
+  encodeHave,
   encodeMessage,
   encodePiece,
   encodeRequest,
@@ -618,6 +619,21 @@ Deno.test("hasBufferedMessage tells a whole buffered message from a partial one"
   assert.equal(source.reads, 1);
   assert.equal((await reader.next())?.type, "request");
   assert.equal(reader.hasBufferedMessage, false);
+});
+
+Deno.test("nextBuffered never reads and consumes only whole messages", async () => {
+  const have = encodeHave(5);
+  const reader = new WireReader(new FakeSource(concat([have, have.subarray(0, 6)]), () => 15));
+  assert.equal(reader.nextBuffered(), undefined, "nothing read yet");
+  assert.deepEqual(await reader.next(), { type: "have", index: 5 });
+  assert.equal(reader.nextBuffered(), undefined, "six bytes of the second have");
+  assert.equal(reader.nextBuffered(), undefined, "still there, not consumed");
+  await assert.rejects(reader.next(), /closed inside a message/);
+
+  const oversized = new Uint8Array([0, 1, 0, 0, 7]); // a piece message longer than a block
+  const strict = new WireReader(new FakeSource(concat([have, oversized]), () => 100));
+  assert.deepEqual(await strict.next(), { type: "have", index: 5 });
+  assert.throws(() => strict.nextBuffered(), ProtocolError, "refused from the header alone");
 });
 
 Deno.test("limits can be tightened once the torrent is known", async () => {
