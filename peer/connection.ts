@@ -435,15 +435,6 @@ export class PeerConnection implements PeerHandle {
     try {
       while (!this.#closed && this.#serveQueue.length > 0) {
         const run = this.#takeRun();
-        (globalThis as any).RUNS = ((globalThis as any).RUNS ?? 0) + 1;
-        (globalThis as any).BLOCKS = ((globalThis as any).BLOCKS ?? 0) + run.length;
-        if ((globalThis as any).RUNS % 500 === 0) {
-          Deno.writeTextFileSync(
-            `/tmp/s/runs-${Deno.pid}.log`,
-            `${(globalThis as any).RUNS} runs ${(globalThis as any).BLOCKS} blocks\n`,
-            { append: true },
-          );
-        }
         const bytes = run.reduce((sum, request) => sum + request.length, 0);
         await this.#context.uploadLimiter?.take(bytes);
         if (this.#closed) break;
