@@ -43,6 +43,9 @@ export function blockCount(size: number): number {
 
 /** Bytes in block `block` of a piece of `size` bytes: full except the last. */
 export function blockSize(size: number, block: number): number {
+  if (!(Number.isInteger(block) && block >= 0 && block < blockCount(size))) {
+    throw new RangeError(`block ${block} is not in a piece of ${size} bytes`);
+  }
   return Math.min(BLOCK_LENGTH, size - block * BLOCK_LENGTH);
 }
 
@@ -75,6 +78,6 @@ export function isServableRequest(
   length: number,
 ): boolean {
   if (!isPieceIndex(fileLength, index)) return false;
-  return Number.isInteger(begin) && begin >= 0 && length > 0 && length <= BLOCK_LENGTH &&
-    begin + length <= pieceSize(fileLength, index);
+  return Number.isInteger(begin) && begin >= 0 && Number.isInteger(length) && length > 0 &&
+    length <= BLOCK_LENGTH && begin + length <= pieceSize(fileLength, index);
 }

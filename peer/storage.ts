@@ -9,7 +9,7 @@
 
 import { sha1 } from "../lib/hash.ts";
 import { constants } from "node:fs";
-import { type FileHandle, open, rename, stat } from "node:fs/promises";
+import { type FileHandle, link, open, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { UserError } from "../lib/errors.ts";
 import { PIECE_LENGTH, pieceCount, pieceSize } from "../lib/pieces.ts";
@@ -119,14 +119,23 @@ export function partPathFor(finalPath: string): string {
   return join(dirname(finalPath), `.${basename(finalPath)}.swarmshare-part`);
 }
 
-/** Moves a verified part file to its final name, refusing to replace anything there. */
+/**
+ * Moves a verified part file to its final name, refusing to replace anything there. A hard
+ * link claims the name atomically (it fails if anything, even a dangling symlink, is there),
+ * then the part name goes; where the file system has no hard links, it checks, then renames.
+ */
 export async function promotePartFile(partPath: string, finalPath: string): Promise<void> {
-  if (await exists(finalPath)) {
-    throw new UserError(
-      `${finalPath} appeared while downloading; the download is kept at ${partPath}`,
-    );
+  const taken = () =>
+    new UserError(`${finalPath} appeared while downloading; the download is kept at ${partPath}`);
+  try {
+    await link(partPath, finalPath);
+  } catch (error) {
+    if ((error as { code?: string }).code === "EEXIST") throw taken();
+    if (await exists(finalPath)) throw taken();
+    await rename(partPath, finalPath);
+    return;
   }
-  await rename(partPath, finalPath);
+  await unlink(partPath);
 }
 
 /** True when something exists at `path`. */

@@ -122,6 +122,13 @@ Deno.test("blockCount and blockSize", async (t) => {
       assert.equal(total, size);
     });
   }
+
+  await t.step("a block outside the piece is a RangeError, not a negative size", () => {
+    for (const block of [-1, 32, 1.5, Number.NaN]) {
+      assert.throws(() => blockSize(PIECE_LENGTH, block), RangeError, `block ${block}`);
+    }
+    assert.throws(() => blockSize(16_385, 2), RangeError);
+  });
 });
 
 interface RequestCase {
@@ -137,6 +144,16 @@ interface RequestCase {
 }
 
 const REQUEST_CASES: RequestCase[] = [
+  // lengths off the wire are integers; one computed elsewhere may not be
+  {
+    name: "fractional length",
+    fileLength: PIECE_LENGTH,
+    index: 0,
+    begin: 0,
+    length: 100.5,
+    valid: false,
+    servable: false,
+  },
   // empty file: nothing at all
   {
     name: "empty file",

@@ -326,6 +326,16 @@ Deno.test("promotePartFile", async (t) => {
       assertBytes(await Deno.readFile(partPath), bytesOf(1000, 8));
     });
 
+    await t.step("refuses to replace even a dangling symlink (no check-then-rename)", async () => {
+      const finalPath = join(dir, "link.bin");
+      const partPath = partPathFor(finalPath);
+      await Deno.writeFile(partPath, bytesOf(10, 3));
+      await Deno.symlink(join(dir, "nowhere"), finalPath);
+      await assert.rejects(promotePartFile(partPath, finalPath), /appeared while downloading/);
+      assert.equal(await Deno.readLink(finalPath), join(dir, "nowhere"));
+      assert.ok(await exists(partPath));
+    });
+
     await t.step("refuses to replace a directory or an empty file", async () => {
       for (
         const make of [
