@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import { UserError } from "./errors.ts";
 import { PIECE_HASH_LENGTH, PIECE_LENGTH, pieceCount } from "./pieces.ts";
-import { CONTROL_LENGTH, type HashJob, type HashReply, STOP } from "./hash_job.ts";
+import { CONTROL_LENGTH, type HashJob, type HashReply, raiseStop } from "./hash_job.ts";
 
 /** The hashes of a whole file. */
 export interface FileHashes {
@@ -55,11 +55,7 @@ export async function hashFile(path: string, signal?: AbortSignal): Promise<File
   // the threads start up while the file is looked at
   const threads = [startHashThread(), startHashThread()];
   const control = new SharedArrayBuffer(CONTROL_LENGTH * Int32Array.BYTES_PER_ELEMENT);
-  const stop = () => {
-    const cells = new Int32Array(control);
-    Atomics.store(cells, STOP, 1);
-    Atomics.notify(cells, STOP);
-  };
+  const stop = () => raiseStop(new Int32Array(control));
   const aborted = Promise.withResolvers<never>();
   aborted.promise.catch(() => {}); // surfaces through the race below
   const onAbort = () => aborted.reject(signal!.reason);

@@ -11,6 +11,12 @@ export const PIECES_RELEASED = 1;
 export const STOP = 2;
 export const CONTROL_LENGTH = 3;
 
+/** Raises the stop flag and wakes a thread waiting on any cell, so it sees the flag now. */
+export function raiseStop(control: Int32Array): void {
+  Atomics.store(control, STOP, 1);
+  for (let cell = 0; cell < CONTROL_LENGTH; cell++) Atomics.notify(control, cell);
+}
+
 /** The whole-file thread also hashes every SHARE-th piece (reads cost about a ninth of a hash). */
 export const SHARE = 9;
 

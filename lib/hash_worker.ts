@@ -22,6 +22,7 @@ import {
   type HashReply,
   PIECES_READ,
   PIECES_RELEASED,
+  raiseStop,
   SHARE,
   STOP,
 } from "./hash_job.ts";
@@ -97,7 +98,7 @@ self.onmessage = (event: MessageEvent<HashJob>) => {
       reply = { sha1: runWhole(job, control, slots, digests) };
     }
   } catch (error) {
-    publish(control, STOP, 1);
+    raiseStop(control);
     reply = { error: error instanceof Error ? error.message : String(error) };
   }
   self.postMessage(reply);

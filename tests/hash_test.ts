@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { UserError } from "../lib/errors.ts";
 import { hashFile, sha1 } from "../lib/hash.ts";
+import { CONTROL_LENGTH, type HashJob, type HashReply } from "../lib/hash_job.ts";
 import { PIECE_LENGTH } from "../lib/pieces.ts";
 
 /** Deterministic pseudo-random bytes (xorshift32), different for each seed. */
@@ -105,6 +106,32 @@ Deno.test("hashFile equals one-shot SHA-1 of the same bytes", async (t) => {
       const hashing = hashFile(path, controller.signal);
       controller.abort(new UserError("stopped midway"));
       await assert.rejects(hashing, /stopped midway/);
+    });
+
+    await t.step("a file shorter than announced: the reader says so, the other stops", async () => {
+      const path = join(dir, "shrunk");
+      await Deno.writeFile(path, randomBytes(3 * PIECE_LENGTH, 8));
+      const length = 20 * PIECE_LENGTH; // as if it shrank after the stat
+      const job = {
+        path,
+        length,
+        control: new SharedArrayBuffer(CONTROL_LENGTH * 4),
+        ring: new SharedArrayBuffer(8 * PIECE_LENGTH),
+        digests: new SharedArrayBuffer(20 * 20),
+      };
+      const run = (role: HashJob["role"]) => {
+        const worker = new Worker(new URL("../lib/hash_worker.ts", import.meta.url).href, {
+          type: "module",
+        });
+        const reply = new Promise<HashReply>((resolve) => {
+          worker.onmessage = (event) => resolve(event.data);
+        }).finally(() => worker.terminate());
+        worker.postMessage({ ...job, role } satisfies HashJob);
+        return reply;
+      };
+      const [reader, whole] = await Promise.all([run("reader"), run("whole")]);
+      assert.ok("error" in reader && /shrank/.test(reader.error), JSON.stringify(reader));
+      assert.deepEqual(whole, { error: "stopped" });
     });
 
     await t.step("a directory is refused", async () => {
