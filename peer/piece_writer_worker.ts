@@ -115,7 +115,8 @@ class PieceWriter {
       this.#kept.set(index, piece);
       return "kept";
     }
-    this.#advance();
+    // the cursor's piece is still missing, so there is nothing to advance over yet: this
+    // piece is read back from disk when the cursor gets here
     return "written";
   }
 
