@@ -8,6 +8,9 @@
  * - A started piece belongs to the peer that started it, so a bad piece can usually be
  *   blamed on one peer: its remaining blocks go to that peer first, and to others only when
  *   they have nothing new to fetch (or the owner left).
+ * - At most `maxStarted` pieces are started and not yet verified or failed. The caller holds a
+ *   piece in memory over that span, so this bounds its memory whatever the file size, the
+ *   number of peers or the speed of the disk.
  * - Endgame: once every missing block is in flight, idle peers get duplicate requests for
  *   blocks already asked of others (never twice of one peer), and when a block arrives the
  *   other requests for it are returned for cancelling. A slow peer cannot hold the tail.
@@ -18,7 +21,7 @@
 import { Bitfield } from "../lib/bitfield.ts";
 import { BLOCK_LENGTH, blockCount, blockSize, pieceCount, pieceSize } from "../lib/pieces.ts";
 
-/** Any value that identifies a peer (its connection object, an id). */
+/** Any value but `undefined` that identifies a peer (its connection object, an id). */
 export type PeerKey = unknown;
 
 /** One block request. */
@@ -35,15 +38,76 @@ export interface BlockOutcome {
   /** Every block of the piece is in: verify it now. */
   pieceComplete: boolean;
   /** Other peers asked for the same block in endgame: send them cancels. */
-  cancels: PeerKey[];
+  cancels: readonly PeerKey[];
+}
+
+const NO_CANCELS: readonly PeerKey[] = Object.freeze([]);
+
+/**
+ * Which peers each block of one piece is requested from. Outside endgame that is one peer at
+ * most, so each block has one slot, and endgame duplicates go to a map made on first use.
+ * Started pieces live long enough to reach V8's old generation, where a Set per block (32 per
+ * piece) piled up as garbage between major collections and grew a download's heap with the
+ * file size.
+ */
+class BlockRequests {
+  /** The first peer each block is asked of; `undefined` when none. */
+  readonly #first: PeerKey[];
+  /** Endgame: the further peers a block is asked of. */
+  #more?: Map<number, PeerKey[]>;
+
+  constructor(blocks: number) {
+    this.#first = new Array(blocks).fill(undefined);
+  }
+
+  count(block: number): number {
+    if (this.#first[block] === undefined) return 0;
+    return 1 + (this.#more?.get(block)?.length ?? 0);
+  }
+
+  has(block: number, peer: PeerKey): boolean {
+    return this.#first[block] === peer || (this.#more?.get(block)?.includes(peer) ?? false);
+  }
+
+  /** Every peer `block` is asked of. */
+  peers(block: number): PeerKey[] {
+    if (this.#first[block] === undefined) return [];
+    return [this.#first[block], ...this.#more?.get(block) ?? []];
+  }
+
+  add(block: number, peer: PeerKey): void {
+    if (this.#first[block] === undefined) {
+      this.#first[block] = peer;
+      return;
+    }
+    this.#more ??= new Map();
+    const more = this.#more.get(block);
+    if (more) more.push(peer);
+    else this.#more.set(block, [peer]);
+  }
+
+  delete(block: number, peer: PeerKey): void {
+    const more = this.#more?.get(block);
+    if (this.#first[block] === peer) {
+      this.#first[block] = more?.shift();
+    } else if (more) {
+      const at = more.indexOf(peer);
+      if (at >= 0) more.splice(at, 1);
+    }
+    if (more?.length === 0) this.#more!.delete(block);
+  }
+
+  clear(block: number): void {
+    this.#first[block] = undefined;
+    this.#more?.delete(block);
+  }
 }
 
 interface PieceProgress {
   index: number;
   size: number;
   blocks: number;
-  /** Peers each block is currently requested from. */
-  requestedFrom: Set<PeerKey>[];
+  requests: BlockRequests;
   received: Uint8Array;
   receivedCount: number;
   /** The peer that started the piece; undefined once it left. */
@@ -61,6 +125,8 @@ export interface PickerOptions {
   randomFirst?: number;
   /** Random source in [0, 1); injectable for deterministic tests. */
   random?: () => number;
+  /** Pieces started and not yet verified or failed, at most. Default: no limit. */
+  maxStarted?: number;
 }
 
 /** The request strategy of one download. */
@@ -70,6 +136,7 @@ export class Picker {
   readonly #have: Bitfield;
   readonly #randomFirst: number;
   readonly #random: () => number;
+  readonly #maxStarted: number;
   /** How many connected peers have each piece. */
   readonly #availability: Uint32Array;
   readonly #peers = new Map<PeerKey, Bitfield>();
@@ -86,12 +153,18 @@ export class Picker {
     this.#have = new Bitfield(this.#pieceCount, options.have.bytes.slice());
     this.#randomFirst = options.randomFirst ?? 4;
     this.#random = options.random ?? Math.random;
+    this.#maxStarted = options.maxStarted ?? Infinity;
     this.#availability = new Uint32Array(this.#pieceCount);
   }
 
   /** True when every piece is verified. */
   get isComplete(): boolean {
     return this.#have.isComplete;
+  }
+
+  /** True when no new piece may be started until a started one is verified or fails. */
+  get isFull(): boolean {
+    return this.#progress.size >= this.#maxStarted;
   }
 
   /** True once every missing block has been requested from someone. */
@@ -101,7 +174,7 @@ export class Picker {
       const progress = this.#progress.get(index);
       if (!progress) return false;
       for (let block = 0; block < progress.blocks; block++) {
-        if (!progress.received[block] && progress.requestedFrom[block].size === 0) return false;
+        if (!progress.received[block] && progress.requests.count(block) === 0) return false;
       }
     }
     return true;
@@ -139,20 +212,29 @@ export class Picker {
     return (this.#wanted.get(peer) ?? 0) > 0;
   }
 
-  /** A peer left: its requests go back to the pool and its pieces lose their owner. */
-  removePeer(peer: PeerKey): void {
+  /**
+   * A peer left: its requests go back to the pool and its pieces lose their owner. Returns
+   * the unfinished pieces no connected peer has any more: they are dropped, blocks and all,
+   * so that they do not hold places under `maxStarted` (the caller lets go of their blocks).
+   */
+  removePeer(peer: PeerKey): number[] {
     const pieces = this.#peers.get(peer);
-    if (!pieces) return;
+    if (!pieces) return [];
     this.releaseRequests(peer);
     for (let index = 0; index < this.#pieceCount; index++) {
       if (pieces.has(index)) this.#availability[index]--;
     }
+    const dropped: number[] = [];
     for (const progress of this.#progress.values()) {
       if (progress.owner === peer) progress.owner = undefined;
+      const unfinished = progress.receivedCount < progress.blocks;
+      if (unfinished && this.#availability[progress.index] === 0) dropped.push(progress.index);
     }
+    for (const index of dropped) this.#progress.delete(index);
     this.#peers.delete(peer);
     this.#wanted.delete(peer);
     this.#outstanding.delete(peer);
+    return dropped;
   }
 
   /** Forgets every request in flight to `peer` (it choked us, or is going away). */
@@ -160,7 +242,7 @@ export class Picker {
     const keys = this.#outstanding.get(peer);
     if (!keys) return;
     for (const key of keys) {
-      this.#progress.get(Math.floor(key / 65536))?.requestedFrom[key % 65536].delete(peer);
+      this.#progress.get(Math.floor(key / 65536))?.requests.delete(key % 65536, peer);
     }
     keys.clear();
     for (const progress of this.#progress.values()) {
@@ -183,8 +265,8 @@ export class Picker {
         progress.owner = peer;
       }
     }
-    // 2. new pieces: random at first, then rarest first
-    while (requests.length < max) {
+    // 2. new pieces: random at first, then rarest first, while there is room for them
+    while (requests.length < max && !this.isFull) {
       const index = this.#choosePiece(pieces);
       if (index === undefined) break;
       const progress = this.#start(index, peer);
@@ -222,9 +304,9 @@ export class Picker {
     let taken = 0;
     for (let block = 0; block < progress.blocks && taken < max; block++) {
       if (progress.received[block]) continue;
-      const askedOf = progress.requestedFrom[block];
-      if (askedOf.has(peer) || (!duplicate && askedOf.size > 0)) continue;
-      askedOf.add(peer);
+      const requests = progress.requests;
+      if (duplicate ? requests.has(block, peer) : requests.count(block) > 0) continue;
+      requests.add(block, peer);
       outstanding.add(progress.index * 65536 + block);
       into.push({
         index: progress.index,
@@ -270,7 +352,7 @@ export class Picker {
       index,
       size,
       blocks,
-      requestedFrom: Array.from({ length: blocks }, () => new Set<PeerKey>()),
+      requests: new BlockRequests(blocks),
       received: new Uint8Array(blocks),
       receivedCount: 0,
       owner,
@@ -284,19 +366,20 @@ export class Picker {
   blockReceived(peer: PeerKey, index: number, begin: number): BlockOutcome {
     const progress = this.#progress.get(index);
     const block = begin / BLOCK_LENGTH;
-    const askedOf = progress?.requestedFrom[block];
-    if (!progress || !askedOf?.has(peer) || progress.received[block]) {
-      return { accepted: false, pieceComplete: false, cancels: [] };
+    if (!progress?.requests.has(block, peer) || progress.received[block]) {
+      return { accepted: false, pieceComplete: false, cancels: NO_CANCELS };
     }
     progress.received[block] = 1;
     progress.receivedCount++;
     progress.contributors.add(peer);
-    const cancels: PeerKey[] = [];
-    for (const other of askedOf) {
-      this.#outstanding.get(other)?.delete(index * 65536 + block);
-      if (other !== peer) cancels.push(other);
+    const key = index * 65536 + block;
+    let cancels = NO_CANCELS;
+    if (progress.requests.count(block) > 1) {
+      cancels = progress.requests.peers(block).filter((other) => other !== peer);
+      for (const other of cancels) this.#outstanding.get(other)?.delete(key);
     }
-    askedOf.clear();
+    this.#outstanding.get(peer)?.delete(key);
+    progress.requests.clear(block);
     return { accepted: true, pieceComplete: progress.receivedCount === progress.blocks, cancels };
   }
 

@@ -1,8 +1,9 @@
 /**
  * Unit tests of peer/picker.ts: which piece is started (random first, then rarest first,
  * table-driven with a deterministic random), piece ownership, requests returned when a peer
- * leaves, endgame duplicates and cancels, failed pieces, unwanted blocks, completion, and a
- * seeded simulation checking the invariants over thousands of steps.
+ * leaves and pieces dropped when their last holder leaves, the bound on pieces in progress,
+ * endgame duplicates and cancels, failed pieces, unwanted blocks, completion, and seeded
+ * simulations checking the invariants over thousands of steps.
  */
 
 import assert from "node:assert/strict";
@@ -32,7 +33,13 @@ function field(size: number, pieces: number[] | "all"): Bitfield {
 
 function makePicker(
   pieces: number,
-  options: { have?: number[]; randomFirst?: number; random?: () => number; fileLength?: number },
+  options: {
+    have?: number[];
+    randomFirst?: number;
+    random?: () => number;
+    fileLength?: number;
+    maxStarted?: number;
+  },
 ): Picker {
   const fileLength = options.fileLength ?? pieces * PIECE_LENGTH;
   return new Picker({
@@ -40,6 +47,7 @@ function makePicker(
     have: field(pieceCount(fileLength), options.have ?? []),
     randomFirst: options.randomFirst,
     random: options.random ?? FIRST_TIE,
+    maxStarted: options.maxStarted,
   });
 }
 
@@ -364,6 +372,31 @@ Deno.test("removePeer returns its requests to the pool", async (t) => {
     assert.deepEqual(picker.pick("A", 10), []);
   });
 
+  await t.step("an unfinished piece nobody connected has is dropped, blocks and all", () => {
+    const picker = makePicker(3, { randomFirst: 0 });
+    picker.addPeer("A", field(3, [0, 1]));
+    picker.addPeer("B", field(3, [1, 2]));
+    const a = picker.pick("A", 64); // pieces 0 and 1
+    deliver(picker, "A", a.filter((r) => r.index === 0).slice(0, 3));
+    deliver(picker, "A", a.filter((r) => r.index === 1).slice(0, 3));
+    assert.deepEqual(picker.removePeer("A"), [0], "B still has piece 1");
+    assert.deepEqual(picker.removePeer("A"), [], "twice: nothing more");
+    // a new holder of piece 0 starts it afresh; piece 1 keeps its three blocks
+    picker.addPeer("C", field(3, [0]));
+    assert.equal(picker.pick("C", 100).length, 32);
+    assert.equal(picker.pick("B", 100).filter((r) => r.index === 1).length, 29);
+  });
+
+  await t.step("a complete piece waiting for its check is never dropped", () => {
+    const picker = makePicker(1, {});
+    picker.addPeer("A", field(1, "all"));
+    assert.equal(deliver(picker, "A", picker.pick("A", 32))?.pieceComplete, true);
+    assert.deepEqual(picker.removePeer("A"), []);
+    assert.deepEqual(picker.contributors(0), ["A"]);
+    picker.pieceVerified(0);
+    assert.equal(picker.isComplete, true);
+  });
+
   await t.step("adding a peer again replaces its old state", () => {
     const picker = makePicker(2, { randomFirst: 0 });
     picker.addPeer("A", field(2, "all"));
@@ -374,6 +407,44 @@ Deno.test("removePeer returns its requests to the pool", async (t) => {
     picker.addPeer("B", field(2, [0]));
     // piece 0's blocks are free again: B gets all of them
     assert.equal(picker.pick("B", 100).length, 32);
+  });
+});
+
+Deno.test("maxStarted bounds the pieces in progress", async (t) => {
+  await t.step("no new piece starts while full; blocks of started ones still go out", () => {
+    const picker = makePicker(8, { randomFirst: 0, maxStarted: 2 });
+    picker.addPeer("A", field(8, "all"));
+    picker.addPeer("B", field(8, "all"));
+    assert.equal(picker.isFull, false);
+    assert.deepEqual(blocks(picker.pick("A", 40)), [
+      ...range(0, 32).map((i) => `0:${i}`),
+      ...range(0, 8).map((i) => `1:${i}`),
+    ]);
+    assert.equal(picker.isFull, true);
+    // B may not start piece 2, but helps with the rest of piece 1
+    assert.deepEqual(blocks(picker.pick("B", 100)), range(8, 32).map((i) => `1:${i}`));
+    assert.deepEqual(picker.pick("B", 100), []);
+  });
+
+  await t.step("a verified or failed piece makes room for the next", () => {
+    const picker = makePicker(8, { randomFirst: 0, maxStarted: 2 });
+    picker.addPeer("A", field(8, "all"));
+    const first = picker.pick("A", 64);
+    deliver(picker, "A", first.filter((r) => r.index === 0));
+    assert.equal(picker.isFull, true, "complete but not yet checked: still held");
+    assert.deepEqual(picker.pick("A", 10), []);
+    picker.pieceVerified(0);
+    assert.deepEqual(blocks(picker.pick("A", 1)), ["2:0"]);
+    deliver(picker, "A", first.filter((r) => r.index === 1));
+    picker.pieceFailed(1);
+    assert.equal(picker.isFull, false);
+    // the rest of piece 2, then piece 1 again from its first block
+    assert.deepEqual(blocks(picker.pick("A", 33)), [
+      ...range(1, 32).map((i) => `2:${i}`),
+      "1:0",
+      "1:1",
+    ]);
+    assert.equal(picker.isFull, true);
   });
 });
 
@@ -625,6 +696,14 @@ Deno.test("seeded simulation keeps every invariant to completion", async (t) => 
   assert.ok(failures >= 10, `only ${failures} failed pieces: pieceFailed is barely exercised`);
 });
 
+Deno.test("seeded simulation with maxStarted 3 keeps the bound and completes", async (t) => {
+  for (let seed = 17; seed <= 24; seed++) {
+    await t.step(`seed ${seed}`, () => {
+      simulate(seed, 3);
+    });
+  }
+});
+
 /**
  * Random peers join, leave, choke, announce pieces, request and deliver blocks (some pieces
  * fail their hash), while a model checks: every request is for a piece the peer has, a block
@@ -632,7 +711,7 @@ Deno.test("seeded simulation keeps every invariant to completion", async (t) => 
  * accepted; cancels name exactly the other peers asked; outstanding counts agree; and the
  * download completes.
  */
-function simulate(seed: number): number {
+function simulate(seed: number, maxStarted?: number): number {
   const random = seededRandom(seed);
   const int = (n: number) => Math.floor(random() * n);
   const fileLength = 12 * PIECE_LENGTH + 20_000 + seed;
@@ -642,6 +721,7 @@ function simulate(seed: number): number {
     have: new Bitfield(count),
     randomFirst: 2,
     random: seededRandom(seed * 7919),
+    maxStarted,
   });
   const peerPieces = new Map<string, Set<number>>();
   /** Live requests per peer, as "index:begin". */
@@ -698,7 +778,8 @@ function simulate(seed: number): number {
         }
       }
     } else if (action < 0.85 && peer !== "seed") {
-      picker.removePeer(peer);
+      // the seed stays, so every piece keeps a holder and nothing is dropped
+      assert.deepEqual(picker.removePeer(peer), []);
       peerPieces.delete(peer);
       live.delete(peer);
       join(`${peer}'`, range(0, count).filter(() => random() < 0.5));
@@ -711,6 +792,13 @@ function simulate(seed: number): number {
       picker.peerHas(peer, index);
     }
     for (const [p, keys] of live) assert.equal(picker.outstanding(p), keys.size, p);
+    if (maxStarted !== undefined) {
+      const started = new Set(received.keys());
+      for (const keys of live.values()) {
+        for (const key of keys) started.add(Number(key.split(":")[0]));
+      }
+      assert.ok(started.size <= maxStarted, `${started.size} pieces in progress`);
+    }
   }
   assert.equal(picker.isComplete, true, `seed ${seed}: not complete`);
   assert.equal(verified.size, count);
