@@ -14,12 +14,20 @@
 
 import { Bitfield } from "../lib/bitfield.ts";
 import { errorMessage, UserError } from "../lib/errors.ts";
-import type { TorrentInfo } from "../lib/metainfo.ts";
-import { PIECE_LENGTH, pieceCount } from "../lib/pieces.ts";
+import { sha1 } from "../lib/hash.ts";
+import { pieceHash, type TorrentInfo } from "../lib/metainfo.ts";
+import { PIECE_LENGTH, pieceCount, pieceSize } from "../lib/pieces.ts";
 import type { PeerAddress } from "../lib/protocol.ts";
 import { connectPeer, type PeerContext } from "./connection.ts";
 import { Picker } from "./picker.ts";
-import { exists, partPathFor, PieceFile, promotePartFile, verifiedPieces } from "./storage.ts";
+import {
+  equalBytes,
+  exists,
+  partPathFor,
+  PieceFile,
+  promotePartFile,
+  verifiedPieces,
+} from "./storage.ts";
 import type { WriterReply, WriterRequest } from "./piece_writer_worker.ts";
 import type { HeldTorrent, PeerHandle, PieceSink, TorrentRegistry } from "./torrents.ts";
 
@@ -68,8 +76,13 @@ const MAX_PIPELINE = 128;
 /** Requests in flight per peer cover this much of its measured rate. */
 const PIPELINE_SECONDS = 0.25;
 const TICK_MS = 250;
-/** Pieces (512 KiB each) verified and waiting for the disk, at most. */
-const MAX_WRITES_IN_FLIGHT = 8;
+/**
+ * Pieces held in memory at once, from their first block until the writer has checked them
+ * (12 MiB; the writer may keep 4 MiB more, piece_writer_worker.ts): enough to keep several
+ * peers' pipelines full while a write waits, and a bound on a download's memory whatever the
+ * file size. A disk slower than the network holds the peers back instead.
+ */
+const MAX_STARTED_PIECES = 24;
 /**
  * Ask the tracker for peers this often while below the cap. The first asks come quickly and
  * then slow down (250 ms, 500 ms, 1 s, 2 s, 3 s): downloaders that started together find each
@@ -114,10 +127,6 @@ export class Download implements PieceSink {
   readonly #buffers = new Map<number, Uint8Array<ArrayBuffer>>();
   readonly #freeBuffers: Uint8Array<ArrayBuffer>[] = [];
   #verified = 0;
-  /** Verified pieces handed to the writer and not yet on disk. */
-  #writesInFlight = 0;
-  /** Who delivered the blocks of each piece being checked, to blame if it is bad. */
-  readonly #contributors = new Map<number, PeerHandle[]>();
   #writer?: Worker;
   #writerFinished?: PromiseWithResolvers<string>;
   #lastProgressAt = Date.now();
@@ -173,7 +182,11 @@ export class Download implements PieceSink {
       const have = resumed
         ? bitfieldOf(await verifiedPieces(file, this.info.pieceHashes))
         : new Bitfield(this.piecesTotal);
-      this.#picker = new Picker({ fileLength: this.info.length, have });
+      this.#picker = new Picker({
+        fileLength: this.info.length,
+        have,
+        maxStarted: MAX_STARTED_PIECES,
+      });
       this.#torrent = this.#options.registry.add({
         infoHash: this.#options.infoHash,
         infoHashHex: this.infoHashHex,
@@ -264,7 +277,12 @@ export class Download implements PieceSink {
 
   peerLeft(peer: PeerHandle): void {
     if (!this.#peers.delete(peer)) return;
-    this.#picker?.removePeer(peer);
+    // pieces only it had are dropped: their blocks are of no use until someone has them
+    for (const index of this.#picker?.removePeer(peer) ?? []) {
+      const buffer = this.#buffers.get(index);
+      this.#buffers.delete(index);
+      if (buffer) this.#freeBuffers.push(buffer);
+    }
     // its requests went back to the pool: hand them to the others
     for (const other of this.#peers) this.#fill(other);
   }
@@ -274,8 +292,7 @@ export class Download implements PieceSink {
     const picker = this.#picker;
     if (!picker || this.state !== "D" || !this.#peers.has(peer)) return;
     peer.sendInterested(picker.isInteresting(peer));
-    // a disk slower than the network must not fill memory with pieces waiting to be written
-    if (peer.isChokingUs || this.#writesInFlight >= MAX_WRITES_IN_FLIGHT) return;
+    if (peer.isChokingUs) return;
     const want = this.#depth(peer) - picker.outstanding(peer);
     if (want > 0) peer.sendRequests(picker.pick(peer, want));
   }
@@ -322,14 +339,33 @@ export class Download implements PieceSink {
     return stats;
   }
 
-  /** Every block is in: the writer checks the piece's SHA-1, then writes it or rejects it. */
+  /**
+   * Every block is in: the piece's SHA-1 is checked here (the writer thread has the
+   * whole-file hash to keep), then a good piece goes to the writer and a bad one is fetched
+   * again, its senders blamed.
+   */
   #pieceComplete(index: number, buffer: Uint8Array<ArrayBuffer>): void {
+    const picker = this.#picker!;
     this.#buffers.delete(index);
-    this.#contributors.set(index, this.#picker!.contributors(index) as PeerHandle[]);
-    // the buffer travels to the writer and comes back once the piece is checked (and written)
+    const contributors = picker.contributors(index) as PeerHandle[];
+    const piece = buffer.subarray(0, pieceSize(this.info.length, index));
+    if (!equalBytes(sha1(piece), pieceHash(this.info, index))) {
+      this.#freeBuffers.push(buffer);
+      const wasFull = picker.isFull;
+      picker.pieceFailed(index);
+      this.#blame(contributors, index);
+      this.#refillIfRoomMade(wasFull);
+      return;
+    }
+    for (const peer of contributors) this.#statsOf(peer.address).pieces++;
+    // the buffer travels to the writer and comes back once the piece is written
     const request: WriterRequest = { type: "write", index, buffer: buffer.buffer };
-    this.#writesInFlight++;
     this.#writer!.postMessage(request, [buffer.buffer]);
+  }
+
+  /** A started piece just ended: if the picker was full, peers it held back ask again. */
+  #refillIfRoomMade(wasFull: boolean): void {
+    if (wasFull) { for (const peer of this.#peers) this.#fill(peer); }
   }
 
   #startWriter(present: number[]): void {
@@ -345,7 +381,6 @@ export class Download implements PieceSink {
       type: "open",
       path: this.partPath,
       length: this.info.length,
-      pieceHashes: this.info.pieceHashes,
       present,
     };
     writer.postMessage(open);
@@ -364,22 +399,11 @@ export class Download implements PieceSink {
       this.#freeBuffers.push(new Uint8Array(reply.buffer));
       return;
     }
-    const picker = this.#picker!;
-    const contributors = this.#contributors.get(reply.index) ?? [];
-    this.#contributors.delete(reply.index);
     // a piece just ahead of the whole-file hash stays with the writer until the hash gets there
     if (reply.buffer) this.#freeBuffers.push(new Uint8Array(reply.buffer));
-    // the disk caught up: peers held back by a full write queue may ask again
-    if (this.#writesInFlight-- === MAX_WRITES_IN_FLIGHT) {
-      for (const peer of this.#peers) this.#fill(peer);
-    }
-    if (reply.type === "rejected") {
-      picker.pieceFailed(reply.index);
-      this.#blame(contributors, reply.index);
-      return;
-    }
-    picker.pieceVerified(reply.index);
-    for (const peer of contributors) this.#statsOf(peer.address).pieces++;
+    const wasFull = this.#picker!.isFull;
+    this.#picker!.pieceVerified(reply.index);
+    this.#refillIfRoomMade(wasFull);
     this.#lastProgressAt = Date.now();
     // advertise only once the piece is on disk, where serving reads it from
     this.#options.registry.pieceAdded(this.#torrent!, reply.index);

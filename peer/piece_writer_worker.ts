@@ -1,14 +1,17 @@
 /**
- * A download's disk side, on its own thread: checks each piece against its SHA-1 and writes
- * the good ones at their offsets (the bad come back `rejected`), keeps the whole-file SHA-1
- * running in file order (from the piece just written when it is the next in order, from a
- * few pieces kept in memory when they arrived just ahead of it, else read back from disk),
- * starts a flush of the written data every 64 MiB without waiting for it, and at the end
- * fsyncs and reports the digest. The main thread keeps only the sockets and the picker.
+ * A download's disk side, on its own thread: writes each piece (already checked against its
+ * SHA-1 by the download) at its offset, keeps the whole-file SHA-1 running in file order
+ * (from the piece just written when it is the next in order, from a few pieces kept in memory
+ * when they arrived just ahead of it, else read back from disk), starts a flush of the written
+ * data every 64 MiB without waiting for it, and at the end fsyncs and reports the digest.
+ *
+ * Every byte of a download is hashed twice, once for its piece and once for the whole file.
+ * The piece hash runs on the main thread and the whole-file hash here, so that on two cores
+ * no thread has both: with both here, this thread alone set the pace of a download.
  *
  * Messages in: `open`, `write` (the piece's buffer is transferred and comes back with
  * `written`, or later with `released` when it was kept), `finish`, `close`. Messages out:
- * `written`, `rejected`, `released`, `finished`, `failed`.
+ * `written`, `released`, `finished`, `failed`.
  *
  * @module
  */
@@ -21,7 +24,7 @@ import { PIECE_LENGTH, pieceCount, pieceSize } from "../lib/pieces.ts";
 
 /** What the download sends. */
 export type WriterRequest =
-  | { type: "open"; path: string; length: number; pieceHashes: Uint8Array; present: number[] }
+  | { type: "open"; path: string; length: number; present: number[] }
   | { type: "write"; index: number; buffer: ArrayBuffer }
   | { type: "finish" }
   | { type: "close" };
@@ -32,8 +35,6 @@ export type WriterReply =
   | { type: "written"; index: number; buffer?: ArrayBuffer }
   /** A kept buffer, hashed into the whole file and free again. */
   | { type: "released"; buffer: ArrayBuffer }
-  /** The piece did not match its SHA-1 and was not written. */
-  | { type: "rejected"; index: number; buffer: ArrayBuffer }
   | { type: "finished"; sha1: string }
   | { type: "failed"; message: string };
 
@@ -62,18 +63,14 @@ class PieceWriter {
   /** A flush of earlier writes is running on the runtime's blocking pool. */
   #syncing = false;
 
-  readonly #pieceHashes: Uint8Array;
-
   constructor(
     path: string,
     length: number,
-    pieceHashes: Uint8Array,
     present: number[],
     release: (buffer: ArrayBuffer) => void,
   ) {
     this.#fd = fs.openSync(path, "r+");
     this.#release = release;
-    this.#pieceHashes = pieceHashes;
     this.#length = length;
     this.#count = pieceCount(length);
     this.#written = new Uint8Array(this.#count);
@@ -82,16 +79,12 @@ class PieceWriter {
   }
 
   /**
-   * Checks and writes piece `index`, whose bytes start `buffer`. Returns "rejected" when it
-   * is bad, "kept" when the writer holds on to the buffer (it comes back through `release`),
-   * else "written".
+   * Writes piece `index`, whose bytes start `buffer`. Returns "kept" when the writer holds on
+   * to the buffer (it comes back through `release`), else "written".
    */
-  write(index: number, buffer: ArrayBuffer): "written" | "kept" | "rejected" {
+  write(index: number, buffer: ArrayBuffer): "written" | "kept" {
     if (!(index >= 0 && index < this.#count)) throw new Error(`piece ${index} out of range`);
     const piece = new Uint8Array(buffer, 0, pieceSize(this.#length, index));
-    const digest = createHash("sha1").update(piece).digest();
-    const expected = this.#pieceHashes.subarray(index * 20, index * 20 + 20);
-    if (!digest.equals(expected)) return "rejected";
     let done = 0;
     while (done < piece.length) {
       done += fs.writeSync(this.#fd, piece, done, piece.length - done, index * PIECE_LENGTH + done);
@@ -171,7 +164,6 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
         writer = new PieceWriter(
           request.path,
           request.length,
-          request.pieceHashes,
           request.present,
           (buffer) =>
             self.postMessage({ type: "released", buffer } satisfies WriterReply, [buffer]),
@@ -183,7 +175,7 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
           self.postMessage({ type: "written", index: request.index } satisfies WriterReply);
         } else {
           const reply: WriterReply = {
-            type: outcome,
+            type: "written",
             index: request.index,
             buffer: request.buffer,
           };
