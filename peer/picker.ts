@@ -110,6 +110,8 @@ interface PieceProgress {
   requests: BlockRequests;
   received: Uint8Array;
   receivedCount: number;
+  /** Blocks neither received nor asked of anyone: what a peer can still be given. */
+  unrequested: number;
   /** The peer that started the piece; undefined once it left. */
   owner: PeerKey | undefined;
   /** Peers that delivered blocks of this piece. */
@@ -169,14 +171,9 @@ export class Picker {
 
   /** True once every missing block has been requested from someone. */
   get isEndgame(): boolean {
-    for (let index = 0; index < this.#pieceCount; index++) {
-      if (this.#have.has(index)) continue;
-      const progress = this.#progress.get(index);
-      if (!progress) return false;
-      for (let block = 0; block < progress.blocks; block++) {
-        if (!progress.received[block] && progress.requests.count(block) === 0) return false;
-      }
-    }
+    // started pieces are never verified ones, so this counts the missing pieces not started
+    if (this.#pieceCount - this.#have.count - this.#progress.size > 0) return false;
+    for (const progress of this.#progress.values()) if (progress.unrequested > 0) return false;
     return true;
   }
 
@@ -242,7 +239,13 @@ export class Picker {
     const keys = this.#outstanding.get(peer);
     if (!keys) return;
     for (const key of keys) {
-      this.#progress.get(Math.floor(key / 65536))?.requests.delete(key % 65536, peer);
+      const progress = this.#progress.get(Math.floor(key / 65536));
+      const block = key % 65536;
+      if (!progress) continue;
+      progress.requests.delete(block, peer);
+      if (progress.requests.count(block) === 0 && !progress.received[block]) {
+        progress.unrequested++;
+      }
     }
     keys.clear();
     for (const progress of this.#progress.values()) {
@@ -301,11 +304,15 @@ export class Picker {
     into: BlockRequest[],
     duplicate: boolean,
   ): boolean {
+    // pick() asks this of every started piece, often: most have nothing left to hand out
+    if (!duplicate && progress.unrequested === 0) return false;
     let taken = 0;
     for (let block = 0; block < progress.blocks && taken < max; block++) {
       if (progress.received[block]) continue;
       const requests = progress.requests;
-      if (duplicate ? requests.has(block, peer) : requests.count(block) > 0) continue;
+      const askers = requests.count(block);
+      if (duplicate ? requests.has(block, peer) : askers > 0) continue;
+      if (askers === 0) progress.unrequested--;
       requests.add(block, peer);
       outstanding.add(progress.index * 65536 + block);
       into.push({
@@ -355,6 +362,7 @@ export class Picker {
       requests: new BlockRequests(blocks),
       received: new Uint8Array(blocks),
       receivedCount: 0,
+      unrequested: blocks,
       owner,
       contributors: new Set(),
     };

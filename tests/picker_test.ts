@@ -708,8 +708,8 @@ Deno.test("seeded simulation with maxStarted 3 keeps the bound and completes", a
  * Random peers join, leave, choke, announce pieces, request and deliver blocks (some pieces
  * fail their hash), while a model checks: every request is for a piece the peer has, a block
  * we lack, never one already asked of that peer; every delivery of a live request is
- * accepted; cancels name exactly the other peers asked; outstanding counts agree; and the
- * download completes.
+ * accepted; cancels name exactly the other peers asked; outstanding counts and endgame agree;
+ * and the download completes.
  */
 function simulate(seed: number, maxStarted?: number): number {
   const random = seededRandom(seed);
@@ -734,6 +734,18 @@ function simulate(seed: number, maxStarted?: number): number {
     peerPieces.set(peer, new Set(pieces));
     live.set(peer, new Set());
     picker.addPeer(peer, field(count, pieces));
+  };
+  /** Endgame, the slow way: every block of every unverified piece is in or asked for. */
+  const isEndgame = () => {
+    const asked = new Set<string>();
+    for (const keys of live.values()) for (const key of keys) asked.add(key);
+    return range(0, count).every((index) =>
+      verified.has(index) ||
+      range(0, blockCount(pieceSize(fileLength, index))).every((block) =>
+        received.get(index)?.has(block * BLOCK_LENGTH) ||
+        asked.has(`${index}:${block * BLOCK_LENGTH}`)
+      )
+    );
   };
   join("seed", range(0, count));
   for (let i = 0; i < 4; i++) join(`p${i}`, range(0, count).filter(() => random() < 0.5));
@@ -792,6 +804,7 @@ function simulate(seed: number, maxStarted?: number): number {
       picker.peerHas(peer, index);
     }
     for (const [p, keys] of live) assert.equal(picker.outstanding(p), keys.size, p);
+    if (step % 16 === 0) assert.equal(picker.isEndgame, isEndgame(), `endgame at step ${step}`);
     if (maxStarted !== undefined) {
       const started = new Set(received.keys());
       for (const keys of live.values()) {
