@@ -223,7 +223,11 @@ async function runSwarmshare(
   const started = performance.now();
   const finished = downloading.map(async (client) => {
     await client.shell.ok(`download_file bench ${file.name} ${client.home}/dl`);
-    const event = await client.shell.event("download_complete");
+    // a failed download ends the run at once, rather than at the step time limit
+    const event = await client.shell.event(["download_complete", "download_failed"]);
+    if (event.event === "download_failed") {
+      throw new Error(`${client.name}: the download failed: ${event.reason}`);
+    }
     return { seconds: (performance.now() - started) / 1000, path: String(event.path) };
   });
   const results = await Promise.all(finished);

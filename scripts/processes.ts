@@ -322,9 +322,16 @@ export class JsonShell extends Program {
     return reply.error!;
   }
 
-  /** Waits for an event line named `name` (also one already seen and not yet taken). */
-  async event(name: string, match: (event: JsonReply) => boolean = () => true): Promise<JsonReply> {
-    const fits = (event: JsonReply) => event.event === name && match(event);
+  /**
+   * Waits for an event line named `name`, or any of several names (also one already seen and
+   * not yet taken).
+   */
+  async event(
+    name: string | string[],
+    match: (event: JsonReply) => boolean = () => true,
+  ): Promise<JsonReply> {
+    const names = typeof name === "string" ? [name] : name;
+    const fits = (event: JsonReply) => names.includes(String(event.event)) && match(event);
     const seen = this.events.findIndex(fits);
     if (seen >= 0) return this.events.splice(seen, 1)[0];
     while (true) {
