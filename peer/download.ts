@@ -4,10 +4,10 @@
  * the destination; at the end the whole-file SHA-1 is checked and only then does the file
  * get its final name. The torrent is served to others from its first verified piece on.
  *
- * The main thread keeps the sockets and the picker; a worker (piece_writer_worker.ts)
- * checks each complete piece's SHA-1, writes it, keeps the whole-file SHA-1 running in file
- * order and flushes to disk as the download goes, so the end of a download has little left
- * to do.
+ * The main thread keeps the sockets and the picker and checks each complete piece's SHA-1;
+ * a worker (piece_writer_worker.ts) writes the good pieces, keeps the whole-file SHA-1
+ * running in file order and flushes to disk as the download goes, so the end of a download
+ * has little left to do. At most MAX_STARTED_PIECES pieces are in memory at once.
  *
  * @module
  */
