@@ -5,8 +5,9 @@
  * resident memory well under 150 MiB at no measurable cost in speed (benchmark, S3).
  * `--optimize-for-size` makes V8 grow the heap more slowly between collections: without it a
  * downloader's peak crept up with the length of the download (S3, 256 MiB / 1 GiB / 2 GiB:
- * 105 / 116 / 120 MiB; with it 101 / 103 / 106), for no speed difference the benchmark could
- * tell from run-to-run noise.
+ * 105 / 116 / 120 MiB; with it 101 / 103 / 106). It costs CPU where a downloader has several
+ * connections: over five interleaved rounds at 1 GiB, S2 took ~9% longer (S1 and S3 showed
+ * no difference beyond run-to-run noise).
  *
  * @module
  */
