@@ -16,10 +16,11 @@ import { Bitfield } from "../lib/bitfield.ts";
 import { errorMessage, UserError } from "../lib/errors.ts";
 import { sha1 } from "../lib/hash.ts";
 import { pieceHash, type TorrentInfo } from "../lib/metainfo.ts";
-import { PIECE_LENGTH, pieceCount, pieceSize } from "../lib/pieces.ts";
+import { pieceCount, pieceSize } from "../lib/pieces.ts";
 import type { PeerAddress } from "../lib/protocol.ts";
 import { connectPeer, type PeerContext } from "./connection.ts";
 import { Picker } from "./picker.ts";
+import { PieceSlots } from "./piece_slots.ts";
 import {
   equalBytes,
   exists,
@@ -83,6 +84,8 @@ const TICK_MS = 250;
  * file size. A disk slower than the network holds the peers back instead.
  */
 const MAX_STARTED_PIECES = 24;
+/** Pieces the writer may keep in memory just ahead of its whole-file hash (4 MiB). */
+const MAX_KEPT_BY_WRITER = 8;
 /**
  * Ask the tracker for peers this often while below the cap. The first asks come quickly and
  * then slow down (250 ms, 500 ms, 1 s, 2 s, 3 s): downloaders that started together find each
@@ -124,8 +127,13 @@ export class Download implements PieceSink {
   /** Addresses that sent a bad piece: never used again for this file. */
   readonly #banned = new Set<string>();
   readonly #strikes = new Map<string, number>();
-  readonly #buffers = new Map<number, Uint8Array<ArrayBuffer>>();
-  readonly #freeBuffers: Uint8Array<ArrayBuffer>[] = [];
+  /**
+   * Every piece in memory has a slot: started ones here, checked ones at the writer. Made
+   * when the download starts and let go when it ends.
+   */
+  #slots?: PieceSlots;
+  /** The slot of each started piece, by index. */
+  readonly #slotOf = new Map<number, number>();
   #verified = 0;
   #writer?: Worker;
   #writerFinished?: PromiseWithResolvers<string>;
@@ -279,9 +287,9 @@ export class Download implements PieceSink {
     if (!this.#peers.delete(peer)) return;
     // pieces only it had are dropped: their blocks are of no use until someone has them
     for (const index of this.#picker?.removePeer(peer) ?? []) {
-      const buffer = this.#buffers.get(index);
-      this.#buffers.delete(index);
-      if (buffer) this.#freeBuffers.push(buffer);
+      const slot = this.#slotOf.get(index);
+      this.#slotOf.delete(index);
+      if (slot !== undefined) this.#slots!.give(slot);
     }
     // its requests went back to the pool: hand them to the others
     for (const other of this.#peers) this.#fill(other);
@@ -313,19 +321,20 @@ export class Download implements PieceSink {
     if (!picker || this.state !== "D") return;
     const outcome = picker.blockReceived(peer, index, begin);
     if (!outcome.accepted) return;
-    let buffer = this.#buffers.get(index);
-    if (!buffer) {
-      buffer = this.#freeBuffers.pop() ?? new Uint8Array(PIECE_LENGTH);
-      this.#buffers.set(index, buffer);
+    const slots = this.#slots!;
+    let slot = this.#slotOf.get(index);
+    if (slot === undefined) {
+      slot = slots.take();
+      this.#slotOf.set(index, slot);
     }
-    buffer.set(block, begin);
+    slots.views[slot].set(block, begin);
     const stats = this.#statsOf(peer.address);
     stats.bytes += block.length;
     stats.windowBytes += block.length;
     for (const other of outcome.cancels) {
       (other as PeerHandle).sendCancel(index, begin, block.length);
     }
-    if (outcome.pieceComplete) this.#pieceComplete(index, buffer);
+    if (outcome.pieceComplete) this.#pieceComplete(index, slot);
     // top up in batches: asking after every block costs more than it gains
     if (this.#picker!.outstanding(peer) * 2 <= this.#depth(peer)) this.#fill(peer);
   }
@@ -344,13 +353,14 @@ export class Download implements PieceSink {
    * whole-file hash to keep), then a good piece goes to the writer and a bad one is fetched
    * again, its senders blamed.
    */
-  #pieceComplete(index: number, buffer: Uint8Array<ArrayBuffer>): void {
+  #pieceComplete(index: number, slot: number): void {
     const picker = this.#picker!;
-    this.#buffers.delete(index);
+    this.#slotOf.delete(index);
     const contributors = picker.contributors(index) as PeerHandle[];
-    const piece = buffer.subarray(0, pieceSize(this.info.length, index));
+    const slots = this.#slots!;
+    const piece = slots.views[slot].subarray(0, pieceSize(this.info.length, index));
     if (!equalBytes(sha1(piece), pieceHash(this.info, index))) {
-      this.#freeBuffers.push(buffer);
+      slots.give(slot);
       const wasFull = picker.isFull;
       picker.pieceFailed(index);
       this.#blame(contributors, index);
@@ -358,9 +368,8 @@ export class Download implements PieceSink {
       return;
     }
     for (const peer of contributors) this.#statsOf(peer.address).pieces++;
-    // the buffer travels to the writer and comes back once the piece is written
-    const request: WriterRequest = { type: "write", index, buffer: buffer.buffer };
-    this.#writer!.postMessage(request, [buffer.buffer]);
+    // the slot goes to the writer and comes back once the piece is written
+    this.#writer!.postMessage({ type: "write", index, slot } satisfies WriterRequest);
   }
 
   /** A started piece just ended: if the picker was full, peers it held back ask again. */
@@ -369,6 +378,7 @@ export class Download implements PieceSink {
   }
 
   #startWriter(present: number[]): void {
+    this.#slots = new PieceSlots(MAX_STARTED_PIECES + MAX_KEPT_BY_WRITER);
     const writer = new Worker(new URL("./piece_writer_worker.ts", import.meta.url).href, {
       type: "module",
     });
@@ -382,6 +392,8 @@ export class Download implements PieceSink {
       path: this.partPath,
       length: this.info.length,
       present,
+      slots: this.#slots.memory,
+      maxKept: MAX_KEPT_BY_WRITER,
     };
     writer.postMessage(open);
     this.#writer = writer;
@@ -396,11 +408,11 @@ export class Download implements PieceSink {
     if (reply.type === "finished") return this.#writerFinished?.resolve(reply.sha1);
     if (this.state !== "D") return;
     if (reply.type === "released") {
-      this.#freeBuffers.push(new Uint8Array(reply.buffer));
+      this.#slots!.give(reply.slot);
       return;
     }
     // a piece just ahead of the whole-file hash stays with the writer until the hash gets there
-    if (reply.buffer) this.#freeBuffers.push(new Uint8Array(reply.buffer));
+    if (reply.slot !== undefined) this.#slots!.give(reply.slot);
     const wasFull = this.#picker!.isFull;
     this.#picker!.pieceVerified(reply.index);
     this.#refillIfRoomMade(wasFull);
@@ -513,8 +525,8 @@ export class Download implements PieceSink {
     clearInterval(this.#timer);
     for (const peer of [...this.#peers]) this.#picker?.removePeer(peer);
     this.#peers.clear();
-    this.#buffers.clear();
-    this.#freeBuffers.length = 0;
+    this.#slotOf.clear();
+    this.#slots = undefined;
     if (this.state === "C") this.#done.resolve();
   }
 }

@@ -9,9 +9,10 @@
  * The piece hash runs on the main thread and the whole-file hash here, so that on two cores
  * no thread has both: with both here, this thread alone set the pace of a download.
  *
- * Messages in: `open`, `write` (the piece's buffer is transferred and comes back with
- * `written`, or later with `released` when it was kept), `finish`, `close`. Messages out:
- * `written`, `released`, `finished`, `failed`.
+ * Pieces live in slots of memory shared with the download (piece_slots.ts). Messages in:
+ * `open`, `write` (the piece's slot, handed back with `written`, or later with `released` when
+ * the writer kept it), `finish`, `close`. Messages out: `written`, `released`, `finished`,
+ * `failed`.
  *
  * @module
  */
@@ -21,30 +22,39 @@
 import { createHash, type Hash } from "node:crypto";
 import * as fs from "node:fs";
 import { PIECE_LENGTH, pieceCount, pieceSize } from "../lib/pieces.ts";
+import { slotViews } from "./piece_slots.ts";
 
 /** What the download sends. */
 export type WriterRequest =
-  | { type: "open"; path: string; length: number; present: number[] }
-  | { type: "write"; index: number; buffer: ArrayBuffer }
+  | {
+    type: "open";
+    path: string;
+    length: number;
+    present: number[];
+    /** The download's piece slots. */
+    slots: SharedArrayBuffer;
+    /** Pieces the writer may keep in their slots ahead of the whole-file hash. */
+    maxKept: number;
+  }
+  | { type: "write"; index: number; slot: number }
   | { type: "finish" }
   | { type: "close" };
 
 /** What the writer answers. */
 export type WriterReply =
-  /** `buffer` is missing when the writer keeps it until the whole-file hash reaches it. */
-  | { type: "written"; index: number; buffer?: ArrayBuffer }
-  /** A kept buffer, hashed into the whole file and free again. */
-  | { type: "released"; buffer: ArrayBuffer }
+  /** `slot` is missing when the writer keeps it until the whole-file hash reaches it. */
+  | { type: "written"; index: number; slot?: number }
+  /** A kept slot, hashed into the whole file and free again. */
+  | { type: "released"; slot: number }
   | { type: "finished"; sha1: string }
   | { type: "failed"; message: string };
 
 const SYNC_EVERY_BYTES = 64 * 1024 * 1024;
 /**
  * A piece that arrives a little ahead of the whole-file hash (several peers finish their
- * pieces in any order) is kept in memory until the hash reaches it, instead of being read
- * back from disk: at most this many pieces (4 MiB), at most KEEP_AHEAD pieces ahead.
+ * pieces in any order) is kept in its slot until the hash reaches it, instead of being read
+ * back from disk: at most `maxKept` pieces, at most KEEP_AHEAD pieces ahead.
  */
-const MAX_KEPT = 8;
 const KEEP_AHEAD = 16;
 
 /** The state of one open part file. */
@@ -55,21 +65,24 @@ class PieceWriter {
   readonly #written: Uint8Array;
   readonly #whole: Hash = createHash("sha1");
   readonly #scratch = new Uint8Array(PIECE_LENGTH);
-  /** Pieces written ahead of the cursor and still in memory, by index. */
-  readonly #kept = new Map<number, Uint8Array>();
-  readonly #release: (buffer: ArrayBuffer) => void;
+  readonly #slots: Uint8Array[];
+  readonly #maxKept: number;
+  /** Slots of pieces written ahead of the cursor and still in memory, by piece index. */
+  readonly #kept = new Map<number, number>();
+  readonly #release: (slot: number) => void;
   #cursor = 0;
   #unsynced = 0;
   /** A flush of earlier writes is running on the runtime's blocking pool. */
   #syncing = false;
 
   constructor(
-    path: string,
-    length: number,
-    present: number[],
-    release: (buffer: ArrayBuffer) => void,
+    open: Extract<WriterRequest, { type: "open" }>,
+    release: (slot: number) => void,
   ) {
+    const { path, length, present } = open;
     this.#fd = fs.openSync(path, "r+");
+    this.#slots = slotViews(open.slots);
+    this.#maxKept = open.maxKept;
     this.#release = release;
     this.#length = length;
     this.#count = pieceCount(length);
@@ -79,12 +92,13 @@ class PieceWriter {
   }
 
   /**
-   * Writes piece `index`, whose bytes start `buffer`. Returns "kept" when the writer holds on
-   * to the buffer (it comes back through `release`), else "written".
+   * Writes piece `index`, whose bytes start slot `slot`. Returns "kept" when the writer holds
+   * on to the slot (it comes back through `release`), else "written".
    */
-  write(index: number, buffer: ArrayBuffer): "written" | "kept" {
+  write(index: number, slot: number): "written" | "kept" {
     if (!(index >= 0 && index < this.#count)) throw new Error(`piece ${index} out of range`);
-    const piece = new Uint8Array(buffer, 0, pieceSize(this.#length, index));
+    if (!(slot >= 0 && slot < this.#slots.length)) throw new Error(`slot ${slot} out of range`);
+    const piece = this.#slots[slot].subarray(0, pieceSize(this.#length, index));
     let done = 0;
     while (done < piece.length) {
       done += fs.writeSync(this.#fd, piece, done, piece.length - done, index * PIECE_LENGTH + done);
@@ -104,8 +118,8 @@ class PieceWriter {
       this.#advance();
       return "written";
     }
-    if (index - this.#cursor <= KEEP_AHEAD && this.#kept.size < MAX_KEPT) {
-      this.#kept.set(index, piece);
+    if (index - this.#cursor <= KEEP_AHEAD && this.#kept.size < this.#maxKept) {
+      this.#kept.set(index, slot);
       return "kept";
     }
     // the cursor's piece is still missing, so there is nothing to advance over yet: this
@@ -114,19 +128,18 @@ class PieceWriter {
   }
 
   /**
-   * Moves the whole-file hash over the written pieces it has reached: kept ones from memory
-   * (handing their buffers to `release`), the others read back from disk.
+   * Moves the whole-file hash over the written pieces it has reached: kept ones from their
+   * slots (handing the slots to `release`), the others read back from disk.
    */
   #advance(): void {
     while (this.#cursor < this.#count && this.#written[this.#cursor]) {
-      let piece = this.#kept.get(this.#cursor);
-      if (piece) {
+      const slot = this.#kept.get(this.#cursor);
+      if (slot !== undefined) {
         this.#kept.delete(this.#cursor);
-        this.#whole.update(piece);
-        this.#release(piece.buffer as ArrayBuffer);
+        this.#whole.update(this.#slots[slot].subarray(0, pieceSize(this.#length, this.#cursor)));
+        this.#release(slot);
       } else {
-        piece = this.#readBack(this.#cursor);
-        this.#whole.update(piece);
+        this.#whole.update(this.#readBack(this.#cursor));
       }
       this.#cursor++;
     }
@@ -162,25 +175,18 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
     switch (request.type) {
       case "open":
         writer = new PieceWriter(
-          request.path,
-          request.length,
-          request.present,
-          (buffer) =>
-            self.postMessage({ type: "released", buffer } satisfies WriterReply, [buffer]),
+          request,
+          (slot) => self.postMessage({ type: "released", slot } satisfies WriterReply),
         );
         return;
       case "write": {
-        const outcome = writer!.write(request.index, request.buffer);
-        if (outcome === "kept") {
-          self.postMessage({ type: "written", index: request.index } satisfies WriterReply);
-        } else {
-          const reply: WriterReply = {
-            type: "written",
-            index: request.index,
-            buffer: request.buffer,
-          };
-          self.postMessage(reply, [request.buffer]);
-        }
+        const { index, slot } = request;
+        const kept = writer!.write(index, slot) === "kept";
+        self.postMessage(
+          (kept
+            ? { type: "written", index }
+            : { type: "written", index, slot }) satisfies WriterReply,
+        );
         return;
       }
       case "finish":

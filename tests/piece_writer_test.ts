@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { PIECE_LENGTH } from "../lib/pieces.ts";
 import type { WriterReply, WriterRequest } from "../peer/piece_writer_worker.ts";
+import { PieceSlots } from "../peer/piece_slots.ts";
 import { seededRandom, TempDir } from "./harness.ts";
 
 const PIECES = 12;
@@ -26,6 +27,10 @@ function fixture(): Fixture {
   return { bytes, sha1: createHash("sha1").update(bytes).digest("hex") };
 }
 
+/** The slot piece `index` travels in: not its index, so that a mix-up shows. */
+const slotFor = (index: number) => (index + 5) % PIECES;
+const pieceIn = (slot: number) => (slot - 5 + PIECES) % PIECES;
+
 /** The worker with its replies queued, as the download sees it. */
 class Writer implements Disposable {
   readonly #worker = new Worker(
@@ -33,6 +38,7 @@ class Writer implements Disposable {
     { type: "module" },
   );
   readonly #replies: WriterReply[] = [];
+  readonly #slots = new PieceSlots(PIECES);
   #waiting?: () => void;
 
   constructor(readonly data: Fixture, path: string, present: number[] = []) {
@@ -40,18 +46,20 @@ class Writer implements Disposable {
       this.#replies.push(event.data);
       this.#waiting?.();
     };
-    this.#send({ type: "open", path, length: LENGTH, present });
+    const slots = this.#slots.memory;
+    this.#send({ type: "open", path, length: LENGTH, present, slots, maxKept: 8 });
   }
 
-  #send(request: WriterRequest, transfer: Transferable[] = []): void {
-    this.#worker.postMessage(request, transfer);
+  #send(request: WriterRequest): void {
+    this.#worker.postMessage(request);
   }
 
-  /** Sends piece `index` in a fresh buffer. */
+  /** Puts piece `index` in its slot and sends it. */
   write(index: number): void {
-    const buffer = new Uint8Array(PIECE_LENGTH);
-    buffer.set(this.data.bytes.subarray(index * PIECE_LENGTH, (index + 1) * PIECE_LENGTH));
-    this.#send({ type: "write", index, buffer: buffer.buffer }, [buffer.buffer]);
+    const slot = slotFor(index);
+    const piece = this.data.bytes.subarray(index * PIECE_LENGTH, (index + 1) * PIECE_LENGTH);
+    this.#slots.views[slot].set(piece);
+    this.#send({ type: "write", index, slot });
   }
 
   finish(): void {
@@ -75,9 +83,12 @@ class Writer implements Disposable {
 function summary(reply: WriterReply): string {
   switch (reply.type) {
     case "written":
-      return `written ${reply.index}${reply.buffer ? "" : " (kept)"}`;
+      if (reply.slot === undefined) return `written ${reply.index} (kept)`;
+      return reply.slot === slotFor(reply.index)
+        ? `written ${reply.index}`
+        : `written ${reply.index} in slot ${reply.slot}`;
     case "released":
-      return `released ${reply.buffer.byteLength}`;
+      return `released piece ${pieceIn(reply.slot)}`;
     case "finished":
       return `finished ${reply.sha1}`;
     case "failed":
@@ -95,7 +106,7 @@ async function partFile(dir: TempDir): Promise<string> {
 Deno.test("piece writer", async (t) => {
   const data = fixture();
 
-  await t.step("in order: every buffer comes straight back, the digest matches", async () => {
+  await t.step("in order: every slot comes straight back, the digest matches", async () => {
     await using dir = await TempDir.create();
     const path = await partFile(dir);
     using writer = new Writer(data, path);
@@ -119,8 +130,8 @@ Deno.test("piece writer", async (t) => {
     assert.deepEqual((await writer.replies(5)).map(summary), [
       "written 2 (kept)",
       "written 1 (kept)",
-      `released ${PIECE_LENGTH}`,
-      `released ${PIECE_LENGTH}`,
+      "released piece 1",
+      "released piece 2",
       "written 0",
     ]);
     for (let index = 3; index < PIECES; index++) writer.write(index);
