@@ -5,9 +5,10 @@
  * resident memory well under 150 MiB at no measurable cost in speed (benchmark, S3).
  * `--optimize-for-size` makes V8 grow the heap more slowly between collections: without it a
  * downloader's peak crept up with the length of the download (S3, 256 MiB / 1 GiB / 2 GiB:
- * 105 / 116 / 120 MiB; with it 101 / 103 / 106). It costs CPU where a downloader has several
- * connections: over five interleaved rounds at 1 GiB, S2 took ~9% longer (S1 and S3 showed
- * no difference beyond run-to-run noise).
+ * 105 / 116 / 120 MiB; with it 101 / 103 / 106). Over five interleaved rounds at 1 GiB it
+ * made S2 ~9% slower while piece buffers were transferred between threads (S1 and S3: no
+ * difference beyond run-to-run noise); since they are shared slots (peer/piece_slots.ts), two
+ * more rounds showed no clear difference in S2 either.
  *
  * @module
  */
