@@ -38,11 +38,12 @@ type Scenario = typeof SCENARIOS[number];
 type Engine = "swarmshare" | "libtorrent" | "limit";
 
 const USAGE = `usage: deno task bench [--size MiB | --quick] [--scenarios S1,S2,S3,U]
-                       [--anchor libtorrent] [--json]
+                       [--anchor libtorrent] [--repeat N] [--json]
   --size MiB      file size (default 1024); --quick is --size 64
   --scenarios     which to run (default all): S1 one seeder to one downloader, S2 three
                   seeders to one downloader, S3 one seeder to four downloaders, U upload hashing
   --anchor        also run S1-S3 with python3-libtorrent, one process per peer
+  --repeat N      run each scenario N times (engines alternating) and report the median run
   --json          print one JSON array of rows instead of the table`;
 
 /** Resources one process used. */
@@ -468,6 +469,7 @@ interface BenchOptions {
   sizeMiB: number;
   scenarios: Scenario[];
   anchor: boolean;
+  repeat: number;
   json: boolean;
 }
 
@@ -479,6 +481,7 @@ function parseOptions(args: string[]): BenchOptions | undefined {
       quick: { type: "boolean", default: false },
       scenarios: { type: "string", default: SCENARIOS.join(",") },
       anchor: { type: "string" },
+      repeat: { type: "string", default: "1" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
@@ -497,12 +500,34 @@ function parseOptions(args: string[]): BenchOptions | undefined {
   if (values.anchor !== undefined && values.anchor !== "libtorrent") {
     throw new Error(`the only anchor is libtorrent, not "${values.anchor}"`);
   }
+  const repeat = Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1) {
+    throw new Error("--repeat must be a whole number of runs, at least 1");
+  }
   return {
     sizeMiB,
     scenarios: scenarios as Scenario[],
     anchor: values.anchor === "libtorrent",
+    repeat,
     json: values.json,
   };
+}
+
+/**
+ * Per engine, the run with the median time (the lower middle of an even count); the times of
+ * all runs are said, so the spread is on record.
+ */
+function medianRuns(runs: Row[], say: (line: string) => void): Row[] {
+  const engines = [...new Set(runs.map((row) => row.engine))];
+  return engines.map((engine) => {
+    const rows = runs.filter((row) => row.engine === engine)
+      .sort((a, b) => a.seconds - b.seconds);
+    if (rows.length > 1) {
+      const times = rows.map((row) => row.seconds.toFixed(2)).join(", ");
+      say(`bench: ${rows[0].scenario} ${engine}: median of ${rows.length} runs (${times} s)`);
+    }
+    return rows[Math.floor((rows.length - 1) / 2)];
+  });
 }
 
 async function bench(options: BenchOptions): Promise<Row[]> {
@@ -538,19 +563,24 @@ async function bench(options: BenchOptions): Promise<Row[]> {
   const runOrder = [...options.scenarios].sort((a, b) => Number(b === "U") - Number(a === "U"));
   const scenarioRows: Row[] = [];
   for (const scenario of runOrder) {
-    say(`bench: ${scenario}...`);
-    await settle(file, leftovers);
-    if (scenario === "U") {
-      scenarioRows.push(await runUpload(dir, file));
-      continue;
-    }
-    if (torrent) {
-      scenarioRows.push(await runLibtorrent(dir, scenario, file, torrent));
-      leftovers.push(dir.join(`libtorrent-${scenario}`));
+    const runs: Row[] = [];
+    for (let round = 1; round <= options.repeat; round++) {
+      say(`bench: ${scenario}${options.repeat > 1 ? ` (${round}/${options.repeat})` : ""}...`);
       await settle(file, leftovers);
+      if (scenario === "U") {
+        runs.push(await runUpload(dir, file));
+        leftovers.push(dir.join("swarmshare-U"));
+        continue;
+      }
+      if (torrent) {
+        runs.push(await runLibtorrent(dir, scenario, file, torrent));
+        leftovers.push(dir.join(`libtorrent-${scenario}`));
+        await settle(file, leftovers);
+      }
+      runs.push(await runSwarmshare(dir, scenario, file));
+      leftovers.push(dir.join(`swarmshare-${scenario}`));
     }
-    scenarioRows.push(await runSwarmshare(dir, scenario, file));
-    leftovers.push(dir.join(`swarmshare-${scenario}`));
+    scenarioRows.push(...medianRuns(runs, say));
   }
   // the table keeps the order asked for
   const rank = (row: Row) => options.scenarios.indexOf(row.scenario as Scenario);

@@ -1,6 +1,6 @@
 /**
  * The benchmark keeps working and keeps its output contract (the numbers themselves are not
- * tested: tests never depend on timing). A 2 MiB run of S1 and U, as JSON.
+ * tested: tests never depend on timing). A 2 MiB run of S1 and U, each twice, as JSON.
  */
 
 import assert from "node:assert/strict";
@@ -15,6 +15,8 @@ Deno.test("bench --json: one array of rows with the documented keys", async () =
       "2",
       "--scenarios",
       "S1,U",
+      "--repeat",
+      "2",
       "--json",
     ],
     stdout: "piped",
@@ -51,10 +53,21 @@ Deno.test("bench --json: one array of rows with the documented keys", async () =
     }
   }
   assert.match(log, /bench: 2 MiB file/);
+  // one row per scenario and engine, the median of its runs, whose times are all said
+  assert.match(log, /bench: S1 swarmshare: median of 2 runs \([0-9.]+, [0-9.]+ s\)/);
+  assert.match(log, /bench: U swarmshare: median of 2 runs/);
 });
 
 Deno.test("bench: bad arguments exit 2 with usage", async () => {
-  for (const args of [["--size", "none"], ["--scenarios", "S9"], ["--anchor", "transmission"]]) {
+  for (
+    const args of [
+      ["--size", "none"],
+      ["--scenarios", "S9"],
+      ["--anchor", "transmission"],
+      ["--repeat", "0"],
+      ["--repeat", "1.5"],
+    ]
+  ) {
     const { code, stderr } = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", new URL("../scripts/bench.ts", import.meta.url).pathname, ...args],
       stdout: "null",
