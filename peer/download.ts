@@ -14,7 +14,6 @@
 
 import { Bitfield } from "../lib/bitfield.ts";
 import { errorMessage, UserError } from "../lib/errors.ts";
-import { sha1 } from "../lib/hash.ts";
 import { pieceHash, type TorrentInfo } from "../lib/metainfo.ts";
 import { pieceCount, pieceSize } from "../lib/pieces.ts";
 import type { PeerAddress } from "../lib/protocol.ts";
@@ -22,8 +21,8 @@ import { connectPeer, type PeerContext } from "./connection.ts";
 import { Picker } from "./picker.ts";
 import { PieceSlots } from "./piece_slots.ts";
 import {
-  equalBytes,
   exists,
+  isIntactPiece,
   partPathFor,
   PieceFile,
   promotePartFile,
@@ -78,7 +77,7 @@ const MAX_PIPELINE = 128;
 const PIPELINE_SECONDS = 0.25;
 const TICK_MS = 250;
 /**
- * Pieces held in memory at once, from their first block until the writer has checked them
+ * Pieces held in memory at once, from their first block until the writer has written them
  * (12 MiB; the writer may keep 4 MiB more, piece_writer_worker.ts): enough to keep several
  * peers' pipelines full while a write waits, and a bound on a download's memory whatever the
  * file size. A disk slower than the network holds the peers back instead.
@@ -292,7 +291,7 @@ export class Download implements PieceSink {
       if (slot !== undefined) this.#slots!.give(slot);
     }
     // its requests went back to the pool: hand them to the others
-    for (const other of this.#peers) this.#fill(other);
+    this.#fillAll();
   }
 
   /** Tops up a peer's pipeline, and tells it whether we are interested. */
@@ -359,12 +358,11 @@ export class Download implements PieceSink {
     const contributors = picker.contributors(index) as PeerHandle[];
     const slots = this.#slots!;
     const piece = slots.views[slot].subarray(0, pieceSize(this.info.length, index));
-    if (!equalBytes(sha1(piece), pieceHash(this.info, index))) {
+    if (!isIntactPiece(piece, pieceHash(this.info, index))) {
       slots.give(slot);
-      const wasFull = picker.isFull;
-      picker.pieceFailed(index);
+      const roomMade = picker.pieceFailed(index);
       this.#blame(contributors, index);
-      this.#refillIfRoomMade(wasFull);
+      if (roomMade) this.#fillAll();
       return;
     }
     for (const peer of contributors) this.#statsOf(peer.address).pieces++;
@@ -372,9 +370,9 @@ export class Download implements PieceSink {
     this.#writer!.postMessage({ type: "write", index, slot } satisfies WriterRequest);
   }
 
-  /** A started piece just ended: if the picker was full, peers it held back ask again. */
-  #refillIfRoomMade(wasFull: boolean): void {
-    if (wasFull) { for (const peer of this.#peers) this.#fill(peer); }
+  /** Tops up every peer (after a piece ends while the picker was full: those it held back). */
+  #fillAll(): void {
+    for (const peer of this.#peers) this.#fill(peer);
   }
 
   #startWriter(present: number[]): void {
@@ -413,9 +411,7 @@ export class Download implements PieceSink {
     }
     // a piece just ahead of the whole-file hash stays with the writer until the hash gets there
     if (reply.slot !== undefined) this.#slots!.give(reply.slot);
-    const wasFull = this.#picker!.isFull;
-    this.#picker!.pieceVerified(reply.index);
-    this.#refillIfRoomMade(wasFull);
+    if (this.#picker!.pieceVerified(reply.index)) this.#fillAll();
     this.#lastProgressAt = Date.now();
     // advertise only once the piece is on disk, where serving reads it from
     this.#options.registry.pieceAdded(this.#torrent!, reply.index);
@@ -452,7 +448,7 @@ export class Download implements PieceSink {
         (stats.windowBytes * 1000 / TICK_MS) * 0.5;
       stats.windowBytes = 0;
     }
-    for (const peer of this.#peers) this.#fill(peer);
+    this.#fillAll();
     const unavailable = this.#picker.unavailablePieces();
     this.reason = unavailable > 0
       ? `waiting: no connected peer has ${unavailable} missing piece${unavailable === 1 ? "" : "s"}`

@@ -396,18 +396,30 @@ export class Picker {
     return [...this.#progress.get(index)?.contributors ?? []];
   }
 
-  /** A complete piece matched its hash. */
-  pieceVerified(index: number): void {
-    this.#progress.delete(index);
-    if (!this.#have.add(index)) return;
-    for (const [peer, pieces] of this.#peers) {
-      if (pieces.has(index)) this.#wanted.set(peer, this.#wanted.get(peer)! - 1);
+  /** A complete piece matched its hash. True when that made room for a new piece. */
+  pieceVerified(index: number): boolean {
+    const roomMade = this.#end(index);
+    if (this.#have.add(index)) {
+      for (const [peer, pieces] of this.#peers) {
+        if (pieces.has(index)) this.#wanted.set(peer, this.#wanted.get(peer)! - 1);
+      }
     }
+    return roomMade;
   }
 
-  /** A complete piece failed its hash: every block is wanted again, from anyone. */
-  pieceFailed(index: number): void {
+  /**
+   * A complete piece failed its hash: every block is wanted again, from anyone. True when
+   * that made room for a new piece.
+   */
+  pieceFailed(index: number): boolean {
+    return this.#end(index);
+  }
+
+  /** Forgets a started piece; true when that made room under `maxStarted` for a new one. */
+  #end(index: number): boolean {
+    const wasFull = this.isFull;
     this.#progress.delete(index);
+    return wasFull && !this.isFull;
   }
 
   /** Missing pieces no connected peer has: what the download is waiting for. */

@@ -102,9 +102,14 @@ export async function verifiedPieces(
   const verified = new Array<boolean>(count).fill(false);
   for (let index = 0; index < count; index++) {
     const piece = await file.readPiece(index, buffer);
-    verified[index] = equalBytes(sha1(piece), pieceHashes.subarray(index * 20, index * 20 + 20));
+    verified[index] = isIntactPiece(piece, pieceHashes.subarray(index * 20, index * 20 + 20));
   }
   return verified;
+}
+
+/** True when `piece` has the SHA-1 `expected` (its entry in the torrent's piece hashes). */
+export function isIntactPiece(piece: Uint8Array, expected: Uint8Array): boolean {
+  return equalBytes(sha1(piece), expected);
 }
 
 /** True when two byte arrays hold the same bytes. */
