@@ -7,9 +7,9 @@
  */
 
 import { createHash } from "node:crypto";
+import { setImmediate } from "node:timers";
 import { UserError } from "./errors.ts";
-import { PIECE_HASH_LENGTH, PIECE_LENGTH, pieceCount } from "./pieces.ts";
-import { CONTROL_LENGTH, type HashJob, type HashReply, raiseStop } from "./hash_job.ts";
+import { HashRing } from "./hash_ring.ts";
 
 /** The hashes of a whole file. */
 export interface FileHashes {
@@ -20,74 +20,146 @@ export interface FileHashes {
   sha1: string;
 }
 
+/** How `hashFile` runs; the defaults suit every caller. */
+export interface HashOptions {
+  signal?: AbortSignal;
+  /**
+   * The helper thread's module, or null for none. By default hash_worker.ts, for files of at
+   * least HELPER_MIN_PIECES pieces.
+   */
+  helper?: URL | null;
+}
+
 /** The SHA-1 of `bytes` (20 bytes). */
 export function sha1(bytes: Uint8Array): Uint8Array {
   return createHash("sha1").update(bytes).digest();
 }
 
-/** Piece buffers shared by the two hashing threads: enough to ride out uneven reads. */
-const RING_SLOTS = 8;
+/**
+ * Smaller files are hashed by the main thread alone: a helper takes about 50 ms to start,
+ * the time the main thread needs for some 64 pieces on its own.
+ */
+export const HELPER_MIN_PIECES = 64;
 
-/** One hashing thread: its reply, or an error reply if the thread itself fails. */
-function startHashThread(): { worker: Worker; reply: Promise<HashReply> } {
-  const worker = new Worker(new URL("./hash_worker.ts", import.meta.url).href, {
-    type: "module",
-  });
-  const reply = Promise.withResolvers<HashReply>();
-  worker.onmessage = (event: MessageEvent<HashReply>) => reply.resolve(event.data);
+/** The main thread lets the event loop run at least this often while it hashes. */
+const YIELD_EVERY_MS = 2;
+
+/** How long to wait for the helper before looking whether it is still alive. */
+const HELPER_CHECK_MS = 100;
+
+/** A helper thread working on a ring; `failed` resolves if it dies. */
+export interface Helper {
+  worker: Worker;
+  failed: Promise<void>;
+}
+
+/** Starts `module` (a helper such as hash_worker.ts) on `ring`. */
+export function startHelper(ring: HashRing, module: URL): Helper {
+  const worker = new Worker(module.href, { type: "module" });
+  const failed = Promise.withResolvers<void>();
   worker.onerror = (event) => {
     event.preventDefault();
-    reply.resolve({ error: event.message });
+    failed.resolve();
   };
-  return { worker, reply: reply.promise };
+  worker.postMessage(ring.memory);
+  return { worker, failed: failed.promise };
 }
 
 /**
- * Hashes a whole file as a stream: every piece and the whole. Every byte needs two SHA-1
- * passes and the whole-file one cannot be split, so two threads (hash_worker.ts) share the
- * work: one reads and hashes pieces, the other keeps the whole-file hash and takes a share of
- * the pieces; they hand piece buffers over through shared memory, without copies or
- * messages. On two cores a file hashes in little more than one SHA-1 pass, and this thread
- * stays free meanwhile.
+ * Hashes a whole file as a stream: every piece and the whole.
+ *
+ * Every byte is read once and hashed twice, and the whole-file hash cannot be split. The
+ * main thread keeps the whole-file hash; a helper thread (hash_worker.ts) hashes pieces; both
+ * read pieces and hash pieces when their own work waits, claiming each step in a shared ring
+ * (hash_ring.ts). So the work balances by itself: until the helper has started, and if it
+ * ever fails, the main thread does it all. On two cores a file hashes in little more than one
+ * SHA-1 pass. The main thread lets its event loop run every few milliseconds meanwhile.
  */
-export async function hashFile(path: string, signal?: AbortSignal): Promise<FileHashes> {
-  signal?.throwIfAborted();
-  // the threads start up while the file is looked at
-  const threads = [startHashThread(), startHashThread()];
-  const control = new SharedArrayBuffer(CONTROL_LENGTH * Int32Array.BYTES_PER_ELEMENT);
-  const stop = () => raiseStop(new Int32Array(control));
-  const aborted = Promise.withResolvers<never>();
-  aborted.promise.catch(() => {}); // surfaces through the race below
-  const onAbort = () => aborted.reject(signal!.reason);
-  signal?.addEventListener("abort", onAbort, { once: true });
+export async function hashFile(path: string, options: HashOptions = {}): Promise<FileHashes> {
+  options.signal?.throwIfAborted();
+  using file = await Deno.open(path);
+  const info = await file.stat();
+  if (!info.isFile) throw new UserError(`${path} is not a regular file`);
+  return await hashOpenFile(file, path, info.size, options);
+}
+
+/** `hashFile` of the first `length` bytes of `file`, open at `path`. */
+export async function hashOpenFile(
+  file: Deno.FsFile,
+  path: string,
+  length: number,
+  options: HashOptions = {},
+): Promise<FileHashes> {
+  const ring = HashRing.create(path, length);
+  const module = options.helper === undefined
+    ? (ring.count >= HELPER_MIN_PIECES ? new URL("./hash_worker.ts", import.meta.url) : null)
+    : options.helper;
+  const helper = module ? startHelper(ring, module) : undefined;
   try {
-    const info = await Deno.stat(path);
-    if (!info.isFile) throw new UserError(`${path} is not a regular file`);
-    const length = info.size;
-    const count = pieceCount(length);
-    const job: Omit<HashJob, "role"> = {
-      path,
-      length,
-      control,
-      ring: new SharedArrayBuffer(Math.max(1, Math.min(RING_SLOTS, count)) * PIECE_LENGTH),
-      digests: new SharedArrayBuffer(count * PIECE_HASH_LENGTH),
-    };
-    threads[0].worker.postMessage({ ...job, role: "reader" } satisfies HashJob);
-    threads[1].worker.postMessage({ ...job, role: "whole" } satisfies HashJob);
-    const replies = await Promise.race([
-      Promise.all(threads.map((thread) => thread.reply)),
-      aborted.promise,
-    ]);
-    // the first real cause wins over the other thread's "stopped"
-    const failure = replies.find((reply) => "error" in reply && reply.error !== "stopped") ??
-      replies.find((reply) => "error" in reply);
-    if (failure && "error" in failure) throw new UserError(failure.error);
-    const whole = replies.find((reply) => "sha1" in reply);
-    if (!whole || !("sha1" in whole)) throw new Error("the whole-file hash did not arrive");
-    return { length, pieceHashes: new Uint8Array(job.digests).slice(), sha1: whole.sha1 };
+    return await hashInRing(file, ring, helper, options.signal);
   } finally {
-    signal?.removeEventListener("abort", onAbort);
-    stop();
-    for (const thread of threads) thread.worker.terminate();
+    ring.stop();
+    helper?.worker.terminate();
   }
+}
+
+/**
+ * The main thread's part of `hashOpenFile`, on a ring that `helper` (if any) works on too:
+ * the whole-file hash, and reads and piece hashes when it would otherwise wait.
+ */
+export async function hashInRing(
+  file: Deno.FsFile,
+  ring: HashRing,
+  helper: Helper | undefined,
+  signal?: AbortSignal,
+): Promise<FileHashes> {
+  let alone = !helper;
+  /** Does one step free to take, `first` before the other; false if there was none. */
+  const step = (first: "read" | "hash") => {
+    for (const kind of first === "read" ? ["read", "hash"] : ["hash", "read"]) {
+      const index = kind === "read" ? ring.claimRead() : ring.claimHash();
+      if (index < 0) continue;
+      if (kind === "read") ring.readPiece(file, index);
+      else ring.hashPiece(index);
+      return true;
+    }
+    return false;
+  };
+  /** With no step to take: waits for the helper; should it have died, takes over its step. */
+  const waitForHelper = async (epoch: number) => {
+    // alone, this thread always has a step to take
+    if (alone || !helper) throw new Error("hashing has no step to take and no helper");
+    const died = await Promise.race([
+      ring.changed(epoch, HELPER_CHECK_MS).then(() => false),
+      helper.failed.then(() => true),
+    ]);
+    if (died) {
+      ring.finishAbandoned(file);
+      alone = true;
+    }
+  };
+
+  const whole = createHash("sha1");
+  let yielded = performance.now();
+  for (let next = 0; next < ring.count;) {
+    const epoch = ring.epoch;
+    if (ring.isRead(next)) {
+      whole.update(ring.piece(next));
+      ring.markWholeDone(next++);
+    } else if (!step("read")) {
+      await waitForHelper(epoch);
+    }
+    if (performance.now() - yielded >= YIELD_EVERY_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      signal?.throwIfAborted();
+      yielded = performance.now();
+    }
+  }
+  // the last pieces may still be unhashed (earlier ones were, before their slots were reused)
+  for (let index = Math.max(0, ring.count - ring.slotCount); index < ring.count;) {
+    const epoch = ring.epoch;
+    if (ring.isHashed(index)) index++;
+    else if (!step("hash")) await waitForHelper(epoch);
+  }
+  return { length: ring.memory.length, pieceHashes: ring.digests(), sha1: whole.digest("hex") };
 }

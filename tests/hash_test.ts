@@ -1,32 +1,65 @@
 /**
- * Unit tests of lib/hash.ts: the streaming per-piece and whole-file SHA-1 against one-shot
- * node:crypto digests of the same bytes, at every piece boundary.
+ * Unit tests of lib/hash.ts and its helper thread: the streaming per-piece and whole-file
+ * SHA-1 against one-shot node:crypto digests of the same bytes, at every piece boundary, with
+ * the main thread alone, with a helper, and with a helper that dies midway.
  */
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { UserError } from "../lib/errors.ts";
-import { hashFile, sha1 } from "../lib/hash.ts";
-import { CONTROL_LENGTH, type HashJob, type HashReply } from "../lib/hash_job.ts";
+import {
+  type FileHashes,
+  hashFile,
+  hashInRing,
+  hashOpenFile,
+  HELPER_MIN_PIECES,
+  sha1,
+  startHelper,
+} from "../lib/hash.ts";
+import { HashRing } from "../lib/hash_ring.ts";
 import { PIECE_LENGTH } from "../lib/pieces.ts";
 
-/** Deterministic pseudo-random bytes (xorshift32), different for each seed. */
+/** Deterministic pseudo-random bytes (xorshift32, a word at a time), different per seed. */
 function randomBytes(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
+  const words = new Uint32Array(Math.ceil(length / 4));
   let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
+  for (let i = 0; i < words.length; i++) {
     x ^= x << 13;
     x >>>= 0;
     x ^= x >>> 17;
     x ^= x << 5;
     x >>>= 0;
-    bytes[i] = x & 0xff;
+    words[i] = x;
   }
-  return bytes;
+  return new Uint8Array(words.buffer, 0, length);
 }
 
 const oneShot = (bytes: Uint8Array) => createHash("sha1").update(bytes).digest();
+
+const HELPER = new URL("../lib/hash_worker.ts", import.meta.url);
+const helperThatDies = (after: "start" | "claimed read" | "claimed hash") =>
+  new URL(
+    `./fixtures/hash_helper_that_dies.ts?after=${encodeURIComponent(after)}`,
+    import.meta.url,
+  );
+
+/** Asserts that `hashes` are those of `bytes`, piece by piece and whole. */
+function assertHashesOf(hashes: FileHashes, bytes: Uint8Array): void {
+  assert.equal(hashes.length, bytes.length);
+  const count = Math.ceil(bytes.length / PIECE_LENGTH);
+  assert.equal(hashes.pieceHashes.length, count * 20);
+  for (let index = 0; index < count; index++) {
+    const piece = bytes.subarray(index * PIECE_LENGTH, (index + 1) * PIECE_LENGTH);
+    assert.deepEqual(
+      hashes.pieceHashes.subarray(index * 20, index * 20 + 20),
+      new Uint8Array(oneShot(piece)),
+      `piece ${index} of ${count}`,
+    );
+  }
+  assert.equal(hashes.sha1, oneShot(bytes).toString("hex"));
+  assert.match(hashes.sha1, /^[0-9a-f]{40}$/);
+}
 
 Deno.test("sha1 of known inputs", async (t) => {
   await t.step("empty", () => {
@@ -61,22 +94,20 @@ Deno.test("hashFile equals one-shot SHA-1 of the same bytes", async (t) => {
         const bytes = randomBytes(size, size + 1);
         const path = join(dir, `file-${size}`);
         await Deno.writeFile(path, bytes);
-        const hashes = await hashFile(path);
-        assert.equal(hashes.length, size);
-        const count = Math.ceil(size / PIECE_LENGTH);
-        assert.equal(hashes.pieceHashes.length, count * 20);
-        for (let index = 0; index < count; index++) {
-          const piece = bytes.subarray(index * PIECE_LENGTH, (index + 1) * PIECE_LENGTH);
-          assert.deepEqual(
-            hashes.pieceHashes.subarray(index * 20, index * 20 + 20),
-            new Uint8Array(oneShot(piece)),
-            `piece ${index} of ${count}`,
-          );
-        }
-        assert.equal(hashes.sha1, oneShot(bytes).toString("hex"));
-        assert.match(hashes.sha1, /^[0-9a-f]{40}$/);
+        assertHashesOf(await hashFile(path), bytes);
+        assertHashesOf(await hashFile(path, { helper: null }), bytes);
+        assertHashesOf(await hashFile(path, { helper: HELPER }), bytes);
       });
     }
+
+    await t.step(`${HELPER_MIN_PIECES + 3} pieces: a helper by default`, async () => {
+      const bytes = randomBytes((HELPER_MIN_PIECES + 3) * PIECE_LENGTH - 7, 11);
+      const path = join(dir, "large");
+      await Deno.writeFile(path, bytes);
+      assertHashesOf(await hashFile(path), bytes);
+      // the main thread is alone when the helper cannot start
+      assertHashesOf(await hashFile(path, { helper: helperThatDies("start") }), bytes);
+    });
 
     await t.step("files differing in one byte of the last piece hash differently", async () => {
       const bytes = randomBytes(PIECE_LENGTH + 10, 99);
@@ -96,42 +127,31 @@ Deno.test("hashFile equals one-shot SHA-1 of the same bytes", async (t) => {
       await Deno.writeFile(path, randomBytes(2 * PIECE_LENGTH, 5));
       const controller = new AbortController();
       controller.abort(new UserError("stop"));
-      await assert.rejects(hashFile(path, controller.signal), /stop/);
+      await assert.rejects(hashFile(path, { signal: controller.signal }), /stop/);
     });
 
-    await t.step("an abort while hashing stops the threads", async () => {
+    await t.step("an abort while hashing stops it", async () => {
       const path = join(dir, "long");
       await Deno.writeFile(path, randomBytes(64 * PIECE_LENGTH, 6));
       const controller = new AbortController();
-      const hashing = hashFile(path, controller.signal);
+      const hashing = hashFile(path, { signal: controller.signal, helper: HELPER });
       controller.abort(new UserError("stopped midway"));
       await assert.rejects(hashing, /stopped midway/);
     });
 
-    await t.step("a file shorter than announced: the reader says so, the other stops", async () => {
+    await t.step("a file shorter than announced is an error, whoever reads", async () => {
       const path = join(dir, "shrunk");
       await Deno.writeFile(path, randomBytes(3 * PIECE_LENGTH, 8));
-      const length = 20 * PIECE_LENGTH; // as if it shrank after the stat
-      const job = {
-        path,
-        length,
-        control: new SharedArrayBuffer(CONTROL_LENGTH * 4),
-        ring: new SharedArrayBuffer(8 * PIECE_LENGTH),
-        digests: new SharedArrayBuffer(20 * 20),
-      };
-      const run = (role: HashJob["role"]) => {
-        const worker = new Worker(new URL("../lib/hash_worker.ts", import.meta.url).href, {
-          type: "module",
+      for (const helper of [null, HELPER]) {
+        using file = await Deno.open(path);
+        // as if it shrank after the stat
+        const hashing = hashOpenFile(file, path, 20 * PIECE_LENGTH, { helper });
+        await assert.rejects(hashing, (error) => {
+          assert.ok(error instanceof UserError);
+          assert.match(error.message, /shrank/);
+          return true;
         });
-        const reply = new Promise<HashReply>((resolve) => {
-          worker.onmessage = (event) => resolve(event.data);
-        }).finally(() => worker.terminate());
-        worker.postMessage({ ...job, role } satisfies HashJob);
-        return reply;
-      };
-      const [reader, whole] = await Promise.all([run("reader"), run("whole")]);
-      assert.ok("error" in reader && /shrank/.test(reader.error), JSON.stringify(reader));
-      assert.deepEqual(whole, { error: "stopped" });
+      }
     });
 
     await t.step("a directory is refused", async () => {
@@ -141,6 +161,77 @@ Deno.test("hashFile equals one-shot SHA-1 of the same bytes", async (t) => {
     await t.step("a missing file is refused", async () => {
       await assert.rejects(hashFile(join(dir, "missing")));
     });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the helper alone reads and hashes every piece", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "swarmshare-hash-" });
+  const bytes = randomBytes(20 * PIECE_LENGTH + 5, 21);
+  const path = join(dir, "file");
+  await Deno.writeFile(path, bytes);
+  const ring = HashRing.create(path, bytes.length);
+  const helper = new Worker(HELPER.href, { type: "module" });
+  try {
+    helper.postMessage(ring.memory);
+    // this thread only feeds a whole-file hash, as the main thread does, so slots come free
+    const whole = createHash("sha1");
+    for (let next = 0; next < ring.count;) {
+      const epoch = ring.epoch;
+      if (ring.isRead(next)) {
+        whole.update(ring.piece(next));
+        ring.markWholeDone(next++);
+      } else {
+        await ring.changed(epoch, 1000);
+      }
+    }
+    for (let index = ring.count - ring.slotCount; index < ring.count;) {
+      const epoch = ring.epoch;
+      if (ring.isHashed(index)) index++;
+      else await ring.changed(epoch, 1000);
+    }
+    assert.ok(ring.isAllClaimed);
+    assertHashesOf(
+      { length: bytes.length, pieceHashes: ring.digests(), sha1: whole.digest("hex") },
+      bytes,
+    );
+  } finally {
+    ring.stop();
+    helper.terminate();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the main thread finishes a step the helper claimed before it died", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "swarmshare-hash-" });
+  const bytes = randomBytes(12 * PIECE_LENGTH + 5, 31);
+  const path = join(dir, "file");
+  await Deno.writeFile(path, bytes);
+  try {
+    for (const after of ["claimed read", "claimed hash"] as const) {
+      await t.step(after, async () => {
+        const ring = HashRing.create(path, bytes.length);
+        const helper = startHelper(ring, helperThatDies(after));
+        using file = await Deno.open(path);
+        try {
+          await helper.failed;
+          // piece 0 is claimed and not done: the main thread cannot finish without it
+          const claims = ring.claims;
+          if (after === "claimed read") {
+            assert.deepEqual(claims, { reads: 1, hashes: 0 });
+            assert.ok(!ring.isRead(0));
+          } else {
+            assert.deepEqual(claims, { reads: 1, hashes: 1 });
+            assert.ok(ring.isRead(0) && !ring.isHashed(0));
+          }
+          assertHashesOf(await hashInRing(file, ring, helper), bytes);
+        } finally {
+          ring.stop();
+          helper.worker.terminate();
+        }
+      });
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
