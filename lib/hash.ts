@@ -25,7 +25,7 @@ export interface HashOptions {
   signal?: AbortSignal;
   /**
    * The helper thread's module, or null for none. By default hash_worker.ts, for files of at
-   * least HELPER_MIN_PIECES pieces.
+   * least HELPER_MIN_PIECES pieces on a machine with more than one core.
    */
   helper?: URL | null;
 }
@@ -40,6 +40,9 @@ export function sha1(bytes: Uint8Array): Uint8Array {
  * the time the main thread needs for some 64 pieces on its own.
  */
 export const HELPER_MIN_PIECES = 64;
+
+/** A helper pays only where it gets a core of its own. */
+const helperCanRun = () => navigator.hardwareConcurrency > 1;
 
 /** The main thread lets the event loop run at least this often while it hashes. */
 const YIELD_EVERY_MS = 2;
@@ -73,7 +76,9 @@ export function startHelper(ring: HashRing, module: URL): Helper {
  * read pieces and hash pieces when their own work waits, claiming each step in a shared ring
  * (hash_ring.ts). So the work balances by itself: until the helper has started, and if it
  * ever fails, the main thread does it all. On two cores a file hashes in little more than one
- * SHA-1 pass. The main thread lets its event loop run every few milliseconds meanwhile.
+ * SHA-1 pass. The main thread lets its event loop run every few milliseconds meanwhile; its
+ * reads block (about 0.1 ms a piece from the page cache, a few ms from a slow disk), because
+ * an async read's round trip cost more here than the read itself.
  */
 export async function hashFile(path: string, options: HashOptions = {}): Promise<FileHashes> {
   options.signal?.throwIfAborted();
@@ -92,7 +97,9 @@ export async function hashOpenFile(
 ): Promise<FileHashes> {
   const ring = HashRing.create(path, length);
   const module = options.helper === undefined
-    ? (ring.count >= HELPER_MIN_PIECES ? new URL("./hash_worker.ts", import.meta.url) : null)
+    ? (ring.count >= HELPER_MIN_PIECES && helperCanRun()
+      ? new URL("./hash_worker.ts", import.meta.url)
+      : null)
     : options.helper;
   const helper = module ? startHelper(ring, module) : undefined;
   try {
