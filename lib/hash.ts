@@ -121,16 +121,17 @@ export async function hashInRing(
   signal?: AbortSignal,
 ): Promise<FileHashes> {
   let alone = !helper;
-  /** Does one step free to take, `first` before the other; false if there was none. */
-  const step = (first: "read" | "hash") => {
-    for (const kind of first === "read" ? ["read", "hash"] : ["hash", "read"]) {
-      const index = kind === "read" ? ring.claimRead() : ring.claimHash();
-      if (index < 0) continue;
-      if (kind === "read") ring.readPiece(file, index);
-      else ring.hashPiece(index);
-      return true;
-    }
-    return false;
+  /** Reads the next piece whose slot is free; false if there is none. */
+  const read = () => {
+    const index = ring.claimRead();
+    if (index >= 0) ring.readPiece(file, index);
+    return index >= 0;
+  };
+  /** Hashes the next piece read and not yet taken; false if there is none. */
+  const hash = () => {
+    const index = ring.claimHash();
+    if (index >= 0) ring.hashPiece(index);
+    return index >= 0;
   };
   /** With no step to take: waits for the helper; should it have died, takes over its step. */
   const waitForHelper = async (epoch: number) => {
@@ -153,7 +154,7 @@ export async function hashInRing(
     if (ring.isRead(next)) {
       whole.update(ring.piece(next));
       ring.markWholeDone(next++);
-    } else if (!step("read")) {
+    } else if (!read() && !hash()) {
       await waitForHelper(epoch);
     }
     if (performance.now() - yielded >= YIELD_EVERY_MS) {
@@ -166,7 +167,7 @@ export async function hashInRing(
   for (let index = Math.max(0, ring.count - ring.slotCount); index < ring.count;) {
     const epoch = ring.epoch;
     if (ring.isHashed(index)) index++;
-    else if (!step("hash")) await waitForHelper(epoch);
+    else if (!hash() && !read()) await waitForHelper(epoch);
   }
   return { length: ring.memory.length, pieceHashes: ring.digests(), sha1: whole.digest("hex") };
 }
