@@ -50,16 +50,23 @@ const YIELD_EVERY_MS = 2;
 /** How long to wait for the helper before looking whether it is still alive. */
 const HELPER_CHECK_MS = 100;
 
-/** A helper thread working on a ring; `failed` resolves if it dies. */
+/** A helper thread working on a ring; `failed` resolves if it dies or gives up. */
 export interface Helper {
   worker: Worker;
   failed: Promise<void>;
 }
 
-/** Starts `module` (a helper such as hash_worker.ts) on `ring`. */
-export function startHelper(ring: HashRing, module: URL): Helper {
-  const worker = new Worker(module.href, { type: "module" });
+/** Starts `module` (a helper such as hash_worker.ts) on `ring`; undefined if it cannot start. */
+export function startHelper(ring: HashRing, module: URL): Helper | undefined {
+  let worker: Worker;
+  try {
+    worker = new Worker(module.href, { type: "module" });
+  } catch {
+    return undefined; // the main thread hashes alone
+  }
   const failed = Promise.withResolvers<void>();
+  // a helper that gives up says so (HelperGone); one that crashes raises an error event
+  worker.onmessage = () => failed.resolve();
   worker.onerror = (event) => {
     event.preventDefault();
     failed.resolve();
@@ -82,26 +89,32 @@ export function startHelper(ring: HashRing, module: URL): Helper {
  */
 export async function hashFile(path: string, options: HashOptions = {}): Promise<FileHashes> {
   options.signal?.throwIfAborted();
+  // looked at before it is opened: opening a named pipe would wait for a writer
+  if (!(await Deno.stat(path)).isFile) throw new UserError(`${path} is not a regular file`);
   using file = await Deno.open(path);
   const info = await file.stat();
   if (!info.isFile) throw new UserError(`${path} is not a regular file`);
   return await hashOpenFile(file, path, info.size, options);
 }
 
-/** `hashFile` of the first `length` bytes of `file`, open at `path`. */
+/**
+ * `hashFile` of the first `length` bytes of `file`, open at `path`. A helper opens `path`
+ * itself and works only if that is still the same file (device and inode).
+ */
 export async function hashOpenFile(
   file: Deno.FsFile,
   path: string,
   length: number,
   options: HashOptions = {},
 ): Promise<FileHashes> {
-  const ring = HashRing.create(path, length);
+  const { dev, ino } = file.statSync();
+  const ring = HashRing.create(path, length, ino === null ? undefined : { dev, ino });
   const module = options.helper === undefined
     ? (ring.count >= HELPER_MIN_PIECES && helperCanRun()
       ? new URL("./hash_worker.ts", import.meta.url)
       : null)
     : options.helper;
-  const helper = module ? startHelper(ring, module) : undefined;
+  const helper = module && ring.memory.identity ? startHelper(ring, module) : undefined;
   try {
     return await hashInRing(file, ring, helper, options.signal);
   } finally {
@@ -133,6 +146,9 @@ export async function hashInRing(
     if (index >= 0) ring.hashPiece(index);
     return index >= 0;
   };
+  const aborted = Promise.withResolvers<void>();
+  const onAbort = () => aborted.resolve();
+  signal?.addEventListener("abort", onAbort, { once: true });
   /** With no step to take: waits for the helper; should it have died, takes over its step. */
   const waitForHelper = async (epoch: number) => {
     // alone, this thread always has a step to take
@@ -140,7 +156,9 @@ export async function hashInRing(
     const died = await Promise.race([
       ring.changed(epoch, HELPER_CHECK_MS).then(() => false),
       helper.failed.then(() => true),
+      aborted.promise.then(() => false),
     ]);
+    signal?.throwIfAborted();
     if (died) {
       ring.finishAbandoned(file);
       alone = true;
@@ -149,25 +167,31 @@ export async function hashInRing(
 
   const whole = createHash("sha1");
   let yielded = performance.now();
-  for (let next = 0; next < ring.count;) {
-    const epoch = ring.epoch;
-    if (ring.isRead(next)) {
-      whole.update(ring.piece(next));
-      ring.markWholeDone(next++);
-    } else if (!read() && !hash()) {
-      await waitForHelper(epoch);
-    }
-    if (performance.now() - yielded >= YIELD_EVERY_MS) {
-      await new Promise((resolve) => setImmediate(resolve));
+  try {
+    for (let next = 0; next < ring.count;) {
       signal?.throwIfAborted();
-      yielded = performance.now();
+      const epoch = ring.epoch;
+      if (ring.isRead(next)) {
+        whole.update(ring.piece(next));
+        ring.markWholeDone(next++);
+      } else if (!read() && !hash()) {
+        await waitForHelper(epoch);
+      }
+      if (performance.now() - yielded >= YIELD_EVERY_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        yielded = performance.now();
+      }
     }
+    // the last pieces may still be unhashed (earlier ones were, before their slots were reused)
+    for (let index = Math.max(0, ring.count - ring.slotCount); index < ring.count;) {
+      const epoch = ring.epoch;
+      signal?.throwIfAborted();
+      if (ring.isHashed(index)) index++;
+      else if (!hash() && !read()) await waitForHelper(epoch);
+    }
+    signal?.throwIfAborted();
+    return { length: ring.memory.length, pieceHashes: ring.digests(), sha1: whole.digest("hex") };
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
   }
-  // the last pieces may still be unhashed (earlier ones were, before their slots were reused)
-  for (let index = Math.max(0, ring.count - ring.slotCount); index < ring.count;) {
-    const epoch = ring.epoch;
-    if (ring.isHashed(index)) index++;
-    else if (!hash() && !read()) await waitForHelper(epoch);
-  }
-  return { length: ring.memory.length, pieceHashes: ring.digests(), sha1: whole.digest("hex") };
 }

@@ -27,10 +27,18 @@ const EPOCH = 3; // bumped on every change
 const STOP = 4; // set when the job is over, for whatever reason
 const CONTROL_LENGTH = 5;
 
+/** Which file a path names, so that a second opener can tell it opened the same one. */
+export interface FileIdentity {
+  dev: number;
+  ino: number;
+}
+
 /** The shared memory of one job: what is posted to the helper. */
 export interface HashRingMemory {
   path: string;
   length: number;
+  /** The file the main thread has open at `path` (absent where the system gives no inode). */
+  identity?: FileIdentity;
   control: SharedArrayBuffer;
   /** Per slot: 1 + the index of the piece read into it (0: none yet). */
   read: SharedArrayBuffer;
@@ -52,13 +60,14 @@ export class HashRing {
   readonly #digests: Uint8Array;
 
   /** A new ring for the file at `path`, of `length` bytes. */
-  static create(path: string, length: number): HashRing {
+  static create(path: string, length: number, identity?: FileIdentity): HashRing {
     const count = pieceCount(length);
     const slots = Math.max(1, Math.min(RING_SLOTS, count));
     const cells = (n: number) => new SharedArrayBuffer(n * Int32Array.BYTES_PER_ELEMENT);
     return new HashRing({
       path,
       length,
+      identity,
       control: cells(CONTROL_LENGTH),
       read: cells(slots),
       hashed: cells(slots),

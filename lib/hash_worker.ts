@@ -1,21 +1,42 @@
 /**
  * The helper thread of `hashFile` (hash.ts): hashes pieces that have been read, and reads
  * pieces when there is nothing to hash, claiming each step in the shared ring
- * (hash_ring.ts), until every step is claimed or the job stops. It posts nothing back: the
- * ring is the result, and if this thread fails the main thread finishes the work alone.
+ * (hash_ring.ts), until every step is claimed or the job stops. The ring is the result; if
+ * this thread cannot go on, it says so and the main thread finishes its claimed step and the
+ * rest alone.
  *
- * In: one `HashRingMemory`.
+ * In: one `HashRingMemory`. Out: nothing, or one `HelperGone`.
  *
  * @module
  */
 
 /// <reference lib="deno.worker" />
 
-import { HashRing, type HashRingMemory } from "./hash_ring.ts";
+import { type FileIdentity, HashRing, type HashRingMemory } from "./hash_ring.ts";
 
-self.onmessage = (event: MessageEvent<HashRingMemory>) => {
-  const ring = new HashRing(event.data);
-  using file = Deno.openSync(ring.memory.path);
+/** Why the helper stopped before the job was done. */
+export interface HelperGone {
+  gone: string;
+}
+
+const isSameFile = (info: Deno.FileInfo, identity: FileIdentity) =>
+  info.isFile && info.dev === identity.dev && info.ino === identity.ino;
+
+/**
+ * The file the main thread has open, opened again here; undefined when `path` now names
+ * another file (replaced by a rename, say), whose bytes must not be mixed in.
+ */
+function openSameFile(memory: HashRingMemory): Deno.FsFile | undefined {
+  const { path, identity } = memory;
+  // looked at first: opening a named pipe put there meanwhile would block
+  if (!identity || !isSameFile(Deno.statSync(path), identity)) return undefined;
+  const file = Deno.openSync(path);
+  if (isSameFile(file.statSync(), identity)) return file;
+  file.close();
+  return undefined;
+}
+
+function work(ring: HashRing, file: Deno.FsFile): void {
   while (!ring.isStopped && !ring.isAllClaimed) {
     const epoch = ring.epoch;
     const hash = ring.claimHash();
@@ -30,4 +51,20 @@ self.onmessage = (event: MessageEvent<HashRingMemory>) => {
     }
     ring.waitForChange(epoch);
   }
+}
+
+self.onmessage = (event: MessageEvent<HashRingMemory>) => {
+  const ring = new HashRing(event.data);
+  try {
+    using file = openSameFile(ring.memory);
+    if (!file) {
+      self.postMessage({ gone: "the path names another file now" } satisfies HelperGone);
+    } else {
+      work(ring, file);
+    }
+  } catch (error) {
+    // a step claimed here may be unfinished: the main thread redoes it
+    self.postMessage({ gone: String(error) } satisfies HelperGone);
+  }
+  self.close();
 };

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { UserError } from "../lib/errors.ts";
+import { within } from "../scripts/processes.ts";
 import {
   type FileHashes,
   hashFile,
@@ -17,7 +18,7 @@ import {
   sha1,
   startHelper,
 } from "../lib/hash.ts";
-import { HashRing } from "../lib/hash_ring.ts";
+import { type FileIdentity, HashRing } from "../lib/hash_ring.ts";
 import { PIECE_LENGTH } from "../lib/pieces.ts";
 
 /** Deterministic pseudo-random bytes (xorshift32, a word at a time), different per seed. */
@@ -38,11 +39,21 @@ function randomBytes(length: number, seed: number): Uint8Array {
 const oneShot = (bytes: Uint8Array) => createHash("sha1").update(bytes).digest();
 
 const HELPER = new URL("../lib/hash_worker.ts", import.meta.url);
-const helperThatDies = (after: "start" | "claimed read" | "claimed hash") =>
+/** Helpers that fail on purpose: tests/fixtures/hash_helper_that_fails.ts. */
+const failingHelper = (after: "start" | "claimed read" | "claimed hash" | "claimed read, stuck") =>
   new URL(
-    `./fixtures/hash_helper_that_dies.ts?after=${encodeURIComponent(after)}`,
+    `./fixtures/hash_helper_that_fails.ts?after=${encodeURIComponent(after)}`,
     import.meta.url,
   );
+
+/** What the helper compares with the file it opens (tests build rings by hand). */
+async function identityOf(path: string): Promise<FileIdentity> {
+  const { dev, ino } = await Deno.stat(path);
+  return { dev, ino: ino! };
+}
+
+/** A test waits this long at most for another thread before failing instead of hanging. */
+const THREAD_LIMIT_MS = 30_000;
 
 /** Asserts that `hashes` are those of `bytes`, piece by piece and whole. */
 function assertHashesOf(hashes: FileHashes, bytes: Uint8Array): void {
@@ -105,8 +116,40 @@ Deno.test("hashFile equals one-shot SHA-1 of the same bytes", async (t) => {
       const path = join(dir, "large");
       await Deno.writeFile(path, bytes);
       assertHashesOf(await hashFile(path), bytes);
-      // the main thread is alone when the helper cannot start
-      assertHashesOf(await hashFile(path, { helper: helperThatDies("start") }), bytes);
+      // the main thread is alone when the helper gives up at once
+      assertHashesOf(await hashFile(path, { helper: failingHelper("start") }), bytes);
+      // or cannot start at all
+      const missing = new URL("./fixtures/no_such_helper.ts", import.meta.url);
+      assertHashesOf(await hashFile(path, { helper: missing }), bytes);
+    });
+
+    await t.step("a helper never mixes in a file put in place of the one opened", async () => {
+      const bytes = randomBytes(12 * PIECE_LENGTH, 12);
+      const path = join(dir, "replaced");
+      await Deno.writeFile(path, bytes);
+      using file = await Deno.open(path);
+      const ring = HashRing.create(path, bytes.length, await identityOf(path));
+      // same size, other bytes, renamed over the path before the helper opens it
+      const other = join(dir, "other");
+      await Deno.writeFile(other, randomBytes(bytes.length, 13));
+      await Deno.rename(other, path);
+      const helper = startHelper(ring, HELPER);
+      assert.ok(helper);
+      try {
+        await within(helper.failed, "the helper to give up", THREAD_LIMIT_MS);
+        assert.deepEqual(ring.claims, { reads: 0, hashes: 0 });
+        assertHashesOf(await hashInRing(file, ring, helper), bytes);
+      } finally {
+        ring.stop();
+        helper.worker.terminate();
+      }
+    });
+
+    await t.step("a named pipe is refused without waiting for a writer", async () => {
+      const fifo = join(dir, "fifo");
+      const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+      assert.ok(made.success, "mkfifo");
+      await assert.rejects(within(hashFile(fifo), "hashFile of a fifo"), /not a regular file/);
     });
 
     await t.step("files differing in one byte of the last piece hash differently", async () => {
@@ -130,28 +173,26 @@ Deno.test("hashFile equals one-shot SHA-1 of the same bytes", async (t) => {
       await assert.rejects(hashFile(path, { signal: controller.signal }), /stop/);
     });
 
-    await t.step("an abort while hashing stops it", async () => {
-      const path = join(dir, "long");
-      await Deno.writeFile(path, randomBytes(64 * PIECE_LENGTH, 6));
+    await t.step("an abort after the call stops even a short hashing", async () => {
+      const path = join(dir, "short");
+      await Deno.writeFile(path, randomBytes(PIECE_LENGTH / 4, 6));
       const controller = new AbortController();
-      const hashing = hashFile(path, { signal: controller.signal, helper: HELPER });
+      const hashing = hashFile(path, { signal: controller.signal });
       controller.abort(new UserError("stopped midway"));
       await assert.rejects(hashing, /stopped midway/);
     });
 
-    await t.step("a file shorter than announced is an error, whoever reads", async () => {
+    await t.step("a file shorter than announced is an error (main thread reading)", async () => {
       const path = join(dir, "shrunk");
       await Deno.writeFile(path, randomBytes(3 * PIECE_LENGTH, 8));
-      for (const helper of [null, HELPER]) {
-        using file = await Deno.open(path);
-        // as if it shrank after the stat
-        const hashing = hashOpenFile(file, path, 20 * PIECE_LENGTH, { helper });
-        await assert.rejects(hashing, (error) => {
-          assert.ok(error instanceof UserError);
-          assert.match(error.message, /shrank/);
-          return true;
-        });
-      }
+      using file = await Deno.open(path);
+      // as if it shrank after the stat
+      const hashing = hashOpenFile(file, path, 20 * PIECE_LENGTH, { helper: null });
+      await assert.rejects(hashing, (error) => {
+        assert.ok(error instanceof UserError);
+        assert.match(error.message, /shrank/);
+        return true;
+      });
     });
 
     await t.step("a directory is refused", async () => {
@@ -171,8 +212,9 @@ Deno.test("the helper alone reads and hashes every piece", async () => {
   const bytes = randomBytes(20 * PIECE_LENGTH + 5, 21);
   const path = join(dir, "file");
   await Deno.writeFile(path, bytes);
-  const ring = HashRing.create(path, bytes.length);
+  const ring = HashRing.create(path, bytes.length, await identityOf(path));
   const helper = new Worker(HELPER.href, { type: "module" });
+  const deadline = Date.now() + THREAD_LIMIT_MS;
   try {
     helper.postMessage(ring.memory);
     // this thread only feeds a whole-file hash, as the main thread does, so slots come free
@@ -183,13 +225,17 @@ Deno.test("the helper alone reads and hashes every piece", async () => {
         whole.update(ring.piece(next));
         ring.markWholeDone(next++);
       } else {
+        assert.ok(Date.now() < deadline, `the helper did not read piece ${next}`);
         await ring.changed(epoch, 1000);
       }
     }
     for (let index = ring.count - ring.slotCount; index < ring.count;) {
       const epoch = ring.epoch;
       if (ring.isHashed(index)) index++;
-      else await ring.changed(epoch, 1000);
+      else {
+        assert.ok(Date.now() < deadline, `the helper did not hash piece ${index}`);
+        await ring.changed(epoch, 1000);
+      }
     }
     assert.ok(ring.isAllClaimed);
     assertHashesOf(
@@ -203,19 +249,25 @@ Deno.test("the helper alone reads and hashes every piece", async () => {
   }
 });
 
-Deno.test("the main thread finishes a step the helper claimed before it died", async (t) => {
+Deno.test("the main thread finishes a step its helper left unfinished", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "swarmshare-hash-" });
   const bytes = randomBytes(12 * PIECE_LENGTH + 5, 31);
   const path = join(dir, "file");
   await Deno.writeFile(path, bytes);
+  /** A ring on `path` of `length` bytes with helper `module`, started and given up. */
+  const ringWithGoneHelper = async (module: URL, length = bytes.length) => {
+    const ring = HashRing.create(path, length, await identityOf(path));
+    const helper = startHelper(ring, module);
+    assert.ok(helper);
+    await within(helper.failed, "the helper to give up", THREAD_LIMIT_MS);
+    return { ring, helper };
+  };
   try {
     for (const after of ["claimed read", "claimed hash"] as const) {
       await t.step(after, async () => {
-        const ring = HashRing.create(path, bytes.length);
-        const helper = startHelper(ring, helperThatDies(after));
+        const { ring, helper } = await ringWithGoneHelper(failingHelper(after));
         using file = await Deno.open(path);
         try {
-          await helper.failed;
           // piece 0 is claimed and not done: the main thread cannot finish without it
           const claims = ring.claims;
           if (after === "claimed read") {
@@ -232,6 +284,45 @@ Deno.test("the main thread finishes a step the helper claimed before it died", a
         }
       });
     }
+
+    await t.step("the helper read past the end: the main thread says the file shrank", async () => {
+      // the real helper, on a ring that claims 5 pieces of a 3-piece file: with no whole-file
+      // hash running the ring's 8 slots never come free, so it reads until the end alone
+      const short = join(dir, "short");
+      await Deno.writeFile(short, bytes.subarray(0, 3 * PIECE_LENGTH));
+      const ring = HashRing.create(short, 5 * PIECE_LENGTH, await identityOf(short));
+      const helper = startHelper(ring, HELPER);
+      assert.ok(helper);
+      using file = await Deno.open(short);
+      try {
+        await within(helper.failed, "the helper to give up", THREAD_LIMIT_MS);
+        assert.deepEqual(ring.claims, { reads: 4, hashes: 3 });
+        await assert.rejects(hashInRing(file, ring, helper), /shrank/);
+      } finally {
+        ring.stop();
+        helper.worker.terminate();
+      }
+    });
+
+    await t.step("an abort while waiting for a stuck helper ends the wait", async () => {
+      const ring = HashRing.create(path, bytes.length, await identityOf(path));
+      const helper = startHelper(ring, failingHelper("claimed read, stuck"));
+      assert.ok(helper);
+      using file = await Deno.open(path);
+      try {
+        // the helper holds piece 0's read for good: without the abort this never ends
+        for (let epoch = ring.epoch; ring.claims.reads === 0; epoch = ring.epoch) {
+          await within(ring.changed(epoch, 20), "the helper's claim", THREAD_LIMIT_MS);
+        }
+        const controller = new AbortController();
+        const hashing = hashInRing(file, ring, helper, controller.signal);
+        controller.abort(new UserError("given up"));
+        await assert.rejects(within(hashing, "the abort", THREAD_LIMIT_MS), /given up/);
+      } finally {
+        ring.stop();
+        helper.worker.terminate();
+      }
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
