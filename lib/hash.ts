@@ -94,21 +94,21 @@ export async function hashFile(path: string, options: HashOptions = {}): Promise
   using file = await Deno.open(path);
   const info = await file.stat();
   if (!info.isFile) throw new UserError(`${path} is not a regular file`);
-  return await hashOpenFile(file, path, info.size, options);
+  return await hashOpenFile(file, path, info, options);
 }
 
 /**
- * `hashFile` of the first `length` bytes of `file`, open at `path`. A helper opens `path`
- * itself and works only if that is still the same file (device and inode).
+ * `hashFile` of the first `size` bytes of `file`, open at `path`, whose device and inode are
+ * given (from its `stat`). A helper opens `path` itself and works only if that is still the
+ * same file.
  */
 export async function hashOpenFile(
   file: Deno.FsFile,
   path: string,
-  length: number,
+  { size, dev, ino }: Pick<Deno.FileInfo, "size" | "dev" | "ino">,
   options: HashOptions = {},
 ): Promise<FileHashes> {
-  const { dev, ino } = file.statSync();
-  const ring = HashRing.create(path, length, ino === null ? undefined : { dev, ino });
+  const ring = HashRing.create(path, size, ino === null ? undefined : { dev, ino });
   const module = options.helper === undefined
     ? (ring.count >= HELPER_MIN_PIECES && helperCanRun()
       ? new URL("./hash_worker.ts", import.meta.url)

@@ -55,6 +55,32 @@ async function identityOf(path: string): Promise<FileIdentity> {
 /** A test waits this long at most for another thread before failing instead of hanging. */
 const THREAD_LIMIT_MS = 30_000;
 
+/**
+ * A ring on the file at `path` with helper `module` started on it, both stopped when the
+ * block holding them ends. By default the ring covers the file's own length and identity.
+ */
+async function ringWithHelper(
+  path: string,
+  module: URL,
+  { length, identity }: { length?: number; identity?: FileIdentity } = {},
+) {
+  const ring = HashRing.create(
+    path,
+    length ?? (await Deno.stat(path)).size,
+    identity ?? await identityOf(path),
+  );
+  const helper = startHelper(ring, module);
+  assert.ok(helper);
+  return {
+    ring,
+    helper,
+    [Symbol.dispose]() {
+      ring.stop();
+      helper.worker.terminate();
+    },
+  };
+}
+
 /** Asserts that `hashes` are those of `bytes`, piece by piece and whole. */
 function assertHashesOf(hashes: FileHashes, bytes: Uint8Array): void {
   assert.equal(hashes.length, bytes.length);
@@ -128,21 +154,16 @@ Deno.test("hashFile equals one-shot SHA-1 of the same bytes", async (t) => {
       const path = join(dir, "replaced");
       await Deno.writeFile(path, bytes);
       using file = await Deno.open(path);
-      const ring = HashRing.create(path, bytes.length, await identityOf(path));
+      const identity = await identityOf(path);
       // same size, other bytes, renamed over the path before the helper opens it
       const other = join(dir, "other");
       await Deno.writeFile(other, randomBytes(bytes.length, 13));
       await Deno.rename(other, path);
-      const helper = startHelper(ring, HELPER);
-      assert.ok(helper);
-      try {
-        await within(helper.failed, "the helper to give up", THREAD_LIMIT_MS);
-        assert.deepEqual(ring.claims, { reads: 0, hashes: 0 });
-        assertHashesOf(await hashInRing(file, ring, helper), bytes);
-      } finally {
-        ring.stop();
-        helper.worker.terminate();
-      }
+      using job = await ringWithHelper(path, HELPER, { identity });
+      const { ring, helper } = job;
+      await within(helper.failed, "the helper to give up", THREAD_LIMIT_MS);
+      assert.deepEqual(ring.claims, { reads: 0, hashes: 0 });
+      assertHashesOf(await hashInRing(file, ring, helper), bytes);
     });
 
     await t.step("a named pipe is refused without waiting for a writer", async () => {
@@ -187,7 +208,8 @@ Deno.test("hashFile equals one-shot SHA-1 of the same bytes", async (t) => {
       await Deno.writeFile(path, randomBytes(3 * PIECE_LENGTH, 8));
       using file = await Deno.open(path);
       // as if it shrank after the stat
-      const hashing = hashOpenFile(file, path, 20 * PIECE_LENGTH, { helper: null });
+      const shrunk = { ...await file.stat(), size: 20 * PIECE_LENGTH };
+      const hashing = hashOpenFile(file, path, shrunk, { helper: null });
       await assert.rejects(hashing, (error) => {
         assert.ok(error instanceof UserError);
         assert.match(error.message, /shrank/);
@@ -254,34 +276,23 @@ Deno.test("the main thread finishes a step its helper left unfinished", async (t
   const bytes = randomBytes(12 * PIECE_LENGTH + 5, 31);
   const path = join(dir, "file");
   await Deno.writeFile(path, bytes);
-  /** A ring on `path` of `length` bytes with helper `module`, started and given up. */
-  const ringWithGoneHelper = async (module: URL, length = bytes.length) => {
-    const ring = HashRing.create(path, length, await identityOf(path));
-    const helper = startHelper(ring, module);
-    assert.ok(helper);
-    await within(helper.failed, "the helper to give up", THREAD_LIMIT_MS);
-    return { ring, helper };
-  };
   try {
     for (const after of ["claimed read", "claimed hash"] as const) {
       await t.step(after, async () => {
-        const { ring, helper } = await ringWithGoneHelper(failingHelper(after));
+        using job = await ringWithHelper(path, failingHelper(after));
+        const { ring, helper } = job;
         using file = await Deno.open(path);
-        try {
-          // piece 0 is claimed and not done: the main thread cannot finish without it
-          const claims = ring.claims;
-          if (after === "claimed read") {
-            assert.deepEqual(claims, { reads: 1, hashes: 0 });
-            assert.ok(!ring.isRead(0));
-          } else {
-            assert.deepEqual(claims, { reads: 1, hashes: 1 });
-            assert.ok(ring.isRead(0) && !ring.isHashed(0));
-          }
-          assertHashesOf(await hashInRing(file, ring, helper), bytes);
-        } finally {
-          ring.stop();
-          helper.worker.terminate();
+        await within(helper.failed, "the helper to give up", THREAD_LIMIT_MS);
+        // piece 0 is claimed and not done: the main thread cannot finish without it
+        const claims = ring.claims;
+        if (after === "claimed read") {
+          assert.deepEqual(claims, { reads: 1, hashes: 0 });
+          assert.ok(!ring.isRead(0));
+        } else {
+          assert.deepEqual(claims, { reads: 1, hashes: 1 });
+          assert.ok(ring.isRead(0) && !ring.isHashed(0));
         }
+        assertHashesOf(await hashInRing(file, ring, helper), bytes);
       });
     }
 
@@ -290,38 +301,26 @@ Deno.test("the main thread finishes a step its helper left unfinished", async (t
       // hash running the ring's 8 slots never come free, so it reads until the end alone
       const short = join(dir, "short");
       await Deno.writeFile(short, bytes.subarray(0, 3 * PIECE_LENGTH));
-      const ring = HashRing.create(short, 5 * PIECE_LENGTH, await identityOf(short));
-      const helper = startHelper(ring, HELPER);
-      assert.ok(helper);
+      using job = await ringWithHelper(short, HELPER, { length: 5 * PIECE_LENGTH });
+      const { ring, helper } = job;
       using file = await Deno.open(short);
-      try {
-        await within(helper.failed, "the helper to give up", THREAD_LIMIT_MS);
-        assert.deepEqual(ring.claims, { reads: 4, hashes: 3 });
-        await assert.rejects(hashInRing(file, ring, helper), /shrank/);
-      } finally {
-        ring.stop();
-        helper.worker.terminate();
-      }
+      await within(helper.failed, "the helper to give up", THREAD_LIMIT_MS);
+      assert.deepEqual(ring.claims, { reads: 4, hashes: 3 });
+      await assert.rejects(hashInRing(file, ring, helper), /shrank/);
     });
 
     await t.step("an abort while waiting for a stuck helper ends the wait", async () => {
-      const ring = HashRing.create(path, bytes.length, await identityOf(path));
-      const helper = startHelper(ring, failingHelper("claimed read, stuck"));
-      assert.ok(helper);
+      using job = await ringWithHelper(path, failingHelper("claimed read, stuck"));
+      const { ring, helper } = job;
       using file = await Deno.open(path);
-      try {
-        // the helper holds piece 0's read for good: without the abort this never ends
-        for (let epoch = ring.epoch; ring.claims.reads === 0; epoch = ring.epoch) {
-          await within(ring.changed(epoch, 20), "the helper's claim", THREAD_LIMIT_MS);
-        }
-        const controller = new AbortController();
-        const hashing = hashInRing(file, ring, helper, controller.signal);
-        controller.abort(new UserError("given up"));
-        await assert.rejects(within(hashing, "the abort", THREAD_LIMIT_MS), /given up/);
-      } finally {
-        ring.stop();
-        helper.worker.terminate();
+      // the helper holds piece 0's read for good: without the abort this never ends
+      for (let epoch = ring.epoch; ring.claims.reads === 0; epoch = ring.epoch) {
+        await within(ring.changed(epoch, 20), "the helper's claim", THREAD_LIMIT_MS);
       }
+      const controller = new AbortController();
+      const hashing = hashInRing(file, ring, helper, controller.signal);
+      controller.abort(new UserError("given up"));
+      await assert.rejects(within(hashing, "the abort", THREAD_LIMIT_MS), /given up/);
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
