@@ -49,6 +49,16 @@ export interface HashRingMemory {
   digests: SharedArrayBuffer;
 }
 
+/** The helper thread has left a job: every step was claimed, or the job stopped. */
+export interface HelperDone {
+  done: true;
+}
+
+/** Why the helper thread left a job before it was done. */
+export interface HelperGone {
+  gone: string;
+}
+
 /** One thread's view of a job's shared memory. */
 export class HashRing {
   readonly memory: HashRingMemory;

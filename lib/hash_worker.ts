@@ -3,21 +3,23 @@
  * pieces when there is nothing to hash, claiming each step in the shared ring
  * (hash_ring.ts), until every step is claimed or the job stops. The ring is the result; if
  * this thread cannot go on, it says so and the main thread finishes its claimed step and the
- * rest alone.
+ * rest alone. The thread then waits for the next job: a client keeps one started, so that an
+ * upload does not wait for a thread to start.
  *
- * In: one `HashRingMemory`. Out: nothing, or one `HelperGone`.
+ * In: a `HashRingMemory` per job. Out: one `HelperDone` or `HelperGone` per job.
  *
  * @module
  */
 
 /// <reference lib="deno.worker" />
 
-import { type FileIdentity, HashRing, type HashRingMemory } from "./hash_ring.ts";
-
-/** Why the helper stopped before the job was done. */
-export interface HelperGone {
-  gone: string;
-}
+import {
+  type FileIdentity,
+  HashRing,
+  type HashRingMemory,
+  type HelperDone,
+  type HelperGone,
+} from "./hash_ring.ts";
 
 const isSameFile = (info: Deno.FileInfo, identity: FileIdentity) =>
   info.isFile && info.dev === identity.dev && info.ino === identity.ino;
@@ -61,10 +63,10 @@ self.onmessage = (event: MessageEvent<HashRingMemory>) => {
       self.postMessage({ gone: "the path names another file now" } satisfies HelperGone);
     } else {
       work(ring, file);
+      self.postMessage({ done: true } satisfies HelperDone);
     }
   } catch (error) {
     // a step claimed here may be unfinished: the main thread redoes it
     self.postMessage({ gone: String(error) } satisfies HelperGone);
   }
-  self.close();
 };

@@ -9,7 +9,7 @@
 import { basename, join, resolve } from "node:path";
 import { stat } from "node:fs/promises";
 import { errorMessage, UserError } from "../lib/errors.ts";
-import { hashFile } from "../lib/hash.ts";
+import { hashFile, type HelperThread } from "../lib/hash.ts";
 import { encodeInfo, infoHash, parseInfo, type TorrentInfo } from "../lib/metainfo.ts";
 import {
   fileNameProblem,
@@ -86,6 +86,8 @@ export interface FileSharingOptions {
   log: (line: string) => void;
   stallTimeoutMs?: number;
   uploadLimiter?: RateLimiter;
+  /** The client's hash helper thread, for hashing files on two cores from the start. */
+  hashHelper?: HelperThread;
 }
 
 function shareKey(group: string, name: string): string {
@@ -141,7 +143,7 @@ export class FileSharing {
     await this.#options.request("list_files", { group });
     let hashes;
     try {
-      hashes = await hashFile(path);
+      hashes = await hashFile(path, { helperThread: this.#options.hashHelper });
     } catch (error) {
       throw new UserError(`cannot read "${pathArgument}": ${errorMessage(error)}`);
     }
@@ -269,7 +271,7 @@ export class FileSharing {
     if (!found?.isFile()) throw new UserError(`${record.path} is no longer there`);
     let mtimeMs = record.mtime_ms;
     if (found.size !== record.size || Math.trunc(found.mtimeMs) !== record.mtime_ms) {
-      const hashes = await hashFile(record.path);
+      const hashes = await hashFile(record.path, { helperThread: this.#options.hashHelper });
       const rehashed = encodeInfo({
         ...info,
         length: hashes.length,

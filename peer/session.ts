@@ -8,6 +8,7 @@
  */
 
 import { UserError } from "../lib/errors.ts";
+import { HelperThread } from "../lib/hash.ts";
 import type { FileSummary, ResponseData } from "../lib/protocol.ts";
 import { importPublicKey } from "../lib/ticket.ts";
 import type { PeerContext } from "./connection.ts";
@@ -56,6 +57,8 @@ export class ClientSession {
   readonly #options: SessionOptions;
   readonly #registry = new TorrentRegistry();
   readonly #peerId = newPeerId();
+  /** Started with the client, so that upload_file hashes on two cores from its first moment. */
+  readonly #hashHelper = new HelperThread();
   #login?: { user: string; token: string };
   #files?: FileSharing;
   readonly #uploadLimiter?: RateLimiter;
@@ -116,6 +119,7 @@ export class ClientSession {
   async close(): Promise<void> {
     if (this.#login && this.#link.isUp) await this.logout().catch(() => {});
     await this.#files?.stop();
+    this.#hashHelper[Symbol.dispose]();
     await this.#link.close();
   }
 
@@ -161,6 +165,7 @@ export class ClientSession {
       log: this.#log,
       stallTimeoutMs: this.#options.stallTimeoutMs,
       uploadLimiter: this.#uploadLimiter,
+      hashHelper: this.#hashHelper,
     });
     const restored = await this.#files.restore();
     return { user, shares_restored: restored };

@@ -15,6 +15,7 @@ import {
   hashInRing,
   hashOpenFile,
   HELPER_MIN_PIECES,
+  HelperThread,
   sha1,
   startHelper,
 } from "../lib/hash.ts";
@@ -76,7 +77,7 @@ async function ringWithHelper(
     helper,
     [Symbol.dispose]() {
       ring.stop();
-      helper.worker.terminate();
+      helper.release();
     },
   };
 }
@@ -229,6 +230,35 @@ Deno.test("hashFile equals one-shot SHA-1 of the same bytes", async (t) => {
   }
 });
 
+/**
+ * Does only what the main thread must, the whole-file hash, so that every read and piece hash
+ * is left to the helper on `ring`; fails if the helper does not do them in time.
+ */
+async function hashBesideHelperAlone(ring: HashRing): Promise<FileHashes> {
+  const deadline = Date.now() + THREAD_LIMIT_MS;
+  const whole = createHash("sha1");
+  for (let next = 0; next < ring.count;) {
+    const epoch = ring.epoch;
+    if (ring.isRead(next)) {
+      whole.update(ring.piece(next));
+      ring.markWholeDone(next++);
+    } else {
+      assert.ok(Date.now() < deadline, `the helper did not read piece ${next}`);
+      await ring.changed(epoch, 1000);
+    }
+  }
+  for (let index = Math.max(0, ring.count - ring.slotCount); index < ring.count;) {
+    const epoch = ring.epoch;
+    if (ring.isHashed(index)) index++;
+    else {
+      assert.ok(Date.now() < deadline, `the helper did not hash piece ${index}`);
+      await ring.changed(epoch, 1000);
+    }
+  }
+  assert.ok(ring.isAllClaimed);
+  return { length: ring.memory.length, pieceHashes: ring.digests(), sha1: whole.digest("hex") };
+}
+
 Deno.test("the helper alone reads and hashes every piece", async () => {
   const dir = await Deno.makeTempDir({ prefix: "swarmshare-hash-" });
   const bytes = randomBytes(20 * PIECE_LENGTH + 5, 21);
@@ -236,37 +266,91 @@ Deno.test("the helper alone reads and hashes every piece", async () => {
   await Deno.writeFile(path, bytes);
   const ring = HashRing.create(path, bytes.length, await identityOf(path));
   const helper = new Worker(HELPER.href, { type: "module" });
-  const deadline = Date.now() + THREAD_LIMIT_MS;
   try {
     helper.postMessage(ring.memory);
-    // this thread only feeds a whole-file hash, as the main thread does, so slots come free
-    const whole = createHash("sha1");
-    for (let next = 0; next < ring.count;) {
-      const epoch = ring.epoch;
-      if (ring.isRead(next)) {
-        whole.update(ring.piece(next));
-        ring.markWholeDone(next++);
-      } else {
-        assert.ok(Date.now() < deadline, `the helper did not read piece ${next}`);
-        await ring.changed(epoch, 1000);
-      }
-    }
-    for (let index = ring.count - ring.slotCount; index < ring.count;) {
-      const epoch = ring.epoch;
-      if (ring.isHashed(index)) index++;
-      else {
-        assert.ok(Date.now() < deadline, `the helper did not hash piece ${index}`);
-        await ring.changed(epoch, 1000);
-      }
-    }
-    assert.ok(ring.isAllClaimed);
-    assertHashesOf(
-      { length: bytes.length, pieceHashes: ring.digests(), sha1: whole.digest("hex") },
-      bytes,
-    );
+    assertHashesOf(await hashBesideHelperAlone(ring), bytes);
   } finally {
     ring.stop();
     helper.terminate();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a kept helper thread", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "swarmshare-hash-" });
+  try {
+    await t.step("works on one file after another, by itself", async () => {
+      using thread = new HelperThread(HELPER);
+      for (const [pieces, seed] of [[20, 31], [3, 32], [11, 33]]) {
+        const bytes = randomBytes(pieces * PIECE_LENGTH - seed, seed);
+        const path = join(dir, `file-${seed}`);
+        await Deno.writeFile(path, bytes);
+        const ring = HashRing.create(path, bytes.length, await identityOf(path));
+        assert.ok(thread.isFree);
+        const helper = thread.lend(ring);
+        assert.ok(helper);
+        assert.equal(thread.lend(ring), undefined, "one file at a time");
+        assertHashesOf(await hashBesideHelperAlone(ring), bytes);
+        ring.stop();
+        helper.release();
+        await within(thread.whenFree(), "the thread to leave the file", THREAD_LIMIT_MS);
+      }
+    });
+
+    await t.step("is used by hashFile when it is free", async () => {
+      using thread = new HelperThread(HELPER);
+      const bytes = randomBytes((HELPER_MIN_PIECES + 2) * PIECE_LENGTH, 34);
+      const path = join(dir, "big");
+      await Deno.writeFile(path, bytes);
+      for (let round = 1; round <= 2; round++) {
+        assertHashesOf(await hashFile(path, { helperThread: thread }), bytes);
+        assert.equal(thread.filesTaken, round);
+        await within(thread.whenFree(), "the thread to leave the file", THREAD_LIMIT_MS);
+      }
+      // too small to be worth a helper
+      assertHashesOf(await hashFile(path, { helperThread: thread, helper: null }), bytes);
+      const small = join(dir, "small");
+      await Deno.writeFile(small, bytes.subarray(0, 3 * PIECE_LENGTH));
+      assertHashesOf(
+        await hashFile(small, { helperThread: thread }),
+        bytes.subarray(0, 3 * PIECE_LENGTH),
+      );
+      assert.equal(thread.filesTaken, 2);
+    });
+
+    await t.step(
+      "that gives up on a file leaves it to the main thread, and takes the next",
+      async () => {
+        using thread = new HelperThread(failingHelper("claimed hash"));
+        const bytes = randomBytes((HELPER_MIN_PIECES + 1) * PIECE_LENGTH + 9, 35);
+        const path = join(dir, "given-up");
+        await Deno.writeFile(path, bytes);
+        for (let round = 0; round < 2; round++) {
+          assert.ok(thread.isFree, `free for round ${round}`);
+          assertHashesOf(await hashFile(path, { helperThread: thread }), bytes);
+          await within(thread.whenFree(), "the thread to leave the file", THREAD_LIMIT_MS);
+        }
+      },
+    );
+
+    await t.step("that cannot start leaves hashFile to start one of its own", async () => {
+      using thread = new HelperThread(new URL("./fixtures/no_such_helper.ts", import.meta.url));
+      const bytes = randomBytes((HELPER_MIN_PIECES + 1) * PIECE_LENGTH, 36);
+      const path = join(dir, "unstarted");
+      await Deno.writeFile(path, bytes);
+      assertHashesOf(await hashFile(path, { helperThread: thread }), bytes);
+      await within(thread.whenFree(), "the thread to be found dead", THREAD_LIMIT_MS);
+      assert.equal(thread.isFree, false, "a thread that failed to start takes no more files");
+      assertHashesOf(await hashFile(path, { helperThread: thread }), bytes);
+    });
+
+    await t.step("after disposal takes no file", () => {
+      const thread = new HelperThread(HELPER);
+      thread[Symbol.dispose]();
+      assert.equal(thread.isFree, false);
+      assert.equal(thread.lend(HashRing.create(join(dir, "none"), 1)), undefined);
+    });
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
