@@ -62,7 +62,16 @@ interface Row {
   mbPerSecond: number;
   usage: ProcessUsage[];
   note?: string;
+  /**
+   * The limit this run is compared with, measured just before it (U and the SHA-1 speed: the
+   * machine's speed drifts by 10-20% within minutes, more than the margins that matter here).
+   */
+  limitMbPerSecond?: number;
 }
+
+/** A row's speed as a fraction of its own limit, if it has one. */
+const ofOwnLimit = (row: Row) =>
+  row.limitMbPerSecond ? row.mbPerSecond / row.limitMbPerSecond : undefined;
 
 // Measuring processes
 
@@ -409,7 +418,7 @@ function printTable(rows: Row[]): void {
     const versusAnchor = row.engine === "swarmshare" && anchor
       ? `${(row.mbPerSecond / anchor.mbPerSecond).toFixed(2)}x`
       : "";
-    const limit = row.scenario === "U" ? sha1 : tightest;
+    const limit = row.limitMbPerSecond ?? (row.scenario === "U" ? sha1 : tightest);
     const versusLimit = row.engine !== "limit" && limit
       ? `${(row.mbPerSecond / limit).toFixed(2)}`
       : "";
@@ -514,17 +523,25 @@ function parseOptions(args: string[]): BenchOptions | undefined {
 }
 
 /**
- * Per engine, the run with the median time (the lower middle of an even count); the times of
- * all runs are said, so the spread is on record.
+ * Per engine, the median run (the lower middle of an even count): by time, or by the fraction
+ * of its own limit for a run that has one. Every run's figure is said, so the spread is on
+ * record.
  */
 function medianRuns(runs: Row[], say: (line: string) => void): Row[] {
   const engines = [...new Set(runs.map((row) => row.engine))];
   return engines.map((engine) => {
-    const rows = runs.filter((row) => row.engine === engine)
-      .sort((a, b) => a.seconds - b.seconds);
+    const rows = runs.filter((row) => row.engine === engine);
+    const byLimit = rows.every((row) => ofOwnLimit(row) !== undefined);
+    // fastest first
+    rows.sort((a, b) => byLimit ? ofOwnLimit(b)! - ofOwnLimit(a)! : a.seconds - b.seconds);
     if (rows.length > 1) {
       const times = rows.map((row) => row.seconds.toFixed(2)).join(", ");
-      say(`bench: ${rows[0].scenario} ${engine}: median of ${rows.length} runs (${times} s)`);
+      const ratios = byLimit
+        ? `; ${rows.map((row) => ofOwnLimit(row)!.toFixed(2)).join(", ")} of the limit beside each`
+        : "";
+      say(
+        `bench: ${rows[0].scenario} ${engine}: median of ${rows.length} runs (${times} s${ratios})`,
+      );
     }
     return rows[Math.floor((rows.length - 1) / 2)];
   });
@@ -568,7 +585,8 @@ async function bench(options: BenchOptions): Promise<Row[]> {
       say(`bench: ${scenario}${options.repeat > 1 ? ` (${round}/${options.repeat})` : ""}...`);
       await settle(file, leftovers);
       if (scenario === "U") {
-        runs.push(await runUpload(dir, file));
+        const limit = sha1Limit(Math.min(size, 512 * MiB));
+        runs.push({ ...await runUpload(dir, file), limitMbPerSecond: limit.mbPerSecond });
         leftovers.push(dir.join("swarmshare-U"));
         continue;
       }

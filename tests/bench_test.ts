@@ -55,7 +55,11 @@ Deno.test("bench --json: one array of rows with the documented keys", async () =
   assert.match(log, /bench: 2 MiB file/);
   // one row per scenario and engine, the median of its runs, whose times are all said
   assert.match(log, /bench: S1 swarmshare: median of 2 runs \([0-9.]+, [0-9.]+ s\)/);
-  assert.match(log, /bench: U swarmshare: median of 2 runs/);
+  // U against the SHA-1 speed measured just before each of its runs
+  assert.match(
+    log,
+    /bench: U swarmshare: median of 2 runs \([0-9.]+, [0-9.]+ s; [0-9.]+, [0-9.]+ of the limit beside each\)/,
+  );
 });
 
 Deno.test("bench: bad arguments exit 2 with usage", async () => {
