@@ -98,6 +98,7 @@ export class HelperThread implements Disposable {
   /** The file it works on: `failed` if the helper gives up on it or dies, `left` when it is off it. */
   #job: { failed: PromiseWithResolvers<void>; left: PromiseWithResolvers<void> } | undefined;
   #filesTaken = 0;
+  #disposed = false;
 
   constructor(module: URL = HELPER_MODULE) {
     if (!helperCanRun()) return;
@@ -109,10 +110,13 @@ export class HelperThread implements Disposable {
     this.#worker.onmessage = (event: HelperReply) => {
       if ("gone" in event.data) this.#job?.failed.resolve();
       this.#endJob();
+      if (this.#disposed) this.#terminate();
     };
     this.#worker.onerror = (event) => {
       event.preventDefault();
-      this.#stop();
+      this.#job?.failed.resolve();
+      this.#endJob();
+      this.#terminate();
     };
   }
 
@@ -123,7 +127,7 @@ export class HelperThread implements Disposable {
 
   /** True while the thread can take a file. */
   get isFree(): boolean {
-    return this.#worker !== undefined && this.#job === undefined;
+    return this.#worker !== undefined && this.#job === undefined && !this.#disposed;
   }
 
   /** Resolves once the thread is off its file (at once if it has none). */
@@ -133,17 +137,22 @@ export class HelperThread implements Disposable {
 
   /** Puts the thread to work on `ring`; undefined if it is busy with another file or gone. */
   lend(ring: HashRing): Helper | undefined {
-    if (!this.#worker || this.#job) return undefined;
+    if (!this.isFree) return undefined;
     const job = { failed: Promise.withResolvers<void>(), left: Promise.withResolvers<void>() };
     this.#job = job;
     this.#filesTaken++;
-    this.#worker.postMessage(ring.memory);
+    this.#worker!.postMessage(ring.memory);
     // the thread leaves the file by itself once the ring is stopped, and says so
     return { failed: job.failed.promise, release: () => {} };
   }
 
+  /**
+   * Ends the thread; one at work on a file ends when it leaves it, because a read it is
+   * blocked in could still land in the ring. Until then the process cannot exit by itself.
+   */
   [Symbol.dispose](): void {
-    this.#stop();
+    this.#disposed = true;
+    if (!this.#job) this.#terminate();
   }
 
   #endJob(): void {
@@ -151,11 +160,9 @@ export class HelperThread implements Disposable {
     this.#job = undefined;
   }
 
-  #stop(): void {
+  #terminate(): void {
     this.#worker?.terminate();
     this.#worker = undefined;
-    this.#job?.failed.resolve();
-    this.#endJob();
   }
 }
 

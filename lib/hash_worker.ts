@@ -55,18 +55,19 @@ function work(ring: HashRing, file: Deno.FsFile): void {
   }
 }
 
-self.onmessage = (event: MessageEvent<HashRingMemory>) => {
-  const ring = new HashRing(event.data);
+/** Works on one job; what to tell the main thread, exactly once. */
+function workOn(ring: HashRing): HelperDone | HelperGone {
   try {
     using file = openSameFile(ring.memory);
-    if (!file) {
-      self.postMessage({ gone: "the path names another file now" } satisfies HelperGone);
-    } else {
-      work(ring, file);
-      self.postMessage({ done: true } satisfies HelperDone);
-    }
+    if (!file) return { gone: "the path names another file now" };
+    work(ring, file);
   } catch (error) {
     // a step claimed here may be unfinished: the main thread redoes it
-    self.postMessage({ gone: String(error) } satisfies HelperGone);
+    return { gone: String(error) };
   }
+  return { done: true };
+}
+
+self.onmessage = (event: MessageEvent<HashRingMemory>) => {
+  self.postMessage(workOn(new HashRing(event.data)));
 };

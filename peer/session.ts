@@ -117,10 +117,14 @@ export class ClientSession {
 
   /** Ends the session on the tracker (best effort), stops serving, and closes the link. */
   async close(): Promise<void> {
-    if (this.#login && this.#link.isUp) await this.logout().catch(() => {});
-    await this.#files?.stop();
-    this.#hashHelper[Symbol.dispose]();
-    await this.#link.close();
+    try {
+      if (this.#login && this.#link.isUp) await this.logout().catch(() => {});
+      await this.#files?.stop();
+    } finally {
+      // an idle helper thread would keep the process alive
+      this.#hashHelper[Symbol.dispose]();
+      await this.#link.close();
+    }
   }
 
   async #resume(link: TrackerLink): Promise<void> {

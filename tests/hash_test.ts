@@ -307,7 +307,7 @@ Deno.test("a kept helper thread", async (t) => {
         assert.equal(thread.filesTaken, round);
         await within(thread.whenFree(), "the thread to leave the file", THREAD_LIMIT_MS);
       }
-      // too small to be worth a helper
+      // told to use no helper, and too small to be worth one
       assertHashesOf(await hashFile(path, { helperThread: thread, helper: null }), bytes);
       const small = join(dir, "small");
       await Deno.writeFile(small, bytes.subarray(0, 3 * PIECE_LENGTH));
@@ -342,6 +342,22 @@ Deno.test("a kept helper thread", async (t) => {
       await within(thread.whenFree(), "the thread to be found dead", THREAD_LIMIT_MS);
       assert.equal(thread.isFree, false, "a thread that failed to start takes no more files");
       assertHashesOf(await hashFile(path, { helperThread: thread }), bytes);
+    });
+
+    await t.step("disposed while at work, finishes the file first", async () => {
+      const thread = new HelperThread(HELPER);
+      const bytes = randomBytes(12 * PIECE_LENGTH + 1, 37);
+      const path = join(dir, "disposed");
+      await Deno.writeFile(path, bytes);
+      const ring = HashRing.create(path, bytes.length, await identityOf(path));
+      assert.ok(thread.lend(ring));
+      thread[Symbol.dispose]();
+      assert.equal(thread.isFree, false);
+      assert.equal(thread.lend(ring), undefined);
+      // every read and piece hash is still the helper's to do
+      assertHashesOf(await hashBesideHelperAlone(ring), bytes);
+      ring.stop();
+      await within(thread.whenFree(), "the thread to leave the file", THREAD_LIMIT_MS);
     });
 
     await t.step("after disposal takes no file", () => {
