@@ -66,12 +66,12 @@ interface Row {
    * The limit this run is compared with, measured just before it (U and the SHA-1 speed: the
    * machine's speed drifts by 10-20% within minutes, more than the margins that matter here).
    */
-  limitMbPerSecond?: number;
+  besideLimit?: Row;
 }
 
 /** A row's speed as a fraction of its own limit, if it has one. */
 const ofOwnLimit = (row: Row) =>
-  row.limitMbPerSecond ? row.mbPerSecond / row.limitMbPerSecond : undefined;
+  row.besideLimit ? row.mbPerSecond / row.besideLimit.mbPerSecond : undefined;
 
 // Measuring processes
 
@@ -90,7 +90,7 @@ async function usageOf(pid: number, role: string): Promise<ProcessUsage> {
 
 // Limits of the machine
 
-function sha1Limit(bytes: number): Row {
+function sha1Limit(bytes: number, scenario = "SHA-1 512 KiB"): Row {
   const buffer = crypto.getRandomValues(new Uint8Array(65536));
   const piece = new Uint8Array(512 * 1024);
   for (let at = 0; at < piece.length; at += buffer.length) piece.set(buffer, at);
@@ -98,7 +98,7 @@ function sha1Limit(bytes: number): Row {
   const started = performance.now();
   for (let i = 0; i < rounds; i++) createHash("sha1").update(piece).digest();
   const seconds = (performance.now() - started) / 1000;
-  return limitRow("SHA-1 512 KiB", seconds, rounds * piece.length);
+  return limitRow(scenario, seconds, rounds * piece.length);
 }
 
 async function tcpLimit(bytes: number): Promise<Row> {
@@ -398,7 +398,9 @@ function peakOf(usage: ProcessUsage[], prefix: string): number | undefined {
 }
 
 function printTable(rows: Row[]): void {
-  const limits = rows.filter((row) => row.engine === "limit");
+  // a limit measured beside one run is that run's alone
+  const beside = new Set(rows.flatMap((row) => row.besideLimit ? [row.besideLimit] : []));
+  const limits = rows.filter((row) => row.engine === "limit" && !beside.has(row));
   const tightest = limits.length ? Math.min(...limits.map((row) => row.mbPerSecond)) : undefined;
   const sha1 = limits.find((row) => row.scenario.startsWith("SHA-1"))?.mbPerSecond;
   const header = [
@@ -418,7 +420,7 @@ function printTable(rows: Row[]): void {
     const versusAnchor = row.engine === "swarmshare" && anchor
       ? `${(row.mbPerSecond / anchor.mbPerSecond).toFixed(2)}x`
       : "";
-    const limit = row.limitMbPerSecond ?? (row.scenario === "U" ? sha1 : tightest);
+    const limit = row.besideLimit?.mbPerSecond ?? (row.scenario === "U" ? sha1 : tightest);
     const versusLimit = row.engine !== "limit" && limit
       ? `${(row.mbPerSecond / limit).toFixed(2)}`
       : "";
@@ -523,8 +525,8 @@ function parseOptions(args: string[]): BenchOptions | undefined {
 }
 
 /**
- * Per engine, the median run (the lower middle of an even count): by time, or by the fraction
- * of its own limit for a run that has one. Every run's figure is said, so the spread is on
+ * Per engine, the median run (the faster of the two middle runs of an even count): by time,
+ * or by the fraction of its own limit for a run that has one. Every run's figure is said, so the spread is on
  * record.
  */
 function medianRuns(runs: Row[], say: (line: string) => void): Row[] {
@@ -585,8 +587,8 @@ async function bench(options: BenchOptions): Promise<Row[]> {
       say(`bench: ${scenario}${options.repeat > 1 ? ` (${round}/${options.repeat})` : ""}...`);
       await settle(file, leftovers);
       if (scenario === "U") {
-        const limit = sha1Limit(Math.min(size, 512 * MiB));
-        runs.push({ ...await runUpload(dir, file), limitMbPerSecond: limit.mbPerSecond });
+        const besideLimit = sha1Limit(Math.min(size, 512 * MiB), "SHA-1 beside U");
+        runs.push({ ...await runUpload(dir, file), besideLimit });
         leftovers.push(dir.join("swarmshare-U"));
         continue;
       }
@@ -600,9 +602,11 @@ async function bench(options: BenchOptions): Promise<Row[]> {
     }
     scenarioRows.push(...medianRuns(runs, say));
   }
-  // the table keeps the order asked for
+  // the table keeps the order asked for, after the limits (with those measured beside a run)
   const rank = (row: Row) => options.scenarios.indexOf(row.scenario as Scenario);
-  return [...rows, ...scenarioRows.sort((a, b) => rank(a) - rank(b))];
+  scenarioRows.sort((a, b) => rank(a) - rank(b));
+  const besideLimits = scenarioRows.flatMap((row) => row.besideLimit ? [row.besideLimit] : []);
+  return [...rows, ...besideLimits, ...scenarioRows];
 }
 
 async function main(args: string[]): Promise<number> {

@@ -31,6 +31,7 @@ Deno.test("bench --json: one array of rows with the documented keys", async () =
       ["SHA-1 512 KiB", "limit"],
       ["loopback TCP", "limit"],
       ["disk write+fsync", "limit"],
+      ["SHA-1 beside U", "limit"],
       ["S1", "swarmshare"],
       ["U", "swarmshare"],
     ],
