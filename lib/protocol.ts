@@ -143,8 +143,8 @@ export interface FileSummary {
   seeders: number;
 }
 
-/** Everything a downloader needs to start: the torrent, who holds it, and a ticket. */
-export interface FileLocation {
+/** A file shared in a group, as the tracker records it. */
+export interface GroupFile {
   group: string;
   name: string;
   size: number;
@@ -152,18 +152,16 @@ export interface FileLocation {
   info_hash: string;
   /** The bencoded info dictionary, base64. */
   info: string;
+}
+
+/** Everything a downloader needs to start: the torrent, who holds it, and a ticket. */
+export interface FileLocation extends GroupFile {
   peers: PeerAddress[];
   ticket: string;
 }
 
 /** A share the tracker remembers for the user, to serve again after login. */
-export interface ShareRecord {
-  group: string;
-  name: string;
-  size: number;
-  sha1: string;
-  info_hash: string;
-  info: string;
+export interface ShareRecord extends GroupFile {
   path: string;
   mtime_ms: number;
 }
