@@ -91,7 +91,7 @@ export function startHelper(ring: HashRing, module: URL): Helper | undefined {
 /**
  * A helper thread kept started between files, one file at a time, so that hashing a file
  * starts on two cores at once: a new thread takes 40-100 ms to start, 5-10% of hashing a
- * gigabyte. It costs about 20 MiB while it waits. On a one-core machine it starts nothing.
+ * gigabyte. It costs about 18 MiB while it waits. On a one-core machine it starts nothing.
  */
 export class HelperThread implements Disposable {
   #worker: Worker | undefined;
