@@ -64,7 +64,7 @@ interface Row {
   note?: string;
   /**
    * The limit this run is compared with, measured just before it (U and the SHA-1 speed: the
-   * machine's speed drifts by 10-20% within minutes, more than the margins that matter here).
+   * machine's speed drifts by 10-40% within minutes, more than the margins that matter here).
    */
   besideLimit?: Row;
 }
@@ -402,7 +402,6 @@ function printTable(rows: Row[]): void {
   const beside = new Set(rows.flatMap((row) => row.besideLimit ? [row.besideLimit] : []));
   const limits = rows.filter((row) => row.engine === "limit" && !beside.has(row));
   const tightest = limits.length ? Math.min(...limits.map((row) => row.mbPerSecond)) : undefined;
-  const sha1 = limits.find((row) => row.scenario.startsWith("SHA-1"))?.mbPerSecond;
   const header = [
     "scenario",
     "engine",
@@ -420,7 +419,8 @@ function printTable(rows: Row[]): void {
     const versusAnchor = row.engine === "swarmshare" && anchor
       ? `${(row.mbPerSecond / anchor.mbPerSecond).toFixed(2)}x`
       : "";
-    const limit = row.besideLimit?.mbPerSecond ?? (row.scenario === "U" ? sha1 : tightest);
+    // every U run has the SHA-1 speed measured beside it
+    const limit = row.besideLimit?.mbPerSecond ?? tightest;
     const versusLimit = row.engine !== "limit" && limit
       ? `${(row.mbPerSecond / limit).toFixed(2)}`
       : "";
@@ -526,8 +526,8 @@ function parseOptions(args: string[]): BenchOptions | undefined {
 
 /**
  * Per engine, the median run (the faster of the two middle runs of an even count): by time,
- * or by the fraction of its own limit for a run that has one. Every run's figure is said, so the spread is on
- * record.
+ * or by the fraction of its own limit for a run that has one. Every run's figure is said, so
+ * the spread is on record.
  */
 function medianRuns(runs: Row[], say: (line: string) => void): Row[] {
   const engines = [...new Set(runs.map((row) => row.engine))];
