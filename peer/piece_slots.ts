@@ -9,6 +9,10 @@
  * Free slots are reused last-freed first, so a download touches only as many slots as it
  * really has in use at once: the pages of the others are never made resident.
  *
+ * The memory starts on a page boundary, so that the writer can hand slots to the disk with
+ * direct I/O, which needs aligned buffers: a shared WebAssembly memory is allocated by whole
+ * pages, where a plain SharedArrayBuffer may start anywhere.
+ *
  * @module
  */
 
@@ -22,7 +26,7 @@ export class PieceSlots {
   readonly #free: number[];
 
   constructor(count: number) {
-    this.memory = new SharedArrayBuffer(count * PIECE_LENGTH);
+    this.memory = pageAlignedMemory(count * PIECE_LENGTH);
     this.views = slotViews(this.memory);
     // popped from the end: slot 0 first
     this.#free = Array.from({ length: count }, (_, slot) => count - 1 - slot);
@@ -41,6 +45,23 @@ export class PieceSlots {
 
   get freeCount(): number {
     return this.#free.length;
+  }
+}
+
+/** WebAssembly's page: 64 KiB, of which a piece is a whole number. */
+const WASM_PAGE = 65536;
+
+/**
+ * `bytes` (a multiple of 64 KiB) of zeroed shared memory that starts on a page boundary; an
+ * unaligned SharedArrayBuffer if the runtime cannot make one (the writer then writes buffered).
+ */
+export function pageAlignedMemory(bytes: number): SharedArrayBuffer {
+  const pages = bytes / WASM_PAGE;
+  try {
+    return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true })
+      .buffer as SharedArrayBuffer;
+  } catch {
+    return new SharedArrayBuffer(bytes);
   }
 }
 

@@ -5,6 +5,14 @@
  * when they arrived just ahead of it, else read back from disk), starts a flush of the written
  * data every 64 MiB without waiting for it, and at the end fsyncs and reports the digest.
  *
+ * Pieces go to the disk with direct I/O where the file system takes it: straight from their
+ * slot, with no copy into the page cache and no writeback of it later. On the benchmark
+ * machine (ext4 on a virtual disk) a gigabyte took 0.75 s that way, against 2.8-7.5 s written
+ * through the cache and flushed, and a quarter of the CPU time. Direct I/O needs the memory,
+ * offset and length aligned to the disk's blocks: slots are page-aligned (piece_slots.ts) and
+ * pieces start at multiples of 512 KiB, so only a last piece of odd length is written through
+ * the cache. Where direct writes are refused, every write goes through the cache.
+ *
  * Every byte of a download is hashed twice, once for its piece and once for the whole file.
  * The piece hash runs on the main thread and the whole-file hash here, so that on two cores
  * no thread has both: with both here, this thread alone set the pace of a download.
@@ -46,10 +54,14 @@ export type WriterReply =
   | { type: "written"; index: number; slot?: number }
   /** A kept slot, hashed into the whole file and free again. */
   | { type: "released"; slot: number }
-  | { type: "finished"; sha1: string }
+  /** `directBytes`: how much of the file was written with direct I/O. */
+  | { type: "finished"; sha1: string; directBytes: number }
   | { type: "failed"; message: string };
 
+/** Flush cached writes this often, so that the final fsync has little left to do. */
 const SYNC_EVERY_BYTES = 64 * 1024 * 1024;
+/** Direct writes are of whole 4 KiB blocks (the largest logical block size in use) only. */
+const DIRECT_BLOCK = 4096;
 /**
  * A piece that arrives a little ahead of the whole-file hash (several peers finish their
  * pieces in any order) is kept in its slot until the hash reaches it, instead of being read
@@ -60,6 +72,8 @@ const KEEP_AHEAD = 16;
 /** The state of one open part file. */
 class PieceWriter {
   readonly #fd: number;
+  /** The same file opened for direct writes, while the file system takes them. */
+  #directFd: number | undefined;
   readonly #length: number;
   readonly #count: number;
   readonly #written: Uint8Array;
@@ -72,6 +86,8 @@ class PieceWriter {
   readonly #release: (slot: number) => void;
   #cursor = 0;
   #unsynced = 0;
+  /** Bytes written directly so far. */
+  #directBytes = 0;
   /** A flush of earlier writes is running on the runtime's blocking pool. */
   #syncing = false;
 
@@ -81,6 +97,7 @@ class PieceWriter {
   ) {
     const { path, length, present } = open;
     this.#fd = fs.openSync(path, "r+");
+    this.#directFd = openDirect(path);
     this.#slots = slotViews(open.slots);
     this.#maxKept = open.maxKept;
     this.#release = release;
@@ -99,12 +116,10 @@ class PieceWriter {
     if (!(index >= 0 && index < this.#count)) throw new Error(`piece ${index} out of range`);
     if (!(slot >= 0 && slot < this.#slots.length)) throw new Error(`slot ${slot} out of range`);
     const piece = this.#slots[slot].subarray(0, pieceSize(this.#length, index));
-    let done = 0;
-    while (done < piece.length) {
-      done += fs.writeSync(this.#fd, piece, done, piece.length - done, index * PIECE_LENGTH + done);
+    for (let done = 0; done < piece.length;) {
+      done += this.#writeSome(piece.subarray(done), index * PIECE_LENGTH + done);
     }
     this.#written[index] = 1;
-    this.#unsynced += piece.length;
     if (this.#unsynced >= SYNC_EVERY_BYTES && !this.#syncing) {
       // off this thread: waiting here would stall the pieces queued behind this one, and
       // their buffers with them; the fsync in finish() covers whatever is still unflushed
@@ -125,6 +140,27 @@ class PieceWriter {
     // the cursor's piece is still missing, so there is nothing to advance over yet: this
     // piece is read back from disk when the cursor gets here
     return "written";
+  }
+
+  /** Writes some of `bytes` at `offset`, directly when it can; how many it wrote. */
+  #writeSome(bytes: Uint8Array, offset: number): number {
+    const aligned = (bytes.byteOffset | bytes.length | offset) % DIRECT_BLOCK === 0;
+    if (this.#directFd !== undefined && aligned) {
+      try {
+        const written = fs.writeSync(this.#directFd, bytes, 0, bytes.length, offset);
+        this.#directBytes += written;
+        return written;
+      } catch (error) {
+        // refused (the memory is not aligned after all, or the file system will not): the
+        // cache then takes this write and every later one
+        if ((error as { code?: string }).code !== "EINVAL") throw error;
+        fs.closeSync(this.#directFd);
+        this.#directFd = undefined;
+      }
+    }
+    const written = fs.writeSync(this.#fd, bytes, 0, bytes.length, offset);
+    this.#unsynced += written;
+    return written;
   }
 
   /**
@@ -156,14 +192,26 @@ class PieceWriter {
     return piece;
   }
 
-  finish(): string {
+  finish(): Extract<WriterReply, { type: "finished" }> {
     if (this.#cursor !== this.#count) throw new Error(`piece ${this.#cursor} was never written`);
     fs.fsyncSync(this.#fd);
-    return this.#whole.digest("hex");
+    return { type: "finished", sha1: this.#whole.digest("hex"), directBytes: this.#directBytes };
   }
 
   close(): void {
+    if (this.#directFd !== undefined) fs.closeSync(this.#directFd);
     fs.closeSync(this.#fd);
+  }
+}
+
+/** `path` opened for direct writes; undefined where the system has no such thing for it. */
+function openDirect(path: string): number | undefined {
+  const { O_DIRECT, O_WRONLY } = fs.constants;
+  if (O_DIRECT === undefined) return undefined;
+  try {
+    return fs.openSync(path, O_WRONLY | O_DIRECT);
+  } catch {
+    return undefined;
   }
 }
 
@@ -190,7 +238,7 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
         return;
       }
       case "finish":
-        self.postMessage({ type: "finished", sha1: writer!.finish() } satisfies WriterReply);
+        self.postMessage(writer!.finish() satisfies WriterReply);
         return;
       case "close":
         writer?.close();

@@ -1,12 +1,13 @@
 /**
  * Unit tests of peer/piece_slots.ts: slots are handed out last-freed first (so untouched
  * slots stay untouched), never twice, an empty pool says so, and both threads' views of a
- * slot are the same memory.
+ * slot are the same memory, which is shared and zeroed. (That it starts on a page, as direct
+ * writes need, piece_writer_test.ts shows.)
  */
 
 import assert from "node:assert/strict";
 import { PIECE_LENGTH } from "../lib/pieces.ts";
-import { PieceSlots, slotViews } from "../peer/piece_slots.ts";
+import { pageAlignedMemory, PieceSlots, slotViews } from "../peer/piece_slots.ts";
 
 Deno.test("piece slots", async (t) => {
   await t.step("slot 0 first, then the last one given back", () => {
@@ -35,4 +36,12 @@ Deno.test("piece slots", async (t) => {
       assert.equal(theirs[0][7], 0);
     },
   );
+
+  await t.step("the memory is shared, as long as asked, and zeroed", () => {
+    const memory = pageAlignedMemory(3 * PIECE_LENGTH);
+    assert.ok(memory instanceof SharedArrayBuffer);
+    assert.equal(memory.byteLength, 3 * PIECE_LENGTH);
+    assert.ok(new Uint8Array(memory).every((byte) => byte === 0));
+    assert.equal(new PieceSlots(2).memory.byteLength, 2 * PIECE_LENGTH);
+  });
 });

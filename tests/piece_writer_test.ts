@@ -1,15 +1,17 @@
 /**
  * The download's disk writer (peer/piece_writer_worker.ts) driven through its messages: writes
  * at offsets, the whole-file SHA-1 in file order whatever the arrival order,
- * the few pieces it keeps in memory and hands back later, and resume.
+ * the few pieces it keeps in memory and hands back later, resume, and direct writes of whole
+ * pieces (with the page cache taking over where direct I/O is refused).
  */
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import * as fs from "node:fs";
 import { join } from "node:path";
 import { PIECE_LENGTH } from "../lib/pieces.ts";
 import type { WriterReply, WriterRequest } from "../peer/piece_writer_worker.ts";
-import { PieceSlots } from "../peer/piece_slots.ts";
+import { pageAlignedMemory, PieceSlots, slotViews } from "../peer/piece_slots.ts";
 import { seededRandom, TempDir } from "./harness.ts";
 
 const PIECES = 12;
@@ -38,15 +40,21 @@ class Writer implements Disposable {
     { type: "module" },
   );
   readonly #replies: WriterReply[] = [];
-  readonly #slots = new PieceSlots(PIECES);
+  readonly #slots: Uint8Array[];
   #waiting?: () => void;
 
-  constructor(readonly data: Fixture, path: string, present: number[] = []) {
+  /** `slots`: the download's slot memory, by default as a download makes it. */
+  constructor(
+    readonly data: Fixture,
+    path: string,
+    present: number[] = [],
+    slots = new PieceSlots(PIECES).memory,
+  ) {
+    this.#slots = slotViews(slots);
     this.#worker.onmessage = (event: MessageEvent<WriterReply>) => {
       this.#replies.push(event.data);
       this.#waiting?.();
     };
-    const slots = this.#slots.memory;
     this.#send({ type: "open", path, length: LENGTH, present, slots, maxKept: 8 });
   }
 
@@ -58,7 +66,7 @@ class Writer implements Disposable {
   write(index: number): void {
     const slot = slotFor(index);
     const piece = this.data.bytes.subarray(index * PIECE_LENGTH, (index + 1) * PIECE_LENGTH);
-    this.#slots.views[slot].set(piece);
+    this.#slots[slot].set(piece);
     this.#send({ type: "write", index, slot });
   }
 
@@ -94,6 +102,32 @@ function summary(reply: WriterReply): string {
     case "failed":
       return `failed ${reply.message}`;
   }
+}
+
+/** Bytes in the whole pieces of the fixture: what can go to the disk directly. */
+const WHOLE_PIECE_BYTES = (PIECES - 1) * PIECE_LENGTH;
+
+/** Whether the file system under `dir` takes a direct write of a block from `memory`. */
+function takesDirectWrite(dir: TempDir, memory: SharedArrayBuffer): boolean {
+  const { O_CREAT, O_DIRECT, O_WRONLY } = fs.constants;
+  if (O_DIRECT === undefined) return false;
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(join(dir.path, "probe"), O_WRONLY | O_CREAT | O_DIRECT);
+    fs.writeSync(fd, new Uint8Array(memory, 0, 4096), 0, 4096, 0);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** Writes every piece in order and returns the writer's final reply. */
+async function writeAll(writer: Writer): Promise<WriterReply> {
+  for (let index = 0; index < PIECES; index++) writer.write(index);
+  writer.finish();
+  return (await writer.replies(PIECES + 1)).at(-1)!;
 }
 
 async function partFile(dir: TempDir): Promise<string> {
@@ -160,6 +194,41 @@ Deno.test("piece writer", async (t) => {
     assert.equal(rest.at(-1), `finished ${data.sha1}`);
     assert.deepEqual(await Deno.readFile(path), data.bytes);
   });
+
+  await t.step("whole pieces go to the disk directly where the file system takes it", async () => {
+    await using dir = await TempDir.create();
+    const path = await partFile(dir);
+    const slots = pageAlignedMemory(PIECES * PIECE_LENGTH);
+    const direct = takesDirectWrite(dir, slots);
+    using writer = new Writer(data, path, [], slots);
+    const finished = await writeAll(writer);
+    assert.deepEqual(finished, {
+      type: "finished",
+      sha1: data.sha1,
+      // the short last piece always goes through the cache
+      directBytes: direct ? WHOLE_PIECE_BYTES : 0,
+    });
+    assert.deepEqual(await Deno.readFile(path), data.bytes);
+  });
+
+  await t.step(
+    "where direct I/O refuses the memory, every write goes through the cache",
+    async () => {
+      await using dir = await TempDir.create();
+      const path = await partFile(dir);
+      // a plain SharedArrayBuffer starts wherever the allocator put it, seldom on a page
+      const slots = new SharedArrayBuffer(PIECES * PIECE_LENGTH);
+      const direct = takesDirectWrite(dir, slots);
+      using writer = new Writer(data, path, [], slots);
+      const finished = await writeAll(writer);
+      assert.deepEqual(finished, {
+        type: "finished",
+        sha1: data.sha1,
+        directBytes: direct ? WHOLE_PIECE_BYTES : 0,
+      });
+      assert.deepEqual(await Deno.readFile(path), data.bytes);
+    },
+  );
 
   await t.step("finishing with a piece missing fails and says which", async () => {
     await using dir = await TempDir.create();
