@@ -9,6 +9,7 @@ import { ProtocolError } from "../lib/errors.ts";
 import { BLOCK_LENGTH } from "../lib/pieces.ts";
 import {
   allocatePiece,
+  BLOCK_ALIGNMENT,
   type ByteSource,
   decodeHandshake,
   encodeCancel,
@@ -236,9 +237,36 @@ Deno.test("piece message block view", async (t) => {
     assert.equal(message.begin, 32_768);
     assert.equal(message.block.length, BLOCK_LENGTH);
     assert.deepEqual(message.block, block);
-    // a view, not a copy: the buffer behind it is the reader's, larger than the block
+    // a view, not a copy: the buffer behind it is the reader's, larger than the block; moved
+    // back over its 13-byte header to start on 8
     assert.ok(message.block.buffer.byteLength > message.block.byteLength);
-    assert.equal(message.block.byteOffset, PIECE_HEADER_LENGTH);
+    assert.equal(message.block.byteOffset, PIECE_HEADER_LENGTH - PIECE_HEADER_LENGTH % 8);
+  });
+
+  await t.step("starts on 8 bytes wherever the message lies, and spares what follows", async () => {
+    // a piece and a have take 1023 bytes, 7 mod 8: each block starts at another offset mod 8
+    const blocks = Array.from({ length: 8 }, (_, i) => bytesOf(1001, 30 + i));
+    const sent: WireMessage[] = blocks.flatMap((block, i) => [
+      { type: "piece", index: i, begin: 16_384 * i, block },
+      { type: "have", index: 100 + i },
+    ]);
+    const encoded = sent.map(encodeMessage);
+    // where each block starts in the stream, mod 8: all eight residues
+    let at = 0;
+    const residues = new Set<number>();
+    for (const bytes of encoded) {
+      if (bytes[4] === MessageId.piece) residues.add((at + PIECE_HEADER_LENGTH) % 8);
+      at += bytes.length;
+    }
+    assert.equal(residues.size, 8);
+    const reader = new WireReader(new FakeSource(concat(encoded), () => 3000));
+    for (const expected of sent) {
+      const message = await reader.next();
+      assert.ok(message);
+      if (message.type === "piece") assert.equal(message.block.byteOffset % BLOCK_ALIGNMENT, 0);
+      assert.deepEqual(detach(message), expected);
+    }
+    assert.equal(await reader.next(), null);
   });
 
   await t.step("consecutive pieces each carry their own bytes", async () => {
