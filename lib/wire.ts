@@ -299,12 +299,13 @@ const FIXED_LENGTHS: Readonly<Record<number, number>> = {
   [MessageId.port]: 3,
 };
 
+/** Where a piece's block starts in the reader's buffer: a multiple of this (see #alignedBlock). */
+export const BLOCK_ALIGNMENT = 8;
+
 /**
  * Reads handshake and messages from a byte source into one buffer. Every message length is
  * checked against its kind's limit as soon as its 5-byte header is in.
  */
-/** Where a piece's block starts in the reader's buffer: a multiple of this (see #alignedBlock). */
-export const BLOCK_ALIGNMENT = 8;
 
 export class WireReader {
   readonly #source: ByteSource;

@@ -10,7 +10,7 @@
  * really has in use at once: the pages of the others are never made resident.
  *
  * The memory starts on a page boundary, so that the writer can hand slots to the disk with
- * direct I/O, which needs aligned buffers: a shared WebAssembly memory is allocated by whole
+ * direct I/O, which needs aligned buffers: a shared WebAssembly memory is mapped by whole
  * pages, where a plain SharedArrayBuffer may start anywhere.
  *
  * @module
@@ -52,14 +52,18 @@ export class PieceSlots {
 const WASM_PAGE = 65536;
 
 /**
- * `bytes` (a multiple of 64 KiB) of zeroed shared memory that starts on a page boundary; an
- * unaligned SharedArrayBuffer if the runtime cannot make one (the writer then writes buffered).
+ * `bytes` of zeroed shared memory that starts on a page boundary; a plain SharedArrayBuffer,
+ * which may start anywhere, for a size of no whole number of 64 KiB pages or if the runtime
+ * cannot make one (the writer then writes through the cache).
+ * V8 maps a WebAssembly memory with mmap, so it starts on a page; the standard does not
+ * promise it, which is why the writer still falls back where a direct write is refused.
  */
 export function pageAlignedMemory(bytes: number): SharedArrayBuffer {
+  if (!Number.isInteger(bytes / WASM_PAGE)) return new SharedArrayBuffer(bytes);
   const pages = bytes / WASM_PAGE;
   try {
-    return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true })
-      .buffer as SharedArrayBuffer;
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    return memory.buffer as SharedArrayBuffer;
   } catch {
     return new SharedArrayBuffer(bytes);
   }

@@ -2,8 +2,9 @@
  * A download's disk side, on its own thread: writes each piece (already checked against its
  * SHA-1 by the download) at its offset, keeps the whole-file SHA-1 running in file order
  * (from the piece just written when it is the next in order, from a few pieces kept in memory
- * when they arrived just ahead of it, else read back from disk), starts a flush of the written
- * data every 64 MiB without waiting for it, and at the end fsyncs and reports the digest.
+ * when they arrived just ahead of it, else read back from disk), starts a flush of what it
+ * wrote through the page cache every 64 MiB without waiting for it, and at the end fsyncs
+ * and reports the digest.
  *
  * Pieces go to the disk with direct I/O where the file system takes it: straight from their
  * slot, with no copy into the page cache and no writeback of it later. On the benchmark
@@ -11,7 +12,9 @@
  * through the cache and flushed, and a quarter of the CPU time. Direct I/O needs the memory,
  * offset and length aligned to the disk's blocks: slots are page-aligned (piece_slots.ts) and
  * pieces start at multiples of 512 KiB, so only a last piece of odd length is written through
- * the cache. Where direct writes are refused, every write goes through the cache.
+ * the cache. Where a direct write fails and the same write through the cache succeeds (the
+ * memory or the file system will not take direct I/O), every later write goes through the
+ * cache; where both fail, the download fails with the error.
  *
  * Every byte of a download is hashed twice, once for its piece and once for the whole file.
  * The piece hash runs on the main thread and the whole-file hash here, so that on two cores
@@ -145,19 +148,23 @@ class PieceWriter {
   /** Writes some of `bytes` at `offset`, directly when it can; how many it wrote. */
   #writeSome(bytes: Uint8Array, offset: number): number {
     const aligned = (bytes.byteOffset | bytes.length | offset) % DIRECT_BLOCK === 0;
-    if (this.#directFd !== undefined && aligned) {
-      try {
-        const written = fs.writeSync(this.#directFd, bytes, 0, bytes.length, offset);
-        this.#directBytes += written;
-        return written;
-      } catch (error) {
-        // refused (the memory is not aligned after all, or the file system will not): the
-        // cache then takes this write and every later one
-        if ((error as { code?: string }).code !== "EINVAL") throw error;
-        fs.closeSync(this.#directFd);
-        this.#directFd = undefined;
-      }
+    if (this.#directFd === undefined || !aligned) return this.#writeCached(bytes, offset);
+    try {
+      const written = fs.writeSync(this.#directFd, bytes, 0, bytes.length, offset);
+      this.#directBytes += written;
+      return written;
+    } catch {
+      // EINVAL for memory or a file system that will not do direct I/O, other codes from some
+      // file systems that open with O_DIRECT but refuse the write: the cache takes it, and
+      // every later one; if it cannot either, the disk is the problem and this fails
+      const written = this.#writeCached(bytes, offset);
+      fs.closeSync(this.#directFd);
+      this.#directFd = undefined;
+      return written;
     }
+  }
+
+  #writeCached(bytes: Uint8Array, offset: number): number {
     const written = fs.writeSync(this.#fd, bytes, 0, bytes.length, offset);
     this.#unsynced += written;
     return written;

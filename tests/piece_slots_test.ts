@@ -43,5 +43,7 @@ Deno.test("piece slots", async (t) => {
     assert.equal(memory.byteLength, 3 * PIECE_LENGTH);
     assert.ok(new Uint8Array(memory).every((byte) => byte === 0));
     assert.equal(new PieceSlots(2).memory.byteLength, 2 * PIECE_LENGTH);
+    // not whole 64 KiB pages: still exactly as long as asked
+    assert.equal(pageAlignedMemory(100_000).byteLength, 100_000);
   });
 });
