@@ -173,6 +173,23 @@ const CHOICE_CASES: ChoiceCase[] = [
     expected: 7,
   },
   {
+    // D has 0 and 1, so 2-7 tie as the rarest: the draw is among 2, 3, 4 and 5
+    name: "a downloader connected: ties at random among the first four, last",
+    peers: { S: "all", D: [0, 1] },
+    randomFirst: 0,
+    random: LAST_TIE,
+    picker: "S",
+    expected: 5,
+  },
+  {
+    name: "a downloader connected: ties at random among the first four, first",
+    peers: { S: "all", D: [0, 1] },
+    randomFirst: 0,
+    random: FIRST_TIE,
+    picker: "S",
+    expected: 2,
+  },
+  {
     name: "the rarest piece the picking peer lacks is not chosen",
     peers: { A: range(1, 8), B: "all", C: range(1, 8) },
     randomFirst: 0,
