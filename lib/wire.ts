@@ -306,7 +306,6 @@ export const BLOCK_ALIGNMENT = 8;
  * Reads handshake and messages from a byte source into one buffer. Every message length is
  * checked against its kind's limit as soon as its 5-byte header is in.
  */
-
 export class WireReader {
   readonly #source: ByteSource;
   readonly #limits: WireLimits;
@@ -422,6 +421,7 @@ export class WireReader {
       case MessageId.cancel:
         return { type: "cancel", index: at(0), begin: at(4), length: at(8) };
       case MessageId.piece: {
+        // read first: the block is moved over them
         const index = at(0);
         const begin = at(4);
         return { type: "piece", index, begin, block: this.#alignedBlock(body + 8, length - 9) };

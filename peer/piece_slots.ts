@@ -59,8 +59,8 @@ const WASM_PAGE = 65536;
  * promise it, which is why the writer still falls back where a direct write is refused.
  */
 export function pageAlignedMemory(bytes: number): SharedArrayBuffer {
-  if (!Number.isInteger(bytes / WASM_PAGE)) return new SharedArrayBuffer(bytes);
   const pages = bytes / WASM_PAGE;
+  if (!Number.isInteger(pages)) return new SharedArrayBuffer(bytes);
   try {
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
     return memory.buffer as SharedArrayBuffer;

@@ -69,6 +69,10 @@ interface Row {
   besideLimit?: Row;
 }
 
+/** The limits measured beside some of `rows`. */
+const besideLimitsOf = (rows: Row[]) =>
+  rows.flatMap((row) => row.besideLimit ? [row.besideLimit] : []);
+
 /** A row's speed as a fraction of its own limit, if it has one. */
 const ofOwnLimit = (row: Row) =>
   row.besideLimit ? row.mbPerSecond / row.besideLimit.mbPerSecond : undefined;
@@ -399,7 +403,7 @@ function peakOf(usage: ProcessUsage[], prefix: string): number | undefined {
 
 function printTable(rows: Row[]): void {
   // a limit measured beside one run is that run's alone
-  const beside = new Set(rows.flatMap((row) => row.besideLimit ? [row.besideLimit] : []));
+  const beside = new Set(besideLimitsOf(rows));
   const limits = rows.filter((row) => row.engine === "limit" && !beside.has(row));
   const tightest = limits.length ? Math.min(...limits.map((row) => row.mbPerSecond)) : undefined;
   const header = [
@@ -605,8 +609,7 @@ async function bench(options: BenchOptions): Promise<Row[]> {
   // the table keeps the order asked for, after the limits (with those measured beside a run)
   const rank = (row: Row) => options.scenarios.indexOf(row.scenario as Scenario);
   scenarioRows.sort((a, b) => rank(a) - rank(b));
-  const besideLimits = scenarioRows.flatMap((row) => row.besideLimit ? [row.besideLimit] : []);
-  return [...rows, ...besideLimits, ...scenarioRows];
+  return [...rows, ...besideLimitsOf(scenarioRows), ...scenarioRows];
 }
 
 async function main(args: string[]): Promise<number> {
