@@ -9,7 +9,14 @@
 import { createHash } from "node:crypto";
 import { setImmediate } from "node:timers";
 import { UserError } from "./errors.ts";
-import { HashRing, type HelperDone, type HelperGone } from "./hash_ring.ts";
+import {
+  type FileIdentity,
+  HashRing,
+  type HelperDone,
+  type HelperGone,
+  RING_SLOTS,
+  RingMemory,
+} from "./hash_ring.ts";
 
 /** The hashes of a whole file. */
 export interface FileHashes {
@@ -24,9 +31,9 @@ export interface FileHashes {
 export interface HashOptions {
   signal?: AbortSignal;
   /**
-   * The helper thread's module, or null for none. By default a helper (hash_worker.ts) for
-   * files of at least HELPER_MIN_PIECES pieces on a machine with more than one core: the
-   * `helperThread` when it is free, else one started for this file.
+   * The helper thread's module, or null for none. By default the `helperThread` when it is
+   * free, else a helper (hash_worker.ts) started for this file if it has at least
+   * HELPER_MIN_PIECES pieces and the machine more than one core.
    */
   helper?: URL | null;
   /** A helper thread kept started between files, to use when it is free. */
@@ -39,8 +46,8 @@ export function sha1(bytes: Uint8Array): Uint8Array {
 }
 
 /**
- * Smaller files are hashed by the main thread alone: a helper takes about 50 ms to start,
- * the time the main thread needs for some 64 pieces on its own.
+ * Smaller files are hashed by the main thread alone unless a kept helper is free: a new
+ * helper takes about 50 ms to start, the time the main thread needs for some 64 pieces.
  */
 export const HELPER_MIN_PIECES = 64;
 
@@ -88,13 +95,23 @@ export function startHelper(ring: HashRing, module: URL): Helper | undefined {
   return { failed: failed.promise, release: () => worker.terminate() };
 }
 
+/** A ring with a helper thread at work on it. */
+export interface RingWithHelper {
+  ring: HashRing;
+  helper: Helper;
+}
+
 /**
  * A helper thread kept started between files, one file at a time, so that hashing a file
  * starts on two cores at once: a new thread takes 40-100 ms to start, 5-10% of hashing a
- * gigabyte. It costs about 18 MiB while it waits. On a one-core machine it starts nothing.
+ * gigabyte. It keeps its ring's memory too, made resident when it starts, because a fresh
+ * ring's pages cost about 20 ms to bring in here (hash_ring.ts `makeResident`). It costs about 22 MiB while it waits. On a
+ * one-core machine it starts nothing.
  */
 export class HelperThread implements Disposable {
   #worker: Worker | undefined;
+  /** Free for the next file whenever the thread is. */
+  #memory: RingMemory | undefined;
   /** The file it works on: `failed` if the helper gives up on it or dies, `left` when it is off it. */
   #job: { failed: PromiseWithResolvers<void>; left: PromiseWithResolvers<void> } | undefined;
   #filesTaken = 0;
@@ -107,6 +124,7 @@ export class HelperThread implements Disposable {
     } catch {
       return; // every file starts a helper of its own
     }
+    this.#memory = RingMemory.create(RING_SLOTS, { resident: true });
     this.#worker.onmessage = (event: HelperReply) => {
       if ("gone" in event.data) this.#job?.failed.resolve();
       this.#endJob();
@@ -135,15 +153,21 @@ export class HelperThread implements Disposable {
     return this.#job?.left.promise ?? Promise.resolve();
   }
 
-  /** Puts the thread to work on `ring`; undefined if it is busy with another file or gone. */
-  lend(ring: HashRing): Helper | undefined {
+  /**
+   * A ring for the file at `path` in the thread's kept memory, with the thread put to work on
+   * it (see `HashRing.create`); undefined if the thread is busy with another file or gone.
+   * The memory is the next file's once the thread has left this one: until then a read it
+   * is blocked in could still land there.
+   */
+  lend(path: string, length: number, identity: FileIdentity): RingWithHelper | undefined {
     if (!this.isFree) return undefined;
+    const ring = HashRing.create(path, length, identity, this.#memory);
     const job = { failed: Promise.withResolvers<void>(), left: Promise.withResolvers<void>() };
     this.#job = job;
     this.#filesTaken++;
     this.#worker!.postMessage(ring.memory);
     // the thread leaves the file by itself once the ring is stopped, and says so
-    return { failed: job.failed.promise, release: () => {} };
+    return { ring, helper: { failed: job.failed.promise, release: () => {} } };
   }
 
   /**
@@ -163,6 +187,7 @@ export class HelperThread implements Disposable {
   #terminate(): void {
     this.#worker?.terminate();
     this.#worker = undefined;
+    this.#memory = undefined;
   }
 }
 
@@ -199,8 +224,8 @@ export async function hashOpenFile(
   { size, dev, ino }: Pick<Deno.FileInfo, "size" | "dev" | "ino">,
   options: HashOptions = {},
 ): Promise<FileHashes> {
-  const ring = HashRing.create(path, size, ino === null ? undefined : { dev, ino });
-  const helper = ring.memory.identity ? helperFor(ring, options) : undefined;
+  const identity = ino === null ? undefined : { dev, ino };
+  const { ring, helper } = ringFor(path, size, identity, options);
   try {
     return await hashInRing(file, ring, helper, options.signal);
   } finally {
@@ -209,13 +234,29 @@ export async function hashOpenFile(
   }
 }
 
-/** The helper `options` ask for on `ring`, if any. */
-function helperFor(ring: HashRing, options: HashOptions): Helper | undefined {
-  if (options.helper !== undefined) {
-    return options.helper ? startHelper(ring, options.helper) : undefined;
+/**
+ * A ring for the file at `path`, with the helper `options` ask for, if any: the kept thread
+ * whenever it is free, whatever the size, since it costs nothing to start; else a thread
+ * started for this file, if it is large enough to pay for that. A helper needs the file's
+ * identity, to check that it opens the same file.
+ */
+function ringFor(
+  path: string,
+  length: number,
+  identity: FileIdentity | undefined,
+  options: HashOptions,
+): { ring: HashRing; helper?: Helper } {
+  if (identity && options.helper === undefined) {
+    const kept = options.helperThread?.lend(path, length, identity);
+    if (kept) return kept;
   }
-  if (ring.count < HELPER_MIN_PIECES || !helperCanRun()) return undefined;
-  return options.helperThread?.lend(ring) ?? startHelper(ring, HELPER_MODULE);
+  const ring = HashRing.create(path, length, identity);
+  if (!identity) return { ring };
+  if (options.helper !== undefined) {
+    return { ring, helper: options.helper ? startHelper(ring, options.helper) : undefined };
+  }
+  if (ring.count < HELPER_MIN_PIECES || !helperCanRun()) return { ring };
+  return { ring, helper: startHelper(ring, HELPER_MODULE) };
 }
 
 /**

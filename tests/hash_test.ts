@@ -281,20 +281,24 @@ Deno.test("a kept helper thread", async (t) => {
   try {
     await t.step("works on one file after another, by itself", async () => {
       using thread = new HelperThread(HELPER);
+      const rings = new Set<SharedArrayBuffer>();
       for (const [pieces, seed] of [[20, 31], [3, 32], [11, 33]]) {
         const bytes = randomBytes(pieces * PIECE_LENGTH - seed, seed);
         const path = join(dir, `file-${seed}`);
         await Deno.writeFile(path, bytes);
-        const ring = HashRing.create(path, bytes.length, await identityOf(path));
+        const identity = await identityOf(path);
         assert.ok(thread.isFree);
-        const helper = thread.lend(ring);
-        assert.ok(helper);
-        assert.equal(thread.lend(ring), undefined, "one file at a time");
-        assertHashesOf(await hashBesideHelperAlone(ring), bytes);
-        ring.stop();
-        helper.release();
+        const lent = thread.lend(path, bytes.length, identity);
+        assert.ok(lent);
+        assert.equal(thread.lend(path, bytes.length, identity), undefined, "one file at a time");
+        // each file in the memory the one before used, a larger file before a smaller one
+        rings.add(lent.ring.memory.ring);
+        assertHashesOf(await hashBesideHelperAlone(lent.ring), bytes);
+        lent.ring.stop();
+        lent.helper.release();
         await within(thread.whenFree(), "the thread to leave the file", THREAD_LIMIT_MS);
       }
+      assert.equal(rings.size, 1);
     });
 
     await t.step("is used by hashFile when it is free", async () => {
@@ -307,15 +311,17 @@ Deno.test("a kept helper thread", async (t) => {
         assert.equal(thread.filesTaken, round);
         await within(thread.whenFree(), "the thread to leave the file", THREAD_LIMIT_MS);
       }
-      // told to use no helper, and too small to be worth one
+      // told to use no helper
       assertHashesOf(await hashFile(path, { helperThread: thread, helper: null }), bytes);
+      assert.equal(thread.filesTaken, 2);
+      // too small to be worth starting a helper for, but the kept one costs nothing
       const small = join(dir, "small");
       await Deno.writeFile(small, bytes.subarray(0, 3 * PIECE_LENGTH));
       assertHashesOf(
         await hashFile(small, { helperThread: thread }),
         bytes.subarray(0, 3 * PIECE_LENGTH),
       );
-      assert.equal(thread.filesTaken, 2);
+      assert.equal(thread.filesTaken, 3);
     });
 
     await t.step(
@@ -349,14 +355,15 @@ Deno.test("a kept helper thread", async (t) => {
       const bytes = randomBytes(12 * PIECE_LENGTH + 1, 37);
       const path = join(dir, "disposed");
       await Deno.writeFile(path, bytes);
-      const ring = HashRing.create(path, bytes.length, await identityOf(path));
-      assert.ok(thread.lend(ring));
+      const identity = await identityOf(path);
+      const lent = thread.lend(path, bytes.length, identity);
+      assert.ok(lent);
       thread[Symbol.dispose]();
       assert.equal(thread.isFree, false);
-      assert.equal(thread.lend(ring), undefined);
+      assert.equal(thread.lend(path, bytes.length, identity), undefined);
       // every read and piece hash is still the helper's to do
-      assertHashesOf(await hashBesideHelperAlone(ring), bytes);
-      ring.stop();
+      assertHashesOf(await hashBesideHelperAlone(lent.ring), bytes);
+      lent.ring.stop();
       await within(thread.whenFree(), "the thread to leave the file", THREAD_LIMIT_MS);
     });
 
@@ -364,7 +371,7 @@ Deno.test("a kept helper thread", async (t) => {
       const thread = new HelperThread(HELPER);
       thread[Symbol.dispose]();
       assert.equal(thread.isFree, false);
-      assert.equal(thread.lend(HashRing.create(join(dir, "none"), 1)), undefined);
+      assert.equal(thread.lend(join(dir, "none"), 1, { dev: 0, ino: 0 }), undefined);
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
