@@ -1,7 +1,7 @@
 /**
- * Streaming SHA-1 of a file: the digest of every 512 KiB piece and of the whole file, in one
- * read of the file through a ring of eight piece buffers, so memory stays at about 4 MiB
- * whatever the file size.
+ * Streaming SHA-1 of a file: the digest of every 512 KiB piece and of the whole file. Each
+ * of two threads reads the file through a piece buffer of its own, so memory stays at about
+ * 1 MiB whatever the file size.
  *
  * @module
  */
@@ -9,15 +9,15 @@
 import { createHash } from "node:crypto";
 import { setImmediate } from "node:timers";
 import { UserError } from "./errors.ts";
+import { PIECE_LENGTH } from "./pieces.ts";
 import {
   type FileIdentity,
-  HashRing,
+  HashJob,
   type HelperDone,
   type HelperGone,
-  RING_SLOTS,
-  RingMemory,
-} from "./hash_ring.ts";
-
+  PieceReader,
+  residentPieceBuffer,
+} from "./hash_job.ts";
 /** The hashes of a whole file. */
 export interface FileHashes {
   length: number;
@@ -63,19 +63,19 @@ const YIELD_EVERY_MS = 2;
 /** How long to wait for the helper before looking whether it is still alive. */
 const HELPER_CHECK_MS = 100;
 
-/** A helper thread working on one file's ring. */
+/** A helper thread working on one file's job. */
 export interface Helper {
   /** Resolves if the helper gives up on this file or dies. */
   failed: Promise<void>;
-  /** Lets the thread go once the ring is stopped. */
+  /** Lets the thread go once the job is stopped. */
   release(): void;
 }
 
 /** What a helper thread says when it leaves a file. */
 type HelperReply = MessageEvent<HelperDone | HelperGone>;
 
-/** Starts `module` (a helper such as hash_worker.ts) on `ring`; undefined if it cannot start. */
-export function startHelper(ring: HashRing, module: URL): Helper | undefined {
+/** Starts `module` (a helper such as hash_worker.ts) on `job`; undefined if it cannot start. */
+export function startHelper(job: HashJob, module: URL): Helper | undefined {
   let worker: Worker;
   try {
     worker = new Worker(module.href, { type: "module" });
@@ -91,27 +91,31 @@ export function startHelper(ring: HashRing, module: URL): Helper | undefined {
     event.preventDefault();
     failed.resolve();
   };
-  worker.postMessage(ring.memory);
+  worker.postMessage(job.memory);
   return { failed: failed.promise, release: () => worker.terminate() };
 }
 
-/** A ring with a helper thread at work on it. */
-export interface RingWithHelper {
-  ring: HashRing;
-  helper: Helper;
+/** What hashing one file works with: the shared job, a helper on it, the main thread's buffer. */
+export interface HashingSetup {
+  job: HashJob;
+  helper?: Helper;
+  /** The main thread's piece buffer. */
+  buffer: Uint8Array;
 }
 
 /**
  * A helper thread kept started between files, one file at a time, so that hashing a file
  * starts on two cores at once: a new thread takes 40-100 ms to start, 5-10% of hashing a
- * gigabyte. It keeps its ring's memory too, made resident when it starts, because a fresh
- * ring's pages cost about 20 ms to bring in here (hash_ring.ts `makeResident`). It costs about 22 MiB while it waits. On a
- * one-core machine it starts nothing.
+ * gigabyte. It keeps the main thread's piece buffer for its files too. Both threads' buffers
+ * are made resident when it starts, because on this machine the first reads and hashes in
+ * fresh memory cost about 1 ms a piece instead of 0.05 and 0.3 (hash_job.ts
+ * `residentPieceBuffer`). It costs about 19 MiB while it waits. On a one-core machine it
+ * starts nothing.
  */
 export class HelperThread implements Disposable {
   #worker: Worker | undefined;
-  /** Free for the next file whenever the thread is. */
-  #memory: RingMemory | undefined;
+  /** The main thread's piece buffer for the files the thread takes. */
+  #buffer: Uint8Array | undefined;
   /** The file it works on: `failed` if the helper gives up on it or dies, `left` when it is off it. */
   #job: { failed: PromiseWithResolvers<void>; left: PromiseWithResolvers<void> } | undefined;
   #filesTaken = 0;
@@ -124,7 +128,7 @@ export class HelperThread implements Disposable {
     } catch {
       return; // every file starts a helper of its own
     }
-    this.#memory = RingMemory.create(RING_SLOTS, { resident: true });
+    this.#buffer = residentPieceBuffer();
     this.#worker.onmessage = (event: HelperReply) => {
       if ("gone" in event.data) this.#job?.failed.resolve();
       this.#endJob();
@@ -154,25 +158,27 @@ export class HelperThread implements Disposable {
   }
 
   /**
-   * A ring for the file at `path` in the thread's kept memory, with the thread put to work on
-   * it (see `HashRing.create`); undefined if the thread is busy with another file or gone.
-   * The memory is the next file's once the thread has left this one: until then a read it
-   * is blocked in could still land there.
+   * A job for the file at `path` with the thread put to work on it, and the kept buffer for
+   * the main thread's part; undefined if the thread is busy with another file or gone.
    */
-  lend(path: string, length: number, identity: FileIdentity): RingWithHelper | undefined {
+  lend(path: string, length: number, identity: FileIdentity): Required<HashingSetup> | undefined {
     if (!this.isFree) return undefined;
-    const ring = HashRing.create(path, length, identity, this.#memory);
-    const job = { failed: Promise.withResolvers<void>(), left: Promise.withResolvers<void>() };
-    this.#job = job;
+    const job = HashJob.create(path, length, identity);
+    const taken = { failed: Promise.withResolvers<void>(), left: Promise.withResolvers<void>() };
+    this.#job = taken;
     this.#filesTaken++;
-    this.#worker!.postMessage(ring.memory);
-    // the thread leaves the file by itself once the ring is stopped, and says so
-    return { ring, helper: { failed: job.failed.promise, release: () => {} } };
+    this.#worker!.postMessage(job.memory);
+    // the thread leaves the file by itself once the job is stopped, and says so
+    return {
+      job,
+      helper: { failed: taken.failed.promise, release: () => {} },
+      buffer: this.#buffer!,
+    };
   }
 
   /**
-   * Ends the thread; one at work on a file ends when it leaves it, because a read it is
-   * blocked in could still land in the ring. Until then the process cannot exit by itself.
+   * Ends the thread; one at work on a file ends when it leaves it, which it does after the
+   * piece it is on once the job is stopped. Until then the process cannot exit by itself.
    */
   [Symbol.dispose](): void {
     this.#disposed = true;
@@ -187,21 +193,22 @@ export class HelperThread implements Disposable {
   #terminate(): void {
     this.#worker?.terminate();
     this.#worker = undefined;
-    this.#memory = undefined;
+    this.#buffer = undefined;
   }
 }
 
 /**
  * Hashes a whole file as a stream: every piece and the whole.
  *
- * Every byte is read once and hashed twice, and the whole-file hash cannot be split. The
- * main thread keeps the whole-file hash; a helper thread (hash_worker.ts) hashes pieces; both
- * read pieces and hash pieces when their own work waits, claiming each step in a shared ring
- * (hash_ring.ts). So the work balances by itself: until the helper has started, and if it
- * ever fails, the main thread does it all. On two cores a file hashes in little more than one
- * SHA-1 pass. The main thread lets its event loop run every few milliseconds meanwhile; its
- * reads block (about 0.1 ms a piece from the page cache, a few ms from a slow disk), because
- * an async read's round trip cost more here than the read itself.
+ * Every byte is hashed twice, and the whole-file hash cannot be split. The main thread reads
+ * every piece for the whole-file hash; a helper thread (hash_worker.ts) claims piece hashes
+ * one after another and reads what it claims; the main thread hashes a piece itself when the
+ * helper has not claimed it by the time it gets there (hash_job.ts). So the work balances by
+ * itself: until the helper has started, and if it ever fails, the main thread does it all. On
+ * two cores a file hashes in little more than one SHA-1 pass. The main thread lets its event
+ * loop run every few milliseconds meanwhile; its reads block (about 0.05 ms a piece from the
+ * page cache, a few ms from a slow disk), because an async read's round trip cost more here
+ * than the read itself.
  */
 export async function hashFile(path: string, options: HashOptions = {}): Promise<FileHashes> {
   options.signal?.throwIfAborted();
@@ -225,108 +232,101 @@ export async function hashOpenFile(
   options: HashOptions = {},
 ): Promise<FileHashes> {
   const identity = ino === null ? undefined : { dev, ino };
-  const { ring, helper } = ringFor(path, size, identity, options);
+  const { job, helper, buffer } = setUp(path, size, identity, options);
   try {
-    return await hashInRing(file, ring, helper, options.signal);
+    return await hashInJob(new PieceReader(file, size, buffer), job, helper, options.signal);
   } finally {
-    ring.stop();
+    job.stop();
     helper?.release();
   }
 }
 
 /**
- * A ring for the file at `path`, with the helper `options` ask for, if any: the kept thread
+ * A job for the file at `path`, with the helper `options` ask for, if any: the kept thread
  * whenever it is free, whatever the size, since it costs nothing to start; else a thread
  * started for this file, if it is large enough to pay for that. A helper needs the file's
  * identity, to check that it opens the same file.
  */
-function ringFor(
+function setUp(
   path: string,
   length: number,
   identity: FileIdentity | undefined,
   options: HashOptions,
-): { ring: HashRing; helper?: Helper } {
+): HashingSetup {
   if (identity && options.helper === undefined) {
     const kept = options.helperThread?.lend(path, length, identity);
     if (kept) return kept;
   }
-  const ring = HashRing.create(path, length, identity);
-  if (!identity) return { ring };
+  const job = HashJob.create(path, length, identity);
+  const buffer = new Uint8Array(Math.min(length, PIECE_LENGTH));
+  if (!identity) return { job, buffer };
   if (options.helper !== undefined) {
-    return { ring, helper: options.helper ? startHelper(ring, options.helper) : undefined };
+    const helper = options.helper ? startHelper(job, options.helper) : undefined;
+    return { job, helper, buffer };
   }
-  if (ring.count < HELPER_MIN_PIECES || !helperCanRun()) return { ring };
-  return { ring, helper: startHelper(ring, HELPER_MODULE) };
+  if (job.count < HELPER_MIN_PIECES || !helperCanRun()) return { job, buffer };
+  return { job, helper: startHelper(job, HELPER_MODULE), buffer };
 }
 
 /**
- * The main thread's part of `hashOpenFile`, on a ring that `helper` (if any) works on too:
- * the whole-file hash, and reads and piece hashes when it would otherwise wait.
+ * The main thread's part of `hashOpenFile`, reading through `reader` on a job that `helper`
+ * (if any) works on too: every piece for the whole-file hash, and the hash of every piece
+ * the helper has not claimed by then, or left unhashed when it gave up.
  */
-export async function hashInRing(
-  file: Deno.FsFile,
-  ring: HashRing,
+export async function hashInJob(
+  reader: PieceReader,
+  job: HashJob,
   helper: Helper | undefined,
   signal?: AbortSignal,
 ): Promise<FileHashes> {
-  let alone = !helper;
-  /** Reads the next piece whose slot is free; false if there is none. */
-  const read = () => {
-    const index = ring.claimRead();
-    if (index >= 0) ring.readPiece(file, index);
-    return index >= 0;
-  };
-  /** Hashes the next piece read and not yet taken; false if there is none. */
-  const hash = () => {
-    const index = ring.claimHash();
-    if (index >= 0) ring.hashPiece(index);
-    return index >= 0;
-  };
+  const whole = createHash("sha1");
+  let yielded = performance.now();
+  for (let index = 0; index < job.count; index++) {
+    signal?.throwIfAborted();
+    const piece = reader.read(index);
+    whole.update(piece);
+    if (job.claim(index)) job.hashPiece(index, piece);
+    if (performance.now() - yielded >= YIELD_EVERY_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      yielded = performance.now();
+    }
+  }
+  // every piece is claimed now; the helper may still be on its last ones
+  await helperPieces(reader, job, helper, signal);
+  return { length: job.memory.length, pieceHashes: job.digests(), sha1: whole.digest("hex") };
+}
+
+/**
+ * Waits for the pieces `helper` claimed to be hashed; should it give up or die, hashes those
+ * it left here.
+ */
+async function helperPieces(
+  reader: PieceReader,
+  job: HashJob,
+  helper: Helper | undefined,
+  signal?: AbortSignal,
+): Promise<void> {
+  let gone = !helper;
   const aborted = Promise.withResolvers<void>();
   const onAbort = () => aborted.resolve();
   signal?.addEventListener("abort", onAbort, { once: true });
-  /** With no step to take: waits for the helper; should it have died, takes over its step. */
-  const waitForHelper = async (epoch: number) => {
-    // alone, this thread always has a step to take
-    if (alone || !helper) throw new Error("hashing has no step to take and no helper");
-    const died = await Promise.race([
-      ring.changed(epoch, HELPER_CHECK_MS).then(() => false),
-      helper.failed.then(() => true),
-      aborted.promise.then(() => false),
-    ]);
-    signal?.throwIfAborted();
-    if (died) {
-      ring.finishAbandoned(file);
-      alone = true;
-    }
-  };
-
-  const whole = createHash("sha1");
-  let yielded = performance.now();
   try {
-    for (let next = 0; next < ring.count;) {
+    for (let index = 0; index < job.count;) {
       signal?.throwIfAborted();
-      const epoch = ring.epoch;
-      if (ring.isRead(next)) {
-        whole.update(ring.piece(next));
-        ring.markWholeDone(next++);
-      } else if (!read() && !hash()) {
-        await waitForHelper(epoch);
+      const epoch = job.epoch;
+      if (job.isHashed(index)) {
+        index++;
+      } else if (gone) {
+        job.hashPiece(index, reader.read(index));
+      } else {
+        gone = await Promise.race([
+          job.changed(epoch, HELPER_CHECK_MS).then(() => false),
+          helper!.failed.then(() => true),
+          aborted.promise.then(() => false),
+        ]);
       }
-      if (performance.now() - yielded >= YIELD_EVERY_MS) {
-        await new Promise((resolve) => setImmediate(resolve));
-        yielded = performance.now();
-      }
-    }
-    // the last pieces may still be unhashed (earlier ones were, before their slots were reused)
-    for (let index = Math.max(0, ring.count - ring.slotCount); index < ring.count;) {
-      const epoch = ring.epoch;
-      signal?.throwIfAborted();
-      if (ring.isHashed(index)) index++;
-      else if (!hash() && !read()) await waitForHelper(epoch);
     }
     signal?.throwIfAborted();
-    return { length: ring.memory.length, pieceHashes: ring.digests(), sha1: whole.digest("hex") };
   } finally {
     signal?.removeEventListener("abort", onAbort);
   }

@@ -1,12 +1,12 @@
 /**
- * The helper thread of `hashFile` (hash.ts): hashes pieces that have been read, and reads
- * pieces when there is nothing to hash, claiming each step in the shared ring
- * (hash_ring.ts), until every step is claimed or the job stops. The ring is the result; if
- * this thread cannot go on, it says so and the main thread finishes its claimed step and the
- * rest alone. The thread then waits for the next job: a client keeps one started, so that an
- * upload does not wait for a thread to start.
+ * The helper thread of `hashFile` (hash.ts): claims piece hashes one after another in the
+ * shared job (hash_job.ts), reads each claimed piece into a buffer of its own and hashes it,
+ * until every piece is claimed or the job stops. It never waits for the main thread. The
+ * digests are the result; if this thread cannot go on, it says so and the main thread hashes
+ * the piece it had claimed, and the rest. The thread then waits for the next job: a client
+ * keeps one started, so that an upload does not wait for a thread to start.
  *
- * In: a `HashRingMemory` per job. Out: one `HelperDone` or `HelperGone` per job.
+ * In: a `HashJobMemory` per job. Out: one `HelperDone` or `HelperGone` per job.
  *
  * @module
  */
@@ -15,11 +15,16 @@
 
 import {
   type FileIdentity,
-  HashRing,
-  type HashRingMemory,
+  HashJob,
+  type HashJobMemory,
   type HelperDone,
   type HelperGone,
-} from "./hash_ring.ts";
+  PieceReader,
+  residentPieceBuffer,
+} from "./hash_job.ts";
+
+/** Made resident before the first job arrives (messages wait for the module to load). */
+const buffer = residentPieceBuffer();
 
 const isSameFile = (info: Deno.FileInfo, identity: FileIdentity) =>
   info.isFile && info.dev === identity.dev && info.ino === identity.ino;
@@ -28,7 +33,7 @@ const isSameFile = (info: Deno.FileInfo, identity: FileIdentity) =>
  * The file the main thread has open, opened again here; undefined when `path` now names
  * another file (replaced by a rename, say), whose bytes must not be mixed in.
  */
-function openSameFile(memory: HashRingMemory): Deno.FsFile | undefined {
+function openSameFile(memory: HashJobMemory): Deno.FsFile | undefined {
   const { path, identity } = memory;
   // looked at first: opening a named pipe put there meanwhile would block
   if (!identity || !isSameFile(Deno.statSync(path), identity)) return undefined;
@@ -38,36 +43,27 @@ function openSameFile(memory: HashRingMemory): Deno.FsFile | undefined {
   return undefined;
 }
 
-function work(ring: HashRing, file: Deno.FsFile): void {
-  while (!ring.isStopped && !ring.isAllClaimed) {
-    const epoch = ring.epoch;
-    const hash = ring.claimHash();
-    if (hash >= 0) {
-      ring.hashPiece(hash);
-      continue;
-    }
-    const read = ring.claimRead();
-    if (read >= 0) {
-      ring.readPiece(file, read);
-      continue;
-    }
-    ring.waitForChange(epoch);
+function work(job: HashJob, reader: PieceReader): void {
+  while (!job.isStopped) {
+    const index = job.claimNext();
+    if (index < 0) return;
+    job.hashPiece(index, reader.read(index));
   }
 }
 
 /** Works on one job; what to tell the main thread, exactly once. */
-function workOn(ring: HashRing): HelperDone | HelperGone {
+function workOn(job: HashJob): HelperDone | HelperGone {
   try {
-    using file = openSameFile(ring.memory);
+    using file = openSameFile(job.memory);
     if (!file) return { gone: "the path names another file now" };
-    work(ring, file);
+    work(job, new PieceReader(file, job.memory.length, buffer));
   } catch (error) {
-    // a step claimed here may be unfinished: the main thread redoes it
+    // a piece claimed here may be unhashed: the main thread hashes it
     return { gone: String(error) };
   }
   return { done: true };
 }
 
-self.onmessage = (event: MessageEvent<HashRingMemory>) => {
-  self.postMessage(workOn(new HashRing(event.data)));
+self.onmessage = (event: MessageEvent<HashJobMemory>) => {
+  self.postMessage(workOn(new HashJob(event.data)));
 };

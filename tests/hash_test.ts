@@ -12,14 +12,14 @@ import { within } from "../scripts/processes.ts";
 import {
   type FileHashes,
   hashFile,
-  hashInRing,
+  hashInJob,
   hashOpenFile,
   HELPER_MIN_PIECES,
   HelperThread,
   sha1,
   startHelper,
 } from "../lib/hash.ts";
-import { type FileIdentity, HashRing } from "../lib/hash_ring.ts";
+import { type FileIdentity, HashJob, PieceReader, residentPieceBuffer } from "../lib/hash_job.ts";
 import { PIECE_LENGTH } from "../lib/pieces.ts";
 
 /** Deterministic pseudo-random bytes (xorshift32, a word at a time), different per seed. */
@@ -41,7 +41,7 @@ const oneShot = (bytes: Uint8Array) => createHash("sha1").update(bytes).digest()
 
 const HELPER = new URL("../lib/hash_worker.ts", import.meta.url);
 /** Helpers that fail on purpose: tests/fixtures/hash_helper_that_fails.ts. */
-const failingHelper = (after: "start" | "claimed read" | "claimed hash" | "claimed read, stuck") =>
+const failingHelper = (after: "start" | "claimed" | "claimed, stuck") =>
   new URL(
     `./fixtures/hash_helper_that_fails.ts?after=${encodeURIComponent(after)}`,
     import.meta.url,
@@ -57,30 +57,34 @@ async function identityOf(path: string): Promise<FileIdentity> {
 const THREAD_LIMIT_MS = 30_000;
 
 /**
- * A ring on the file at `path` with helper `module` started on it, both stopped when the
- * block holding them ends. By default the ring covers the file's own length and identity.
+ * A job on the file at `path` with helper `module` started on it, both stopped when the
+ * block holding them ends. By default the job covers the file's own length and identity.
  */
-async function ringWithHelper(
+async function jobWithHelper(
   path: string,
   module: URL,
   { length, identity }: { length?: number; identity?: FileIdentity } = {},
 ) {
-  const ring = HashRing.create(
+  const job = HashJob.create(
     path,
     length ?? (await Deno.stat(path)).size,
     identity ?? await identityOf(path),
   );
-  const helper = startHelper(ring, module);
+  const helper = startHelper(job, module);
   assert.ok(helper);
   return {
-    ring,
+    job,
     helper,
     [Symbol.dispose]() {
-      ring.stop();
+      job.stop();
       helper.release();
     },
   };
 }
+
+/** A reader of the `length`-byte file open as `file`, with a buffer of its own. */
+const readerOf = (file: Deno.FsFile, length: number) =>
+  new PieceReader(file, length, new Uint8Array(PIECE_LENGTH));
 
 /** Asserts that `hashes` are those of `bytes`, piece by piece and whole. */
 function assertHashesOf(hashes: FileHashes, bytes: Uint8Array): void {
@@ -123,7 +127,7 @@ Deno.test("hashFile equals one-shot SHA-1 of the same bytes", async (t) => {
     ["524289 bytes (a piece and one)", PIECE_LENGTH + 1],
     ["2.5 pieces", 2 * PIECE_LENGTH + PIECE_LENGTH / 2],
     ["9 pieces and 3 bytes (more pieces than buffers)", 9 * PIECE_LENGTH + 3],
-    ["40 pieces (the ring wraps five times)", 40 * PIECE_LENGTH],
+    ["40 pieces", 40 * PIECE_LENGTH],
   ];
   const dir = await Deno.makeTempDir({ prefix: "swarmshare-hash-" });
   try {
@@ -160,11 +164,11 @@ Deno.test("hashFile equals one-shot SHA-1 of the same bytes", async (t) => {
       const other = join(dir, "other");
       await Deno.writeFile(other, randomBytes(bytes.length, 13));
       await Deno.rename(other, path);
-      using job = await ringWithHelper(path, HELPER, { identity });
-      const { ring, helper } = job;
+      using started = await jobWithHelper(path, HELPER, { identity });
+      const { job, helper } = started;
       await within(helper.failed, "the helper to give up", THREAD_LIMIT_MS);
-      assert.deepEqual(ring.claims, { reads: 0, hashes: 0 });
-      assertHashesOf(await hashInRing(file, ring, helper), bytes);
+      assert.equal(job.claimed, 0);
+      assertHashesOf(await hashInJob(readerOf(file, bytes.length), job, helper), bytes);
     });
 
     await t.step("a named pipe is refused without waiting for a writer", async () => {
@@ -231,46 +235,41 @@ Deno.test("hashFile equals one-shot SHA-1 of the same bytes", async (t) => {
 });
 
 /**
- * Does only what the main thread must, the whole-file hash, so that every read and piece hash
- * is left to the helper on `ring`; fails if the helper does not do them in time.
+ * Does only what the main thread must, the whole-file hash, so that every piece hash is left
+ * to the helper on `job`; fails if the helper does not do them in time.
  */
-async function hashBesideHelperAlone(ring: HashRing): Promise<FileHashes> {
+async function hashBesideHelperAlone(job: HashJob): Promise<FileHashes> {
   const deadline = Date.now() + THREAD_LIMIT_MS;
   const whole = createHash("sha1");
-  for (let next = 0; next < ring.count;) {
-    const epoch = ring.epoch;
-    if (ring.isRead(next)) {
-      whole.update(ring.piece(next));
-      ring.markWholeDone(next++);
-    } else {
-      assert.ok(Date.now() < deadline, `the helper did not read piece ${next}`);
-      await ring.changed(epoch, 1000);
-    }
+  {
+    using file = await Deno.open(job.memory.path);
+    const reader = readerOf(file, job.memory.length);
+    for (let index = 0; index < job.count; index++) whole.update(reader.read(index));
   }
-  for (let index = Math.max(0, ring.count - ring.slotCount); index < ring.count;) {
-    const epoch = ring.epoch;
-    if (ring.isHashed(index)) index++;
+  for (let index = 0; index < job.count;) {
+    const epoch = job.epoch;
+    if (job.isHashed(index)) index++;
     else {
       assert.ok(Date.now() < deadline, `the helper did not hash piece ${index}`);
-      await ring.changed(epoch, 1000);
+      await job.changed(epoch, 1000);
     }
   }
-  assert.ok(ring.isAllClaimed);
-  return { length: ring.memory.length, pieceHashes: ring.digests(), sha1: whole.digest("hex") };
+  assert.equal(job.claimed, job.count);
+  return { length: job.memory.length, pieceHashes: job.digests(), sha1: whole.digest("hex") };
 }
 
-Deno.test("the helper alone reads and hashes every piece", async () => {
+Deno.test("the helper alone hashes every piece", async () => {
   const dir = await Deno.makeTempDir({ prefix: "swarmshare-hash-" });
   const bytes = randomBytes(20 * PIECE_LENGTH + 5, 21);
   const path = join(dir, "file");
   await Deno.writeFile(path, bytes);
-  const ring = HashRing.create(path, bytes.length, await identityOf(path));
+  const job = HashJob.create(path, bytes.length, await identityOf(path));
   const helper = new Worker(HELPER.href, { type: "module" });
   try {
-    helper.postMessage(ring.memory);
-    assertHashesOf(await hashBesideHelperAlone(ring), bytes);
+    helper.postMessage(job.memory);
+    assertHashesOf(await hashBesideHelperAlone(job), bytes);
   } finally {
-    ring.stop();
+    job.stop();
     helper.terminate();
     await Deno.remove(dir, { recursive: true });
   }
@@ -281,7 +280,7 @@ Deno.test("a kept helper thread", async (t) => {
   try {
     await t.step("works on one file after another, by itself", async () => {
       using thread = new HelperThread(HELPER);
-      const rings = new Set<SharedArrayBuffer>();
+      const buffers = new Set<Uint8Array>();
       for (const [pieces, seed] of [[20, 31], [3, 32], [11, 33]]) {
         const bytes = randomBytes(pieces * PIECE_LENGTH - seed, seed);
         const path = join(dir, `file-${seed}`);
@@ -291,14 +290,14 @@ Deno.test("a kept helper thread", async (t) => {
         const lent = thread.lend(path, bytes.length, identity);
         assert.ok(lent);
         assert.equal(thread.lend(path, bytes.length, identity), undefined, "one file at a time");
-        // each file in the memory the one before used, a larger file before a smaller one
-        rings.add(lent.ring.memory.ring);
-        assertHashesOf(await hashBesideHelperAlone(lent.ring), bytes);
-        lent.ring.stop();
+        // the main thread's part of each file goes through the same kept buffer
+        buffers.add(lent.buffer);
+        assertHashesOf(await hashBesideHelperAlone(lent.job), bytes);
+        lent.job.stop();
         lent.helper.release();
         await within(thread.whenFree(), "the thread to leave the file", THREAD_LIMIT_MS);
       }
-      assert.equal(rings.size, 1);
+      assert.equal(buffers.size, 1);
     });
 
     await t.step("is used by hashFile when it is free", async () => {
@@ -327,7 +326,7 @@ Deno.test("a kept helper thread", async (t) => {
     await t.step(
       "that gives up on a file leaves it to the main thread, and takes the next",
       async () => {
-        using thread = new HelperThread(failingHelper("claimed hash"));
+        using thread = new HelperThread(failingHelper("claimed"));
         const bytes = randomBytes((HELPER_MIN_PIECES + 1) * PIECE_LENGTH + 9, 35);
         const path = join(dir, "given-up");
         await Deno.writeFile(path, bytes);
@@ -361,9 +360,9 @@ Deno.test("a kept helper thread", async (t) => {
       thread[Symbol.dispose]();
       assert.equal(thread.isFree, false);
       assert.equal(thread.lend(path, bytes.length, identity), undefined);
-      // every read and piece hash is still the helper's to do
-      assertHashesOf(await hashBesideHelperAlone(lent.ring), bytes);
-      lent.ring.stop();
+      // every piece hash is still the helper's to do
+      assertHashesOf(await hashBesideHelperAlone(lent.job), bytes);
+      lent.job.stop();
       await within(thread.whenFree(), "the thread to leave the file", THREAD_LIMIT_MS);
     });
 
@@ -378,58 +377,106 @@ Deno.test("a kept helper thread", async (t) => {
   }
 });
 
-Deno.test("the main thread finishes a step its helper left unfinished", async (t) => {
+Deno.test("the main thread hashes what its helper left", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "swarmshare-hash-" });
   const bytes = randomBytes(12 * PIECE_LENGTH + 5, 31);
   const path = join(dir, "file");
   await Deno.writeFile(path, bytes);
   try {
-    for (const after of ["claimed read", "claimed hash"] as const) {
-      await t.step(after, async () => {
-        using job = await ringWithHelper(path, failingHelper(after));
-        const { ring, helper } = job;
-        using file = await Deno.open(path);
-        await within(helper.failed, "the helper to give up", THREAD_LIMIT_MS);
-        // piece 0 is claimed and not done: the main thread cannot finish without it
-        const claims = ring.claims;
-        if (after === "claimed read") {
-          assert.deepEqual(claims, { reads: 1, hashes: 0 });
-          assert.ok(!ring.isRead(0));
-        } else {
-          assert.deepEqual(claims, { reads: 1, hashes: 1 });
-          assert.ok(ring.isRead(0) && !ring.isHashed(0));
-        }
-        assertHashesOf(await hashInRing(file, ring, helper), bytes);
-      });
-    }
+    await t.step("a piece it claimed and gave up", async () => {
+      using started = await jobWithHelper(path, failingHelper("claimed"));
+      const { job, helper } = started;
+      using file = await Deno.open(path);
+      await within(helper.failed, "the helper to give up", THREAD_LIMIT_MS);
+      // piece 0 is claimed and not hashed: the main thread cannot finish without it
+      assert.equal(job.claimed, 1);
+      assert.ok(!job.isHashed(0));
+      assertHashesOf(await hashInJob(readerOf(file, bytes.length), job, helper), bytes);
+    });
 
     await t.step("the helper read past the end: the main thread says the file shrank", async () => {
-      // the real helper, on a ring that claims 5 pieces of a 3-piece file: with no whole-file
-      // hash running the ring's 8 slots never come free, so it reads until the end alone
+      // the real helper, on a job of 5 pieces over a 3-piece file: it hashes all it can
+      // claim and gives up on piece 3; the main thread reads as far and fails the same way
       const short = join(dir, "short");
       await Deno.writeFile(short, bytes.subarray(0, 3 * PIECE_LENGTH));
-      using job = await ringWithHelper(short, HELPER, { length: 5 * PIECE_LENGTH });
-      const { ring, helper } = job;
+      using started = await jobWithHelper(short, HELPER, { length: 5 * PIECE_LENGTH });
+      const { job, helper } = started;
       using file = await Deno.open(short);
       await within(helper.failed, "the helper to give up", THREAD_LIMIT_MS);
-      assert.deepEqual(ring.claims, { reads: 4, hashes: 3 });
-      await assert.rejects(hashInRing(file, ring, helper), /shrank/);
+      assert.equal(job.claimed, 4);
+      assert.deepEqual([0, 1, 2, 3].map((index) => job.isHashed(index)), [true, true, true, false]);
+      await assert.rejects(
+        hashInJob(readerOf(file, 5 * PIECE_LENGTH), job, helper),
+        (error) => error instanceof UserError && /shrank/.test(error.message),
+      );
     });
 
     await t.step("an abort while waiting for a stuck helper ends the wait", async () => {
-      using job = await ringWithHelper(path, failingHelper("claimed read, stuck"));
-      const { ring, helper } = job;
-      using file = await Deno.open(path);
-      // the helper holds piece 0's read for good: without the abort this never ends
-      for (let epoch = ring.epoch; ring.claims.reads === 0; epoch = ring.epoch) {
-        await within(ring.changed(epoch, 20), "the helper's claim", THREAD_LIMIT_MS);
+      const onePiece = join(dir, "one-piece");
+      await Deno.writeFile(onePiece, bytes.subarray(0, PIECE_LENGTH));
+      using started = await jobWithHelper(onePiece, failingHelper("claimed, stuck"));
+      const { job, helper } = started;
+      using file = await Deno.open(onePiece);
+      // the helper holds the piece's hash for good: without the abort this never ends
+      for (let epoch = job.epoch; job.claimed === 0; epoch = job.epoch) {
+        await within(job.changed(epoch, 1000), "the helper's claim", THREAD_LIMIT_MS);
       }
       const controller = new AbortController();
-      const hashing = hashInRing(file, ring, helper, controller.signal);
+      // reads the one piece, finds it claimed, and waits for the helper
+      const hashing = hashInJob(readerOf(file, PIECE_LENGTH), job, helper, controller.signal);
       controller.abort(new UserError("given up"));
       await assert.rejects(within(hashing, "the abort", THREAD_LIMIT_MS), /given up/);
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("PieceReader", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "swarmshare-hash-" });
+  const bytes = randomBytes(3 * PIECE_LENGTH + 100, 41);
+  const path = join(dir, "file");
+  await Deno.writeFile(path, bytes);
+  const pieceOf = (index: number) =>
+    bytes.subarray(index * PIECE_LENGTH, Math.min(bytes.length, (index + 1) * PIECE_LENGTH));
+  try {
+    await t.step("reads pieces in order, out of order and again, into its buffer", async () => {
+      using file = await Deno.open(path);
+      const buffer = residentPieceBuffer();
+      const reader = new PieceReader(file, bytes.length, buffer);
+      for (const index of [0, 1, 3, 2, 0, 0, 3]) {
+        const piece = reader.read(index);
+        assert.deepEqual(piece, pieceOf(index), `piece ${index}`);
+        assert.equal(piece.buffer, buffer.buffer);
+      }
+      assert.equal(reader.read(3).length, 100, "the last piece is cut to its size");
+    });
+
+    await t.step("says the file shrank when a piece ends early", async () => {
+      using file = await Deno.open(path);
+      const reader = new PieceReader(file, bytes.length + PIECE_LENGTH, residentPieceBuffer());
+      assert.deepEqual(reader.read(2), pieceOf(2));
+      assert.throws(
+        () => reader.read(3),
+        (error) => error instanceof UserError && /shrank/.test(error.message),
+      );
+      // and reads on where it is asked to after that
+      assert.deepEqual(reader.read(1), pieceOf(1));
+    });
+
+    await t.step("refuses a buffer shorter than a piece of the file", async () => {
+      using file = await Deno.open(path);
+      assert.throws(() => new PieceReader(file, bytes.length, new Uint8Array(1000)), RangeError);
+      // a file shorter than a piece needs only its own length
+      assert.ok(new PieceReader(file, 1000, new Uint8Array(1000)));
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("residentPieceBuffer is a piece of zeros", () => {
+  const buffer = residentPieceBuffer();
+  assert.equal(buffer.length, PIECE_LENGTH);
+  assert.ok(buffer.every((byte) => byte === 0));
 });
