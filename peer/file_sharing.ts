@@ -139,14 +139,21 @@ export class FileSharing {
     const name = basename(path);
     const problem = fileNameProblem(name);
     if (problem) throw new UserError(problem);
-    // membership is checked before the (possibly long) hashing
-    await this.#options.request("list_files", { group });
+    // membership is checked while the (possibly long) hashing starts, which stops if it fails
+    const membership = this.#options.request("list_files", { group });
+    const hashing = new AbortController();
+    membership.catch((error) => hashing.abort(error));
     let hashes;
     try {
-      hashes = await hashFile(path, { helperThread: this.#options.hashHelper });
+      hashes = await hashFile(path, {
+        helperThread: this.#options.hashHelper,
+        signal: hashing.signal,
+      });
     } catch (error) {
+      await membership; // not being a member is what the user needs to hear first
       throw new UserError(`cannot read "${pathArgument}": ${errorMessage(error)}`);
     }
+    await membership;
     const after = await stat(path);
     if (after.size !== hashes.length || after.mtimeMs !== before.mtimeMs) {
       throw new UserError(`"${pathArgument}" changed while it was being hashed; try again`);
