@@ -1,7 +1,7 @@
 /**
  * Streaming SHA-1 of a file: the digest of every 512 KiB piece and of the whole file. Each
- * of two threads reads the file through a piece buffer of its own, so memory stays at about
- * 1 MiB whatever the file size.
+ * of two threads reads the file through a piece buffer of its own, so what it holds is 1 MiB
+ * of buffers and 24 bytes a piece of digests and flags, whatever the file size.
  *
  * @module
  */
@@ -60,13 +60,18 @@ const helperCanRun = () => navigator.hardwareConcurrency > 1;
 /** The main thread lets the event loop run at least this often while it hashes. */
 const YIELD_EVERY_MS = 2;
 
-/** How long to wait for the helper before looking whether it is still alive. */
-const HELPER_CHECK_MS = 100;
+/**
+ * A helper that hashes nothing for this long is taken to be stuck, and what it claimed is
+ * hashed on the main thread: a piece takes it about 0.4 ms.
+ */
+const HELPER_STALL_MS = 100;
 
 /** A helper thread working on one file's job. */
 export interface Helper {
   /** Resolves if the helper gives up on this file or dies. */
   failed: Promise<void>;
+  /** Resolves once the helper is off the file, done or not. */
+  left: Promise<void>;
   /** Lets the thread go once the job is stopped. */
   release(): void;
 }
@@ -83,16 +88,19 @@ export function startHelper(job: HashJob, module: URL): Helper | undefined {
     return undefined; // the main thread hashes alone
   }
   const failed = Promise.withResolvers<void>();
+  const left = Promise.withResolvers<void>();
   // a helper that gives up says so (HelperGone); one that crashes raises an error event
   worker.onmessage = (event: HelperReply) => {
     if ("gone" in event.data) failed.resolve();
+    left.resolve();
   };
   worker.onerror = (event) => {
     event.preventDefault();
     failed.resolve();
+    left.resolve();
   };
   worker.postMessage(job.memory);
-  return { failed: failed.promise, release: () => worker.terminate() };
+  return { failed: failed.promise, left: left.promise, release: () => worker.terminate() };
 }
 
 /** What hashing one file works with: the shared job, a helper on it, the main thread's buffer. */
@@ -103,21 +111,32 @@ export interface HashingSetup {
   buffer: Uint8Array;
 }
 
+/** A file the kept thread is lent for, until both threads are off it. */
+interface Loan {
+  /** Resolves if the helper gives up on the file or dies. */
+  failed: PromiseWithResolvers<void>;
+  /** Resolves once the helper is off the file. */
+  left: PromiseWithResolvers<void>;
+  /** Resolves once both threads are off the file. */
+  over: PromiseWithResolvers<void>;
+  helperLeft: boolean;
+  mainLeft: boolean;
+}
+
 /**
  * A helper thread kept started between files, one file at a time, so that hashing a file
  * starts on two cores at once: a new thread takes 40-100 ms to start, 5-10% of hashing a
  * gigabyte. It keeps the main thread's piece buffer for its files too. Both threads' buffers
  * are made resident when it starts, because on this machine the first reads and hashes in
  * fresh memory cost about 1 ms a piece instead of 0.05 and 0.3 (hash_job.ts
- * `residentPieceBuffer`). It costs about 19 MiB while it waits. On a one-core machine it
+ * `residentPieceBuffer`). It costs about 15 MiB while it waits. On a one-core machine it
  * starts nothing.
  */
 export class HelperThread implements Disposable {
   #worker: Worker | undefined;
   /** The main thread's piece buffer for the files the thread takes. */
   #buffer: Uint8Array | undefined;
-  /** The file it works on: `failed` if the helper gives up on it or dies, `left` when it is off it. */
-  #job: { failed: PromiseWithResolvers<void>; left: PromiseWithResolvers<void> } | undefined;
+  #loan: Loan | undefined;
   #filesTaken = 0;
   #disposed = false;
 
@@ -130,15 +149,14 @@ export class HelperThread implements Disposable {
     }
     this.#buffer = residentPieceBuffer();
     this.#worker.onmessage = (event: HelperReply) => {
-      if ("gone" in event.data) this.#job?.failed.resolve();
-      this.#endJob();
-      if (this.#disposed) this.#terminate();
+      const loan = this.#loan;
+      if (!loan) return;
+      if ("gone" in event.data) loan.failed.resolve();
+      this.#helperLeft(loan);
     };
     this.#worker.onerror = (event) => {
       event.preventDefault();
-      this.#job?.failed.resolve();
-      this.#endJob();
-      this.#terminate();
+      this.#terminate(); // a thread that died takes no more files
     };
   }
 
@@ -149,51 +167,68 @@ export class HelperThread implements Disposable {
 
   /** True while the thread can take a file. */
   get isFree(): boolean {
-    return this.#worker !== undefined && this.#job === undefined && !this.#disposed;
+    return this.#worker !== undefined && this.#loan === undefined && !this.#disposed;
   }
 
-  /** Resolves once the thread is off its file (at once if it has none). */
+  /** Resolves once both threads are off the file it is lent for (at once if it has none). */
   whenFree(): Promise<void> {
-    return this.#job?.left.promise ?? Promise.resolve();
+    return this.#loan?.over.promise ?? Promise.resolve();
   }
 
   /**
    * A job for the file at `path` with the thread put to work on it, and the kept buffer for
-   * the main thread's part; undefined if the thread is busy with another file or gone.
+   * the main thread's part; undefined if the thread is busy with another file or gone. The
+   * helper leaves the file by itself once the job is stopped; the buffer is the next file's
+   * once the main thread has released the helper too.
    */
   lend(path: string, length: number, identity: FileIdentity): Required<HashingSetup> | undefined {
     if (!this.isFree) return undefined;
     const job = HashJob.create(path, length, identity);
-    const taken = { failed: Promise.withResolvers<void>(), left: Promise.withResolvers<void>() };
-    this.#job = taken;
+    const loan: Loan = {
+      failed: Promise.withResolvers<void>(),
+      left: Promise.withResolvers<void>(),
+      over: Promise.withResolvers<void>(),
+      helperLeft: false,
+      mainLeft: false,
+    };
+    this.#loan = loan;
     this.#filesTaken++;
     this.#worker!.postMessage(job.memory);
-    // the thread leaves the file by itself once the job is stopped, and says so
-    return {
-      job,
-      helper: { failed: taken.failed.promise, release: () => {} },
-      buffer: this.#buffer!,
+    const release = () => {
+      loan.mainLeft = true;
+      this.#settle(loan);
     };
+    const helper = { failed: loan.failed.promise, left: loan.left.promise, release };
+    return { job, helper, buffer: this.#buffer! };
   }
 
-  /**
-   * Ends the thread; one at work on a file ends when it leaves it, which it does after the
-   * piece it is on once the job is stopped. Until then the process cannot exit by itself.
-   */
+  /** Ends the thread at once; the file it may be at work on is left to the main thread. */
   [Symbol.dispose](): void {
     this.#disposed = true;
-    if (!this.#job) this.#terminate();
+    this.#terminate();
   }
 
-  #endJob(): void {
-    this.#job?.left.resolve();
-    this.#job = undefined;
+  #helperLeft(loan: Loan): void {
+    loan.helperLeft = true;
+    loan.left.resolve();
+    this.#settle(loan);
+  }
+
+  /** Ends the loan once both threads are off the file. */
+  #settle(loan: Loan): void {
+    if (!loan.helperLeft || !loan.mainLeft) return;
+    loan.over.resolve();
+    if (this.#loan === loan) this.#loan = undefined;
   }
 
   #terminate(): void {
     this.#worker?.terminate();
     this.#worker = undefined;
     this.#buffer = undefined;
+    const loan = this.#loan;
+    if (!loan) return;
+    loan.failed.resolve();
+    this.#helperLeft(loan);
   }
 }
 
@@ -208,7 +243,9 @@ export class HelperThread implements Disposable {
  * two cores a file hashes in little more than one SHA-1 pass. The main thread lets its event
  * loop run every few milliseconds meanwhile; its reads block (about 0.05 ms a piece from the
  * page cache, a few ms from a slow disk), because an async read's round trip cost more here
- * than the read itself.
+ * than the read itself. The two threads read the file apart, so a file that changes while it
+ * is hashed may give hashes of no one version of it: callers compare its size and mtime
+ * before and after.
  */
 export async function hashFile(path: string, options: HashOptions = {}): Promise<FileHashes> {
   options.signal?.throwIfAborted();
@@ -258,6 +295,7 @@ function setUp(
     if (kept) return kept;
   }
   const job = HashJob.create(path, length, identity);
+  // used for this file only: made resident, it would cost what its first reads cost
   const buffer = new Uint8Array(Math.min(length, PIECE_LENGTH));
   if (!identity) return { job, buffer };
   if (options.helper !== undefined) {
@@ -297,8 +335,9 @@ export async function hashInJob(
 }
 
 /**
- * Waits for the pieces `helper` claimed to be hashed; should it give up or die, hashes those
- * it left here.
+ * Waits for the pieces `helper` claimed to be hashed, and hashes here those it left: all of
+ * them once it gives up or dies, or hashes nothing for HELPER_STALL_MS (a read can block on a
+ * file system that hangs). Should a stalled helper come back, it writes the same digests.
  */
 async function helperPieces(
   reader: PieceReader,
@@ -306,7 +345,7 @@ async function helperPieces(
   helper: Helper | undefined,
   signal?: AbortSignal,
 ): Promise<void> {
-  let gone = !helper;
+  let leftToUs = !helper;
   const aborted = Promise.withResolvers<void>();
   const onAbort = () => aborted.resolve();
   signal?.addEventListener("abort", onAbort, { once: true });
@@ -316,11 +355,11 @@ async function helperPieces(
       const epoch = job.epoch;
       if (job.isHashed(index)) {
         index++;
-      } else if (gone) {
+      } else if (leftToUs) {
         job.hashPiece(index, reader.read(index));
       } else {
-        gone = await Promise.race([
-          job.changed(epoch, HELPER_CHECK_MS).then(() => false),
+        leftToUs = await Promise.race([
+          job.changed(epoch, HELPER_STALL_MS).then(() => job.epoch === epoch),
           helper!.failed.then(() => true),
           aborted.promise.then(() => false),
         ]);

@@ -47,7 +47,7 @@ const failingHelper = (after: "start" | "claimed" | "claimed, stuck") =>
     import.meta.url,
   );
 
-/** What the helper compares with the file it opens (tests build rings by hand). */
+/** What the helper compares with the file it opens (tests build jobs by hand). */
 async function identityOf(path: string): Promise<FileIdentity> {
   const { dev, ino } = await Deno.stat(path);
   return { dev, ino: ino! };
@@ -126,7 +126,7 @@ Deno.test("hashFile equals one-shot SHA-1 of the same bytes", async (t) => {
     ["524288 bytes (one piece)", PIECE_LENGTH],
     ["524289 bytes (a piece and one)", PIECE_LENGTH + 1],
     ["2.5 pieces", 2 * PIECE_LENGTH + PIECE_LENGTH / 2],
-    ["9 pieces and 3 bytes (more pieces than buffers)", 9 * PIECE_LENGTH + 3],
+    ["9 pieces and 3 bytes", 9 * PIECE_LENGTH + 3],
     ["40 pieces", 40 * PIECE_LENGTH],
   ];
   const dir = await Deno.makeTempDir({ prefix: "swarmshare-hash-" });
@@ -268,6 +268,8 @@ Deno.test("the helper alone hashes every piece", async () => {
   try {
     helper.postMessage(job.memory);
     assertHashesOf(await hashBesideHelperAlone(job), bytes);
+    // every change was one claim or one hash: no piece was hashed twice
+    assert.equal(job.epoch, 2 * job.count);
   } finally {
     job.stop();
     helper.terminate();
@@ -330,9 +332,21 @@ Deno.test("a kept helper thread", async (t) => {
         const bytes = randomBytes((HELPER_MIN_PIECES + 1) * PIECE_LENGTH + 9, 35);
         const path = join(dir, "given-up");
         await Deno.writeFile(path, bytes);
+        const identity = await identityOf(path);
         for (let round = 0; round < 2; round++) {
           assert.ok(thread.isFree, `free for round ${round}`);
-          assertHashesOf(await hashFile(path, { helperThread: thread }), bytes);
+          const lent = thread.lend(path, bytes.length, identity);
+          assert.ok(lent);
+          // it claims the first piece and gives up on it
+          await within(lent.helper.failed, "the helper to give up", THREAD_LIMIT_MS);
+          assert.equal(lent.job.claimed, 1);
+          using file = await Deno.open(path);
+          const reader = new PieceReader(file, bytes.length, lent.buffer);
+          assertHashesOf(
+            await within(hashInJob(reader, lent.job, lent.helper), "hashing", THREAD_LIMIT_MS),
+            bytes,
+          );
+          lent.helper.release();
           await within(thread.whenFree(), "the thread to leave the file", THREAD_LIMIT_MS);
         }
       },
@@ -349,7 +363,7 @@ Deno.test("a kept helper thread", async (t) => {
       assertHashesOf(await hashFile(path, { helperThread: thread }), bytes);
     });
 
-    await t.step("disposed while at work, finishes the file first", async () => {
+    await t.step("disposed while at work, leaves the file to the main thread", async () => {
       const thread = new HelperThread(HELPER);
       const bytes = randomBytes(12 * PIECE_LENGTH + 1, 37);
       const path = join(dir, "disposed");
@@ -360,10 +374,33 @@ Deno.test("a kept helper thread", async (t) => {
       thread[Symbol.dispose]();
       assert.equal(thread.isFree, false);
       assert.equal(thread.lend(path, bytes.length, identity), undefined);
-      // every piece hash is still the helper's to do
+      await within(lent.helper.failed, "the helper to be let go", THREAD_LIMIT_MS);
+      using file = await Deno.open(path);
+      const reader = new PieceReader(file, bytes.length, lent.buffer);
+      assertHashesOf(
+        await within(hashInJob(reader, lent.job, lent.helper), "hashing", THREAD_LIMIT_MS),
+        bytes,
+      );
+      lent.helper.release();
+      await within(thread.whenFree(), "the file to be over", THREAD_LIMIT_MS);
+    });
+
+    await t.step("is not lent again before the main thread is off the file", async () => {
+      using thread = new HelperThread(HELPER);
+      const bytes = randomBytes(3 * PIECE_LENGTH, 38);
+      const path = join(dir, "main-part");
+      await Deno.writeFile(path, bytes);
+      const identity = await identityOf(path);
+      const lent = thread.lend(path, bytes.length, identity);
+      assert.ok(lent);
+      // the helper hashes every piece and leaves; the main thread's buffer is still in use
       assertHashesOf(await hashBesideHelperAlone(lent.job), bytes);
-      lent.job.stop();
-      await within(thread.whenFree(), "the thread to leave the file", THREAD_LIMIT_MS);
+      await within(lent.helper.left, "the helper to leave", THREAD_LIMIT_MS);
+      assert.equal(thread.isFree, false);
+      assert.equal(thread.lend(path, bytes.length, identity), undefined);
+      lent.helper.release();
+      await within(thread.whenFree(), "the file to be over", THREAD_LIMIT_MS);
+      assert.ok(thread.isFree);
     });
 
     await t.step("after disposal takes no file", () => {
@@ -391,7 +428,8 @@ Deno.test("the main thread hashes what its helper left", async (t) => {
       // piece 0 is claimed and not hashed: the main thread cannot finish without it
       assert.equal(job.claimed, 1);
       assert.ok(!job.isHashed(0));
-      assertHashesOf(await hashInJob(readerOf(file, bytes.length), job, helper), bytes);
+      const hashing = hashInJob(readerOf(file, bytes.length), job, helper);
+      assertHashesOf(await within(hashing, "hashing", THREAD_LIMIT_MS), bytes);
     });
 
     await t.step("the helper read past the end: the main thread says the file shrank", async () => {
@@ -406,26 +444,53 @@ Deno.test("the main thread hashes what its helper left", async (t) => {
       assert.equal(job.claimed, 4);
       assert.deepEqual([0, 1, 2, 3].map((index) => job.isHashed(index)), [true, true, true, false]);
       await assert.rejects(
-        hashInJob(readerOf(file, 5 * PIECE_LENGTH), job, helper),
+        within(
+          hashInJob(readerOf(file, 5 * PIECE_LENGTH), job, helper),
+          "hashing",
+          THREAD_LIMIT_MS,
+        ),
         (error) => error instanceof UserError && /shrank/.test(error.message),
       );
     });
 
-    await t.step("an abort while waiting for a stuck helper ends the wait", async () => {
+    /** A job on a one-piece file whose helper has claimed the piece and will never hash it. */
+    const stuckHelper = async () => {
       const onePiece = join(dir, "one-piece");
       await Deno.writeFile(onePiece, bytes.subarray(0, PIECE_LENGTH));
-      using started = await jobWithHelper(onePiece, failingHelper("claimed, stuck"));
-      const { job, helper } = started;
-      using file = await Deno.open(onePiece);
-      // the helper holds the piece's hash for good: without the abort this never ends
+      const started = await jobWithHelper(onePiece, failingHelper("claimed, stuck"));
+      const { job } = started;
       for (let epoch = job.epoch; job.claimed === 0; epoch = job.epoch) {
         await within(job.changed(epoch, 1000), "the helper's claim", THREAD_LIMIT_MS);
       }
-      const controller = new AbortController();
-      // reads the one piece, finds it claimed, and waits for the helper
-      const hashing = hashInJob(readerOf(file, PIECE_LENGTH), job, helper, controller.signal);
-      controller.abort(new UserError("given up"));
-      await assert.rejects(within(hashing, "the abort", THREAD_LIMIT_MS), /given up/);
+      return { ...started, file: await Deno.open(onePiece) };
+    };
+
+    await t.step("a piece claimed by a helper that hashes nothing any more", async () => {
+      const { job, helper, file, [Symbol.dispose]: stop } = await stuckHelper();
+      try {
+        // the main thread reads the piece, finds it claimed, waits, and hashes it itself
+        const hashing = hashInJob(readerOf(file, PIECE_LENGTH), job, helper);
+        assertHashesOf(
+          await within(hashing, "hashing", THREAD_LIMIT_MS),
+          bytes.subarray(0, PIECE_LENGTH),
+        );
+      } finally {
+        file.close();
+        stop();
+      }
+    });
+
+    await t.step("an abort while waiting for the helper ends the hashing", async () => {
+      const { job, helper, file, [Symbol.dispose]: stop } = await stuckHelper();
+      try {
+        const controller = new AbortController();
+        const hashing = hashInJob(readerOf(file, PIECE_LENGTH), job, helper, controller.signal);
+        controller.abort(new UserError("given up"));
+        await assert.rejects(within(hashing, "the abort", THREAD_LIMIT_MS), /given up/);
+      } finally {
+        file.close();
+        stop();
+      }
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -479,4 +544,54 @@ Deno.test("residentPieceBuffer is a piece of zeros", () => {
   const buffer = residentPieceBuffer();
   assert.equal(buffer.length, PIECE_LENGTH);
   assert.ok(buffer.every((byte) => byte === 0));
+});
+
+Deno.test("HashJob hands out each piece hash once, in order", () => {
+  const job = HashJob.create("unused", 3 * PIECE_LENGTH + 1);
+  assert.equal(job.count, 4);
+  assert.ok(!job.claim(1), "not before piece 0");
+  assert.ok(job.claim(0));
+  assert.ok(!job.claim(0), "not twice");
+  assert.equal(job.claimNext(), 1);
+  assert.ok(job.claim(2));
+  assert.equal(job.claimNext(), 3);
+  assert.equal(job.claimNext(), -1);
+  assert.ok(!job.claim(4), "not past the end");
+  assert.equal(job.claimed, 4);
+  assert.equal(job.epoch, 4, "one change per claim");
+
+  const piece = randomBytes(PIECE_LENGTH, 9);
+  assert.ok(!job.isHashed(2));
+  job.hashPiece(2, piece);
+  assert.ok(job.isHashed(2) && !job.isHashed(1));
+  assert.deepEqual(job.digests().subarray(40, 60), new Uint8Array(oneShot(piece)));
+  assert.equal(job.epoch, 5);
+  assert.ok(!job.isStopped);
+  job.stop();
+  assert.ok(job.isStopped);
+  assert.equal(job.epoch, 6);
+});
+
+Deno.test("HashJob of an empty file has nothing to claim", () => {
+  const job = HashJob.create("unused", 0);
+  assert.equal(job.count, 0);
+  assert.equal(job.claimNext(), -1);
+  assert.equal(job.digests().length, 0);
+});
+
+Deno.test("hashInJob beside a helper hashes every piece once", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "swarmshare-hash-" });
+  try {
+    const bytes = randomBytes(40 * PIECE_LENGTH + 17, 51);
+    const path = join(dir, "file");
+    await Deno.writeFile(path, bytes);
+    using started = await jobWithHelper(path, HELPER);
+    const { job, helper } = started;
+    using file = await Deno.open(path);
+    const hashing = hashInJob(readerOf(file, bytes.length), job, helper);
+    assertHashesOf(await within(hashing, "hashing", THREAD_LIMIT_MS), bytes);
+    assert.equal(job.epoch, 2 * job.count, "one claim and one hash per piece");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -45,7 +45,7 @@ Deno.test("only members see and fetch a group's files", async (t) => {
     await writeRandomFile(swarm.dir.join("mine.bin"), 10);
     assert.equal(await outsider.fails(`upload_file mine.bin ${swarm.group}`), refusal);
     // hashing starts beside the membership check, and the refusal is what is said whether it
-    // comes once the hashing is over (above) or while it runs, which it stops (here)
+    // comes once the hashing is over (above) or, for a larger file, while it still runs
     await writeRandomFile(swarm.dir.join("large.bin"), 64 * MiB);
     assert.equal(await outsider.fails(`upload_file large.bin ${swarm.group}`), refusal);
     assert.deepEqual(await swarm.shell("owner").ok(`list_files ${swarm.group}`), [
