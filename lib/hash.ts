@@ -129,7 +129,7 @@ interface Loan {
  * gigabyte. It keeps the main thread's piece buffer for its files too. Both threads' buffers
  * are made resident when it starts, because on this machine the first reads and hashes in
  * fresh memory cost about 1 ms a piece instead of 0.05 and 0.3 (hash_job.ts
- * `residentPieceBuffer`). It costs about 15 MiB while it waits. On a one-core machine it
+ * `residentPieceBuffer`). It costs about 16 MiB while it waits. On a one-core machine it
  * starts nothing.
  */
 export class HelperThread implements Disposable {
