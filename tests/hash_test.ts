@@ -12,6 +12,7 @@ import { within } from "../scripts/processes.ts";
 import {
   type FileHashes,
   hashFile,
+  type HashingSetup,
   hashInJob,
   hashOpenFile,
   HELPER_MIN_PIECES,
@@ -277,6 +278,24 @@ Deno.test("the helper alone hashes every piece", async () => {
   }
 });
 
+/**
+ * The main thread's part of the file at `path` (holding `bytes`), which the kept `thread` was
+ * lent for as `lent`; then the end of the loan.
+ */
+async function finishLoan(
+  thread: HelperThread,
+  lent: Required<HashingSetup>,
+  path: string,
+  bytes: Uint8Array,
+): Promise<void> {
+  using file = await Deno.open(path);
+  const reader = new PieceReader(file, bytes.length, lent.buffer);
+  const hashing = hashInJob(reader, lent.job, lent.helper);
+  assertHashesOf(await within(hashing, "hashing", THREAD_LIMIT_MS), bytes);
+  lent.helper.release();
+  await within(thread.whenFree(), "the file to be over", THREAD_LIMIT_MS);
+}
+
 Deno.test("a kept helper thread", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "swarmshare-hash-" });
   try {
@@ -340,14 +359,7 @@ Deno.test("a kept helper thread", async (t) => {
           // it claims the first piece and gives up on it
           await within(lent.helper.failed, "the helper to give up", THREAD_LIMIT_MS);
           assert.equal(lent.job.claimed, 1);
-          using file = await Deno.open(path);
-          const reader = new PieceReader(file, bytes.length, lent.buffer);
-          assertHashesOf(
-            await within(hashInJob(reader, lent.job, lent.helper), "hashing", THREAD_LIMIT_MS),
-            bytes,
-          );
-          lent.helper.release();
-          await within(thread.whenFree(), "the thread to leave the file", THREAD_LIMIT_MS);
+          await finishLoan(thread, lent, path, bytes);
         }
       },
     );
@@ -375,14 +387,7 @@ Deno.test("a kept helper thread", async (t) => {
       assert.equal(thread.isFree, false);
       assert.equal(thread.lend(path, bytes.length, identity), undefined);
       await within(lent.helper.failed, "the helper to be let go", THREAD_LIMIT_MS);
-      using file = await Deno.open(path);
-      const reader = new PieceReader(file, bytes.length, lent.buffer);
-      assertHashesOf(
-        await within(hashInJob(reader, lent.job, lent.helper), "hashing", THREAD_LIMIT_MS),
-        bytes,
-      );
-      lent.helper.release();
-      await within(thread.whenFree(), "the file to be over", THREAD_LIMIT_MS);
+      await finishLoan(thread, lent, path, bytes);
     });
 
     await t.step("is not lent again before the main thread is off the file", async () => {
