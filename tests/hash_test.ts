@@ -467,35 +467,33 @@ Deno.test("the main thread hashes what its helper left", async (t) => {
       for (let epoch = job.epoch; job.claimed === 0; epoch = job.epoch) {
         await within(job.changed(epoch, 1000), "the helper's claim", THREAD_LIMIT_MS);
       }
-      return { ...started, file: await Deno.open(onePiece) };
+      const file = await Deno.open(onePiece);
+      return {
+        ...started,
+        reader: readerOf(file, PIECE_LENGTH),
+        [Symbol.dispose]() {
+          file.close();
+          started[Symbol.dispose]();
+        },
+      };
     };
 
     await t.step("a piece claimed by a helper that hashes nothing any more", async () => {
-      const { job, helper, file, [Symbol.dispose]: stop } = await stuckHelper();
-      try {
-        // the main thread reads the piece, finds it claimed, waits, and hashes it itself
-        const hashing = hashInJob(readerOf(file, PIECE_LENGTH), job, helper);
-        assertHashesOf(
-          await within(hashing, "hashing", THREAD_LIMIT_MS),
-          bytes.subarray(0, PIECE_LENGTH),
-        );
-      } finally {
-        file.close();
-        stop();
-      }
+      using stuck = await stuckHelper();
+      // the main thread reads the piece, finds it claimed, waits, and hashes it itself
+      const hashing = hashInJob(stuck.reader, stuck.job, stuck.helper);
+      assertHashesOf(
+        await within(hashing, "hashing", THREAD_LIMIT_MS),
+        bytes.subarray(0, PIECE_LENGTH),
+      );
     });
 
     await t.step("an abort while waiting for the helper ends the hashing", async () => {
-      const { job, helper, file, [Symbol.dispose]: stop } = await stuckHelper();
-      try {
-        const controller = new AbortController();
-        const hashing = hashInJob(readerOf(file, PIECE_LENGTH), job, helper, controller.signal);
-        controller.abort(new UserError("given up"));
-        await assert.rejects(within(hashing, "the abort", THREAD_LIMIT_MS), /given up/);
-      } finally {
-        file.close();
-        stop();
-      }
+      using stuck = await stuckHelper();
+      const controller = new AbortController();
+      const hashing = hashInJob(stuck.reader, stuck.job, stuck.helper, controller.signal);
+      controller.abort(new UserError("given up"));
+      await assert.rejects(within(hashing, "the abort", THREAD_LIMIT_MS), /given up/);
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
