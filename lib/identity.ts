@@ -126,6 +126,25 @@ export async function generateIdentity(commonName: string, hosts?: string[]): Pr
  * public key is not the key's (`UserError`), or either is not what it should be.
  */
 export async function loadIdentity(pkcs8: Uint8Array, certDer: Uint8Array): Promise<Identity> {
+  const { privateKey, publicKey } = await importKeyPair(pkcs8);
+  let certificateKey: Uint8Array;
+  try {
+    certificateKey = certificatePublicKeyInfo(certDer);
+  } catch (error) {
+    throw new UserError(`the certificate cannot be read: ${(error as Error).message}`);
+  }
+  const ownKey = new Uint8Array(await crypto.subtle.exportKey("spki", publicKey));
+  if (!sameBytes(certificateKey, ownKey)) {
+    throw new UserError("the certificate is not for this private key");
+  }
+  return await identityOf({ privateKey, publicKey }, new Uint8Array(certDer));
+}
+
+/**
+ * The ECDSA P-256 key pair of a PKCS#8 private key (extractable; the public half is derived
+ * from it). Throws `UserError` if the bytes are not such a key.
+ */
+export async function importKeyPair(pkcs8: Uint8Array): Promise<CryptoKeyPair> {
   let privateKey: CryptoKey;
   try {
     privateKey = await crypto.subtle.importKey(
@@ -145,17 +164,7 @@ export async function loadIdentity(pkcs8: Uint8Array, certDer: Uint8Array): Prom
   const publicKey = await crypto.subtle.importKey("jwk", { kty, crv, x, y }, KEY_ALGORITHM, true, [
     "verify",
   ]);
-  let certificateKey: Uint8Array;
-  try {
-    certificateKey = certificatePublicKeyInfo(certDer);
-  } catch (error) {
-    throw new UserError(`the certificate cannot be read: ${(error as Error).message}`);
-  }
-  const ownKey = new Uint8Array(await crypto.subtle.exportKey("spki", publicKey));
-  if (!sameBytes(certificateKey, ownKey)) {
-    throw new UserError("the certificate is not for this private key");
-  }
-  return await identityOf({ privateKey, publicKey }, new Uint8Array(certDer));
+  return { privateKey, publicKey };
 }
 
 /** A further certificate for the same key (e.g. a per-run serving certificate naming the address peers dial). */

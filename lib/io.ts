@@ -1,6 +1,7 @@
 /**
- * Small socket helpers both programs use: writing a whole buffer, closing without caring
- * whether the other side already did, and telling a vanished peer from a real fault.
+ * Small I/O helpers both programs use: writing a whole buffer, closing without caring
+ * whether the other side already did, telling a vanished peer from a real fault, and reading
+ * a small file without trusting its size.
  *
  * @module
  */
@@ -33,4 +34,28 @@ export function isDisconnect(error: unknown): boolean {
     error instanceof Deno.errors.Interrupted ||
     error instanceof Deno.errors.NotConnected ||
     error instanceof Deno.errors.UnexpectedEof;
+}
+
+/** A file was larger than its reader's bound. */
+export class FileTooLargeError extends Error {
+  override name = "FileTooLargeError";
+}
+
+/**
+ * The whole of a small file, reading at most `limitBytes` of it: a file that turns out longer
+ * (whatever its stat said) throws `FileTooLargeError`. Other errors are `Deno.open`'s.
+ */
+export async function readFileBounded(path: string, limitBytes: number): Promise<Uint8Array> {
+  using file = await Deno.open(path, { read: true });
+  const buffer = new Uint8Array(limitBytes + 1);
+  let length = 0;
+  while (length < buffer.length) {
+    const count = await file.read(buffer.subarray(length));
+    if (count === null) break;
+    length += count;
+  }
+  if (length > limitBytes) {
+    throw new FileTooLargeError(`${path} is larger than ${limitBytes} bytes`);
+  }
+  return buffer.slice(0, length);
 }

@@ -1,0 +1,327 @@
+/**
+ * The client's per-user state directory (`$XDG_STATE_HOME/swarmshare`): its TLS identity
+ * (`identity.key` + `identity.crt`) and the trackers it has pinned (`known_trackers`, one
+ * `<host>:<port> SHA256:<hex>` per line, like ssh's known_hosts). The directory is private
+ * (0700) and the key file 0600; this module is the only one that touches these files.
+ *
+ * @example
+ * ```ts
+ * const state = await StateDir.open(defaultStateDir());
+ * const me = await state.identity();
+ * const pinned = await state.knownTracker("127.0.0.1:5000");
+ * ```
+ *
+ * @module
+ */
+
+import { UserError } from "../lib/errors.ts";
+import {
+  derToPem,
+  type Fingerprint,
+  formatFingerprint,
+  generateIdentity,
+  type Identity,
+  importKeyPair,
+  loadIdentity,
+  parseFingerprint,
+  pemToDer,
+} from "../lib/identity.ts";
+import { createSelfSignedCertificate } from "../lib/x509.ts";
+import { FileTooLargeError, readFileBounded, writeAll } from "../lib/io.ts";
+
+const KEY_FILE = "identity.key";
+const CERT_FILE = "identity.crt";
+const KNOWN_TRACKERS_FILE = "known_trackers";
+/** Identity files are a few hundred bytes; anything this big is not ours. */
+const IDENTITY_FILE_LIMIT_BYTES = 64 * 1024;
+/** known_trackers is read whole on every lookup: ~10,000 entries fit in 1 MiB. */
+const KNOWN_TRACKERS_LIMIT_BYTES = 1024 * 1024;
+const CLIENT_COMMON_NAME = "swarmshare client";
+const NEW_IDENTITY_ADVICE = `move ${KEY_FILE} and ${CERT_FILE} away to make a new identity`;
+const isWindows = Deno.build.os === "windows";
+
+/** $XDG_STATE_HOME/swarmshare, else $HOME/.local/state/swarmshare; throws UserError when neither variable is set. */
+export function defaultStateDir(
+  env: { get(name: string): string | undefined } = Deno.env,
+): string {
+  // the XDG spec: an empty or relative XDG_STATE_HOME is ignored
+  const stateHome = env.get("XDG_STATE_HOME");
+  if (stateHome && stateHome.startsWith("/")) return `${trimSlashes(stateHome)}/swarmshare`;
+  const home = env.get("HOME");
+  if (home) return `${trimSlashes(home)}/.local/state/swarmshare`;
+  throw new UserError(
+    "cannot find a state directory: set XDG_STATE_HOME or HOME",
+  );
+}
+
+/** `host:port` as known_trackers keys it: IPv6 in brackets, e.g. `[::1]:5000`. */
+export function trackerAddress(host: string, port: number): string {
+  return normalizeAddress(host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`);
+}
+
+/** The client's private directory: its identity and the trackers it has pinned. */
+export class StateDir {
+  private constructor(readonly path: string) {}
+
+  /**
+   * Creates the directory (and parents) with mode 0700; an existing one is tightened to 0700
+   * (say nothing) but refused with a UserError when it is a symlink, not a directory, or not
+   * owned by this uid.
+   */
+  static async open(path: string): Promise<StateDir> {
+    let info = await lstatIfExists(path);
+    if (!info) {
+      try {
+        await Deno.mkdir(path, { recursive: true, mode: 0o700 });
+      } catch (error) {
+        throw new UserError(`cannot create state directory ${path}: ${(error as Error).message}`);
+      }
+      info = await Deno.lstat(path);
+    }
+    if (info.isSymlink) {
+      throw new UserError(
+        `state directory ${path} is a symbolic link; point XDG_STATE_HOME at the real directory`,
+      );
+    }
+    if (!info.isDirectory) throw new UserError(`state directory ${path} is not a directory`);
+    if (!isWindows && info.uid !== null) {
+      const uid = await currentUid(path);
+      if (info.uid !== uid) {
+        throw new UserError(`state directory ${path} belongs to another user (uid ${info.uid})`);
+      }
+      if (((info.mode ?? 0) & 0o777) !== 0o700) await Deno.chmod(path, 0o700);
+    }
+    return new StateDir(path);
+  }
+
+  /**
+   * The client's identity: identity.key (PKCS#8 PEM, mode 0600) + identity.crt; made on first
+   * use. Clients starting at once on an empty directory end with one identity: each file is
+   * written under a temporary name and hard-linked into place, which never replaces an
+   * existing file, and the loser of a link loads the winner's file.
+   */
+  async identity(): Promise<Identity> {
+    let keyPem = await this.#readIdentityFile(KEY_FILE);
+    if (keyPem === undefined) {
+      // the key is always published before the certificate, so a certificate without a key
+      // means someone moved the key away
+      if (await this.#readIdentityFile(CERT_FILE) !== undefined) {
+        keyPem = await this.#readIdentityFile(KEY_FILE);
+        if (keyPem === undefined) {
+          throw new UserError(
+            `${this.#join(CERT_FILE)} exists without ${KEY_FILE}; ${NEW_IDENTITY_ADVICE}`,
+          );
+        }
+      } else {
+        const fresh = await generateIdentity(CLIENT_COMMON_NAME);
+        keyPem = await this.#publish(KEY_FILE, fresh.keyPem, 0o600) ?? fresh.keyPem;
+      }
+    }
+    let pkcs8: Uint8Array;
+    try {
+      pkcs8 = pemToDer(keyPem, "PRIVATE KEY");
+    } catch (error) {
+      throw this.#badFile(KEY_FILE, (error as Error).message);
+    }
+
+    let certPem = await this.#readIdentityFile(CERT_FILE);
+    if (certPem === undefined) {
+      // the first start, or a second client that lost the race for the key
+      let keys: CryptoKeyPair;
+      try {
+        keys = await importKeyPair(pkcs8);
+      } catch (error) {
+        throw this.#badFile(KEY_FILE, (error as Error).message);
+      }
+      const fresh = derToPem(
+        await createSelfSignedCertificate(keys, { commonName: CLIENT_COMMON_NAME }),
+        "CERTIFICATE",
+      );
+      certPem = await this.#publish(CERT_FILE, fresh, 0o644) ?? fresh;
+    }
+    let certDer: Uint8Array;
+    try {
+      certDer = pemToDer(certPem, "CERTIFICATE");
+    } catch (error) {
+      throw this.#badFile(CERT_FILE, (error as Error).message);
+    }
+    try {
+      return await loadIdentity(pkcs8, certDer);
+    } catch (error) {
+      const message = (error as Error).message;
+      throw /certificate/.test(message)
+        ? this.#badFile(CERT_FILE, message.replace("this private key", `the key in ${KEY_FILE}`))
+        : this.#badFile(KEY_FILE, message);
+    }
+  }
+
+  /** The pinned fingerprint for "host:port" from known_trackers, if any (the first entry wins). */
+  async knownTracker(address: string): Promise<Fingerprint | undefined> {
+    const wanted = normalizeAddress(address);
+    for (const entry of parseKnownTrackers(await this.#readKnownTrackers())) {
+      if (entry.address === wanted) return entry.fingerprint;
+    }
+    return undefined;
+  }
+
+  /**
+   * Appends "host:port SHA256:hex" to known_trackers (mode 0600). Never replaces an existing
+   * entry: throws a UserError if one exists with another fingerprint.
+   */
+  async rememberTracker(address: string, fingerprint: Fingerprint): Promise<void> {
+    const normalized = normalizeAddress(address);
+    const shown = formatFingerprint(fingerprint);
+    const text = await this.#readKnownTrackers();
+    const existing = parseKnownTrackers(text).find((entry) => entry.address === normalized);
+    if (existing?.fingerprint === fingerprint) return;
+    if (existing) {
+      throw new UserError(
+        `${this.#join(KNOWN_TRACKERS_FILE)} already pins ${normalized} to ` +
+          `${formatFingerprint(existing.fingerprint)}, not ${shown}; edit that line if the ` +
+          `tracker's identity really changed`,
+      );
+    }
+    const separator = text.length > 0 && !text.endsWith("\n") ? "\n" : "";
+    const path = this.#join(KNOWN_TRACKERS_FILE);
+    using file = await Deno.open(path, { append: true, create: true, mode: 0o600 });
+    if (!isWindows) await Deno.chmod(path, 0o600);
+    // one write of a short line: appends from two clients do not interleave
+    await writeAll(file, new TextEncoder().encode(`${separator}${normalized} ${shown}\n`));
+  }
+
+  #join(name: string): string {
+    return `${this.path}/${name}`;
+  }
+
+  #badFile(name: string, problem: string): UserError {
+    return new UserError(`${this.#join(name)}: ${problem}; ${NEW_IDENTITY_ADVICE}`);
+  }
+
+  /** A file's text, or undefined when it does not exist. */
+  async #readIdentityFile(name: string): Promise<string | undefined> {
+    const path = this.#join(name);
+    try {
+      const bytes = await readFileBounded(path, IDENTITY_FILE_LIMIT_BYTES);
+      if (name === KEY_FILE && !isWindows) await tightenKeyFile(path);
+      return new TextDecoder().decode(bytes);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      if (error instanceof FileTooLargeError) throw this.#badFile(name, "larger than 64 KiB");
+      throw this.#badFile(name, `cannot read it: ${(error as Error).message}`);
+    }
+  }
+
+  /**
+   * Writes `text` to `name` unless it exists. Returns undefined when ours went in, else the
+   * text that was there first (whoever linked first won).
+   */
+  async #publish(name: string, text: string, mode: number): Promise<string | undefined> {
+    const final = this.#join(name);
+    const temporary = this.#join(`.${name}.${crypto.getRandomValues(new Uint8Array(8)).toHex()}`);
+    try {
+      {
+        using file = await Deno.open(temporary, { write: true, createNew: true, mode });
+        if (!isWindows) await Deno.chmod(temporary, mode);
+        await writeAll(file, new TextEncoder().encode(text));
+        await file.syncData();
+      }
+      try {
+        await Deno.link(temporary, final);
+        return undefined;
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      }
+    } catch (error) {
+      throw new UserError(`cannot write ${final}: ${(error as Error).message}`);
+    } finally {
+      await Deno.remove(temporary).catch(() => {});
+    }
+    const winner = await this.#readIdentityFile(name);
+    if (winner === undefined) throw this.#badFile(name, "it vanished while being created");
+    return winner;
+  }
+
+  async #readKnownTrackers(): Promise<string> {
+    const path = this.#join(KNOWN_TRACKERS_FILE);
+    try {
+      return new TextDecoder().decode(await readFileBounded(path, KNOWN_TRACKERS_LIMIT_BYTES));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return "";
+      if (error instanceof FileTooLargeError) {
+        throw new UserError(`${path} is larger than 1 MiB; remove the entries you no longer need`);
+      }
+      throw new UserError(`cannot read ${path}: ${(error as Error).message}`);
+    }
+  }
+}
+
+function parseKnownTrackers(text: string): { address: string; fingerprint: Fingerprint }[] {
+  const entries = [];
+  for (const line of text.split("\n")) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length !== 2 || fields[0].startsWith("#")) continue;
+    try {
+      entries.push({
+        address: normalizeAddress(fields[0]),
+        fingerprint: parseFingerprint(fields[1]),
+      });
+    } catch {
+      // malformed lines are skipped, as ssh does with known_hosts
+    }
+  }
+  return entries;
+}
+
+/** `host:port` with the host lowercased and IP literals in canonical form; UserError otherwise. */
+function normalizeAddress(address: string): string {
+  const match = /^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]\/]+):([0-9]{1,5})$/.exec(address);
+  const port = match ? Number(match[2]) : 0;
+  if (match && port >= 1 && port <= 65_535) {
+    try {
+      // the URL parser canonicalises IPv4 and IPv6 literals and lowercases names
+      return `${new URL(`http://${match[1]}/`).hostname}:${port}`;
+    } catch {
+      // not a host: refused below
+    }
+  }
+  throw new UserError(`not a tracker address (host:port, IPv6 as [::1]:5000): ${address}`);
+}
+
+async function lstatIfExists(path: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw new UserError(`cannot use state directory ${path}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * This process's uid. Deno.uid() needs --allow-sys=uid (and would prompt for it on a
+ * terminal), so without it the owner of a file we create in `dir` tells us.
+ */
+async function currentUid(dir: string): Promise<number | null> {
+  if (Deno.permissions.querySync({ name: "sys", kind: "uid" }).state === "granted") {
+    return Deno.uid();
+  }
+  let probe: string;
+  try {
+    probe = await Deno.makeTempFile({ dir, prefix: ".owner-" });
+  } catch (error) {
+    throw new UserError(`cannot write to state directory ${dir}: ${(error as Error).message}`);
+  }
+  try {
+    return (await Deno.lstat(probe)).uid;
+  } finally {
+    await Deno.remove(probe).catch(() => {});
+  }
+}
+
+async function tightenKeyFile(path: string): Promise<void> {
+  const info = await Deno.stat(path);
+  if (((info.mode ?? 0) & 0o077) !== 0) await Deno.chmod(path, 0o600);
+}
+
+function trimSlashes(path: string): string {
+  return path.length > 1 ? path.replace(/\/+$/, "") : path;
+}
