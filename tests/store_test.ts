@@ -82,6 +82,38 @@ Deno.test("store: state persists across reopening; the schema version is recorde
   assert.ok(SCHEMA_VERSION >= 1);
 });
 
+Deno.test({
+  name: "store: the database and its -wal and -shm files are private (0600)",
+  ignore: Deno.build.os === "windows",
+  async fn() {
+    await using dir = await TempDir.create();
+    const path = dir.join("t.db");
+    const modes = async () => {
+      const result: Record<string, number> = {};
+      for (const suffix of ["", "-wal", "-shm"]) {
+        result[`t.db${suffix}`] = (await Deno.stat(`${path}${suffix}`)).mode! & 0o777;
+      }
+      return result;
+    };
+    const store = new TrackerStore(path);
+    try {
+      store.putSetting("k", new Uint8Array([1]));
+      assert.deepEqual(await modes(), { "t.db": 0o600, "t.db-wal": 0o600, "t.db-shm": 0o600 });
+    } finally {
+      store.close();
+    }
+    // a database made before it held keys is tightened when opened
+    await Deno.chmod(path, 0o644);
+    const reopened = new TrackerStore(path);
+    try {
+      reopened.putSetting("k", new Uint8Array([2]));
+      assert.deepEqual(await modes(), { "t.db": 0o600, "t.db-wal": 0o600, "t.db-shm": 0o600 });
+    } finally {
+      reopened.close();
+    }
+  },
+});
+
 Deno.test("store: a file that is not a database is a StoreError", async () => {
   await using dir = await TempDir.create();
   const path = dir.join("junk.db");

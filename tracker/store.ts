@@ -114,10 +114,17 @@ export class TrackerStore {
   readonly #now: () => number;
   readonly #statements = new Map<string, StatementSync>();
 
-  /** Opens (creating if needed) and migrates the database at `path` (`:memory:` for tests). */
+  /**
+   * Opens (creating if needed) and migrates the database at `path` (`:memory:` for tests).
+   * The file and its -wal and -shm companions are private (0600): they hold password hashes
+   * and the tracker's private keys.
+   */
   constructor(path: string, options: { now?: () => number } = {}) {
     this.#now = options.now ?? Date.now;
+    const isFile = path !== ":memory:" && path !== "" && !path.startsWith("file:");
     try {
+      // SQLite gives -wal and -shm the mode of the database file, so make that one 0600 first
+      if (isFile) Deno.openSync(path, { create: true, write: true, mode: 0o600 }).close();
       this.#db = new DatabaseSync(path);
       this.#db.exec("PRAGMA journal_mode = WAL");
       this.#db.exec("PRAGMA synchronous = NORMAL");
@@ -128,6 +135,7 @@ export class TrackerStore {
     }
     try {
       this.#migrate();
+      if (isFile) makePrivate([path, `${path}-wal`, `${path}-shm`]);
     } catch (error) {
       this.#db.close();
       throw error instanceof StoreError ? error : new StoreError(
@@ -418,6 +426,18 @@ export class TrackerStore {
       "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT DO UPDATE SET value = excluded.value",
     )
       .run(key, value);
+  }
+}
+
+/** Tightens existing files to 0600 (databases made before they held keys were 0644). */
+function makePrivate(paths: string[]): void {
+  if (Deno.build.os === "windows") return;
+  for (const path of paths) {
+    try {
+      if ((Deno.statSync(path).mode! & 0o777) !== 0o600) Deno.chmodSync(path, 0o600);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
   }
 }
 
