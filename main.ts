@@ -8,21 +8,30 @@
 import { parseArgs } from "node:util";
 import denoConfig from "./deno.json" with { type: "json" };
 import { errorMessage, UsageError } from "./lib/errors.ts";
-import { runClient } from "./peer/client.ts";
+import { formatFingerprint, parseFingerprint } from "./lib/identity.ts";
+import type { PeerAddress } from "./lib/protocol.ts";
+import { PLAINTEXT_WARNING, runClient } from "./peer/client.ts";
 import { Tracker } from "./tracker/server.ts";
 
 const VERSION = `swarmshare ${denoConfig.version}`;
 
 const USAGE = `usage:
-  server <ip> <port> [--db FILE] [--idle-timeout-ms N]
-      run the tracker (state in FILE, default swarmshare-tracker.db)
+  server <ip> <port> [--db FILE] [--idle-timeout-ms N] [--tls-cert FILE --tls-key FILE]
+      run the tracker (state in FILE, default swarmshare-tracker.db); it prints its
+      certificate's fingerprint, which clients pin; --tls-cert/--tls-key: present your own
+      certificate chain and key (PEM) instead of the tracker's own
   client <client_ip> <client_port> <server_ip> <server_port> [--json]
-         [--stall-timeout-ms N] [--upload-limit-kib N]
+         [--stall-timeout-ms N] [--upload-limit-kib N] [--state-dir DIR]
+         [--tracker-fingerprint SHA256] [--public-addr HOST:PORT]
       run a shell and peer: serves pieces on client_ip:client_port, talks to the tracker
       at server_ip:server_port; --json prints one JSON line per command; a download fails
       when a missing piece has no online holder for N ms (default 60000); uploads are
-      limited to N KiB/s in all (default: no limit)
-options: --help, --version`;
+      limited to N KiB/s in all (default: no limit); identity and pinned trackers live in
+      DIR (default $XDG_STATE_HOME/swarmshare or ~/.local/state/swarmshare); the tracker
+      must present the given fingerprint (default: trusted on first use, then pinned);
+      peers reach this client at HOST:PORT (default client_ip:client_port)
+options: --help, --version; --insecure-plaintext (both programs, for measurements only:
+      every link in clear, no identity checked)`;
 
 function parsePort(text: string, what: string): number {
   const port = Number(text);
@@ -40,6 +49,16 @@ function positiveNumber(text: string | undefined, what: string): number | undefi
   return Number(text);
 }
 
+function parseHostPort(text: string | undefined, what: string): PeerAddress | undefined {
+  if (text === undefined) return undefined;
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]\s]+)):(\d{1,5})$/.exec(text);
+  const port = match ? Number(match[3]) : 0;
+  if (!match || port < 1 || port > 65535) {
+    throw new UsageError(`${what} must be HOST:PORT (port 1-65535), not "${text}"`);
+  }
+  return { host: match[1] ?? match[2], port };
+}
+
 function parseHost(text: string, what: string): string {
   if (text.length === 0 || text.startsWith("-")) throw new UsageError(`${what} is missing`);
   return text;
@@ -48,10 +67,25 @@ function parseHost(text: string, what: string): string {
 async function runServer(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { db: { type: "string" }, "idle-timeout-ms": { type: "string" } },
+    options: {
+      db: { type: "string" },
+      "idle-timeout-ms": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "insecure-plaintext": { type: "boolean", default: false },
+    },
     allowPositionals: true,
   });
   if (positionals.length !== 2) throw new UsageError("server takes <ip> <port>");
+  const certPath = values["tls-cert"];
+  const keyPath = values["tls-key"];
+  if ((certPath === undefined) !== (keyPath === undefined)) {
+    throw new UsageError("--tls-cert and --tls-key go together");
+  }
+  const plaintext = values["insecure-plaintext"];
+  if (plaintext && certPath !== undefined) {
+    throw new UsageError("--insecure-plaintext cannot be used with --tls-cert");
+  }
   const hostname = parseHost(positionals[0], "<ip>");
   const port = parsePort(positionals[1], "<port>");
   const idleTimeoutMs = positiveNumber(values["idle-timeout-ms"], "--idle-timeout-ms");
@@ -62,6 +96,8 @@ async function runServer(args: string[]): Promise<number> {
       port,
       dbPath: values.db ?? "swarmshare-tracker.db",
       idleTimeoutMs,
+      tlsFiles: certPath && keyPath ? { certPath, keyPath } : undefined,
+      insecurePlaintext: plaintext,
     });
   } catch (error) {
     console.error(`error: ${errorMessage(error)}`);
@@ -69,6 +105,12 @@ async function runServer(args: string[]): Promise<number> {
   }
   const { hostname: boundHost, port: boundPort } = tracker.address;
   console.log(`tracker listening on ${boundHost}:${boundPort}`);
+  if (tracker.fingerprint === undefined) {
+    console.log("tracker links in clear (--insecure-plaintext)");
+    console.error(PLAINTEXT_WARNING);
+  } else {
+    console.log(`tracker fingerprint ${formatFingerprint(tracker.fingerprint)}`);
+  }
   const stopped = Promise.withResolvers<void>();
   const stop = () => stopped.resolve();
   Deno.addSignalListener("SIGINT", stop);
@@ -88,6 +130,10 @@ function runClientCommand(args: string[]): Promise<number> {
       json: { type: "boolean", default: false },
       "stall-timeout-ms": { type: "string" },
       "upload-limit-kib": { type: "string" },
+      "state-dir": { type: "string" },
+      "tracker-fingerprint": { type: "string" },
+      "public-addr": { type: "string" },
+      "insecure-plaintext": { type: "boolean", default: false },
     },
     allowPositionals: true,
   });
@@ -102,6 +148,12 @@ function runClientCommand(args: string[]): Promise<number> {
     json: values.json,
     stallTimeoutMs: positiveNumber(values["stall-timeout-ms"], "--stall-timeout-ms"),
     uploadLimitKib: positiveNumber(values["upload-limit-kib"], "--upload-limit-kib"),
+    stateDir: values["state-dir"],
+    trackerFingerprint: values["tracker-fingerprint"] === undefined
+      ? undefined
+      : parseFingerprint(values["tracker-fingerprint"]),
+    publicAddress: parseHostPort(values["public-addr"], "--public-addr"),
+    insecurePlaintext: values["insecure-plaintext"],
   });
 }
 

@@ -13,7 +13,10 @@
 import { ProtocolError, UserError } from "./errors.ts";
 
 /** Bumped whenever a message changes shape; the tracker refuses other versions. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
+
+/** Longest certificate (PEM) a client may register as its serving certificate. */
+export const MAX_CERT_PEM_LENGTH = 8192;
 
 const ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 const MAX_PASSWORD_LENGTH = 1024;
@@ -64,9 +67,30 @@ export interface PeerAddress {
   port: number;
 }
 
+/**
+ * A serving peer as downloaders get it from the tracker: where to dial, and the certificate
+ * (PEM) it must present there with its SHA-256 fingerprint (hex). Both are absent when the
+ * tracker runs in plaintext.
+ */
+export interface PeerEndpoint extends PeerAddress {
+  fingerprint?: string;
+  cert?: string;
+  /**
+   * The fingerprint of the certificate that peer showed the tracker (its device identity):
+   * the holder its own tickets name, when it asks us for pieces on the connection we open.
+   */
+  device?: string;
+}
+
 /** Every request a client can send, by `type`. */
 export type Request =
-  | { type: "hello"; version: number; peer?: PeerAddress }
+  | {
+    type: "hello";
+    version: number;
+    peer?: PeerAddress;
+    /** The certificate (PEM) this client presents to peers on `peer`. */
+    peer_cert?: string;
+  }
   | { type: "ping" }
   | { type: "create_user"; user: string; password: string }
   | { type: "login"; user: string; password: string }
@@ -128,7 +152,7 @@ export interface ResponseData {
   share_file: { group: string; name: string; size: number; sha1: string; info_hash: string };
   list_files: FileSummary[];
   locate_file: FileLocation;
-  find_peers: { peers: PeerAddress[]; ticket: string };
+  find_peers: { peers: PeerEndpoint[]; ticket: string };
   announce: null;
   stop_share: { group: string; name: string; file_removed: boolean };
   my_shares: ShareRecord[];
@@ -156,7 +180,7 @@ export interface GroupFile {
 
 /** Everything a downloader needs to start: the torrent, who holds it, and a ticket. */
 export interface FileLocation extends GroupFile {
-  peers: PeerAddress[];
+  peers: PeerEndpoint[];
   ticket: string;
 }
 
@@ -192,7 +216,7 @@ export type Response =
   | { id: number; ok: true; data: unknown }
   | { id: number; ok: false; error: { code: ErrorCode; message: string } };
 
-type Field = "string" | "number" | "peer";
+type Field = "string" | "number" | "peer" | "cert";
 const REQUEST_FIELDS: { [T in RequestType]: Record<string, Field> } = {
   hello: { version: "number" },
   ping: {},
@@ -223,7 +247,7 @@ const REQUEST_FIELDS: { [T in RequestType]: Record<string, Field> } = {
   my_shares: {},
 };
 const OPTIONAL_FIELDS: Partial<Record<RequestType, Record<string, Field>>> = {
-  hello: { peer: "peer" },
+  hello: { peer: "peer", peer_cert: "cert" },
 };
 
 function isPeerAddress(value: unknown): value is PeerAddress {
@@ -235,6 +259,10 @@ function isPeerAddress(value: unknown): value is PeerAddress {
 
 function hasType(value: unknown, field: Field): boolean {
   if (field === "peer") return isPeerAddress(value);
+  if (field === "cert") {
+    return typeof value === "string" && value.length <= MAX_CERT_PEM_LENGTH &&
+      value.includes("-----BEGIN CERTIFICATE-----");
+  }
   if (field === "number") return typeof value === "number" && Number.isFinite(value);
   return typeof value === "string";
 }

@@ -19,6 +19,12 @@ export interface TicketClaims {
   infoHash: string;
   /** Milliseconds since the epoch after which it is no longer honoured. */
   expiresAt: number;
+  /**
+   * SHA-256 (hex) of the certificate of the client it was issued to: a serving peer honours
+   * it only from a connection that presented that certificate. Absent when the tracker link
+   * was plaintext.
+   */
+  holder?: string;
 }
 
 /** Tickets are short-lived: a downloader asks for a new one when its old one runs out. */
@@ -73,7 +79,12 @@ export class TicketError extends ProtocolError {
 export async function verifyTicket(
   ticket: string,
   publicKey: CryptoKey,
-  expected: { infoHash: string; now?: number },
+  expected: {
+    infoHash: string;
+    /** The fingerprint of the certificate the presenter showed; undefined in plaintext. */
+    holder?: string;
+    now?: number;
+  },
 ): Promise<TicketClaims> {
   if (ticket.length > MAX_TICKET_LENGTH) throw new TicketError("ticket too long");
   const [body, signature, extra] = ticket.split(".");
@@ -100,9 +111,18 @@ export async function verifyTicket(
   ) {
     throw new TicketError("ticket claims are malformed");
   }
+  if (claims.holder !== undefined && typeof claims.holder !== "string") {
+    throw new TicketError("ticket claims are malformed");
+  }
   if (claims.infoHash !== expected.infoHash) throw new TicketError("ticket is for another file");
-  if (claims.expiresAt + CLOCK_SKEW_MS < (expected.now ?? Date.now())) {
-    throw new TicketError("ticket has expired");
+  const now = expected.now ?? Date.now();
+  if (claims.expiresAt + CLOCK_SKEW_MS < now) throw new TicketError("ticket has expired");
+  // whatever the signer wrote, no ticket is honoured for longer than the tracker issues them
+  if (claims.expiresAt - now > TICKET_LIFETIME_MS + CLOCK_SKEW_MS) {
+    throw new TicketError("ticket lifetime exceeds the limit");
+  }
+  if (expected.holder !== undefined && claims.holder !== expected.holder) {
+    throw new TicketError("ticket was issued to another device");
   }
   return claims;
 }

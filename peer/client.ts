@@ -6,6 +6,11 @@
  */
 
 import { errorMessage } from "../lib/errors.ts";
+import { formatFingerprint, type Identity, issueCertificate } from "../lib/identity.ts";
+import type { PeerAddress } from "../lib/protocol.ts";
+import { type ConnListener, hostPort, listen } from "../lib/transport.ts";
+import { defaultStateDir, StateDir, trackerAddress as trackerAddressOf } from "./state_dir.ts";
+import { trackerVerifier } from "./tracker_trust.ts";
 import { acceptPeer } from "./connection.ts";
 import { ClientSession } from "./session.ts";
 import { Shell } from "./shell.ts";
@@ -21,13 +26,41 @@ export interface ClientOptions {
   stallTimeoutMs?: number;
   /** Upload limit in KiB per second. */
   uploadLimitKib?: number;
+  /** Where identity and known trackers live; default `defaultStateDir()`. */
+  stateDir?: string;
+  /** The tracker's certificate fingerprint (hex), instead of trust on first use. */
+  trackerFingerprint?: string;
+  /** Where other peers reach this client, when not `host:port` (a relay, port forwarding). */
+  publicAddress?: PeerAddress;
+  /** Plain TCP on every link, for measurements only. */
+  insecurePlaintext?: boolean;
 }
 
 /** Runs the client until its shell ends; resolves with the exit code. */
 export async function runClient(options: ClientOptions): Promise<number> {
-  let listener: Deno.TcpListener;
+  let identity: Identity;
+  let stateDir: StateDir;
   try {
-    listener = Deno.listen({ hostname: options.host, port: options.port });
+    stateDir = await StateDir.open(options.stateDir ?? defaultStateDir());
+    identity = await stateDir.identity();
+  } catch (error) {
+    console.error(`error: ${errorMessage(error)}`);
+    return 1;
+  }
+  const plaintext = options.insecurePlaintext === true;
+  if (plaintext) console.error(PLAINTEXT_WARNING);
+  const advertisedHost = options.publicAddress?.host ?? options.host;
+  // peers dial `advertisedHost` and accept only this certificate there, which must name it
+  const serving = await issueCertificate(identity, "swarmshare peer", [advertisedHost]);
+  let listener: ConnListener;
+  try {
+    listener = await listen({
+      hostname: options.host,
+      port: options.port,
+      security: plaintext
+        ? { mode: "plaintext" }
+        : { mode: "tls", certPem: serving.certPem, keyPem: identity.keyPem },
+    });
   } catch (error) {
     console.error(
       `error: cannot serve peers on ${options.host}:${options.port}: ${errorMessage(error)}`,
@@ -35,21 +68,42 @@ export async function runClient(options: ClientOptions): Promise<number> {
     return 1;
   }
   const interactive = Deno.stdin.isTerminal();
+  const trackerAddress = trackerAddressOf(options.trackerHost, options.trackerPort);
   // The session announces through the shell, and the shell runs the session's commands.
   const session = new ClientSession({
     hostname: options.trackerHost,
     port: options.trackerPort,
-    peer: { host: options.host, port: listener.addr.port },
+    peer: options.publicAddress ?? { host: options.host, port: listener.addr.port },
+    peerCert: plaintext ? undefined : serving.certPem,
+    security: plaintext
+      ? { mode: "plaintext" }
+      : { mode: "tls", certPem: identity.certPem, keyPem: identity.keyPem },
+    verifyTracker: trackerVerifier({
+      address: trackerAddress,
+      stateDir,
+      expected: options.trackerFingerprint,
+      onTrusted: (fingerprint, file) =>
+        shell.announce({
+          event: "tracker_trusted",
+          address: trackerAddress,
+          fingerprint: formatFingerprint(fingerprint),
+          file,
+        }),
+    }),
     onEvent: (event) => shell.announce(event),
     stallTimeoutMs: options.stallTimeoutMs,
     uploadBytesPerSecond: options.uploadLimitKib ? options.uploadLimitKib * 1024 : undefined,
   });
-  const serving = servePeers(listener, session);
+  const servingPeers = servePeers(listener, session);
   const shell = new Shell({ session, json: options.json, interactive });
   if (interactive) {
     console.error(
       `swarmshare client: serving peers on ${options.host}:${listener.addr.port}, ` +
-        `tracker ${options.trackerHost}:${options.trackerPort}; type help for commands`,
+        `tracker ${trackerAddress}, ` +
+        (plaintext
+          ? "links in clear"
+          : `links encrypted (TLS); this device is ${formatFingerprint(identity.fingerprint)}`) +
+        "; type help for commands",
     );
   }
 
@@ -62,17 +116,21 @@ export async function runClient(options: ClientOptions): Promise<number> {
     Deno.removeSignalListener("SIGTERM", stop);
     await session.close();
     listener.close();
-    await serving;
+    await servingPeers;
   }
   return 0;
 }
 
+/** Said on every start of either program in plaintext mode. */
+export const PLAINTEXT_WARNING =
+  "warning: --insecure-plaintext: every link travels in clear (passwords, session tokens, " +
+  "tickets, file contents) and no identity is checked; for measurements only";
+
 /** Accepts peer connections, each served on its own. */
-async function servePeers(listener: Deno.TcpListener, session: ClientSession): Promise<void> {
+async function servePeers(listener: ConnListener, session: ClientSession): Promise<void> {
   const connections = new Set<Promise<void>>();
   try {
     for await (const conn of listener) {
-      conn.setNoDelay(true);
       const served = acceptPeer(conn, session.registry, session.peerContext)
         .finally(() => connections.delete(served));
       connections.add(served);

@@ -37,6 +37,16 @@ import {
   WireReader,
   writeRequest,
 } from "../lib/wire.ts";
+import { pemToDer } from "../lib/identity.ts";
+import type { PeerEndpoint } from "../lib/protocol.ts";
+import {
+  type AcceptedConn,
+  type ByteConn,
+  connectPeer as connectSecurely,
+  IdentityError,
+  type Security,
+  sha256Hex,
+} from "../lib/transport.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
 import type { HeldTorrent, PeerHandle, TorrentRegistry } from "./torrents.ts";
 
@@ -46,8 +56,13 @@ export interface PeerContext {
   peerId: Uint8Array;
   /** The port our peer listener is on, told to remotes in the extension handshake. */
   listenPort: number;
-  /** Throws unless `ticket` lets its holder fetch `torrent` (signature, expiry, group). */
-  checkTicket(ticket: string, torrent: HeldTorrent): Promise<void>;
+  /**
+   * Throws unless `ticket` lets its holder fetch `torrent` (signature, expiry, group) and was
+   * issued to the certificate the remote presented (`holder`; undefined in plaintext).
+   */
+  checkTicket(ticket: string, torrent: HeldTorrent, holder: string | undefined): Promise<void>;
+  /** What we present on peer links (our certificate), or plaintext. */
+  security: Security;
   /** Our own ticket for a torrent we are downloading, if any. */
   ticketFor(torrent: HeldTorrent): string | undefined;
   /** Operational messages (never secrets). */
@@ -71,7 +86,7 @@ const encoder = new TextEncoder();
 
 /** Accepts an incoming connection: its handshake names a torrent we hold, or it is closed. */
 export async function acceptPeer(
-  conn: Deno.TcpConn,
+  conn: AcceptedConn,
   registry: TorrentRegistry,
   context: PeerContext,
 ): Promise<void> {
@@ -91,19 +106,41 @@ export async function acceptPeer(
     return;
   }
   clearTimeout(timer);
-  const peer = new PeerConnection(conn, reader, torrent, context, false);
+  const peer = new PeerConnection(conn, reader, torrent, context, false, undefined, {
+    fingerprint: conn.peerFingerprint,
+  });
   await peer.run();
 }
 
 /** Connects to a peer for a torrent we are downloading; resolves when the connection ends. */
 export async function connectPeer(
-  address: { host: string; port: number },
+  address: PeerEndpoint,
   torrent: HeldTorrent,
   context: PeerContext,
   onOpen?: (peer: PeerConnection) => void,
 ): Promise<void> {
-  const conn = await Deno.connect({ hostname: address.host, port: address.port });
-  conn.setNoDelay(true); // request batches must not wait for the previous ones to be acked
+  if (context.security.mode === "tls" && address.cert !== undefined) {
+    // the certificate and the fingerprint travel together from the tracker: they must agree
+    let der: Uint8Array | undefined;
+    try {
+      der = pemToDer(address.cert, "CERTIFICATE");
+    } catch {
+      der = undefined;
+    }
+    if (!der || sha256Hex(der) !== address.fingerprint) {
+      throw new IdentityError(
+        `the tracker's certificate for peer ${address.host}:${address.port} does not match its fingerprint`,
+      );
+    }
+  }
+  // TLS over TCP_NODELAY: request batches must not wait for the previous ones to be acked
+  const conn = await connectSecurely({
+    hostname: address.host,
+    port: address.port,
+    security: context.security,
+    peerCertPem: address.cert,
+    peerFingerprint: address.fingerprint,
+  });
   const reader = new WireReader(conn, limitsFor(torrent));
   const timer = setTimeout(() => closeQuietly(conn), HANDSHAKE_TIMEOUT_MS);
   try {
@@ -125,6 +162,8 @@ export async function connectPeer(
     context,
     true,
     `${address.host}:${address.port}`,
+    // its tickets name the device the tracker saw; we checked its serving certificate
+    { fingerprint: address.device },
   );
   onOpen?.(peer);
   await peer.run();
@@ -135,7 +174,7 @@ function limitsFor(torrent: HeldTorrent): { maxBitfieldBytes: number } {
   return { maxBitfieldBytes: Math.ceil(pieceCount(torrent.info.length) / 8) };
 }
 
-function describe(conn: Deno.TcpConn): string {
+function describe(conn: ByteConn): string {
   return `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
 }
 
@@ -147,7 +186,9 @@ interface QueuedRequest {
 
 /** A connection past the BitTorrent handshake. */
 export class PeerConnection implements PeerHandle {
-  readonly #conn: Deno.TcpConn;
+  readonly #conn: ByteConn;
+  /** The remote's certificate fingerprint, when it presented one (TLS, accepting side). */
+  readonly #remoteFingerprint?: string;
   readonly #reader: WireReader;
   readonly #torrent: HeldTorrent;
   readonly #context: PeerContext;
@@ -172,14 +213,16 @@ export class PeerConnection implements PeerHandle {
   bytesServed = 0;
 
   constructor(
-    conn: Deno.TcpConn,
+    conn: ByteConn,
     reader: WireReader,
     torrent: HeldTorrent,
     context: PeerContext,
     outgoing: boolean,
     address?: string,
+    remote: { fingerprint?: string } = {},
   ) {
     this.#conn = conn;
+    this.#remoteFingerprint = remote.fingerprint;
     this.#reader = reader;
     this.#torrent = torrent;
     this.#context = context;
@@ -382,10 +425,14 @@ export class PeerConnection implements PeerHandle {
       return;
     }
     const text = new TextDecoder().decode(ticket);
-    this.#context.checkTicket(text, this.#torrent).then(() => this.#startServing(), (error) => {
-      this.#context.log(`peer ${this.#address}: ${errorMessage(error)}; disconnecting`);
-      this.close(`bad ticket: ${errorMessage(error)}`);
-    });
+    const holder = this.#remoteFingerprint;
+    this.#context.checkTicket(text, this.#torrent, holder).then(
+      () => this.#startServing(),
+      (error) => {
+        this.#context.log(`peer ${this.#address}: ${errorMessage(error)}; disconnecting`);
+        this.close(`bad ticket: ${errorMessage(error)}`);
+      },
+    );
   }
 
   /** The remote proved membership: tell it what we have and let it ask. */

@@ -16,7 +16,8 @@ import { Bitfield } from "../lib/bitfield.ts";
 import { errorMessage, UserError } from "../lib/errors.ts";
 import { pieceHash, type TorrentInfo } from "../lib/metainfo.ts";
 import { pieceCount, pieceSize } from "../lib/pieces.ts";
-import type { PeerAddress } from "../lib/protocol.ts";
+import type { PeerEndpoint } from "../lib/protocol.ts";
+import { IdentityError } from "../lib/transport.ts";
 import { connectPeer, type PeerContext } from "./connection.ts";
 import { Picker } from "./picker.ts";
 import { PieceSlots } from "./piece_slots.ts";
@@ -33,7 +34,7 @@ import type { HeldTorrent, PeerHandle, PieceSink, TorrentRegistry } from "./torr
 
 /** What a download needs from the tracker. */
 export interface DownloadTracker {
-  findPeers(group: string, infoHash: string): Promise<{ peers: PeerAddress[]; ticket: string }>;
+  findPeers(group: string, infoHash: string): Promise<{ peers: PeerEndpoint[]; ticket: string }>;
   announce(group: string, infoHash: string, state: "downloading" | "stopped"): Promise<void>;
   /** Records the finished file as shared by this user, so it is served and remembered. */
   shareCompleted(download: Download, mtimeMs: number): Promise<void>;
@@ -60,7 +61,7 @@ export interface DownloadOptions {
   /** Whole-file SHA-1 (hex) the tracker recorded. */
   sha1: string;
   ticket: string;
-  peers: PeerAddress[];
+  peers: PeerEndpoint[];
   tracker: DownloadTracker;
   registry: TorrentRegistry;
   context: PeerContext;
@@ -68,6 +69,8 @@ export interface DownloadOptions {
   stallTimeoutMs?: number;
   /** Told when the download completes or fails. */
   onFinish: (download: Download) => void;
+  /** Told once per peer and certificate when a peer is not who the tracker said. */
+  onPeerRefused?: (download: Download, peer: string, reason: string) => void;
 }
 
 const MAX_PEERS = 50;
@@ -125,6 +128,8 @@ export class Download implements PieceSink {
   readonly #stats = new Map<string, PeerStats>();
   /** Addresses that sent a bad piece: never used again for this file. */
   readonly #banned = new Set<string>();
+  /** Peers (address and the fingerprint the tracker gave) that failed to prove who they are. */
+  readonly #refused = new Set<string>();
   readonly #strikes = new Map<string, number>();
   /**
    * Every piece in memory has a slot: started ones here, checked ones at the writer. Made
@@ -228,11 +233,13 @@ export class Download implements PieceSink {
 
   // Peers
 
-  #connectAll(peers: PeerAddress[]): void {
+  #connectAll(peers: PeerEndpoint[]): void {
     for (const address of peers) {
       const key = `${address.host}:${address.port}`;
       if (this.#peers.size + this.#connecting.size >= MAX_PEERS) return;
       if (this.#banned.has(key) || this.#connecting.has(key) || this.#isConnected(key)) continue;
+      const identity = `${key} ${address.fingerprint ?? ""}`;
+      if (this.#refused.has(identity)) continue;
       this.#connecting.add(key);
       connectPeer(
         address,
@@ -240,7 +247,12 @@ export class Download implements PieceSink {
         this.#options.context,
         () => this.#connecting.delete(key),
       )
-        .catch(() => {}) // refused or broken: the next refresh may offer it again
+        .catch((error) => {
+          // refused or broken: the next refresh may offer it again, unless it is an impostor
+          if (!(error instanceof IdentityError) || this.#refused.has(identity)) return;
+          this.#refused.add(identity);
+          this.#options.onPeerRefused?.(this, key, error.message);
+        })
         .finally(() => this.#connecting.delete(key));
     }
   }

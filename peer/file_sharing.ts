@@ -19,6 +19,7 @@ import {
   type ShareRecord,
 } from "../lib/protocol.ts";
 import { type TicketClaims, TicketError, verifyTicket } from "../lib/ticket.ts";
+import type { Security } from "../lib/transport.ts";
 import { Bitfield } from "../lib/bitfield.ts";
 import { pieceCount } from "../lib/pieces.ts";
 import type { Request } from "../lib/protocol.ts";
@@ -47,7 +48,9 @@ export type FileEvent =
     peers: PeerContribution[];
   }
   | { event: "download_failed"; group: string; name: string; path: string; reason: string }
-  | { event: "share_dropped"; group: string; name: string; path: string; reason: string };
+  | { event: "share_dropped"; group: string; name: string; path: string; reason: string }
+  /** A peer the tracker named failed to prove it is that peer (a relay, an impostor). */
+  | { event: "peer_refused"; group: string; name: string; peer: string; reason: string };
 
 /** One line of `show_downloads`. */
 export interface DownloadStatus {
@@ -82,6 +85,8 @@ export interface FileSharingOptions {
   listenPort: number;
   /** The tracker's key for checking tickets, from login. */
   ticketKey: CryptoKey;
+  /** What this client presents on peer links. */
+  security: Security;
   onEvent: (event: FileEvent) => void;
   log: (line: string) => void;
   stallTimeoutMs?: number;
@@ -106,16 +111,22 @@ export class FileSharing {
     this.context = {
       peerId: options.peerId,
       listenPort: options.listenPort,
-      checkTicket: (ticket, torrent) => this.#checkTicket(ticket, torrent),
+      checkTicket: (ticket, torrent, holder) => this.#checkTicket(ticket, torrent, holder),
+      security: options.security,
       ticketFor: (torrent) => this.#activeDownload(torrent.infoHashHex)?.ticket,
       log: options.log,
       uploadLimiter: options.uploadLimiter,
     };
   }
 
-  async #checkTicket(ticket: string, torrent: HeldTorrent): Promise<void> {
+  async #checkTicket(
+    ticket: string,
+    torrent: HeldTorrent,
+    holder: string | undefined,
+  ): Promise<void> {
     const claims: TicketClaims = await verifyTicket(ticket, this.#options.ticketKey, {
       infoHash: torrent.infoHashHex,
+      holder: this.#options.security.mode === "tls" ? holder ?? "" : undefined,
     });
     if (!torrent.groups.has(claims.group)) {
       throw new TicketError(`ticket is for group "${claims.group}", where this file is not shared`);
@@ -359,6 +370,14 @@ export class FileSharing {
       registry: this.#options.registry,
       context: this.context,
       stallTimeoutMs: this.#options.stallTimeoutMs,
+      onPeerRefused: (refused, peer, reason) =>
+        this.#options.onEvent({
+          event: "peer_refused",
+          group: refused.group,
+          name: refused.name,
+          peer,
+          reason,
+        }),
       tracker: {
         findPeers: async (group, infoHashHex) => {
           const { peers, ticket } = await this.#options.request("find_peers", {

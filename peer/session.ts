@@ -27,6 +27,10 @@ export type SessionEvent =
   | { event: "tracker_disconnected"; reason: string }
   | { event: "tracker_reconnected"; user: string | null }
   | { event: "session_expired"; user: string }
+  /** The tracker is not who it must be; nothing was sent to it. */
+  | { event: "tracker_refused"; reason: string }
+  /** First contact with a tracker: its fingerprint is now pinned. */
+  | { event: "tracker_trusted"; address: string; fingerprint: string; file: string }
   | FileEvent;
 
 /** How the session reaches the tracker. */
@@ -80,6 +84,8 @@ export class ClientSession {
       onStatus: (status) => {
         if (status.state === "down") {
           this.#onEvent({ event: "tracker_disconnected", reason: status.reason });
+        } else if (status.state === "refused") {
+          this.#onEvent({ event: "tracker_refused", reason: status.reason });
         } else if (status.reconnected) {
           this.#onEvent({ event: "tracker_reconnected", user: this.user ?? null });
         }
@@ -108,6 +114,7 @@ export class ClientSession {
       peerId: this.#peerId,
       listenPort: this.#options.peer.port,
       checkTicket: () => Promise.reject(new UserError("not logged in: serving nothing")),
+      security: this.#options.security,
       ticketFor: () => undefined,
       log: this.#log,
     };
@@ -165,6 +172,7 @@ export class ClientSession {
       peerId: this.#peerId,
       listenPort: this.#options.peer.port,
       ticketKey: await importPublicKey(ticket_key),
+      security: this.#options.security,
       onEvent: this.#onEvent,
       log: this.#log,
       stallTimeoutMs: this.#options.stallTimeoutMs,

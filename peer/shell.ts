@@ -43,6 +43,10 @@ export class Shell {
   /** Prints something that happened outside any command. */
   announce(event: SessionEvent): void {
     if (this.#options.json) return this.#print(JSON.stringify(event), true);
+    // like ssh's "Permanently added ... to the list of known hosts": beside the output, not in it
+    if (event.event === "tracker_trusted" && !this.#options.interactive) {
+      return console.error(describeEvent(event));
+    }
     this.#print(describeEvent(event), true);
   }
 
@@ -139,5 +143,11 @@ export function describeEvent(event: SessionEvent): string {
       return `[F] [${event.group}] ${event.name}: ${event.reason}`;
     case "share_dropped":
       return `warning: no longer sharing "${event.name}" in group "${event.group}": ${event.reason}`;
+    case "peer_refused":
+      return `error: [${event.group}] ${event.name}: ${event.reason}`;
+    case "tracker_refused":
+      return `error: ${event.reason}`;
+    case "tracker_trusted":
+      return `trusting the tracker at ${event.address} on first use: fingerprint ${event.fingerprint} (pinned in ${event.file})`;
   }
 }

@@ -10,6 +10,13 @@ import { errorMessage, TrackerUnavailableError } from "../lib/errors.ts";
 import { encodeFrame, readFrames } from "../lib/frame.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
 import {
+  type ByteConn,
+  connectTracker,
+  IdentityError,
+  readableOf,
+  type Security,
+} from "../lib/transport.ts";
+import {
   type ErrorCode,
   type PeerAddress,
   PROTOCOL_VERSION,
@@ -25,6 +32,8 @@ export { TrackerRefusal };
 /** What the link tells its owner about its state. */
 export type LinkStatus =
   | { state: "down"; reason: string }
+  /** The tracker is not who it must be (fingerprint mismatch): nothing was sent to it. */
+  | { state: "refused"; reason: string }
   | { state: "up"; reconnected: boolean };
 
 /** How the link connects and behaves. */
@@ -33,6 +42,12 @@ export interface TrackerLinkOptions {
   port: number;
   /** Where this client serves pieces; sent in the hello. */
   peer: PeerAddress;
+  /** The certificate (PEM) this client serves peers with; sent in the hello. */
+  peerCert?: string;
+  /** Our certificate on the link, or plaintext. */
+  security: Security;
+  /** Checks the tracker's certificate fingerprint before anything is sent; throws to refuse. */
+  verifyTracker: (fingerprint: string) => void | Promise<void>;
   /** Runs on every new connection, before queued requests go out (e.g. session resume). */
   onConnected?: (link: TrackerLink) => Promise<void>;
   /** Told once when the tracker goes away and once when it is back. */
@@ -60,7 +75,9 @@ export class TrackerLink {
   readonly #options: TrackerLinkOptions;
   readonly #pending = new Map<number, Pending>();
   readonly #stop = new AbortController();
-  #conn?: Deno.TcpConn;
+  #conn?: ByteConn;
+  /** Why the tracker was refused, while it is: what every command then says. */
+  #refusal?: string;
   #nextId = 1;
   #writing: Promise<void> = Promise.resolve();
   #state: State = "connecting";
@@ -88,7 +105,9 @@ export class TrackerLink {
    */
   async request<T extends RequestType>(type: T, params: Params<T>): Promise<ResponseData[T]> {
     while (this.#state === "connecting") await this.#stateChanged.promise;
-    if (this.#state !== "up") throw new TrackerUnavailableError();
+    if (this.#state !== "up") {
+      throw this.#refusal ? new IdentityError(this.#refusal) : new TrackerUnavailableError();
+    }
     return await this.#send(type, params);
   }
 
@@ -140,14 +159,18 @@ export class TrackerLink {
     while (!this.#stop.signal.aborted) {
       let lostReason = "";
       try {
-        this.#conn = await Deno.connect({
+        this.#conn = await connectTracker({
           hostname: this.#options.hostname,
           port: this.#options.port,
+          security: this.#options.security,
+          verify: this.#options.verifyTracker,
         });
+        this.#refusal = undefined;
         const reading = this.#readResponses(this.#conn);
         const hello = await this.#send("hello", {
           version: PROTOCOL_VERSION,
           peer: this.#options.peer,
+          ...this.#options.peerCert ? { peer_cert: this.#options.peerCert } : {},
         });
         await this.#options.onConnected?.(this);
         delayMs = backoff.initial;
@@ -168,6 +191,14 @@ export class TrackerLink {
         }
       } catch (error) {
         lostReason = errorMessage(error);
+        if (error instanceof IdentityError) {
+          // said loudly every time it changes; never trusted silently, retried with backoff
+          if (this.#refusal !== lostReason) {
+            this.#options.onStatus?.({ state: "refused", reason: lostReason });
+          }
+          this.#refusal = lostReason;
+          announcedDown = true;
+        }
       }
       if (this.#conn) closeQuietly(this.#conn);
       this.#conn = undefined;
@@ -184,9 +215,9 @@ export class TrackerLink {
   }
 
   /** Dispatches replies until the connection ends; resolves with why it ended. */
-  async #readResponses(conn: Deno.TcpConn): Promise<string> {
+  async #readResponses(conn: ByteConn): Promise<string> {
     try {
-      for await (const frame of readFrames(conn.readable)) {
+      for await (const frame of readFrames(readableOf(conn))) {
         const pending = this.#pending.get(frame.id as number);
         if (!pending) continue;
         this.#pending.delete(frame.id as number);

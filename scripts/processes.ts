@@ -117,6 +117,11 @@ export interface ProgramOptions {
   waitLimitMs?: number;
   /** Run this executable with `args` as given, instead of `deno run main.ts <args>`. */
   executable?: string;
+  /**
+   * `XDG_STATE_HOME` of the program (a client keeps its identity and pinned trackers there).
+   * Default: a fresh temporary directory, removed when the program has exited.
+   */
+  stateHome?: string;
 }
 
 /** A spawned process (by default `main.ts`) with its output captured line by line. */
@@ -126,15 +131,19 @@ export class Program implements AsyncDisposable {
   readonly #child: Deno.ChildProcess;
   readonly #stdin?: WritableStreamDefaultWriter<Uint8Array>;
   #status?: Promise<Deno.CommandStatus>;
+  /** The temporary state home made for this program, removed once it exited. */
+  readonly #ownStateHome?: string;
 
   constructor(args: string[], options: ProgramOptions = {}) {
+    const stateHome = options.stateHome ??
+      (this.#ownStateHome = Deno.makeTempDirSync({ prefix: "swarmshare-state-" }));
     this.#child = new Deno.Command(options.executable ?? Deno.execPath(), {
       args: options.executable ? args : ["run", "-A", ...RUNTIME_FLAGS, MAIN, ...args],
       cwd: options.cwd,
       stdin: options.stdin ? "piped" : "null",
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      env: { NO_COLOR: "1", XDG_STATE_HOME: stateHome },
     }).spawn();
     this.#stdin = options.stdin ? this.#child.stdin.getWriter() : undefined;
     this.stdout = new LineQueue(this.#child.stdout, options.waitLimitMs);
@@ -170,6 +179,9 @@ export class Program implements AsyncDisposable {
     this.#status ??= (async () => {
       const status = await within(this.#child.status, `process ${this.pid} to exit`);
       await Promise.all([this.stdout.done, this.stderr.done]);
+      if (this.#ownStateHome) {
+        await Deno.remove(this.#ownStateHome, { recursive: true }).catch(() => {});
+      }
       return status;
     })();
     return this.#status;
@@ -239,14 +251,23 @@ export class JsonShell extends Program {
   /** Event lines met while waiting for something else, oldest first. */
   readonly events: JsonReply[] = [];
 
-  private constructor(args: string[], cwd?: string, waitLimitMs?: number) {
-    super(args, { stdin: true, cwd, waitLimitMs });
+  private constructor(args: string[], options: ProgramOptions) {
+    super(args, { ...options, stdin: true });
   }
 
-  /** Starts a client shell talking to the tracker on `trackerPort`. */
+  /**
+   * Starts a client shell talking to the tracker on `trackerPort`. Its identity lives in
+   * `stateHome` (default: a temporary one of its own, a new device each time).
+   */
   static start(
     trackerPort: number,
-    options: { cwd?: string; peerPort?: number; extraArgs?: string[]; waitLimitMs?: number } = {},
+    options: {
+      cwd?: string;
+      peerPort?: number;
+      extraArgs?: string[];
+      waitLimitMs?: number;
+      stateHome?: string;
+    } = {},
   ): JsonShell {
     const shell = new JsonShell(
       [
@@ -258,8 +279,7 @@ export class JsonShell extends Program {
         "--json",
         ...options.extraArgs ?? [],
       ],
-      options.cwd,
-      options.waitLimitMs,
+      { cwd: options.cwd, waitLimitMs: options.waitLimitMs, stateHome: options.stateHome },
     );
     shell.peerPort = options.peerPort ?? 0;
     return shell;

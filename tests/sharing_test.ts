@@ -22,6 +22,7 @@ import {
   within,
   writeRandomFile,
 } from "./harness.ts";
+import { connectRawTls } from "./raw_tls.ts";
 
 const MiB = 1 << 20;
 
@@ -67,7 +68,7 @@ Deno.test("only members see and fetch a group's files", async (t) => {
 
 /** Opens a raw peer connection and completes the BitTorrent handshake. */
 async function rawPeer(port: number, infoHashBytes: Uint8Array) {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const conn = await connectRawTls(port);
   const reader = new WireReader(conn);
   await conn.write(encodeHandshake(infoHashBytes, new Uint8Array(20).fill(7)));
   return { conn, reader };

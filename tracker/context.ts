@@ -8,7 +8,7 @@
 
 import {
   idProblem,
-  type PeerAddress,
+  type PeerEndpoint,
   Refusal as RequestError,
   type Request,
   type ResponseData,
@@ -24,8 +24,10 @@ export { RequestError };
 export interface ConnectionState {
   /** Unique per connection while the tracker runs. */
   id: number;
-  /** Where the client serves pieces, from its hello. */
-  peer?: PeerAddress;
+  /** Where the client serves pieces and the certificate it serves with, from its hello. */
+  peer?: PeerEndpoint;
+  /** SHA-256 of the client certificate this connection presented (TLS); undefined on a plaintext link. */
+  fingerprint?: string;
   /** The logged-in user, once `login` or `resume` succeeded. */
   user?: string;
   /** Digest of the session token this connection acts under. */

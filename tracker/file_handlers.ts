@@ -12,7 +12,7 @@ import {
   ANNOUNCE_STATES,
   fileNameProblem,
   isSha1Hex,
-  type PeerAddress,
+  type PeerEndpoint,
   type ShareRecord,
 } from "../lib/protocol.ts";
 import {
@@ -56,7 +56,7 @@ function requireFileByHash(context: HandlerContext, group: string, infoHash: str
   return file;
 }
 
-function requirePeerAddress(context: HandlerContext): PeerAddress {
+function requirePeerAddress(context: HandlerContext): PeerEndpoint {
   const peer = context.connection.peer;
   if (!peer) {
     throw new RequestError("bad_request", "this client did not say where it serves pieces");
@@ -65,7 +65,7 @@ function requirePeerAddress(context: HandlerContext): PeerAddress {
 }
 
 /** Online holders other than the asking connection, seeders first. */
-function peersFor(context: HandlerContext, group: string, infoHash: string): PeerAddress[] {
+function peersFor(context: HandlerContext, group: string, infoHash: string): PeerEndpoint[] {
   return context.presence.holders(group, infoHash)
     .filter((holder) => holder.connectionId !== context.connection.id)
     .sort((a, b) => Number(b.complete) - Number(a.complete))
@@ -170,7 +170,12 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
       info_hash: file.infoHash,
       info: file.info.toBase64(),
       peers: peersFor(context, group, file.infoHash),
-      ticket: await context.tickets.issue({ user, group, infoHash: file.infoHash }),
+      ticket: await context.tickets.issue({
+        user,
+        group,
+        infoHash: file.infoHash,
+        holder: context.connection.fingerprint,
+      }),
     };
   },
 
@@ -179,7 +184,12 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     const file = requireFileByHash(context, group, info_hash);
     return {
       peers: peersFor(context, group, file.infoHash),
-      ticket: await context.tickets.issue({ user, group, infoHash: file.infoHash }),
+      ticket: await context.tickets.issue({
+        user,
+        group,
+        infoHash: file.infoHash,
+        holder: context.connection.fingerprint,
+      }),
     };
   },
 

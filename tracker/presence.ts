@@ -7,13 +7,13 @@
  * @module
  */
 
-import type { PeerAddress } from "../lib/protocol.ts";
+import type { PeerEndpoint } from "../lib/protocol.ts";
 
 /** One online client that holds (part of) a file. */
 export interface Holder {
   connectionId: number;
   user: string;
-  address: PeerAddress;
+  address: PeerEndpoint;
   complete: boolean;
 }
 

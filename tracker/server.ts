@@ -9,15 +9,27 @@
 import { errorMessage, ProtocolError } from "../lib/errors.ts";
 import { encodeFrame, readFrames } from "../lib/frame.ts";
 import { closeQuietly, isDisconnect, writeAll } from "../lib/io.ts";
+import { pemToDer } from "../lib/identity.ts";
+import {
+  type AcceptedConn,
+  type ByteConn,
+  type ConnListener,
+  listen,
+  readableOf,
+  type Security,
+  sha256Hex,
+} from "../lib/transport.ts";
 import {
   type ErrorCode,
   frameId,
   parseRequest,
+  type PeerEndpoint,
   PROTOCOL_VERSION,
   type RequestFrame,
   type Response,
 } from "../lib/protocol.ts";
 import { loadTicketSigner, makeDecoyHash, type TicketSigner } from "./auth.ts";
+import { loadOperatorCertificate, loadTrackerIdentity } from "./identity.ts";
 import { type ConnectionState, type HandlerContext, RequestError } from "./context.ts";
 import { handleRequest, isHandledRequest } from "./handlers.ts";
 import { Presence } from "./presence.ts";
@@ -36,6 +48,10 @@ export interface TrackerOptions {
   sessionMaxIdleMs?: number;
   /** Where operational messages go (never secrets). Default: stderr. */
   log?: (line: string) => void;
+  /** The operator's own certificate chain and key (PEM files), instead of the tracker's own. */
+  tlsFiles?: { certPath: string; keyPath: string };
+  /** Plain TCP on every link, for measurements only. */
+  insecurePlaintext?: boolean;
 }
 
 const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
@@ -44,9 +60,9 @@ const SERVER_NAME = "swarmshare-tracker";
 
 /** A running tracker. */
 export class Tracker {
-  readonly #listener: Deno.TcpListener;
+  readonly #listener: ConnListener;
   readonly #store: TrackerStore;
-  readonly #connections = new Set<Deno.TcpConn>();
+  readonly #connections = new Set<ByteConn>();
   readonly #idleTimeoutMs: number;
   readonly #log: (line: string) => void;
   readonly #decoyHash: Promise<string>;
@@ -56,13 +72,18 @@ export class Tracker {
   #nextConnectionId = 1;
   #closing?: Promise<void>;
 
+  /** SHA-256 of the certificate clients see (hex); undefined in plaintext. */
+  readonly fingerprint?: string;
+
   private constructor(
-    listener: Deno.TcpListener,
+    listener: ConnListener,
     store: TrackerStore,
     tickets: TicketSigner,
     options: TrackerOptions,
+    fingerprint: string | undefined,
   ) {
     this.#listener = listener;
+    this.fingerprint = fingerprint;
     this.#store = store;
     this.#tickets = tickets;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
@@ -77,8 +98,31 @@ export class Tracker {
     try {
       store.pruneSessions(options.sessionMaxIdleMs ?? DEFAULT_SESSION_MAX_IDLE_MS);
       const tickets = await loadTicketSigner(store);
-      const listener = Deno.listen({ hostname: options.hostname, port: options.port });
-      return new Tracker(listener, store, tickets, options);
+      let security: Security = { mode: "plaintext" };
+      let fingerprint: string | undefined;
+      if (!options.insecurePlaintext) {
+        const identity = options.tlsFiles
+          ? await loadOperatorCertificate(options.tlsFiles.certPath, options.tlsFiles.keyPath)
+          : await loadTrackerIdentity(store, [options.hostname]);
+        security = { mode: "tls", certPem: identity.certPem, keyPem: identity.keyPem };
+        fingerprint = identity.fingerprint;
+      }
+      const listener = await listen({
+        hostname: options.hostname,
+        port: options.port,
+        security,
+        // a connection silent from its first byte is idle too (but a handshake may take a
+        // moment on a busy machine: never less than 2 s)
+        handshakeTimeoutMs: Math.min(
+          10_000,
+          Math.max(2_000, options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS),
+        ),
+      }).catch((error) => {
+        throw new Error(
+          `cannot listen on ${options.hostname}:${options.port}: ${errorMessage(error)}`,
+        );
+      });
+      return new Tracker(listener, store, tickets, options, fingerprint);
     } catch (error) {
       store.close();
       throw error;
@@ -86,7 +130,7 @@ export class Tracker {
   }
 
   /** The address the tracker accepts connections on. */
-  get address(): Deno.NetAddr {
+  get address(): { hostname: string; port: number } {
     return this.#listener.addr;
   }
 
@@ -115,10 +159,13 @@ export class Tracker {
     await Promise.all(sessions);
   }
 
-  async #serve(conn: Deno.TcpConn): Promise<void> {
+  async #serve(conn: AcceptedConn): Promise<void> {
     this.#connections.add(conn);
     const remote = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
-    const connection: ConnectionState = { id: this.#nextConnectionId++ };
+    const connection: ConnectionState = {
+      id: this.#nextConnectionId++,
+      fingerprint: conn.peerFingerprint,
+    };
     const context: HandlerContext = {
       store: this.#store,
       connection,
@@ -129,7 +176,7 @@ export class Tracker {
     let idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
     let greeted = false;
     try {
-      for await (const frame of readFrames(conn.readable)) {
+      for await (const frame of readFrames(readableOf(conn))) {
         clearTimeout(idleTimer);
         idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
         let request: RequestFrame;
@@ -141,8 +188,7 @@ export class Tracker {
           continue;
         }
         if (!greeted) {
-          greeted = await this.#greet(conn, request);
-          if (request.type === "hello") connection.peer = request.peer;
+          greeted = await this.#greet(conn, request, connection);
           if (!greeted) break;
           continue;
         }
@@ -164,10 +210,41 @@ export class Tracker {
   }
 
   /** Answers the first request, which must be a hello of our version. */
-  async #greet(conn: Deno.TcpConn, request: RequestFrame): Promise<boolean> {
+  async #greet(
+    conn: ByteConn,
+    request: RequestFrame,
+    connection: ConnectionState,
+  ): Promise<boolean> {
     if (request.type !== "hello") {
       await send(conn, failure(request.id, "bad_request", "the first request must be hello"));
       return false;
+    }
+    if (request.peer) {
+      let endpoint: PeerEndpoint = { host: request.peer.host, port: request.peer.port };
+      if (this.fingerprint !== undefined) {
+        // downloaders dial this peer trusting only this certificate
+        const der = request.peer_cert === undefined ? undefined : (() => {
+          try {
+            return pemToDer(request.peer_cert, "CERTIFICATE");
+          } catch {
+            return undefined;
+          }
+        })();
+        if (!der) {
+          await send(
+            conn,
+            failure(request.id, "bad_request", "a serving peer must present its certificate"),
+          );
+          return false;
+        }
+        endpoint = {
+          ...endpoint,
+          fingerprint: sha256Hex(der),
+          cert: request.peer_cert,
+          device: connection.fingerprint,
+        };
+      }
+      connection.peer = endpoint;
     }
     if (request.version !== PROTOCOL_VERSION) {
       await send(
@@ -212,6 +289,6 @@ function failure(id: number, code: ErrorCode, message: string): Response {
   return { id, ok: false, error: { code, message } };
 }
 
-function send(conn: Deno.Conn, response: Response): Promise<void> {
+function send(conn: ByteConn, response: Response): Promise<void> {
   return writeAll(conn, encodeFrame(response));
 }
