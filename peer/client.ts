@@ -8,7 +8,7 @@
 import { errorMessage } from "../lib/errors.ts";
 import { formatFingerprint, type Identity, issueCertificate } from "../lib/identity.ts";
 import type { PeerAddress } from "../lib/protocol.ts";
-import { type ConnListener, hostPort, listen } from "../lib/transport.ts";
+import { type ConnListener, listen } from "../lib/transport.ts";
 import { defaultStateDir, StateDir, trackerAddress as trackerAddressOf } from "./state_dir.ts";
 import { trackerVerifier } from "./tracker_trust.ts";
 import { acceptPeer } from "./connection.ts";
