@@ -14,8 +14,9 @@ import { Tracker } from "./tracker/server.ts";
 const VERSION = `swarmshare ${denoConfig.version}`;
 
 const USAGE = `usage:
-  server <ip> <port> [--db FILE] [--idle-timeout-ms N]
-      run the tracker (state in FILE, default swarmshare-tracker.db)
+  server <ip> <port> [--db FILE] [--idle-timeout-ms N] [--session-idle-days N]
+      run the tracker (state in FILE, default swarmshare-tracker.db); a login session
+      unused for N days (default 14) is refused and deleted
   client <client_ip> <client_port> <server_ip> <server_port> [--json]
          [--stall-timeout-ms N] [--upload-limit-kib N]
       run a shell and peer: serves pieces on client_ip:client_port, talks to the tracker
@@ -48,13 +49,18 @@ function parseHost(text: string, what: string): string {
 async function runServer(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { db: { type: "string" }, "idle-timeout-ms": { type: "string" } },
+    options: {
+      db: { type: "string" },
+      "idle-timeout-ms": { type: "string" },
+      "session-idle-days": { type: "string" },
+    },
     allowPositionals: true,
   });
   if (positionals.length !== 2) throw new UsageError("server takes <ip> <port>");
   const hostname = parseHost(positionals[0], "<ip>");
   const port = parsePort(positionals[1], "<port>");
   const idleTimeoutMs = positiveNumber(values["idle-timeout-ms"], "--idle-timeout-ms");
+  const sessionIdleDays = positiveNumber(values["session-idle-days"], "--session-idle-days");
   let tracker: Tracker;
   try {
     tracker = await Tracker.start({
@@ -62,6 +68,7 @@ async function runServer(args: string[]): Promise<number> {
       port,
       dbPath: values.db ?? "swarmshare-tracker.db",
       idleTimeoutMs,
+      sessionMaxIdleMs: sessionIdleDays === undefined ? undefined : sessionIdleDays * 86_400_000,
     });
   } catch (error) {
     console.error(`error: ${errorMessage(error)}`);
