@@ -22,7 +22,8 @@ const DAY = 24 * 3600_000;
 
 /** A tracker's state without its sockets: store, sessions, and connections made at will. */
 class Bench implements AsyncDisposable {
-  now = 1_700_000_000_000;
+  /** The clock of the store and the sessions (ms); tests move it. */
+  now = 0;
   readonly store: TrackerStore;
   readonly sessions: Sessions;
   #nextId = 1;
@@ -40,12 +41,14 @@ class Bench implements AsyncDisposable {
 
   static async create(options: { maxIdleMs?: number; maxPerUser?: number } = {}) {
     const dir = await TempDir.create();
-    let bench: Bench | undefined;
-    const now = () => bench!.now;
+    const clock = { bench: undefined as Bench | undefined, start: 1_700_000_000_000 };
+    const now = () => clock.bench?.now ?? clock.start;
     const store = new TrackerStore(dir.join("tracker.db"), { now });
     const presence = new Presence();
     const sessions = new Sessions({ store, presence, now, ...options });
-    bench = new Bench(dir, await loadTicketSigner(store), store, presence, sessions);
+    const bench = new Bench(dir, await loadTicketSigner(store), store, presence, sessions);
+    bench.now = clock.start;
+    clock.bench = bench;
     store.createUser("alice", await hashPassword("pw-alice"));
     store.createUser("bob", await hashPassword("pw-bob"));
     return bench;
