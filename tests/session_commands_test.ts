@@ -135,9 +135,12 @@ Deno.test("session commands in human mode: the table and the logout line", async
   assert.match(stdout[1], /^ID {10}CREATED {11}LAST USED {9}DEVICE$/);
   assert.match(
     stdout[2],
-    /^[0-9a-f]{8} \* +\d{4}-\d\d-\d\d \d\d:\d\d  \d{4}-\d\d-\d\d \d\d:\d\d  -$/,
+    /^[0-9a-f]{8} \* +\d{4}-\d\d-\d\d \d\d:\d\d {2}\d{4}-\d\d-\d\d \d\d:\d\d {2}-$/,
   );
-  assert.match(stdout[3], /^[0-9a-f]{8} +\d{4}-\d\d-\d\d \d\d:\d\d  \d{4}-\d\d-\d\d \d\d:\d\d  -$/);
+  assert.match(
+    stdout[3],
+    /^[0-9a-f]{8} +\d{4}-\d\d-\d\d \d\d:\d\d {2}\d{4}-\d\d-\d\d \d\d:\d\d {2}-$/,
+  );
   assert.equal(stdout[4], "logged out alice on every device (2 sessions)");
   assert.match(await other.fails("list_groups"), /^not logged in/);
   assert.deepEqual(await other.event("session_expired"), {
