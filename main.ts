@@ -16,10 +16,12 @@ import { Tracker } from "./tracker/server.ts";
 const VERSION = `swarmshare ${denoConfig.version}`;
 
 const USAGE = `usage:
-  server <ip> <port> [--db FILE] [--idle-timeout-ms N] [--tls-cert FILE --tls-key FILE]
-      run the tracker (state in FILE, default swarmshare-tracker.db); it prints its
-      certificate's fingerprint, which clients pin; --tls-cert/--tls-key: present your own
-      certificate chain and key (PEM) instead of the tracker's own
+  server <ip> <port> [--db FILE] [--idle-timeout-ms N] [--session-idle-days N]
+         [--tls-cert FILE --tls-key FILE]
+      run the tracker (state in FILE, default swarmshare-tracker.db); a login session
+      unused for N days (default 14) is refused and deleted; it prints its certificate's
+      fingerprint, which clients pin; --tls-cert/--tls-key: present your own certificate
+      chain and key (PEM) instead of the tracker's own
   client <client_ip> <client_port> <server_ip> <server_port> [--json]
          [--stall-timeout-ms N] [--upload-limit-kib N] [--state-dir DIR]
          [--tracker-fingerprint SHA256] [--public-addr HOST:PORT]
@@ -73,6 +75,7 @@ async function runServer(args: string[]): Promise<number> {
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
       "insecure-plaintext": { type: "boolean", default: false },
+      "session-idle-days": { type: "string" },
     },
     allowPositionals: true,
   });
@@ -89,6 +92,7 @@ async function runServer(args: string[]): Promise<number> {
   const hostname = parseHost(positionals[0], "<ip>");
   const port = parsePort(positionals[1], "<port>");
   const idleTimeoutMs = positiveNumber(values["idle-timeout-ms"], "--idle-timeout-ms");
+  const sessionIdleDays = positiveNumber(values["session-idle-days"], "--session-idle-days");
   let tracker: Tracker;
   try {
     tracker = await Tracker.start({
@@ -98,6 +102,7 @@ async function runServer(args: string[]): Promise<number> {
       idleTimeoutMs,
       tlsFiles: certPath && keyPath ? { certPath, keyPath } : undefined,
       insecurePlaintext: plaintext,
+      sessionMaxIdleMs: sessionIdleDays === undefined ? undefined : sessionIdleDays * 86_400_000,
     });
   } catch (error) {
     console.error(`error: ${errorMessage(error)}`);

@@ -96,6 +96,9 @@ export type Request =
   | { type: "login"; user: string; password: string }
   | { type: "resume"; token: string }
   | { type: "logout" }
+  | { type: "list_sessions" }
+  /** `scope`: "all", "others" (every session but this connection's), or one session's id. */
+  | { type: "end_sessions"; scope: string }
   | { type: "create_group"; group: string }
   | { type: "join_group"; group: string }
   | { type: "leave_group"; group: string }
@@ -133,6 +136,22 @@ export interface GroupSummary {
   members: number;
 }
 
+/** One login session of the user, as `list_sessions` reports it. */
+export interface SessionSummary {
+  /** Public id: 8 hex of a SHA-256 of the token's digest; stable, reveals nothing. */
+  id: string;
+  /** ms since the epoch. */
+  created_at: number;
+  /** ms since the epoch; written at most once a minute per connection. */
+  last_seen_at: number;
+  /** SHA-256 (lowercase hex) of the client certificate that logged in; null without TLS. */
+  fingerprint: string | null;
+  /** True for the session of the connection that asked. */
+  current: boolean;
+  /** True while some connection acts under it. */
+  online: boolean;
+}
+
 /** The data each request type answers with on success. */
 export interface ResponseData {
   /** `idle_timeout_ms`: the client pings well within it to keep an idle link open. */
@@ -143,6 +162,10 @@ export interface ResponseData {
   login: { user: string; token: string; ticket_key: string };
   resume: { user: string; ticket_key: string };
   logout: null;
+  /** Newest first. */
+  list_sessions: SessionSummary[];
+  /** How many sessions ended. */
+  end_sessions: { ended: number };
   create_group: { group: string; owner: string };
   join_group: { group: string; status: "pending" };
   leave_group: { group: string; owner: string | null; deleted: boolean };
@@ -224,6 +247,8 @@ const REQUEST_FIELDS: { [T in RequestType]: Record<string, Field> } = {
   login: { user: "string", password: "string" },
   resume: { token: "string" },
   logout: {},
+  list_sessions: {},
+  end_sessions: { scope: "string" },
   create_group: { group: "string" },
   join_group: { group: "string" },
   leave_group: { group: "string" },

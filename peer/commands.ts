@@ -84,6 +84,15 @@ export function downloadLine(download: DownloadStatus): string {
   }${detail})`;
 }
 
+/** A moment for people: local `YYYY-MM-DD HH:MM`. */
+export function formatTime(ms: number): string {
+  const date = new Date(ms);
+  const two = (n: number) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} ${
+    two(date.getHours())
+  }:${two(date.getMinutes())}`;
+}
+
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((title, column) =>
     Math.max(title.length, ...rows.map((row) => row[column].length))
@@ -258,6 +267,50 @@ const COMMAND_LIST: Command[] = [
     },
   },
   {
+    name: "logout --all",
+    params: [],
+    summary: "log out on every device: end all your sessions, this one too",
+    async run({ session }) {
+      const data = await session.logoutEverywhere();
+      return {
+        data,
+        text: `logged out ${data.user} on every device (${data.sessions} session${
+          data.sessions === 1 ? "" : "s"
+        })`,
+      };
+    },
+  },
+  {
+    name: "list_sessions",
+    params: [],
+    summary: "list your login sessions, newest first (* marks this client's)",
+    async run({ session }) {
+      const data = await session.listSessions();
+      const text = data.length === 0 ? "no sessions" : table(
+        ["ID", "CREATED", "LAST USED", "DEVICE"],
+        data.map((s) => [
+          s.current ? `${s.id} *` : s.id,
+          formatTime(s.created_at),
+          formatTime(s.last_seen_at),
+          s.fingerprint === null ? "-" : s.fingerprint.slice(0, 16),
+        ]),
+      );
+      return { data, text };
+    },
+  },
+  {
+    name: "end_session",
+    params: ["session_id"],
+    summary: "end another of your sessions (see list_sessions); that client must log in again",
+    async run({ session }, [id]) {
+      if (!/^[0-9a-f]{8}$/.test(id)) {
+        throw new UserError(`invalid session id "${id}": use the 8 hex digits list_sessions shows`);
+      }
+      const data = await session.endSession(id);
+      return { data, text: `ended session ${id}` };
+    },
+  },
+  {
     name: "help",
     params: [],
     summary: "show this list",
@@ -301,18 +354,14 @@ export interface ParsedLine {
  */
 export function resolveCommand(words: string[]): ParsedLine {
   const [first, ...rest] = words;
-  const prefix = [...COMMANDS.keys()].find((name) => name.startsWith(`${first} `));
-  if (prefix) {
-    // a two-word command such as `requests list_requests`
-    const command = COMMANDS.get(`${first} ${rest[0]}`);
-    if (!command) throw new CommandLineError(first, `usage: ${usageOf(COMMANDS.get(prefix)!)}`);
-    return checkArity(command, rest.slice(1));
-  }
+  // a two-word command such as `requests list_requests` or `logout --all`
+  const twoWords = rest.length > 0 ? COMMANDS.get(`${first} ${rest[0]}`) : undefined;
+  if (twoWords) return checkArity(twoWords, rest.slice(1));
   const command = COMMANDS.get(first);
-  if (!command) {
-    throw new CommandLineError(first, `unknown command "${first}"; type help for the list`);
-  }
-  return checkArity(command, rest);
+  if (command) return checkArity(command, rest);
+  const prefix = [...COMMANDS.keys()].find((name) => name.startsWith(`${first} `));
+  if (prefix) throw new CommandLineError(first, `usage: ${usageOf(COMMANDS.get(prefix)!)}`);
+  throw new CommandLineError(first, `unknown command "${first}"; type help for the list`);
 }
 
 function checkArity(command: Command, args: string[]): ParsedLine {

@@ -9,7 +9,7 @@
 
 import { UserError } from "../lib/errors.ts";
 import { HelperThread } from "../lib/hash.ts";
-import type { FileSummary, ResponseData } from "../lib/protocol.ts";
+import type { FileSummary, Request, RequestType, ResponseData } from "../lib/protocol.ts";
 import { importPublicKey } from "../lib/ticket.ts";
 import type { PeerContext } from "./connection.ts";
 import {
@@ -141,14 +141,40 @@ export class ClientSession {
       await link.sendDuringSetup("resume", { token: login.token });
     } catch (error) {
       if (!(error instanceof TrackerRefusal)) throw error;
-      this.#login = undefined;
-      await this.#files?.stop();
-      this.#files = undefined;
-      this.#onEvent({ event: "session_expired", user: login.user });
+      await this.#endLogin(login);
       return;
     }
     // the tracker's live view started empty: say again what this client holds
     await this.#files?.reannounce((type, params) => link.sendDuringSetup(type, params));
+  }
+
+  /** Ends `login` here (when it is still the current one) and says the tracker ended it. */
+  async #endLogin(login: { user: string; token: string }): Promise<void> {
+    if (this.#login !== login) return;
+    this.#login = undefined;
+    const files = this.#files;
+    this.#files = undefined;
+    await files?.stop();
+    this.#onEvent({ event: "session_expired", user: login.user });
+  }
+
+  /**
+   * Sends a request; a refusal as unauthenticated while logged in means the tracker ended the
+   * session (on another device, by expiry, or by the session bound): the login ends here too.
+   */
+  async #request<T extends RequestType>(
+    type: T,
+    params: Omit<Extract<Request, { type: T }>, "type">,
+  ): Promise<ResponseData[T]> {
+    const login = this.#login;
+    try {
+      return await this.#link.request(type, params);
+    } catch (error) {
+      if (login && error instanceof TrackerRefusal && error.code === "unauthenticated") {
+        await this.#endLogin(login);
+      }
+      throw error;
+    }
   }
 
   #requireFiles(): FileSharing {
@@ -157,15 +183,15 @@ export class ClientSession {
   }
 
   createUser(user: string, password: string): Promise<ResponseData["create_user"]> {
-    return this.#link.request("create_user", { user, password });
+    return this.#request("create_user", { user, password });
   }
 
   /** Logs in, then serves again every file this user shared before. */
   async login(user: string, password: string): Promise<{ user: string; shares_restored: number }> {
     if (this.#login) throw new UserError(`already logged in as ${this.#login.user}; logout first`);
-    const { token, ticket_key } = await this.#link.request("login", { user, password });
+    const { token, ticket_key } = await this.#request("login", { user, password });
     this.#login = { user, token };
-    const request: TrackerRequest = (type, params) => this.#link.request(type, params);
+    const request: TrackerRequest = (type, params) => this.#request(type, params);
     this.#files = new FileSharing({
       request,
       registry: this.#registry,
@@ -185,37 +211,61 @@ export class ClientSession {
 
   /** Logs out: stops serving and cancels downloads (the tracker keeps the shares on record). */
   async logout(): Promise<null> {
-    await this.#link.request("logout", {});
+    await this.#request("logout", {});
     this.#login = undefined;
     await this.#files?.stop();
     this.#files = undefined;
     return null;
   }
 
+  /** The user's sessions on the tracker, newest first. */
+  listSessions(): Promise<ResponseData["list_sessions"]> {
+    return this.#request("list_sessions", {});
+  }
+
+  /** Ends every session of the user, this one too, then logs out here like `logout`. */
+  async logoutEverywhere(): Promise<{ user: string; sessions: number }> {
+    const login = this.#login;
+    if (!login) throw new UserError(NOT_LOGGED_IN);
+    const { ended } = await this.#request("end_sessions", { scope: "all" });
+    if (this.#login === login) {
+      this.#login = undefined;
+      await this.#files?.stop();
+      this.#files = undefined;
+    }
+    return { user: login.user, sessions: ended };
+  }
+
+  /** Ends one other session of the user, by its public id. */
+  async endSession(id: string): Promise<{ id: string }> {
+    await this.#request("end_sessions", { scope: id });
+    return { id };
+  }
+
   createGroup(group: string): Promise<ResponseData["create_group"]> {
-    return this.#link.request("create_group", { group });
+    return this.#request("create_group", { group });
   }
 
   joinGroup(group: string): Promise<ResponseData["join_group"]> {
-    return this.#link.request("join_group", { group });
+    return this.#request("join_group", { group });
   }
 
   async leaveGroup(group: string): Promise<ResponseData["leave_group"]> {
-    const result = await this.#link.request("leave_group", { group });
+    const result = await this.#request("leave_group", { group });
     await this.#files?.leftGroup(group);
     return result;
   }
 
   listRequests(group: string): Promise<ResponseData["list_requests"]> {
-    return this.#link.request("list_requests", { group });
+    return this.#request("list_requests", { group });
   }
 
   acceptRequest(group: string, user: string): Promise<ResponseData["accept_request"]> {
-    return this.#link.request("accept_request", { group, user });
+    return this.#request("accept_request", { group, user });
   }
 
   listGroups(): Promise<ResponseData["list_groups"]> {
-    return this.#link.request("list_groups", {});
+    return this.#request("list_groups", {});
   }
 
   uploadFile(path: string, group: string): Promise<ResponseData["share_file"]> {

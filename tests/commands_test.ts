@@ -48,6 +48,9 @@ Deno.test("command lines resolve to commands with their arity checked", () => {
     resolveCommand(["requests", "list_requests", "g"]).command.name,
     "requests list_requests",
   );
+  assert.equal(resolveCommand(["logout"]).command.name, "logout");
+  assert.equal(resolveCommand(["logout", "--all"]).command.name, "logout --all");
+  assert.equal(resolveCommand(["end_session", "0a1b2c3d"]).command.name, "end_session");
   for (
     const [words, usage] of [
       [
@@ -56,6 +59,9 @@ Deno.test("command lines resolve to commands with their arity checked", () => {
       ],
       [["show_downloads", "x"], "usage: show_downloads"],
       [["requests", "list", "g"], "usage: requests list_requests <group_id>"],
+      [["logout", "--everywhere"], "usage: logout"],
+      [["logout", "--all", "now"], "usage: logout --all"],
+      [["end_session"], "usage: end_session <session_id>"],
     ] as const
   ) {
     assert.throws(() => resolveCommand([...words]), (error: Error) => {

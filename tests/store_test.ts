@@ -15,18 +15,80 @@ Deno.test("store: users and sessions", () => {
     assert.equal(store.passwordHash("alice"), "hash-a");
     assert.equal(store.passwordHash("nobody"), undefined);
 
-    store.createSession("digest-1", "alice");
-    assert.equal(store.sessionUser("digest-1"), "alice");
-    assert.equal(store.sessionUser("digest-2"), undefined);
+    assert.deepEqual(store.createSession("digest-1", "alice", "fp-1", 10), []);
+    assert.deepEqual({ ...store.session("digest-1") }, {
+      tokenDigest: "digest-1",
+      user: "alice",
+      createdAt: 1_000,
+      lastSeenAt: 1_000,
+      fingerprint: "fp-1",
+    });
+    assert.equal(store.session("digest-2"), undefined);
 
     now += 10_000;
-    store.createSession("digest-2", "alice");
+    store.createSession("digest-2", "alice", null, 10);
+    assert.equal(store.session("digest-2")?.fingerprint, null);
     now += 5_000;
     assert.equal(store.pruneSessions(8_000), 1, "only the session idle for 15 s goes");
-    assert.equal(store.sessionUser("digest-1"), undefined);
-    assert.equal(store.sessionUser("digest-2"), "alice");
+    assert.equal(store.session("digest-1"), undefined);
+    assert.equal(store.session("digest-2")?.user, "alice");
     store.deleteSession("digest-2");
-    assert.equal(store.sessionUser("digest-2"), undefined);
+    assert.equal(store.session("digest-2"), undefined);
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("store: sessions are touched unless expired, listed newest first, bounded per user", () => {
+  let now = 1_000;
+  const store = new TrackerStore(":memory:", { now: () => now });
+  try {
+    store.createUser("alice", "h");
+    store.createUser("bob", "h");
+    store.createSession("a1", "alice", null, 3);
+    now += 100;
+    assert.ok(store.touchSession("a1", now - 1_000), "used within the idle limit");
+    assert.equal(store.session("a1")?.lastSeenAt, 1_100);
+    now += 5_000;
+    assert.ok(!store.touchSession("a1", now - 1_000), "idle too long: not touched");
+    assert.equal(store.session("a1")?.lastSeenAt, 1_100);
+    assert.ok(!store.touchSession("nope", 0), "an unknown session is not touched");
+
+    store.createSession("b1", "bob", null, 3);
+    now += 1;
+    store.createSession("a2", "alice", "fp", 3);
+    now += 1;
+    assert.deepEqual(store.createSession("a3", "alice", null, 3), []);
+    assert.deepEqual(store.userSessions("alice").map((s) => s.tokenDigest), ["a3", "a2", "a1"]);
+    now += 1;
+    assert.deepEqual(store.createSession("a4", "alice", null, 3), ["a1"], "the oldest goes");
+    assert.deepEqual(store.userSessions("alice").map((s) => s.tokenDigest), ["a4", "a3", "a2"]);
+    assert.deepEqual(store.userSessions("bob").map((s) => s.tokenDigest), ["b1"], "per user");
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("store: migrating to bound sessions drops the sessions of before", async () => {
+  await using dir = await TempDir.create();
+  const path = dir.join("old.db");
+  const { DatabaseSync } = await import("node:sqlite");
+  const old = new DatabaseSync(path);
+  old.exec(`CREATE TABLE users (id TEXT PRIMARY KEY, password_hash TEXT NOT NULL,
+              created_at INTEGER NOT NULL) STRICT;
+            CREATE TABLE sessions (token_digest TEXT PRIMARY KEY, user_id TEXT NOT NULL,
+              created_at INTEGER NOT NULL, last_seen_at INTEGER NOT NULL) STRICT;
+            CREATE TABLE settings (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
+            INSERT INTO users VALUES ('alice', 'h', 1);
+            INSERT INTO sessions VALUES ('old-digest', 'alice', 1, 1);
+            PRAGMA user_version = 2;`);
+  old.close();
+  const store = new TrackerStore(path);
+  try {
+    assert.equal(store.session("old-digest"), undefined, "an unbound session cannot resume");
+    assert.equal(store.passwordHash("alice"), "h", "the user stays");
+    store.createSession("new", "alice", "fp", 100);
+    assert.equal(store.session("new")?.fingerprint, "fp");
   } finally {
     store.close();
   }

@@ -5,33 +5,26 @@
  */
 
 import { idProblem, passwordProblem } from "../lib/protocol.ts";
-import { hashPassword, newSessionToken, tokenDigest, verifyPassword } from "./auth.ts";
+import { hashPassword, verifyPassword } from "./auth.ts";
 import {
   checkId,
   type Handler,
-  type HandlerContext,
   RequestError,
   requireGroup,
   requireOwner,
   requireUser,
 } from "./context.ts";
+import { SESSION_EXPIRED, sessionId } from "./sessions.ts";
 
 const BAD_CREDENTIALS = "wrong user id or password";
-
-function startSession(context: HandlerContext, user: string): string {
-  const token = newSessionToken();
-  const digest = tokenDigest(token);
-  context.store.createSession(digest, user);
-  context.connection.user = user;
-  context.connection.tokenDigest = digest;
-  return token;
-}
 
 type AccountRequest =
   | "create_user"
   | "login"
   | "resume"
   | "logout"
+  | "list_sessions"
+  | "end_sessions"
   | "create_group"
   | "join_group"
   | "leave_group"
@@ -68,28 +61,52 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
     if (stored === undefined || !matches) {
       throw new RequestError("unauthenticated", BAD_CREDENTIALS);
     }
-    return { user, token: startSession(context, user), ticket_key: context.tickets.publicKey };
+    const token = context.sessions.start(context.connection, user);
+    return { user, token, ticket_key: context.tickets.publicKey };
   },
 
   resume(context, { token }) {
-    const digest = tokenDigest(token);
-    const user = context.store.sessionUser(digest);
-    if (user === undefined) {
-      throw new RequestError("unauthenticated", "the session has expired: log in again");
-    }
-    context.connection.user = user;
-    context.connection.tokenDigest = digest;
+    // unknown, expired and bound to another certificate are refused alike: no oracle
+    const user = context.sessions.resume(context.connection, token);
+    if (user === undefined) throw new RequestError("unauthenticated", SESSION_EXPIRED);
     return { user, ticket_key: context.tickets.publicKey };
   },
 
   logout(context) {
     requireUser(context);
-    if (context.connection.tokenDigest) context.store.deleteSession(context.connection.tokenDigest);
+    if (context.connection.tokenDigest) context.sessions.end(context.connection.tokenDigest);
     context.connection.user = undefined;
     context.connection.tokenDigest = undefined;
     // the client stops serving at logout; its shares stay on record for the next login
     context.presence.releaseConnection(context.connection.id);
     return null;
+  },
+
+  list_sessions(context) {
+    const user = requireUser(context);
+    return context.sessions.list(context.connection, user);
+  },
+
+  end_sessions(context, { scope }) {
+    const user = requireUser(context);
+    if (scope !== "all" && scope !== "others" && !/^[0-9a-f]{8}$/.test(scope)) {
+      throw new RequestError(
+        "bad_request",
+        `invalid session scope "${scope}": use all, others or a session id (8 hex digits)`,
+      );
+    }
+    const current = context.connection.tokenDigest;
+    if (current && scope === sessionId(current)) {
+      throw new RequestError(
+        "conflict",
+        `session ${scope} is this client's own: use logout to end it`,
+      );
+    }
+    const ended = context.sessions.endSessions(context.connection, user, scope);
+    if (ended === undefined) {
+      throw new RequestError("not_found", `you have no session "${scope}"`);
+    }
+    return { ended };
   },
 
   create_group(context, { group }) {

@@ -15,6 +15,7 @@ import {
 } from "../lib/protocol.ts";
 import type { TicketSigner } from "./auth.ts";
 import type { Presence } from "./presence.ts";
+import type { Sessions } from "./sessions.ts";
 import type { TrackerStore } from "./store.ts";
 
 /** A refused request: its code travels to the client with the message. */
@@ -32,6 +33,8 @@ export interface ConnectionState {
   user?: string;
   /** Digest of the session token this connection acts under. */
   tokenDigest?: string;
+  /** When this connection last wrote its session's last use (ms), to write it once a minute. */
+  sessionSeenAt?: number;
 }
 
 /** What every handler may use. */
@@ -44,6 +47,8 @@ export interface HandlerContext {
   presence: Presence;
   /** Signs download tickets; its public half goes to clients at login. */
   tickets: TicketSigner;
+  /** Login sessions and the connections acting under them. */
+  sessions: Sessions;
 }
 
 /** A handler of one request type. */

@@ -33,6 +33,7 @@ import { loadOperatorCertificate, loadTrackerIdentity } from "./identity.ts";
 import { type ConnectionState, type HandlerContext, RequestError } from "./context.ts";
 import { handleRequest, isHandledRequest } from "./handlers.ts";
 import { Presence } from "./presence.ts";
+import { Sessions } from "./sessions.ts";
 import { TrackerStore } from "./store.ts";
 
 /** How the tracker runs. */
@@ -44,7 +45,11 @@ export interface TrackerOptions {
   dbPath: string;
   /** A connection that sends nothing for this long is closed. Default 45 s. */
   idleTimeoutMs?: number;
-  /** Sessions unused for this long are dropped at start. Default 30 days. */
+  /**
+   * A session unused for this long is refused at resume and deleted (and dropped at start).
+   * A use is a login, resume or any request on a connection acting under it, pings too;
+   * each connection records it at most once a minute. Default 14 days.
+   */
   sessionMaxIdleMs?: number;
   /** Where operational messages go (never secrets). Default: stderr. */
   log?: (line: string) => void;
@@ -55,7 +60,6 @@ export interface TrackerOptions {
 }
 
 const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
-const DEFAULT_SESSION_MAX_IDLE_MS = 30 * 24 * 3600_000;
 const SERVER_NAME = "swarmshare-tracker";
 
 /** A running tracker. */
@@ -67,7 +71,8 @@ export class Tracker {
   readonly #log: (line: string) => void;
   readonly #decoyHash: Promise<string>;
   readonly #tickets: TicketSigner;
-  readonly #presence = new Presence();
+  readonly #presence: Presence;
+  readonly #sessions: Sessions;
   readonly #accepting: Promise<void>;
   #nextConnectionId = 1;
   #closing?: Promise<void>;
@@ -79,12 +84,16 @@ export class Tracker {
     listener: ConnListener,
     store: TrackerStore,
     tickets: TicketSigner,
+    presence: Presence,
+    sessions: Sessions,
     options: TrackerOptions,
     fingerprint: string | undefined,
   ) {
     this.#listener = listener;
     this.fingerprint = fingerprint;
     this.#store = store;
+    this.#presence = presence;
+    this.#sessions = sessions;
     this.#tickets = tickets;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.#log = options.log ?? ((line) => console.error(line));
@@ -96,7 +105,9 @@ export class Tracker {
   static async start(options: TrackerOptions): Promise<Tracker> {
     const store = new TrackerStore(options.dbPath);
     try {
-      store.pruneSessions(options.sessionMaxIdleMs ?? DEFAULT_SESSION_MAX_IDLE_MS);
+      const presence = new Presence();
+      const sessions = new Sessions({ store, presence, maxIdleMs: options.sessionMaxIdleMs });
+      sessions.prune();
       const tickets = await loadTicketSigner(store);
       let security: Security = { mode: "plaintext" };
       let fingerprint: string | undefined;
@@ -122,7 +133,7 @@ export class Tracker {
           `cannot listen on ${options.hostname}:${options.port}: ${errorMessage(error)}`,
         );
       });
-      return new Tracker(listener, store, tickets, options, fingerprint);
+      return new Tracker(listener, store, tickets, presence, sessions, options, fingerprint);
     } catch (error) {
       store.close();
       throw error;
@@ -172,6 +183,7 @@ export class Tracker {
       decoyHash: this.#decoyHash,
       presence: this.#presence,
       tickets: this.#tickets,
+      sessions: this.#sessions,
     };
     let idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
     let greeted = false;
@@ -203,6 +215,7 @@ export class Tracker {
       }
     } finally {
       clearTimeout(idleTimer);
+      this.#sessions.disconnected(connection);
       this.#presence.releaseConnection(connection.id);
       this.#connections.delete(conn);
       closeQuietly(conn);
@@ -270,6 +283,9 @@ export class Tracker {
   }
 
   async #answer(context: HandlerContext, request: RequestFrame, remote: string): Promise<Response> {
+    // every request, pings too, is a use of the connection's session; one whose session has
+    // expired or was ended elsewhere is logged out here and refused below as unauthenticated
+    this.#sessions.touch(context.connection);
     if (request.type === "ping") return { id: request.id, ok: true, data: null };
     if (!isHandledRequest(request.type)) {
       return failure(request.id, "bad_request", `"${request.type}" is not allowed here`);

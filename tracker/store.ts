@@ -69,6 +69,12 @@ const MIGRATIONS: readonly string[] = [
      key   TEXT PRIMARY KEY,
      value BLOB NOT NULL
    ) STRICT;`,
+  // 3: a session is bound to the client certificate that logged in. Sessions from before
+  // carry no fingerprint; binding them to "none" would let a stolen token resume over a
+  // plaintext link, so they are dropped and their users log in once more.
+  `DELETE FROM sessions;
+   ALTER TABLE sessions ADD COLUMN fingerprint TEXT;
+   CREATE INDEX sessions_by_user ON sessions(user_id, created_at);`,
 ];
 
 /** The schema version this build writes. */
@@ -105,8 +111,36 @@ export interface Share extends SharedFile {
   mtimeMs: number;
 }
 
+/** One stored session (looked up by the digest of its token). */
+export interface SessionRecord {
+  tokenDigest: string;
+  user: string;
+  createdAt: number;
+  lastSeenAt: number;
+  /** SHA-256 of the client certificate that logged in; null on a plaintext link. */
+  fingerprint: string | null;
+}
+
 /** What `addFile` found. */
 export type AddFileOutcome = "added" | "same" | "conflict";
+
+interface SessionRow {
+  token_digest: string;
+  user_id: string;
+  created_at: number;
+  last_seen_at: number;
+  fingerprint: string | null;
+}
+
+function sessionRecord(row: SessionRow): SessionRecord {
+  return {
+    tokenDigest: row.token_digest,
+    user: row.user_id,
+    createdAt: row.created_at,
+    lastSeenAt: row.last_seen_at,
+    fingerprint: row.fingerprint,
+  };
+}
 
 /** Typed access to the tracker database. One instance owns the connection. */
 export class TrackerStore {
@@ -207,20 +241,59 @@ export class TrackerStore {
     return row?.password_hash;
   }
 
-  /** Records a session under the digest of its token. */
-  createSession(tokenDigest: string, user: string): void {
-    const now = this.#now();
-    this.#sql(
-      "INSERT INTO sessions (token_digest, user_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)",
-    ).run(tokenDigest, user, now, now);
+  /**
+   * Records a session under the digest of its token, bound to `fingerprint`. A user keeps at
+   * most `maxPerUser` sessions: the oldest beyond that are deleted, and their digests returned
+   * so that their connections can be logged out.
+   */
+  createSession(
+    tokenDigest: string,
+    user: string,
+    fingerprint: string | null,
+    maxPerUser: number,
+  ): string[] {
+    return this.#transaction(() => {
+      const now = this.#now();
+      this.#sql(
+        `INSERT INTO sessions (token_digest, user_id, created_at, last_seen_at, fingerprint)
+         VALUES (?, ?, ?, ?, ?)`,
+      ).run(tokenDigest, user, now, now, fingerprint);
+      const evicted = this.#sql(
+        `SELECT token_digest FROM sessions WHERE user_id = ?
+         ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?`,
+      ).all(user, maxPerUser) as { token_digest: string }[];
+      for (const row of evicted) this.deleteSession(row.token_digest);
+      return evicted.map((row) => row.token_digest);
+    });
   }
 
-  /** The user of a live session, refreshing its last use; undefined for an unknown token. */
-  sessionUser(tokenDigest: string): string | undefined {
+  /** The session stored under a token digest, or undefined. Does not count as a use. */
+  session(tokenDigest: string): SessionRecord | undefined {
     const row = this.#sql(
-      "UPDATE sessions SET last_seen_at = ? WHERE token_digest = ? RETURNING user_id",
-    ).get(this.#now(), tokenDigest) as { user_id: string } | undefined;
-    return row?.user_id;
+      `SELECT token_digest, user_id, created_at, last_seen_at, fingerprint
+       FROM sessions WHERE token_digest = ?`,
+    ).get(tokenDigest) as SessionRow | undefined;
+    return row && sessionRecord(row);
+  }
+
+  /** A user's sessions, newest first. */
+  userSessions(user: string): SessionRecord[] {
+    const rows = this.#sql(
+      `SELECT token_digest, user_id, created_at, last_seen_at, fingerprint
+       FROM sessions WHERE user_id = ? ORDER BY created_at DESC, rowid DESC`,
+    ).all(user) as unknown as SessionRow[];
+    return rows.map(sessionRecord);
+  }
+
+  /**
+   * Records a use of a session now, unless it was last used before `idleSince` (then it has
+   * expired and is left alone). False when there is no live session under the digest.
+   */
+  touchSession(tokenDigest: string, idleSince: number): boolean {
+    const result = this.#sql(
+      "UPDATE sessions SET last_seen_at = ? WHERE token_digest = ? AND last_seen_at >= ?",
+    ).run(this.#now(), tokenDigest, idleSince);
+    return result.changes === 1;
   }
 
   /** Ends a session. */

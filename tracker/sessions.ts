@@ -1,0 +1,189 @@
+/**
+ * Login sessions on the tracker: their rules (bound to the client certificate that logged
+ * in, expired after an idle spell, at most so many per user) and the live registry of which
+ * connection acts under which session, so that ending a session logs out every connection
+ * using it. The rows themselves live in the store.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import type { SessionSummary } from "../lib/protocol.ts";
+import { newSessionToken, tokenDigest } from "./auth.ts";
+import type { ConnectionState } from "./context.ts";
+import type { Presence } from "./presence.ts";
+import type { TrackerStore } from "./store.ts";
+
+/** Default for `maxIdleMs`: a session unused for 14 days is refused and deleted. */
+export const DEFAULT_SESSION_MAX_IDLE_MS = 14 * 24 * 3600_000;
+/** A user keeps at most this many sessions; creating one more deletes the oldest. */
+export const MAX_SESSIONS_PER_USER = 100;
+/** A connection writes its session's last use at most this often, to spare the database. */
+export const SESSION_TOUCH_INTERVAL_MS = 60_000;
+
+/** The message of every refused resume, whatever the reason, so that it tells nothing. */
+export const SESSION_EXPIRED = "the session has expired: log in again";
+
+/** The public id of a session: 8 hex of a SHA-256 of its token digest (never the token). */
+export function sessionId(digest: string): string {
+  return createHash("sha256").update(digest).digest("hex").slice(0, 8);
+}
+
+/** How sessions behave. */
+export interface SessionOptions {
+  store: TrackerStore;
+  /** Live holdings of a connection are released when it is logged out. */
+  presence: Presence;
+  /** Default `DEFAULT_SESSION_MAX_IDLE_MS`. */
+  maxIdleMs?: number;
+  /** Default `MAX_SESSIONS_PER_USER`. */
+  maxPerUser?: number;
+  /** Default `Date.now`; the store should use the same clock. */
+  now?: () => number;
+}
+
+/** The sessions of one tracker and the connections acting under them. */
+export class Sessions {
+  readonly #store: TrackerStore;
+  readonly #presence: Presence;
+  readonly #maxIdleMs: number;
+  readonly #maxPerUser: number;
+  readonly #now: () => number;
+  readonly #connections = new Map<string, Set<ConnectionState>>();
+
+  constructor(options: SessionOptions) {
+    this.#store = options.store;
+    this.#presence = options.presence;
+    this.#maxIdleMs = options.maxIdleMs ?? DEFAULT_SESSION_MAX_IDLE_MS;
+    this.#maxPerUser = options.maxPerUser ?? MAX_SESSIONS_PER_USER;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Drops sessions idle for too long (at start); returns how many went. */
+  prune(): number {
+    return this.#store.pruneSessions(this.#maxIdleMs);
+  }
+
+  /** Starts a session for `user` on `connection`, bound to its certificate; returns the token. */
+  start(connection: ConnectionState, user: string): string {
+    const token = newSessionToken();
+    const digest = tokenDigest(token);
+    const evicted = this.#store.createSession(
+      digest,
+      user,
+      connection.fingerprint ?? null,
+      this.#maxPerUser,
+    );
+    for (const old of evicted) this.#logOutConnections(old);
+    this.#attach(connection, user, digest);
+    return token;
+  }
+
+  /**
+   * Resumes the session of `token` on `connection`: the user, or undefined when the token is
+   * unknown, idle for too long (the session is then deleted) or bound to another certificate
+   * than the one this connection presented. The caller refuses all three alike.
+   */
+  resume(connection: ConnectionState, token: string): string | undefined {
+    const digest = tokenDigest(token);
+    const record = this.#store.session(digest);
+    if (!record) return undefined;
+    if (record.lastSeenAt < this.#idleSince()) {
+      this.end(digest);
+      return undefined;
+    }
+    if (record.fingerprint !== (connection.fingerprint ?? null)) return undefined;
+    if (!this.#store.touchSession(digest, this.#idleSince())) return undefined;
+    if (connection.tokenDigest) this.#detach(connection);
+    this.#attach(connection, record.user, digest);
+    return record.user;
+  }
+
+  /**
+   * Counts a request on `connection` as a use of its session, writing it at most once per
+   * `SESSION_TOUCH_INTERVAL_MS`. A session that has meanwhile expired or gone is ended and the
+   * connection logged out, so the request is refused as unauthenticated.
+   */
+  touch(connection: ConnectionState): void {
+    const digest = connection.tokenDigest;
+    if (!digest) return;
+    const now = this.#now();
+    if (now - (connection.sessionSeenAt ?? 0) < SESSION_TOUCH_INTERVAL_MS) return;
+    if (this.#store.touchSession(digest, this.#idleSince())) {
+      connection.sessionSeenAt = now;
+    } else {
+      this.end(digest);
+    }
+  }
+
+  /** Deletes a session and logs out every connection acting under it. */
+  end(digest: string): void {
+    this.#store.deleteSession(digest);
+    this.#logOutConnections(digest);
+  }
+
+  /** The sessions of the connection's user, newest first, as `list_sessions` reports them. */
+  list(connection: ConnectionState, user: string): SessionSummary[] {
+    return this.#store.userSessions(user).map((record) => ({
+      id: sessionId(record.tokenDigest),
+      created_at: record.createdAt,
+      last_seen_at: record.lastSeenAt,
+      fingerprint: record.fingerprint,
+      current: record.tokenDigest === connection.tokenDigest,
+      online: (this.#connections.get(record.tokenDigest)?.size ?? 0) > 0,
+    }));
+  }
+
+  /**
+   * Ends the user's sessions named by `scope` ("all", "others", or a public id) and returns how
+   * many ended; undefined when `scope` is an id that names none of the user's sessions.
+   */
+  endSessions(connection: ConnectionState, user: string, scope: string): number | undefined {
+    const chosen = this.#store.userSessions(user).filter((record) =>
+      scope === "all" ||
+      (scope === "others" && record.tokenDigest !== connection.tokenDigest) ||
+      sessionId(record.tokenDigest) === scope
+    );
+    if (scope !== "all" && scope !== "others" && chosen.length === 0) return undefined;
+    for (const record of chosen) this.end(record.tokenDigest);
+    return chosen.length;
+  }
+
+  /** Forgets a connection that closed (its session stays, to be resumed). */
+  disconnected(connection: ConnectionState): void {
+    this.#detach(connection);
+  }
+
+  #idleSince(): number {
+    return this.#now() - this.#maxIdleMs;
+  }
+
+  #attach(connection: ConnectionState, user: string, digest: string): void {
+    connection.user = user;
+    connection.tokenDigest = digest;
+    connection.sessionSeenAt = this.#now();
+    let set = this.#connections.get(digest);
+    if (!set) this.#connections.set(digest, set = new Set());
+    set.add(connection);
+  }
+
+  #detach(connection: ConnectionState): void {
+    const digest = connection.tokenDigest;
+    if (!digest) return;
+    const set = this.#connections.get(digest);
+    set?.delete(connection);
+    if (set?.size === 0) this.#connections.delete(digest);
+  }
+
+  #logOutConnections(digest: string): void {
+    const set = this.#connections.get(digest);
+    this.#connections.delete(digest);
+    for (const connection of set ?? []) {
+      connection.user = undefined;
+      connection.tokenDigest = undefined;
+      connection.sessionSeenAt = undefined;
+      // the client stops serving once it learns; the tracker stops pointing peers at it now
+      this.#presence.releaseConnection(connection.id);
+    }
+  }
+}
