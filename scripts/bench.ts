@@ -35,14 +35,17 @@ const ANCHOR_SCRIPT = new URL("./bench_libtorrent.py", import.meta.url).pathname
 const TCP_SCRIPT = new URL("./bench_tcp.ts", import.meta.url).pathname;
 const SCENARIOS = ["S1", "S2", "S3", "U"] as const;
 type Scenario = typeof SCENARIOS[number];
-type Engine = "swarmshare" | "libtorrent" | "limit";
+/** `swarmshare-plain`: the same programs with `--insecure-plaintext`, to show what TLS costs. */
+type Engine = "swarmshare" | "swarmshare-plain" | "libtorrent" | "limit";
 
 const USAGE = `usage: deno task bench [--size MiB | --quick] [--scenarios S1,S2,S3,U]
-                       [--anchor libtorrent] [--repeat N] [--json]
+                       [--anchor libtorrent] [--plaintext] [--repeat N] [--json]
   --size MiB      file size (default 1024); --quick is --size 64
   --scenarios     which to run (default all): S1 one seeder to one downloader, S2 three
                   seeders to one downloader, S3 one seeder to four downloaders, U upload hashing
   --anchor        also run S1-S3 with python3-libtorrent, one process per peer
+  --plaintext     also run S1-S3 with --insecure-plaintext on every Swarmshare program
+                  (engine swarmshare-plain): what encryption costs, in the same run
   --repeat N      run each scenario N times (engines alternating) and report the median run
   --json          print one JSON array of rows instead of the table`;
 
@@ -182,15 +185,25 @@ interface Client {
 }
 
 /** A tracker and clients, all members of group "bench"; the first owns it. */
-async function swarmshareSwarm(dir: TempDir, scenario: string, names: string[]) {
+async function swarmshareSwarm(
+  dir: TempDir,
+  scenario: string,
+  names: string[],
+  plaintext = false,
+) {
   const root = dir.join(`swarmshare-${scenario}`);
   await Deno.mkdir(root);
-  const tracker = await TrackerProcess.start(`${root}/tracker.db`);
+  const extraArgs = plaintext ? ["--insecure-plaintext"] : [];
+  const tracker = await TrackerProcess.start(`${root}/tracker.db`, { extraArgs });
   const clients: Client[] = [];
   for (const name of names) {
     const home = `${root}/${name}`;
     await Deno.mkdir(home);
-    const shell = JsonShell.start(tracker.port, { cwd: home, waitLimitMs: STEP_LIMIT_MS });
+    const shell = JsonShell.start(tracker.port, {
+      cwd: home,
+      waitLimitMs: STEP_LIMIT_MS,
+      extraArgs,
+    });
     clients.push({ name, shell, home });
     await shell.ok(`create_user ${name} pw`);
     await shell.ok(`login ${name} pw`);
@@ -219,6 +232,7 @@ async function runSwarmshare(
   dir: TempDir,
   scenario: Exclude<Scenario, "U">,
   file: BenchFile,
+  plaintext = false,
 ): Promise<Row> {
   const seeders = scenario === "S2" ? 3 : 1;
   const downloaders = scenario === "S3" ? 4 : 1;
@@ -226,7 +240,7 @@ async function runSwarmshare(
     ...Array.from({ length: seeders }, (_, i) => `seed${i + 1}`),
     ...Array.from({ length: downloaders }, (_, i) => `down${i + 1}`),
   ];
-  await using swarm = await swarmshareSwarm(dir, scenario, names);
+  await using swarm = await swarmshareSwarm(dir, scenario, names, plaintext);
   for (const seeder of swarm.clients.slice(0, seeders)) {
     await Deno.link(file.path, `${seeder.home}/${file.name}`);
     await seeder.shell.ok(`upload_file ${file.name} bench`);
@@ -247,7 +261,8 @@ async function runSwarmshare(
   const results = await Promise.all(finished);
   const usage = since(before, await swarm.usage());
   for (const result of results) await checkSha1(result.path, file.sha1);
-  return downloadRow(scenario, "swarmshare", file.size, results.map((r) => r.seconds), usage);
+  const engine = plaintext ? "swarmshare-plain" : "swarmshare";
+  return downloadRow(scenario, engine, file.size, results.map((r) => r.seconds), usage);
 }
 
 async function runUpload(dir: TempDir, file: BenchFile): Promise<Row> {
@@ -420,7 +435,7 @@ function printTable(rows: Row[]): void {
     const anchor = rows.find((other) =>
       other.scenario === row.scenario && other.engine === "libtorrent"
     );
-    const versusAnchor = row.engine === "swarmshare" && anchor
+    const versusAnchor = row.engine.startsWith("swarmshare") && anchor
       ? `${(row.mbPerSecond / anchor.mbPerSecond).toFixed(2)}x`
       : "";
     // every U run has the SHA-1 speed measured beside it
@@ -484,6 +499,7 @@ interface BenchOptions {
   sizeMiB: number;
   scenarios: Scenario[];
   anchor: boolean;
+  plaintext: boolean;
   repeat: number;
   json: boolean;
 }
@@ -496,6 +512,7 @@ function parseOptions(args: string[]): BenchOptions | undefined {
       quick: { type: "boolean", default: false },
       scenarios: { type: "string", default: SCENARIOS.join(",") },
       anchor: { type: "string" },
+      plaintext: { type: "boolean", default: false },
       repeat: { type: "string", default: "1" },
       json: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
@@ -523,6 +540,7 @@ function parseOptions(args: string[]): BenchOptions | undefined {
     sizeMiB,
     scenarios: scenarios as Scenario[],
     anchor: values.anchor === "libtorrent",
+    plaintext: values.plaintext,
     repeat,
     json: values.json,
   };
@@ -608,6 +626,11 @@ async function bench(options: BenchOptions): Promise<Row[]> {
       }
       runs.push(await runSwarmshare(dir, scenario, file));
       leftovers.push(dir.join(`swarmshare-${scenario}`));
+      if (options.plaintext) {
+        await settle(file, leftovers);
+        runs.push(await runSwarmshare(dir, scenario, file, true));
+        leftovers.push(dir.join(`swarmshare-${scenario}`));
+      }
     }
     scenarioRows.push(...medianRuns(runs, say));
   }

@@ -46,10 +46,15 @@ Deno.test("session commands: list_sessions, end_session, logout --all across cli
     assert.equal(listed.length, 3, "bob's session is not listed");
     for (const session of listed) {
       assert.match(session.id, /^[0-9a-f]{8}$/);
-      assert.equal(session.fingerprint, null, "a plaintext link presents no certificate");
+      assert.match(String(session.fingerprint), /^[0-9a-f]{64}$/, "each device's certificate");
       assert.equal(session.online, true);
       assert.ok(session.last_seen_at >= session.created_at);
     }
+    assert.equal(
+      new Set(listed.map((session) => session.fingerprint)).size,
+      3,
+      "three clients with state directories of their own are three devices",
+    );
     const created = listed.map((session) => session.created_at);
     assert.deepEqual(created, [...created].sort((a, b) => b - a));
     laptopId = currentId(listed);
@@ -86,7 +91,11 @@ Deno.test("session commands: list_sessions, end_session, logout --all across cli
       user: "alice",
     });
     assert.match(await phone.fails("list_groups"), /^not logged in/, "it stays logged out");
-    assert.equal(phone.events.length, 0, "announced once");
+    assert.equal(
+      phone.events.filter((event) => event.event === "session_expired").length,
+      0,
+      "announced once",
+    );
     const left = await sessionsOf(laptop);
     assert.equal(left.length, 2);
     assert.ok(!left.some((session) => session.id === phoneId));
@@ -104,7 +113,11 @@ Deno.test("session commands: list_sessions, end_session, logout --all across cli
       data: { user: "alice", sessions: 3 },
     });
     assert.match(await laptop.fails("list_sessions"), /^not logged in/);
-    assert.equal(laptop.events.length, 0, "the client that asked expects its logout");
+    assert.deepEqual(
+      laptop.events.map((event) => event.event),
+      ["tracker_trusted"],
+      "the client that asked expects its logout: no session_expired",
+    );
     for (const shell of [phone, tablet]) {
       assert.match(await shell.fails("list_groups"), /^not logged in/);
       await shell.event("session_expired");
@@ -135,11 +148,11 @@ Deno.test("session commands in human mode: the table and the logout line", async
   assert.match(stdout[1], /^ID {10}CREATED {11}LAST USED {9}DEVICE$/);
   assert.match(
     stdout[2],
-    /^[0-9a-f]{8} \* +\d{4}-\d\d-\d\d \d\d:\d\d {2}\d{4}-\d\d-\d\d \d\d:\d\d {2}-$/,
+    /^[0-9a-f]{8} \* +\d{4}-\d\d-\d\d \d\d:\d\d {2}\d{4}-\d\d-\d\d \d\d:\d\d {2}[0-9a-f]{16}$/,
   );
   assert.match(
     stdout[3],
-    /^[0-9a-f]{8} +\d{4}-\d\d-\d\d \d\d:\d\d {2}\d{4}-\d\d-\d\d \d\d:\d\d {2}-$/,
+    /^[0-9a-f]{8} +\d{4}-\d\d-\d\d \d\d:\d\d {2}\d{4}-\d\d-\d\d \d\d:\d\d {2}[0-9a-f]{16}$/,
   );
   assert.equal(stdout[4], "logged out alice on every device (2 sessions)");
   assert.match(await other.fails("list_groups"), /^not logged in/);
