@@ -95,6 +95,8 @@ async function startClient(
     cwd: home,
     peerPort: port,
     waitLimitMs: STEP_LIMIT_MS,
+    // pinned up front, as a user told the fingerprint by the tracker's operator would
+    extraArgs: tracker.fingerprint ? ["--tracker-fingerprint", tracker.fingerprint] : [],
   }));
   await shell.ok(`create_user ${name} pw-${name}`);
   await shell.ok(`login ${name} pw-${name}`);
@@ -110,7 +112,11 @@ async function runDemo(sizeMiB: number, resources: AsyncDisposableStack): Promis
   const dir = resources.use(await TempDir.create());
   const tracker = resources.use(await TrackerProcess.start(dir.join("tracker.db")));
   console.log(`swarmshare demo in ${dir.path}`);
-  console.log(`  tracker  127.0.0.1:${tracker.port}`);
+  console.log(`  tracker  127.0.0.1:${tracker.port}  fingerprint ${tracker.fingerprint}`);
+  console.log(
+    "  every link is encrypted (TLS 1.3): clients accept the tracker only with that " +
+      "fingerprint, and peers only with the certificates the tracker vouches for",
+  );
 
   const clients: Client[] = [];
   {

@@ -201,6 +201,8 @@ export class TrackerProcess extends Program {
   }
 
   port = 0;
+  /** `SHA256:<hex>` as the tracker printed it; undefined in plaintext. */
+  fingerprint?: string;
 
   /** Starts a tracker on 127.0.0.1 (port 0: any free one) and waits until it listens. */
   static async start(
@@ -226,6 +228,11 @@ export class TrackerProcess extends Program {
       throw new Error(`${error.message}; stderr: ${tracker.stderr.all.join("\n")}`);
     });
     tracker.port = Number(line.split(":").at(-1));
+    // the next line is the certificate's fingerprint (or says the links are in clear)
+    const second = await tracker.stdout.next("the tracker's fingerprint line");
+    tracker.fingerprint = second?.startsWith("tracker fingerprint ")
+      ? second.slice("tracker fingerprint ".length)
+      : undefined;
     return tracker;
   }
 
