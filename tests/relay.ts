@@ -28,7 +28,8 @@ export class RecordingRelay implements AsyncDisposable {
   readonly #listener: Deno.Listener;
   readonly #target: RelayTarget;
   readonly #capBytes: number;
-  readonly #chunks: Uint8Array[] = [];
+  /** Per connection and direction, the chunks recorded in order. */
+  readonly #streams: Uint8Array[][] = [];
   readonly #conns = new Set<Deno.Conn>();
   readonly #handlers = new Set<Promise<void>>();
   readonly #accepting: Promise<void>;
@@ -62,15 +63,12 @@ export class RecordingRelay implements AsyncDisposable {
     return this.#recorded;
   }
 
-  /** Everything recorded so far, both directions, in arrival order. */
-  captured(): Uint8Array {
-    const all = new Uint8Array(this.#recorded);
-    let at = 0;
-    for (const chunk of this.#chunks) {
-      all.set(chunk, at);
-      at += chunk.length;
-    }
-    return all;
+  /**
+   * Everything recorded so far: one byte stream per connection and direction (kept apart so
+   * that a run of bytes one side sent is never cut by what the other side said meanwhile).
+   */
+  captured(): Uint8Array[] {
+    return this.#streams.map(concat);
   }
 
   async #accept(): Promise<void> {
@@ -92,7 +90,10 @@ export class RecordingRelay implements AsyncDisposable {
       outbound = await Deno.connect(this.#target);
       this.#conns.add(outbound);
       // either direction ending ends the pair, as a cut cable would
-      await Promise.race([this.#pump(inbound, outbound), this.#pump(outbound, inbound)]);
+      await Promise.race([
+        this.#pump(inbound, outbound, this.#newStream()),
+        this.#pump(outbound, inbound, this.#newStream()),
+      ]);
     } catch {
       // a side went away
     } finally {
@@ -104,7 +105,13 @@ export class RecordingRelay implements AsyncDisposable {
     }
   }
 
-  async #pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+  #newStream(): Uint8Array[] {
+    const stream: Uint8Array[] = [];
+    this.#streams.push(stream);
+    return stream;
+  }
+
+  async #pump(from: Deno.Conn, to: Deno.Conn, recorded: Uint8Array[]): Promise<void> {
     const buffer = new Uint8Array(64 * 1024);
     while (true) {
       const read = await from.read(buffer);
@@ -115,7 +122,7 @@ export class RecordingRelay implements AsyncDisposable {
         return;
       }
       const chunk = buffer.slice(0, read);
-      this.#chunks.push(chunk);
+      recorded.push(chunk);
       this.#recorded += read;
       for (let at = 0; at < read;) at += await to.write(chunk.subarray(at));
     }
