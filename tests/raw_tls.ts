@@ -4,12 +4,15 @@
  * certificate the far end shows.
  */
 
-import { generateIdentity } from "../lib/identity.ts";
+import { generateIdentity, type Identity } from "../lib/identity.ts";
 import { type ByteConn, connectTracker } from "../lib/transport.ts";
 
-/** Connects to 127.0.0.1:`port` over TLS with a new identity; checks nothing of the server. */
-export async function connectRawTls(port: number): Promise<ByteConn> {
-  const identity = await generateIdentity("swarmshare test client");
+/**
+ * Connects to 127.0.0.1:`port` over TLS presenting `identity` (default: a new one); checks
+ * nothing of the server.
+ */
+export async function connectRawTls(port: number, identity?: Identity): Promise<ByteConn> {
+  identity ??= await generateIdentity("swarmshare test client");
   return await connectTracker({
     hostname: "127.0.0.1",
     port,
