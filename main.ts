@@ -10,6 +10,7 @@ import denoConfig from "./deno.json" with { type: "json" };
 import { errorMessage, UsageError } from "./lib/errors.ts";
 import { formatFingerprint, parseFingerprint } from "./lib/identity.ts";
 import type { PeerAddress } from "./lib/protocol.ts";
+import { TICKET_LIFETIME_MS } from "./lib/ticket.ts";
 import { PLAINTEXT_WARNING, runClient } from "./peer/client.ts";
 import { Tracker } from "./tracker/server.ts";
 
@@ -17,9 +18,10 @@ const VERSION = `swarmshare ${denoConfig.version}`;
 
 const USAGE = `usage:
   server <ip> <port> [--db FILE] [--idle-timeout-ms N] [--session-idle-days N]
-         [--tls-cert FILE --tls-key FILE]
+         [--tls-cert FILE --tls-key FILE] [--ticket-lifetime-ms N]
       run the tracker (state in FILE, default swarmshare-tracker.db); a login session
-      unused for N days (default 14) is refused and deleted; it prints its certificate's
+      unused for N days (default 14) is refused and deleted; download tickets are valid
+      for --ticket-lifetime-ms (default and most 600000); it prints its certificate's
       fingerprint, which clients pin; --tls-cert/--tls-key: present your own certificate
       chain and key (PEM) instead of the tracker's own
   client <client_ip> <client_port> <server_ip> <server_port> [--json]
@@ -76,6 +78,7 @@ async function runServer(args: string[]): Promise<number> {
       "tls-key": { type: "string" },
       "insecure-plaintext": { type: "boolean", default: false },
       "session-idle-days": { type: "string" },
+      "ticket-lifetime-ms": { type: "string" },
     },
     allowPositionals: true,
   });
@@ -93,6 +96,15 @@ async function runServer(args: string[]): Promise<number> {
   const port = parsePort(positionals[1], "<port>");
   const idleTimeoutMs = positiveNumber(values["idle-timeout-ms"], "--idle-timeout-ms");
   const sessionIdleDays = positiveNumber(values["session-idle-days"], "--session-idle-days");
+  const ticketLifetimeMs = positiveNumber(values["ticket-lifetime-ms"], "--ticket-lifetime-ms");
+  if (
+    ticketLifetimeMs !== undefined &&
+    (!Number.isInteger(ticketLifetimeMs) || ticketLifetimeMs > TICKET_LIFETIME_MS)
+  ) {
+    throw new UsageError(
+      `--ticket-lifetime-ms must be a whole number of ms up to ${TICKET_LIFETIME_MS}`,
+    );
+  }
   let tracker: Tracker;
   try {
     tracker = await Tracker.start({
@@ -103,6 +115,7 @@ async function runServer(args: string[]): Promise<number> {
       tlsFiles: certPath && keyPath ? { certPath, keyPath } : undefined,
       insecurePlaintext: plaintext,
       sessionMaxIdleMs: sessionIdleDays === undefined ? undefined : sessionIdleDays * 86_400_000,
+      ticketLifetimeMs,
     });
   } catch (error) {
     console.error(`error: ${errorMessage(error)}`);

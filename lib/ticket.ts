@@ -17,6 +17,12 @@ export interface TicketClaims {
   group: string;
   /** The file's info_hash, lowercase hex. */
   infoHash: string;
+  /**
+   * Milliseconds since the epoch (tracker clock) when it was signed: a serving peer refuses
+   * a ticket of a (user, group) revoked at or after this moment. Absent in older tickets,
+   * which count as issued before any revocation.
+   */
+  issuedAt?: number;
   /** Milliseconds since the epoch after which it is no longer honoured. */
   expiresAt: number;
   /**
@@ -27,11 +33,14 @@ export interface TicketClaims {
   holder?: string;
 }
 
-/** Tickets are short-lived: a downloader asks for a new one when its old one runs out. */
+/**
+ * Tickets are short-lived: a downloader asks for a new one before its old one runs out. The
+ * tracker issues them for this long by default, and no verifier honours a longer one.
+ */
 export const TICKET_LIFETIME_MS = 10 * 60_000;
 
 /** Clocks of tracker and peers may differ a little. */
-const CLOCK_SKEW_MS = 60_000;
+export const CLOCK_SKEW_MS = 60_000;
 const MAX_TICKET_LENGTH = 2048;
 
 const encoder = new TextEncoder();
@@ -112,6 +121,12 @@ export async function verifyTicket(
     throw new TicketError("ticket claims are malformed");
   }
   if (claims.holder !== undefined && typeof claims.holder !== "string") {
+    throw new TicketError("ticket claims are malformed");
+  }
+  if (
+    claims.issuedAt !== undefined &&
+    (!Number.isSafeInteger(claims.issuedAt) || claims.issuedAt > claims.expiresAt)
+  ) {
     throw new TicketError("ticket claims are malformed");
   }
   if (claims.infoHash !== expected.infoHash) throw new TicketError("ticket is for another file");

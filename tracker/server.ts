@@ -57,6 +57,8 @@ export interface TrackerOptions {
   tlsFiles?: { certPath: string; keyPath: string };
   /** Plain TCP on every link, for measurements only. */
   insecurePlaintext?: boolean;
+  /** How long download tickets are valid, at most `TICKET_LIFETIME_MS` (the default). */
+  ticketLifetimeMs?: number;
 }
 
 const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
@@ -108,7 +110,7 @@ export class Tracker {
       const presence = new Presence();
       const sessions = new Sessions({ store, presence, maxIdleMs: options.sessionMaxIdleMs });
       sessions.prune();
-      const tickets = await loadTicketSigner(store);
+      const tickets = await loadTicketSigner(store, { lifetimeMs: options.ticketLifetimeMs });
       let security: Security = { mode: "plaintext" };
       let fingerprint: string | undefined;
       if (!options.insecurePlaintext) {
