@@ -76,6 +76,23 @@ export async function signTicket(claims: TicketClaims, privateKey: CryptoKey): P
   return `${body}.${new Uint8Array(signature).toBase64(BASE64URL)}`;
 }
 
+/**
+ * The lifetime a ticket was issued with (`expiresAt - issuedAt`, both by the tracker's clock),
+ * read without checking the signature: for a downloader timing its own ticket's renewal,
+ * never for deciding access. `undefined` for a malformed ticket or one without `issuedAt`.
+ */
+export function ticketLifetimeMs(ticket: string): number | undefined {
+  try {
+    const body = ticket.length <= MAX_TICKET_LENGTH ? ticket.split(".")[0] : "";
+    const claims = JSON.parse(new TextDecoder().decode(Uint8Array.fromBase64(body, BASE64URL)));
+    const { issuedAt, expiresAt } = claims ?? {};
+    if (!Number.isSafeInteger(issuedAt) || !Number.isSafeInteger(expiresAt)) return undefined;
+    return expiresAt > issuedAt ? expiresAt - issuedAt : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Why a ticket was refused. */
 export class TicketError extends ProtocolError {
   override name = "TicketError";

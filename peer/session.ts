@@ -80,6 +80,8 @@ export class ClientSession {
     this.#onEvent = onEvent;
     this.#link = new TrackerLink({
       ...linkOptions,
+      log: (line) => this.#log(line),
+      onPush: (push) => this.#files?.revoked(push),
       onConnected: (link) => this.#resume(link),
       onStatus: (status) => {
         if (status.state === "down") {
