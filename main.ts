@@ -10,7 +10,7 @@ import denoConfig from "./deno.json" with { type: "json" };
 import { errorMessage, UsageError } from "./lib/errors.ts";
 import { formatFingerprint, parseFingerprint } from "./lib/identity.ts";
 import type { PeerAddress } from "./lib/protocol.ts";
-import { TICKET_LIFETIME_MS } from "./lib/ticket.ts";
+import { CLOCK_SKEW_MS, TICKET_LIFETIME_MS } from "./lib/ticket.ts";
 import { PLAINTEXT_WARNING, runClient } from "./peer/client.ts";
 import { Tracker } from "./tracker/server.ts";
 
@@ -25,7 +25,7 @@ const USAGE = `usage:
       fingerprint, which clients pin; --tls-cert/--tls-key: present your own certificate
       chain and key (PEM) instead of the tracker's own
   client <client_ip> <client_port> <server_ip> <server_port> [--json]
-         [--stall-timeout-ms N] [--upload-limit-kib N] [--state-dir DIR]
+         [--stall-timeout-ms N] [--upload-limit-kib N] [--state-dir DIR] [--ticket-grace-ms N]
          [--tracker-fingerprint SHA256] [--public-addr HOST:PORT]
       run a shell and peer: serves pieces on client_ip:client_port, talks to the tracker
       at server_ip:server_port; --json prints one JSON line per command; a download fails
@@ -33,7 +33,8 @@ const USAGE = `usage:
       limited to N KiB/s in all (default: no limit); identity and pinned trackers live in
       DIR (default $XDG_STATE_HOME/swarmshare or ~/.local/state/swarmshare); the tracker
       must present the given fingerprint (default: trusted on first use, then pinned);
-      peers reach this client at HOST:PORT (default client_ip:client_port)
+      peers reach this client at HOST:PORT (default client_ip:client_port); a peer's
+      ticket is honoured until N ms past its expiry (clock skew, default and most 60000)
 options: --help, --version; --insecure-plaintext (both programs, for measurements only:
       every link in clear, no identity checked)`;
 
@@ -49,6 +50,16 @@ function positiveNumber(text: string | undefined, what: string): number | undefi
   if (text === undefined) return undefined;
   if (!/^[1-9]\d*$/.test(text)) {
     throw new UsageError(`${what} must be a positive number, not "${text}"`);
+  }
+  return Number(text);
+}
+
+function nonNegativeNumber(text: string | undefined, what: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) > CLOCK_SKEW_MS) {
+    throw new UsageError(
+      `${what} must be a whole number from 0 to ${CLOCK_SKEW_MS}, not "${text}"`,
+    );
   }
   return Number(text);
 }
@@ -147,6 +158,7 @@ function runClientCommand(args: string[]): Promise<number> {
     options: {
       json: { type: "boolean", default: false },
       "stall-timeout-ms": { type: "string" },
+      "ticket-grace-ms": { type: "string" },
       "upload-limit-kib": { type: "string" },
       "state-dir": { type: "string" },
       "tracker-fingerprint": { type: "string" },
@@ -165,6 +177,7 @@ function runClientCommand(args: string[]): Promise<number> {
     trackerPort: parsePort(positionals[3], "<server_port>"),
     json: values.json,
     stallTimeoutMs: positiveNumber(values["stall-timeout-ms"], "--stall-timeout-ms"),
+    ticketGraceMs: nonNegativeNumber(values["ticket-grace-ms"], "--ticket-grace-ms"),
     uploadLimitKib: positiveNumber(values["upload-limit-kib"], "--upload-limit-kib"),
     stateDir: values["state-dir"],
     trackerFingerprint: values["tracker-fingerprint"] === undefined

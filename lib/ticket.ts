@@ -110,6 +110,8 @@ export async function verifyTicket(
     /** The fingerprint of the certificate the presenter showed; undefined in plaintext. */
     holder?: string;
     now?: number;
+    /** How long past its expiry a ticket is still honoured: 0 to `CLOCK_SKEW_MS` (default). */
+    skewMs?: number;
   },
 ): Promise<TicketClaims> {
   if (ticket.length > MAX_TICKET_LENGTH) throw new TicketError("ticket too long");
@@ -148,7 +150,8 @@ export async function verifyTicket(
   }
   if (claims.infoHash !== expected.infoHash) throw new TicketError("ticket is for another file");
   const now = expected.now ?? Date.now();
-  if (claims.expiresAt + CLOCK_SKEW_MS < now) throw new TicketError("ticket has expired");
+  const skewMs = Math.min(Math.max(expected.skewMs ?? CLOCK_SKEW_MS, 0), CLOCK_SKEW_MS);
+  if (claims.expiresAt + skewMs < now) throw new TicketError("ticket has expired");
   // whatever the signer wrote, no ticket is honoured for longer than the tracker issues them
   if (claims.expiresAt - now > TICKET_LIFETIME_MS + CLOCK_SKEW_MS) {
     throw new TicketError("ticket lifetime exceeds the limit");

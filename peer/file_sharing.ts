@@ -94,6 +94,8 @@ export interface FileSharingOptions {
   onEvent: (event: FileEvent) => void;
   log: (line: string) => void;
   stallTimeoutMs?: number;
+  /** How long past its expiry a peer's ticket is still honoured. Default `CLOCK_SKEW_MS`. */
+  ticketGraceMs?: number;
   uploadLimiter?: RateLimiter;
   /** The client's hash helper thread, for hashing files on two cores from the start. */
   hashHelper?: HelperThread;
@@ -121,6 +123,7 @@ export class FileSharing {
       ticketFor: (torrent) => this.#activeDownload(torrent.infoHashHex)?.ticket,
       log: options.log,
       uploadLimiter: options.uploadLimiter,
+      ticketGraceMs: options.ticketGraceMs,
     };
   }
 
@@ -132,6 +135,7 @@ export class FileSharing {
     const claims: TicketClaims = await verifyTicket(ticket, this.#options.ticketKey, {
       infoHash: torrent.infoHashHex,
       holder: this.#options.security.mode === "tls" ? holder ?? "" : undefined,
+      skewMs: this.#options.ticketGraceMs,
     });
     return checkClaims(claims, torrent, this.#revocations);
   }
