@@ -277,8 +277,9 @@ export class Download implements PieceSink {
   }
 
   /**
-   * Asks the tracker for peers and a fresh ticket. When the old ticket was due for renewal,
-   * the new one goes to every open connection at once, so no peer stops serving us.
+   * Asks the tracker for peers and a fresh ticket, and hands the ticket to every open
+   * connection at once (ready or still in its handshakes): the renewal time is that of the
+   * ticket the peers hold, so they must all hold the newest, and none stops serving us.
    */
   async #refreshPeers(): Promise<void> {
     if (this.#refreshing) return;
@@ -286,14 +287,10 @@ export class Download implements PieceSink {
     this.#lastPeerRefreshAt = Date.now();
     this.#peerRefreshes++;
     try {
-      const renewalDue = Date.now() >= this.#ticketRenewAt;
       const { peers, ticket } = await this.#options.tracker.findPeers(this.group, this.infoHashHex);
       this.#adoptTicket(ticket);
       if (this.state !== "D") return;
-      if (renewalDue) {
-        // every open connection, ready or not: one still in its handshakes has the old one
-        for (const connection of this.#torrent?.connections ?? []) connection.sendTicket(ticket);
-      }
+      for (const connection of this.#torrent?.connections ?? []) connection.sendTicket(ticket);
       this.#connectAll(peers);
     } catch {
       // the tracker may be away: connected peers carry on, and we ask again later
