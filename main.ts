@@ -10,6 +10,7 @@ import denoConfig from "./deno.json" with { type: "json" };
 import { errorMessage, UsageError } from "./lib/errors.ts";
 import { formatFingerprint, parseFingerprint } from "./lib/identity.ts";
 import type { PeerAddress } from "./lib/protocol.ts";
+import { CLOCK_SKEW_MS, TICKET_LIFETIME_MS } from "./lib/ticket.ts";
 import { PLAINTEXT_WARNING, runClient } from "./peer/client.ts";
 import { Tracker } from "./tracker/server.ts";
 
@@ -17,13 +18,14 @@ const VERSION = `swarmshare ${denoConfig.version}`;
 
 const USAGE = `usage:
   server <ip> <port> [--db FILE] [--idle-timeout-ms N] [--session-idle-days N]
-         [--tls-cert FILE --tls-key FILE]
+         [--tls-cert FILE --tls-key FILE] [--ticket-lifetime-ms N]
       run the tracker (state in FILE, default swarmshare-tracker.db); a login session
-      unused for N days (default 14) is refused and deleted; it prints its certificate's
+      unused for N days (default 14) is refused and deleted; download tickets are valid
+      for --ticket-lifetime-ms (default and most 600000); it prints its certificate's
       fingerprint, which clients pin; --tls-cert/--tls-key: present your own certificate
       chain and key (PEM) instead of the tracker's own
   client <client_ip> <client_port> <server_ip> <server_port> [--json]
-         [--stall-timeout-ms N] [--upload-limit-kib N] [--state-dir DIR]
+         [--stall-timeout-ms N] [--upload-limit-kib N] [--state-dir DIR] [--ticket-grace-ms N]
          [--tracker-fingerprint SHA256] [--public-addr HOST:PORT]
       run a shell and peer: serves pieces on client_ip:client_port, talks to the tracker
       at server_ip:server_port; --json prints one JSON line per command; a download fails
@@ -31,7 +33,8 @@ const USAGE = `usage:
       limited to N KiB/s in all (default: no limit); identity and pinned trackers live in
       DIR (default $XDG_STATE_HOME/swarmshare or ~/.local/state/swarmshare); the tracker
       must present the given fingerprint (default: trusted on first use, then pinned);
-      peers reach this client at HOST:PORT (default client_ip:client_port)
+      peers reach this client at HOST:PORT (default client_ip:client_port); a peer's
+      ticket is honoured until N ms past its expiry (clock skew, default and most 60000)
 options: --help, --version; --insecure-plaintext (both programs, for measurements only:
       every link in clear, no identity checked)`;
 
@@ -47,6 +50,16 @@ function positiveNumber(text: string | undefined, what: string): number | undefi
   if (text === undefined) return undefined;
   if (!/^[1-9]\d*$/.test(text)) {
     throw new UsageError(`${what} must be a positive number, not "${text}"`);
+  }
+  return Number(text);
+}
+
+function nonNegativeNumber(text: string | undefined, what: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) > CLOCK_SKEW_MS) {
+    throw new UsageError(
+      `${what} must be a whole number from 0 to ${CLOCK_SKEW_MS}, not "${text}"`,
+    );
   }
   return Number(text);
 }
@@ -76,6 +89,7 @@ async function runServer(args: string[]): Promise<number> {
       "tls-key": { type: "string" },
       "insecure-plaintext": { type: "boolean", default: false },
       "session-idle-days": { type: "string" },
+      "ticket-lifetime-ms": { type: "string" },
     },
     allowPositionals: true,
   });
@@ -93,6 +107,15 @@ async function runServer(args: string[]): Promise<number> {
   const port = parsePort(positionals[1], "<port>");
   const idleTimeoutMs = positiveNumber(values["idle-timeout-ms"], "--idle-timeout-ms");
   const sessionIdleDays = positiveNumber(values["session-idle-days"], "--session-idle-days");
+  const ticketLifetimeMs = positiveNumber(values["ticket-lifetime-ms"], "--ticket-lifetime-ms");
+  if (
+    ticketLifetimeMs !== undefined &&
+    (!Number.isInteger(ticketLifetimeMs) || ticketLifetimeMs > TICKET_LIFETIME_MS)
+  ) {
+    throw new UsageError(
+      `--ticket-lifetime-ms must be a whole number of ms up to ${TICKET_LIFETIME_MS}`,
+    );
+  }
   let tracker: Tracker;
   try {
     tracker = await Tracker.start({
@@ -103,6 +126,7 @@ async function runServer(args: string[]): Promise<number> {
       tlsFiles: certPath && keyPath ? { certPath, keyPath } : undefined,
       insecurePlaintext: plaintext,
       sessionMaxIdleMs: sessionIdleDays === undefined ? undefined : sessionIdleDays * 86_400_000,
+      ticketLifetimeMs,
     });
   } catch (error) {
     console.error(`error: ${errorMessage(error)}`);
@@ -134,6 +158,7 @@ function runClientCommand(args: string[]): Promise<number> {
     options: {
       json: { type: "boolean", default: false },
       "stall-timeout-ms": { type: "string" },
+      "ticket-grace-ms": { type: "string" },
       "upload-limit-kib": { type: "string" },
       "state-dir": { type: "string" },
       "tracker-fingerprint": { type: "string" },
@@ -152,6 +177,7 @@ function runClientCommand(args: string[]): Promise<number> {
     trackerPort: parsePort(positionals[3], "<server_port>"),
     json: values.json,
     stallTimeoutMs: positiveNumber(values["stall-timeout-ms"], "--stall-timeout-ms"),
+    ticketGraceMs: nonNegativeNumber(values["ticket-grace-ms"], "--ticket-grace-ms"),
     uploadLimitKib: positiveNumber(values["upload-limit-kib"], "--upload-limit-kib"),
     stateDir: values["state-dir"],
     trackerFingerprint: values["tracker-fingerprint"] === undefined

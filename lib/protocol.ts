@@ -5,7 +5,8 @@
  *
  * Every request is `{id, type, ...params}`; every reply is `{id, ok: true, data}` or
  * `{id, ok: false, error: {code, message}}` with the same `id`. The first request on a
- * connection must be `hello` carrying `PROTOCOL_VERSION`.
+ * connection must be `hello` carrying `PROTOCOL_VERSION`. The tracker may also send a push
+ * of its own at any time: a frame with no `id` and a `push` kind (see `Push`).
  *
  * @module
  */
@@ -326,4 +327,59 @@ export function parseRequest(frame: Record<string, unknown>): RequestFrame {
     request[name] = frame[name];
   }
   return request as RequestFrame;
+}
+
+/**
+ * A frame the tracker sends on its own (no `id`, never a reply):
+ *
+ * - `revoke`: `user` is no longer a member of `group` since `at` (ms, tracker clock), because
+ *   they left or the group was deleted. A serving peer stops serving that user's connections
+ *   in that group and refuses their tickets issued at or before `at`.
+ *
+ * @example
+ * ```ts
+ * parsePush({ push: "revoke", user: "bob", group: "films", at: 1_700_000_000_000 });
+ * ```
+ */
+export type Push = { push: "revoke"; user: string; group: string; at: number };
+
+/** The `push` kinds this version knows. */
+export type PushKind = Push["push"];
+
+const PUSH_KEYS: { [K in PushKind]: readonly string[] } = {
+  revoke: ["push", "user", "group", "at"],
+};
+
+/** True when a frame is a push rather than a reply: it has a `push` key and no `id`. */
+export function isPushFrame(frame: Record<string, unknown>): boolean {
+  return Object.hasOwn(frame, "push") && !Object.hasOwn(frame, "id");
+}
+
+/**
+ * Checks an untrusted push frame strictly: a known kind, exactly its fields, valid ids and a
+ * whole non-negative time. Throws `ProtocolError` naming the first thing that is wrong.
+ */
+export function parsePush(frame: Record<string, unknown>): Push {
+  if (Object.hasOwn(frame, "id")) throw new ProtocolError("a push has no id");
+  const kind = frame.push;
+  if (typeof kind !== "string" || !Object.hasOwn(PUSH_KEYS, kind)) {
+    throw new ProtocolError(`unknown push ${JSON.stringify(kind)}`);
+  }
+  const keys = PUSH_KEYS[kind as PushKind];
+  for (const key of Object.keys(frame)) {
+    if (!keys.includes(key)) {
+      throw new ProtocolError(`push "${kind}" has an unknown field "${key}"`);
+    }
+  }
+  const { user, group, at } = frame;
+  if (typeof user !== "string" || !isValidId(user)) {
+    throw new ProtocolError(`push "${kind}" needs a valid user id`);
+  }
+  if (typeof group !== "string" || !isValidId(group)) {
+    throw new ProtocolError(`push "${kind}" needs a valid group id`);
+  }
+  if (!Number.isSafeInteger(at) || (at as number) < 0) {
+    throw new ProtocolError(`push "${kind}" needs a time "at" in whole ms`);
+  }
+  return { push: "revoke", user, group, at: at as number };
 }

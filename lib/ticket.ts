@@ -17,6 +17,12 @@ export interface TicketClaims {
   group: string;
   /** The file's info_hash, lowercase hex. */
   infoHash: string;
+  /**
+   * Milliseconds since the epoch (tracker clock) when it was signed: a serving peer refuses
+   * a ticket of a (user, group) revoked at or after this moment. Absent in older tickets,
+   * which count as issued before any revocation.
+   */
+  issuedAt?: number;
   /** Milliseconds since the epoch after which it is no longer honoured. */
   expiresAt: number;
   /**
@@ -27,11 +33,14 @@ export interface TicketClaims {
   holder?: string;
 }
 
-/** Tickets are short-lived: a downloader asks for a new one when its old one runs out. */
+/**
+ * Tickets are short-lived: a downloader asks for a new one before its old one runs out. The
+ * tracker issues them for this long by default, and no verifier honours a longer one.
+ */
 export const TICKET_LIFETIME_MS = 10 * 60_000;
 
 /** Clocks of tracker and peers may differ a little. */
-const CLOCK_SKEW_MS = 60_000;
+export const CLOCK_SKEW_MS = 60_000;
 const MAX_TICKET_LENGTH = 2048;
 
 const encoder = new TextEncoder();
@@ -67,6 +76,23 @@ export async function signTicket(claims: TicketClaims, privateKey: CryptoKey): P
   return `${body}.${new Uint8Array(signature).toBase64(BASE64URL)}`;
 }
 
+/**
+ * The lifetime a ticket was issued with (`expiresAt - issuedAt`, both by the tracker's clock),
+ * read without checking the signature: for a downloader timing its own ticket's renewal,
+ * never for deciding access. `undefined` for a malformed ticket or one without `issuedAt`.
+ */
+export function ticketLifetimeMs(ticket: string): number | undefined {
+  try {
+    const body = ticket.length <= MAX_TICKET_LENGTH ? ticket.split(".")[0] : "";
+    const claims = JSON.parse(new TextDecoder().decode(Uint8Array.fromBase64(body, BASE64URL)));
+    const { issuedAt, expiresAt } = claims ?? {};
+    if (!Number.isSafeInteger(issuedAt) || !Number.isSafeInteger(expiresAt)) return undefined;
+    return expiresAt > issuedAt ? expiresAt - issuedAt : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Why a ticket was refused. */
 export class TicketError extends ProtocolError {
   override name = "TicketError";
@@ -84,6 +110,8 @@ export async function verifyTicket(
     /** The fingerprint of the certificate the presenter showed; undefined in plaintext. */
     holder?: string;
     now?: number;
+    /** How long past its expiry a ticket is still honoured: 0 to `CLOCK_SKEW_MS` (default). */
+    skewMs?: number;
   },
 ): Promise<TicketClaims> {
   if (ticket.length > MAX_TICKET_LENGTH) throw new TicketError("ticket too long");
@@ -114,9 +142,16 @@ export async function verifyTicket(
   if (claims.holder !== undefined && typeof claims.holder !== "string") {
     throw new TicketError("ticket claims are malformed");
   }
+  if (
+    claims.issuedAt !== undefined &&
+    (!Number.isSafeInteger(claims.issuedAt) || claims.issuedAt > claims.expiresAt)
+  ) {
+    throw new TicketError("ticket claims are malformed");
+  }
   if (claims.infoHash !== expected.infoHash) throw new TicketError("ticket is for another file");
   const now = expected.now ?? Date.now();
-  if (claims.expiresAt + CLOCK_SKEW_MS < now) throw new TicketError("ticket has expired");
+  const skewMs = Math.min(Math.max(expected.skewMs ?? CLOCK_SKEW_MS, 0), CLOCK_SKEW_MS);
+  if (claims.expiresAt + skewMs < now) throw new TicketError("ticket has expired");
   // whatever the signer wrote, no ticket is honoured for longer than the tracker issues them
   if (claims.expiresAt - now > TICKET_LIFETIME_MS + CLOCK_SKEW_MS) {
     throw new TicketError("ticket lifetime exceeds the limit");

@@ -24,6 +24,8 @@ export interface ClientOptions {
   json: boolean;
   /** How long a download waits for a missing piece before failing. */
   stallTimeoutMs?: number;
+  /** How long past its expiry a peer's ticket is still honoured (clock skew). */
+  ticketGraceMs?: number;
   /** Upload limit in KiB per second. */
   uploadLimitKib?: number;
   /** Where identity and known trackers live; default `defaultStateDir()`. */
@@ -92,6 +94,7 @@ export async function runClient(options: ClientOptions): Promise<number> {
     }),
     onEvent: (event) => shell.announce(event),
     stallTimeoutMs: options.stallTimeoutMs,
+    ticketGraceMs: options.ticketGraceMs,
     uploadBytesPerSecond: options.uploadLimitKib ? options.uploadLimitKib * 1024 : undefined,
   });
   const servingPeers = servePeers(listener, session);

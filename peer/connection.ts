@@ -5,8 +5,11 @@
  *
  * Access: the side that accepted the connection serves nothing and closes unless the remote
  * presents a valid ticket for this torrent; the side that connected out accepts a remote
- * without a ticket (a seeder has none) but serves it nothing. Every length, index and count
- * a remote sends is checked before use; a breach closes this connection only.
+ * without a ticket (a seeder has none) but serves it nothing. A served remote keeps its
+ * ticket fresh with later extension handshakes; when the ticket runs out (plus the clock
+ * skew) without a fresher one, or a later one is bad, the connection is closed. Every
+ * length, index and count a remote sends is checked before use; a breach closes this
+ * connection only.
  *
  * @module
  */
@@ -39,6 +42,7 @@ import {
 } from "../lib/wire.ts";
 import { pemToDer } from "../lib/identity.ts";
 import type { PeerEndpoint } from "../lib/protocol.ts";
+import { CLOCK_SKEW_MS, type TicketClaims } from "../lib/ticket.ts";
 import {
   type AcceptedConn,
   type ByteConn,
@@ -57,10 +61,17 @@ export interface PeerContext {
   /** The port our peer listener is on, told to remotes in the extension handshake. */
   listenPort: number;
   /**
-   * Throws unless `ticket` lets its holder fetch `torrent` (signature, expiry, group) and was
-   * issued to the certificate the remote presented (`holder`; undefined in plaintext).
+   * Resolves with the ticket's claims when `ticket` lets its holder fetch `torrent`
+   * (signature, expiry, group, not revoked) and was issued to the certificate the remote
+   * presented (`holder`; undefined in plaintext); throws otherwise.
    */
-  checkTicket(ticket: string, torrent: HeldTorrent, holder: string | undefined): Promise<void>;
+  checkTicket(
+    ticket: string,
+    torrent: HeldTorrent,
+    holder: string | undefined,
+  ): Promise<TicketClaims>;
+  /** How long past its expiry a ticket still serves (clock skew). Default `CLOCK_SKEW_MS`. */
+  ticketGraceMs?: number;
   /** What we present on peer links (our certificate), or plaintext. */
   security: Security;
   /** Our own ticket for a torrent we are downloading, if any. */
@@ -204,6 +215,11 @@ export class PeerConnection implements PeerHandle {
   #closed = false;
   #closeReason = "";
   #writing: Promise<void> = Promise.resolve();
+  /** The claims of the ticket we serve the remote under, once one verified. */
+  #claims?: TicketClaims;
+  #expiryTimer?: ReturnType<typeof setTimeout>;
+  /** Tickets are checked one after another, in the order they came. */
+  #ticketChecks: Promise<void> = Promise.resolve();
   readonly #serveQueue: QueuedRequest[] = [];
   #runBuffer?: Uint8Array;
   #serving = false;
@@ -242,6 +258,11 @@ export class PeerConnection implements PeerHandle {
 
   get isChokingUs(): boolean {
     return this.#isChokingUs;
+  }
+
+  /** The verified claims of the ticket the remote is served under, if it is. */
+  get ticketClaims(): TicketClaims | undefined {
+    return this.#claims;
   }
 
   /** Why the connection ended, once it has. */
@@ -295,6 +316,7 @@ export class PeerConnection implements PeerHandle {
     if (this.#closed) return;
     this.#closed = true;
     this.#closeReason = reason;
+    clearTimeout(this.#expiryTimer);
     closeQuietly(this.#conn);
     this.#torrent.connections.delete(this);
     this.#torrent.haveListeners.delete(this.#onHave);
@@ -312,13 +334,17 @@ export class PeerConnection implements PeerHandle {
     return this.#writing;
   }
 
-  #sendExtensionHandshake(): void {
+  /** Hands the remote a fresher ticket of ours (a later extension handshake carrying it). */
+  sendTicket(ticket: string): void {
+    this.#sendExtensionHandshake(ticket);
+  }
+
+  #sendExtensionHandshake(ticket = this.#context.ticketFor(this.#torrent)): void {
     const handshake: BDict = new Map();
     handshake.set("m", new Map());
     handshake.set("p", this.#context.listenPort);
     handshake.set("reqq", MAX_QUEUED_REQUESTS);
     handshake.set("v", encoder.encode(CLIENT_VERSION));
-    const ticket = this.#context.ticketFor(this.#torrent);
     if (ticket) handshake.set("ticket", encoder.encode(ticket));
     this.#send(encodeExtended(0, encode(handshake)));
   }
@@ -411,7 +437,7 @@ export class PeerConnection implements PeerHandle {
   }
 
   #onExtensionHandshake(payload: Uint8Array): void {
-    if (this.#sawExtensionHandshake) return; // later ones may only update settings we ignore
+    const first = !this.#sawExtensionHandshake;
     this.#sawExtensionHandshake = true;
     const dict = decode(payload);
     if (!(dict instanceof Map)) throw new ProtocolError("extension handshake is not a dictionary");
@@ -421,18 +447,38 @@ export class PeerConnection implements PeerHandle {
     }
     const ticket = dict.get("ticket");
     if (!(ticket instanceof Uint8Array)) {
-      if (!this.#outgoing) this.close("no ticket: not serving");
+      // later handshakes without one only update settings we ignore
+      if (first && !this.#outgoing) this.close("no ticket: not serving");
       return;
     }
     const text = new TextDecoder().decode(ticket);
     const holder = this.#remoteFingerprint;
-    this.#context.checkTicket(text, this.#torrent, holder).then(
-      () => this.#startServing(),
-      (error) => {
-        this.#context.log(`peer ${this.#address}: ${errorMessage(error)}; disconnecting`);
-        this.close(`bad ticket: ${errorMessage(error)}`);
-      },
+    this.#ticketChecks = this.#ticketChecks.then(() =>
+      this.#context.checkTicket(text, this.#torrent, holder).then(
+        (claims) => this.#acceptTicket(claims),
+        (error) => {
+          this.#context.log(`peer ${this.#address}: ${errorMessage(error)}; disconnecting`);
+          this.close(`bad ticket: ${errorMessage(error)}`);
+        },
+      )
     );
+  }
+
+  /** A ticket verified: serve under it until it runs out, unless a fresher one comes. */
+  #acceptTicket(claims: TicketClaims): void {
+    if (this.#closed) return;
+    // an older ticket arriving late does not shorten the one we have
+    if (this.#claims && claims.expiresAt < this.#claims.expiresAt) return;
+    this.#claims = claims;
+    clearTimeout(this.#expiryTimer);
+    const graceMs = this.#context.ticketGraceMs ?? CLOCK_SKEW_MS;
+    const delayMs = claims.expiresAt + graceMs - Date.now();
+    if (delayMs <= 0) return this.close("ticket expired");
+    this.#expiryTimer = setTimeout(() => {
+      this.#context.log(`peer ${this.#address}: ticket expired; disconnecting`);
+      this.close("ticket expired");
+    }, delayMs);
+    this.#startServing();
   }
 
   /** The remote proved membership: tell it what we have and let it ask. */

@@ -17,6 +17,7 @@ import { errorMessage, UserError } from "../lib/errors.ts";
 import { pieceHash, type TorrentInfo } from "../lib/metainfo.ts";
 import { pieceCount, pieceSize } from "../lib/pieces.ts";
 import type { PeerEndpoint } from "../lib/protocol.ts";
+import { TICKET_LIFETIME_MS, ticketLifetimeMs } from "../lib/ticket.ts";
 import { IdentityError } from "../lib/transport.ts";
 import { connectPeer, type PeerContext } from "./connection.ts";
 import { Picker } from "./picker.ts";
@@ -120,7 +121,7 @@ export class Download implements PieceSink {
   finishedAt?: number;
 
   readonly #options: DownloadOptions;
-  #ticket: string;
+  #ticket = "";
   #picker?: Picker;
   #torrent?: HeldTorrent;
   readonly #peers = new Set<PeerHandle>();
@@ -145,6 +146,9 @@ export class Download implements PieceSink {
   #lastPeerRefreshAt = 0;
   #peerRefreshes = 0;
   #timer?: ReturnType<typeof setInterval>;
+  /** When (local clock) the current ticket is due for renewal: a third of its life left. */
+  #ticketRenewAt = 0;
+  #refreshing = false;
   readonly #done = Promise.withResolvers<void>();
   #finishing = false;
 
@@ -158,7 +162,17 @@ export class Download implements PieceSink {
     this.infoHashHex = options.infoHash.toHex();
     this.sha1 = options.sha1;
     this.piecesTotal = pieceCount(options.info.length);
-    this.#ticket = options.ticket;
+    this.#adoptTicket(options.ticket);
+  }
+
+  /**
+   * Takes a ticket from the tracker and times its renewal by its own lifetime, measured from
+   * now on our clock (so the two clocks need not agree).
+   */
+  #adoptTicket(ticket: string): void {
+    this.#ticket = ticket;
+    const lifetimeMs = ticketLifetimeMs(ticket) ?? TICKET_LIFETIME_MS;
+    this.#ticketRenewAt = Date.now() + (lifetimeMs * 2) / 3;
   }
 
   /** Pieces verified so far. */
@@ -262,15 +276,26 @@ export class Download implements PieceSink {
     return false;
   }
 
+  /**
+   * Asks the tracker for peers and a fresh ticket, and hands the ticket to every open
+   * connection at once (ready or still in its handshakes): the renewal time is that of the
+   * ticket the peers hold, so they must all hold the newest, and none stops serving us.
+   */
   async #refreshPeers(): Promise<void> {
+    if (this.#refreshing) return;
+    this.#refreshing = true;
     this.#lastPeerRefreshAt = Date.now();
     this.#peerRefreshes++;
     try {
       const { peers, ticket } = await this.#options.tracker.findPeers(this.group, this.infoHashHex);
-      this.#ticket = ticket;
-      if (this.state === "D") this.#connectAll(peers);
+      this.#adoptTicket(ticket);
+      if (this.state !== "D") return;
+      for (const connection of this.#torrent?.connections ?? []) connection.sendTicket(ticket);
+      this.#connectAll(peers);
     } catch {
       // the tracker may be away: connected peers carry on, and we ask again later
+    } finally {
+      this.#refreshing = false;
     }
   }
 
@@ -479,7 +504,9 @@ export class Download implements PieceSink {
     const short = this.#peers.size + this.#connecting.size < MAX_PEERS;
     const interval = Math.min(PEER_REFRESH_MS, TICK_MS * 2 ** this.#peerRefreshes);
     const refreshDue = now - this.#lastPeerRefreshAt >= (this.reason ? TICK_MS * 2 : interval);
-    if (short && refreshDue) this.#refreshPeers();
+    // a ticket due for renewal is asked for every other tick until the tracker answers
+    const renewalDue = now >= this.#ticketRenewAt && now - this.#lastPeerRefreshAt >= TICK_MS * 2;
+    if ((short && refreshDue) || renewalDue) this.#refreshPeers();
   }
 
   async #finish(): Promise<void> {

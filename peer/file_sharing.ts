@@ -14,6 +14,7 @@ import { encodeInfo, infoHash, parseInfo, type TorrentInfo } from "../lib/metain
 import {
   fileNameProblem,
   type FileSummary,
+  type Push,
   type RequestType,
   type ResponseData,
   type ShareRecord,
@@ -26,6 +27,7 @@ import type { Request } from "../lib/protocol.ts";
 import type { PeerContext } from "./connection.ts";
 import { Download, type DownloadState, type PeerContribution } from "./download.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
+import { RevocationList } from "./revocations.ts";
 import { exists, PieceFile } from "./storage.ts";
 import type { HeldTorrent, TorrentRegistry } from "./torrents.ts";
 
@@ -49,6 +51,8 @@ export type FileEvent =
   }
   | { event: "download_failed"; group: string; name: string; path: string; reason: string }
   | { event: "share_dropped"; group: string; name: string; path: string; reason: string }
+  /** We stopped serving a connection because its user left the group (a tracker push). */
+  | { event: "peer_revoked"; group: string; user: string; peer: string; name: string }
   /** A peer the tracker named failed to prove it is that peer (a relay, an impostor). */
   | { event: "peer_refused"; group: string; name: string; peer: string; reason: string };
 
@@ -90,6 +94,8 @@ export interface FileSharingOptions {
   onEvent: (event: FileEvent) => void;
   log: (line: string) => void;
   stallTimeoutMs?: number;
+  /** How long past its expiry a peer's ticket is still honoured. Default `CLOCK_SKEW_MS`. */
+  ticketGraceMs?: number;
   uploadLimiter?: RateLimiter;
   /** The client's hash helper thread, for hashing files on two cores from the start. */
   hashHelper?: HelperThread;
@@ -104,6 +110,7 @@ export class FileSharing {
   readonly #options: FileSharingOptions;
   readonly #shares = new Map<string, LocalShare>();
   readonly #downloads: Download[] = [];
+  readonly #revocations = new RevocationList();
   readonly context: PeerContext;
 
   constructor(options: FileSharingOptions) {
@@ -116,6 +123,7 @@ export class FileSharing {
       ticketFor: (torrent) => this.#activeDownload(torrent.infoHashHex)?.ticket,
       log: options.log,
       uploadLimiter: options.uploadLimiter,
+      ticketGraceMs: options.ticketGraceMs,
     };
   }
 
@@ -123,14 +131,38 @@ export class FileSharing {
     ticket: string,
     torrent: HeldTorrent,
     holder: string | undefined,
-  ): Promise<void> {
+  ): Promise<TicketClaims> {
     const claims: TicketClaims = await verifyTicket(ticket, this.#options.ticketKey, {
       infoHash: torrent.infoHashHex,
       holder: this.#options.security.mode === "tls" ? holder ?? "" : undefined,
+      skewMs: this.#options.ticketGraceMs,
     });
-    if (!torrent.groups.has(claims.group)) {
-      throw new TicketError(`ticket is for group "${claims.group}", where this file is not shared`);
+    return checkClaims(claims, torrent, this.#revocations);
+  }
+
+  /**
+   * The tracker says `user` is out of `group`: refuse their older tickets from now on and
+   * close at once every connection served under one. Returns how many were closed.
+   */
+  revoked(push: Push): number {
+    this.#revocations.add(push.user, push.group, push.at);
+    let closed = 0;
+    for (const torrent of this.#options.registry.all()) {
+      for (const connection of [...torrent.connections]) {
+        const claims = connection.ticketClaims;
+        if (!claims || !this.#revocations.refuses(claims)) continue;
+        connection.close(`ticket revoked: ${push.user} left group "${push.group}"`);
+        closed++;
+        this.#options.onEvent({
+          event: "peer_revoked",
+          group: push.group,
+          user: push.user,
+          peer: connection.address,
+          name: torrent.info.name,
+        });
+      }
     }
+    return closed;
   }
 
   #activeDownload(infoHashHex: string): Download | undefined {
@@ -460,4 +492,25 @@ export class FileSharing {
     }
     this.#shares.clear();
   }
+}
+
+/**
+ * What a verified ticket must also satisfy here: the file is shared in its group, and its
+ * (user, group) has not been revoked since it was issued. Returns the claims; throws
+ * `TicketError` naming the problem.
+ */
+export function checkClaims(
+  claims: TicketClaims,
+  torrent: Pick<HeldTorrent, "groups">,
+  revocations: RevocationList,
+): TicketClaims {
+  if (!torrent.groups.has(claims.group)) {
+    throw new TicketError(`ticket is for group "${claims.group}", where this file is not shared`);
+  }
+  if (revocations.refuses(claims)) {
+    throw new TicketError(
+      `ticket of ${claims.user} was revoked: they left group "${claims.group}"`,
+    );
+  }
+  return claims;
 }

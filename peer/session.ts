@@ -40,6 +40,8 @@ export type SessionOptions = Omit<TrackerLinkOptions, "onConnected" | "onStatus"
   log?: (line: string) => void;
   /** How long a download may wait for a missing piece before it fails. */
   stallTimeoutMs?: number;
+  /** How long past its expiry a peer's ticket is still honoured. Default `CLOCK_SKEW_MS`. */
+  ticketGraceMs?: number;
   /** Upload limit in bytes per second, shared by all connections. */
   uploadBytesPerSecond?: number;
 };
@@ -72,6 +74,7 @@ export class ClientSession {
       onEvent,
       log: _log,
       stallTimeoutMs: _stall,
+      ticketGraceMs: _grace,
       uploadBytesPerSecond,
       ...linkOptions
     } = options;
@@ -80,6 +83,8 @@ export class ClientSession {
     this.#onEvent = onEvent;
     this.#link = new TrackerLink({
       ...linkOptions,
+      log: (line) => this.#log(line),
+      onPush: (push) => this.#files?.revoked(push),
       onConnected: (link) => this.#resume(link),
       onStatus: (status) => {
         if (status.state === "down") {
@@ -202,6 +207,7 @@ export class ClientSession {
       onEvent: this.#onEvent,
       log: this.#log,
       stallTimeoutMs: this.#options.stallTimeoutMs,
+      ticketGraceMs: this.#options.ticketGraceMs,
       uploadLimiter: this.#uploadLimiter,
       hashHelper: this.#hashHelper,
     });

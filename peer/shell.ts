@@ -145,6 +145,8 @@ export function describeEvent(event: SessionEvent): string {
       return `warning: no longer sharing "${event.name}" in group "${event.group}": ${event.reason}`;
     case "peer_refused":
       return `error: [${event.group}] ${event.name}: ${event.reason}`;
+    case "peer_revoked":
+      return `[${event.group}] ${event.name}: stopped serving ${event.peer}: ${event.user} left the group`;
     case "tracker_refused":
       return `error: ${event.reason}`;
     case "tracker_trusted":

@@ -9,6 +9,7 @@
 
 import type { Bitfield } from "../lib/bitfield.ts";
 import type { TorrentInfo } from "../lib/metainfo.ts";
+import type { TicketClaims } from "../lib/ticket.ts";
 import type { PieceFile } from "./storage.ts";
 
 /** Receives what connections learn about a torrent that is being downloaded. */
@@ -34,6 +35,19 @@ export interface PeerHandle {
   sendCancel(index: number, begin: number, length: number): void;
   /** Ends the connection (a protocol breach or a bad piece). */
   close(reason: string): void;
+  /** Hands the remote a fresher ticket of ours. */
+  sendTicket(ticket: string): void;
+}
+
+/** An open connection on a torrent, as the client around it sees it. */
+export interface ServedConnection {
+  /** ip:port of the remote. */
+  readonly address: string;
+  /** The verified claims of the ticket the remote is served under, if it is. */
+  readonly ticketClaims?: TicketClaims;
+  close(reason: string): void;
+  /** Hands the remote a fresher ticket of ours. */
+  sendTicket(ticket: string): void;
 }
 
 /** One torrent this client holds. */
@@ -50,7 +64,7 @@ export interface HeldTorrent {
   /** Called with each newly verified piece, so connections can send `have`. */
   readonly haveListeners: Set<(index: number) => void>;
   /** Connections open on it, closed when it stops being served. */
-  readonly connections: Set<{ close(reason: string): void }>;
+  readonly connections: Set<ServedConnection>;
 }
 
 /** Every torrent this client holds, by info_hash (hex). */

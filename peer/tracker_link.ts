@@ -2,6 +2,8 @@
  * The client's connection to the tracker: typed request/response over the framed link,
  * heartbeats, and reconnection with backoff. When the link comes back, `onConnected` runs
  * before any queued command, so the session is resumed before the user's next request.
+ * Frames without an `id` are the tracker's pushes: checked strictly and handed to `onPush`;
+ * a malformed one is ignored (and said once per link), never fatal.
  *
  * @module
  */
@@ -18,8 +20,11 @@ import {
 } from "../lib/transport.ts";
 import {
   type ErrorCode,
+  isPushFrame,
+  parsePush,
   type PeerAddress,
   PROTOCOL_VERSION,
+  type Push,
   Refusal as TrackerRefusal,
   type Request,
   type RequestType,
@@ -50,6 +55,10 @@ export interface TrackerLinkOptions {
   verifyTracker: (fingerprint: string) => void | Promise<void>;
   /** Runs on every new connection, before queued requests go out (e.g. session resume). */
   onConnected?: (link: TrackerLink) => Promise<void>;
+  /** Told each push the tracker sends on its own (a revocation). */
+  onPush?: (push: Push) => void;
+  /** Operational messages (a malformed push). Default: stderr. */
+  log?: (line: string) => void;
   /** Told once when the tracker goes away and once when it is back. */
   onStatus?: (status: LinkStatus) => void;
   /** Longest interval between pings; shorter when the tracker's idle timeout asks. Default 10 s. */
@@ -83,6 +92,7 @@ export class TrackerLink {
   #state: State = "connecting";
   #stateChanged = Promise.withResolvers<void>();
   #running?: Promise<void>;
+  #saidBadPush = false;
 
   constructor(options: TrackerLinkOptions) {
     this.#options = options;
@@ -218,6 +228,10 @@ export class TrackerLink {
   async #readResponses(conn: ByteConn): Promise<string> {
     try {
       for await (const frame of readFrames(readableOf(conn))) {
+        if (isPushFrame(frame)) {
+          this.#dispatchPush(frame);
+          continue;
+        }
         const pending = this.#pending.get(frame.id as number);
         if (!pending) continue;
         this.#pending.delete(frame.id as number);
@@ -238,6 +252,28 @@ export class TrackerLink {
       // Wakes a setup step waiting on a reply that will never come.
       this.#failPending();
       closeQuietly(conn);
+    }
+  }
+
+  #dispatchPush(frame: Record<string, unknown>): void {
+    let push: Push;
+    try {
+      push = parsePush(frame);
+    } catch (error) {
+      if (!this.#saidBadPush) {
+        this.#saidBadPush = true;
+        (this.#options.log ?? console.error)(
+          `tracker sent a malformed push (${errorMessage(error)}); ignoring it and any more`,
+        );
+      }
+      return;
+    }
+    try {
+      this.#options.onPush?.(push);
+    } catch (error) {
+      (this.#options.log ?? console.error)(
+        `handling a tracker push failed: ${errorMessage(error)}`,
+      );
     }
   }
 

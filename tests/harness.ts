@@ -88,11 +88,13 @@ export interface Swarm extends AsyncDisposable {
  */
 export async function startSwarm(
   names: string[],
-  options: { group?: string; clientArgs?: Record<string, string[]> } = {},
+  options: { group?: string; clientArgs?: Record<string, string[]>; trackerArgs?: string[] } = {},
 ): Promise<Swarm> {
   const group = options.group ?? "crew";
   const dir = await TempDir.create();
-  const tracker = await TrackerProcess.start(dir.join("tracker.db"));
+  const tracker = await TrackerProcess.start(dir.join("tracker.db"), {
+    extraArgs: options.trackerArgs,
+  });
   const shells = new Map<string, JsonShell>();
   const extra: JsonShell[] = [];
   const home = (name: string) => dir.join(name);

@@ -10,6 +10,7 @@ import type { Request } from "../lib/protocol.ts";
 import { hashPassword, loadTicketSigner, type TicketSigner, tokenDigest } from "../tracker/auth.ts";
 import { type ConnectionState, type HandlerContext, RequestError } from "../tracker/context.ts";
 import { handleRequest } from "../tracker/handlers.ts";
+import { ClientEvents } from "../tracker/events.ts";
 import { Presence } from "../tracker/presence.ts";
 import { SESSION_TOUCH_INTERVAL_MS, sessionId, Sessions } from "../tracker/sessions.ts";
 import { TrackerStore } from "../tracker/store.ts";
@@ -63,6 +64,7 @@ class Bench implements AsyncDisposable {
       presence: this.presence,
       tickets: this.tickets,
       sessions: this.sessions,
+      events: new ClientEvents({ presence: this.presence }),
     };
   }
 

@@ -12,6 +12,7 @@ import {
   signTicket,
   type TicketClaims,
   TicketError,
+  ticketLifetimeMs,
   verifyTicket,
 } from "../lib/ticket.ts";
 
@@ -212,5 +213,24 @@ Deno.test("importPublicKey refuses what is not an Ed25519 public key", async (t)
     await t.step(name, async () => {
       await assert.rejects(importPublicKey(text), ProtocolError);
     });
+  }
+});
+
+Deno.test("issuedAt, the grace past expiry, and reading a ticket's lifetime", async () => {
+  const { privateKey, publicKey } = await generateTicketKeys();
+  const stamped = await signTicket({ ...claims, issuedAt: NOW - 1_000 }, privateKey);
+  const verified = await verifyTicket(stamped, publicKey, { infoHash: INFO_HASH, now: NOW });
+  assert.equal(verified.issuedAt, NOW - 1_000);
+  assert.equal(ticketLifetimeMs(stamped), claims.expiresAt - NOW + 1_000);
+  for (const issuedAt of [1.5, "1", claims.expiresAt + 1]) {
+    const bad = await signTicket({ ...claims, issuedAt } as unknown as TicketClaims, privateKey);
+    await refused(bad, publicKey, /malformed/);
+  }
+  // honoured 60 s past expiry by default, not a moment with no grace
+  const late = { infoHash: INFO_HASH, now: claims.expiresAt + 1 };
+  await verifyTicket(stamped, publicKey, late);
+  await assert.rejects(verifyTicket(stamped, publicKey, { ...late, skewMs: 0 }), /expired/);
+  for (const garbage of ["", ".", "x.y", "a".repeat(5000), await signTicket(claims, privateKey)]) {
+    assert.equal(ticketLifetimeMs(garbage), undefined, garbage.slice(0, 20));
   }
 });

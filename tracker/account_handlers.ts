@@ -139,6 +139,10 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
     if (!context.store.isMember(group, user)) {
       throw new RequestError("conflict", `you are not a member of group "${group}"`);
     }
+    // peers serving this user in the group hear of it before the holdings are released (so
+    // the user's own serving clients are still found) and before the leaver hears the reply
+    const members = new Set(context.store.members(group));
+    context.events.revoke(user, group, members);
     // leaving stops the user's shares there, on every client they use
     context.presence.releaseUser(user, group);
     return { group, ...context.store.leaveGroup(group, user) };

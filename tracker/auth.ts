@@ -89,8 +89,8 @@ function decodeBase64(text: string): Uint8Array {
 export interface TicketSigner {
   /** The public key clients verify tickets with (raw, base64url). */
   readonly publicKey: string;
-  /** A ticket for `user` to fetch `infoHash` in `group`, valid for `TICKET_LIFETIME_MS`. */
-  issue(claims: Omit<TicketClaims, "expiresAt">): Promise<string>;
+  /** A ticket for `user` to fetch `infoHash` in `group`, stamped now and valid for the lifetime. */
+  issue(claims: Omit<TicketClaims, "expiresAt" | "issuedAt">): Promise<string>;
 }
 
 /** Where the signing key is kept between runs (the tracker's settings table). */
@@ -107,8 +107,19 @@ const TICKET_KEY_SETTING = "ticket_signing_key_pkcs8";
  */
 export async function loadTicketSigner(
   storage: KeyStorage,
-  now: () => number = Date.now,
+  options: {
+    now?: () => number;
+    /** How long a ticket is valid: 1 ms to `TICKET_LIFETIME_MS` (the default). */
+    lifetimeMs?: number;
+  } = {},
 ): Promise<TicketSigner> {
+  const now = options.now ?? Date.now;
+  const lifetimeMs = options.lifetimeMs ?? TICKET_LIFETIME_MS;
+  if (!Number.isSafeInteger(lifetimeMs) || lifetimeMs < 1 || lifetimeMs > TICKET_LIFETIME_MS) {
+    throw new RangeError(
+      `ticket lifetime ${lifetimeMs} ms is not between 1 and ${TICKET_LIFETIME_MS} ms`,
+    );
+  }
   let privateKey: CryptoKey;
   let publicKey: CryptoKey;
   const stored = storage.setting(TICKET_KEY_SETTING);
@@ -137,6 +148,9 @@ export async function loadTicketSigner(
   const publicKeyText = await exportPublicKey(publicKey);
   return {
     publicKey: publicKeyText,
-    issue: (claims) => signTicket({ ...claims, expiresAt: now() + TICKET_LIFETIME_MS }, privateKey),
+    issue: (claims) => {
+      const issuedAt = now();
+      return signTicket({ ...claims, issuedAt, expiresAt: issuedAt + lifetimeMs }, privateKey);
+    },
   };
 }

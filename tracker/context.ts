@@ -14,6 +14,7 @@ import {
   type ResponseData,
 } from "../lib/protocol.ts";
 import type { TicketSigner } from "./auth.ts";
+import type { ClientEvents } from "./events.ts";
 import type { Presence } from "./presence.ts";
 import type { Sessions } from "./sessions.ts";
 import type { TrackerStore } from "./store.ts";
@@ -49,6 +50,8 @@ export interface HandlerContext {
   tickets: TicketSigner;
   /** Login sessions and the connections acting under them. */
   sessions: Sessions;
+  /** Pushes to other connections (revocations). */
+  events: ClientEvents;
 }
 
 /** A handler of one request type. */

@@ -61,6 +61,17 @@ export class Presence {
     }
   }
 
+  /** The connections holding any file in `group`. */
+  connectionsIn(group: string): Set<number> {
+    const ids = new Set<number>();
+    const prefix = `${group}\n`;
+    for (const [key, holders] of this.#holders) {
+      if (!key.startsWith(prefix)) continue;
+      for (const id of holders.keys()) ids.add(id);
+    }
+    return ids;
+  }
+
   /** The online holders of a file in a group. */
   holders(group: string, infoHash: string): Holder[] {
     return [...this.#holders.get(keyOf(group, infoHash))?.values() ?? []];

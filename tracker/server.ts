@@ -7,8 +7,8 @@
  */
 
 import { errorMessage, ProtocolError } from "../lib/errors.ts";
-import { encodeFrame, readFrames } from "../lib/frame.ts";
-import { closeQuietly, isDisconnect, writeAll } from "../lib/io.ts";
+import { readFrames } from "../lib/frame.ts";
+import { closeQuietly, isDisconnect } from "../lib/io.ts";
 import { pemToDer } from "../lib/identity.ts";
 import {
   type AcceptedConn,
@@ -31,6 +31,8 @@ import {
 import { loadTicketSigner, makeDecoyHash, type TicketSigner } from "./auth.ts";
 import { loadOperatorCertificate, loadTrackerIdentity } from "./identity.ts";
 import { type ConnectionState, type HandlerContext, RequestError } from "./context.ts";
+import { ClientEvents } from "./events.ts";
+import { FrameWriter } from "./frame_writer.ts";
 import { handleRequest, isHandledRequest } from "./handlers.ts";
 import { Presence } from "./presence.ts";
 import { Sessions } from "./sessions.ts";
@@ -57,6 +59,8 @@ export interface TrackerOptions {
   tlsFiles?: { certPath: string; keyPath: string };
   /** Plain TCP on every link, for measurements only. */
   insecurePlaintext?: boolean;
+  /** How long download tickets are valid, at most `TICKET_LIFETIME_MS` (the default). */
+  ticketLifetimeMs?: number;
 }
 
 const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
@@ -73,6 +77,7 @@ export class Tracker {
   readonly #tickets: TicketSigner;
   readonly #presence: Presence;
   readonly #sessions: Sessions;
+  readonly #events: ClientEvents;
   readonly #accepting: Promise<void>;
   #nextConnectionId = 1;
   #closing?: Promise<void>;
@@ -95,6 +100,7 @@ export class Tracker {
     this.#presence = presence;
     this.#sessions = sessions;
     this.#tickets = tickets;
+    this.#events = new ClientEvents({ presence });
     this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.#log = options.log ?? ((line) => console.error(line));
     this.#decoyHash = makeDecoyHash();
@@ -108,7 +114,7 @@ export class Tracker {
       const presence = new Presence();
       const sessions = new Sessions({ store, presence, maxIdleMs: options.sessionMaxIdleMs });
       sessions.prune();
-      const tickets = await loadTicketSigner(store);
+      const tickets = await loadTicketSigner(store, { lifetimeMs: options.ticketLifetimeMs });
       let security: Security = { mode: "plaintext" };
       let fingerprint: string | undefined;
       if (!options.insecurePlaintext) {
@@ -184,7 +190,9 @@ export class Tracker {
       presence: this.#presence,
       tickets: this.#tickets,
       sessions: this.#sessions,
+      events: this.#events,
     };
+    const writer = new FrameWriter(conn);
     let idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
     let greeted = false;
     try {
@@ -195,26 +203,28 @@ export class Tracker {
         try {
           request = parseRequest(frame);
         } catch (error) {
-          await send(conn, failure(frameId(frame) ?? 0, "bad_request", errorMessage(error)));
+          await writer.reply(failure(frameId(frame) ?? 0, "bad_request", errorMessage(error)));
           if (!greeted) break;
           continue;
         }
         if (!greeted) {
-          greeted = await this.#greet(conn, request, connection);
+          greeted = await this.#greet(writer, request, connection);
           if (!greeted) break;
+          this.#events.register(connection, writer);
           continue;
         }
-        await send(conn, await this.#answer(context, request, remote));
+        await writer.reply(await this.#answer(context, request, remote));
       }
     } catch (error) {
       if (error instanceof ProtocolError) {
         this.#log(`tracker: ${remote}: ${error.message}; closing the connection`);
-        await send(conn, failure(0, "bad_request", error.message)).catch(() => {});
+        await writer.reply(failure(0, "bad_request", error.message)).catch(() => {});
       } else if (!isDisconnect(error) && !this.#closing) {
         this.#log(`tracker: ${remote}: ${errorMessage(error)}`);
       }
     } finally {
       clearTimeout(idleTimer);
+      this.#events.unregister(connection);
       this.#sessions.disconnected(connection);
       this.#presence.releaseConnection(connection.id);
       this.#connections.delete(conn);
@@ -224,12 +234,12 @@ export class Tracker {
 
   /** Answers the first request, which must be a hello of our version. */
   async #greet(
-    conn: ByteConn,
+    writer: FrameWriter,
     request: RequestFrame,
     connection: ConnectionState,
   ): Promise<boolean> {
     if (request.type !== "hello") {
-      await send(conn, failure(request.id, "bad_request", "the first request must be hello"));
+      await writer.reply(failure(request.id, "bad_request", "the first request must be hello"));
       return false;
     }
     if (request.peer) {
@@ -244,8 +254,7 @@ export class Tracker {
           }
         })();
         if (!der) {
-          await send(
-            conn,
+          await writer.reply(
             failure(request.id, "bad_request", "a serving peer must present its certificate"),
           );
           return false;
@@ -260,8 +269,7 @@ export class Tracker {
       connection.peer = endpoint;
     }
     if (request.version !== PROTOCOL_VERSION) {
-      await send(
-        conn,
+      await writer.reply(
         failure(
           request.id,
           "unsupported_version",
@@ -270,7 +278,7 @@ export class Tracker {
       );
       return false;
     }
-    await send(conn, {
+    await writer.reply({
       id: request.id,
       ok: true,
       data: {
@@ -303,8 +311,4 @@ export class Tracker {
 
 function failure(id: number, code: ErrorCode, message: string): Response {
   return { id, ok: false, error: { code, message } };
-}
-
-function send(conn: ByteConn, response: Response): Promise<void> {
-  return writeAll(conn, encodeFrame(response));
 }

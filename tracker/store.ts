@@ -333,6 +333,12 @@ export class TrackerStore {
     return row?.owner_id;
   }
 
+  /** The user ids of a group's members. */
+  members(group: string): string[] {
+    return (this.#sql("SELECT user_id FROM memberships WHERE group_id = ? ORDER BY seq")
+      .all(group) as { user_id: string }[]).map((row) => row.user_id);
+  }
+
   /** True when `user` is a member of `group`. */
   isMember(group: string, user: string): boolean {
     return this.#sql("SELECT 1 FROM memberships WHERE group_id = ? AND user_id = ?")

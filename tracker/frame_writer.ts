@@ -1,0 +1,69 @@
+/**
+ * One writer per tracker connection: replies and pushes go out through a single chain of
+ * writes, so a push sent while a reply is being written never interleaves bytes with it.
+ * Replies are awaited by the connection's request loop (one at a time); pushes are not, so
+ * they are bounded: a connection with more than `maxQueuedPushes` pushes not yet written is
+ * not reading, and is closed rather than let to grow the tracker's memory.
+ *
+ * @module
+ */
+
+import { encodeFrame } from "../lib/frame.ts";
+import { closeQuietly, writeAll } from "../lib/io.ts";
+import type { Push, Response } from "../lib/protocol.ts";
+import type { ByteConn } from "../lib/transport.ts";
+
+/** Pushes a connection may have waiting to be written before it is dropped. */
+export const MAX_QUEUED_PUSHES = 256;
+
+/** Serialises every frame written to one connection. */
+export class FrameWriter {
+  readonly #conn: ByteConn;
+  readonly #maxQueuedPushes: number;
+  #chain: Promise<void> = Promise.resolve();
+  #queuedPushes = 0;
+  #closed = false;
+
+  constructor(conn: ByteConn, options: { maxQueuedPushes?: number } = {}) {
+    this.#conn = conn;
+    this.#maxQueuedPushes = options.maxQueuedPushes ?? MAX_QUEUED_PUSHES;
+  }
+
+  /** Pushes waiting to be written. */
+  get queuedPushes(): number {
+    return this.#queuedPushes;
+  }
+
+  /** Writes a reply after everything queued before it; rejects when the write fails. */
+  reply(response: Response): Promise<void> {
+    const frame = encodeFrame(response);
+    const written = this.#chain.then(() => writeAll(this.#conn, frame));
+    this.#chain = written.catch(() => {});
+    return written;
+  }
+
+  /**
+   * Queues a push; never waits. Returns false (and closes the connection) when the
+   * connection already has `maxQueuedPushes` waiting, or is closed.
+   */
+  push(push: Push): boolean {
+    if (this.#closed) return false;
+    if (this.#queuedPushes >= this.#maxQueuedPushes) {
+      this.close();
+      return false;
+    }
+    const frame = encodeFrame(push);
+    this.#queuedPushes++;
+    this.#chain = this.#chain
+      .then(() => this.#closed ? undefined : writeAll(this.#conn, frame))
+      .catch(() => this.close())
+      .finally(() => this.#queuedPushes--);
+    return true;
+  }
+
+  /** Closes the connection; later pushes are refused. */
+  close(): void {
+    this.#closed = true;
+    closeQuietly(this.#conn);
+  }
+}
