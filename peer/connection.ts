@@ -84,6 +84,8 @@ export interface PeerContext {
 
 /** The most blocks served with one read and one write (a whole piece). */
 const MAX_RUN_BLOCKS = 32;
+/** Extension handshakes with a ticket a remote may have waiting for their check. */
+const MAX_PENDING_TICKET_CHECKS = 4;
 /** Requests a remote may have queued with us before it is in breach. */
 const MAX_QUEUED_REQUESTS = 512;
 /** A remote must complete both handshakes within this. */
@@ -220,6 +222,7 @@ export class PeerConnection implements PeerHandle {
   #expiryTimer?: ReturnType<typeof setTimeout>;
   /** Tickets are checked one after another, in the order they came. */
   #ticketChecks: Promise<void> = Promise.resolve();
+  #pendingTicketChecks = 0;
   readonly #serveQueue: QueuedRequest[] = [];
   #runBuffer?: Uint8Array;
   #serving = false;
@@ -453,6 +456,11 @@ export class PeerConnection implements PeerHandle {
     }
     const text = new TextDecoder().decode(ticket);
     const holder = this.#remoteFingerprint;
+    // each check costs a signature verification: a remote may not queue them up
+    if (this.#pendingTicketChecks >= MAX_PENDING_TICKET_CHECKS) {
+      throw new ProtocolError(`more than ${MAX_PENDING_TICKET_CHECKS} tickets awaiting a check`);
+    }
+    this.#pendingTicketChecks++;
     this.#ticketChecks = this.#ticketChecks.then(() =>
       this.#context.checkTicket(text, this.#torrent, holder).then(
         (claims) => this.#acceptTicket(claims),
@@ -461,7 +469,7 @@ export class PeerConnection implements PeerHandle {
           this.close(`bad ticket: ${errorMessage(error)}`);
         },
       )
-    );
+    ).finally(() => this.#pendingTicketChecks--);
   }
 
   /** A ticket verified: serve under it until it runs out, unless a fresher one comes. */

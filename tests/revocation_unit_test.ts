@@ -134,7 +134,7 @@ Deno.test("FrameWriter: replies and pushes never interleave; a stuck reader is d
 });
 
 /** A served connection over loopback TCP, with a fake ticket check that grants `claims`. */
-async function servedConnection(checks: (TicketClaims | Error)[]) {
+async function servedConnection(checks: (TicketClaims | Error | "never")[]) {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const infoHash = new Uint8Array(20).fill(9);
   const torrent = {
@@ -151,6 +151,7 @@ async function servedConnection(checks: (TicketClaims | Error)[]) {
     listenPort: 1,
     checkTicket: () => {
       const next = checks.shift() ?? new Error("no more tickets");
+      if (next === "never") return new Promise<TicketClaims>(() => {}); // a check that hangs
       return next instanceof Error ? Promise.reject(next) : Promise.resolve(next);
     },
     security: { mode: "plaintext" },
@@ -203,6 +204,16 @@ Deno.test("a served connection closes at its ticket's expiry unless a fresher on
     assert.equal(peer.closeReason, "", "still open");
     peer.close("test over");
     await served.running;
+    served.client.close();
+  });
+
+  await t.step("tickets piling up unchecked are a breach: closed", async () => {
+    const served = await servedConnection(["never", "never", "never", "never", "never"]);
+    await served.sendTicket("t0");
+    const peer = await served.peer();
+    for (let i = 1; i < 5; i++) await served.sendTicket(`t${i}`);
+    await served.running;
+    assert.match(peer.closeReason, /more than 4 tickets awaiting a check/);
     served.client.close();
   });
 
