@@ -21,6 +21,28 @@ Deno.test("argv: wrong or missing arguments print usage on stderr and exit 2", a
     ["client with five arguments", ["client", "127.0.0.1", "0", "127.0.0.1", "1", "2"]],
     ["client bad port", ["client", "127.0.0.1", "x", "127.0.0.1", "1"]],
     ["client unknown option", ["client", "127.0.0.1", "0", "127.0.0.1", "1", "--yaml"]],
+    ["server --tls-cert without --tls-key", ["server", "127.0.0.1", "0", "--tls-cert", "c.pem"]],
+    ["server --tls-key without --tls-cert", ["server", "127.0.0.1", "0", "--tls-key", "k.pem"]],
+    [
+      "server plaintext with a certificate",
+      ["server", "127.0.0.1", "0", "--insecure-plaintext", "--tls-cert", "c", "--tls-key", "k"],
+    ],
+    ...[
+      "abc",
+      "SHA256:" + "0".repeat(63),
+      "SHA256:" + "g".repeat(64),
+      "SHA1:" + "0".repeat(64),
+      "0".repeat(65),
+      "",
+    ].map((bad): [string, string[]] => [
+      `client bad --tracker-fingerprint "${bad}"`,
+      ["client", "127.0.0.1", "0", "127.0.0.1", "1", "--tracker-fingerprint", bad],
+    ]),
+    ...["127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", ":5000", "::1:5000", "[::1]", "a b:1", ""]
+      .map((bad): [string, string[]] => [
+        `client bad --public-addr "${bad}"`,
+        ["client", "127.0.0.1", "0", "127.0.0.1", "1", "--public-addr", bad],
+      ]),
   ];
   for (const [name, args] of cases) {
     await t.step(name, async () => {
@@ -137,4 +159,61 @@ Deno.test("passwords are stored only as salted scrypt hashes", async () => {
   } finally {
     db.close();
   }
+});
+
+Deno.test("startup: unusable identity files are errors naming the file, exit 1", async (t) => {
+  await using dir = await TempDir.create();
+
+  await t.step("client --state-dir that is a file", async () => {
+    const path = dir.join("not-a-dir");
+    await Deno.writeTextFile(path, "x");
+    const { code, stderr } = await runMain(
+      ["client", "127.0.0.1", "0", "127.0.0.1", "1", "--state-dir", path],
+    );
+    assert.equal(code, 1);
+    assert.match(stderr[0], /^error: .*not-a-dir/);
+  });
+
+  await t.step("tracker --tls-cert that does not exist", async () => {
+    const { code, stderr } = await runMain([
+      "server",
+      "127.0.0.1",
+      "0",
+      "--db",
+      dir.join("t.db"),
+      "--tls-cert",
+      dir.join("missing.pem"),
+      "--tls-key",
+      dir.join("missing.key"),
+    ]);
+    assert.equal(code, 1);
+    assert.match(stderr.join("\n"), /^error: .*missing\.pem/);
+  });
+
+  await t.step("tracker --tls-cert without a certificate in it", async () => {
+    await Deno.writeTextFile(dir.join("empty.pem"), "hello\n");
+    await Deno.writeTextFile(dir.join("key.pem"), "hello\n");
+    const { code, stderr } = await runMain([
+      "server",
+      "127.0.0.1",
+      "0",
+      "--db",
+      dir.join("t2.db"),
+      "--tls-cert",
+      dir.join("empty.pem"),
+      "--tls-key",
+      dir.join("key.pem"),
+    ]);
+    assert.equal(code, 1);
+    assert.match(stderr.join("\n"), /^error: .*empty\.pem/);
+  });
+});
+
+Deno.test("startup: the tracker prints its fingerprint on the line after it listens", async () => {
+  await using dir = await TempDir.create();
+  await using tracker = await TrackerProcess.start(dir.join("t.db"));
+  assert.match(tracker.fingerprint ?? "", /^SHA256:[0-9a-f]{64}$/);
+  const lines = tracker.stdout.all;
+  assert.match(lines[0], /^tracker listening on 127\.0\.0\.1:\d+$/);
+  assert.equal(lines[1], `tracker fingerprint ${tracker.fingerprint}`);
 });
