@@ -144,14 +144,16 @@ function plainListener(options: { hostname: string; port: number }): ConnListene
 
 /**
  * Connects to a tracker. With TLS the tracker's certificate fingerprint goes to `verify`
- * before anything is sent; `verify` throws (an `IdentityError`) to refuse it.
+ * before anything is sent; `verify` throws (an `IdentityError`) to refuse it. `verified`
+ * tells whether the certificate chain is also valid for `hostname` by the trusted
+ * certificate authorities (only ever for a host name, never an IP address).
  */
 export async function connectTracker(
   options: {
     hostname: string;
     port: number;
     security: Security;
-    verify: (fingerprint: string) => void | Promise<void>;
+    verify: (fingerprint: string, verified: { byAuthority: boolean }) => void | Promise<void>;
   },
 ): Promise<ByteConn> {
   if (options.security.mode === "plaintext") {
@@ -176,7 +178,8 @@ export async function connectTracker(
     if (!der || der.length === 0) {
       throw new IdentityError("the tracker presented no certificate");
     }
-    await options.verify(sha256Hex(der));
+    const byAuthority = !isIpLiteral(options.hostname) && socket.authorized === true;
+    await options.verify(sha256Hex(der), { byAuthority });
   } catch (error) {
     socket.destroy();
     throw error;

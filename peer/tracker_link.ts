@@ -52,7 +52,7 @@ export interface TrackerLinkOptions {
   /** Our certificate on the link, or plaintext. */
   security: Security;
   /** Checks the tracker's certificate fingerprint before anything is sent; throws to refuse. */
-  verifyTracker: (fingerprint: string) => void | Promise<void>;
+  verifyTracker: (fingerprint: string, verified: { byAuthority: boolean }) => void | Promise<void>;
   /** Runs on every new connection, before queued requests go out (e.g. session resume). */
   onConnected?: (link: TrackerLink) => Promise<void>;
   /** Told each push the tracker sends on its own (a revocation). */

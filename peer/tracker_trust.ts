@@ -3,7 +3,10 @@
  * from its certificate's SHA-256 fingerprint the way SSH decides on host keys: the fingerprint
  * given with `--tracker-fingerprint`, else the one pinned in the state directory's
  * known_trackers file, else (first contact) trusted and pinned there. A changed fingerprint
- * is refused, never re-trusted on its own.
+ * is refused, never re-trusted on its own. A tracker dialled by host name whose certificate
+ * chain a trusted certificate authority vouches for, for that name (an operator's own
+ * certificate, `--tls-cert`), is accepted as a browser would, without a pin: its
+ * certificate changes at every renewal.
  *
  * @module
  */
@@ -26,10 +29,11 @@ export interface TrackerTrustOptions {
 /** A check for `connectTracker`: resolves to accept the tracker, throws `IdentityError` not to. */
 export function trackerVerifier(
   options: TrackerTrustOptions,
-): (fingerprint: string) => Promise<void> {
+): (fingerprint: string, verified: { byAuthority: boolean }) => Promise<void> {
   const file = `${options.stateDir.path}/known_trackers`;
-  return async (fingerprint) => {
+  return async (fingerprint, verified) => {
     const presented = formatFingerprint(fingerprint);
+    if (options.expected === undefined && verified.byAuthority) return;
     if (options.expected !== undefined) {
       if (fingerprint === options.expected) return;
       throw new IdentityError(

@@ -122,6 +122,8 @@ export interface ProgramOptions {
    * Default: a fresh temporary directory, removed when the program has exited.
    */
   stateHome?: string;
+  /** More environment variables for the program. */
+  env?: Record<string, string>;
 }
 
 /** A spawned process (by default `main.ts`) with its output captured line by line. */
@@ -143,7 +145,7 @@ export class Program implements AsyncDisposable {
       stdin: options.stdin ? "piped" : "null",
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1", XDG_STATE_HOME: stateHome },
+      env: { NO_COLOR: "1", XDG_STATE_HOME: stateHome, ...options.env },
     }).spawn();
     this.#stdin = options.stdin ? this.#child.stdin.getWriter() : undefined;
     this.stdout = new LineQueue(this.#child.stdout, options.waitLimitMs);
@@ -274,6 +276,9 @@ export class JsonShell extends Program {
       extraArgs?: string[];
       waitLimitMs?: number;
       stateHome?: string;
+      /** The tracker's host as the client dials it. Default 127.0.0.1. */
+      trackerHost?: string;
+      env?: Record<string, string>;
     } = {},
   ): JsonShell {
     const shell = new JsonShell(
@@ -281,12 +286,17 @@ export class JsonShell extends Program {
         "client",
         "127.0.0.1",
         String(options.peerPort ?? 0),
-        "127.0.0.1",
+        options.trackerHost ?? "127.0.0.1",
         String(trackerPort),
         "--json",
         ...options.extraArgs ?? [],
       ],
-      { cwd: options.cwd, waitLimitMs: options.waitLimitMs, stateHome: options.stateHome },
+      {
+        cwd: options.cwd,
+        waitLimitMs: options.waitLimitMs,
+        stateHome: options.stateHome,
+        env: options.env,
+      },
     );
     shell.peerPort = options.peerPort ?? 0;
     return shell;
