@@ -15,6 +15,8 @@
  * @module
  */
 
+import { concatBytes } from "./bytes.ts";
+
 const TAG = {
   boolean: 0x01,
   integer: 0x02,
@@ -268,30 +270,20 @@ function integer(unsigned: Uint8Array): Uint8Array {
   while (start < unsigned.length - 1 && unsigned[start] === 0) start++;
   const digits = unsigned.subarray(start);
   return digits[0] & 0x80
-    ? tlv(TAG.integer, concat(new Uint8Array([0]), digits))
+    ? tlv(TAG.integer, concatBytes(new Uint8Array([0]), digits))
     : tlv(TAG.integer, digits);
 }
 
 function bitString(bytes: Uint8Array, unusedBits = 0): Uint8Array {
-  return tlv(TAG.bitString, concat(new Uint8Array([unusedBits]), bytes));
+  return tlv(TAG.bitString, concatBytes(new Uint8Array([unusedBits]), bytes));
 }
 
 function sequence(...elements: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  return tlv(TAG.sequence, concat(...elements));
+  return tlv(TAG.sequence, concatBytes(...elements));
 }
 
 function tlv(tag: number, content: Uint8Array): Uint8Array<ArrayBuffer> {
-  return concat(new Uint8Array([tag]), encodeLength(content.length), content);
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return concatBytes(new Uint8Array([tag]), encodeLength(content.length), content);
 }
 
 /** Reads one DER element's header at `at`, checking its tag and that it fits in `der`. */

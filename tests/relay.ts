@@ -7,6 +7,7 @@
  * @module
  */
 
+import { concatBytes } from "../lib/bytes.ts";
 import type { Socket } from "node:net";
 import * as tls from "node:tls";
 import { generateIdentity, type Identity } from "../lib/identity.ts";
@@ -234,13 +235,7 @@ export class TlsInterceptor implements AsyncDisposable {
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, at);
-    at += chunk.length;
-  }
-  return all;
+  return concatBytes(...chunks);
 }
 
 function closeQuietly(closer: { close(): void }): void {

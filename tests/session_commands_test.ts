@@ -5,16 +5,10 @@
  */
 
 import assert from "node:assert/strict";
+import type { SessionSummary } from "../lib/protocol.ts";
 import { JsonShell, runScript, TempDir, TrackerProcess } from "./harness.ts";
 
-interface SessionLine {
-  id: string;
-  created_at: number;
-  last_seen_at: number;
-  fingerprint: string | null;
-  current: boolean;
-  online: boolean;
-}
+type SessionLine = SessionSummary;
 
 async function sessionsOf(shell: JsonShell): Promise<SessionLine[]> {
   return await shell.ok("list_sessions") as SessionLine[];

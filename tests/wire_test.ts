@@ -4,6 +4,7 @@
  * offset, length limits checked before the body is read, and the batch encoders.
  */
 
+import { concatBytes } from "../lib/bytes.ts";
 import assert from "node:assert/strict";
 import { ProtocolError } from "../lib/errors.ts";
 import { BLOCK_LENGTH } from "../lib/pieces.ts";
@@ -47,13 +48,7 @@ class FakeSource implements ByteSource {
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+  return concatBytes(...parts);
 }
 
 /** A message with its byte fields copied out of the reader's buffer. */
