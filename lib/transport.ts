@@ -40,6 +40,8 @@ export interface ByteConn {
 export interface AcceptedConn extends ByteConn {
   /** SHA-256 (hex) of the certificate the client presented; undefined in plaintext. */
   readonly peerFingerprint?: string;
+  /** That certificate (DER); undefined in plaintext. */
+  readonly peerCertificate?: Uint8Array;
 }
 
 /** A listener's accepted connections, one after another, until `close`. */
@@ -102,7 +104,7 @@ export async function listen(
       socket.destroy(); // no client certificate: nobody to serve
       return;
     }
-    queue.push(new NodeConn(socket, sha256Hex(der)));
+    queue.push(new NodeConn(socket, new Uint8Array(der)));
   });
   // a client that fails its handshake costs only itself
   server.on("tlsClientError", () => {});
@@ -291,11 +293,13 @@ class NodeConn implements AcceptedConn {
   #failure?: Error;
   #waiting?: { resolve(): void };
   readonly peerFingerprint?: string;
+  readonly peerCertificate?: Uint8Array;
   readonly remoteAddr: { hostname: string; port: number };
 
-  constructor(socket: tls.TLSSocket, peerFingerprint?: string) {
+  constructor(socket: tls.TLSSocket, peerCertificate?: Uint8Array) {
     this.#socket = socket;
-    this.peerFingerprint = peerFingerprint;
+    this.peerCertificate = peerCertificate;
+    this.peerFingerprint = peerCertificate ? sha256Hex(peerCertificate) : undefined;
     this.remoteAddr = {
       hostname: (socket as Socket).remoteAddress ?? "?",
       port: (socket as Socket).remotePort ?? 0,

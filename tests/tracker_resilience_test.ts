@@ -3,6 +3,7 @@
  * their own, and garbage, oversized or silent connections never stop it serving others.
  */
 
+import { generateIdentity, type Identity, issueCertificate } from "../lib/identity.ts";
 import assert from "node:assert/strict";
 import { encodeFrame, readFrames } from "../lib/frame.ts";
 import { writeAll } from "../lib/io.ts";
@@ -68,8 +69,8 @@ Deno.test("a client started before its tracker connects when the tracker comes u
 });
 
 /** A raw TCP connection to the tracker for sending whatever bytes a test likes. */
-async function rawConnection(port: number) {
-  const conn = await connectRawTls(port);
+async function rawConnection(port: number, identity?: Identity) {
+  const conn = await connectRawTls(port, identity);
   const frames = readFrames(readableOf(conn));
   return {
     conn,
@@ -170,6 +171,49 @@ Deno.test("hostile connections cost the tracker nothing", async (t) => {
     const reply = await old.request({ id: 1, type: "hello", version: PROTOCOL_VERSION + 1 });
     assert.equal((reply?.error as { code: string }).code, "unsupported_version");
     await old.closedByPeer();
+  });
+
+  await t.step("a serving peer's hello must carry a real certificate", async () => {
+    const peer = { host: "127.0.0.1", port: 6881 };
+    const pem = (body: string) =>
+      `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
+    const cases: [string, Record<string, unknown>, RegExp][] = [
+      ["no certificate", {}, /must present its certificate/],
+      ["not base64 inside", { peer_cert: pem("%%%%") }, /must present its certificate/],
+      ["no PEM block", { peer_cert: "hello" }, /malformed field "peer_cert"/],
+      ["oversized", { peer_cert: pem("A".repeat(9000)) }, /malformed field "peer_cert"/],
+      ["base64 that is no certificate", { peer_cert: pem("AAAA") }, /must present its certif/],
+      [
+        "another key's certificate",
+        { peer_cert: (await generateIdentity("someone else")).certPem },
+        /not made with the key of this connection's certificate/,
+      ],
+    ];
+    const me = await generateIdentity("swarmshare test client");
+    for (const [what, extra, message] of cases) {
+      using conn = await rawConnection(tracker.port, me);
+      const reply = await conn.request({
+        id: 1,
+        type: "hello",
+        version: PROTOCOL_VERSION,
+        peer,
+        ...extra,
+      });
+      assert.equal(reply?.ok, false, what);
+      assert.match(String((reply?.error as { message: string }).message), message, what);
+      await conn.closedByPeer();
+    }
+    // the control: a serving certificate made with this connection's key is taken
+    using good = await rawConnection(tracker.port, me);
+    const serving = await issueCertificate(me, "swarmshare peer", ["127.0.0.1"]);
+    const reply = await good.request({
+      id: 1,
+      type: "hello",
+      version: PROTOCOL_VERSION,
+      peer,
+      peer_cert: serving.certPem,
+    });
+    assert.equal(reply?.ok, true, JSON.stringify(reply));
   });
 
   await t.step("after hello, malformed requests get error replies on a live link", async () => {

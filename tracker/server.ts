@@ -10,6 +10,7 @@ import { errorMessage, ProtocolError } from "../lib/errors.ts";
 import { readFrames } from "../lib/frame.ts";
 import { closeQuietly, isDisconnect } from "../lib/io.ts";
 import { pemToDer } from "../lib/identity.ts";
+import { certificatePublicKeyInfo } from "../lib/x509.ts";
 import {
   type AcceptedConn,
   type ByteConn,
@@ -208,7 +209,7 @@ export class Tracker {
           continue;
         }
         if (!greeted) {
-          greeted = await this.#greet(writer, request, connection);
+          greeted = await this.#greet(writer, request, connection, conn.peerCertificate);
           if (!greeted) break;
           this.#events.register(connection, writer);
           continue;
@@ -237,6 +238,7 @@ export class Tracker {
     writer: FrameWriter,
     request: RequestFrame,
     connection: ConnectionState,
+    linkCertificate: Uint8Array | undefined,
   ): Promise<boolean> {
     if (request.type !== "hello") {
       await writer.reply(failure(request.id, "bad_request", "the first request must be hello"));
@@ -245,18 +247,12 @@ export class Tracker {
     if (request.peer) {
       let endpoint: PeerEndpoint = { host: request.peer.host, port: request.peer.port };
       if (this.fingerprint !== undefined) {
-        // downloaders dial this peer trusting only this certificate
-        const der = request.peer_cert === undefined ? undefined : (() => {
-          try {
-            return pemToDer(request.peer_cert, "CERTIFICATE");
-          } catch {
-            return undefined;
-          }
-        })();
+        // downloaders dial this peer trusting only this certificate, which must be made with
+        // the key this client proved it holds on this link
+        const problem = servingCertificateProblem(request.peer_cert, linkCertificate);
+        const der = problem === undefined ? pemToDer(request.peer_cert!, "CERTIFICATE") : undefined;
         if (!der) {
-          await writer.reply(
-            failure(request.id, "bad_request", "a serving peer must present its certificate"),
-          );
+          await writer.reply(failure(request.id, "bad_request", problem!));
           return false;
         }
         endpoint = {
@@ -307,6 +303,31 @@ export class Tracker {
       return failure(request.id, "internal", `the tracker could not complete ${request.type}`);
     }
   }
+}
+
+/** Why a hello's serving certificate is unacceptable, or undefined when it is fine. */
+function servingCertificateProblem(
+  pem: string | undefined,
+  linkCertificate: Uint8Array | undefined,
+): string | undefined {
+  if (pem === undefined) return "a serving peer must present its certificate";
+  let spki: Uint8Array;
+  try {
+    spki = certificatePublicKeyInfo(pemToDer(pem, "CERTIFICATE"));
+  } catch (error) {
+    return `a serving peer must present its certificate: ${errorMessage(error)}`;
+  }
+  const linkKey = linkCertificate && (() => {
+    try {
+      return certificatePublicKeyInfo(linkCertificate);
+    } catch {
+      return undefined;
+    }
+  })();
+  if (!linkKey || linkKey.length !== spki.length || !linkKey.every((byte, i) => byte === spki[i])) {
+    return "the serving certificate is not made with the key of this connection's certificate";
+  }
+  return undefined;
 }
 
 function failure(id: number, code: ErrorCode, message: string): Response {
