@@ -43,18 +43,52 @@ export function passwordProblem(password: string): string | undefined {
 }
 
 const MAX_FILE_NAME_BYTES = 255;
+/** What a download's part file adds around the name: `.` before, this after. */
+export const PART_FILE_SUFFIX = ".swarmshare-part";
+/**
+ * The longest name that can be downloaded: its part file `.NAME.swarmshare-part` must fit
+ * the file systems' 255 bytes too.
+ */
+export const MAX_SHARED_NAME_BYTES = MAX_FILE_NAME_BYTES - 1 - PART_FILE_SUFFIX.length;
+/**
+ * Characters a name may not hold: C0 controls, DEL, C1 controls, and the bidirectional
+ * controls that make a terminal show a name other than it is (`gnp.exe` as `exe.png`).
+ */
+const FORBIDDEN_NAME_CHARACTERS =
+  // deno-lint-ignore no-control-regex
+  /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
 
 /** Why `name` cannot be a shared file's name, or `undefined` when it can. */
 export function fileNameProblem(name: string): string | undefined {
   if (name.length === 0) return "the file name is empty";
-  if (new TextEncoder().encode(name).length > MAX_FILE_NAME_BYTES) {
-    return `the file name "${name}" is longer than ${MAX_FILE_NAME_BYTES} bytes`;
+  const bytes = new TextEncoder().encode(name).length;
+  if (bytes > MAX_SHARED_NAME_BYTES) {
+    return `the file name "${shownName(name)}" is ${bytes} bytes long; at most ` +
+      `${MAX_SHARED_NAME_BYTES} can be shared (its download's part file must fit 255)`;
   }
-  // deno-lint-ignore no-control-regex
-  if (name === "." || name === ".." || /[/\\\x00-\x1f]/.test(name)) {
-    return `"${name}" cannot be a file name: no slashes, control characters, "." or ".."`;
+  if (name === "." || name === ".." || /[/\\]/.test(name)) {
+    return `"${shownName(name)}" cannot be a file name: no slashes, "." or ".."`;
+  }
+  if (FORBIDDEN_NAME_CHARACTERS.test(name)) {
+    return `"${
+      shownName(name)
+    }" cannot be a file name: it holds control or text-direction characters`;
+  }
+  if (name.startsWith(".") && name.endsWith(PART_FILE_SUFFIX)) {
+    return `"${
+      shownName(name)
+    }" cannot be a file name: downloads use such names for their part files`;
   }
   return undefined;
+}
+
+/** A name as it can be printed safely: controls as \u escapes, at most 100 characters. */
+export function shownName(name: string): string {
+  const escaped = name.replace(
+    new RegExp(FORBIDDEN_NAME_CHARACTERS.source, "g"),
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+  return escaped.length > 100 ? `${escaped.slice(0, 100)}...` : escaped;
 }
 
 /** True for a lowercase hex SHA-1 (40 characters). */

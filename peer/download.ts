@@ -425,6 +425,7 @@ export class Download implements PieceSink {
     const open: WriterRequest = {
       type: "open",
       path: this.partPath,
+      identity: this.#torrent!.file.identity!,
       length: this.info.length,
       present,
       slots: this.#slots.memory,
@@ -521,7 +522,7 @@ export class Download implements PieceSink {
       if (actual !== this.sha1) {
         throw new UserError(`whole-file SHA-1 is ${actual}, expected ${this.sha1}`);
       }
-      await promotePartFile(this.partPath, this.path);
+      await promotePartFile(this.partPath, this.path, file.identity!);
       file.renamedTo(this.path);
       const { mtime } = await Deno.stat(this.path);
       this.state = "C";

@@ -40,6 +40,8 @@ export type WriterRequest =
   | {
     type: "open";
     path: string;
+    /** The file the download opened and checked at `path`: the writer opens only that one. */
+    identity: { dev: number; ino: number };
     length: number;
     present: number[];
     /** The download's piece slots. */
@@ -98,9 +100,9 @@ class PieceWriter {
     open: Extract<WriterRequest, { type: "open" }>,
     release: (slot: number) => void,
   ) {
-    const { path, length, present } = open;
-    this.#fd = fs.openSync(path, "r+");
-    this.#directFd = openDirect(path);
+    const { path, length, present, identity } = open;
+    this.#fd = openSame(path, fs.constants.O_RDWR, identity);
+    this.#directFd = openDirect(path, identity);
     this.#slots = slotViews(open.slots);
     this.#maxKept = open.maxKept;
     this.#release = release;
@@ -211,12 +213,26 @@ class PieceWriter {
   }
 }
 
+/**
+ * Opens `path` without following a symbolic link, and only if it still is the file the
+ * download checked (`identity`): a part file swapped for another mid-download is refused.
+ */
+function openSame(path: string, flags: number, identity: { dev: number; ino: number }): number {
+  const fd = fs.openSync(path, flags | fs.constants.O_NOFOLLOW);
+  const info = fs.fstatSync(fd);
+  if (!info.isFile() || info.dev !== identity.dev || info.ino !== identity.ino) {
+    fs.closeSync(fd);
+    throw new Error(`${path} is no longer the part file this download opened`);
+  }
+  return fd;
+}
+
 /** `path` opened for direct writes; undefined where the system has no such thing for it. */
-function openDirect(path: string): number | undefined {
+function openDirect(path: string, identity: { dev: number; ino: number }): number | undefined {
   const { O_DIRECT, O_WRONLY } = fs.constants;
   if (O_DIRECT === undefined) return undefined;
   try {
-    return fs.openSync(path, O_WRONLY | O_DIRECT);
+    return openSame(path, O_WRONLY | O_DIRECT, identity);
   } catch {
     return undefined;
   }

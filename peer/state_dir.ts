@@ -300,7 +300,11 @@ async function lstatIfExists(path: string): Promise<Deno.FileInfo | undefined> {
  * This process's uid. Deno.uid() needs --allow-sys=uid (and would prompt for it on a
  * terminal), so without it the owner of a file we create in `dir` tells us.
  */
-async function currentUid(dir: string): Promise<number | null> {
+/**
+ * This process's uid: from the system when `--allow-sys=uid` is granted, else as the owner of
+ * a file it creates (and removes) in `dir`, which must be writable.
+ */
+export async function currentUid(dir: string): Promise<number | null> {
   if (Deno.permissions.querySync({ name: "sys", kind: "uid" }).state === "granted") {
     return Deno.uid();
   }

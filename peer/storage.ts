@@ -9,22 +9,38 @@
 
 import { sha1 } from "../lib/hash.ts";
 import { constants } from "node:fs";
-import { type FileHandle, link, open, rename, stat, unlink } from "node:fs/promises";
+import { type FileHandle, link, lstat, open, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { UserError } from "../lib/errors.ts";
 import { PIECE_LENGTH, pieceCount, pieceSize } from "../lib/pieces.ts";
+import { PART_FILE_SUFFIX } from "../lib/protocol.ts";
+import { currentUid } from "./state_dir.ts";
+
+/** Which file on which device: what stays the same whatever name the file has. */
+export interface FileIdentity {
+  dev: number;
+  ino: number;
+}
 
 /** Random-access piece I/O on one file of a known length. */
 export class PieceFile {
   readonly #handle: FileHandle;
   #path: string;
   readonly length: number;
+  /** The very file opened (set for part files, which are checked against it later). */
+  readonly identity?: FileIdentity;
   #closed = false;
 
-  private constructor(handle: FileHandle, path: string, length: number) {
+  private constructor(
+    handle: FileHandle,
+    path: string,
+    length: number,
+    identity?: FileIdentity,
+  ) {
     this.#handle = handle;
     this.#path = path;
     this.length = length;
+    this.identity = identity;
   }
 
   /** Where the file is. */
@@ -42,13 +58,44 @@ export class PieceFile {
     return new PieceFile(await open(path, "r"), path, length);
   }
 
-  /** Opens (creating when missing) a part file sized to `length`, keeping what it holds. */
+  /**
+   * Opens (creating when missing) a part file sized to `length`, keeping what it holds. It
+   * never follows a symbolic link, and an existing part file must be a regular file of this
+   * user with no other name, so a download directory others can write to cannot point the
+   * download at another file. New files get the mode the user's umask leaves of 0666.
+   */
   static async openForWriting(path: string, length: number): Promise<PieceFile> {
-    // read-write, created when missing, never truncated: a resumed download keeps its pieces
-    const handle = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644);
-    const { size } = await handle.stat();
-    if (size !== length) await handle.truncate(length);
-    return new PieceFile(handle, path, length);
+    const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+    let handle: FileHandle;
+    let created = true;
+    try {
+      handle = await open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o666);
+    } catch (error) {
+      if (errorCode(error) !== "EEXIST") throw refusal(path, error);
+      created = false;
+      // read-write, never truncated: a resumed download keeps its pieces
+      handle = await open(path, O_RDWR | O_NOFOLLOW).catch((error) => {
+        throw refusal(path, error);
+      });
+    }
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) throw new UserError(`${path} is not a regular file; not writing into it`);
+      if (!created) {
+        if (info.nlink !== 1) {
+          throw new UserError(`${path} has other names (hard links); not writing into it`);
+        }
+        const uid = await currentUid(dirname(path));
+        if (uid !== null && info.uid !== uid) {
+          throw new UserError(`${path} belongs to another user; not writing into it`);
+        }
+      }
+      if (info.size !== length) await handle.truncate(length);
+      return new PieceFile(handle, path, length, { dev: info.dev, ino: info.ino });
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
   }
 
   /** Reads `length` bytes at `offset` into `into` (or a new buffer). */
@@ -121,26 +168,62 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** The hidden part file a download writes into, beside its final path. */
 export function partPathFor(finalPath: string): string {
-  return join(dirname(finalPath), `.${basename(finalPath)}.swarmshare-part`);
+  return join(dirname(finalPath), `.${basename(finalPath)}${PART_FILE_SUFFIX}`);
 }
 
 /**
- * Moves a verified part file to its final name, refusing to replace anything there. A hard
- * link claims the name atomically (it fails if anything, even a dangling symlink, is there),
- * then the part name goes; where the file system has no hard links, it checks, then renames.
+ * Gives the verified part file its final name, refusing to replace anything there, and only
+ * if the part name still is the very file the download wrote (`identity`). A hard link claims
+ * the name atomically (it fails if anything, even a dangling symlink, is there), is checked
+ * to be that file (a swap between the check and the link is undone), then the part name
+ * goes; where the file system has no hard links, it checks, then renames.
  */
-export async function promotePartFile(partPath: string, finalPath: string): Promise<void> {
+export async function promotePartFile(
+  partPath: string,
+  finalPath: string,
+  identity: FileIdentity,
+): Promise<void> {
   const taken = () =>
     new UserError(`${finalPath} appeared while downloading; the download is kept at ${partPath}`);
+  const replaced = () =>
+    new UserError(`${partPath} was replaced while downloading; not giving it the final name`);
+  if (!await isSameFile(partPath, identity)) throw replaced();
   try {
     await link(partPath, finalPath);
   } catch (error) {
-    if ((error as { code?: string }).code === "EEXIST") throw taken();
+    if (errorCode(error) === "EEXIST") throw taken();
     if (await exists(finalPath)) throw taken();
     await rename(partPath, finalPath);
+    if (!await isSameFile(finalPath, identity)) throw replaced();
     return;
   }
+  if (!await isSameFile(finalPath, identity)) {
+    await unlink(finalPath); // the name we just made, for a file that is not ours
+    throw replaced();
+  }
   await unlink(partPath);
+}
+
+/** True when `path` names (without following a link) the regular file `identity`. */
+async function isSameFile(path: string, identity: FileIdentity): Promise<boolean> {
+  try {
+    const info = await lstat(path);
+    return info.isFile() && info.dev === identity.dev && info.ino === identity.ino;
+  } catch {
+    return false;
+  }
+}
+
+function errorCode(error: unknown): string | undefined {
+  return (error as { code?: string }).code;
+}
+
+/** A refused open, said in words: a symbolic link is the case that matters. */
+function refusal(path: string, error: unknown): Error {
+  if (errorCode(error) === "ELOOP") {
+    return new UserError(`${path} is a symbolic link; not writing through it`);
+  }
+  return error as Error;
 }
 
 /** True when something exists at `path`. */

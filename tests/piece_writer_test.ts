@@ -49,13 +49,17 @@ class Writer implements Disposable {
     path: string,
     present: number[] = [],
     slots = new PieceSlots(PIECES).memory,
+    /** The file the download opened, when it is not the one at `path` now. */
+    fileIdentity?: { dev: number; ino: number },
   ) {
     this.#slots = slotViews(slots);
     this.#worker.onmessage = (event: MessageEvent<WriterReply>) => {
       this.#replies.push(event.data);
       this.#waiting?.();
     };
-    this.#send({ type: "open", path, length: LENGTH, present, slots, maxKept: 8 });
+    const info = Deno.lstatSync(path);
+    const identity = fileIdentity ?? { dev: info.dev, ino: info.ino! };
+    this.#send({ type: "open", path, identity, length: LENGTH, present, slots, maxKept: 8 });
   }
 
   #send(request: WriterRequest): void {
@@ -241,6 +245,21 @@ Deno.test("piece writer", async (t) => {
     assert.deepEqual((await writer.replies(1)).map(summary), [
       "failed piece 0 was never written",
     ]);
+  });
+
+  await t.step("a part file swapped after the download opened it is refused", async () => {
+    await using dir = await TempDir.create();
+    const path = await partFile(dir);
+    const opened = Deno.lstatSync(path);
+    // someone replaces the part name with a link to another file before the writer opens it
+    const victim = join(dir.path, "victim");
+    await Deno.writeTextFile(victim, "precious");
+    await Deno.remove(path);
+    await Deno.symlink(victim, path);
+    using writer = new Writer(data, path, [], undefined, { dev: opened.dev, ino: opened.ino! });
+    const [reply] = (await writer.replies(1)).map(summary);
+    assert.match(reply, /^failed /);
+    assert.equal(await Deno.readTextFile(victim), "precious");
   });
 
   await t.step("resume: pieces already on disk are read back into the digest", async () => {

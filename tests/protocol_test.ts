@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { ProtocolError } from "../lib/errors.ts";
-import { idProblem, isValidId, parseRequest, passwordProblem } from "../lib/protocol.ts";
+import {
+  fileNameProblem,
+  idProblem,
+  isValidId,
+  MAX_SHARED_NAME_BYTES,
+  parseRequest,
+  passwordProblem,
+  shownName,
+} from "../lib/protocol.ts";
 
 Deno.test("ids: 1 to 64 of A-Z a-z 0-9 _ . -", () => {
   for (const id of ["a", "Alice_01", "x.y-z", "9", "a".repeat(64)]) assert.ok(isValidId(id), id);
@@ -51,4 +59,68 @@ Deno.test("parseRequest: refuses malformed requests with a reason", () => {
       return true;
     }, JSON.stringify(frame));
   }
+});
+
+Deno.test("file names: what can be shared, downloaded and printed safely", async (t) => {
+  await t.step("accepted", () => {
+    for (
+      const name of [
+        "a.iso",
+        "my notes.txt",
+        ".hidden",
+        "x".repeat(MAX_SHARED_NAME_BYTES),
+        "é".repeat(MAX_SHARED_NAME_BYTES / 2),
+        "report.swarmshare-part", // not hidden: cannot collide with a part file
+        "日本語.pdf",
+      ]
+    ) {
+      assert.equal(fileNameProblem(name), undefined, name);
+    }
+  });
+  await t.step("refused, each with a reason", () => {
+    const cases: [string, RegExp][] = [
+      ["", /empty/],
+      ["x".repeat(MAX_SHARED_NAME_BYTES + 1), /at most 238/],
+      ["é".repeat(120), /240 bytes long/],
+      [".", /cannot be a file name/],
+      ["..", /cannot be a file name/],
+      ["a/b", /slashes/],
+      ["a\\b", /slashes/],
+      ["a\u0000b", /control/],
+      ["a\u001bb", /control/],
+      ["del\u007f", /control/],
+      ["c1\u0085", /control/],
+      ["c1\u009b[31m", /control/],
+      ["gnp\u202e.exe", /text-direction/],
+      ["a\u2066b\u2069", /text-direction/],
+      ["lrm\u200e", /text-direction/],
+      [".report.pdf.swarmshare-part", /part files/],
+    ];
+    for (const [name, reason] of cases) {
+      assert.match(fileNameProblem(name) ?? "accepted", reason, JSON.stringify(name));
+    }
+  });
+  await t.step("a refused name is quoted without its controls, and short", () => {
+    const message = fileNameProblem("gnp\u202e.exe\u001b[2J")!;
+    // deno-lint-ignore no-control-regex
+    assert.ok(!/[\u0000-\u001f\u202e]/.test(message), message);
+    assert.ok(message.includes("\\u202e"), message);
+    assert.ok(shownName("y".repeat(500)).length <= 103);
+  });
+  await t.step("any string: a verdict, never a throw; accepted names print as they are", () => {
+    for (let seed = 1; seed <= 2000; seed++) {
+      let x = seed;
+      const chars: number[] = [];
+      const length = seed % 40;
+      for (let i = 0; i < length; i++) {
+        x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+        chars.push(x % 3 === 0 ? x % 0x80 : x % 0x2100);
+      }
+      const name = String.fromCharCode(...chars);
+      const problem = fileNameProblem(name);
+      if (problem === undefined) {
+        assert.equal(shownName(name), name.slice(0, 100) + (name.length > 100 ? "..." : ""));
+      } else assert.equal(typeof problem, "string");
+    }
+  });
 });

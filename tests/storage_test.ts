@@ -12,6 +12,7 @@ import { PIECE_LENGTH } from "../lib/pieces.ts";
 import {
   equalBytes,
   exists,
+  type FileIdentity,
   partPathFor,
   PieceFile,
   promotePartFile,
@@ -180,6 +181,49 @@ Deno.test("PieceFile offsets past 4 GiB are exact (sparse file)", async () => {
   });
 });
 
+Deno.test("openForWriting never writes through a link or into another's file", async (t) => {
+  await withTempDir(async (dir) => {
+    const victim = join(dir, "victim.txt");
+    await Deno.writeTextFile(victim, "precious");
+
+    await t.step("a symlink at the part name: refused, its target untouched", async () => {
+      const path = join(dir, "link.part");
+      await Deno.symlink(victim, path);
+      await assert.rejects(PieceFile.openForWriting(path, 100), /symbolic link/);
+      assert.equal(await Deno.readTextFile(victim), "precious");
+    });
+
+    await t.step("a dangling symlink: refused, nothing created where it points", async () => {
+      const path = join(dir, "dangling.part");
+      const target = join(dir, "would-be-created");
+      await Deno.symlink(target, path);
+      await assert.rejects(PieceFile.openForWriting(path, 100), /symbolic link/);
+      assert.equal(await exists(target), false);
+    });
+
+    await t.step("a hard link to another file: refused, untouched", async () => {
+      const path = join(dir, "hard.part");
+      await Deno.link(victim, path);
+      await assert.rejects(PieceFile.openForWriting(path, 100), /other names/);
+      assert.equal(await Deno.readTextFile(victim), "precious");
+    });
+
+    await t.step("a directory at the part name: refused", async () => {
+      const path = join(dir, "dir.part");
+      await Deno.mkdir(path);
+      await assert.rejects(PieceFile.openForWriting(path, 100));
+    });
+
+    await t.step("a new part file records which file it is", async () => {
+      const path = join(dir, "new.part");
+      const file = await PieceFile.openForWriting(path, 100);
+      await file.close();
+      const info = await Deno.lstat(path);
+      assert.deepEqual(file.identity, { dev: info.dev, ino: info.ino });
+    });
+  });
+});
+
 Deno.test("openForWriting keeps existing content (resume)", async (t) => {
   await withTempDir(async (dir) => {
     const length = PIECE_LENGTH + 5000;
@@ -300,13 +344,19 @@ Deno.test("partPathFor", async (t) => {
   }
 });
 
+/** The file a path names, as the download records it when it opens the part file. */
+async function identityOf(path: string): Promise<FileIdentity> {
+  const info = await Deno.lstat(path);
+  return { dev: info.dev, ino: info.ino! };
+}
+
 Deno.test("promotePartFile", async (t) => {
   await withTempDir(async (dir) => {
     await t.step("moves the part file to the final name", async () => {
       const finalPath = join(dir, "done.bin");
       const partPath = partPathFor(finalPath);
       await Deno.writeFile(partPath, bytesOf(1000, 7));
-      await promotePartFile(partPath, finalPath);
+      await promotePartFile(partPath, finalPath, await identityOf(partPath));
       assertBytes(await Deno.readFile(finalPath), bytesOf(1000, 7));
       assert.equal(await exists(partPath), false);
     });
@@ -316,12 +366,15 @@ Deno.test("promotePartFile", async (t) => {
       const partPath = partPathFor(finalPath);
       await Deno.writeFile(partPath, bytesOf(1000, 8));
       await Deno.writeTextFile(finalPath, "someone else's file");
-      await assert.rejects(promotePartFile(partPath, finalPath), (error: unknown) => {
-        assert.ok(error instanceof UserError);
-        assert.match(error.message, /appeared while downloading/);
-        assert.ok(error.message.includes(partPath), "the message says where the download is");
-        return true;
-      });
+      await assert.rejects(
+        promotePartFile(partPath, finalPath, await identityOf(partPath)),
+        (error: unknown) => {
+          assert.ok(error instanceof UserError);
+          assert.match(error.message, /appeared while downloading/);
+          assert.ok(error.message.includes(partPath), "the message says where the download is");
+          return true;
+        },
+      );
       assert.equal(await Deno.readTextFile(finalPath), "someone else's file");
       assertBytes(await Deno.readFile(partPath), bytesOf(1000, 8));
     });
@@ -331,9 +384,32 @@ Deno.test("promotePartFile", async (t) => {
       const partPath = partPathFor(finalPath);
       await Deno.writeFile(partPath, bytesOf(10, 3));
       await Deno.symlink(join(dir, "nowhere"), finalPath);
-      await assert.rejects(promotePartFile(partPath, finalPath), /appeared while downloading/);
+      await assert.rejects(
+        promotePartFile(partPath, finalPath, await identityOf(partPath)),
+        /appeared while downloading/,
+      );
       assert.equal(await Deno.readLink(finalPath), join(dir, "nowhere"));
       assert.ok(await exists(partPath));
+    });
+
+    await t.step("refuses a part name that is no longer the file written", async () => {
+      const finalPath = join(dir, "swapped.bin");
+      const partPath = partPathFor(finalPath);
+      await Deno.writeFile(partPath, bytesOf(10, 4));
+      const written = await identityOf(partPath);
+      // the part name now points elsewhere: a symlink to another file, then another file
+      // (the written file lives on elsewhere, as it does while the download holds it open:
+      // its inode number cannot be reused)
+      const other = join(dir, "victim.txt");
+      await Deno.writeTextFile(other, "not the download");
+      await Deno.rename(partPath, join(dir, "moved-away.bin"));
+      await Deno.symlink(other, partPath);
+      await assert.rejects(promotePartFile(partPath, finalPath, written), /was replaced/);
+      await Deno.remove(partPath);
+      await Deno.writeTextFile(partPath, "an impostor");
+      await assert.rejects(promotePartFile(partPath, finalPath, written), /was replaced/);
+      assert.equal(await exists(finalPath), false, "the final name was not given");
+      assert.equal(await Deno.readTextFile(other), "not the download");
     });
 
     await t.step("refuses to replace a directory or an empty file", async () => {
@@ -347,7 +423,10 @@ Deno.test("promotePartFile", async (t) => {
         const partPath = partPathFor(finalPath);
         await Deno.writeFile(partPath, bytesOf(10, 9));
         await make(finalPath);
-        await assert.rejects(promotePartFile(partPath, finalPath), UserError);
+        await assert.rejects(
+          promotePartFile(partPath, finalPath, await identityOf(partPath)),
+          UserError,
+        );
         assert.ok(await exists(partPath));
       }
     });
