@@ -70,6 +70,29 @@ const READ_AHEAD_BYTES = 256 * 1024;
 /** Accepted connections waiting for the accept loop to take them. */
 const MAX_PENDING_ACCEPTS = 128;
 
+/** Descriptors kept free of connections, for files, outgoing links and the runtime. */
+const RESERVED_DESCRIPTORS = 64;
+/** The most connections a listener takes at once, whatever the descriptor limit allows. */
+const MAX_CONNECTIONS = 16_384;
+
+/**
+ * How many connections one listener may hold: below the process's descriptor limit (its
+ * soft RLIMIT_NOFILE, from /proc/self/limits) less a reserve, so a flood of connections
+ * cannot exhaust descriptors and stop the accept loop for good. Where the limit cannot be
+ * read, 1,024 less the reserve.
+ */
+export function connectionCap(limitsText?: string): number {
+  let soft = 1024;
+  try {
+    const text = limitsText ?? Deno.readTextFileSync("/proc/self/limits");
+    const match = /^Max open files\s+(\d+|unlimited)/m.exec(text);
+    if (match) soft = match[1] === "unlimited" ? Number.POSITIVE_INFINITY : Number(match[1]);
+  } catch {
+    // not Linux, or not readable: the conservative default
+  }
+  return Math.max(1, Math.min(MAX_CONNECTIONS, Math.floor(soft / 2) - RESERVED_DESCRIPTORS));
+}
+
 /** SHA-256 of DER bytes, lowercase hex. */
 export function sha256Hex(der: Uint8Array): string {
   return createHash("sha256").update(der).digest("hex");
@@ -86,6 +109,8 @@ export async function listen(
     security: Security;
     /** A client must finish its TLS handshake within this. Default 10 s. */
     handshakeTimeoutMs?: number;
+    /** Connections open at once; more are closed as they come. Default `connectionCap()`. */
+    maxConnections?: number;
   },
 ): Promise<ConnListener> {
   if (options.security.mode === "plaintext") return plainListener(options);
@@ -108,6 +133,7 @@ export async function listen(
   });
   // a client that fails its handshake costs only itself
   server.on("tlsClientError", () => {});
+  server.maxConnections = options.maxConnections ?? connectionCap();
   const failed = Promise.withResolvers<void>();
   server.once("error", failed.reject);
   await Promise.race([

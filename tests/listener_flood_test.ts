@@ -1,0 +1,59 @@
+/**
+ * A flood of connections past the process's descriptor limit never stops a listener: the
+ * tracker runs with `ulimit -n 256`, 400 idle connections come at once, and once they are
+ * gone an honest client is served at once. Connections are capped below the limit
+ * (lib/transport.ts `connectionCap`), so accept never meets EMFILE.
+ */
+
+import assert from "node:assert/strict";
+import { connectionCap } from "../lib/transport.ts";
+import { Program } from "../scripts/processes.ts";
+import { RUNTIME_FLAGS } from "../scripts/runtime_flags.ts";
+import { JsonShell, MAIN, TempDir } from "./harness.ts";
+
+Deno.test("connectionCap: half the soft descriptor limit less a reserve, bounded", () => {
+  const limits = (soft: string) =>
+    `Limit                     Soft Limit           Hard Limit           Units\n` +
+    `Max open files            ${soft}                 524288               files\n`;
+  assert.equal(connectionCap(limits("256")), 64);
+  assert.equal(connectionCap(limits("1024")), 448);
+  assert.equal(connectionCap(limits("1048576")), 16_384);
+  assert.equal(connectionCap(limits("unlimited")), 16_384);
+  assert.equal(connectionCap(limits("100")), 1, "never below one");
+  assert.equal(connectionCap("garbage"), 448, "unreadable: as for 1024");
+});
+
+Deno.test("a connection flood past the descriptor limit does not stop the tracker", async () => {
+  await using dir = await TempDir.create();
+  const command = ["ulimit -n 256 && exec", Deno.execPath(), "run", "-A", ...RUNTIME_FLAGS, MAIN]
+    .join(" ");
+  await using tracker = new Program([
+    "-c",
+    `${command} server 127.0.0.1 0 --db ${dir.join("tracker.db")}`,
+  ], { executable: "bash" });
+  const listening = await tracker.stdout.until(
+    (line) => line.startsWith("tracker listening on "),
+    "the tracker to listen",
+  );
+  const port = Number(listening.split(":").at(-1));
+
+  const flood: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < 400; i++) {
+      flood.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    }
+  } finally {
+    for (const conn of flood) {
+      try {
+        conn.close();
+      } catch {
+        // closed by the tracker already
+      }
+    }
+  }
+  // an honest client, right after: it logs in although 400 connections came at once
+  await using shell = JsonShell.start(port);
+  await shell.ok("create_user honest pw");
+  await shell.ok("login honest pw");
+  assert.ok(!tracker.stderr.all.some((line) => /accept failed/.test(line)), "accept never failed");
+});
