@@ -11,6 +11,7 @@ import { createInterface, type Interface } from "node:readline";
 import process from "node:process";
 import { errorMessage, UserError } from "../lib/errors.ts";
 import { splitWords } from "../lib/shell_words.ts";
+import { jsonTerminalSafe, terminalSafe } from "../lib/terminal_text.ts";
 import { CommandLineError, formatSize, resolveCommand } from "./commands.ts";
 import type { ClientSession, SessionEvent } from "./session.ts";
 
@@ -45,7 +46,7 @@ export class Shell {
     if (this.#options.json) return this.#print(JSON.stringify(event), true);
     // like ssh's "Permanently added ... to the list of known hosts": beside the output, not in it
     if (event.event === "tracker_trusted" && !this.#options.interactive) {
-      return console.error(describeEvent(event));
+      return console.error(terminalSafe(describeEvent(event)));
     }
     this.#print(describeEvent(event), true);
   }
@@ -100,7 +101,9 @@ export class Shell {
   }
 
   /** Writes whole lines; an announcement redraws the prompt the user was typing at. */
-  #print(text: string, isAnnouncement: boolean): void {
+  #print(output: string, isAnnouncement: boolean): void {
+    // names, lists and reasons come from the tracker and from peers: never raw to a terminal
+    const text = this.#options.json ? jsonTerminalSafe(output) : terminalSafe(output);
     const readline = this.#readline;
     if (this.#options.interactive && isAnnouncement && readline) {
       process.stdout.write(`\r\x1b[K${text}\n`);

@@ -175,6 +175,12 @@ export class TrackerLink {
           security: this.#options.security,
           verify: this.#options.verifyTracker,
         });
+        // closed while the handshake ran: `close` found no connection to close, so close it here
+        if (this.#stop.signal.aborted) {
+          closeQuietly(this.#conn);
+          this.#conn = undefined;
+          break;
+        }
         this.#refusal = undefined;
         const reading = this.#readResponses(this.#conn);
         const hello = await this.#send("hello", {

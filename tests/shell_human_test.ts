@@ -111,3 +111,16 @@ Deno.test("a password never appears in the shell's output or the tracker's logs"
   assert.ok(!everything.includes(secret), everything);
   assert.ok(everything.includes("logged in as alice"));
 });
+
+Deno.test("human mode: what it prints holds no raw terminal control", async () => {
+  await using dir = await TempDir.create();
+  await using tracker = await TrackerProcess.start(dir.join("tracker.db"));
+  const { stdout } = await runScript(tracker.port, [
+    "join_group \u001b[2Jgroup",
+    "frobnicate\u009b31m \u202eexe.png",
+  ]);
+  const all = stdout.join("\n");
+  // deno-lint-ignore no-control-regex
+  assert.ok(!/[\u001b\u009b\u202e]/.test(all), JSON.stringify(all));
+  assert.match(all, /\\u001b\[2Jgroup/, "the escape is shown, not obeyed");
+});

@@ -1,0 +1,28 @@
+/**
+ * Text that reaches a terminal from others (the tracker's lists, a peer's reasons, names)
+ * is made safe to print: control characters that a terminal would act on (escape sequences,
+ * carriage returns, C1 controls) and the bidirectional controls that reorder what is shown
+ * (`gnp.exe` as `exe.png`) are written out as `\uXXXX` instead. Line breaks stay.
+ *
+ * @module
+ */
+
+// deno-lint-ignore no-control-regex
+const UNSAFE = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** `text` with every character a terminal would act on written out as `\uXXXX`. */
+export function terminalSafe(text: string): string {
+  return text.replace(UNSAFE, escapeChar);
+}
+
+/**
+ * A JSON line made safe the same way: JSON already escapes C0 controls; C1 and bidi
+ * controls, which it leaves raw, become `\uXXXX` escapes, so the line parses to the same value.
+ */
+export function jsonTerminalSafe(line: string): string {
+  return line.replace(UNSAFE, escapeChar);
+}
+
+function escapeChar(char: string): string {
+  return `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`;
+}
