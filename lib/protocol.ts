@@ -30,7 +30,7 @@ export function isValidId(id: string): boolean {
 /** Why `id` is not a valid user or group id, or `undefined` when it is. */
 export function idProblem(kind: "user" | "group", id: string): string | undefined {
   if (isValidId(id)) return undefined;
-  return `invalid ${kind} id "${id}": use 1 to 64 characters from A-Z a-z 0-9 _ . -`;
+  return `invalid ${kind} id ${quoted(id)}: use 1 to 64 characters from A-Z a-z 0-9 _ . -`;
 }
 
 /** Why `password` is unacceptable, or `undefined` when it is fine. */
@@ -80,6 +80,14 @@ export function fileNameProblem(name: string): string | undefined {
     }" cannot be a file name: downloads use such names for their part files`;
   }
   return undefined;
+}
+
+/**
+ * Something received, quoted for a message: controls escaped, at most 100 characters (a
+ * hostile peer's megabyte never travels back in an error).
+ */
+export function quoted(text: string): string {
+  return `"${shownName(text)}"`;
 }
 
 /** A name as it can be printed safely: controls as \u escapes, at most 100 characters. */
@@ -342,7 +350,9 @@ export function parseRequest(frame: Record<string, unknown>): RequestFrame {
   if (id === undefined) throw new ProtocolError("request has no valid id");
   const type = frame.type;
   if (typeof type !== "string" || !Object.hasOwn(REQUEST_FIELDS, type)) {
-    throw new ProtocolError(`unknown request type ${JSON.stringify(type)}`);
+    throw new ProtocolError(
+      `unknown request type ${typeof type === "string" ? quoted(type) : typeof type}`,
+    );
   }
   const required = REQUEST_FIELDS[type as RequestType];
   const optional = OPTIONAL_FIELDS[type as RequestType] ?? {};
@@ -397,7 +407,9 @@ export function parsePush(frame: Record<string, unknown>): Push {
   if (Object.hasOwn(frame, "id")) throw new ProtocolError("a push has no id");
   const kind = frame.push;
   if (typeof kind !== "string" || !Object.hasOwn(PUSH_KEYS, kind)) {
-    throw new ProtocolError(`unknown push ${JSON.stringify(kind)}`);
+    throw new ProtocolError(
+      `unknown push ${typeof kind === "string" ? quoted(kind) : typeof kind}`,
+    );
   }
   const keys = PUSH_KEYS[kind as PushKind];
   for (const key of Object.keys(frame)) {

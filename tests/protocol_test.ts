@@ -7,6 +7,7 @@ import {
   MAX_SHARED_NAME_BYTES,
   parseRequest,
   passwordProblem,
+  quoted,
   shownName,
 } from "../lib/protocol.ts";
 
@@ -123,4 +124,25 @@ Deno.test("file names: what can be shared, downloaded and printed safely", async
       } else assert.equal(typeof problem, "string");
     }
   });
+});
+
+Deno.test("what a peer sent is quoted short and safe in every refusal", () => {
+  const huge = "\u001b[2J" + "x".repeat(1 << 20);
+  const messages = [
+    idProblem("group", huge)!,
+    (() => {
+      try {
+        parseRequest({ id: 1, type: huge });
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return "accepted";
+    })(),
+    fileNameProblem(huge)!,
+  ];
+  for (const message of messages) {
+    assert.ok(message.length < 300, `${message.length} characters`);
+    assert.ok(!message.includes("\u001b"), message.slice(0, 80));
+  }
+  assert.equal(quoted("ok"), '"ok"');
 });

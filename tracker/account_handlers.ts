@@ -4,7 +4,7 @@
  * @module
  */
 
-import { idProblem, passwordProblem } from "../lib/protocol.ts";
+import { idProblem, passwordProblem, quoted } from "../lib/protocol.ts";
 import { hashPassword, verifyPassword } from "./auth.ts";
 import {
   checkId,
@@ -92,7 +92,7 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
     if (scope !== "all" && scope !== "others" && !/^[0-9a-f]{8}$/.test(scope)) {
       throw new RequestError(
         "bad_request",
-        `invalid session scope "${scope}": use all, others or a session id (8 hex digits)`,
+        `invalid session scope ${quoted(scope)}: use all, others or a session id (8 hex digits)`,
       );
     }
     const current = context.connection.tokenDigest;
@@ -104,7 +104,7 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
     }
     const ended = context.sessions.endSessions(context.connection, user, scope);
     if (ended === undefined) {
-      throw new RequestError("not_found", `you have no session "${scope}"`);
+      throw new RequestError("not_found", `you have no session ${quoted(scope)}`);
     }
     return { ended };
   },

@@ -13,6 +13,7 @@ import {
   fileNameProblem,
   isSha1Hex,
   type PeerEndpoint,
+  quoted,
   type ShareRecord,
 } from "../lib/protocol.ts";
 import {
@@ -197,7 +198,7 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     const user = requireMember(context, group);
     const file = requireFileByHash(context, group, info_hash);
     if (!(ANNOUNCE_STATES as readonly string[]).includes(state)) {
-      throw new RequestError("bad_request", `unknown announce state "${state}"`);
+      throw new RequestError("bad_request", `unknown announce state ${quoted(state)}`);
     }
     if (state === "stopped") {
       context.presence.release(group, file.infoHash, context.connection.id);
