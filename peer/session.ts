@@ -8,6 +8,7 @@
  */
 
 import { UserError } from "../lib/errors.ts";
+import { limitedLog } from "../lib/log_limit.ts";
 import { HelperThread } from "../lib/hash.ts";
 import type { FileSummary, Request, RequestType, ResponseData } from "../lib/protocol.ts";
 import { importPublicKey } from "../lib/ticket.ts";
@@ -125,7 +126,8 @@ export class ClientSession {
     };
   }
 
-  readonly #log = (line: string) => (this.#options.log ?? console.error)(line);
+  /** Peers can provoke a line each: at most 20 lines per 10 s reach the log. */
+  readonly #log = limitedLog((line: string) => (this.#options.log ?? console.error)(line));
 
   /** Ends the session on the tracker (best effort), stops serving, and closes the link. */
   async close(): Promise<void> {

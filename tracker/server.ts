@@ -9,6 +9,7 @@
 import { errorMessage, ProtocolError } from "../lib/errors.ts";
 import { readFrames } from "../lib/frame.ts";
 import { closeQuietly, isDisconnect } from "../lib/io.ts";
+import { limitedLog } from "../lib/log_limit.ts";
 import { pemToDer } from "../lib/identity.ts";
 import { certificatePublicKeyInfo } from "../lib/x509.ts";
 import {
@@ -103,7 +104,8 @@ export class Tracker {
     this.#tickets = tickets;
     this.#events = new ClientEvents({ presence });
     this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-    this.#log = options.log ?? ((line) => console.error(line));
+    // hostile connections can provoke a line each: at most 20 lines per 10 s
+    this.#log = limitedLog(options.log ?? ((line: string) => console.error(line)));
     this.#decoyHash = makeDecoyHash();
     this.#accepting = this.#acceptLoop();
   }
