@@ -28,6 +28,9 @@ export function encodeFrame(message: unknown, maxFrameBytes = MAX_FRAME_BYTES): 
   return frame;
 }
 
+/** The buffer a decoder keeps between frames at most (64 KiB): more only while a frame needs it. */
+const KEPT_CAPACITY_BYTES = 64 * 1024;
+
 /**
  * Incremental decoder: `push` bytes as they arrive, then take whole messages with `next`.
  * Throws `ProtocolError` for an oversized length (as soon as the header is in), for a body
@@ -47,6 +50,11 @@ export class FrameDecoder {
   /** Bytes received but not yet returned as a message. */
   get bufferedBytes(): number {
     return this.#end - this.#start;
+  }
+
+  /** Bytes the decoder holds memory for (its buffer), whatever is in it. */
+  get capacityBytes(): number {
+    return this.#buffer.length;
   }
 
   /** Appends received bytes. */
@@ -75,11 +83,29 @@ export class FrameDecoder {
       value = JSON.parse(this.#decoder.decode(body));
     } catch {
       throw new ProtocolError("frame body is not valid UTF-8 JSON");
+    } finally {
+      this.#shrinkAfterLargeFrame();
     }
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
       throw new ProtocolError("frame body is not a JSON object");
     }
     return value as Record<string, unknown>;
+  }
+
+  /**
+   * One large frame must not cost a connection its size for as long as it lives: once the
+   * buffer has grown past `KEPT_CAPACITY_BYTES` and what is left in it fits, it goes back
+   * to a small one.
+   */
+  #shrinkAfterLargeFrame(): void {
+    if (this.#buffer.length <= KEPT_CAPACITY_BYTES) return;
+    const pending = this.bufferedBytes;
+    if (pending > KEPT_CAPACITY_BYTES / 2) return;
+    const small = new Uint8Array(KEPT_CAPACITY_BYTES);
+    small.set(this.#buffer.subarray(this.#start, this.#end));
+    this.#buffer = small;
+    this.#start = 0;
+    this.#end = pending;
   }
 
   #makeRoom(incoming: number): void {

@@ -83,3 +83,22 @@ Deno.test("frame: garbage and truncated input are protocol errors", async (t) =>
     assert.deepEqual(await collect(streamOf()), []);
   });
 });
+
+Deno.test("frame: a large frame's buffer is given back once it is read", () => {
+  const decoder = new FrameDecoder();
+  const big = encodeFrame({ blob: "x".repeat(900_000) });
+  decoder.push(big);
+  assert.ok(decoder.capacityBytes >= big.length);
+  assert.equal((decoder.next()?.blob as string).length, 900_000);
+  assert.ok(decoder.capacityBytes <= 64 * 1024, `${decoder.capacityBytes} bytes kept`);
+  // what followed the large frame survives the shrink
+  const small = encodeFrame({ after: true });
+  const both = new Uint8Array(big.length + small.length);
+  both.set(big);
+  both.set(small, big.length);
+  decoder.push(both.subarray(0, big.length + 3));
+  decoder.next();
+  decoder.push(both.subarray(big.length + 3));
+  assert.deepEqual(decoder.next(), { after: true });
+  assert.ok(decoder.capacityBytes <= 64 * 1024);
+});
