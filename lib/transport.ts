@@ -72,6 +72,11 @@ const MAX_PENDING_ACCEPTS = 128;
 
 /** Descriptors kept free of connections, for files, outgoing links and the runtime. */
 const RESERVED_DESCRIPTORS = 64;
+/**
+ * Connections one remote address may hold open on a listener (a household or office behind
+ * one address has a client or two per person; a flood from one address stops here).
+ */
+export const MAX_CONNECTIONS_PER_ADDRESS = 128;
 /** The most connections a listener takes at once, whatever the descriptor limit allows. */
 const MAX_CONNECTIONS = 16_384;
 
@@ -111,6 +116,8 @@ export async function listen(
     handshakeTimeoutMs?: number;
     /** Connections open at once; more are closed as they come. Default `connectionCap()`. */
     maxConnections?: number;
+    /** Connections open at once from one address. Default `MAX_CONNECTIONS_PER_ADDRESS`. */
+    maxConnectionsPerAddress?: number;
   },
 ): Promise<ConnListener> {
   if (options.security.mode === "plaintext") return plainListener(options);
@@ -134,6 +141,23 @@ export async function listen(
   // a client that fails its handshake costs only itself
   server.on("tlsClientError", () => {});
   server.maxConnections = options.maxConnections ?? connectionCap();
+  // one address may hold only so many of them, counted from the TCP accept, before TLS
+  const perAddress = new Map<string, number>();
+  const maxPerAddress = options.maxConnectionsPerAddress ?? MAX_CONNECTIONS_PER_ADDRESS;
+  server.on("connection", (socket: Socket) => {
+    const address = socket.remoteAddress ?? "?";
+    const count = perAddress.get(address) ?? 0;
+    if (count >= maxPerAddress) {
+      socket.destroy();
+      return;
+    }
+    perAddress.set(address, count + 1);
+    socket.once("close", () => {
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left > 0) perAddress.set(address, left);
+      else perAddress.delete(address);
+    });
+  });
   const failed = Promise.withResolvers<void>();
   server.once("error", failed.reject);
   await Promise.race([

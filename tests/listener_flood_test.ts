@@ -6,7 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import { connectionCap } from "../lib/transport.ts";
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { generateIdentity } from "../lib/identity.ts";
+import { type AcceptedConn, connectionCap, listen } from "../lib/transport.ts";
 import { Program } from "../scripts/processes.ts";
 import { RUNTIME_FLAGS } from "../scripts/runtime_flags.ts";
 import { JsonShell, MAIN, TempDir } from "./harness.ts";
@@ -56,4 +59,50 @@ Deno.test("a connection flood past the descriptor limit does not stop the tracke
   await shell.ok("create_user honest pw");
   await shell.ok("login honest pw");
   assert.ok(!tracker.stderr.all.some((line) => /accept failed/.test(line)), "accept never failed");
+});
+
+Deno.test("one address holds at most its share of a listener; others still get in", async () => {
+  const identity = await generateIdentity("listener test");
+  const listener = await listen({
+    hostname: "0.0.0.0",
+    port: 0,
+    security: { mode: "tls", certPem: identity.certPem, keyPem: identity.keyPem },
+    maxConnectionsPerAddress: 3,
+  });
+  const accepted: AcceptedConn[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) accepted.push(conn);
+  })();
+  const port = listener.addr.port;
+  const open: tls.TLSSocket[] = [];
+  const connect = (localAddress: string) =>
+    new Promise<"served" | "refused">((resolve) => {
+      const tcp = net.connect({ host: "127.0.0.1", port, localAddress });
+      const socket = tls.connect({
+        socket: tcp,
+        cert: identity.certPem,
+        key: identity.keyPem,
+        rejectUnauthorized: false,
+      });
+      open.push(socket);
+      socket.once("secureConnect", () => resolve("served"));
+      socket.once("error", () => resolve("refused"));
+      socket.once("close", () => resolve("refused"));
+    });
+  try {
+    const fromOne = [];
+    for (let i = 0; i < 5; i++) fromOne.push(await connect("127.0.0.1"));
+    assert.deepEqual(fromOne, ["served", "served", "served", "refused", "refused"]);
+    assert.equal(await connect("127.0.0.2"), "served", "another address is not held back");
+    // one of the first address's connections goes: it may connect again
+    open[0].destroy();
+    let again: string;
+    do again = await connect("127.0.0.1"); while (again === "refused" && open.length < 50);
+    assert.equal(again, "served");
+  } finally {
+    for (const socket of open) socket.destroy();
+    listener.close();
+    await accepting;
+    for (const conn of accepted) conn.close();
+  }
 });
