@@ -267,6 +267,8 @@ export type ErrorCode =
   | "forbidden"
   | "not_found"
   | "conflict"
+  /** Too many attempts from this address or on this account: try again later. */
+  | "rate_limited"
   | "internal";
 
 /** A request the tracker refused; its code travels with the message meant for the user. */

@@ -5,6 +5,7 @@
  * with `fingerprint` set as the TLS server will set it.
  */
 
+import { PasswordWork } from "../tracker/password_work.ts";
 import assert from "node:assert/strict";
 import type { Request } from "../lib/protocol.ts";
 import { hashPassword, loadTicketSigner, type TicketSigner, tokenDigest } from "../tracker/auth.ts";
@@ -34,6 +35,7 @@ class Bench implements AsyncDisposable {
     readonly tickets: TicketSigner,
     store: TrackerStore,
     readonly presence: Presence,
+    readonly passwords = new PasswordWork();
     sessions: Sessions,
   ) {
     this.store = store;
@@ -61,6 +63,7 @@ class Bench implements AsyncDisposable {
       store: this.store,
       connection,
       decoyHash: hashPassword("decoy"),
+      passwords: this.passwords,
       presence: this.presence,
       tickets: this.tickets,
       sessions: this.sessions,

@@ -41,7 +41,11 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
     if (context.store.passwordHash(user) !== undefined) {
       throw new RequestError("conflict", `user "${user}" already exists`);
     }
-    const hash = await hashPassword(password);
+    const hash = await context.passwords.run(
+      context.connection.address ?? "",
+      undefined,
+      () => hashPassword(password),
+    );
     // Checked again after the slow hash: another connection may have taken the id meanwhile.
     if (!context.store.createUser(user, hash)) {
       throw new RequestError("conflict", `user "${user}" already exists`);
@@ -57,8 +61,14 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
       );
     }
     const stored = isValidUserId(user) ? context.store.passwordHash(user) : undefined;
-    const matches = await verifyPassword(stored ?? await context.decoyHash, password);
+    const decoy = await context.decoyHash;
+    const matches = await context.passwords.run(
+      context.connection.address ?? "",
+      isValidUserId(user) ? user : undefined,
+      () => verifyPassword(stored ?? decoy, password),
+    );
     if (stored === undefined || !matches) {
+      if (isValidUserId(user)) context.passwords.recordFailure(user);
       throw new RequestError("unauthenticated", BAD_CREDENTIALS);
     }
     const token = context.sessions.start(context.connection, user);

@@ -15,6 +15,7 @@ import {
 } from "../lib/protocol.ts";
 import type { TicketSigner } from "./auth.ts";
 import type { ClientEvents } from "./events.ts";
+import type { PasswordWork } from "./password_work.ts";
 import type { Presence } from "./presence.ts";
 import type { Sessions } from "./sessions.ts";
 import type { TrackerStore } from "./store.ts";
@@ -28,6 +29,8 @@ export interface ConnectionState {
   id: number;
   /** Where the client serves pieces and the certificate it serves with, from its hello. */
   peer?: PeerEndpoint;
+  /** The address the connection comes from: whose turn and limits its password work takes. */
+  address?: string;
   /** SHA-256 of the client certificate this connection presented (TLS); undefined on a plaintext link. */
   fingerprint?: string;
   /** The logged-in user, once `login` or `resume` succeeded. */
@@ -44,6 +47,8 @@ export interface HandlerContext {
   connection: ConnectionState;
   /** A password hash to verify against for unknown users, so both refusals take as long. */
   decoyHash: Promise<string>;
+  /** Password hashing, bounded and shared fairly between addresses. */
+  passwords: PasswordWork;
   /** Who is online holding which file. */
   presence: Presence;
   /** Signs download tickets; its public half goes to clients at login. */

@@ -36,6 +36,7 @@ import { type ConnectionState, type HandlerContext, RequestError } from "./conte
 import { ClientEvents } from "./events.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import { handleRequest, isHandledRequest } from "./handlers.ts";
+import { PasswordWork } from "./password_work.ts";
 import { Presence } from "./presence.ts";
 import { Sessions } from "./sessions.ts";
 import { TrackerStore } from "./store.ts";
@@ -76,6 +77,7 @@ export class Tracker {
   readonly #idleTimeoutMs: number;
   readonly #log: (line: string) => void;
   readonly #decoyHash: Promise<string>;
+  readonly #passwords = new PasswordWork();
   readonly #tickets: TicketSigner;
   readonly #presence: Presence;
   readonly #sessions: Sessions;
@@ -184,12 +186,14 @@ export class Tracker {
     const remote = `${conn.remoteAddr.hostname}:${conn.remoteAddr.port}`;
     const connection: ConnectionState = {
       id: this.#nextConnectionId++,
+      address: conn.remoteAddr.hostname,
       fingerprint: conn.peerFingerprint,
     };
     const context: HandlerContext = {
       store: this.#store,
       connection,
       decoyHash: this.#decoyHash,
+      passwords: this.#passwords,
       presence: this.#presence,
       tickets: this.#tickets,
       sessions: this.#sessions,
