@@ -28,6 +28,7 @@ class Bench implements AsyncDisposable {
   now = 0;
   readonly store: TrackerStore;
   readonly sessions: Sessions;
+  readonly passwords = new PasswordWork();
   #nextId = 1;
 
   private constructor(
@@ -35,7 +36,6 @@ class Bench implements AsyncDisposable {
     readonly tickets: TicketSigner,
     store: TrackerStore,
     readonly presence: Presence,
-    readonly passwords = new PasswordWork();
     sessions: Sessions,
   ) {
     this.store = store;
