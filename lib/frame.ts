@@ -40,11 +40,12 @@ export class FrameDecoder {
   #buffer = new Uint8Array(0);
   #start = 0;
   #end = 0;
-  readonly #maxFrameBytes: number;
+  readonly #maxFrameBytes: () => number;
   readonly #decoder = new TextDecoder("utf-8", { fatal: true });
 
-  constructor(maxFrameBytes = MAX_FRAME_BYTES) {
-    this.#maxFrameBytes = maxFrameBytes;
+  /** `maxFrameBytes`: a number, or asked afresh for each frame (a limit that changes). */
+  constructor(maxFrameBytes: number | (() => number) = MAX_FRAME_BYTES) {
+    this.#maxFrameBytes = typeof maxFrameBytes === "number" ? () => maxFrameBytes : maxFrameBytes;
   }
 
   /** Bytes received but not yet returned as a message. */
@@ -69,10 +70,9 @@ export class FrameDecoder {
     if (this.bufferedBytes < HEADER_BYTES) return undefined;
     const view = new DataView(this.#buffer.buffer, this.#buffer.byteOffset + this.#start);
     const length = view.getUint32(0);
-    if (length > this.#maxFrameBytes) {
-      throw new ProtocolError(
-        `frame of ${length} bytes exceeds the ${this.#maxFrameBytes}-byte limit`,
-      );
+    const limit = this.#maxFrameBytes();
+    if (length > limit) {
+      throw new ProtocolError(`frame of ${length} bytes exceeds the ${limit}-byte limit`);
     }
     if (this.bufferedBytes < HEADER_BYTES + length) return undefined;
     const bodyStart = this.#start + HEADER_BYTES;
@@ -129,7 +129,7 @@ export class FrameDecoder {
  */
 export async function* readFrames(
   stream: ReadableStream<Uint8Array>,
-  maxFrameBytes = MAX_FRAME_BYTES,
+  maxFrameBytes: number | (() => number) = MAX_FRAME_BYTES,
 ): AsyncGenerator<Record<string, unknown>> {
   const decoder = new FrameDecoder(maxFrameBytes);
   const reader = stream.getReader();

@@ -145,6 +145,40 @@ Deno.test("hostile connections cost the tracker nothing", async (t) => {
     await witness.ok("list_groups");
   });
 
+  await t.step(
+    "before a login a frame over 16 KiB is refused; after, a large one is read",
+    async () => {
+      using stranger = await rawConnection(tracker.port);
+      const padding = "p".repeat(20 * 1024);
+      await stranger.send(
+        encodeFrame({ id: 1, type: "hello", version: PROTOCOL_VERSION, padding }),
+      );
+      const replies = await stranger.closedByPeer();
+      assert.match(
+        String((replies[0]?.error as { message: string }).message),
+        /exceeds the 16384-byte limit/,
+      );
+
+      using member = await rawConnection(tracker.port);
+      assert.equal(
+        (await member.request({ id: 1, type: "hello", version: PROTOCOL_VERSION }))?.ok,
+        true,
+      );
+      assert.equal(
+        (await member.request({ id: 2, type: "create_user", user: "big_framer", password: "pw" }))
+          ?.ok,
+        true,
+      );
+      assert.equal(
+        (await member.request({ id: 3, type: "login", user: "big_framer", password: "pw" }))?.ok,
+        true,
+      );
+      // unknown fields are dropped, but the frame is read whole once logged in
+      const reply = await member.request({ id: 4, type: "list_groups", padding });
+      assert.equal(reply?.ok, true, JSON.stringify(reply?.error));
+    },
+  );
+
   await t.step("a body that is not JSON closes the connection", async () => {
     using bad = await rawConnection(tracker.port);
     const body = new TextEncoder().encode("{not json");

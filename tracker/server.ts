@@ -7,7 +7,7 @@
  */
 
 import { errorMessage, ProtocolError } from "../lib/errors.ts";
-import { readFrames } from "../lib/frame.ts";
+import { MAX_FRAME_BYTES, readFrames } from "../lib/frame.ts";
 import { closeQuietly, isDisconnect } from "../lib/io.ts";
 import { limitedLog } from "../lib/log_limit.ts";
 import { pemToDer } from "../lib/identity.ts";
@@ -67,6 +67,12 @@ export interface TrackerOptions {
 }
 
 const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
+/**
+ * The largest frame a connection not logged in may send (16 KiB): enough for hello with a
+ * serving certificate (at most 8 KiB), create_user, login and resume; a stranger cannot make
+ * the tracker hold a megabyte per connection.
+ */
+const MAX_UNAUTHENTICATED_FRAME_BYTES = 16 * 1024;
 const SERVER_NAME = "swarmshare-tracker";
 
 /** A running tracker. */
@@ -203,7 +209,10 @@ export class Tracker {
     let idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
     let greeted = false;
     try {
-      for await (const frame of readFrames(readableOf(conn))) {
+      // before a login only small requests make sense: a stranger's frame is capped small
+      const frameLimit = () =>
+        connection.user === undefined ? MAX_UNAUTHENTICATED_FRAME_BYTES : MAX_FRAME_BYTES;
+      for await (const frame of readFrames(readableOf(conn), frameLimit)) {
         clearTimeout(idleTimer);
         idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
         let request: RequestFrame;
