@@ -26,7 +26,7 @@ const USAGE = `usage:
       chain and key (PEM) instead of the tracker's own
   client <client_ip> <client_port> <server_ip> <server_port> [--json]
          [--stall-timeout-ms N] [--upload-limit-kib N] [--state-dir DIR] [--ticket-grace-ms N]
-         [--tracker-fingerprint SHA256] [--public-addr HOST:PORT]
+         [--tracker-fingerprint SHA256] [--public-addr HOST:PORT] [--request-timeout-ms N]
       run a shell and peer: serves pieces on client_ip:client_port, talks to the tracker
       at server_ip:server_port; --json prints one JSON line per command; a download fails
       when a missing piece has no online holder for N ms (default 60000); uploads are
@@ -34,7 +34,8 @@ const USAGE = `usage:
       DIR (default $XDG_STATE_HOME/swarmshare or ~/.local/state/swarmshare); the tracker
       must present the given fingerprint (default: trusted on first use, then pinned);
       peers reach this client at HOST:PORT (default client_ip:client_port); a peer's
-      ticket is honoured until N ms past its expiry (clock skew, default and most 60000)
+      ticket is honoured until N ms past its expiry (clock skew, default and most 60000);
+      a peer that delivers nothing for N ms with requests outstanding is dropped (30000)
 options: --help, --version; --insecure-plaintext (both programs, for measurements only:
       every link in clear, no identity checked)`;
 
@@ -158,6 +159,7 @@ function runClientCommand(args: string[]): Promise<number> {
     options: {
       json: { type: "boolean", default: false },
       "stall-timeout-ms": { type: "string" },
+      "request-timeout-ms": { type: "string" },
       "ticket-grace-ms": { type: "string" },
       "upload-limit-kib": { type: "string" },
       "state-dir": { type: "string" },
@@ -177,6 +179,7 @@ function runClientCommand(args: string[]): Promise<number> {
     trackerPort: parsePort(positionals[3], "<server_port>"),
     json: values.json,
     stallTimeoutMs: positiveNumber(values["stall-timeout-ms"], "--stall-timeout-ms"),
+    requestTimeoutMs: positiveNumber(values["request-timeout-ms"], "--request-timeout-ms"),
     ticketGraceMs: nonNegativeNumber(values["ticket-grace-ms"], "--ticket-grace-ms"),
     uploadLimitKib: positiveNumber(values["upload-limit-kib"], "--upload-limit-kib"),
     stateDir: values["state-dir"],

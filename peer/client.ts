@@ -24,6 +24,8 @@ export interface ClientOptions {
   json: boolean;
   /** How long a download waits for a missing piece before failing. */
   stallTimeoutMs?: number;
+  /** How long a peer may deliver nothing with requests of ours before it is dropped. */
+  requestTimeoutMs?: number;
   /** How long past its expiry a peer's ticket is still honoured (clock skew). */
   ticketGraceMs?: number;
   /** Upload limit in KiB per second. */
@@ -94,6 +96,7 @@ export async function runClient(options: ClientOptions): Promise<number> {
     }),
     onEvent: (event) => shell.announce(event),
     stallTimeoutMs: options.stallTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs,
     ticketGraceMs: options.ticketGraceMs,
     uploadBytesPerSecond: options.uploadLimitKib ? options.uploadLimitKib * 1024 : undefined,
   });

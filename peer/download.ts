@@ -68,6 +68,11 @@ export interface DownloadOptions {
   context: PeerContext;
   /** Fail when no piece arrives for this long while some piece has no holder. Default 60 s. */
   stallTimeoutMs?: number;
+  /**
+   * A peer that delivers nothing for this long while it has requests of ours is dropped and
+   * not used again by this download (its blocks go to others). Default 30 s.
+   */
+  requestTimeoutMs?: number;
   /** Told when the download completes or fails. */
   onFinish: (download: Download) => void;
   /** Told once per peer and certificate when a peer is not who the tracker said. */
@@ -129,6 +134,10 @@ export class Download implements PieceSink {
   readonly #stats = new Map<string, PeerStats>();
   /** Addresses that sent a bad piece: never used again for this file. */
   readonly #banned = new Set<string>();
+  /** Since when each peer with requests of ours has delivered nothing (ms). */
+  readonly #waitingSince = new Map<PeerHandle, number>();
+  /** The last peer dropped for delivering nothing, said with the reason the download waits. */
+  #lastDropped = "";
   /** Peers (address and the fingerprint the tracker gave) that failed to prove who they are. */
   readonly #refused = new Set<string>();
   readonly #strikes = new Map<string, number>();
@@ -317,9 +326,11 @@ export class Download implements PieceSink {
 
   peerChoked(peer: PeerHandle): void {
     this.#picker?.releaseRequests(peer);
+    this.#waitingSince.delete(peer);
   }
 
   peerLeft(peer: PeerHandle): void {
+    this.#waitingSince.delete(peer);
     if (!this.#peers.delete(peer)) return;
     // pieces only it had are dropped: their blocks are of no use until someone has them
     for (const index of this.#picker?.removePeer(peer) ?? []) {
@@ -338,7 +349,12 @@ export class Download implements PieceSink {
     peer.sendInterested(picker.isInteresting(peer));
     if (peer.isChokingUs) return;
     const want = this.#depth(peer) - picker.outstanding(peer);
-    if (want > 0) peer.sendRequests(picker.pick(peer, want));
+    if (want <= 0) return;
+    const requests = picker.pick(peer, want);
+    if (requests.length > 0 && !this.#waitingSince.has(peer)) {
+      this.#waitingSince.set(peer, Date.now());
+    }
+    peer.sendRequests(requests);
   }
 
   /** Requests to keep in flight to a peer: enough to cover its measured rate for a moment. */
@@ -356,6 +372,8 @@ export class Download implements PieceSink {
     const picker = this.#picker;
     if (!picker || this.state !== "D") return;
     const outcome = picker.blockReceived(peer, index, begin);
+    if (picker.outstanding(peer) > 0) this.#waitingSince.set(peer, Date.now());
+    else this.#waitingSince.delete(peer);
     if (!outcome.accepted) return;
     const slots = this.#slots!;
     let slot = this.#slotOf.get(index);
@@ -479,6 +497,26 @@ export class Download implements PieceSink {
 
   // Progress, stalls and the end
 
+  /**
+   * Drops peers that claim pieces and take requests but deliver nothing: without this, a
+   * peer that unchokes and then keeps silent (keep-alives only) held its blocks for ever,
+   * and since it "had" every piece, the stall rule never saw anything missing.
+   */
+  #dropSilentPeers(now: number): void {
+    const timeoutMs = this.#options.requestTimeoutMs ?? 30_000;
+    for (const [peer, since] of this.#waitingSince) {
+      if (now - since < timeoutMs) continue;
+      const outstanding = this.#picker?.outstanding(peer) ?? 0;
+      this.#waitingSince.delete(peer);
+      if (outstanding === 0) continue;
+      const seconds = Math.round(timeoutMs / 100) / 10;
+      this.#lastDropped = `dropped ${peer.address}: it sent nothing for ${seconds} s ` +
+        `with ${outstanding} request${outstanding === 1 ? "" : "s"} outstanding`;
+      this.#banned.add(peer.address);
+      peer.close(`sent nothing for ${seconds} s`);
+    }
+  }
+
   #tick(): void {
     if (this.state !== "D" || !this.#picker) return;
     for (const stats of this.#stats.values()) {
@@ -486,14 +524,18 @@ export class Download implements PieceSink {
         (stats.windowBytes * 1000 / TICK_MS) * 0.5;
       stats.windowBytes = 0;
     }
+    const now = Date.now();
+    this.#dropSilentPeers(now);
     this.#fillAll();
     const unavailable = this.#picker.unavailablePieces();
+    const dropped = this.#lastDropped ? ` (${this.#lastDropped})` : "";
     this.reason = unavailable > 0
-      ? `waiting: no connected peer has ${unavailable} missing piece${unavailable === 1 ? "" : "s"}`
+      ? `waiting: no connected peer has ${unavailable} missing piece${
+        unavailable === 1 ? "" : "s"
+      }${dropped}`
       : this.#peers.size === 0
-      ? "waiting for peers"
+      ? `waiting for peers${dropped}`
       : "";
-    const now = Date.now();
     const stallTimeoutMs = this.#options.stallTimeoutMs ?? 60_000;
     if (this.reason && now - this.#lastProgressAt > stallTimeoutMs) {
       this.#fail(

@@ -94,6 +94,8 @@ export interface FileSharingOptions {
   onEvent: (event: FileEvent) => void;
   log: (line: string) => void;
   stallTimeoutMs?: number;
+  /** How long a peer may deliver nothing with requests of ours before it is dropped. */
+  requestTimeoutMs?: number;
   /** How long past its expiry a peer's ticket is still honoured. Default `CLOCK_SKEW_MS`. */
   ticketGraceMs?: number;
   uploadLimiter?: RateLimiter;
@@ -402,6 +404,7 @@ export class FileSharing {
       registry: this.#options.registry,
       context: this.context,
       stallTimeoutMs: this.#options.stallTimeoutMs,
+      requestTimeoutMs: this.#options.requestTimeoutMs,
       onPeerRefused: (refused, peer, reason) =>
         this.#options.onEvent({
           event: "peer_refused",

@@ -41,6 +41,8 @@ export type SessionOptions = Omit<TrackerLinkOptions, "onConnected" | "onStatus"
   log?: (line: string) => void;
   /** How long a download may wait for a missing piece before it fails. */
   stallTimeoutMs?: number;
+  /** How long a peer may deliver nothing with requests of ours before it is dropped. */
+  requestTimeoutMs?: number;
   /** How long past its expiry a peer's ticket is still honoured. Default `CLOCK_SKEW_MS`. */
   ticketGraceMs?: number;
   /** Upload limit in bytes per second, shared by all connections. */
@@ -75,6 +77,7 @@ export class ClientSession {
       onEvent,
       log: _log,
       stallTimeoutMs: _stall,
+      requestTimeoutMs: _request,
       ticketGraceMs: _grace,
       uploadBytesPerSecond,
       ...linkOptions
@@ -209,6 +212,7 @@ export class ClientSession {
       onEvent: this.#onEvent,
       log: this.#log,
       stallTimeoutMs: this.#options.stallTimeoutMs,
+      requestTimeoutMs: this.#options.requestTimeoutMs,
       ticketGraceMs: this.#options.ticketGraceMs,
       uploadLimiter: this.#uploadLimiter,
       hashHelper: this.#hashHelper,
