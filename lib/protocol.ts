@@ -164,7 +164,11 @@ export type Request =
   | { type: "find_peers"; group: string; info_hash: string }
   | { type: "announce"; group: string; info_hash: string; state: string }
   | { type: "stop_share"; group: string; name: string }
-  | { type: "my_shares" };
+  /**
+   * One page of the user's shares, in (group, name) order, after the given one: the client
+   * asks again after the last it got until a page comes back empty.
+   */
+  | { type: "my_shares"; after_group?: string; after_name?: string };
 
 /** The `type` of a request. */
 export type RequestType = Request["type"];
@@ -318,6 +322,7 @@ const REQUEST_FIELDS: { [T in RequestType]: Record<string, Field> } = {
 };
 const OPTIONAL_FIELDS: Partial<Record<RequestType, Record<string, Field>>> = {
   hello: { peer: "peer", peer_cert: "cert" },
+  my_shares: { after_group: "string", after_name: "string" },
 };
 
 function isPeerAddress(value: unknown): value is PeerAddress {

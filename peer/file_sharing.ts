@@ -294,7 +294,16 @@ export class FileSharing {
    * when its content is not what was shared or it is gone. Returns how many are served.
    */
   async restore(): Promise<number> {
-    const records = await this.#options.request("my_shares", {});
+    // page after page: all of a user's shares with their piece hashes may not fit one frame
+    const records: ShareRecord[] = [];
+    for (let page = await this.#options.request("my_shares", {}); page.length > 0;) {
+      records.push(...page);
+      const last = page.at(-1)!;
+      page = await this.#options.request("my_shares", {
+        after_group: last.group,
+        after_name: last.name,
+      });
+    }
     let restored = 0;
     for (const record of records) {
       try {

@@ -35,6 +35,10 @@ type FileRequest =
   | "my_shares";
 
 const MAX_PEERS_PER_REPLY = 50;
+/** Shares in one `my_shares` page at most. */
+const MAX_SHARES_PER_PAGE = 200;
+/** About how much of a frame one `my_shares` page fills at most (the frame limit is 1 MiB). */
+const MAX_SHARE_PAGE_BYTES = 512 * 1024;
 const MAX_PATH_LENGTH = 4096;
 
 function checkFileName(name: string): void {
@@ -219,17 +223,29 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     return { group, name, file_removed: fileGone };
   },
 
-  my_shares(context) {
+  my_shares(context, { after_group, after_name }) {
     const user = requireUser(context);
-    return context.store.sharesOf(user).map((share): ShareRecord => ({
-      group: share.group,
-      name: share.name,
-      size: share.size,
-      sha1: share.sha1,
-      info_hash: share.infoHash,
-      info: share.info.toBase64(),
-      path: share.path,
-      mtime_ms: share.mtimeMs,
-    }));
+    const after = after_group !== undefined && after_name !== undefined
+      ? { group: after_group, name: after_name }
+      : undefined;
+    const page: ShareRecord[] = [];
+    let bytes = 0;
+    for (const share of context.store.sharesOf(user, { after, limit: MAX_SHARES_PER_PAGE })) {
+      const record: ShareRecord = {
+        group: share.group,
+        name: share.name,
+        size: share.size,
+        sha1: share.sha1,
+        info_hash: share.infoHash,
+        info: share.info.toBase64(),
+        path: share.path,
+        mtime_ms: share.mtimeMs,
+      };
+      // a page fits well inside a frame: 20 shares of 1 GiB files once made one too large
+      bytes += record.info.length + record.path.length + 512;
+      if (page.length > 0 && bytes > MAX_SHARE_PAGE_BYTES) break;
+      page.push(record);
+    }
+    return page;
   },
 };

@@ -471,13 +471,24 @@ export class TrackerStore {
     for (const { name } of rows) this.#dropFileIfUnshared(group, name);
   }
 
-  /** Every share of `user`, with its file, for serving again after login. */
-  sharesOf(user: string): Share[] {
+  /**
+   * Shares of `user`, with their files, for serving again after login: at most `limit`, in
+   * (group, name) order, after `after` when given (a page that changes under it skips nothing).
+   */
+  sharesOf(
+    user: string,
+    page: { after?: { group: string; name: string }; limit?: number } = {},
+  ): Share[] {
+    const after = page.after ?? { group: "", name: "" };
     const rows = this.#sql(
       `SELECT f.group_id, f.name, f.info_hash, f.size, f.sha1, f.info, s.path, s.mtime_ms
        FROM shares s JOIN files f ON f.group_id = s.group_id AND f.name = s.name
-       WHERE s.user_id = ? ORDER BY f.group_id, f.name`,
-    ).all(user) as unknown as (FileRow & { path: string; mtime_ms: number })[];
+       WHERE s.user_id = ? AND (f.group_id, f.name) > (?, ?)
+       ORDER BY f.group_id, f.name LIMIT ?`,
+    ).all(user, after.group, after.name, page.limit ?? -1) as unknown as (FileRow & {
+      path: string;
+      mtime_ms: number;
+    })[];
     return rows.map((row) => ({ ...fileOf(row), path: row.path, mtimeMs: row.mtime_ms }));
   }
 
