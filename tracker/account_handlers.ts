@@ -18,6 +18,13 @@ import { SESSION_EXPIRED, sessionId } from "./sessions.ts";
 
 const BAD_CREDENTIALS = "wrong user id or password";
 
+/**
+ * What one user may have at once: groups owned and requests to join waiting. They keep one
+ * account from growing every listing without bound (7,000 groups once broke list_groups for
+ * everyone, past the frame limit).
+ */
+export const LIMITS = { groupsOwned: 100, pendingRequests: 100 };
+
 type AccountRequest =
   | "create_user"
   | "login"
@@ -122,6 +129,12 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
   create_group(context, { group }) {
     const user = requireUser(context);
     checkId("group", group);
+    if (context.store.countsOf(user).groupsOwned >= LIMITS.groupsOwned) {
+      throw new RequestError(
+        "forbidden",
+        `you own ${LIMITS.groupsOwned} groups, the most one user may; leave one first`,
+      );
+    }
     if (!context.store.createGroup(group, user)) {
       throw new RequestError("conflict", `group "${group}" already exists`);
     }
@@ -131,6 +144,12 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
   join_group(context, { group }) {
     const user = requireUser(context);
     requireGroup(context, group);
+    if (context.store.countsOf(user).pendingRequests >= LIMITS.pendingRequests) {
+      throw new RequestError(
+        "forbidden",
+        `you have ${LIMITS.pendingRequests} requests to join waiting, the most one user may`,
+      );
+    }
     if (context.store.isMember(group, user)) {
       throw new RequestError("conflict", `you are already a member of group "${group}"`);
     }

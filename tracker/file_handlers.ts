@@ -35,6 +35,8 @@ type FileRequest =
   | "my_shares";
 
 const MAX_PEERS_PER_REPLY = 50;
+/** Files one member may share in one group (a group's listing stays bounded by its members). */
+export const MAX_SHARES_PER_MEMBER = 1000;
 /** Shares in one `my_shares` page at most. */
 const MAX_SHARES_PER_PAGE = 200;
 /** About how much of a frame one `my_shares` page fills at most (the frame limit is 1 MiB). */
@@ -97,6 +99,16 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
   async share_file(context, request) {
     const user = requireMember(context, request.group);
     checkFileName(request.name);
+    if (
+      context.store.countsOf(user, request.group).sharesInGroup >= MAX_SHARES_PER_MEMBER &&
+      !context.store.hasShare(request.group, request.name, user)
+    ) {
+      throw new RequestError(
+        "forbidden",
+        `you share ${MAX_SHARES_PER_MEMBER} files in group "${request.group}", the most one ` +
+          `member may; stop sharing one first`,
+      );
+    }
     requirePeerAddress(context);
     if (!isSha1Hex(request.sha1)) {
       throw new RequestError("bad_request", "sha1 must be 40 hex digits");

@@ -345,6 +345,31 @@ export class TrackerStore {
       .get(group, user) !== undefined;
   }
 
+  /** How many of each thing `user` has: what the per-user limits count. */
+  countsOf(user: string, group?: string): {
+    groupsOwned: number;
+    pendingRequests: number;
+    sharesInGroup: number;
+  } {
+    const count = (sql: string, ...params: string[]) =>
+      Number((this.#sql(sql).get(...params) as { n: number }).n);
+    return {
+      groupsOwned: count("SELECT COUNT(*) AS n FROM groups WHERE owner_id = ?", user),
+      pendingRequests: count("SELECT COUNT(*) AS n FROM join_requests WHERE user_id = ?", user),
+      sharesInGroup: group === undefined ? 0 : count(
+        "SELECT COUNT(*) AS n FROM shares WHERE user_id = ? AND group_id = ?",
+        user,
+        group,
+      ),
+    };
+  }
+
+  /** True when `user` shares `group/name`. */
+  hasShare(group: string, name: string, user: string): boolean {
+    return this.#sql("SELECT 1 FROM shares WHERE group_id = ? AND name = ? AND user_id = ?")
+      .get(group, name, user) !== undefined;
+  }
+
   /** Files a join request; false when one is already pending. */
   addJoinRequest(group: string, user: string): boolean {
     const result = this.#sql(
