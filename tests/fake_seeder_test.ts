@@ -9,9 +9,7 @@ import assert from "node:assert/strict";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { encode } from "../lib/bencode.ts";
-import { encodeFrame, FrameDecoder } from "../lib/frame.ts";
 import { generateIdentity, type Identity, issueCertificate } from "../lib/identity.ts";
-import { PROTOCOL_VERSION } from "../lib/protocol.ts";
 import {
   encodeBitfield,
   encodeExtended,
@@ -20,6 +18,7 @@ import {
   encodeSimple,
 } from "../lib/wire.ts";
 import { type DownloadLine, startSwarm, writeRandomFile } from "./harness.ts";
+import { rawTrackerLink } from "./raw_tls.ts";
 
 const MiB = 1 << 20;
 
@@ -68,47 +67,20 @@ async function silentSeeder(certPem: string, keyPem: string, pieces: number) {
   };
 }
 
-/** A tracker link spoken by hand, announcing `peer` with its serving certificate. */
+/** A tracker link spoken by hand, announcing `peer`; `request` asserts each reply is ok. */
 async function rawTracker(
   port: number,
   identity: Identity,
   peer: { host: string; port: number },
   peerCert: string,
 ) {
-  const socket = tls.connect({
-    host: "127.0.0.1",
-    port,
-    cert: identity.certPem,
-    key: identity.keyPem,
-    rejectUnauthorized: false,
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once("secureConnect", resolve);
-    socket.once("error", reject);
-  });
-  const decoder = new FrameDecoder();
-  const replies: Record<string, unknown>[] = [];
-  let wake = () => {};
-  socket.on("data", (chunk: Uint8Array) => {
-    decoder.push(chunk);
-    for (let frame = decoder.next(); frame; frame = decoder.next()) replies.push(frame);
-    wake();
-  });
-  let nextId = 1;
+  const link = await rawTrackerLink(port, identity, { hello: { peer, peer_cert: peerCert } });
   const request = async (message: Record<string, unknown>) => {
-    const id = nextId++;
-    socket.write(encodeFrame({ ...message, id }));
-    while (true) {
-      const reply = replies.find((frame) => frame.id === id);
-      if (reply) {
-        assert.equal(reply.ok, true, `${message.type}: ${JSON.stringify(reply.error)}`);
-        return reply.data as Record<string, unknown>;
-      }
-      await new Promise<void>((resolve) => wake = resolve);
-    }
+    const reply = await link.request(message);
+    assert.equal(reply.ok, true, `${message.type}: ${JSON.stringify(reply.error)}`);
+    return reply.data as Record<string, unknown>;
   };
-  await request({ type: "hello", version: PROTOCOL_VERSION, peer, peer_cert: peerCert });
-  return { request, close: () => socket.destroy() };
+  return { request, close: link.close };
 }
 
 Deno.test("a member that claims every piece and sends nothing is dropped; the download says why", async () => {

@@ -6,13 +6,11 @@
  */
 
 import assert from "node:assert/strict";
-import * as net from "node:net";
-import * as tls from "node:tls";
-import { encodeFrame, FrameDecoder } from "../lib/frame.ts";
 import { generateIdentity, type Identity } from "../lib/identity.ts";
-import { PROTOCOL_VERSION, Refusal } from "../lib/protocol.ts";
+import { Refusal } from "../lib/protocol.ts";
 import { PasswordWork } from "../tracker/password_work.ts";
 import { JsonShell, TempDir, TrackerProcess, within } from "./harness.ts";
+import { rawTrackerLink } from "./raw_tls.ts";
 
 /** A hash that finishes when the test says so. */
 function gatedHash() {
@@ -122,41 +120,8 @@ Deno.test("PasswordWork: bounded, fair between sources, throttled", async (t) =>
 });
 
 /** A hand-spoken tracker link from `localAddress`: hello, then one request at a time. */
-async function rawLink(port: number, localAddress: string, identity: Identity) {
-  const tcp = net.connect({ host: "127.0.0.1", port, localAddress });
-  const socket = tls.connect({
-    socket: tcp,
-    cert: identity.certPem,
-    key: identity.keyPem,
-    rejectUnauthorized: false,
-  });
-  await new Promise<void>((resolve, reject) => {
-    socket.once("secureConnect", resolve);
-    socket.once("error", reject);
-  });
-  const decoder = new FrameDecoder();
-  const replies: Record<string, unknown>[] = [];
-  let wake = () => {};
-  socket.on("data", (chunk: Uint8Array) => {
-    decoder.push(chunk);
-    for (let frame = decoder.next(); frame; frame = decoder.next()) replies.push(frame);
-    wake();
-  });
-  socket.on("error", () => {});
-  socket.on("close", () => wake());
-  let nextId = 1;
-  const request = async (message: Record<string, unknown>) => {
-    const id = nextId++;
-    socket.write(encodeFrame({ ...message, id }));
-    while (true) {
-      const reply = replies.find((frame) => frame.id === id);
-      if (reply) return reply;
-      if (socket.destroyed) throw new Error("the tracker closed the link");
-      await new Promise<void>((resolve) => wake = resolve);
-    }
-  };
-  await request({ type: "hello", version: PROTOCOL_VERSION });
-  return { request, close: () => socket.destroy() };
+function rawLink(port: number, localAddress: string, identity: Identity) {
+  return rawTrackerLink(port, identity, { localAddress });
 }
 
 Deno.test("a login flood from one address does not keep an honest user out", async () => {

@@ -4,7 +4,11 @@
  * certificate the far end shows.
  */
 
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { encodeFrame, FrameDecoder } from "../lib/frame.ts";
 import { generateIdentity, type Identity } from "../lib/identity.ts";
+import { PROTOCOL_VERSION } from "../lib/protocol.ts";
 import { type ByteConn, connectTracker } from "../lib/transport.ts";
 
 /**
@@ -19,4 +23,59 @@ export async function connectRawTls(port: number, identity?: Identity): Promise<
     security: { mode: "tls", certPem: identity.certPem, keyPem: identity.keyPem },
     verify: () => {},
   });
+}
+
+/** A TLS socket to 127.0.0.1:`port` from `localAddress` (another 127.x stands for another host). */
+export async function dialTls(
+  port: number,
+  identity: Identity,
+  localAddress = "127.0.0.1",
+): Promise<tls.TLSSocket> {
+  const socket = tls.connect({
+    socket: net.connect({ host: "127.0.0.1", port, localAddress }),
+    cert: identity.certPem,
+    key: identity.keyPem,
+    rejectUnauthorized: false,
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("secureConnect", resolve);
+    socket.once("error", reject);
+  });
+  return socket;
+}
+
+/**
+ * A tracker link spoken by hand from `localAddress` with `identity`: `hello` (with `hello`'s
+ * extra fields), then requests one at a time; `request` resolves with the whole reply frame.
+ */
+export async function rawTrackerLink(
+  port: number,
+  identity: Identity,
+  options: { localAddress?: string; hello?: Record<string, unknown> } = {},
+) {
+  const socket = await dialTls(port, identity, options.localAddress);
+  const decoder = new FrameDecoder();
+  const replies: Record<string, unknown>[] = [];
+  let wake = () => {};
+  socket.on("data", (chunk: Uint8Array) => {
+    decoder.push(chunk);
+    for (let frame = decoder.next(); frame; frame = decoder.next()) replies.push(frame);
+    wake();
+  });
+  socket.on("error", () => {});
+  socket.on("close", () => wake());
+  let nextId = 1;
+  const request = async (message: Record<string, unknown>): Promise<Record<string, unknown>> => {
+    const id = nextId++;
+    socket.write(encodeFrame({ ...message, id }));
+    while (true) {
+      const reply = replies.find((frame) => frame.id === id);
+      if (reply) return reply;
+      if (socket.destroyed) throw new Error("the tracker closed the link");
+      await new Promise<void>((resolve) => wake = resolve);
+    }
+  };
+  const hello = await request({ type: "hello", version: PROTOCOL_VERSION, ...options.hello });
+  if (hello.ok !== true) throw new Error(`hello refused: ${JSON.stringify(hello.error)}`);
+  return { request, close: () => socket.destroy() };
 }
