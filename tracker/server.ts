@@ -264,15 +264,14 @@ export class Tracker {
       if (this.fingerprint !== undefined) {
         // downloaders dial this peer trusting only this certificate, which must be made with
         // the key this client proved it holds on this link
-        const problem = servingCertificateProblem(request.peer_cert, linkCertificate);
-        const der = problem === undefined ? pemToDer(request.peer_cert!, "CERTIFICATE") : undefined;
-        if (!der) {
-          await writer.reply(failure(request.id, "bad_request", problem!));
+        const checked = checkServingCertificate(request.peer_cert, linkCertificate);
+        if (typeof checked === "string") {
+          await writer.reply(failure(request.id, "bad_request", checked));
           return false;
         }
         endpoint = {
           ...endpoint,
-          fingerprint: sha256Hex(der),
+          fingerprint: sha256Hex(checked),
           cert: request.peer_cert,
           device: connection.fingerprint,
         };
@@ -320,15 +319,17 @@ export class Tracker {
   }
 }
 
-/** Why a hello's serving certificate is unacceptable, or undefined when it is fine. */
-function servingCertificateProblem(
+/** A hello's serving certificate (DER) when acceptable, else why it is not. */
+function checkServingCertificate(
   pem: string | undefined,
   linkCertificate: Uint8Array | undefined,
-): string | undefined {
+): Uint8Array | string {
   if (pem === undefined) return "a serving peer must present its certificate";
+  let der: Uint8Array;
   let spki: Uint8Array;
   try {
-    spki = certificatePublicKeyInfo(pemToDer(pem, "CERTIFICATE"));
+    der = pemToDer(pem, "CERTIFICATE");
+    spki = certificatePublicKeyInfo(der);
   } catch (error) {
     return `a serving peer must present its certificate: ${errorMessage(error)}`;
   }
@@ -342,7 +343,7 @@ function servingCertificateProblem(
   if (!linkKey || linkKey.length !== spki.length || !linkKey.every((byte, i) => byte === spki[i])) {
     return "the serving certificate is not made with the key of this connection's certificate";
   }
-  return undefined;
+  return der;
 }
 
 function failure(id: number, code: ErrorCode, message: string): Response {
