@@ -16,12 +16,11 @@ export function terminalSafe(text: string): string {
 }
 
 /**
- * A JSON line made safe the same way: JSON already escapes C0 controls; C1 and bidi
- * controls, which it leaves raw, become `\uXXXX` escapes, so the line parses to the same value.
+ * A JSON line made safe the same way (the same function): JSON already escapes C0 controls,
+ * and the C1 and bidi controls it leaves raw can only stand inside strings, where `\uXXXX`
+ * is their JSON escape, so the line parses to the same value.
  */
-export function jsonTerminalSafe(line: string): string {
-  return line.replace(UNSAFE, escapeChar);
-}
+export const jsonTerminalSafe: (line: string) => string = terminalSafe;
 
 function escapeChar(char: string): string {
   return `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`;

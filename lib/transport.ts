@@ -341,7 +341,7 @@ class NodeConn implements AcceptedConn {
   #buffered = 0;
   #ended = false;
   #failure?: Error;
-  #waiting?: { resolve(): void };
+  readonly #arrived = new Wakeup();
   readonly peerFingerprint?: string;
   readonly peerCertificate?: Uint8Array;
   readonly remoteAddr: { hostname: string; port: number };
@@ -376,18 +376,14 @@ class NodeConn implements AcceptedConn {
   }
 
   #wake(): void {
-    const waiting = this.#waiting;
-    this.#waiting = undefined;
-    waiting?.resolve();
+    this.#arrived.wake();
   }
 
   async read(into: Uint8Array): Promise<number | null> {
     while (this.#chunks.length === 0) {
       if (this.#failure) throw this.#failure;
       if (this.#ended) return null;
-      const wait = Promise.withResolvers<void>();
-      this.#waiting = wait;
-      await wait.promise;
+      await this.#arrived.next();
     }
     let copied = 0;
     while (copied < into.length && this.#chunks.length > 0) {
@@ -423,10 +419,28 @@ class NodeConn implements AcceptedConn {
   }
 }
 
+/** One waiter at a time, woken when something arrived (bytes, a connection, an end). */
+class Wakeup {
+  #waiting?: { resolve(): void };
+
+  /** Resolves at the next `wake`. */
+  next(): Promise<void> {
+    const wait = Promise.withResolvers<void>();
+    this.#waiting = wait;
+    return wait.promise;
+  }
+
+  wake(): void {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    waiting?.resolve();
+  }
+}
+
 /** Connections handed from the server's callback to the accept loop; bounded. */
 class AcceptQueue {
   readonly #queue: AcceptedConn[] = [];
-  #waiting?: { resolve(): void };
+  readonly #arrived = new Wakeup();
   #ended = false;
   #failure?: Error;
 
@@ -457,9 +471,7 @@ class AcceptQueue {
   }
 
   #wake(): void {
-    const waiting = this.#waiting;
-    this.#waiting = undefined;
-    waiting?.resolve();
+    this.#arrived.wake();
   }
 
   async *iterate(): AsyncGenerator<AcceptedConn> {
@@ -471,9 +483,7 @@ class AcceptQueue {
       }
       if (this.#failure) throw this.#failure;
       if (this.#ended) return;
-      const wait = Promise.withResolvers<void>();
-      this.#waiting = wait;
-      await wait.promise;
+      await this.#arrived.next();
     }
   }
 }
