@@ -8,6 +8,7 @@
  * @module
  */
 
+import { createPrivateKey, type KeyObject, sign } from "node:crypto";
 import { ProtocolError } from "./errors.ts";
 
 /** What a ticket says. */
@@ -71,8 +72,24 @@ export async function importPublicKey(text: string): Promise<CryptoKey> {
 
 /** Signs a ticket with the tracker's private key. */
 export async function signTicket(claims: TicketClaims, privateKey: CryptoKey): Promise<string> {
+  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", privateKey));
+  return signTicketNow(claims, ticketSigningKey(pkcs8));
+}
+
+/** The tracker's Ed25519 private key (PKCS#8 DER) as `signTicketNow` takes it. */
+export function ticketSigningKey(pkcs8: Uint8Array): KeyObject {
+  return createPrivateKey({ key: pkcs8 as Buffer, format: "der", type: "pkcs8" });
+}
+
+/**
+ * Signs a ticket synchronously (~25 µs). The tracker signs one for every `locate_file` and
+ * `find_peers`; an asynchronous Web Crypto signature is a task the runtime schedules behind
+ * all pending I/O, and under load that made those requests wait seconds (p99 5 s of 1,000
+ * busy connections) while the signing itself is microseconds.
+ */
+export function signTicketNow(claims: TicketClaims, key: KeyObject): string {
   const body = encoder.encode(JSON.stringify(claims)).toBase64(BASE64URL);
-  const signature = await crypto.subtle.sign("Ed25519", privateKey, encoder.encode(body));
+  const signature = sign(null, encoder.encode(body), key);
   return `${body}.${new Uint8Array(signature).toBase64(BASE64URL)}`;
 }
 

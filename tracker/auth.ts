@@ -10,9 +10,10 @@ import { createHash, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import {
   exportPublicKey,
   generateTicketKeys,
-  signTicket,
+  signTicketNow,
   TICKET_LIFETIME_MS,
   type TicketClaims,
+  ticketSigningKey,
 } from "../lib/ticket.ts";
 
 /** scrypt cost: N = 2^15, r = 8 (32 MiB, ~100 ms here), the OWASP-recommended floor. */
@@ -90,7 +91,7 @@ export interface TicketSigner {
   /** The public key clients verify tickets with (raw, base64url). */
   readonly publicKey: string;
   /** A ticket for `user` to fetch `infoHash` in `group`, stamped now and valid for the lifetime. */
-  issue(claims: Omit<TicketClaims, "expiresAt" | "issuedAt">): Promise<string>;
+  issue(claims: Omit<TicketClaims, "expiresAt" | "issuedAt">): string;
 }
 
 /** Where the signing key is kept between runs (the tracker's settings table). */
@@ -146,11 +147,14 @@ export async function loadTicketSigner(
     );
   }
   const publicKeyText = await exportPublicKey(publicKey);
+  const signingKey = ticketSigningKey(
+    new Uint8Array(await crypto.subtle.exportKey("pkcs8", privateKey)),
+  );
   return {
     publicKey: publicKeyText,
     issue: (claims) => {
       const issuedAt = now();
-      return signTicket({ ...claims, issuedAt, expiresAt: issuedAt + lifetimeMs }, privateKey);
+      return signTicketNow({ ...claims, issuedAt, expiresAt: issuedAt + lifetimeMs }, signingKey);
     },
   };
 }

@@ -176,7 +176,7 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     }));
   },
 
-  async locate_file(context, { group, name }) {
+  locate_file(context, { group, name }) {
     const user = requireMember(context, group);
     const file = requireFile(context, group, name);
     return {
@@ -187,7 +187,7 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
       info_hash: file.infoHash,
       info: file.info.toBase64(),
       peers: peersFor(context, group, file.infoHash),
-      ticket: await context.tickets.issue({
+      ticket: context.tickets.issue({
         user,
         group,
         infoHash: file.infoHash,
@@ -196,12 +196,12 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     };
   },
 
-  async find_peers(context, { group, info_hash }) {
+  find_peers(context, { group, info_hash }) {
     const user = requireMember(context, group);
     const file = requireFileByHash(context, group, info_hash);
     return {
       peers: peersFor(context, group, file.infoHash),
-      ticket: await context.tickets.issue({
+      ticket: context.tickets.issue({
         user,
         group,
         infoHash: file.infoHash,
