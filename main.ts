@@ -18,12 +18,13 @@ const VERSION = `swarmshare ${denoConfig.version}`;
 
 const USAGE = `usage:
   server <ip> <port> [--db FILE] [--idle-timeout-ms N] [--session-idle-days N]
-         [--tls-cert FILE --tls-key FILE] [--ticket-lifetime-ms N]
+         [--tls-cert FILE --tls-key FILE] [--ticket-lifetime-ms N] [--busy-after-ms N]
       run the tracker (state in FILE, default swarmshare-tracker.db); a login session
       unused for N days (default 14) is refused and deleted; download tickets are valid
       for --ticket-lifetime-ms (default and most 600000); it prints its certificate's
       fingerprint, which clients pin; --tls-cert/--tls-key: present your own certificate
-      chain and key (PEM) instead of the tracker's own
+      chain and key (PEM) instead of the tracker's own; a request that waited longer than
+      --busy-after-ms (default 5000) for its turn is answered "the tracker is busy"
   client <client_ip> <client_port> <server_ip> <server_port> [--json]
          [--stall-timeout-ms N] [--upload-limit-kib N] [--state-dir DIR] [--ticket-grace-ms N]
          [--tracker-fingerprint SHA256] [--public-addr HOST:PORT] [--request-timeout-ms N]
@@ -91,6 +92,7 @@ async function runServer(args: string[]): Promise<number> {
       "insecure-plaintext": { type: "boolean", default: false },
       "session-idle-days": { type: "string" },
       "ticket-lifetime-ms": { type: "string" },
+      "busy-after-ms": { type: "string" },
     },
     allowPositionals: true,
   });
@@ -117,6 +119,7 @@ async function runServer(args: string[]): Promise<number> {
       `--ticket-lifetime-ms must be a whole number of ms up to ${TICKET_LIFETIME_MS}`,
     );
   }
+  const busyAfterMs = positiveNumber(values["busy-after-ms"], "--busy-after-ms");
   let tracker: Tracker;
   try {
     tracker = await Tracker.start({
@@ -128,6 +131,7 @@ async function runServer(args: string[]): Promise<number> {
       insecurePlaintext: plaintext,
       sessionMaxIdleMs: sessionIdleDays === undefined ? undefined : sessionIdleDays * 86_400_000,
       ticketLifetimeMs,
+      busyAfterMs,
     });
   } catch (error) {
     console.error(`error: ${errorMessage(error)}`);

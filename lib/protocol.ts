@@ -273,6 +273,8 @@ export type ErrorCode =
   | "conflict"
   /** Too many attempts from this address or on this account: try again later. */
   | "rate_limited"
+  /** The tracker has more to answer than it can in time: ask again in a moment. */
+  | "busy"
   | "internal";
 
 /** A request the tracker refused; its code travels with the message meant for the user. */

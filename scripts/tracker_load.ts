@@ -248,8 +248,11 @@ async function processUsage(pid: number): Promise<{ rssMib: number; cpuS: number
 /** Holds the logged-in links and measures them. */
 async function drive(port: number, users: User[], options: LoadOptions) {
   const links: { link: Link; user: User }[] = [];
+  // members only: a user in no group would be asking about groups it may not see
+  const members = users.filter((user) => user.groups.length > 0);
+  if (members.length === 0) throw new Error("no user is a member of any group");
   await inTurn([...Array(options.connections).keys()], 32, async (i) => {
-    const user = users[i % users.length];
+    const user = members[i % members.length];
     const link = await Link.open(port, user.address, user.identity);
     await link.expect({ type: "hello", version: PROTOCOL_VERSION });
     await link.expect({ type: "resume", token: user.token });
@@ -273,7 +276,7 @@ async function drive(port: number, users: User[], options: LoadOptions) {
         due += gapMs;
       }
       if (performance.now() >= deadline) break;
-      const group = `g${user.groups[turn % Math.max(1, user.groups.length)] ?? 0}`;
+      const group = `g${user.groups[turn % user.groups.length]}`;
       const kind = turn++ % 3;
       const message = kind === 0
         ? { type: "list_groups" }
@@ -381,8 +384,13 @@ function parseArgs(args: string[]): LoadOptions & { json: boolean } {
       (options as unknown as Record<string, number>)[flag] = value;
     } else throw new Error(`unknown option ${args[i]}`);
   }
-  if (options.connections / options.users > 120) {
-    throw new Error("at most 120 connections per user: each user is one address");
+  // connections go to users who are members of a group: group g's members are users g to
+  // g + members - 1 (wrapping), so with few groups that is not every user
+  const members = Math.min(options.users, options.groups + Math.max(1, options.members) - 1);
+  if (options.connections / members > 120) {
+    throw new Error(
+      `at most 120 connections per member (each user is one address): ${members} members`,
+    );
   }
   return options;
 }

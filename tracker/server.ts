@@ -39,6 +39,7 @@ import { handleRequest, isHandledRequest } from "./handlers.ts";
 import { PasswordWork } from "./password_work.ts";
 import { Presence } from "./presence.ts";
 import { Sessions } from "./sessions.ts";
+import { DEFAULT_BUSY_AFTER_MS, Turns } from "./turns.ts";
 import { TrackerStore } from "./store.ts";
 
 /** How the tracker runs. */
@@ -64,6 +65,13 @@ export interface TrackerOptions {
   insecurePlaintext?: boolean;
   /** How long download tickets are valid, at most `TICKET_LIFETIME_MS` (the default). */
   ticketLifetimeMs?: number;
+  /**
+   * A request that waited longer than this for its turn is answered "the tracker is busy"
+   * instead. Default `DEFAULT_BUSY_AFTER_MS`.
+   */
+  busyAfterMs?: number;
+  /** The clock requests wait for their turn by (ms); tests may make time pass at will. */
+  turnClock?: () => number;
 }
 
 const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
@@ -88,6 +96,7 @@ export class Tracker {
   readonly #presence: Presence;
   readonly #sessions: Sessions;
   readonly #events: ClientEvents;
+  readonly #turns: Turns;
   readonly #accepting: Promise<void>;
   #nextConnectionId = 1;
   #closing?: Promise<void>;
@@ -115,6 +124,10 @@ export class Tracker {
     // hostile connections can provoke a line each: at most 20 lines per 10 s
     this.#log = limitedLog(options.log ?? ((line: string) => console.error(line)));
     this.#decoyHash = makeDecoyHash();
+    this.#turns = new Turns({
+      busyAfterMs: options.busyAfterMs ?? DEFAULT_BUSY_AFTER_MS,
+      now: options.turnClock,
+    });
     this.#accepting = this.#acceptLoop();
   }
 
@@ -229,7 +242,13 @@ export class Tracker {
           this.#events.register(connection, writer);
           continue;
         }
-        await writer.reply(await this.#answer(context, request, remote));
+        // pings keep links alive and cost nothing: they never wait in line
+        const turn = request.type === "ping" ? "go" : await this.#turns.next();
+        await writer.reply(
+          turn === "go"
+            ? await this.#answer(context, request, remote)
+            : failure(request.id, "busy", "the tracker is busy; try again in a moment"),
+        );
       }
     } catch (error) {
       if (error instanceof ProtocolError) {
