@@ -22,6 +22,7 @@
  */
 
 import { createHash } from "node:crypto";
+import * as net from "node:net";
 import type { Socket } from "node:net";
 import * as tls from "node:tls";
 import { UserError } from "./errors.ts";
@@ -120,26 +121,32 @@ export async function listen(
     maxConnectionsPerAddress?: number;
   },
 ): Promise<ConnListener> {
-  if (options.security.mode === "plaintext") return plainListener(options);
-  const { certPem, keyPem } = options.security;
   const queue = new AcceptQueue();
-  const server = tls.createServer({
-    cert: certPem,
-    key: keyPem,
-    requestCert: true,
-    rejectUnauthorized: false,
-    handshakeTimeout: options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
-    minVersion: "TLSv1.3",
-  }, (socket) => {
-    const der = socket.getPeerCertificate()?.raw;
-    if (!der || der.length === 0) {
-      socket.destroy(); // no client certificate: nobody to serve
-      return;
-    }
-    queue.push(new NodeConn(socket, new Uint8Array(der)));
-  });
-  // a client that fails its handshake costs only itself
-  server.on("tlsClientError", () => {});
+  let server: net.Server;
+  if (options.security.mode === "plaintext") {
+    // in clear the connection is ready as accepted (after the per-address count below)
+    server = net.createServer();
+  } else {
+    const { certPem, keyPem } = options.security;
+    server = tls.createServer({
+      cert: certPem,
+      key: keyPem,
+      requestCert: true,
+      rejectUnauthorized: false,
+      handshakeTimeout: options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
+      minVersion: "TLSv1.3",
+    }, (socket) => {
+      const der = socket.getPeerCertificate()?.raw;
+      if (!der || der.length === 0) {
+        socket.destroy(); // no client certificate: nobody to serve
+        return;
+      }
+      queue.push(new NodeConn(socket, new Uint8Array(der)));
+    });
+    // a client that fails its handshake costs only itself
+    server.on("tlsClientError", () => {});
+  }
+  const plaintext = options.security.mode === "plaintext";
   server.maxConnections = options.maxConnections ?? connectionCap();
   // one address may hold only so many of them, counted from the TCP accept, before TLS
   const perAddress = new Map<string, number>();
@@ -157,6 +164,7 @@ export async function listen(
       if (left > 0) perAddress.set(address, left);
       else perAddress.delete(address);
     });
+    if (plaintext) queue.push(new NodeConn(socket));
   });
   const failed = Promise.withResolvers<void>();
   server.once("error", failed.reject);
@@ -177,20 +185,6 @@ export async function listen(
       queue.end();
     },
     [Symbol.asyncIterator]: () => queue.iterate(),
-  };
-}
-
-function plainListener(options: { hostname: string; port: number }): ConnListener {
-  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
-  return {
-    addr: listener.addr,
-    close: () => listener.close(),
-    async *[Symbol.asyncIterator]() {
-      for await (const conn of listener) {
-        conn.setNoDelay(true);
-        yield conn;
-      }
-    },
   };
 }
 
@@ -334,9 +328,9 @@ function handshake(socket: tls.TLSSocket, who: string): Promise<void> {
   });
 }
 
-/** A `node:tls` socket seen as a `ByteConn`, reading with bounded read-ahead. */
+/** A `node:tls` (or, in clear, `node:net`) socket seen as a `ByteConn`, reading with bounded read-ahead. */
 class NodeConn implements AcceptedConn {
-  readonly #socket: tls.TLSSocket;
+  readonly #socket: Socket;
   readonly #chunks: Uint8Array[] = [];
   #buffered = 0;
   #ended = false;
@@ -346,7 +340,7 @@ class NodeConn implements AcceptedConn {
   readonly peerCertificate?: Uint8Array;
   readonly remoteAddr: { hostname: string; port: number };
 
-  constructor(socket: tls.TLSSocket, peerCertificate?: Uint8Array) {
+  constructor(socket: Socket, peerCertificate?: Uint8Array) {
     this.#socket = socket;
     this.peerCertificate = peerCertificate;
     this.peerFingerprint = peerCertificate ? sha256Hex(peerCertificate) : undefined;
