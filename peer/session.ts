@@ -35,7 +35,7 @@ export type SessionEvent =
   | FileEvent;
 
 /** How the session reaches the tracker. */
-export type SessionOptions = Omit<TrackerLinkOptions, "onConnected" | "onStatus"> & {
+export type SessionOptions = Omit<TrackerLinkOptions, "onConnected" | "onStatus" | "needsLink"> & {
   onEvent: (event: SessionEvent) => void;
   /** Operational messages about peers (never secrets). */
   log?: (line: string) => void;
@@ -90,6 +90,9 @@ export class ClientSession {
       log: (line) => this.#log(line),
       onPush: (push) => this.#files?.revoked(push),
       onConnected: (link) => this.#resume(link),
+      // logged out, the link may stay closed until the next command (the tracker closes
+      // connections that do not log in within its grace period)
+      needsLink: () => this.#login !== undefined,
       onStatus: (status) => {
         if (status.state === "down") {
           this.#onEvent({ event: "tracker_disconnected", reason: status.reason });
