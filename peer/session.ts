@@ -20,6 +20,7 @@ import {
   type TrackerRequest,
 } from "./file_sharing.ts";
 import { RateLimiter } from "./rate_limiter.ts";
+import { ServingCaps } from "./serving_caps.ts";
 import { TorrentRegistry } from "./torrents.ts";
 import { TrackerLink, type TrackerLinkOptions, TrackerRefusal } from "./tracker_link.ts";
 
@@ -68,6 +69,8 @@ export class ClientSession {
   readonly #peerId = newPeerId();
   /** Started with the client, so that upload_file hashes on two cores from its first moment. */
   readonly #hashHelper = new HelperThread();
+  /** Connections served per user, over every login on this client (like the registry). */
+  readonly #servingCaps = new ServingCaps();
   #login?: { user: string; token: string };
   #files?: FileSharing;
   readonly #uploadLimiter?: RateLimiter;
@@ -219,6 +222,7 @@ export class ClientSession {
       ticketGraceMs: this.#options.ticketGraceMs,
       uploadLimiter: this.#uploadLimiter,
       hashHelper: this.#hashHelper,
+      servingCaps: this.#servingCaps,
     });
     const restored = await this.#files.restore();
     return { user, shares_restored: restored };
