@@ -18,10 +18,12 @@ const VERSION = `swarmshare ${denoConfig.version}`;
 
 const USAGE = `usage:
   server <ip> <port> [--db FILE] [--idle-timeout-ms N] [--session-idle-days N]
-         [--tls-cert FILE --tls-key FILE] [--ticket-lifetime-ms N] [--busy-after-ms N]
+         [--tls-cert FILE --tls-key FILE] [--ticket-lifetime-ms N] [--login-grace-ms N]
+         [--busy-after-ms N]
       run the tracker (state in FILE, default swarmshare-tracker.db); a login session
       unused for N days (default 14) is refused and deleted; download tickets are valid
-      for --ticket-lifetime-ms (default and most 600000); it prints its certificate's
+      for --ticket-lifetime-ms (default and most 600000); a connection not logged in for
+      --login-grace-ms (default 60000) is closed; it prints its certificate's
       fingerprint, which clients pin; --tls-cert/--tls-key: present your own certificate
       chain and key (PEM) instead of the tracker's own; a request that waited longer than
       --busy-after-ms (default 5000) for its turn is answered "the tracker is busy"
@@ -39,6 +41,9 @@ const USAGE = `usage:
       a peer that delivers nothing for N ms with requests outstanding is dropped (30000)
 options: --help, --version; --insecure-plaintext (both programs, for measurements only:
       every link in clear, no identity checked)`;
+
+/** The longest login grace period the tracker takes: a day. */
+const MAX_LOGIN_GRACE_MS = 86_400_000;
 
 function parsePort(text: string, what: string): number {
   const port = Number(text);
@@ -92,6 +97,7 @@ async function runServer(args: string[]): Promise<number> {
       "insecure-plaintext": { type: "boolean", default: false },
       "session-idle-days": { type: "string" },
       "ticket-lifetime-ms": { type: "string" },
+      "login-grace-ms": { type: "string" },
       "busy-after-ms": { type: "string" },
     },
     allowPositionals: true,
@@ -111,6 +117,13 @@ async function runServer(args: string[]): Promise<number> {
   const idleTimeoutMs = positiveNumber(values["idle-timeout-ms"], "--idle-timeout-ms");
   const sessionIdleDays = positiveNumber(values["session-idle-days"], "--session-idle-days");
   const ticketLifetimeMs = positiveNumber(values["ticket-lifetime-ms"], "--ticket-lifetime-ms");
+  const loginGraceMs = positiveNumber(values["login-grace-ms"], "--login-grace-ms");
+  if (loginGraceMs !== undefined && loginGraceMs > MAX_LOGIN_GRACE_MS) {
+    // a timer longer than 2^31 - 1 ms would fire at once
+    throw new UsageError(
+      `--login-grace-ms must be a whole number of ms up to ${MAX_LOGIN_GRACE_MS} (a day)`,
+    );
+  }
   if (
     ticketLifetimeMs !== undefined &&
     (!Number.isInteger(ticketLifetimeMs) || ticketLifetimeMs > TICKET_LIFETIME_MS)
@@ -131,6 +144,7 @@ async function runServer(args: string[]): Promise<number> {
       insecurePlaintext: plaintext,
       sessionMaxIdleMs: sessionIdleDays === undefined ? undefined : sessionIdleDays * 86_400_000,
       ticketLifetimeMs,
+      loginGraceMs,
       busyAfterMs,
     });
   } catch (error) {

@@ -285,6 +285,21 @@ export class Refusal extends UserError {
   }
 }
 
+/**
+ * The id of a reply that answers no request: the tracker's last word on a connection it is
+ * about to close (`bad_request`: the connection broke the protocol; `unauthenticated`: it did
+ * not log in within the tracker's grace period, and may connect again and log in). Clients
+ * number their requests from 1, so it never matches one.
+ */
+export const CONNECTION_NOTICE_ID = 0;
+
+/** True for the tracker's notice that it closes the connection for not logging in in time. */
+export function isLoginDeadlineNotice(frame: Record<string, unknown>): boolean {
+  const error = frame.error as { code?: unknown } | undefined;
+  return frame.id === CONNECTION_NOTICE_ID && frame.ok === false &&
+    error?.code === "unauthenticated";
+}
+
 /** A reply frame. */
 export type Response =
   | { id: number; ok: true; data: unknown }

@@ -7,9 +7,11 @@
  * presents a valid ticket for this torrent; the side that connected out accepts a remote
  * without a ticket (a seeder has none) but serves it nothing. A served remote keeps its
  * ticket fresh with later extension handshakes; when the ticket runs out (plus the clock
- * skew) without a fresher one, or a later one is bad, the connection is closed. Every
- * length, index and count a remote sends is checked before use; a breach closes this
- * connection only.
+ * skew) without a fresher one, or a later one is bad, the connection is closed. A connection
+ * we accepted takes a place among its user's (peer/serving_caps.ts) when its first ticket
+ * verifies, and is refused (closed, with a log line) when that user has no place left; its
+ * later tickets must name the same user. Every length, index and count a remote sends is
+ * checked before use; a breach closes this connection only.
  *
  * @module
  */
@@ -52,6 +54,7 @@ import {
   sha256Hex,
 } from "../lib/transport.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
+import type { ServingCaps } from "./serving_caps.ts";
 import type { HeldTorrent, PeerHandle, TorrentRegistry } from "./torrents.ts";
 
 /** What connections need from the client around them. */
@@ -80,6 +83,11 @@ export interface PeerContext {
   log(line: string): void;
   /** Shared upload limit, when the user set one. */
   uploadLimiter?: RateLimiter;
+  /**
+   * Connections served per user and per (user, file), for the connections we accepted
+   * (those we open are bounded by our own downloads); none: no caps.
+   */
+  servingCaps?: ServingCaps;
 }
 
 /** The most blocks served with one read and one write (a whole piece). */
@@ -321,6 +329,7 @@ export class PeerConnection implements PeerHandle {
     this.#closeReason = reason;
     clearTimeout(this.#expiryTimer);
     closeQuietly(this.#conn);
+    this.#context.servingCaps?.release(this);
     this.#torrent.connections.delete(this);
     this.#torrent.haveListeners.delete(this.#onHave);
     this.#serveQueue.length = 0;
@@ -475,8 +484,20 @@ export class PeerConnection implements PeerHandle {
   /** A ticket verified: serve under it until it runs out, unless a fresher one comes. */
   #acceptTicket(claims: TicketClaims): void {
     if (this.#closed) return;
+    if (this.#claims && claims.user !== this.#claims.user) {
+      // a connection is one user's: its place among that user's connections was taken once
+      return this.#refuse(`a ticket of ${claims.user} on a connection of ${this.#claims.user}`);
+    }
     // an older ticket arriving late does not shorten the one we have
     if (this.#claims && claims.expiresAt < this.#claims.expiresAt) return;
+    if (!this.#outgoing && !this.#claims) {
+      const refusal = this.#context.servingCaps?.admit(
+        this,
+        claims.user,
+        this.#torrent.infoHashHex,
+      );
+      if (refusal) return this.#refuse(refusal);
+    }
     this.#claims = claims;
     clearTimeout(this.#expiryTimer);
     const graceMs = this.#context.ticketGraceMs ?? CLOCK_SKEW_MS;
@@ -487,6 +508,12 @@ export class PeerConnection implements PeerHandle {
       this.close("ticket expired");
     }, delayMs);
     this.#startServing();
+  }
+
+  /** Closes the connection for a reason the remote's user should hear of, and logs it. */
+  #refuse(reason: string): void {
+    this.#context.log(`peer ${this.#address}: refused: ${reason}; disconnecting`);
+    this.close(`refused: ${reason}`);
   }
 
   /** The remote proved membership: tell it what we have and let it ask. */

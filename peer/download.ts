@@ -570,6 +570,12 @@ export class Download implements PieceSink {
       this.state = "C";
       this.reason = "";
       this.finishedAt = Date.now();
+      // two whole copies have nothing to trade: let go of peers that hold the whole file now,
+      // not when our ticket runs out there (up to 11 minutes), so a holder keeps serving
+      // state (and counts a connection of ours, connection.ts) only while we download
+      for (const peer of [...this.#peers]) {
+        if (peer.pieces.isComplete) peer.close("both peers have the whole file");
+      }
       this.#stop();
       this.#torrent!.sink = undefined;
       await this.#options.tracker.shareCompleted(this, mtime?.getTime() ?? Date.now()).catch(

@@ -28,6 +28,7 @@ import type { PeerContext } from "./connection.ts";
 import { Download, type DownloadState, type PeerContribution } from "./download.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
 import { RevocationList } from "./revocations.ts";
+import type { ServingCaps } from "./serving_caps.ts";
 import { exists, PieceFile } from "./storage.ts";
 import type { HeldTorrent, TorrentRegistry } from "./torrents.ts";
 
@@ -101,6 +102,8 @@ export interface FileSharingOptions {
   uploadLimiter?: RateLimiter;
   /** The client's hash helper thread, for hashing files on two cores from the start. */
   hashHelper?: HelperThread;
+  /** The client's count of connections served per user, capped. */
+  servingCaps?: ServingCaps;
 }
 
 function shareKey(group: string, name: string): string {
@@ -126,6 +129,7 @@ export class FileSharing {
       log: options.log,
       uploadLimiter: options.uploadLimiter,
       ticketGraceMs: options.ticketGraceMs,
+      servingCaps: options.servingCaps,
     };
   }
 

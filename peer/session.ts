@@ -20,6 +20,7 @@ import {
   type TrackerRequest,
 } from "./file_sharing.ts";
 import { RateLimiter } from "./rate_limiter.ts";
+import { ServingCaps } from "./serving_caps.ts";
 import { TorrentRegistry } from "./torrents.ts";
 import { TrackerLink, type TrackerLinkOptions, TrackerRefusal } from "./tracker_link.ts";
 
@@ -35,7 +36,7 @@ export type SessionEvent =
   | FileEvent;
 
 /** How the session reaches the tracker. */
-export type SessionOptions = Omit<TrackerLinkOptions, "onConnected" | "onStatus"> & {
+export type SessionOptions = Omit<TrackerLinkOptions, "onConnected" | "onStatus" | "needsLink"> & {
   onEvent: (event: SessionEvent) => void;
   /** Operational messages about peers (never secrets). */
   log?: (line: string) => void;
@@ -68,6 +69,8 @@ export class ClientSession {
   readonly #peerId = newPeerId();
   /** Started with the client, so that upload_file hashes on two cores from its first moment. */
   readonly #hashHelper = new HelperThread();
+  /** Connections served per user, over every login on this client (like the registry). */
+  readonly #servingCaps = new ServingCaps();
   #login?: { user: string; token: string };
   #files?: FileSharing;
   readonly #uploadLimiter?: RateLimiter;
@@ -90,6 +93,9 @@ export class ClientSession {
       log: (line) => this.#log(line),
       onPush: (push) => this.#files?.revoked(push),
       onConnected: (link) => this.#resume(link),
+      // logged out, the link may stay closed until the next command (the tracker closes
+      // connections that do not log in within its grace period)
+      needsLink: () => this.#login !== undefined,
       onStatus: (status) => {
         if (status.state === "down") {
           this.#onEvent({ event: "tracker_disconnected", reason: status.reason });
@@ -216,6 +222,7 @@ export class ClientSession {
       ticketGraceMs: this.#options.ticketGraceMs,
       uploadLimiter: this.#uploadLimiter,
       hashHelper: this.#hashHelper,
+      servingCaps: this.#servingCaps,
     });
     const restored = await this.#files.restore();
     return { user, shares_restored: restored };

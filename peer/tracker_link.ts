@@ -5,6 +5,13 @@
  * Frames without an `id` are the tracker's pushes: checked strictly and handed to `onPush`;
  * a malformed one is ignored (and said once per link), never fatal.
  *
+ * The tracker closes a connection that stays logged out past its grace period, saying so
+ * first. That is no outage and is never announced: while its owner does not need the link
+ * (`needsLink`: nobody is logged in) it stays closed until the next request, which connects
+ * again first; otherwise it connects again at once (a session ended elsewhere then shows at
+ * its resume). A request the close overtook was never read by the tracker, so it is sent
+ * once more on the new connection.
+ *
  * @module
  */
 
@@ -20,6 +27,7 @@ import {
 } from "../lib/transport.ts";
 import {
   type ErrorCode,
+  isLoginDeadlineNotice,
   isPushFrame,
   parsePush,
   type PeerAddress,
@@ -61,6 +69,11 @@ export interface TrackerLinkOptions {
   log?: (line: string) => void;
   /** Told once when the tracker goes away and once when it is back. */
   onStatus?: (status: LinkStatus) => void;
+  /**
+   * Whether the owner needs the link kept open (someone is logged in). When not, a link the
+   * tracker closed for its login grace period waits for the next request. Default: not.
+   */
+  needsLink?: () => boolean;
   /** Longest interval between pings; shorter when the tracker's idle timeout asks. Default 10 s. */
   heartbeatMs?: number;
   /** A request unanswered this long fails and the connection is recycled. Default 20 s. */
@@ -77,7 +90,20 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>;
 }
 
-type State = "connecting" | "up" | "down" | "closed";
+/** `dormant`: closed by the tracker for its login grace period, until the next request. */
+type State = "connecting" | "up" | "down" | "dormant" | "closed";
+
+/** What ended a connection. */
+interface LinkEnd {
+  reason: string;
+  /** The tracker closed it for not logging in within its grace period. */
+  loginDeadline: boolean;
+}
+
+/** A request overtaken by the tracker's login-deadline close: never read, safe to send again. */
+class LoginDeadlineClose extends TrackerUnavailableError {
+  override name = "LoginDeadlineClose";
+}
 
 /** A self-healing link to the tracker. */
 export class TrackerLink {
@@ -93,6 +119,8 @@ export class TrackerLink {
   #stateChanged = Promise.withResolvers<void>();
   #running?: Promise<void>;
   #saidBadPush = false;
+  /** Resolved by the next request while the link is dormant. */
+  #wanted = Promise.withResolvers<void>();
 
   constructor(options: TrackerLinkOptions) {
     this.#options = options;
@@ -114,11 +142,30 @@ export class TrackerLink {
    * connection (or a resume) is still being made, the request waits for its outcome.
    */
   async request<T extends RequestType>(type: T, params: Params<T>): Promise<ResponseData[T]> {
-    while (this.#state === "connecting") await this.#stateChanged.promise;
-    if (this.#state !== "up") {
-      throw this.#refusal ? new IdentityError(this.#refusal) : new TrackerUnavailableError();
+    for (let attempt = 1;; attempt++) {
+      await this.#connected();
+      if (this.#state !== "up") {
+        throw this.#refusal ? new IdentityError(this.#refusal) : new TrackerUnavailableError();
+      }
+      try {
+        return await this.#send(type, params);
+      } catch (error) {
+        // the tracker never read it (it closes only between requests): send it again, once
+        if (!(error instanceof LoginDeadlineClose) || attempt > 1) throw error;
+      }
     }
-    return await this.#send(type, params);
+  }
+
+  /** Waits while a connection is being made; a dormant link is woken to make one. */
+  async #connected(): Promise<void> {
+    while (true) {
+      if (this.#state === "dormant") {
+        this.#setState("connecting");
+        this.#wanted.resolve();
+      }
+      if (this.#state !== "connecting") return;
+      await this.#stateChanged.promise;
+    }
   }
 
   /** Stops reconnecting and closes the connection; pending requests fail. */
@@ -164,10 +211,9 @@ export class TrackerLink {
   async #run(): Promise<void> {
     const backoff = this.#options.backoffMs ?? { initial: 100, max: 5_000 };
     let delayMs = backoff.initial;
-    let wasUp = false;
     let announcedDown = false;
     while (!this.#stop.signal.aborted) {
-      let lostReason = "";
+      let lost: LinkEnd = { reason: "", loginDeadline: false };
       try {
         this.#conn = await connectTracker({
           hostname: this.#options.hostname,
@@ -191,8 +237,8 @@ export class TrackerLink {
         await this.#options.onConnected?.(this);
         delayMs = backoff.initial;
         this.#setState("up");
-        this.#options.onStatus?.({ state: "up", reconnected: wasUp || announcedDown });
-        wasUp = true;
+        // back from an outage said before; a quiet reconnection says nothing
+        this.#options.onStatus?.({ state: "up", reconnected: announcedDown });
         announcedDown = false;
         // three pings per idle timeout: one lost or late ping does not cost the link
         const heartbeatMs = Math.max(
@@ -201,18 +247,19 @@ export class TrackerLink {
         );
         const heartbeat = setInterval(() => this.#ping(), heartbeatMs);
         try {
-          lostReason = await reading;
+          lost = await reading;
         } finally {
           clearInterval(heartbeat);
         }
       } catch (error) {
-        lostReason = errorMessage(error);
+        // closed for the login deadline while still setting up (a very short grace period)
+        lost = { reason: errorMessage(error), loginDeadline: error instanceof LoginDeadlineClose };
         if (error instanceof IdentityError) {
           // said loudly every time it changes; never trusted silently, retried with backoff
-          if (this.#refusal !== lostReason) {
-            this.#options.onStatus?.({ state: "refused", reason: lostReason });
+          if (this.#refusal !== lost.reason) {
+            this.#options.onStatus?.({ state: "refused", reason: lost.reason });
           }
-          this.#refusal = lostReason;
+          this.#refusal = lost.reason;
           announcedDown = true;
         }
       }
@@ -220,23 +267,57 @@ export class TrackerLink {
       this.#conn = undefined;
       this.#failPending();
       if (this.#stop.signal.aborted) break;
+      if (lost.loginDeadline && !announcedDown) {
+        // not an outage: nothing to say; connect again when (or as soon as) it is needed
+        if (!(this.#options.needsLink?.() ?? false)) {
+          await this.#sleepUntilWanted();
+        } else {
+          await abortableDelay(delayMs, this.#stop.signal);
+          delayMs = Math.min(delayMs * 2, backoff.max);
+        }
+        this.#setState("connecting");
+        continue;
+      }
       this.#setState("down");
       if (!announcedDown) {
         announcedDown = true;
-        this.#options.onStatus?.({ state: "down", reason: lostReason });
+        this.#options.onStatus?.({ state: "down", reason: lost.reason });
       }
       await abortableDelay(delayMs, this.#stop.signal);
       delayMs = Math.min(delayMs * 2, backoff.max);
     }
   }
 
+  /** Stays dormant (no connection, nothing said) until a request comes or the link closes. */
+  async #sleepUntilWanted(): Promise<void> {
+    this.#wanted = Promise.withResolvers<void>();
+    this.#setState("dormant");
+    const stopped = Promise.withResolvers<void>();
+    const onAbort = () => stopped.resolve();
+    this.#stop.signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await Promise.race([this.#wanted.promise, stopped.promise]);
+    } finally {
+      this.#stop.signal.removeEventListener("abort", onAbort);
+    }
+  }
+
   /** Dispatches replies until the connection ends; resolves with why it ended. */
-  async #readResponses(conn: ByteConn): Promise<string> {
+  async #readResponses(conn: ByteConn): Promise<LinkEnd> {
     try {
       for await (const frame of readFrames(readableOf(conn))) {
         if (isPushFrame(frame)) {
           this.#dispatchPush(frame);
           continue;
+        }
+        if (isLoginDeadlineNotice(frame)) {
+          // new requests wait for the next connection; those sent were never read
+          if (this.#state === "up") this.#setState("connecting");
+          const reason = typeof (frame.error as { message?: unknown }).message === "string"
+            ? `the tracker closed the connection: ${(frame.error as { message: string }).message}`
+            : "the tracker closed the connection: not logged in in time";
+          this.#failPending(new LoginDeadlineClose(reason));
+          return { reason, loginDeadline: true };
         }
         const pending = this.#pending.get(frame.id as number);
         if (!pending) continue;
@@ -251,9 +332,9 @@ export class TrackerLink {
           );
         }
       }
-      return "the tracker closed the connection";
+      return { reason: "the tracker closed the connection", loginDeadline: false };
     } catch (error) {
-      return errorMessage(error);
+      return { reason: errorMessage(error), loginDeadline: false };
     } finally {
       // Wakes a setup step waiting on a reply that will never come.
       this.#failPending();
@@ -287,10 +368,12 @@ export class TrackerLink {
     if (this.#state === "up") this.#send("ping", {}).catch(() => {});
   }
 
-  #failPending(): void {
+  #failPending(
+    error: Error = new TrackerUnavailableError("the connection to the tracker was lost"),
+  ): void {
     for (const [id, pending] of this.#pending) {
       clearTimeout(pending.timer);
-      pending.reject(new TrackerUnavailableError("the connection to the tracker was lost"));
+      pending.reject(error);
       this.#pending.delete(id);
     }
   }

@@ -17,6 +17,8 @@ Deno.test("argv: wrong or missing arguments print usage on stderr and exit 2", a
     ["server unknown option", ["server", "127.0.0.1", "0", "--bogus"]],
     ["server bad idle timeout", ["server", "127.0.0.1", "0", "--idle-timeout-ms", "-5"]],
     ["server bad session idle days", ["server", "127.0.0.1", "0", "--session-idle-days", "0"]],
+    ["server login grace of zero", ["server", "127.0.0.1", "0", "--login-grace-ms", "0"]],
+    ["server login grace too long", ["server", "127.0.0.1", "0", "--login-grace-ms", "86400001"]],
     ["client with three arguments", ["client", "127.0.0.1", "0", "127.0.0.1"]],
     ["client with five arguments", ["client", "127.0.0.1", "0", "127.0.0.1", "1", "2"]],
     ["client bad port", ["client", "127.0.0.1", "x", "127.0.0.1", "1"]],

@@ -47,6 +47,7 @@ export async function dialTls(
 /**
  * A tracker link spoken by hand from `localAddress` with `identity`: `hello` (with `hello`'s
  * extra fields), then requests one at a time; `request` resolves with the whole reply frame.
+ * `frames` is every frame received, in order; `closed` settles when the tracker closed it.
  */
 export async function rawTrackerLink(
   port: number,
@@ -63,7 +64,11 @@ export async function rawTrackerLink(
     wake();
   });
   socket.on("error", () => {});
-  socket.on("close", () => wake());
+  const closed = Promise.withResolvers<void>();
+  socket.on("close", () => {
+    closed.resolve();
+    wake();
+  });
   let nextId = 1;
   const request = async (message: Record<string, unknown>): Promise<Record<string, unknown>> => {
     const id = nextId++;
@@ -77,5 +82,10 @@ export async function rawTrackerLink(
   };
   const hello = await request({ type: "hello", version: PROTOCOL_VERSION, ...options.hello });
   if (hello.ok !== true) throw new Error(`hello refused: ${JSON.stringify(hello.error)}`);
-  return { request, close: () => socket.destroy() };
+  return {
+    request,
+    close: () => socket.destroy(),
+    frames: replies as readonly Record<string, unknown>[],
+    closed: closed.promise,
+  };
 }

@@ -37,6 +37,9 @@ export class RecordingRelay implements AsyncDisposable {
   #recorded = 0;
   /** Connections accepted so far. */
   connections = 0;
+  /** Connections ended so far (either side closed). */
+  ended = 0;
+  #onEnded?: () => void;
   /** True once the cap was reached. */
   overflowed = false;
 
@@ -57,6 +60,13 @@ export class RecordingRelay implements AsyncDisposable {
 
   get port(): number {
     return (this.#listener.addr as Deno.NetAddr).port;
+  }
+
+  /** Resolves once `count` connections have ended. */
+  async untilEnded(count: number): Promise<void> {
+    while (this.ended < count) {
+      await new Promise<void>((resolve) => this.#onEnded = resolve);
+    }
   }
 
   /** Bytes recorded so far, both directions. */
@@ -103,6 +113,8 @@ export class RecordingRelay implements AsyncDisposable {
         this.#conns.delete(conn);
         closeQuietly(conn);
       }
+      this.ended++;
+      this.#onEnded?.();
     }
   }
 

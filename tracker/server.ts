@@ -2,6 +2,9 @@
  * The tracker's network side: accepts TCP connections, runs one session per connection
  * (hello first, then requests answered in order), and keeps every connection's faults to
  * itself. A silent connection is closed after `idleTimeoutMs`; clients ping well within it.
+ * A connection not logged in is closed after `loginGraceMs` (like SSH's LoginGraceTime):
+ * before a login it may only send small frames, and now only for so long, so strangers
+ * cannot hold connections open for ever by pinging.
  *
  * @module
  */
@@ -22,6 +25,7 @@ import {
   sha256Hex,
 } from "../lib/transport.ts";
 import {
+  CONNECTION_NOTICE_ID,
   type ErrorCode,
   frameId,
   parseRequest,
@@ -66,6 +70,11 @@ export interface TrackerOptions {
   /** How long download tickets are valid, at most `TICKET_LIFETIME_MS` (the default). */
   ticketLifetimeMs?: number;
   /**
+   * A connection not logged in (from its start, or since a logout) for this long is closed,
+   * after a notice saying why (`CONNECTION_NOTICE_ID`). Default `DEFAULT_LOGIN_GRACE_MS`.
+   */
+  loginGraceMs?: number;
+  /**
    * A request that waited longer than this for its turn is answered "the tracker is busy"
    * instead. Default `DEFAULT_BUSY_AFTER_MS`.
    */
@@ -73,6 +82,13 @@ export interface TrackerOptions {
   /** The clock requests wait for their turn by (ms); tests may make time pass at will. */
   turnClock?: () => number;
 }
+
+/**
+ * How long a connection may stay not logged in: SSH's LoginGraceTime default. Long enough
+ * for a person to type a password at a prompt; clients that sit logged out longer are
+ * closed and connect again when the user next logs in (peer/tracker_link.ts).
+ */
+export const DEFAULT_LOGIN_GRACE_MS = 60_000;
 
 const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
 /**
@@ -89,6 +105,7 @@ export class Tracker {
   readonly #store: TrackerStore;
   readonly #connections = new Set<ByteConn>();
   readonly #idleTimeoutMs: number;
+  readonly #loginGraceMs: number;
   readonly #log: (line: string) => void;
   readonly #decoyHash: Promise<string>;
   readonly #passwords = new PasswordWork();
@@ -121,6 +138,7 @@ export class Tracker {
     this.#tickets = tickets;
     this.#events = new ClientEvents({ presence });
     this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.#loginGraceMs = options.loginGraceMs ?? DEFAULT_LOGIN_GRACE_MS;
     // hostile connections can provoke a line each: at most 20 lines per 10 s
     this.#log = limitedLog(options.log ?? ((line: string) => console.error(line)));
     this.#decoyHash = makeDecoyHash();
@@ -220,51 +238,93 @@ export class Tracker {
     };
     const writer = new FrameWriter(conn);
     let idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
+    const login = new LoginDeadline(this.#loginGraceMs, async () => {
+      const seconds = Math.round(this.#loginGraceMs / 100) / 10;
+      await writer.reply(
+        failure(
+          CONNECTION_NOTICE_ID,
+          "unauthenticated",
+          `not logged in within ${seconds} s: closing the connection`,
+        ),
+      ).catch(() => {});
+      closeQuietly(conn);
+    });
+    login.watch(connection.user !== undefined);
     let greeted = false;
     try {
       // before a login only small requests make sense: a stranger's frame is capped small
       const frameLimit = () =>
         connection.user === undefined ? MAX_UNAUTHENTICATED_FRAME_BYTES : MAX_FRAME_BYTES;
       for await (const frame of readFrames(readableOf(conn), frameLimit)) {
+        // closed for its login deadline: what came meanwhile is not read (nor answered)
+        if (login.expired) break;
         clearTimeout(idleTimer);
         idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
-        let request: RequestFrame;
-        try {
-          request = parseRequest(frame);
-        } catch (error) {
-          await writer.reply(failure(frameId(frame) ?? 0, "bad_request", errorMessage(error)));
-          if (!greeted) break;
-          continue;
-        }
-        if (!greeted) {
-          greeted = await this.#greet(writer, request, connection, conn.peerCertificate);
-          if (!greeted) break;
+        login.busy = true;
+        const outcome = await this.#handleFrame(frame, writer, context, greeted, {
+          remote,
+          certificate: conn.peerCertificate,
+        });
+        login.busy = false;
+        if (outcome === "stop") break;
+        if (outcome === "greeted") {
+          greeted = true;
           this.#events.register(connection, writer);
-          continue;
         }
-        // pings keep links alive and cost nothing: they never wait in line
-        const turn = request.type === "ping" ? "go" : await this.#turns.next();
-        await writer.reply(
-          turn === "go"
-            ? await this.#answer(context, request, remote)
-            : failure(request.id, "busy", "the tracker is busy; try again in a moment"),
-        );
+        // a login or logout takes effect here, and the deadline if it passed meanwhile
+        if (login.watch(connection.user !== undefined)) break;
       }
+      // the notice of a login deadline goes out before the connection is closed below
+      await login.closing;
     } catch (error) {
       if (error instanceof ProtocolError) {
         this.#log(`tracker: ${remote}: ${error.message}; closing the connection`);
-        await writer.reply(failure(0, "bad_request", error.message)).catch(() => {});
+        await writer.reply(failure(CONNECTION_NOTICE_ID, "bad_request", error.message))
+          .catch(() => {});
       } else if (!isDisconnect(error) && !this.#closing) {
         this.#log(`tracker: ${remote}: ${errorMessage(error)}`);
       }
     } finally {
       clearTimeout(idleTimer);
+      login.stop();
       this.#events.unregister(connection);
       this.#sessions.disconnected(connection);
       this.#presence.releaseConnection(connection.id);
       this.#connections.delete(conn);
       closeQuietly(conn);
     }
+  }
+
+  /**
+   * Answers one frame: "stop" when the connection must be closed (a bad first request),
+   * "greeted" when it was an accepted hello, "answered" otherwise.
+   */
+  async #handleFrame(
+    frame: Record<string, unknown>,
+    writer: FrameWriter,
+    context: HandlerContext,
+    greeted: boolean,
+    link: { remote: string; certificate: Uint8Array | undefined },
+  ): Promise<"stop" | "greeted" | "answered"> {
+    let request: RequestFrame;
+    try {
+      request = parseRequest(frame);
+    } catch (error) {
+      await writer.reply(failure(frameId(frame) ?? 0, "bad_request", errorMessage(error)));
+      return greeted ? "answered" : "stop";
+    }
+    if (!greeted) {
+      const accepted = await this.#greet(writer, request, context.connection, link.certificate);
+      return accepted ? "greeted" : "stop";
+    }
+    // pings keep links alive and cost nothing: they never wait in line
+    const turn = request.type === "ping" ? "go" : await this.#turns.next();
+    await writer.reply(
+      turn === "go"
+        ? await this.#answer(context, request, link.remote)
+        : failure(request.id, "busy", "the tracker is busy; try again in a moment"),
+    );
+    return "answered";
   }
 
   /** Answers the first request, which must be a hello of our version. */
@@ -367,4 +427,67 @@ function checkServingCertificate(
 
 function failure(id: number, code: ErrorCode, message: string): Response {
   return { id, ok: false, error: { code, message } };
+}
+
+/**
+ * The login grace period of one connection. It runs while the connection is not logged in
+ * (from the start, and again from a logout or its session's end) and closes it when it runs
+ * out, but only between requests: a request being answered is never cut off, so a request a
+ * client sent just as the deadline passed is either answered (a login: the deadline is off)
+ * or never read, and the client may safely send it again on a new connection.
+ */
+class LoginDeadline {
+  readonly #graceMs: number;
+  readonly #expire: () => Promise<void>;
+  #timer?: ReturnType<typeof setTimeout>;
+  #passed = false;
+  #closing?: Promise<void>;
+  /** True while a request is being answered. */
+  busy = false;
+
+  /** True once the connection is being closed for it. */
+  get expired(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /** Settles once the notice was written and the connection closed (at once if never). */
+  get closing(): Promise<void> {
+    return this.#closing ?? Promise.resolve();
+  }
+
+  constructor(graceMs: number, expire: () => Promise<void>) {
+    this.#graceMs = graceMs;
+    this.#expire = expire;
+  }
+
+  /**
+   * Starts the grace period when the connection is not logged in (and it is not running),
+   * stops it when it is. Returns true when the connection has been closed for it.
+   */
+  watch(loggedIn: boolean): boolean {
+    if (this.expired) return true;
+    if (loggedIn) {
+      this.stop();
+      return false;
+    }
+    if (this.#passed) {
+      this.#close();
+      return true;
+    }
+    this.#timer ??= setTimeout(() => {
+      this.#passed = true;
+      if (!this.busy) this.#close();
+    }, this.#graceMs);
+    return false;
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#passed = false;
+  }
+
+  #close(): void {
+    this.#closing ??= this.#expire();
+  }
 }

@@ -1,0 +1,112 @@
+/**
+ * How many connections one user may have served by this client at once: in all, and per
+ * file. The listener already caps connections in all and per remote address before any TLS
+ * work (lib/transport.ts); these caps apply once a ticket has said whose a connection is, so
+ * one member cannot take this client's memory and leave none for the others.
+ *
+ * What a real downloader needs: a download opens at most one connection to each holder
+ * (peer/download.ts dials an address once and not again while connected), a client runs at
+ * most one download of a file (peer/file_sharing.ts refuses a second), and a finished
+ * download lets go of holders that have the whole file. So a user holds here one connection
+ * per file per device fetching it at that moment.
+ *
+ * Memory, worst case, of one connection served here (peer/connection.ts, lib/transport.ts):
+ *
+ * - 320 KiB unread bytes: node:tls stops reading at 256 KiB buffered, plus a chunk of at
+ *   most 64 KiB that came while it stopped;
+ * - 128 KiB wire reader buffer: 64 KiB to start, doubled at most once (no message it takes
+ *   is longer than 64 KiB, bitfields up to 64 KiB included: files up to 256 GiB);
+ * - 1 MiB of pieces being sent: one run buffer of a whole piece (512 KiB), and its
+ *   encrypted copy until the kernel takes it (the next run waits for that);
+ * - under 100 KiB else: TLS state, up to 512 queued requests, up to 4 tickets being checked.
+ *
+ * About 1.5 MiB, so one user costs this client at most `MAX_SERVED_PER_USER` x 1.5 MiB =
+ * 48 MiB, and one (user, file) 6 MiB. (Measured on loopback, 128 served connections that
+ * each asked for a whole piece and read nothing grew a seeder by 0.6 MiB each: the kernel
+ * took the encrypted piece, and nothing was left unread.) All connections together are bounded by the
+ * listener's cap (half the descriptor limit less 64): 448 connections at the usual limit of
+ * 1,024 descriptors, about 670 MiB if every one were served at its worst; a connection with
+ * no ticket yet holds no run buffer (about 0.5 MiB) and lasts at most 10 s unless a ticket
+ * verifies.
+ *
+ * @module
+ */
+
+/**
+ * Connections one user may have served here at once, over all files: 32 files fetched at
+ * the same moment from this one holder, over all of the user's devices. A person does not
+ * start that many; a script that starts more gets the rest as others finish (a refused
+ * download asks again every half second).
+ */
+export const MAX_SERVED_PER_USER = 32;
+
+/**
+ * Connections one user may have served here at once for one file: one per device fetching
+ * it (a client or two per person), with room for a connection being replaced while the old
+ * one is still closing.
+ */
+export const MAX_SERVED_PER_USER_FILE = 4;
+
+/** Who holds a place, as the caps count it. */
+interface Place {
+  user: string;
+  userFile: string;
+}
+
+/** Counts the connections served per user and per (user, file); refuses past the caps. */
+export class ServingCaps {
+  readonly #perUser = new Map<string, number>();
+  readonly #perUserFile = new Map<string, number>();
+  readonly #places = new Map<object, Place>();
+  readonly #maxPerUser: number;
+  readonly #maxPerUserFile: number;
+
+  constructor(
+    options: { maxPerUser?: number; maxPerUserFile?: number } = {},
+  ) {
+    this.#maxPerUser = options.maxPerUser ?? MAX_SERVED_PER_USER;
+    this.#maxPerUserFile = options.maxPerUserFile ?? MAX_SERVED_PER_USER_FILE;
+  }
+
+  /**
+   * Takes a place for `connection`, served under a ticket of `user` for the file
+   * `infoHashHex`: undefined when taken (or already held), else why it is refused.
+   */
+  admit(connection: object, user: string, infoHashHex: string): string | undefined {
+    if (this.#places.has(connection)) return undefined;
+    const userFile = `${user}\n${infoHashHex}`;
+    const forUser = this.#perUser.get(user) ?? 0;
+    const forFile = this.#perUserFile.get(userFile) ?? 0;
+    if (forFile >= this.#maxPerUserFile) {
+      return `${user} already has ${forFile} connections for this file here, the most one ` +
+        `user may have`;
+    }
+    if (forUser >= this.#maxPerUser) {
+      return `${user} already has ${forUser} connections here, the most one user may have`;
+    }
+    this.#perUser.set(user, forUser + 1);
+    this.#perUserFile.set(userFile, forFile + 1);
+    this.#places.set(connection, { user, userFile });
+    return undefined;
+  }
+
+  /** Gives back the place of a connection that ended (nothing when it held none). */
+  release(connection: object): void {
+    const place = this.#places.get(connection);
+    if (!place) return;
+    this.#places.delete(connection);
+    decrement(this.#perUser, place.user);
+    decrement(this.#perUserFile, place.userFile);
+  }
+
+  /** Connections served under `user`'s tickets now. */
+  servedFor(user: string): number {
+    return this.#perUser.get(user) ?? 0;
+  }
+}
+
+function decrement(counts: Map<string, number>, key: string): void {
+  const left = (counts.get(key) ?? 1) - 1;
+  if (left > 0) counts.set(key, left);
+  else counts.delete(key);
+}
