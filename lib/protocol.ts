@@ -147,7 +147,11 @@ export type Request =
   | { type: "leave_group"; group: string }
   | { type: "list_requests"; group: string }
   | { type: "accept_request"; group: string; user: string }
-  | { type: "list_groups" }
+  /**
+   * One page of the tracker's groups, by name, after `after`: the client asks again after
+   * the last it got until a page comes back empty.
+   */
+  | { type: "list_groups"; after?: string }
   | {
     type: "share_file";
     group: string;
@@ -159,7 +163,10 @@ export type Request =
     path: string;
     mtime_ms: number;
   }
-  | { type: "list_files"; group: string }
+  /** One page of the group's files, by name, after `after` (paged as `list_groups`). */
+  | { type: "list_files"; group: string; after?: string }
+  /** Whether the user is a member of `group` (refused, "forbidden", when not). */
+  | { type: "check_member"; group: string }
   | { type: "locate_file"; group: string; name: string }
   | { type: "find_peers"; group: string; info_hash: string }
   | { type: "announce"; group: string; info_hash: string; state: string }
@@ -221,6 +228,7 @@ export interface ResponseData {
   list_groups: GroupSummary[];
   share_file: { group: string; name: string; size: number; sha1: string; info_hash: string };
   list_files: FileSummary[];
+  check_member: { group: string; owner: string };
   locate_file: FileLocation;
   find_peers: { peers: PeerEndpoint[]; ticket: string };
   announce: null;
@@ -331,6 +339,7 @@ const REQUEST_FIELDS: { [T in RequestType]: Record<string, Field> } = {
     mtime_ms: "number",
   },
   list_files: { group: "string" },
+  check_member: { group: "string" },
   locate_file: { group: "string", name: "string" },
   find_peers: { group: "string", info_hash: "string" },
   announce: { group: "string", info_hash: "string", state: "string" },
@@ -340,6 +349,8 @@ const REQUEST_FIELDS: { [T in RequestType]: Record<string, Field> } = {
 const OPTIONAL_FIELDS: Partial<Record<RequestType, Record<string, Field>>> = {
   hello: { peer: "peer", peer_cert: "cert" },
   my_shares: { after_group: "string", after_name: "string" },
+  list_groups: { after: "string" },
+  list_files: { after: "string" },
 };
 
 function isPeerAddress(value: unknown): value is PeerAddress {

@@ -29,6 +29,7 @@ import { Download, type DownloadState, type PeerContribution } from "./download.
 import type { RateLimiter } from "./rate_limiter.ts";
 import { RevocationList } from "./revocations.ts";
 import type { ServingCaps } from "./serving_caps.ts";
+import { allPages } from "./pages.ts";
 import { exists, PieceFile } from "./storage.ts";
 import type { HeldTorrent, TorrentRegistry } from "./torrents.ts";
 
@@ -189,7 +190,7 @@ export class FileSharing {
     const problem = fileNameProblem(name);
     if (problem) throw new UserError(problem);
     // membership is checked while the (possibly long) hashing starts, which stops if it fails
-    const membership = this.#options.request("list_files", { group });
+    const membership = this.#options.request("check_member", { group });
     const hashing = new AbortController();
     membership.catch((error) => hashing.abort(error));
     let hashes;
@@ -265,7 +266,12 @@ export class FileSharing {
 
   /** The files of a group. */
   listFiles(group: string): Promise<FileSummary[]> {
-    return this.#options.request("list_files", { group });
+    return allPages(
+      (after) =>
+        this.#options.request("list_files", after === undefined ? { group } : { group, after }),
+      (file) => file.name,
+      `list of files in group "${group}"`,
+    );
   }
 
   /** Stops sharing a file in a group, here and on the tracker. */

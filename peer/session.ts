@@ -19,6 +19,7 @@ import {
   FileSharing,
   type TrackerRequest,
 } from "./file_sharing.ts";
+import { allPages } from "./pages.ts";
 import { RateLimiter } from "./rate_limiter.ts";
 import { ServingCaps } from "./serving_caps.ts";
 import { TorrentRegistry } from "./torrents.ts";
@@ -284,7 +285,11 @@ export class ClientSession {
   }
 
   listGroups(): Promise<ResponseData["list_groups"]> {
-    return this.#request("list_groups", {});
+    return allPages(
+      (after) => this.#request("list_groups", after === undefined ? {} : { after }),
+      (group) => group.group,
+      "list of groups",
+    );
   }
 
   uploadFile(path: string, group: string): Promise<ResponseData["share_file"]> {

@@ -79,6 +79,8 @@ Deno.test("store: migrating to bound sessions drops the sessions of before", asy
             CREATE TABLE sessions (token_digest TEXT PRIMARY KEY, user_id TEXT NOT NULL,
               created_at INTEGER NOT NULL, last_seen_at INTEGER NOT NULL) STRICT;
             CREATE TABLE settings (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
+            CREATE TABLE files (group_id TEXT NOT NULL, name TEXT NOT NULL,
+              info_hash TEXT NOT NULL, PRIMARY KEY (group_id, name)) STRICT;
             INSERT INTO users VALUES ('alice', 'h', 1);
             INSERT INTO sessions VALUES ('old-digest', 'alice', 1, 1);
             PRAGMA user_version = 2;`);

@@ -25,6 +25,12 @@ const BAD_CREDENTIALS = "wrong user id or password";
  */
 export const LIMITS = { groupsOwned: 100, pendingRequests: 100 };
 
+/**
+ * Groups in one `list_groups` page at most: ids of at most 64 characters make a page of
+ * under 100 KiB, whatever the number of groups (users may each own 100).
+ */
+export const GROUPS_PER_PAGE = 500;
+
 type AccountRequest =
   | "create_user"
   | "login"
@@ -194,9 +200,9 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
     return { group, user };
   },
 
-  list_groups(context) {
+  list_groups(context, { after }) {
     requireUser(context);
-    return context.store.listGroups();
+    return context.store.listGroups(after ?? "", GROUPS_PER_PAGE);
   },
 };
 

@@ -28,6 +28,7 @@ import type { SharedFile } from "./store.ts";
 type FileRequest =
   | "share_file"
   | "list_files"
+  | "check_member"
   | "locate_file"
   | "find_peers"
   | "announce"
@@ -35,6 +36,11 @@ type FileRequest =
   | "my_shares";
 
 const MAX_PEERS_PER_REPLY = 50;
+/**
+ * Files in one `list_files` page at most: with names of at most 238 bytes (twice that as
+ * JSON at worst) a page stays under 300 KiB, well inside the 1 MiB frame.
+ */
+export const FILES_PER_PAGE = 500;
 /** Files one member may share in one group (a group's listing stays bounded by its members). */
 export const MAX_SHARES_PER_MEMBER = 1000;
 /** Shares in one `my_shares` page at most. */
@@ -56,9 +62,7 @@ function requireFile(context: HandlerContext, group: string, name: string): Shar
 }
 
 function requireFileByHash(context: HandlerContext, group: string, infoHash: string): SharedFile {
-  const file = isSha1Hex(infoHash)
-    ? context.store.files(group).find((candidate) => candidate.infoHash === infoHash)
-    : undefined;
+  const file = isSha1Hex(infoHash) ? context.store.fileByHash(group, infoHash) : undefined;
   if (!file) throw new RequestError("not_found", `no such file in group "${group}"`);
   return file;
 }
@@ -166,14 +170,19 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     };
   },
 
-  list_files(context, { group }) {
+  list_files(context, { group, after }) {
     requireMember(context, group);
-    return context.store.files(group).map((file) => ({
+    return context.store.filesPage(group, after ?? "", FILES_PER_PAGE).map((file) => ({
       name: file.name,
       size: file.size,
       sha1: file.sha1,
       seeders: context.presence.seeders(group, file.infoHash),
     }));
+  },
+
+  check_member(context, { group }) {
+    requireMember(context, group);
+    return { group, owner: context.store.groupOwner(group) ?? "" };
   },
 
   locate_file(context, { group, name }) {

@@ -75,6 +75,8 @@ const MIGRATIONS: readonly string[] = [
   `DELETE FROM sessions;
    ALTER TABLE sessions ADD COLUMN fingerprint TEXT;
    CREATE INDEX sessions_by_user ON sessions(user_id, created_at);`,
+  // 4: find_peers and announce look a file up by its info_hash, not by scanning the group.
+  `CREATE INDEX files_by_hash ON files(group_id, info_hash);`,
 ];
 
 /** The schema version this build writes. */
@@ -423,12 +425,14 @@ export class TrackerStore {
   }
 
   /** Every group with its owner and member count, by id. */
-  listGroups(): GroupSummary[] {
+  listGroups(after = "", limit = -1): GroupSummary[] {
+    // members are counted per listed group through the (group_id, user_id) index: a page
+    // costs its own rows, not every membership of the tracker
     return this.#sql(
-      `SELECT g.id AS "group", g.owner_id AS owner, COUNT(m.user_id) AS members
-       FROM groups g LEFT JOIN memberships m ON m.group_id = g.id
-       GROUP BY g.id ORDER BY g.id`,
-    ).all() as unknown as GroupSummary[];
+      `SELECT g.id AS "group", g.owner_id AS owner,
+         (SELECT COUNT(*) FROM memberships m WHERE m.group_id = g.id) AS members
+       FROM groups g WHERE g.id > ? ORDER BY g.id LIMIT ?`,
+    ).all(after, limit) as unknown as GroupSummary[];
   }
 
   // Files and shares
@@ -450,6 +454,32 @@ export class TrackerStore {
       "SELECT group_id, name, info_hash, size, sha1, info FROM files WHERE group_id = ? AND name = ?",
     ).get(group, name) as FileRow | undefined;
     return row && fileOf(row);
+  }
+
+  /** The file of a group with this info_hash. */
+  fileByHash(group: string, infoHash: string): SharedFile | undefined {
+    const row = this.#sql(
+      `SELECT group_id, name, info_hash, size, sha1, info FROM files
+       WHERE group_id = ? AND info_hash = ? LIMIT 1`,
+    ).get(group, infoHash) as FileRow | undefined;
+    return row && fileOf(row);
+  }
+
+  /** A page of a group's files by name, after `after`, without their info dictionaries. */
+  filesPage(
+    group: string,
+    after: string,
+    limit: number,
+  ): { name: string; size: number; sha1: string; infoHash: string }[] {
+    return (this.#sql(
+      `SELECT name, size, sha1, info_hash FROM files
+       WHERE group_id = ? AND name > ? ORDER BY name LIMIT ?`,
+    ).all(group, after, limit) as unknown as Omit<FileRow, "group_id" | "info">[]).map((row) => ({
+      name: row.name,
+      size: row.size,
+      sha1: row.sha1,
+      infoHash: row.info_hash,
+    }));
   }
 
   /** The files of a group, by name. */

@@ -1,0 +1,121 @@
+/**
+ * Listings come in pages (issue 13): `list_groups` and `list_files` answer at most 500
+ * entries after the one asked, so no reply outgrows a frame however many groups and files
+ * there are; the client's shell reads page after page and shows them all; a tracker that
+ * pages out of order or without end is refused.
+ */
+
+import assert from "node:assert/strict";
+import { generateIdentity, issueCertificate } from "../lib/identity.ts";
+import { encodeInfo } from "../lib/metainfo.ts";
+import { allPages, MAX_PAGES } from "../peer/pages.ts";
+import { rawTrackerLink } from "./raw_tls.ts";
+import { JsonShell, TempDir, TrackerProcess } from "./harness.ts";
+
+const PAGE = 500;
+
+/** A raw link logged in as a new user `user`, serving (as far as the tracker knows) pieces. */
+async function member(port: number, user: string) {
+  const identity = await generateIdentity(user);
+  const serving = await issueCertificate(identity, user, ["127.0.0.1"]);
+  const link = await rawTrackerLink(port, identity, {
+    hello: { peer: { host: "127.0.0.1", port: 9 }, peer_cert: serving.certPem },
+  });
+  const ok = async (message: Record<string, unknown>) => {
+    const reply = await link.request(message);
+    assert.equal(reply.ok, true, `${message.type}: ${JSON.stringify(reply.error)}`);
+    return reply.data as unknown;
+  };
+  await ok({ type: "create_user", user, password: `pw-${user}` });
+  await ok({ type: "login", user, password: `pw-${user}` });
+  return { ok, link };
+}
+
+Deno.test("list_groups and list_files answer in pages of 500, and the shell shows every page", async () => {
+  await using dir = await TempDir.create();
+  await using tracker = await TrackerProcess.start(dir.join("tracker.db"));
+  // 501 groups: each user may own 100
+  const owners = [];
+  for (let i = 0; i < 6; i++) owners.push(await member(tracker.port, `owner${i}`));
+  const groups: string[] = [];
+  for (let i = 0; i < 501; i++) {
+    const group = `g${String(i).padStart(3, "0")}`;
+    await owners[Math.floor(i / 100)].ok({ type: "create_group", group });
+    groups.push(group);
+  }
+  // 501 files in the first group
+  const names: string[] = [];
+  for (let i = 0; i < 501; i++) {
+    const name = `f${String(i).padStart(3, "0")}.bin`;
+    await owners[0].ok({
+      type: "share_file",
+      group: "g000",
+      name,
+      size: 1000,
+      sha1: "ab".repeat(20),
+      info: encodeInfo({ name, length: 1000, pieceHashes: new Uint8Array(20).fill(i % 256) })
+        .toBase64(),
+      path: `/shared/${name}`,
+      mtime_ms: 0,
+    });
+    names.push(name);
+  }
+
+  const first = await owners[0].ok({ type: "list_groups" }) as { group: string }[];
+  assert.deepEqual(first.map((g) => g.group), groups.slice(0, PAGE));
+  const second = await owners[0].ok({ type: "list_groups", after: first.at(-1)!.group }) as {
+    group: string;
+  }[];
+  assert.deepEqual(second.map((g) => g.group), groups.slice(PAGE));
+  assert.deepEqual(await owners[0].ok({ type: "list_groups", after: groups.at(-1) }), []);
+
+  const files = await owners[0].ok({ type: "list_files", group: "g000" }) as { name: string }[];
+  assert.deepEqual(files.map((f) => f.name), names.slice(0, PAGE));
+  const rest = await owners[0].ok({ type: "list_files", group: "g000", after: files.at(-1)!.name });
+  assert.deepEqual((rest as { name: string }[]).map((f) => f.name), names.slice(PAGE));
+
+  // a member that is not one is told so, cheaply (upload_file asks this, not the listing)
+  const stranger = await member(tracker.port, "stranger");
+  assert.deepEqual(await owners[0].ok({ type: "check_member", group: "g000" }), {
+    group: "g000",
+    owner: "owner0",
+  });
+  const refused = await stranger.link.request({ type: "check_member", group: "g000" });
+  assert.equal(refused.ok, false);
+  assert.equal((refused.error as { code: string }).code, "forbidden");
+
+  // a member who shares nothing (owner0's own client would drop shares whose paths it lacks)
+  await owners[1].ok({ type: "join_group", group: "g000" });
+  await owners[0].ok({ type: "accept_request", group: "g000", user: "owner1" });
+  await using shell = JsonShell.start(tracker.port);
+  await shell.ok("login owner1 pw-owner1");
+  const listed = await shell.ok("list_groups");
+  assert.deepEqual((listed as { group: string }[]).map((g) => g.group), groups);
+  const shown = await shell.ok("list_files g000");
+  assert.deepEqual((shown as { name: string }[]).map((f) => f.name), names);
+
+  for (const owner of [...owners, stranger]) owner.link.close();
+});
+
+Deno.test("a paged listing out of order, or without end, is refused", async () => {
+  // the same page again and again: keys do not grow
+  const repeating = (after: string | undefined) => Promise.resolve(after ? ["b"] : ["a", "b"]);
+  await assert.rejects(
+    allPages(repeating, (key) => key, "list of groups"),
+    /the tracker sent its list of groups out of order/,
+  );
+  // always one more page
+  let served = 0;
+  const endless = () => Promise.resolve([`k${String(served++).padStart(8, "0")}`]);
+  await assert.rejects(
+    allPages(endless, (key) => key, "list of groups"),
+    new RegExp(`runs past ${MAX_PAGES} pages`),
+  );
+  assert.equal(served, MAX_PAGES + 1);
+  // pages until an empty one
+  const pages = [["a", "b"], ["c"], []];
+  assert.deepEqual(
+    await allPages(() => Promise.resolve(pages.shift()!), (key) => key, "x"),
+    ["a", "b", "c"],
+  );
+});
