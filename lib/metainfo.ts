@@ -10,7 +10,7 @@
 import { type BDict, decode, encode } from "./bencode.ts";
 import { ProtocolError } from "./errors.ts";
 import { fileNameProblem } from "./protocol.ts";
-import { PIECE_HASH_LENGTH, PIECE_LENGTH, pieceCount } from "./pieces.ts";
+import { MAX_FILE_BYTES, PIECE_HASH_LENGTH, PIECE_LENGTH, pieceCount } from "./pieces.ts";
 
 /** What a single-file info dictionary says. */
 export interface TorrentInfo {
@@ -50,6 +50,9 @@ export function parseInfo(bytes: Uint8Array): TorrentInfo {
   const pieceLength = dict.get("piece length");
   const pieces = dict.get("pieces");
   if (typeof length !== "number" || length < 0) throw new ProtocolError("info length is invalid");
+  if (length > MAX_FILE_BYTES) {
+    throw new ProtocolError(`info length ${length} is over the ${MAX_FILE_BYTES}-byte limit`);
+  }
   if (pieceLength !== PIECE_LENGTH) {
     throw new ProtocolError(`piece length must be ${PIECE_LENGTH}, not ${pieceLength}`);
   }

@@ -17,6 +17,13 @@ export const BLOCKS_PER_PIECE = PIECE_LENGTH / BLOCK_LENGTH;
 /** Length of one SHA-1 digest in the `pieces` string. */
 export const PIECE_HASH_LENGTH = 20;
 
+/**
+ * The largest file Swarmshare shares: 16 GiB, 32,768 pieces. Its info dictionary (640 KiB of
+ * piece hashes, about 854 KiB as base64) travels whole in one tracker frame of 1 MiB, in
+ * `share_file`, `locate_file` and `my_shares`, with room left for the rest of the message.
+ */
+export const MAX_FILE_BYTES = 16 * 1024 ** 3;
+
 /** How many pieces a file of `fileLength` bytes has (0 for an empty file). */
 export function pieceCount(fileLength: number): number {
   return Math.ceil(fileLength / PIECE_LENGTH);

@@ -22,7 +22,7 @@ import {
 import { type TicketClaims, TicketError, verifyTicket } from "../lib/ticket.ts";
 import type { Security } from "../lib/transport.ts";
 import { Bitfield } from "../lib/bitfield.ts";
-import { pieceCount } from "../lib/pieces.ts";
+import { MAX_FILE_BYTES, pieceCount } from "../lib/pieces.ts";
 import type { Request } from "../lib/protocol.ts";
 import type { PeerContext } from "./connection.ts";
 import { Download, type DownloadState, type PeerContribution } from "./download.ts";
@@ -186,6 +186,12 @@ export class FileSharing {
     const before = await stat(path).catch(() => undefined);
     if (!before) throw new UserError(`cannot read "${pathArgument}": no such file`);
     if (!before.isFile()) throw new UserError(`"${pathArgument}" is not a regular file`);
+    if (before.size > MAX_FILE_BYTES) {
+      throw new UserError(
+        `"${pathArgument}" is ${(before.size / 1024 ** 3).toFixed(1)} GiB: files of up to ` +
+          `${MAX_FILE_BYTES / 1024 ** 3} GiB can be shared`,
+      );
+    }
     const name = basename(path);
     const problem = fileNameProblem(name);
     if (problem) throw new UserError(problem);

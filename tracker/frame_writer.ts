@@ -8,6 +8,7 @@
  * @module
  */
 
+import { ProtocolError } from "../lib/errors.ts";
 import { encodeFrame } from "../lib/frame.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
 import type { Push, Response } from "../lib/protocol.ts";
@@ -34,9 +35,23 @@ export class FrameWriter {
     return this.#queuedPushes;
   }
 
-  /** Writes a reply after everything queued before it; rejects when the write fails. */
+  /**
+   * Writes a reply after everything queued before it; rejects when the write fails. A reply
+   * that does not fit a frame goes out as an error for that request alone (no listing or
+   * file is meant to be that large; if one is, the connection still lives).
+   */
   reply(response: Response): Promise<void> {
-    const frame = encodeFrame(response);
+    let frame: Uint8Array;
+    try {
+      frame = encodeFrame(response);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      frame = encodeFrame({
+        id: response.id,
+        ok: false,
+        error: { code: "internal", message: `the reply is too large: ${error.message}` },
+      } satisfies Response);
+    }
     const written = this.#chain.then(() => writeAll(this.#conn, frame));
     this.#chain = written.catch(() => {});
     return written;

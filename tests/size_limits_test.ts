@@ -1,0 +1,76 @@
+/**
+ * What is too large is refused for itself alone (issue 13): a file over 16 GiB at
+ * upload_file, before any hashing; an info dictionary over the limit at the tracker; a
+ * reply that would not fit a frame becomes an error for that request, and the connection
+ * goes on.
+ */
+
+import assert from "node:assert/strict";
+import { encodeInfo, parseInfo } from "../lib/metainfo.ts";
+import { MAX_FILE_BYTES, PIECE_HASH_LENGTH, pieceCount } from "../lib/pieces.ts";
+import type { ByteConn } from "../lib/transport.ts";
+import { FrameWriter } from "../tracker/frame_writer.ts";
+import { runScript, TempDir, TrackerProcess } from "./harness.ts";
+
+Deno.test("upload_file refuses a file over 16 GiB at once, naming the limit", async () => {
+  await using dir = await TempDir.create();
+  await using tracker = await TrackerProcess.start(dir.join("tracker.db"));
+  const path = dir.join("huge.iso");
+  // sparse: 16 GiB and one byte, no disk space taken
+  using file = await Deno.open(path, { create: true, write: true });
+  await file.truncate(MAX_FILE_BYTES + 1);
+  const { stdout } = await runScript(tracker.port, [
+    "create_user alice pw-alice",
+    "login alice pw-alice",
+    "create_group films",
+    `upload_file ${path} films`,
+    "list_files films",
+  ]);
+  assert.ok(
+    stdout.some((line) =>
+      line === `error: "${path}" is 16.0 GiB: files of up to 16 GiB can be shared`
+    ),
+    stdout.join("\n"),
+  );
+  assert.ok(stdout.includes(`no files shared in group "films"`), stdout.join("\n"));
+});
+
+Deno.test("an info dictionary for a file over 16 GiB is refused", () => {
+  const length = MAX_FILE_BYTES + 1;
+  const info = encodeInfo({
+    name: "huge.iso",
+    length,
+    pieceHashes: new Uint8Array(pieceCount(length) * PIECE_HASH_LENGTH),
+  });
+  assert.throws(() => parseInfo(info), /over the 17179869184-byte limit/);
+  const fits = encodeInfo({
+    name: "big.iso",
+    length: MAX_FILE_BYTES,
+    pieceHashes: new Uint8Array(pieceCount(MAX_FILE_BYTES) * PIECE_HASH_LENGTH),
+  });
+  assert.equal(parseInfo(fits).length, MAX_FILE_BYTES);
+});
+
+Deno.test("FrameWriter: a reply too large for a frame is an error for that request only", async () => {
+  const written: Record<string, unknown>[] = [];
+  const conn: ByteConn = {
+    remoteAddr: { hostname: "127.0.0.1", port: 1 },
+    read: () => Promise.resolve(null),
+    write(bytes) {
+      written.push(JSON.parse(new TextDecoder().decode(bytes.subarray(4))));
+      return Promise.resolve(bytes.length);
+    },
+    close() {},
+  };
+  const writer = new FrameWriter(conn);
+  await writer.reply({ id: 7, ok: true, data: "x".repeat(2 << 20) });
+  await writer.reply({ id: 8, ok: true, data: null });
+  assert.equal(written.length, 2);
+  assert.equal(written[0].id, 7);
+  assert.equal(written[0].ok, false);
+  assert.match(
+    (written[0].error as { message: string }).message,
+    /^the reply is too large: frame of \d+ bytes exceeds the 1048576-byte limit$/,
+  );
+  assert.deepEqual(written[1], { id: 8, ok: true, data: null });
+});
