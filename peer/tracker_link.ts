@@ -21,6 +21,7 @@ import {
 import {
   type ErrorCode,
   isPushFrame,
+  OPTIONAL_PUSHES,
   parsePush,
   type PeerAddress,
   PROTOCOL_VERSION,
@@ -55,7 +56,7 @@ export interface TrackerLinkOptions {
   verifyTracker: (fingerprint: string, verified: { byAuthority: boolean }) => void | Promise<void>;
   /** Runs on every new connection, before queued requests go out (e.g. session resume). */
   onConnected?: (link: TrackerLink) => Promise<void>;
-  /** Told each push the tracker sends on its own (a revocation). */
+  /** Told each push the tracker sends on its own (a revocation, an address check). */
   onPush?: (push: Push) => void;
   /** Operational messages (a malformed push). Default: stderr. */
   log?: (line: string) => void;
@@ -187,6 +188,7 @@ export class TrackerLink {
           version: PROTOCOL_VERSION,
           peer: this.#options.peer,
           ...this.#options.peerCert ? { peer_cert: this.#options.peerCert } : {},
+          pushes: [...OPTIONAL_PUSHES],
         });
         await this.#options.onConnected?.(this);
         delayMs = backoff.initial;
