@@ -34,7 +34,8 @@ type FileRequest =
   | "stop_share"
   | "my_shares";
 
-const MAX_PEERS_PER_REPLY = 50;
+/** Holders one `locate_file` or `find_peers` reply names at most (a random sample of them). */
+export const MAX_PEERS_PER_REPLY = 50;
 /** Files one member may share in one group (a group's listing stays bounded by its members). */
 export const MAX_SHARES_PER_MEMBER = 1000;
 /** Shares in one `my_shares` page at most. */
@@ -71,12 +72,12 @@ function requirePeerAddress(context: HandlerContext): PeerEndpoint {
   return peer;
 }
 
-/** Online holders other than the asking connection, seeders first. */
+/**
+ * Online holders other than the asking connection: a random sample of at most
+ * `MAX_PEERS_PER_REPLY`, seeders first.
+ */
 function peersFor(context: HandlerContext, group: string, infoHash: string): PeerEndpoint[] {
-  return context.presence.holders(group, infoHash)
-    .filter((holder) => holder.connectionId !== context.connection.id)
-    .sort((a, b) => Number(b.complete) - Number(a.complete))
-    .slice(0, MAX_PEERS_PER_REPLY)
+  return context.presence.handOut(group, infoHash, context.connection.id, MAX_PEERS_PER_REPLY)
     .map((holder) => holder.address);
 }
 

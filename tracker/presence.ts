@@ -4,6 +4,9 @@
  * state only; it empties when a client disconnects or logs out, and starts empty on restart,
  * when clients reconnect and announce again.
  *
+ * Downloaders get a random sample of holders, so every holder gets its share of them however
+ * many there are and in whatever order they came.
+ *
  * @module
  */
 
@@ -21,10 +24,35 @@ function keyOf(group: string, infoHash: string): string {
   return `${group}\n${infoHash}`;
 }
 
+/** A uniform random number in [0, 1) from the system's secure generator. */
+function secureRandom(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0] / 2 ** 32;
+}
+
+/**
+ * Up to `limit` of `items`, chosen uniformly at random and in random order (a partial
+ * Fisher-Yates shuffle of a copy; `random` gives numbers in [0, 1)).
+ */
+export function randomSample<T>(items: readonly T[], limit: number, random: () => number): T[] {
+  const pool = [...items];
+  const count = Math.min(limit, pool.length);
+  for (let i = 0; i < count; i++) {
+    const j = i + Math.min(pool.length - i - 1, Math.floor(random() * (pool.length - i)));
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+  }
+  return pool.slice(0, count);
+}
+
 /** The live map of holders, indexed both ways so a disconnect costs only its own entries. */
 export class Presence {
   readonly #holders = new Map<string, Map<number, Holder>>();
   readonly #keysByConnection = new Map<number, Set<string>>();
+  readonly #random: () => number;
+
+  /** `random`: numbers in [0, 1) for sampling holders; default the secure generator. */
+  constructor(options: { random?: () => number } = {}) {
+    this.#random = options.random ?? secureRandom;
+  }
 
   /** Records that a connection holds a file in a group (replacing what it said before). */
   hold(group: string, infoHash: string, holder: Holder): void {
@@ -79,11 +107,22 @@ export class Presence {
 
   /** How many online holders have the whole file. */
   seeders(group: string, infoHash: string): number {
-    let count = 0;
-    for (const holder of this.#holders.get(keyOf(group, infoHash))?.values() ?? []) {
-      if (holder.complete) count++;
-    }
-    return count;
+    return this.holders(group, infoHash).filter((holder) => holder.complete).length;
+  }
+
+  /**
+   * What a downloader gets: at most `limit` holders of the file other than connection
+   * `exclude`, seeders first; each kind a uniform random sample in random order.
+   */
+  handOut(group: string, infoHash: string, exclude: number, limit: number): Holder[] {
+    const others = this.holders(group, infoHash).filter((h) => h.connectionId !== exclude);
+    const seeders = randomSample(others.filter((h) => h.complete), limit, this.#random);
+    const partial = randomSample(
+      others.filter((h) => !h.complete),
+      limit - seeders.length,
+      this.#random,
+    );
+    return [...seeders, ...partial];
   }
 
   #releaseKey(key: string, connectionId: number): void {
