@@ -88,7 +88,13 @@ export interface Swarm extends AsyncDisposable {
  */
 export async function startSwarm(
   names: string[],
-  options: { group?: string; clientArgs?: Record<string, string[]>; trackerArgs?: string[] } = {},
+  options: {
+    group?: string;
+    clientArgs?: Record<string, string[]>;
+    trackerArgs?: string[];
+    /** Peer ports chosen beforehand (others get a free one). */
+    peerPorts?: Record<string, number>;
+  } = {},
 ): Promise<Swarm> {
   const group = options.group ?? "crew";
   const dir = await TempDir.create();
@@ -130,7 +136,7 @@ export async function startSwarm(
       await Deno.mkdir(home(name));
       const shell = JsonShell.start(tracker.port, {
         cwd: home(name),
-        peerPort: freePort(),
+        peerPort: options.peerPorts?.[name] ?? freePort(),
         extraArgs: options.clientArgs?.[name],
       });
       shells.set(name, shell);

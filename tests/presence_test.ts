@@ -11,8 +11,19 @@ function holder(connectionId: number, user: string, complete = true): Holder {
   };
 }
 
+/** A presence whose holders are at verified addresses: every `hold` registers it first. */
+function verifiedPresence(options: { random?: () => number } = {}): Presence {
+  const presence = new Presence(options);
+  const hold = presence.hold.bind(presence);
+  presence.hold = (group, infoHash, h) => {
+    presence.register(h.connectionId, h.user, h.address);
+    hold(group, infoHash, h);
+  };
+  return presence;
+}
+
 Deno.test("presence: holders per group and file, seeders counted", () => {
-  const presence = new Presence();
+  const presence = verifiedPresence();
   presence.hold("g", "h1", holder(1, "a"));
   presence.hold("g", "h1", holder(2, "b", false));
   presence.hold("other", "h1", holder(3, "c"));
@@ -26,7 +37,7 @@ Deno.test("presence: holders per group and file, seeders counted", () => {
 });
 
 Deno.test("presence: releasing by connection, by file and by user", () => {
-  const presence = new Presence();
+  const presence = verifiedPresence();
   presence.hold("g", "h1", holder(1, "a"));
   presence.hold("g", "h2", holder(1, "a"));
   presence.hold("g", "h1", holder(2, "a"));
@@ -52,9 +63,61 @@ Deno.test("presence: releasing by connection, by file and by user", () => {
   assert.deepEqual(presence.holders("g", "h1"), []);
 });
 
+Deno.test("presence: only holders at a registered (verified) address are handed out", () => {
+  const presence = new Presence();
+  presence.hold("g", "h1", holder(1, "a"));
+  assert.deepEqual(presence.holders("g", "h1"), [], "not verified yet: not handed out");
+  assert.equal(presence.seeders("g", "h1"), 0, "nor counted");
+  assert.deepEqual(presence.connectionsIn("g"), new Set([1]), "but told of revocations");
+  assert.equal(presence.register(1, "a", holder(1, "a").address), undefined);
+  assert.deepEqual(presence.holders("g", "h1").map((h) => h.connectionId), [1]);
+  assert.equal(presence.seeders("g", "h1"), 1);
+  // the connection logs in as someone else: what it held as "a" is not handed out as theirs
+  presence.register(1, "b", holder(1, "b").address);
+  assert.deepEqual(presence.holders("g", "h1"), []);
+  presence.releaseConnection(1);
+  assert.equal(presence.isRegistered(1, "b"), false, "a connection gone is unregistered");
+});
+
+Deno.test("presence: one presence per user and address; other devices stay apart", () => {
+  const presence = new Presence();
+  const x = { host: "203.0.113.7", port: 6881 };
+  const y = { host: "198.51.100.2", port: 6881 };
+  const at = (connectionId: number, user: string, address: typeof x): Holder => ({
+    connectionId,
+    user,
+    address,
+    complete: true,
+  });
+  presence.register(1, "a", x);
+  presence.hold("g", "h1", at(1, "a", x));
+  presence.hold("g", "h2", at(1, "a", x));
+  // a second client of "a" registers the same address: the first one's presence is gone
+  assert.equal(presence.register(2, "a", x), 1, "the replaced connection is named");
+  assert.deepEqual(presence.holders("g", "h1"), []);
+  assert.deepEqual(presence.holders("g", "h2"), []);
+  presence.hold("g", "h1", at(2, "a", x));
+  // the replaced one (stale) announces again: still not handed out, not twice
+  presence.hold("g", "h1", at(1, "a", x));
+  assert.deepEqual(presence.holders("g", "h1").map((h) => h.connectionId), [2]);
+  assert.equal(presence.seeders("g", "h1"), 1);
+  // another device of "a" elsewhere, and another user at the same address, stay apart
+  presence.register(3, "a", y);
+  presence.hold("g", "h1", at(3, "a", y));
+  presence.register(4, "b", x);
+  presence.hold("g", "h1", at(4, "b", x));
+  assert.deepEqual(presence.holders("g", "h1").map((h) => h.connectionId).sort(), [2, 3, 4]);
+  // the stale one going away takes nothing of the one that replaced it
+  presence.releaseConnection(1);
+  assert.deepEqual(presence.holders("g", "h1").map((h) => h.connectionId).sort(), [2, 3, 4]);
+  // registering again where it is already registered replaces nobody
+  assert.equal(presence.register(2, "a", x), undefined);
+  assert.deepEqual(presence.holders("g", "h1").map((h) => h.connectionId).sort(), [2, 3, 4]);
+});
+
 /** A presence with `seeders` complete and `partial` partial holders of g/h, ids from 1. */
 function crowd(random: () => number, seeders: number, partial: number): Presence {
-  const presence = new Presence({ random });
+  const presence = verifiedPresence({ random });
   for (let id = 1; id <= seeders + partial; id++) {
     presence.hold("g", "h", holder(id, `u${id}`, id <= seeders));
   }

@@ -4,13 +4,17 @@
  * state only; it empties when a client disconnects or logs out, and starts empty on restart,
  * when clients reconnect and announce again.
  *
- * Downloaders get a random sample of holders, so every holder gets its share of them however
- * many there are and in whatever order they came.
+ * Only holders at a registered address are handed out (and counted): one whose serving
+ * address the tracker verified (address_checks.ts). A user has one presence per address: a
+ * client of the same user registering the same host:port replaces the one there before
+ * (which is gone, or stale: both cannot serve there), while their devices at other addresses
+ * stay apart. Downloaders get a random sample of holders, so every holder gets its share of
+ * them however many there are and in whatever order they came.
  *
  * @module
  */
 
-import type { PeerEndpoint } from "../lib/protocol.ts";
+import type { PeerAddress, PeerEndpoint } from "../lib/protocol.ts";
 
 /** One online client that holds (part of) a file. */
 export interface Holder {
@@ -22,6 +26,10 @@ export interface Holder {
 
 function keyOf(group: string, infoHash: string): string {
   return `${group}\n${infoHash}`;
+}
+
+function addressKey(user: string, address: PeerAddress): string {
+  return `${user}\n${address.host}\n${address.port}`;
 }
 
 /** A uniform random number in [0, 1) from the system's secure generator. */
@@ -47,11 +55,36 @@ export function randomSample<T>(items: readonly T[], limit: number, random: () =
 export class Presence {
   readonly #holders = new Map<string, Map<number, Holder>>();
   readonly #keysByConnection = new Map<number, Set<string>>();
+  /** Connections whose address is registered (verified), by user and address; and back. */
+  readonly #registered = new Map<string, number>();
+  readonly #registrations = new Map<number, { user: string; key: string }>();
   readonly #random: () => number;
 
   /** `random`: numbers in [0, 1) for sampling holders; default the secure generator. */
   constructor(options: { random?: () => number } = {}) {
     this.#random = options.random ?? secureRandom;
+  }
+
+  /**
+   * Registers the verified serving `address` of `connectionId` for `user`: its holders are
+   * handed out from now. Another connection of `user` registered at the same address loses
+   * everything it held there; its id is returned (to be told), else undefined.
+   */
+  register(connectionId: number, user: string, address: PeerAddress): number | undefined {
+    const key = addressKey(user, address);
+    const current = this.#registrations.get(connectionId);
+    if (current?.key === key) return undefined;
+    if (current) this.#unregister(connectionId);
+    const previous = this.#registered.get(key);
+    if (previous !== undefined) this.releaseConnection(previous);
+    this.#registered.set(key, connectionId);
+    this.#registrations.set(connectionId, { user, key });
+    return previous;
+  }
+
+  /** True when holders of `connectionId` under `user` are handed out. */
+  isRegistered(connectionId: number, user: string): boolean {
+    return this.#registrations.get(connectionId)?.user === user;
   }
 
   /** Records that a connection holds a file in a group (replacing what it said before). */
@@ -70,12 +103,13 @@ export class Presence {
     this.#releaseKey(keyOf(group, infoHash), connectionId);
   }
 
-  /** Forgets everything a connection held (it logged out or went away). */
+  /** Forgets everything a connection held, and its registration (it logged out or went away). */
   releaseConnection(connectionId: number): void {
     for (const key of this.#keysByConnection.get(connectionId) ?? []) {
       this.#releaseKey(key, connectionId);
     }
     this.#keysByConnection.delete(connectionId);
+    this.#unregister(connectionId);
   }
 
   /** Forgets what any connection of `user` holds in `group`, optionally only one file. */
@@ -100,12 +134,13 @@ export class Presence {
     return ids;
   }
 
-  /** The online holders of a file in a group. */
+  /** The online holders of a file in a group that are handed out (at a registered address). */
   holders(group: string, infoHash: string): Holder[] {
-    return [...this.#holders.get(keyOf(group, infoHash))?.values() ?? []];
+    return [...this.#holders.get(keyOf(group, infoHash))?.values() ?? []]
+      .filter((holder) => this.isRegistered(holder.connectionId, holder.user));
   }
 
-  /** How many online holders have the whole file. */
+  /** How many of those have the whole file. */
   seeders(group: string, infoHash: string): number {
     return this.holders(group, infoHash).filter((holder) => holder.complete).length;
   }
@@ -123,6 +158,15 @@ export class Presence {
       this.#random,
     );
     return [...seeders, ...partial];
+  }
+
+  #unregister(connectionId: number): void {
+    const registration = this.#registrations.get(connectionId);
+    if (!registration) return;
+    this.#registrations.delete(connectionId);
+    if (this.#registered.get(registration.key) === connectionId) {
+      this.#registered.delete(registration.key);
+    }
   }
 
   #releaseKey(key: string, connectionId: number): void {

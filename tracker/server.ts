@@ -16,6 +16,7 @@ import {
   type AcceptedConn,
   type ByteConn,
   type ConnListener,
+  hostPort,
   listen,
   readableOf,
   type Security,
@@ -24,12 +25,14 @@ import {
 import {
   type ErrorCode,
   frameId,
+  OPTIONAL_PUSHES,
   parseRequest,
   type PeerEndpoint,
   PROTOCOL_VERSION,
   type RequestFrame,
   type Response,
 } from "../lib/protocol.ts";
+import { type AddressCheck, AddressChecks } from "./address_checks.ts";
 import { loadTicketSigner, makeDecoyHash, type TicketSigner } from "./auth.ts";
 import { loadOperatorCertificate, loadTrackerIdentity } from "./identity.ts";
 import { type ConnectionState, type HandlerContext, RequestError } from "./context.ts";
@@ -88,6 +91,7 @@ export class Tracker {
   readonly #presence: Presence;
   readonly #sessions: Sessions;
   readonly #events: ClientEvents;
+  readonly #addressChecks: AddressChecks;
   readonly #accepting: Promise<void>;
   #nextConnectionId = 1;
   #closing?: Promise<void>;
@@ -111,6 +115,10 @@ export class Tracker {
     this.#sessions = sessions;
     this.#tickets = tickets;
     this.#events = new ClientEvents({ presence });
+    this.#addressChecks = new AddressChecks({
+      trackerAddress: listener.addr,
+      plaintext: fingerprint === undefined,
+    });
     this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     // hostile connections can provoke a line each: at most 20 lines per 10 s
     this.#log = limitedLog(options.log ?? ((line: string) => console.error(line)));
@@ -168,6 +176,7 @@ export class Tracker {
       this.#listener.close();
       for (const conn of this.#connections) closeQuietly(conn);
       await this.#accepting;
+      await this.#addressChecks.close();
       await this.#decoyHash.catch(() => {});
       this.#store.close();
     })();
@@ -193,6 +202,7 @@ export class Tracker {
     const connection: ConnectionState = {
       id: this.#nextConnectionId++,
       address: conn.remoteAddr.hostname,
+      localAddress: conn.localAddr?.hostname,
       fingerprint: conn.peerFingerprint,
     };
     const context: HandlerContext = {
@@ -204,6 +214,7 @@ export class Tracker {
       tickets: this.#tickets,
       sessions: this.#sessions,
       events: this.#events,
+      addressCheck: () => this.#addressCheck(connection),
     };
     const writer = new FrameWriter(conn);
     let idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
@@ -239,6 +250,7 @@ export class Tracker {
         this.#log(`tracker: ${remote}: ${errorMessage(error)}`);
       }
     } finally {
+      connection.closed = true;
       clearTimeout(idleTimer);
       this.#events.unregister(connection);
       this.#sessions.disconnected(connection);
@@ -278,6 +290,9 @@ export class Tracker {
       }
       connection.peer = endpoint;
     }
+    connection.pushes = new Set(
+      (request.pushes ?? []).filter((kind) => (OPTIONAL_PUSHES as string[]).includes(kind)),
+    );
     if (request.version !== PROTOCOL_VERSION) {
       await writer.reply(
         failure(
@@ -300,6 +315,60 @@ export class Tracker {
     return true;
   }
 
+  /**
+   * The check of the connection's serving address: started at its first login (charged to
+   * that user), once per connection; once verified, registered for whoever is logged in.
+   */
+  #addressCheck(connection: ConnectionState): AddressCheck | undefined {
+    const { peer, user } = connection;
+    if (!peer || user === undefined) return connection.addressCheck;
+    if (!connection.addressCheck) {
+      const check = this.#addressChecks.start({
+        endpoint: peer,
+        user,
+        seenHost: connection.address ?? "?",
+        localHost: connection.localAddress,
+      });
+      connection.addressCheck = check;
+      check.settled.then(() => this.#addressSettled(connection, check));
+    } else if (connection.addressCheck.state === "verified") {
+      this.#registerAddress(connection);
+    }
+    return connection.addressCheck;
+  }
+
+  #addressSettled(connection: ConnectionState, check: AddressCheck): void {
+    if (connection.closed) return;
+    this.#events.pushTo(connection.id, {
+      push: "address_check",
+      host: check.endpoint.host,
+      port: check.endpoint.port,
+      verified: check.state === "verified",
+      ...check.reason === undefined ? {} : { reason: check.reason.slice(0, 1000) },
+    });
+    if (check.state === "verified") this.#registerAddress(connection);
+  }
+
+  /** Hands out the connection's holders; another client of the user at its address stops. */
+  #registerAddress(connection: ConnectionState): void {
+    const { peer, user } = connection;
+    if (!peer || user === undefined || connection.closed) return;
+    const replaced = this.#presence.register(connection.id, user, peer);
+    if (replaced === undefined) return;
+    const other = this.#events.stateOf(replaced);
+    if (!other?.addressCheck) return;
+    const reason = `another client of ${user} now serves at ${hostPort(peer.host, peer.port)}; ` +
+      `peers are sent there, not here`;
+    other.addressCheck.supersede(reason);
+    this.#events.pushTo(replaced, {
+      push: "address_check",
+      host: peer.host,
+      port: peer.port,
+      verified: false,
+      reason,
+    });
+  }
+
   async #answer(context: HandlerContext, request: RequestFrame, remote: string): Promise<Response> {
     // every request, pings too, is a use of the connection's session; one whose session has
     // expired or was ended elsewhere is logged out here and refused below as unauthenticated
@@ -310,6 +379,8 @@ export class Tracker {
     }
     try {
       const data = await handleRequest(context, request as Parameters<typeof handleRequest>[1]);
+      // a logged-in client's address is checked from the start, before it shares anything
+      if (request.type === "login" || request.type === "resume") context.addressCheck?.();
       return { id: request.id, ok: true, data };
     } catch (error) {
       if (error instanceof RequestError) return failure(request.id, error.code, error.message);
