@@ -240,7 +240,13 @@ export class Tracker {
           this.#events.register(connection, writer);
           continue;
         }
-        await writer.reply(await this.#answer(context, request, remote));
+        const response = await this.#answer(context, request, remote);
+        await writer.reply(response);
+        // a logged-in client's address is checked from the start, before it shares anything
+        // (and after the reply: what the check says comes after "logged in")
+        if (response.ok && (request.type === "login" || request.type === "resume")) {
+          context.addressCheck?.();
+        }
       }
     } catch (error) {
       if (error instanceof ProtocolError) {
@@ -379,8 +385,6 @@ export class Tracker {
     }
     try {
       const data = await handleRequest(context, request as Parameters<typeof handleRequest>[1]);
-      // a logged-in client's address is checked from the start, before it shares anything
-      if (request.type === "login" || request.type === "resume") context.addressCheck?.();
       return { id: request.id, ok: true, data };
     } catch (error) {
       if (error instanceof RequestError) return failure(request.id, error.code, error.message);
