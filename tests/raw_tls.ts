@@ -47,6 +47,7 @@ export async function dialTls(
 /**
  * A tracker link spoken by hand from `localAddress` with `identity`: `hello` (with `hello`'s
  * extra fields), then requests one at a time; `request` resolves with the whole reply frame.
+ * `pushes` holds every push received so far, in order.
  */
 export async function rawTrackerLink(
   port: number,
@@ -77,5 +78,11 @@ export async function rawTrackerLink(
   };
   const hello = await request({ type: "hello", version: PROTOCOL_VERSION, ...options.hello });
   if (hello.ok !== true) throw new Error(`hello refused: ${JSON.stringify(hello.error)}`);
-  return { request, close: () => socket.destroy() };
+  return {
+    request,
+    get pushes() {
+      return replies.filter((frame) => frame.id === undefined);
+    },
+    close: () => socket.destroy(),
+  };
 }

@@ -28,7 +28,8 @@ const DEFAULT_CAP_BYTES = 64 * 1024 * 1024;
  */
 export class RecordingRelay implements AsyncDisposable {
   readonly #listener: Deno.Listener;
-  readonly #target: RelayTarget;
+  /** Where new connections go; may be changed (a port forward moved to another machine). */
+  target: RelayTarget;
   readonly #capBytes: number;
   /** Per connection and direction, the chunks recorded in order. */
   readonly #streams: Uint8Array[][] = [];
@@ -43,7 +44,7 @@ export class RecordingRelay implements AsyncDisposable {
 
   private constructor(listener: Deno.Listener, target: RelayTarget, capBytes: number) {
     this.#listener = listener;
-    this.#target = target;
+    this.target = target;
     this.#capBytes = capBytes;
     this.#accepting = this.#accept();
   }
@@ -89,7 +90,7 @@ export class RecordingRelay implements AsyncDisposable {
     this.#conns.add(inbound);
     let outbound: Deno.Conn | undefined;
     try {
-      outbound = await Deno.connect(this.#target);
+      outbound = await Deno.connect(this.target);
       this.#conns.add(outbound);
       // either direction ending ends the pair, as a cut cable would
       await Promise.race([
