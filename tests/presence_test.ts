@@ -113,6 +113,9 @@ Deno.test("presence: one presence per user and address; other devices stay apart
   // registering again where it is already registered replaces nobody
   assert.equal(presence.register(2, "a", x), undefined);
   assert.deepEqual(presence.holders("g", "h1").map((h) => h.connectionId).sort(), [2, 3, 4]);
+  // a host name is the same whatever its case
+  presence.register(5, "a", { host: "Peer.Example", port: 1 });
+  assert.equal(presence.register(6, "a", { host: "peer.example", port: 1 }), 5);
 });
 
 /** A presence with `seeders` complete and `partial` partial holders of g/h, ids from 1. */

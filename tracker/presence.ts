@@ -29,7 +29,8 @@ function keyOf(group: string, infoHash: string): string {
 }
 
 function addressKey(user: string, address: PeerAddress): string {
-  return `${user}\n${address.host}\n${address.port}`;
+  // host names are case-blind (IPv6 hex too)
+  return `${user}\n${address.host.toLowerCase()}\n${address.port}`;
 }
 
 /** A uniform random number in [0, 1) from the system's secure generator. */
