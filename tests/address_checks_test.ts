@@ -188,6 +188,18 @@ Deno.test("address checks: what is accepted", async (t) => {
   });
 });
 
+Deno.test("address checks: with TLS, an endpoint without a registered certificate fails", async () => {
+  const { service, dialled } = checks();
+  const check = service.start({
+    endpoint: { host: "127.0.0.2", port: 6881 },
+    user: "a",
+    seenHost: "127.0.0.2",
+  });
+  assert.match((await outcome(check)).reason!, /no serving certificate was registered/);
+  assert.deepEqual(dialled, []);
+  await service.close();
+});
+
 Deno.test("address checks: where the tracker never dials", async () => {
   const cases: [string, number, string, RegExp, string?][] = [
     ["127.0.0.1", TRACKER.port, "127.0.0.1", /is the tracker's own address/],

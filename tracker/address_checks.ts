@@ -180,7 +180,7 @@ export class AddressChecks {
     const where = hostPort(endpoint.host, endpoint.port);
     if (this.#stop.signal.aborted) {
       check.settle({ verified: false, reason: "the tracker is shutting down" });
-    } else if (endpoint.fingerprint === undefined) {
+    } else if (this.#options.plaintext) {
       check.settle(
         sameHost(endpoint.host, request.seenHost) ? { verified: true } : {
           verified: false,
@@ -189,6 +189,11 @@ export class AddressChecks {
             `comes from (${request.seenHost})`,
         },
       );
+    } else if (endpoint.fingerprint === undefined) {
+      check.settle({
+        verified: false,
+        reason: `no serving certificate was registered for ${where}`,
+      });
     } else if (this.#waiting >= this.#maxWaiting) {
       check.settle({
         verified: false,
