@@ -133,6 +133,11 @@ export type Request =
     peer?: PeerAddress;
     /** The certificate (PEM) this client presents to peers on `peer`. */
     peer_cert?: string;
+    /**
+     * Push kinds this client understands beyond `revoke` (which every client does), e.g.
+     * `["address_check"]`; the tracker sends no other. Absent: none.
+     */
+    pushes?: string[];
   }
   | { type: "ping" }
   | { type: "create_user"; user: string; password: string }
@@ -313,7 +318,7 @@ export type Response =
   | { id: number; ok: true; data: unknown }
   | { id: number; ok: false; error: { code: ErrorCode; message: string } };
 
-type Field = "string" | "number" | "peer" | "cert";
+type Field = "string" | "number" | "peer" | "cert" | "kinds";
 const REQUEST_FIELDS: { [T in RequestType]: Record<string, Field> } = {
   hello: { version: "number" },
   ping: {},
@@ -347,7 +352,7 @@ const REQUEST_FIELDS: { [T in RequestType]: Record<string, Field> } = {
   my_shares: {},
 };
 const OPTIONAL_FIELDS: Partial<Record<RequestType, Record<string, Field>>> = {
-  hello: { peer: "peer", peer_cert: "cert" },
+  hello: { peer: "peer", peer_cert: "cert", pushes: "kinds" },
   my_shares: { after_group: "string", after_name: "string" },
   list_groups: { after: "string" },
   list_files: { after: "string" },
@@ -360,8 +365,15 @@ function isPeerAddress(value: unknown): value is PeerAddress {
     Number.isInteger(port) && (port as number) > 0 && (port as number) < 65536;
 }
 
+/** A list of push kinds a client understands: a few short words. */
+function isKindList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.length <= 16 &&
+    value.every((kind) => typeof kind === "string" && kind.length > 0 && kind.length <= 32);
+}
+
 function hasType(value: unknown, field: Field): boolean {
   if (field === "peer") return isPeerAddress(value);
+  if (field === "kinds") return isKindList(value);
   if (field === "cert") {
     return typeof value === "string" && value.length <= MAX_CERT_PEM_LENGTH &&
       value.includes("-----BEGIN CERTIFICATE-----");
@@ -414,20 +426,45 @@ export function parseRequest(frame: Record<string, unknown>): RequestFrame {
  * - `revoke`: `user` is no longer a member of `group` since `at` (ms, tracker clock), because
  *   they left or the group was deleted. A serving peer stops serving that user's connections
  *   in that group and refuses their tickets issued at or before `at`.
+ * - `address_check`: whether the tracker verified that `host:port`, the serving address this
+ *   client gave in its hello, leads to this client (with TLS: that the certificate presented
+ *   there is the one registered in the hello). Only a verified address is handed to other
+ *   peers; `reason` says why not. Sent only to clients that listed it in hello's `pushes`,
+ *   once per link after login, and again when another client of the user takes the address.
  *
  * @example
  * ```ts
  * parsePush({ push: "revoke", user: "bob", group: "films", at: 1_700_000_000_000 });
  * ```
  */
-export type Push = { push: "revoke"; user: string; group: string; at: number };
+export type Push = RevokePush | AddressCheckPush;
+
+/** A user left a group (see `Push`). */
+export type RevokePush = { push: "revoke"; user: string; group: string; at: number };
+
+/** The outcome of the tracker's check of this client's serving address (see `Push`). */
+export type AddressCheckPush = {
+  push: "address_check";
+  host: string;
+  port: number;
+  verified: boolean;
+  /** Why it is not verified; absent when it is. */
+  reason?: string;
+};
 
 /** The `push` kinds this version knows. */
 export type PushKind = Push["push"];
 
+/** Push kinds a client must ask for in its hello (`pushes`); `revoke` goes to every client. */
+export const OPTIONAL_PUSHES: readonly PushKind[] = ["address_check"];
+
 const PUSH_KEYS: { [K in PushKind]: readonly string[] } = {
   revoke: ["push", "user", "group", "at"],
+  address_check: ["push", "host", "port", "verified", "reason"],
 };
+
+/** Longest reason an `address_check` push may carry. */
+const MAX_PUSH_REASON_LENGTH = 1000;
 
 /** True when a frame is a push rather than a reply: it has a `push` key and no `id`. */
 export function isPushFrame(frame: Record<string, unknown>): boolean {
@@ -452,6 +489,7 @@ export function parsePush(frame: Record<string, unknown>): Push {
       throw new ProtocolError(`push "${kind}" has an unknown field "${key}"`);
     }
   }
+  if (kind === "address_check") return parseAddressCheck(frame);
   const { user, group, at } = frame;
   if (typeof user !== "string" || !isValidId(user)) {
     throw new ProtocolError(`push "${kind}" needs a valid user id`);
@@ -463,4 +501,26 @@ export function parsePush(frame: Record<string, unknown>): Push {
     throw new ProtocolError(`push "${kind}" needs a time "at" in whole ms`);
   }
   return { push: "revoke", user, group, at: at as number };
+}
+
+function parseAddressCheck(frame: Record<string, unknown>): AddressCheckPush {
+  const { host, port, verified, reason } = frame;
+  if (!isPeerAddress({ host, port })) {
+    throw new ProtocolError(`push "address_check" needs a host and a port`);
+  }
+  if (typeof verified !== "boolean") {
+    throw new ProtocolError(`push "address_check" needs "verified", true or false`);
+  }
+  if (
+    reason !== undefined && (typeof reason !== "string" || reason.length > MAX_PUSH_REASON_LENGTH)
+  ) {
+    throw new ProtocolError(`push "address_check" has a malformed "reason"`);
+  }
+  return {
+    push: "address_check",
+    host: host as string,
+    port: port as number,
+    verified,
+    ...reason === undefined ? {} : { reason },
+  };
 }

@@ -39,6 +39,8 @@ export interface ByteConn {
 
 /** A connection a listener accepted, with the client's certificate when TLS carries it. */
 export interface AcceptedConn extends ByteConn {
+  /** Our end: the address the client reached us at. */
+  readonly localAddr?: { hostname: string; port: number };
   /** SHA-256 (hex) of the certificate the client presented; undefined in plaintext. */
   readonly peerFingerprint?: string;
   /** That certificate (DER); undefined in plaintext. */
@@ -292,6 +294,112 @@ export async function connectPeer(
   return conn;
 }
 
+/** Why `fetchPeerCertificate` got no certificate. */
+export class CertificateFetchError extends Error {
+  override name = "CertificateFetchError";
+  constructor(
+    /**
+     * `refused`: nothing accepts connections there; `timeout`: no handshake within the time;
+     * `unreachable`: no route; `handshake`: something answered but no TLS handshake completed.
+     */
+    readonly kind: "refused" | "timeout" | "unreachable" | "handshake",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Completes a TLS handshake with `hostname:port` (an IP address) and returns the certificate
+ * presented there (DER). It presents no certificate of its own and sends not one byte of
+ * application data: the socket is destroyed as soon as the handshake is done, or when
+ * `timeoutMs` (connecting included) passes, or when `signal` aborts. This is how the tracker
+ * checks that a serving address leads to the peer that claimed it.
+ */
+export function fetchPeerCertificate(
+  options: {
+    hostname: string;
+    port: number;
+    /** The name the address was resolved from, sent as SNI. */
+    servername?: string;
+    timeoutMs: number;
+    signal?: AbortSignal;
+  },
+): Promise<Uint8Array> {
+  const { hostname, port, timeoutMs, signal } = options;
+  const where = hostPort(hostname, port);
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      return reject(new CertificateFetchError("timeout", `the check of ${where} was cancelled`));
+    }
+    const socket = tls.connect({
+      host: hostname,
+      port,
+      rejectUnauthorized: false,
+      minVersion: "TLSv1.3",
+      ...options.servername && !isIpLiteral(options.servername)
+        ? { servername: options.servername }
+        : {},
+    });
+    let finished = false;
+    const finish = (outcome: Uint8Array | CertificateFetchError) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      socket.off("secureConnect", onSecure);
+      socket.off("close", onClose);
+      // errors after the outcome (a reset as we leave) are nobody's concern
+      socket.on("error", () => {});
+      socket.off("error", onError);
+      socket.destroy();
+      if (outcome instanceof CertificateFetchError) reject(outcome);
+      else resolve(outcome);
+    };
+    const onSecure = () => {
+      const der = socket.getPeerCertificate()?.raw;
+      finish(
+        der && der.length > 0
+          ? new Uint8Array(der)
+          : new CertificateFetchError("handshake", `${where} presented no certificate`),
+      );
+    };
+    const onError = (error: Error & { code?: string }) => {
+      const code = error.code ?? "";
+      if (code === "ECONNREFUSED") {
+        finish(new CertificateFetchError("refused", `connection refused by ${where}`));
+      } else if (/^(EHOSTUNREACH|ENETUNREACH|EADDRNOTAVAIL|ENETDOWN|EHOSTDOWN)$/.test(code)) {
+        finish(new CertificateFetchError("unreachable", `${where} cannot be reached (${code})`));
+      } else {
+        finish(new CertificateFetchError("handshake", `${where}: ${error.message}`));
+      }
+    };
+    const onClose = () =>
+      finish(
+        new CertificateFetchError(
+          "handshake",
+          `${where} closed the connection during the handshake`,
+        ),
+      );
+    const onAbort = () =>
+      finish(new CertificateFetchError("timeout", `the check of ${where} was cancelled`));
+    const timer = setTimeout(
+      () =>
+        finish(
+          new CertificateFetchError(
+            "timeout",
+            `no TLS handshake with ${where} within ${timeoutMs / 1000} s`,
+          ),
+        ),
+      timeoutMs,
+    );
+    socket.once("secureConnect", onSecure);
+    socket.once("error", onError);
+    socket.once("close", onClose);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
 function handshake(socket: tls.TLSSocket, who: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -339,6 +447,7 @@ class NodeConn implements AcceptedConn {
   readonly peerFingerprint?: string;
   readonly peerCertificate?: Uint8Array;
   readonly remoteAddr: { hostname: string; port: number };
+  readonly localAddr: { hostname: string; port: number };
 
   constructor(socket: Socket, peerCertificate?: Uint8Array) {
     this.#socket = socket;
@@ -347,6 +456,10 @@ class NodeConn implements AcceptedConn {
     this.remoteAddr = {
       hostname: (socket as Socket).remoteAddress ?? "?",
       port: (socket as Socket).remotePort ?? 0,
+    };
+    this.localAddr = {
+      hostname: (socket as Socket).localAddress ?? "?",
+      port: (socket as Socket).localPort ?? 0,
     };
     socket.setNoDelay(true);
     socket.on("data", (chunk: Uint8Array) => {

@@ -14,9 +14,9 @@ import { encodeInfo, infoHash, parseInfo, type TorrentInfo } from "../lib/metain
 import {
   fileNameProblem,
   type FileSummary,
-  type Push,
   type RequestType,
   type ResponseData,
+  type RevokePush,
   type ShareRecord,
 } from "../lib/protocol.ts";
 import { type TicketClaims, TicketError, verifyTicket } from "../lib/ticket.ts";
@@ -151,7 +151,7 @@ export class FileSharing {
    * The tracker says `user` is out of `group`: refuse their older tickets from now on and
    * close at once every connection served under one. Returns how many were closed.
    */
-  revoked(push: Push): number {
+  revoked(push: RevokePush): number {
     this.#revocations.add(push.user, push.group, push.at);
     let closed = 0;
     for (const torrent of this.#options.registry.all()) {

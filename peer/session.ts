@@ -10,7 +10,14 @@
 import { UserError } from "../lib/errors.ts";
 import { limitedLog } from "../lib/log_limit.ts";
 import { HelperThread } from "../lib/hash.ts";
-import type { FileSummary, Request, RequestType, ResponseData } from "../lib/protocol.ts";
+import type {
+  AddressCheckPush,
+  FileSummary,
+  Request,
+  RequestType,
+  ResponseData,
+} from "../lib/protocol.ts";
+import { hostPort } from "../lib/transport.ts";
 import { importPublicKey } from "../lib/ticket.ts";
 import type { PeerContext } from "./connection.ts";
 import {
@@ -34,6 +41,13 @@ export type SessionEvent =
   | { event: "tracker_refused"; reason: string }
   /** First contact with a tracker: its fingerprint is now pinned. */
   | { event: "tracker_trusted"; address: string; fingerprint: string; file: string }
+  /**
+   * The tracker could not verify that this client's serving address leads here, so it gives
+   * it to no peer: nobody downloads from this client. Said again only when the reason changes.
+   */
+  | { event: "address_unverified"; address: string; reason: string }
+  /** After `address_unverified`: the address passed a later check, peers are sent here. */
+  | { event: "address_verified"; address: string }
   | FileEvent;
 
 /** How the session reaches the tracker. */
@@ -74,6 +88,10 @@ export class ClientSession {
   readonly #servingCaps = new ServingCaps();
   #login?: { user: string; token: string };
   #files?: FileSharing;
+  /** The last reason announced for an unverified address, until one is verified again. */
+  #addressProblem?: string;
+  /** Settles when the login under way (if any) has finished, either way. */
+  #loggingIn?: Promise<void>;
   readonly #uploadLimiter?: RateLimiter;
 
   constructor(options: SessionOptions) {
@@ -92,7 +110,10 @@ export class ClientSession {
     this.#link = new TrackerLink({
       ...linkOptions,
       log: (line) => this.#log(line),
-      onPush: (push) => this.#files?.revoked(push),
+      onPush: (push) => {
+        if (push.push === "revoke") this.#files?.revoked(push);
+        else this.#addressChecked(push);
+      },
       onConnected: (link) => this.#resume(link),
       // logged out, the link may stay closed until the next command (the tracker closes
       // connections that do not log in within its grace period)
@@ -134,6 +155,26 @@ export class ClientSession {
       ticketFor: () => undefined,
       log: this.#log,
     };
+  }
+
+  /** Says when the tracker will not hand out this client's address, and when it does again. */
+  #addressChecked(push: AddressCheckPush): void {
+    // the check starts at login: what it found is said after "logged in", not amid it
+    if (this.#loggingIn) {
+      this.#loggingIn.finally(() => setTimeout(() => this.#addressChecked(push), 0));
+      return;
+    }
+    const address = hostPort(push.host, push.port);
+    if (push.verified) {
+      if (this.#addressProblem === undefined) return;
+      this.#addressProblem = undefined;
+      this.#onEvent({ event: "address_verified", address });
+      return;
+    }
+    const reason = push.reason ?? "no reason given";
+    if (reason === this.#addressProblem) return;
+    this.#addressProblem = reason;
+    this.#onEvent({ event: "address_unverified", address, reason });
   }
 
   /** Peers can provoke a line each: at most 20 lines per 10 s reach the log. */
@@ -204,8 +245,18 @@ export class ClientSession {
   }
 
   /** Logs in, then serves again every file this user shared before. */
-  async login(user: string, password: string): Promise<{ user: string; shares_restored: number }> {
-    if (this.#login) throw new UserError(`already logged in as ${this.#login.user}; logout first`);
+  login(user: string, password: string): Promise<{ user: string; shares_restored: number }> {
+    if (this.#login) {
+      return Promise.reject(
+        new UserError(`already logged in as ${this.#login.user}; logout first`),
+      );
+    }
+    const loggingIn = this.#logIn(user, password);
+    this.#loggingIn = loggingIn.then(() => {}, () => {});
+    return loggingIn.finally(() => this.#loggingIn = undefined);
+  }
+
+  async #logIn(user: string, password: string): Promise<{ user: string; shares_restored: number }> {
     const { token, ticket_key } = await this.#request("login", { user, password });
     this.#login = { user, token };
     const request: TrackerRequest = (type, params) => this.#request(type, params);

@@ -152,6 +152,11 @@ export function describeEvent(event: SessionEvent): string {
       return `[${event.group}] ${event.name}: stopped serving ${event.peer}: ${event.user} left the group`;
     case "tracker_refused":
       return `error: ${event.reason}`;
+    case "address_unverified":
+      return `warning: peers are not sent to this client at ${event.address}, so nobody ` +
+        `downloads from it: ${event.reason}`;
+    case "address_verified":
+      return `the tracker verified ${event.address}: peers are sent to this client again`;
     case "tracker_trusted":
       return `trusting the tracker at ${event.address} on first use: fingerprint ${event.fingerprint} (pinned in ${event.file})`;
   }

@@ -29,6 +29,7 @@ import {
   type ErrorCode,
   isLoginDeadlineNotice,
   isPushFrame,
+  OPTIONAL_PUSHES,
   parsePush,
   type PeerAddress,
   PROTOCOL_VERSION,
@@ -63,7 +64,7 @@ export interface TrackerLinkOptions {
   verifyTracker: (fingerprint: string, verified: { byAuthority: boolean }) => void | Promise<void>;
   /** Runs on every new connection, before queued requests go out (e.g. session resume). */
   onConnected?: (link: TrackerLink) => Promise<void>;
-  /** Told each push the tracker sends on its own (a revocation). */
+  /** Told each push the tracker sends on its own (a revocation, an address check). */
   onPush?: (push: Push) => void;
   /** Operational messages (a malformed push). Default: stderr. */
   log?: (line: string) => void;
@@ -233,6 +234,7 @@ export class TrackerLink {
           version: PROTOCOL_VERSION,
           peer: this.#options.peer,
           ...this.#options.peerCert ? { peer_cert: this.#options.peerCert } : {},
+          pushes: [...OPTIONAL_PUSHES],
         });
         await this.#options.onConnected?.(this);
         delayMs = backoff.initial;

@@ -278,13 +278,15 @@ export class JsonShell extends Program {
       stateHome?: string;
       /** The tracker's host as the client dials it. Default 127.0.0.1. */
       trackerHost?: string;
+      /** Where the client serves peers (`client_ip`). Default 127.0.0.1. */
+      clientHost?: string;
       env?: Record<string, string>;
     } = {},
   ): JsonShell {
     const shell = new JsonShell(
       [
         "client",
-        "127.0.0.1",
+        options.clientHost ?? "127.0.0.1",
         String(options.peerPort ?? 0),
         options.trackerHost ?? "127.0.0.1",
         String(trackerPort),

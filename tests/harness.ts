@@ -78,8 +78,11 @@ export interface Swarm extends AsyncDisposable {
   shell(name: string): JsonShell;
   /** The directory a user's client runs in. */
   home(name: string): string;
-  /** Starts another client for a user (a member already), logged in; also disposed at the end. */
-  addClient(name: string, extraArgs?: string[]): Promise<JsonShell>;
+  /**
+   * Starts another client for a user (a member already), logged in; also disposed at the end.
+   * `peerPort`: its peer port (default a free one).
+   */
+  addClient(name: string, extraArgs?: string[], peerPort?: number): Promise<JsonShell>;
 }
 
 /**
@@ -88,7 +91,13 @@ export interface Swarm extends AsyncDisposable {
  */
 export async function startSwarm(
   names: string[],
-  options: { group?: string; clientArgs?: Record<string, string[]>; trackerArgs?: string[] } = {},
+  options: {
+    group?: string;
+    clientArgs?: Record<string, string[]>;
+    trackerArgs?: string[];
+    /** Peer ports chosen beforehand (others get a free one). */
+    peerPorts?: Record<string, number>;
+  } = {},
 ): Promise<Swarm> {
   const group = options.group ?? "crew";
   const dir = await TempDir.create();
@@ -109,10 +118,10 @@ export async function startSwarm(
       return shell;
     },
     home,
-    async addClient(name, extraArgs = []) {
+    async addClient(name, extraArgs = [], peerPort = freePort()) {
       const shell = JsonShell.start(tracker.port, {
         cwd: home(name),
-        peerPort: freePort(),
+        peerPort,
         extraArgs,
       });
       extra.push(shell);
@@ -130,7 +139,7 @@ export async function startSwarm(
       await Deno.mkdir(home(name));
       const shell = JsonShell.start(tracker.port, {
         cwd: home(name),
-        peerPort: freePort(),
+        peerPort: options.peerPorts?.[name] ?? freePort(),
         extraArgs: options.clientArgs?.[name],
       });
       shells.set(name, shell);

@@ -5,6 +5,7 @@ import {
   idProblem,
   isValidId,
   MAX_SHARED_NAME_BYTES,
+  parsePush,
   parseRequest,
   passwordProblem,
   quoted,
@@ -145,4 +146,45 @@ Deno.test("what a peer sent is quoted short and safe in every refusal", () => {
     assert.ok(!message.includes("\u001b"), message.slice(0, 80));
   }
   assert.equal(quoted("ok"), '"ok"');
+});
+
+Deno.test("address_check pushes and hello's pushes: what a client asks for and gets", async (t) => {
+  await t.step("hello lists the push kinds it understands; a bad list is refused", () => {
+    assert.deepEqual(
+      parseRequest({ id: 0, type: "hello", version: 2, pushes: ["address_check"] }),
+      { id: 0, type: "hello", version: 2, pushes: ["address_check"] },
+    );
+    for (const pushes of ["address_check", [5], [""], ["x".repeat(33)], Array(17).fill("a")]) {
+      assert.throws(
+        () => parseRequest({ id: 0, type: "hello", version: 2, pushes }),
+        /malformed field "pushes"/,
+        JSON.stringify(pushes),
+      );
+    }
+  });
+
+  await t.step("well-formed: verified, or not with a reason", () => {
+    const verified = { push: "address_check", host: "127.0.0.1", port: 6881, verified: true };
+    assert.deepEqual(parsePush(verified), verified);
+    const failed = { ...verified, verified: false, reason: "nothing accepts connections" };
+    assert.deepEqual(parsePush(failed), failed);
+  });
+
+  await t.step("malformed ones are refused", () => {
+    const good = { push: "address_check", host: "h", port: 1, verified: false, reason: "r" };
+    for (
+      const frame of [
+        { ...good, host: "" },
+        { ...good, port: 0 },
+        { ...good, port: 65536 },
+        { ...good, verified: "no" },
+        { ...good, reason: 5 },
+        { ...good, reason: "x".repeat(1001) },
+        { ...good, extra: 1 },
+        { push: "address_check", host: "h", port: 1 },
+      ]
+    ) {
+      assert.throws(() => parsePush(frame), ProtocolError, JSON.stringify(frame));
+    }
+  });
 });

@@ -47,7 +47,8 @@ export async function dialTls(
 /**
  * A tracker link spoken by hand from `localAddress` with `identity`: `hello` (with `hello`'s
  * extra fields), then requests one at a time; `request` resolves with the whole reply frame.
- * `frames` is every frame received, in order; `closed` settles when the tracker closed it.
+ * `frames` is every frame received, in order; `closed` settles when the tracker closed it;
+ * `pushes` holds every push received so far, in order.
  */
 export async function rawTrackerLink(
   port: number,
@@ -84,6 +85,9 @@ export async function rawTrackerLink(
   if (hello.ok !== true) throw new Error(`hello refused: ${JSON.stringify(hello.error)}`);
   return {
     request,
+    get pushes() {
+      return replies.filter((frame) => frame.id === undefined);
+    },
     close: () => socket.destroy(),
     frames: replies as readonly Record<string, unknown>[],
     closed: closed.promise,

@@ -8,6 +8,7 @@
  */
 
 import { concatBytes } from "../lib/bytes.ts";
+import * as net from "node:net";
 import type { Socket } from "node:net";
 import * as tls from "node:tls";
 import { generateIdentity, type Identity } from "../lib/identity.ts";
@@ -27,7 +28,8 @@ const DEFAULT_CAP_BYTES = 64 * 1024 * 1024;
  */
 export class RecordingRelay implements AsyncDisposable {
   readonly #listener: Deno.Listener;
-  readonly #target: RelayTarget;
+  /** Where new connections go; may be changed (a port forward moved to another machine). */
+  target: RelayTarget;
   readonly #capBytes: number;
   /** Per connection and direction, the chunks recorded in order. */
   readonly #streams: Uint8Array[][] = [];
@@ -45,7 +47,7 @@ export class RecordingRelay implements AsyncDisposable {
 
   private constructor(listener: Deno.Listener, target: RelayTarget, capBytes: number) {
     this.#listener = listener;
-    this.#target = target;
+    this.target = target;
     this.#capBytes = capBytes;
     this.#accepting = this.#accept();
   }
@@ -98,7 +100,7 @@ export class RecordingRelay implements AsyncDisposable {
     this.#conns.add(inbound);
     let outbound: Deno.Conn | undefined;
     try {
-      outbound = await Deno.connect(this.#target);
+      outbound = await Deno.connect(this.target);
       this.#conns.add(outbound);
       // either direction ending ends the pair, as a cut cable would
       await Promise.race([
@@ -152,24 +154,39 @@ export class RecordingRelay implements AsyncDisposable {
 /**
  * A man in the middle: a TLS server with its own certificate (naming 127.0.0.1) that asks for
  * a client certificate like the real programs do, and forwards what it decrypts to `target`
- * over a TLS connection of its own. It counts what it could read from its clients.
+ * over a TLS connection of its own. It counts what it could read from its clients. While
+ * `passThrough` is set it relays connections untouched instead (a man in the middle on some
+ * paths only: the tracker's check of an address may pass, a downloader's dial be intercepted).
  */
 export class TlsInterceptor implements AsyncDisposable {
+  /** Takes the TCP connections on `port`: relays them, or hands them to `#server`. */
+  readonly #front: net.Server;
   readonly #server: tls.Server;
   readonly #sockets = new Set<Socket>();
   readonly #fromClients: Uint8Array[] = [];
   /** The certificate it presents. */
   readonly identity: Identity;
   port = 0;
-  /** TCP connections accepted. */
+  #serverPort = 0;
+  /** Relay connections untouched (no TLS of its own) while set. */
+  passThrough: boolean;
+  /** TCP connections accepted to intercept. */
   connections = 0;
+  /** TCP connections relayed untouched. */
+  passedThrough = 0;
   /** TLS handshakes completed with a client. */
   handshakes = 0;
   /** Application bytes decrypted from clients, over all connections. */
   bytesFromClients = 0;
 
-  private constructor(identity: Identity, upstream: Identity, target: RelayTarget) {
+  private constructor(
+    identity: Identity,
+    upstream: Identity,
+    target: RelayTarget,
+    passThrough: boolean,
+  ) {
     this.identity = identity;
+    this.passThrough = passThrough;
     this.#server = tls.createServer({
       cert: identity.certPem,
       key: identity.keyPem,
@@ -177,37 +194,54 @@ export class TlsInterceptor implements AsyncDisposable {
       rejectUnauthorized: false,
       minVersion: "TLSv1.3",
     }, (inbound) => this.#forward(inbound, upstream, target));
-    this.#server.on("connection", (socket: Socket) => {
-      this.connections++;
-      this.#track(socket);
-    });
+    this.#server.on("connection", (socket: Socket) => this.#track(socket));
     // a client that refuses our certificate fails its handshake: that is the point
     this.#server.on("tlsClientError", () => {});
+    this.#front = net.createServer((socket) => {
+      this.#track(socket);
+      if (this.passThrough) {
+        this.passedThrough++;
+        this.#splice(socket, target);
+      } else {
+        this.connections++;
+        this.#splice(socket, { hostname: "127.0.0.1", port: this.#serverPort });
+      }
+    });
   }
 
   /** Listens on 127.0.0.1:`port` (0: any free port). */
-  static async start(options: { target: RelayTarget; port?: number }): Promise<TlsInterceptor> {
+  static async start(
+    options: { target: RelayTarget; port?: number; passThrough?: boolean },
+  ): Promise<TlsInterceptor> {
     const interceptor = new TlsInterceptor(
       await generateIdentity("swarmshare interceptor", ["127.0.0.1"]),
       await generateIdentity("swarmshare interceptor client"),
       options.target,
+      options.passThrough ?? false,
     );
-    const server = interceptor.#server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(options.port ?? 0, "127.0.0.1", () => {
-        server.off("error", reject);
-        resolve();
-      });
+    interceptor.#serverPort = await listenOn(interceptor.#server, 0);
+    interceptor.port = await listenOn(interceptor.#front, options.port ?? 0).catch((error) => {
+      interceptor.#server.close();
+      throw error;
     });
-    const address = server.address();
-    interceptor.port = typeof address === "object" && address ? address.port : 0;
     return interceptor;
   }
 
   #track(socket: Socket): void {
     this.#sockets.add(socket);
     socket.once("close", () => this.#sockets.delete(socket));
+  }
+
+  /** Relays `socket` to `target` byte for byte, both ways. */
+  #splice(socket: Socket, target: RelayTarget): void {
+    const outbound = net.connect({ host: target.hostname, port: target.port });
+    this.#track(outbound);
+    socket.pipe(outbound);
+    outbound.pipe(socket);
+    for (const [one, other] of [[socket, outbound], [outbound, socket]]) {
+      one.on("error", () => other.destroy());
+      one.on("close", () => other.destroy());
+    }
   }
 
   #forward(inbound: tls.TLSSocket, upstream: Identity, target: RelayTarget): void {
@@ -240,10 +274,24 @@ export class TlsInterceptor implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const closed = [this.#front, this.#server].map((server) =>
+      new Promise<void>((resolve) => server.close(() => resolve()))
+    );
     for (const socket of this.#sockets) socket.destroy();
-    await closed;
+    await Promise.all(closed);
   }
+}
+
+/** Listens on 127.0.0.1:`port`; resolves with the port it got. */
+function listenOn(server: net.Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => {
+      server.off("error", reject);
+      const address = server.address();
+      resolve(typeof address === "object" && address ? address.port : 0);
+    });
+  });
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array {

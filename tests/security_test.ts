@@ -312,22 +312,27 @@ Deno.test("a man in the middle of the tracker link is refused before anything is
 });
 
 Deno.test("a man in the middle of the peer wire gets no request and serves no piece", async () => {
-  const mitmPort = freePort();
-  await using swarm = await startSwarm(["seed", "d"], {
-    clientArgs: { seed: ["--public-addr", `${LOCALHOST}:${mitmPort}`] },
-  });
+  // He relays the tracker's check of the seeder's address untouched (so the tracker hands the
+  // address out), then intercepts the downloader: a man on the downloader's path only.
+  const seedPort = freePort();
   await using mitm = await TlsInterceptor.start({
-    port: mitmPort,
-    target: { hostname: LOCALHOST, port: swarm.shell("seed").peerPort },
+    target: { hostname: LOCALHOST, port: seedPort },
+    passThrough: true,
+  });
+  await using swarm = await startSwarm(["seed", "d"], {
+    clientArgs: { seed: ["--public-addr", `${LOCALHOST}:${mitm.port}`] },
+    peerPorts: { seed: seedPort },
   });
   await writeRandomFile(`${swarm.home("seed")}/f.bin`, MiB);
   await swarm.shell("seed").ok(`upload_file f.bin ${swarm.group}`);
+  assert.ok(mitm.passedThrough >= 1, "the tracker's check did not come through the relay");
+  mitm.passThrough = false;
   const d = swarm.shell("d");
   await d.ok(`download_file ${swarm.group} f.bin ${swarm.home("d")}`);
   const refused = await d.event("peer_refused");
   assert.equal(refused.group, swarm.group);
   assert.equal(refused.name, "f.bin");
-  assert.equal(refused.peer, `${LOCALHOST}:${mitmPort}`);
+  assert.equal(refused.peer, `${LOCALHOST}:${mitm.port}`);
   assert.match(String(refused.reason), /fingerprint SHA256:[0-9a-f]{64}/);
   assert.match(String(refused.reason), /not who the tracker said/);
   const [line] = await d.ok("show_downloads") as DownloadLine[];

@@ -13,6 +13,7 @@ import {
   type Request,
   type ResponseData,
 } from "../lib/protocol.ts";
+import type { AddressCheck } from "./address_checks.ts";
 import type { TicketSigner } from "./auth.ts";
 import type { ClientEvents } from "./events.ts";
 import type { PasswordWork } from "./password_work.ts";
@@ -29,8 +30,16 @@ export interface ConnectionState {
   id: number;
   /** Where the client serves pieces and the certificate it serves with, from its hello. */
   peer?: PeerEndpoint;
+  /** Whether `peer` leads to this client; started at the first login on the connection. */
+  addressCheck?: AddressCheck;
+  /** Push kinds beyond `revoke` the client asked for in its hello. */
+  pushes?: ReadonlySet<string>;
   /** The address the connection comes from: whose turn and limits its password work takes. */
   address?: string;
+  /** The tracker's end of the connection (one of its own addresses). */
+  localAddress?: string;
+  /** True once the connection is gone (late outcomes of its work are dropped). */
+  closed?: boolean;
   /** SHA-256 of the client certificate this connection presented (TLS); undefined on a plaintext link. */
   fingerprint?: string;
   /** The logged-in user, once `login` or `resume` succeeded. */
@@ -57,6 +66,12 @@ export interface HandlerContext {
   sessions: Sessions;
   /** Pushes to other connections (revocations). */
   events: ClientEvents;
+  /**
+   * The check of this connection's serving address (undefined before a login or without an
+   * address): started at the first call, registered with `presence` once verified. Absent
+   * (unit tests), no holder of this connection is ever handed out.
+   */
+  addressCheck?: () => AddressCheck | undefined;
 }
 
 /** A handler of one request type. */

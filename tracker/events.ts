@@ -33,6 +33,22 @@ export class ClientEvents {
     this.#clients.delete(state.id);
   }
 
+  /** The state of a live connection, by id. */
+  stateOf(connectionId: number): ConnectionState | undefined {
+    return this.#clients.get(connectionId)?.state;
+  }
+
+  /**
+   * Pushes to one connection, if it asked for pushes of this kind in its hello (every client
+   * takes `revoke`). True when queued.
+   */
+  pushTo(connectionId: number, push: Push): boolean {
+    const client = this.#clients.get(connectionId);
+    if (!client) return false;
+    if (push.push !== "revoke" && !client.state.pushes?.has(push.push)) return false;
+    return client.writer.push(push);
+  }
+
   /**
    * Tells everyone concerned that `user` is out of `group` from now. Call it before the
    * holdings of `user` are released, with the members as they were before the leave.

@@ -24,6 +24,7 @@ import {
   requireUser,
 } from "./context.ts";
 import type { SharedFile } from "./store.ts";
+import { CHECK_TIMEOUT_MS } from "./address_checks.ts";
 
 type FileRequest =
   | "share_file"
@@ -35,7 +36,14 @@ type FileRequest =
   | "stop_share"
   | "my_shares";
 
-const MAX_PEERS_PER_REPLY = 50;
+/** Holders one `locate_file` or `find_peers` reply names at most (a random sample of them). */
+export const MAX_PEERS_PER_REPLY = 50;
+/**
+ * The longest a share or announce waits for its connection's address check: a check takes
+ * at most `CHECK_TIMEOUT_MS` once running, but may wait its turn longer; the holder is then
+ * recorded and handed out once the check passes.
+ */
+const MAX_CHECK_WAIT_MS = CHECK_TIMEOUT_MS + 1_000;
 /**
  * Files in one `list_files` page at most: with names of at most 238 bytes (twice that as
  * JSON at worst) a page stays under 300 KiB, well inside the 1 MiB frame.
@@ -75,27 +83,46 @@ function requirePeerAddress(context: HandlerContext): PeerEndpoint {
   return peer;
 }
 
-/** Online holders other than the asking connection, seeders first. */
+/**
+ * Online holders at verified addresses other than the asking connection: a random sample of
+ * at most `MAX_PEERS_PER_REPLY`, seeders first.
+ */
 function peersFor(context: HandlerContext, group: string, infoHash: string): PeerEndpoint[] {
-  return context.presence.holders(group, infoHash)
-    .filter((holder) => holder.connectionId !== context.connection.id)
-    .sort((a, b) => Number(b.complete) - Number(a.complete))
-    .slice(0, MAX_PEERS_PER_REPLY)
+  return context.presence.handOut(group, infoHash, context.connection.id, MAX_PEERS_PER_REPLY)
     .map((holder) => holder.address);
 }
 
-function holdFile(
+/**
+ * Records that the connection holds a file. Waits (bounded) for its address check first, so
+ * that a file is handed out from the moment its share is confirmed when its address is good.
+ */
+async function holdFile(
   context: HandlerContext,
   user: string,
   file: SharedFile,
   complete: boolean,
-): void {
+): Promise<void> {
+  const address = requirePeerAddress(context);
+  const check = context.addressCheck?.();
+  if (check?.state === "pending") {
+    await settledWithin(check.settled, MAX_CHECK_WAIT_MS);
+    // the session may have been ended from elsewhere meanwhile
+    if (requireUser(context) !== user) throw new RequestError("unauthenticated", "not logged in");
+    context.addressCheck?.();
+  }
   context.presence.hold(file.group, file.infoHash, {
     connectionId: context.connection.id,
     user,
-    address: requirePeerAddress(context),
+    address,
     complete,
   });
+}
+
+/** Waits for `settled`, or `ms` at most. */
+async function settledWithin(settled: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([settled, new Promise<void>((resolve) => timer = setTimeout(resolve, ms))]);
+  clearTimeout(timer);
 }
 
 /** The file handlers, by request type. */
@@ -160,7 +187,7 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
       throw new RequestError("conflict", `"${file.name}" has the same pieces but another SHA-1`);
     }
     context.store.putShare(file.group, file.name, user, request.path, file.size, request.mtime_ms);
-    holdFile(context, user, file, true);
+    await holdFile(context, user, file, true);
     return {
       group: file.group,
       name: file.name,
@@ -219,7 +246,7 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     };
   },
 
-  announce(context, { group, info_hash, state }) {
+  async announce(context, { group, info_hash, state }) {
     const user = requireMember(context, group);
     const file = requireFileByHash(context, group, info_hash);
     if (!(ANNOUNCE_STATES as readonly string[]).includes(state)) {
@@ -228,7 +255,7 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     if (state === "stopped") {
       context.presence.release(group, file.infoHash, context.connection.id);
     } else {
-      holdFile(context, user, file, false);
+      await holdFile(context, user, file, false);
     }
     return null;
   },

@@ -46,11 +46,13 @@ export class FrameWriter {
       frame = encodeFrame(response);
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
-      frame = encodeFrame({
-        id: response.id,
-        ok: false,
-        error: { code: "internal", message: `the reply is too large: ${error.message}` },
-      } satisfies Response);
+      frame = encodeFrame(
+        {
+          id: response.id,
+          ok: false,
+          error: { code: "internal", message: `the reply is too large: ${error.message}` },
+        } satisfies Response,
+      );
     }
     const written = this.#chain.then(() => writeAll(this.#conn, frame));
     this.#chain = written.catch(() => {});

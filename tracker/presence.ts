@@ -4,10 +4,17 @@
  * state only; it empties when a client disconnects or logs out, and starts empty on restart,
  * when clients reconnect and announce again.
  *
+ * Only holders at a registered address are handed out (and counted): one whose serving
+ * address the tracker verified (address_checks.ts). A user has one presence per address: a
+ * client of the same user registering the same host:port replaces the one there before
+ * (which is gone, or stale: both cannot serve there), while their devices at other addresses
+ * stay apart. Downloaders get a random sample of holders, so every holder gets its share of
+ * them however many there are and in whatever order they came.
+ *
  * @module
  */
 
-import type { PeerEndpoint } from "../lib/protocol.ts";
+import type { PeerAddress, PeerEndpoint } from "../lib/protocol.ts";
 
 /** One online client that holds (part of) a file. */
 export interface Holder {
@@ -21,10 +28,65 @@ function keyOf(group: string, infoHash: string): string {
   return `${group}\n${infoHash}`;
 }
 
+function addressKey(user: string, address: PeerAddress): string {
+  // host names are case-blind (IPv6 hex too)
+  return `${user}\n${address.host.toLowerCase()}\n${address.port}`;
+}
+
+/** A uniform random number in [0, 1) from the system's secure generator. */
+function secureRandom(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0] / 2 ** 32;
+}
+
+/**
+ * Up to `limit` of `items`, chosen uniformly at random and in random order (a partial
+ * Fisher-Yates shuffle of a copy; `random` gives numbers in [0, 1)).
+ */
+export function randomSample<T>(items: readonly T[], limit: number, random: () => number): T[] {
+  const pool = [...items];
+  const count = Math.min(limit, pool.length);
+  for (let i = 0; i < count; i++) {
+    const j = i + Math.min(pool.length - i - 1, Math.floor(random() * (pool.length - i)));
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+  }
+  return pool.slice(0, count);
+}
+
 /** The live map of holders, indexed both ways so a disconnect costs only its own entries. */
 export class Presence {
   readonly #holders = new Map<string, Map<number, Holder>>();
   readonly #keysByConnection = new Map<number, Set<string>>();
+  /** Connections whose address is registered (verified), by user and address; and back. */
+  readonly #registered = new Map<string, number>();
+  readonly #registrations = new Map<number, { user: string; key: string }>();
+  readonly #random: () => number;
+
+  /** `random`: numbers in [0, 1) for sampling holders; default the secure generator. */
+  constructor(options: { random?: () => number } = {}) {
+    this.#random = options.random ?? secureRandom;
+  }
+
+  /**
+   * Registers the verified serving `address` of `connectionId` for `user`: its holders are
+   * handed out from now. Another connection of `user` registered at the same address loses
+   * everything it held there; its id is returned (to be told), else undefined.
+   */
+  register(connectionId: number, user: string, address: PeerAddress): number | undefined {
+    const key = addressKey(user, address);
+    const current = this.#registrations.get(connectionId);
+    if (current?.key === key) return undefined;
+    if (current) this.#unregister(connectionId);
+    const previous = this.#registered.get(key);
+    if (previous !== undefined) this.releaseConnection(previous);
+    this.#registered.set(key, connectionId);
+    this.#registrations.set(connectionId, { user, key });
+    return previous;
+  }
+
+  /** True when holders of `connectionId` under `user` are handed out. */
+  isRegistered(connectionId: number, user: string): boolean {
+    return this.#registrations.get(connectionId)?.user === user;
+  }
 
   /** Records that a connection holds a file in a group (replacing what it said before). */
   hold(group: string, infoHash: string, holder: Holder): void {
@@ -42,12 +104,13 @@ export class Presence {
     this.#releaseKey(keyOf(group, infoHash), connectionId);
   }
 
-  /** Forgets everything a connection held (it logged out or went away). */
+  /** Forgets everything a connection held, and its registration (it logged out or went away). */
   releaseConnection(connectionId: number): void {
     for (const key of this.#keysByConnection.get(connectionId) ?? []) {
       this.#releaseKey(key, connectionId);
     }
     this.#keysByConnection.delete(connectionId);
+    this.#unregister(connectionId);
   }
 
   /** Forgets what any connection of `user` holds in `group`, optionally only one file. */
@@ -72,18 +135,39 @@ export class Presence {
     return ids;
   }
 
-  /** The online holders of a file in a group. */
+  /** The online holders of a file in a group that are handed out (at a registered address). */
   holders(group: string, infoHash: string): Holder[] {
-    return [...this.#holders.get(keyOf(group, infoHash))?.values() ?? []];
+    return [...this.#holders.get(keyOf(group, infoHash))?.values() ?? []]
+      .filter((holder) => this.isRegistered(holder.connectionId, holder.user));
   }
 
-  /** How many online holders have the whole file. */
+  /** How many of those have the whole file. */
   seeders(group: string, infoHash: string): number {
-    let count = 0;
-    for (const holder of this.#holders.get(keyOf(group, infoHash))?.values() ?? []) {
-      if (holder.complete) count++;
+    return this.holders(group, infoHash).filter((holder) => holder.complete).length;
+  }
+
+  /**
+   * What a downloader gets: at most `limit` holders of the file other than connection
+   * `exclude`, seeders first; each kind a uniform random sample in random order.
+   */
+  handOut(group: string, infoHash: string, exclude: number, limit: number): Holder[] {
+    const others = this.holders(group, infoHash).filter((h) => h.connectionId !== exclude);
+    const seeders = randomSample(others.filter((h) => h.complete), limit, this.#random);
+    const partial = randomSample(
+      others.filter((h) => !h.complete),
+      limit - seeders.length,
+      this.#random,
+    );
+    return [...seeders, ...partial];
+  }
+
+  #unregister(connectionId: number): void {
+    const registration = this.#registrations.get(connectionId);
+    if (!registration) return;
+    this.#registrations.delete(connectionId);
+    if (this.#registered.get(registration.key) === connectionId) {
+      this.#registered.delete(registration.key);
     }
-    return count;
   }
 
   #releaseKey(key: string, connectionId: number): void {

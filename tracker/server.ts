@@ -19,6 +19,7 @@ import {
   type AcceptedConn,
   type ByteConn,
   type ConnListener,
+  hostPort,
   listen,
   readableOf,
   type Security,
@@ -28,12 +29,14 @@ import {
   CONNECTION_NOTICE_ID,
   type ErrorCode,
   frameId,
+  OPTIONAL_PUSHES,
   parseRequest,
   type PeerEndpoint,
   PROTOCOL_VERSION,
   type RequestFrame,
   type Response,
 } from "../lib/protocol.ts";
+import { type AddressCheck, AddressChecks } from "./address_checks.ts";
 import { loadTicketSigner, makeDecoyHash, type TicketSigner } from "./auth.ts";
 import { loadOperatorCertificate, loadTrackerIdentity } from "./identity.ts";
 import { type ConnectionState, type HandlerContext, RequestError } from "./context.ts";
@@ -114,6 +117,7 @@ export class Tracker {
   readonly #sessions: Sessions;
   readonly #events: ClientEvents;
   readonly #turns: Turns;
+  readonly #addressChecks: AddressChecks;
   readonly #accepting: Promise<void>;
   #nextConnectionId = 1;
   #closing?: Promise<void>;
@@ -137,6 +141,10 @@ export class Tracker {
     this.#sessions = sessions;
     this.#tickets = tickets;
     this.#events = new ClientEvents({ presence });
+    this.#addressChecks = new AddressChecks({
+      trackerAddress: listener.addr,
+      plaintext: fingerprint === undefined,
+    });
     this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.#loginGraceMs = options.loginGraceMs ?? DEFAULT_LOGIN_GRACE_MS;
     // hostile connections can provoke a line each: at most 20 lines per 10 s
@@ -199,6 +207,7 @@ export class Tracker {
       this.#listener.close();
       for (const conn of this.#connections) closeQuietly(conn);
       await this.#accepting;
+      await this.#addressChecks.close();
       await this.#decoyHash.catch(() => {});
       this.#store.close();
     })();
@@ -224,6 +233,7 @@ export class Tracker {
     const connection: ConnectionState = {
       id: this.#nextConnectionId++,
       address: conn.remoteAddr.hostname,
+      localAddress: conn.localAddr?.hostname,
       fingerprint: conn.peerFingerprint,
     };
     const context: HandlerContext = {
@@ -235,6 +245,7 @@ export class Tracker {
       tickets: this.#tickets,
       sessions: this.#sessions,
       events: this.#events,
+      addressCheck: () => this.#addressCheck(connection),
     };
     const writer = new FrameWriter(conn);
     let idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
@@ -285,6 +296,7 @@ export class Tracker {
         this.#log(`tracker: ${remote}: ${errorMessage(error)}`);
       }
     } finally {
+      connection.closed = true;
       clearTimeout(idleTimer);
       login.stop();
       this.#events.unregister(connection);
@@ -319,11 +331,15 @@ export class Tracker {
     }
     // pings keep links alive and cost nothing: they never wait in line
     const turn = request.type === "ping" ? "go" : await this.#turns.next();
-    await writer.reply(
-      turn === "go"
-        ? await this.#answer(context, request, link.remote)
-        : failure(request.id, "busy", "the tracker is busy; try again in a moment"),
-    );
+    const response = turn === "go"
+      ? await this.#answer(context, request, link.remote)
+      : failure(request.id, "busy", "the tracker is busy; try again in a moment");
+    await writer.reply(response);
+    // a logged-in client's address is checked from the start, before it shares anything
+    // (and after the reply: what the check says comes after "logged in")
+    if (response.ok && (request.type === "login" || request.type === "resume")) {
+      context.addressCheck?.();
+    }
     return "answered";
   }
 
@@ -357,6 +373,9 @@ export class Tracker {
       }
       connection.peer = endpoint;
     }
+    connection.pushes = new Set(
+      (request.pushes ?? []).filter((kind) => (OPTIONAL_PUSHES as string[]).includes(kind)),
+    );
     if (request.version !== PROTOCOL_VERSION) {
       await writer.reply(
         failure(
@@ -377,6 +396,60 @@ export class Tracker {
       },
     });
     return true;
+  }
+
+  /**
+   * The check of the connection's serving address: started at its first login (charged to
+   * that user), once per connection; once verified, registered for whoever is logged in.
+   */
+  #addressCheck(connection: ConnectionState): AddressCheck | undefined {
+    const { peer, user } = connection;
+    if (!peer || user === undefined) return connection.addressCheck;
+    if (!connection.addressCheck) {
+      const check = this.#addressChecks.start({
+        endpoint: peer,
+        user,
+        seenHost: connection.address ?? "?",
+        localHost: connection.localAddress,
+      });
+      connection.addressCheck = check;
+      check.settled.then(() => this.#addressSettled(connection, check));
+    } else if (connection.addressCheck.state === "verified") {
+      this.#registerAddress(connection);
+    }
+    return connection.addressCheck;
+  }
+
+  #addressSettled(connection: ConnectionState, check: AddressCheck): void {
+    if (connection.closed) return;
+    this.#events.pushTo(connection.id, {
+      push: "address_check",
+      host: check.endpoint.host,
+      port: check.endpoint.port,
+      verified: check.state === "verified",
+      ...check.reason === undefined ? {} : { reason: check.reason.slice(0, 1000) },
+    });
+    if (check.state === "verified") this.#registerAddress(connection);
+  }
+
+  /** Hands out the connection's holders; another client of the user at its address stops. */
+  #registerAddress(connection: ConnectionState): void {
+    const { peer, user } = connection;
+    if (!peer || user === undefined || connection.closed) return;
+    const replaced = this.#presence.register(connection.id, user, peer);
+    if (replaced === undefined) return;
+    const other = this.#events.stateOf(replaced);
+    if (!other?.addressCheck) return;
+    const reason = `another client of ${user} now serves at ${hostPort(peer.host, peer.port)}; ` +
+      `peers are sent there, not here`;
+    other.addressCheck.supersede(reason);
+    this.#events.pushTo(replaced, {
+      push: "address_check",
+      host: peer.host,
+      port: peer.port,
+      verified: false,
+      reason,
+    });
   }
 
   async #answer(context: HandlerContext, request: RequestFrame, remote: string): Promise<Response> {
