@@ -269,14 +269,16 @@ export class Tracker {
       for await (const frame of readFrames(readableOf(conn), frameLimit)) {
         // closed for its login deadline: what came meanwhile is not read (nor answered)
         if (login.expired) break;
+        // idle is silence on both sides: the time the tracker takes to answer (a turn in
+        // line, a password hash) is not the client's silence
         clearTimeout(idleTimer);
-        idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
         login.busy = true;
         const outcome = await this.#handleFrame(frame, writer, context, greeted, {
           remote,
           certificate: conn.peerCertificate,
         });
         login.busy = false;
+        idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
         if (outcome === "stop") break;
         if (outcome === "greeted") {
           greeted = true;
