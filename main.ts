@@ -28,12 +28,14 @@ const USAGE = `usage:
       chain and key (PEM) instead of the tracker's own; a request that waited longer than
       --busy-after-ms (default 5000) for its turn is answered "the tracker is busy"
   client <client_ip> <client_port> <server_ip> <server_port> [--json]
-         [--stall-timeout-ms N] [--upload-limit-kib N] [--state-dir DIR] [--ticket-grace-ms N]
-         [--tracker-fingerprint SHA256] [--public-addr HOST:PORT] [--request-timeout-ms N]
+         [--stall-timeout-ms N] [--upload-limit-kib N] [--download-limit-kib N]
+         [--state-dir DIR] [--ticket-grace-ms N] [--tracker-fingerprint SHA256]
+         [--public-addr HOST:PORT] [--request-timeout-ms N]
       run a shell and peer: serves pieces on client_ip:client_port, talks to the tracker
       at server_ip:server_port; --json prints one JSON line per command; a download fails
-      when a missing piece has no online holder for N ms (default 60000); uploads are
-      limited to N KiB/s in all (default: no limit); identity and pinned trackers live in
+      when a missing piece has no online holder for N ms (default 60000); uploads and
+      downloads are limited to N KiB/s in all (default: no limit; set_limits changes
+      both while it runs); identity and pinned trackers live in
       DIR (default $XDG_STATE_HOME/swarmshare or ~/.local/state/swarmshare); the tracker
       must present the given fingerprint (default: trusted on first use, then pinned);
       peers reach this client at HOST:PORT (default client_ip:client_port); a peer's
@@ -180,6 +182,7 @@ function runClientCommand(args: string[]): Promise<number> {
       "request-timeout-ms": { type: "string" },
       "ticket-grace-ms": { type: "string" },
       "upload-limit-kib": { type: "string" },
+      "download-limit-kib": { type: "string" },
       "state-dir": { type: "string" },
       "tracker-fingerprint": { type: "string" },
       "public-addr": { type: "string" },
@@ -200,6 +203,7 @@ function runClientCommand(args: string[]): Promise<number> {
     requestTimeoutMs: positiveNumber(values["request-timeout-ms"], "--request-timeout-ms"),
     ticketGraceMs: nonNegativeNumber(values["ticket-grace-ms"], "--ticket-grace-ms"),
     uploadLimitKib: positiveNumber(values["upload-limit-kib"], "--upload-limit-kib"),
+    downloadLimitKib: positiveNumber(values["download-limit-kib"], "--download-limit-kib"),
     stateDir: values["state-dir"],
     trackerFingerprint: values["tracker-fingerprint"] === undefined
       ? undefined

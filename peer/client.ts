@@ -30,6 +30,7 @@ export interface ClientOptions {
   ticketGraceMs?: number;
   /** Upload limit in KiB per second. */
   uploadLimitKib?: number;
+  downloadLimitKib?: number;
   /** Where identity and known trackers live; default `defaultStateDir()`. */
   stateDir?: string;
   /** The tracker's certificate fingerprint (hex), instead of trust on first use. */
@@ -99,6 +100,7 @@ export async function runClient(options: ClientOptions): Promise<number> {
     requestTimeoutMs: options.requestTimeoutMs,
     ticketGraceMs: options.ticketGraceMs,
     uploadBytesPerSecond: options.uploadLimitKib ? options.uploadLimitKib * 1024 : undefined,
+    downloadBytesPerSecond: options.downloadLimitKib ? options.downloadLimitKib * 1024 : undefined,
   });
   const servingPeers = servePeers(listener, session);
   const shell = new Shell({ session, json: options.json, interactive });

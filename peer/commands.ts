@@ -56,6 +56,20 @@ function checkFileName(name: string): string {
   return name;
 }
 
+/** The most a limit may say: 16 GiB/s is beyond any link, and exact in every unit. */
+const MAX_LIMIT_KIB = 16 * 1024 * 1024;
+
+/** A rate limit as typed: KiB/s (a whole number), or "none" (undefined). */
+function parseLimit(text: string, which: "upload" | "download"): number | undefined {
+  if (text === "none") return undefined;
+  if (!/^[1-9]\d{0,7}$/.test(text) || Number(text) > MAX_LIMIT_KIB) {
+    throw new UserError(
+      `the ${which} limit must be a whole number of KiB/s from 1 to ${MAX_LIMIT_KIB}, or none`,
+    );
+  }
+  return Number(text);
+}
+
 /** A size for people: bytes below 1 KiB, else KiB, MiB or GiB with one decimal. */
 export function formatSize(bytes: number): string {
   const units = ["KiB", "MiB", "GiB", "TiB"];
@@ -244,6 +258,22 @@ const COMMAND_LIST: Command[] = [
         ? "no downloads in this session"
         : data.map(downloadLine).join("\n");
       return Promise.resolve({ data, text });
+    },
+  },
+  {
+    name: "set_limits",
+    params: ["upload_KiB/s|none", "download_KiB/s|none"],
+    summary: "limit what this client sends and receives in all, at once for every transfer",
+    run({ session }, [upload, download]) {
+      const up = parseLimit(upload, "upload");
+      const down = parseLimit(download, "download");
+      session.setLimits(up && up * 1024, down && down * 1024);
+      const data = { upload_kib: up ?? null, download_kib: down ?? null };
+      const said = (kib: number | undefined) => kib === undefined ? "none" : `${kib} KiB/s`;
+      return Promise.resolve({
+        data,
+        text: `upload limit ${said(up)}, download limit ${said(down)}`,
+      });
     },
   },
   {

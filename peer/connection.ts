@@ -81,8 +81,13 @@ export interface PeerContext {
   ticketFor(torrent: HeldTorrent): string | undefined;
   /** Operational messages (never secrets). */
   log(line: string): void;
-  /** Shared upload limit, when the user set one. */
+  /** Shared upload limit (its rate may be none). */
   uploadLimiter?: RateLimiter;
+  /**
+   * Shared download limit: after a block arrives the connection reads nothing more until
+   * the limit lets that block's bytes through, so TCP slows the sender down.
+   */
+  downloadLimiter?: RateLimiter;
   /**
    * Connections served per user and per (user, file), for the connections we accepted
    * (those we open are bounded by our own downloads); none: no caps.
@@ -301,6 +306,9 @@ export class PeerConnection implements PeerHandle {
         if (message === null) break;
         lastHeardAt = Date.now();
         this.#handle(message);
+        if (message.type === "piece" && this.#context.downloadLimiter) {
+          await this.#context.downloadLimiter.take(message.block.length);
+        }
         // requests come in batches: serve once the batch is parsed, so runs are long
         if (!this.#serving && this.#serveQueue.length > 0 && !this.#reader.hasBufferedMessage) {
           this.#serve();
@@ -528,7 +536,13 @@ export class PeerConnection implements PeerHandle {
   /** Takes the head request and those that directly follow it in the same piece. */
   #takeRun(): QueuedRequest[] {
     const run = [this.#serveQueue.shift()!];
-    while (run.length < MAX_RUN_BLOCKS && this.#serveQueue.length > 0) {
+    // under an upload limit a run is at most a tenth of a second's worth (one block at
+    // least), so the limit paces blocks rather than letting a long run burst through
+    const rate = this.#context.uploadLimiter?.rate;
+    const most = rate === undefined
+      ? MAX_RUN_BLOCKS
+      : Math.max(1, Math.min(MAX_RUN_BLOCKS, Math.floor(rate / 10 / BLOCK_LENGTH)));
+    while (run.length < most && this.#serveQueue.length > 0) {
       const last = run[run.length - 1];
       const next = this.#serveQueue[0];
       if (next.index !== last.index || next.begin !== last.begin + last.length) break;

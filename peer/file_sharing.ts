@@ -101,6 +101,7 @@ export interface FileSharingOptions {
   /** How long past its expiry a peer's ticket is still honoured. Default `CLOCK_SKEW_MS`. */
   ticketGraceMs?: number;
   uploadLimiter?: RateLimiter;
+  downloadLimiter?: RateLimiter;
   /** The client's hash helper thread, for hashing files on two cores from the start. */
   hashHelper?: HelperThread;
   /** The client's count of connections served per user, capped. */
@@ -129,6 +130,7 @@ export class FileSharing {
       ticketFor: (torrent) => this.#activeDownload(torrent.infoHashHex)?.ticket,
       log: options.log,
       uploadLimiter: options.uploadLimiter,
+      downloadLimiter: options.downloadLimiter,
       ticketGraceMs: options.ticketGraceMs,
       servingCaps: options.servingCaps,
     };

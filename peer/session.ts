@@ -63,6 +63,8 @@ export type SessionOptions = Omit<TrackerLinkOptions, "onConnected" | "onStatus"
   ticketGraceMs?: number;
   /** Upload limit in bytes per second, shared by all connections. */
   uploadBytesPerSecond?: number;
+  /** Download limit in bytes per second, shared by all connections. */
+  downloadBytesPerSecond?: number;
 };
 
 const NOT_LOGGED_IN = "not logged in: use login <user_id> <passwd>";
@@ -92,7 +94,8 @@ export class ClientSession {
   #addressProblem?: string;
   /** Settles when the login under way (if any) has finished, either way. */
   #loggingIn?: Promise<void>;
-  readonly #uploadLimiter?: RateLimiter;
+  readonly #uploadLimiter: RateLimiter;
+  readonly #downloadLimiter: RateLimiter;
 
   constructor(options: SessionOptions) {
     const {
@@ -102,10 +105,12 @@ export class ClientSession {
       requestTimeoutMs: _request,
       ticketGraceMs: _grace,
       uploadBytesPerSecond,
+      downloadBytesPerSecond,
       ...linkOptions
     } = options;
     this.#options = options;
-    this.#uploadLimiter = uploadBytesPerSecond ? new RateLimiter(uploadBytesPerSecond) : undefined;
+    this.#uploadLimiter = new RateLimiter(uploadBytesPerSecond);
+    this.#downloadLimiter = new RateLimiter(downloadBytesPerSecond);
     this.#onEvent = onEvent;
     this.#link = new TrackerLink({
       ...linkOptions,
@@ -240,6 +245,20 @@ export class ClientSession {
     return this.#files;
   }
 
+  /** The rate limits in bytes per second (`null`: none). */
+  get limits(): { upload: number | null; download: number | null } {
+    return {
+      upload: this.#uploadLimiter.rate ?? null,
+      download: this.#downloadLimiter.rate ?? null,
+    };
+  }
+
+  /** Changes the rate limits for every connection at once (`undefined`: no limit). */
+  setLimits(upload: number | undefined, download: number | undefined): void {
+    this.#uploadLimiter.rate = upload;
+    this.#downloadLimiter.rate = download;
+  }
+
   createUser(user: string, password: string): Promise<ResponseData["create_user"]> {
     return this.#request("create_user", { user, password });
   }
@@ -273,6 +292,7 @@ export class ClientSession {
       requestTimeoutMs: this.#options.requestTimeoutMs,
       ticketGraceMs: this.#options.ticketGraceMs,
       uploadLimiter: this.#uploadLimiter,
+      downloadLimiter: this.#downloadLimiter,
       hashHelper: this.#hashHelper,
       servingCaps: this.#servingCaps,
     });
