@@ -156,6 +156,11 @@ export class Program implements AsyncDisposable {
     return this.#child.pid;
   }
 
+  /** Settles when the process has exited, however long that takes (no wait limit). */
+  get status(): Promise<Deno.CommandStatus> {
+    return this.#child.status;
+  }
+
   /** Writes text to standard input. */
   async write(text: string): Promise<void> {
     if (!this.#stdin) throw new Error("this program has no piped standard input");
@@ -428,4 +433,16 @@ export async function writeRandomFile(path: string, size: number): Promise<strin
 /** The SHA-1 (hex) of a file, read as a stream. */
 export async function sha1OfFile(path: string): Promise<string> {
   return (await hashFile(path)).sha1;
+}
+
+/** A seeded generator in [0, 1) (mulberry32), for runs that want repeatable randomness. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }

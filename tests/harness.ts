@@ -14,6 +14,7 @@ export {
   JsonShell,
   LineQueue,
   MAIN,
+  seededRandom,
   sha1OfFile,
   TempDir,
   TrackerProcess,
@@ -157,16 +158,4 @@ export async function startSwarm(
     await swarm[Symbol.asyncDispose]();
     throw error;
   }
-}
-
-/** A seeded generator in [0, 1) (mulberry32), for tests that want repeatable randomness. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
