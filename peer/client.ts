@@ -101,6 +101,7 @@ export async function runClient(options: ClientOptions): Promise<number> {
     ticketGraceMs: options.ticketGraceMs,
     uploadBytesPerSecond: options.uploadLimitKib ? options.uploadLimitKib * 1024 : undefined,
     downloadBytesPerSecond: options.downloadLimitKib ? options.downloadLimitKib * 1024 : undefined,
+    pendingShares: (user) => stateDir.pendingShares(trackerAddress, user),
   });
   const servingPeers = servePeers(listener, session);
   const shell = new Shell({ session, json: options.json, interactive });

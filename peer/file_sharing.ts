@@ -8,7 +8,7 @@
 
 import { basename, join, resolve } from "node:path";
 import { stat } from "node:fs/promises";
-import { errorMessage, UserError } from "../lib/errors.ts";
+import { errorMessage, TrackerUnavailableError, UserError } from "../lib/errors.ts";
 import { hashFile, type HelperThread } from "../lib/hash.ts";
 import { encodeInfo, infoHash, parseInfo, type TorrentInfo } from "../lib/metainfo.ts";
 import {
@@ -30,6 +30,7 @@ import type { RateLimiter } from "./rate_limiter.ts";
 import { RevocationList } from "./revocations.ts";
 import type { ServingCaps } from "./serving_caps.ts";
 import { allPages } from "./pages.ts";
+import type { PendingShares } from "./state_dir.ts";
 import { exists, PieceFile } from "./storage.ts";
 import type { HeldTorrent, TorrentRegistry } from "./torrents.ts";
 
@@ -106,6 +107,11 @@ export interface FileSharingOptions {
   hashHelper?: HelperThread;
   /** The client's count of connections served per user, capped. */
   servingCaps?: ServingCaps;
+  /**
+   * Where shares the tracker has not acknowledged are kept (a download that completed while
+   * it was away), so that the next login shares them even after this client stopped.
+   */
+  pendingShares?: PendingShares;
 }
 
 function shareKey(group: string, name: string): string {
@@ -116,6 +122,8 @@ function shareKey(group: string, name: string): string {
 export class FileSharing {
   readonly #options: FileSharingOptions;
   readonly #shares = new Map<string, LocalShare>();
+  /** Shares kept in `pendingShares` until the tracker acknowledges them. */
+  readonly #pending = new Set<string>();
   readonly #downloads: Download[] = [];
   readonly #revocations = new RevocationList();
   readonly context: PeerContext;
@@ -260,8 +268,11 @@ export class FileSharing {
     }
   }
 
-  #tellTracker(share: LocalShare, request: TrackerRequest): Promise<ResponseData["share_file"]> {
-    return request("share_file", {
+  async #tellTracker(
+    share: LocalShare,
+    request: TrackerRequest,
+  ): Promise<ResponseData["share_file"]> {
+    const result = await request("share_file", {
       group: share.group,
       name: share.name,
       size: share.size,
@@ -270,6 +281,33 @@ export class FileSharing {
       path: share.path,
       mtime_ms: share.mtimeMs,
     });
+    await this.#forgetPending(share.group, share.name);
+    return result;
+  }
+
+  /**
+   * Keeps a share the tracker could not be told of (it is away) until it is: the link tells
+   * it when it is back, and a client stopped before then tells it at its next login.
+   */
+  async #keepPending(share: LocalShare): Promise<void> {
+    this.#pending.add(shareKey(share.group, share.name));
+    await this.#options.pendingShares?.add({
+      group: share.group,
+      name: share.name,
+      size: share.size,
+      sha1: share.sha1,
+      info_hash: share.infoHashHex,
+      info: share.infoBytes.toBase64(),
+      path: share.path,
+      mtime_ms: share.mtimeMs,
+    }).catch((error) =>
+      this.#options.log(`cannot keep the share of ${share.path}: ${errorMessage(error)}`)
+    );
+  }
+
+  async #forgetPending(group: string, name: string): Promise<void> {
+    if (!this.#pending.delete(shareKey(group, name))) return;
+    await this.#options.pendingShares?.remove(group, name).catch(() => {});
   }
 
   /** The files of a group. */
@@ -293,6 +331,7 @@ export class FileSharing {
     const share = this.#shares.get(shareKey(group, name));
     if (!share) return;
     this.#shares.delete(shareKey(group, name));
+    await this.#forgetPending(group, name);
     await this.#options.registry.remove(share.infoHashHex, group);
   }
 
@@ -322,6 +361,18 @@ export class FileSharing {
         after_name: last.name,
       });
     }
+    // and those the tracker never heard of: shared with it now, like an upload
+    const known = new Set(records.map((record) => shareKey(record.group, record.name)));
+    const pending = await this.#options.pendingShares?.list().catch((error) => {
+      this.#options.log(`cannot read the shares kept for the tracker: ${errorMessage(error)}`);
+      return [];
+    }) ?? [];
+    for (const record of pending) {
+      const key = shareKey(record.group, record.name);
+      this.#pending.add(key);
+      if (known.has(key)) await this.#forgetPending(record.group, record.name);
+      else records.push(record);
+    }
     let restored = 0;
     for (const record of records) {
       try {
@@ -329,6 +380,9 @@ export class FileSharing {
         restored++;
       } catch (error) {
         const reason = errorMessage(error);
+        if (!(error instanceof TrackerUnavailableError)) {
+          await this.#forgetPending(record.group, record.name);
+        }
         await this.#options.request("stop_share", { group: record.group, name: record.name })
           .catch(() => {});
         this.#options.onEvent({
@@ -463,7 +517,12 @@ export class FileSharing {
             mtimeMs: Math.trunc(mtimeMs),
           };
           this.#shares.set(shareKey(share.group, share.name), share);
-          await this.#tellTracker(share, this.#options.request);
+          try {
+            await this.#tellTracker(share, this.#options.request);
+          } catch (error) {
+            if (error instanceof TrackerUnavailableError) await this.#keepPending(share);
+            throw error;
+          }
         },
       },
       onFinish: (done) => this.#announceFinish(done),

@@ -29,6 +29,7 @@ import {
 import { allPages } from "./pages.ts";
 import { RateLimiter } from "./rate_limiter.ts";
 import { ServingCaps } from "./serving_caps.ts";
+import type { PendingShares } from "./state_dir.ts";
 import { TorrentRegistry } from "./torrents.ts";
 import { TrackerLink, type TrackerLinkOptions, TrackerRefusal } from "./tracker_link.ts";
 
@@ -65,6 +66,8 @@ export type SessionOptions = Omit<TrackerLinkOptions, "onConnected" | "onStatus"
   uploadBytesPerSecond?: number;
   /** Download limit in bytes per second, shared by all connections. */
   downloadBytesPerSecond?: number;
+  /** Where a user's shares the tracker has not acknowledged yet are kept across restarts. */
+  pendingShares?: (user: string) => PendingShares;
 };
 
 const NOT_LOGGED_IN = "not logged in: use login <user_id> <passwd>";
@@ -106,6 +109,7 @@ export class ClientSession {
       ticketGraceMs: _grace,
       uploadBytesPerSecond,
       downloadBytesPerSecond,
+      pendingShares: _pending,
       ...linkOptions
     } = options;
     this.#options = options;
@@ -295,6 +299,7 @@ export class ClientSession {
       downloadLimiter: this.#downloadLimiter,
       hashHelper: this.#hashHelper,
       servingCaps: this.#servingCaps,
+      pendingShares: this.#options.pendingShares?.(user),
     });
     const restored = await this.#files.restore();
     return { user, shares_restored: restored };

@@ -1,7 +1,8 @@
 /**
  * The client's per-user state directory (`$XDG_STATE_HOME/swarmshare`): its TLS identity
- * (`identity.key` + `identity.crt`) and the trackers it has pinned (`known_trackers`, one
- * `<host>:<port> SHA256:<hex>` per line, like ssh's known_hosts). The directory is private
+ * (`identity.key` + `identity.crt`), the trackers it has pinned (`known_trackers`, one
+ * `<host>:<port> SHA256:<hex>` per line, like ssh's known_hosts), and the shares a tracker
+ * has not heard of yet (`pending_shares/`, one JSON file each). The directory is private
  * (0700) and the key file 0600; this module is the only one that touches these files.
  *
  * @example
@@ -28,6 +29,7 @@ import {
 } from "../lib/identity.ts";
 import { createSelfSignedCertificate } from "../lib/x509.ts";
 import { FileTooLargeError, readFileBounded, writeAll } from "../lib/io.ts";
+import { isSha1Hex, type ShareRecord } from "../lib/protocol.ts";
 
 const KEY_FILE = "identity.key";
 const CERT_FILE = "identity.crt";
@@ -36,6 +38,9 @@ const KNOWN_TRACKERS_FILE = "known_trackers";
 const IDENTITY_FILE_LIMIT_BYTES = 64 * 1024;
 /** known_trackers is read whole on every lookup: ~10,000 entries fit in 1 MiB. */
 const KNOWN_TRACKERS_LIMIT_BYTES = 1024 * 1024;
+const PENDING_SHARES_DIR = "pending_shares";
+/** A pending share is mostly its piece hashes, which a tracker frame (1 MiB) must carry. */
+const PENDING_SHARE_LIMIT_BYTES = 2 * 1024 * 1024;
 const CLIENT_COMMON_NAME = "swarmshare client";
 const NEW_IDENTITY_ADVICE = `move ${KEY_FILE} and ${CERT_FILE} away to make a new identity`;
 const isWindows = Deno.build.os === "windows";
@@ -189,6 +194,67 @@ export class StateDir {
     await writeAll(file, new TextEncoder().encode(`${separator}${normalized} ${shown}\n`));
   }
 
+  /**
+   * The shares of `user` that the tracker at `address` has not acknowledged yet (a download
+   * completed while it was away), so that a client stopped before the tracker came back
+   * still shares them at its next login. Unreadable or malformed entries are skipped.
+   */
+  pendingShares(address: string, user: string): PendingShares {
+    const tracker = normalizeAddress(address);
+    const dir = this.#join(PENDING_SHARES_DIR);
+    const fileOf = async (group: string, name: string) => {
+      const key = new TextEncoder().encode(`${tracker}\n${user}\n${group}\n${name}`);
+      const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", key));
+      return `${dir}/${digest.subarray(0, 16).toHex()}.json`;
+    };
+    return {
+      list: async () => {
+        const shares: ShareRecord[] = [];
+        let entries: Deno.DirEntry[];
+        try {
+          entries = await Array.fromAsync(Deno.readDir(dir));
+        } catch (error) {
+          if (error instanceof Deno.errors.NotFound) return shares;
+          throw new UserError(`cannot read ${dir}: ${(error as Error).message}`);
+        }
+        for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+          if (!entry.isFile || !entry.name.endsWith(".json")) continue;
+          try {
+            const bytes = await readFileBounded(`${dir}/${entry.name}`, PENDING_SHARE_LIMIT_BYTES);
+            const saved = JSON.parse(new TextDecoder().decode(bytes));
+            if (saved?.tracker !== tracker || saved?.user !== user) continue;
+            if (isShareRecord(saved.share)) shares.push(saved.share);
+          } catch {
+            // half written by a client that died, or not ours: skipped
+          }
+        }
+        return shares;
+      },
+      add: async (share) => {
+        await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+        const final = await fileOf(share.group, share.name);
+        const temporary = `${final}.${crypto.getRandomValues(new Uint8Array(8)).toHex()}`;
+        try {
+          {
+            using file = await Deno.open(temporary, { write: true, createNew: true, mode: 0o600 });
+            const text = JSON.stringify({ tracker, user, share });
+            await writeAll(file, new TextEncoder().encode(text));
+            await file.syncData();
+          }
+          // whole or not at all, for a reader and for a client killed mid-write
+          await Deno.rename(temporary, final);
+        } finally {
+          await Deno.remove(temporary).catch(() => {});
+        }
+      },
+      remove: async (group, name) => {
+        await Deno.remove(await fileOf(group, name)).catch((error) => {
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+        });
+      },
+    };
+  }
+
   #join(name: string): string {
     return `${this.path}/${name}`;
   }
@@ -253,6 +319,26 @@ export class StateDir {
       throw new UserError(`cannot read ${path}: ${(error as Error).message}`);
     }
   }
+}
+
+/** Where a client keeps the shares one tracker has not acknowledged yet, for one user. */
+export interface PendingShares {
+  /** Every pending share, in no particular order. */
+  list(): Promise<ShareRecord[]>;
+  /** Keeps a share (replacing one of the same group and name). */
+  add(share: ShareRecord): Promise<void>;
+  /** Forgets a share (the tracker has it now, or it is no longer shared). */
+  remove(group: string, name: string): Promise<void>;
+}
+
+function isShareRecord(value: unknown): value is ShareRecord {
+  const share = value as Record<string, unknown> | null;
+  return typeof share === "object" && share !== null &&
+    typeof share.group === "string" && typeof share.name === "string" &&
+    Number.isSafeInteger(share.size) && typeof share.sha1 === "string" &&
+    isSha1Hex(share.sha1) && typeof share.info_hash === "string" &&
+    isSha1Hex(share.info_hash) && typeof share.info === "string" &&
+    typeof share.path === "string" && Number.isSafeInteger(share.mtime_ms);
 }
 
 function parseKnownTrackers(text: string): { address: string; fingerprint: Fingerprint }[] {

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { UserError } from "../lib/errors.ts";
 import { generateIdentity } from "../lib/identity.ts";
-import { defaultStateDir, StateDir, trackerAddress } from "../peer/state_dir.ts";
+import {
+  defaultStateDir,
+  type PendingShares,
+  StateDir,
+  trackerAddress,
+} from "../peer/state_dir.ts";
 import { TempDir } from "./harness.ts";
 
 const isWindows = Deno.build.os === "windows";
@@ -263,4 +268,50 @@ Deno.test("state dir: known_trackers pins one fingerprint per address", async (t
     await Deno.writeTextFile(`${path}/known_trackers`, "#".repeat(1024 * 1024 + 1));
     await assert.rejects(huge.knownTracker("10.0.0.1:1"), userError(/larger than 1 MiB/));
   });
+});
+
+Deno.test("state dir: pending shares are kept per tracker and user until removed", async () => {
+  await using temp = await TempDir.create();
+  const state = await StateDir.open(temp.join("state"));
+  const share = (name: string) => ({
+    group: "films",
+    name,
+    size: 3,
+    sha1: "a".repeat(40),
+    info_hash: "b".repeat(40),
+    info: "ZGU=",
+    path: `/data/${name}`,
+    mtime_ms: 1_700_000_000_000,
+  });
+  const alice = state.pendingShares("127.0.0.1:5000", "alice");
+  assert.deepEqual(await alice.list(), [], "none before the first");
+  await alice.add(share("a.bin"));
+  await alice.add(share("b.bin"));
+  await alice.add({ ...share("a.bin"), size: 4 }); // the same share again replaces it
+  await state.pendingShares("127.0.0.1:5000", "bob").add(share("c.bin"));
+  await state.pendingShares("127.0.0.1:5001", "alice").add(share("d.bin"));
+  const names = async (shares: PendingShares) =>
+    (await shares.list()).map((s) => `${s.name}:${s.size}`).sort();
+  assert.deepEqual(await names(alice), ["a.bin:4", "b.bin:3"]);
+  assert.deepEqual(
+    await names(state.pendingShares("LOCALHOST:5000", "alice")),
+    [],
+    "another tracker address",
+  );
+  // a file a killed client left half written, and garbage, are skipped
+  await Deno.writeTextFile(temp.join("state/pending_shares/zz.json"), '{"tracker":"127.0.0.1:5');
+  await Deno.writeTextFile(
+    temp.join("state/pending_shares/zy.json"),
+    JSON.stringify({ tracker: "127.0.0.1:5000", user: "alice", share: { name: "x" } }),
+  );
+  assert.deepEqual(await names(alice), ["a.bin:4", "b.bin:3"]);
+  if (!isWindows) {
+    for await (const entry of Deno.readDir(temp.join("state/pending_shares"))) {
+      if (entry.name.startsWith("z")) continue;
+      assert.equal(await modeOf(temp.join(`state/pending_shares/${entry.name}`)), 0o600);
+    }
+  }
+  await alice.remove("films", "a.bin");
+  await alice.remove("films", "a.bin"); // gone already: nothing to do
+  assert.deepEqual(await names(alice), ["b.bin:3"]);
 });

@@ -8,7 +8,16 @@ import assert from "node:assert/strict";
 import { encodeFrame, readFrames } from "../lib/frame.ts";
 import { writeAll } from "../lib/io.ts";
 import { PROTOCOL_VERSION } from "../lib/protocol.ts";
-import { JsonShell, TempDir, TrackerProcess, usersInGroup, within } from "./harness.ts";
+import {
+  freePort,
+  JsonShell,
+  sha1OfFile,
+  TempDir,
+  TrackerProcess,
+  usersInGroup,
+  within,
+  writeRandomFile,
+} from "./harness.ts";
 import { readableOf } from "../lib/transport.ts";
 import { connectRawTls } from "./raw_tls.ts";
 
@@ -51,6 +60,67 @@ Deno.test("tracker restart: groups intact, logged-in clients resume without a ne
     await tracker[Symbol.asyncDispose]();
   }
 });
+
+Deno.test(
+  "a download completed while the tracker is away is shared at the next login, even when its client stopped before the tracker came back",
+  async () => {
+    // found by `deno task chaos --seed 13 --seconds 10 --clients 4 --files 2 --size 1
+    // --kill-every 1.5 --upload-limit-kib 256`: the tracker never heard of the share, and the
+    // client kept it only in memory
+    await using dir = await TempDir.create();
+    const dbPath = dir.join("tracker.db");
+    let tracker = await TrackerProcess.start(dbPath);
+    const port = tracker.port;
+    const client = (name: string, extraArgs: string[] = []) =>
+      JsonShell.start(port, {
+        cwd: dir.path,
+        peerPort: freePort(),
+        stateHome: dir.join(`${name}-state`),
+        extraArgs,
+      });
+    try {
+      // the seeder serves slowly, so the download is still running when the tracker goes
+      await using seeder = client("seeder", ["--upload-limit-kib", "512"]);
+      await seeder.ok("create_user seeder pw");
+      await seeder.ok("login seeder pw");
+      await seeder.ok("create_group films");
+      const sha1 = await writeRandomFile(dir.join("film.bin"), 2 << 20);
+      await seeder.ok(`upload_file ${dir.join("film.bin")} films`);
+      await Deno.mkdir(dir.join("downloads"));
+      {
+        await using viewer = client("viewer");
+        await viewer.ok("create_user viewer pw");
+        await viewer.ok("login viewer pw");
+        await viewer.ok("join_group films");
+        await seeder.ok("accept_request films viewer");
+        await viewer.ok(`download_file films film.bin ${dir.join("downloads")}`);
+        await tracker.stop();
+        const [running] = await viewer.ok("show_downloads") as { state: string }[];
+        assert.equal(running.state, "D", "the download must end while the tracker is away");
+        const done = await viewer.event("download_complete");
+        assert.equal(await sha1OfFile(String(done.path)), sha1);
+        assert.equal((await viewer.quit()).code, 0);
+      }
+      const pendingDir = dir.join("viewer-state/swarmshare/pending_shares");
+      const pending = async () => (await Array.fromAsync(Deno.readDir(pendingDir))).length;
+      assert.equal(await pending(), 1, "the share is kept in the state directory");
+      tracker = await TrackerProcess.start(dbPath, { port });
+      await seeder.event("tracker_reconnected");
+      await using viewer = client("viewer");
+      assert.deepEqual(await viewer.ok("login viewer pw"), {
+        user: "viewer",
+        shares_restored: 1,
+      });
+      assert.deepEqual(
+        (await seeder.ok("list_files films") as { seeders: number }[]).map((f) => f.seeders),
+        [2],
+      );
+      assert.equal(await pending(), 0, "kept only until the tracker has it");
+    } finally {
+      await tracker[Symbol.asyncDispose]();
+    }
+  },
+);
 
 Deno.test("a client started before its tracker connects when the tracker comes up", async () => {
   await using dir = await TempDir.create();
