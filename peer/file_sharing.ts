@@ -346,9 +346,11 @@ export class FileSharing {
   }
 
   /**
-   * Serves again every share the tracker remembers for this user: a file whose size and
-   * mtime are unchanged is trusted; another is hashed again, and dropped (with a warning)
-   * when its content is not what was shared or it is gone. Returns how many are served.
+   * Serves again every share the tracker remembers for this user (and those it has not
+   * acknowledged yet): a file whose size and mtime are unchanged is trusted; another is
+   * hashed again, and dropped (with a warning) when its content is not what was shared or it
+   * is gone. Returns how many are served; throws `TrackerUnavailableError`, dropping nothing,
+   * when the tracker goes away meanwhile.
    */
   async restore(): Promise<number> {
     // page after page: all of a user's shares with their piece hashes may not fit one frame
@@ -379,10 +381,10 @@ export class FileSharing {
         await this.#restoreOne(record);
         restored++;
       } catch (error) {
+        // a tracker that went away says nothing about the file: it is restored next time
+        if (error instanceof TrackerUnavailableError) throw error;
         const reason = errorMessage(error);
-        if (!(error instanceof TrackerUnavailableError)) {
-          await this.#forgetPending(record.group, record.name);
-        }
+        await this.#forgetPending(record.group, record.name);
         await this.#options.request("stop_share", { group: record.group, name: record.name })
           .catch(() => {});
         this.#options.onEvent({

@@ -281,9 +281,10 @@ export class ClientSession {
 
   async #logIn(user: string, password: string): Promise<{ user: string; shares_restored: number }> {
     const { token, ticket_key } = await this.#request("login", { user, password });
-    this.#login = { user, token };
+    const login = { user, token };
+    this.#login = login;
     const request: TrackerRequest = (type, params) => this.#request(type, params);
-    this.#files = new FileSharing({
+    const files = new FileSharing({
       request,
       registry: this.#registry,
       peerId: this.#peerId,
@@ -301,8 +302,19 @@ export class ClientSession {
       servingCaps: this.#servingCaps,
       pendingShares: this.#options.pendingShares?.(user),
     });
-    const restored = await this.#files.restore();
-    return { user, shares_restored: restored };
+    this.#files = files;
+    try {
+      return { user, shares_restored: await files.restore() };
+    } catch (error) {
+      // the tracker went away before every share was served again: no login half made, which
+      // a new login would refuse ("already logged in") and would leave shares unserved
+      if (this.#login === login) {
+        this.#login = undefined;
+        this.#files = undefined;
+      }
+      await files.stop();
+      throw error;
+    }
   }
 
   /** Logs out: stops serving and cancels downloads (the tracker keeps the shares on record). */

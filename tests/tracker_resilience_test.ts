@@ -122,6 +122,73 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "a login cut short by the tracker going away leaves the client logged out, and the next login serves every share",
+  async () => {
+    await using dir = await TempDir.create();
+    const dbPath = dir.join("tracker.db");
+    let tracker = await TrackerProcess.start(dbPath);
+    const port = tracker.port;
+    try {
+      await using alice = JsonShell.start(port, { cwd: dir.path });
+      await using watcher = JsonShell.start(port, { cwd: dir.path });
+      await alice.ok("create_user alice pw");
+      await alice.ok("login alice pw");
+      await alice.ok("create_group films");
+      // sparse: quick to make, and hashing it again at login takes long enough to kill the
+      // tracker meanwhile
+      const film = dir.join("film.bin");
+      {
+        using file = await Deno.open(film, { write: true, create: true });
+        await file.truncate(512 << 20);
+      }
+      await alice.ok(`upload_file ${film} films`);
+      await alice.ok("logout");
+      // another client of alice's, to see when the tracker has made the next session
+      await watcher.ok("login alice pw");
+      await Deno.utime(film, new Date(), new Date(Date.now() + 5000));
+      const sessions = async () => (await watcher.ok("list_sessions") as unknown[]).length;
+      const before = await sessions();
+
+      const login = alice.run("login alice pw");
+      // the tracker has made the session: the reply is on its way, then the shares come back
+      await within(
+        (async () => {
+          while (await sessions() === before) {
+            // paces the polling of a state; it stands in for no event
+            await new Promise((resolve) => setTimeout(resolve, 2));
+          }
+        })(),
+        "the login to reach the tracker",
+      );
+      tracker.kill("SIGKILL");
+      await tracker.exited();
+      assert.equal((await watcher.quit()).code, 0);
+      const reply = await login;
+      assert.equal(reply.ok, false, "a login whose shares did not all come back failed");
+      assert.match(String(reply.error), /tracker/);
+      assert.deepEqual(
+        alice.events.filter((event) => event.event === "share_dropped"),
+        [],
+        "a tracker away is no reason to drop a share",
+      );
+
+      tracker = await TrackerProcess.start(dbPath, { port });
+      assert.deepEqual(await alice.event("tracker_reconnected"), {
+        event: "tracker_reconnected",
+        user: null,
+      });
+      assert.deepEqual(await alice.ok("login alice pw"), { user: "alice", shares_restored: 1 });
+      assert.deepEqual(
+        (await alice.ok("list_files films") as { seeders: number }[]).map((f) => f.seeders),
+        [1],
+      );
+    } finally {
+      await tracker[Symbol.asyncDispose]();
+    }
+  },
+);
+
 Deno.test("a client started before its tracker connects when the tracker comes up", async () => {
   await using dir = await TempDir.create();
   const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });

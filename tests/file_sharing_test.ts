@@ -1,0 +1,131 @@
+/**
+ * FileSharing against a scripted tracker: what restoring shares at login does when the tracker
+ * goes away in the middle (a transient failure is not a reason to drop a share).
+ */
+
+import assert from "node:assert/strict";
+import { TrackerUnavailableError } from "../lib/errors.ts";
+import { hashFile } from "../lib/hash.ts";
+import { encodeInfo, infoHash } from "../lib/metainfo.ts";
+import type { ShareRecord } from "../lib/protocol.ts";
+import { generateTicketKeys } from "../lib/ticket.ts";
+import { type FileEvent, FileSharing, type TrackerRequest } from "../peer/file_sharing.ts";
+import type { PendingShares } from "../peer/state_dir.ts";
+import { TorrentRegistry } from "../peer/torrents.ts";
+import { TempDir, writeRandomFile } from "./harness.ts";
+
+/** A share of a real file, as `my_shares` describes it. */
+async function shareRecordOf(path: string, group: string): Promise<ShareRecord> {
+  const hashes = await hashFile(path);
+  const name = path.split("/").at(-1)!;
+  const info = encodeInfo({ name, length: hashes.length, pieceHashes: hashes.pieceHashes });
+  const stat = await Deno.stat(path);
+  return {
+    group,
+    name,
+    size: hashes.length,
+    sha1: hashes.sha1,
+    info_hash: (await infoHash(info)).toHex(),
+    info: info.toBase64(),
+    path,
+    mtime_ms: Math.trunc(stat.mtime!.getTime()),
+  };
+}
+
+/** A FileSharing whose tracker answers with `answer`; records requests and events. */
+async function sharing(
+  answer: (type: string, params: Record<string, unknown>) => unknown,
+  pendingShares?: PendingShares,
+) {
+  const requests: string[] = [];
+  const events: FileEvent[] = [];
+  const registry = new TorrentRegistry();
+  const request = ((type: string, params: Record<string, unknown>) => {
+    requests.push(type);
+    try {
+      return Promise.resolve(answer(type, params));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }) as TrackerRequest;
+  const files = new FileSharing({
+    request,
+    registry,
+    peerId: new Uint8Array(20),
+    listenPort: 1,
+    ticketKey: (await generateTicketKeys()).publicKey,
+    security: { mode: "plaintext" },
+    onEvent: (event) => events.push(event),
+    log: () => {},
+    pendingShares,
+  });
+  return { files, requests, events, registry };
+}
+
+/** Pending shares in memory. */
+function memoryPending(initial: ShareRecord[] = []): PendingShares & { shares: ShareRecord[] } {
+  const shares = [...initial];
+  return {
+    shares,
+    list: () => Promise.resolve([...shares]),
+    add: (share) => {
+      shares.push(share);
+      return Promise.resolve();
+    },
+    remove: (group, name) => {
+      const index = shares.findIndex((s) => s.group === group && s.name === name);
+      if (index >= 0) shares.splice(index, 1);
+      return Promise.resolve();
+    },
+  };
+}
+
+Deno.test("restore: the tracker going away mid-way drops no share and fails the restore", async () => {
+  await using dir = await TempDir.create();
+  await writeRandomFile(dir.join("a.bin"), 1000);
+  await writeRandomFile(dir.join("b.bin"), 1000);
+  const records = [
+    await shareRecordOf(dir.join("a.bin"), "films"),
+    await shareRecordOf(dir.join("b.bin"), "films"),
+  ];
+  const pending = memoryPending([await shareRecordOf(dir.join("b.bin"), "music")]);
+  let shared = 0;
+  const { files, requests, events, registry } = await sharing((type, params) => {
+    if (type === "my_shares") return params.after_group === undefined ? records : [];
+    if (type === "share_file") {
+      // the first share goes through; then the link drops
+      if (shared++ === 0) return { ...records[0], info_hash: records[0].info_hash };
+      throw new TrackerUnavailableError("the connection to the tracker was lost");
+    }
+    throw new TrackerUnavailableError();
+  }, pending);
+  await assert.rejects(files.restore(), TrackerUnavailableError);
+  assert.deepEqual(events, [], "no share_dropped for a tracker that is merely away");
+  assert.ok(!requests.includes("stop_share"), `no share was ended: ${requests}`);
+  assert.equal(pending.shares.length, 1, "the pending share is kept for the next login");
+  await files.stop();
+  assert.equal(registry.all().length, 0);
+});
+
+Deno.test("restore: a file gone for good is dropped, also from the pending shares", async () => {
+  await using dir = await TempDir.create();
+  await writeRandomFile(dir.join("kept.bin"), 1000);
+  await writeRandomFile(dir.join("gone.bin"), 1000);
+  const kept = await shareRecordOf(dir.join("kept.bin"), "films");
+  const gone = await shareRecordOf(dir.join("gone.bin"), "films");
+  await Deno.remove(dir.join("gone.bin"));
+  const pending = memoryPending([gone]);
+  const { files, requests, events } = await sharing((type, params) => {
+    if (type === "my_shares") return params.after_group === undefined ? [kept] : [];
+    if (type === "share_file") return null;
+    if (type === "stop_share") return null;
+    throw new Error(`unexpected ${type}`);
+  }, pending);
+  assert.equal(await files.restore(), 1);
+  assert.deepEqual(events.map((event) => [event.event, (event as { name: string }).name]), [
+    ["share_dropped", "gone.bin"],
+  ]);
+  assert.deepEqual(pending.shares, []);
+  assert.deepEqual(requests, ["my_shares", "my_shares", "share_file", "stop_share"]);
+  await files.stop();
+});
