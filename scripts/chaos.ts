@@ -52,6 +52,8 @@ export interface ChaosOptions {
   sabotage: boolean;
   /** Where progress lines go. */
   log: (line: string) => void;
+  /** Also logs every login and completed download. */
+  verbose: boolean;
 }
 
 /** What a run survived and what it lost; the `--json` row. */
@@ -347,10 +349,17 @@ const NOTEWORTHY_EVENTS = new Set([
 const UNREACHABLE = /tracker is unreachable|connection to the tracker was lost|did not answer/;
 const THROTTLED = /too many attempts; try again in (\d+) s/;
 
-/** One chaos run: a swarm, the killer, the clients' drivers, then the checks. */
-class ChaosRun {
+/**
+ * One chaos run: a swarm, the killer, the clients' drivers, then the checks. It owns every
+ * process it starts and its directory; disposing it (at the end, on an error or an interrupt)
+ * waits for restarts under way, so that none starts a process after the others are gone.
+ */
+export class ChaosRun implements AsyncDisposable {
   readonly #options: ChaosOptions;
-  readonly #resources: AsyncDisposableStack;
+  readonly #resources = new AsyncDisposableStack();
+  /** Set once disposal began: nothing is started any more, drivers give up. */
+  #closed = false;
+  readonly #closing = new AbortController();
   readonly #ledger = new ProcessLedger();
   readonly #stop = new AbortController();
   readonly #log: (line: string) => void;
@@ -380,14 +389,19 @@ class ChaosRun {
     holdersExpected: 0,
   };
 
-  constructor(options: ChaosOptions, resources: AsyncDisposableStack) {
+  constructor(options: ChaosOptions) {
     this.#options = options;
-    this.#resources = resources;
-    this.#log = (line) => options.log(`${this.#elapsed().toFixed(1).padStart(6)} s  ${line}`);
+    this.#log = (line) => {
+      if (!this.#closed) options.log(`${this.#elapsed().toFixed(1).padStart(6)} s  ${line}`);
+    };
   }
 
   #elapsed(): number {
     return (performance.now() - this.#t0) / 1000;
+  }
+
+  #debug(line: string): void {
+    if (this.#options.verbose) this.#log(line);
   }
 
   #note(line: string): void {
@@ -396,10 +410,20 @@ class ChaosRun {
   }
 
   #lose(line: string): void {
+    if (this.#closed) return; // an interrupted run reports nothing
     this.#lost.push(line);
     this.#log(`LOST: ${line}`);
   }
 
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#closed = true;
+    this.#closing.abort();
+    this.#stop.abort();
+    await Promise.allSettled(this.#restarts);
+    await this.#resources.disposeAsync();
+  }
+
+  /** Runs the swarm to its end and reports; call once. */
   async run(): Promise<ChaosReport> {
     const options = this.#options;
     this.#t0 = performance.now();
@@ -522,6 +546,7 @@ class ChaosRun {
 
   /** Starts the tracker (again) and resolves with its pid. */
   async #startTracker(): Promise<number> {
+    if (this.#closed) throw new GaveUp("the run is over");
     // the port it had, so that the clients find it and their pinned fingerprint holds
     let lastError: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -541,6 +566,7 @@ class ChaosRun {
   }
 
   #startClient(client: Client): void {
+    if (this.#closed) throw new GaveUp("the run is over");
     const shell = JsonShell.start(this.#tracker.port, {
       cwd: client.home,
       peerPort: client.port,
@@ -575,7 +601,7 @@ class ChaosRun {
         this.#counts.killsTracker++;
         this.#log(`killed the tracker (pid ${process.pid}); back in ${kill.downMs} ms`);
         this.#restarts.push(
-          pause(kill.downMs, new AbortController().signal)
+          pause(kill.downMs, this.#closing.signal)
             .then(() => this.#startTracker())
             .then((pid) => this.#log(`tracker restarted (pid ${pid})`))
             .catch((error) => this.#lose(errorMessage(error))),
@@ -596,9 +622,9 @@ class ChaosRun {
             `); back in ${kill.downMs} ms`,
         );
         this.#restarts.push(
-          pause(kill.downMs, new AbortController().signal).then(() => {
-            this.#startClient(client);
-          }),
+          pause(kill.downMs, this.#closing.signal)
+            .then(() => this.#startClient(client))
+            .catch((error) => this.#lose(errorMessage(error))),
         );
       }
     }
@@ -621,6 +647,7 @@ class ChaosRun {
   ): Promise<T> {
     let oddities = 0;
     while (true) {
+      if (this.#closed) throw new GaveUp("the run is over");
       if (Date.now() > this.#deadline) throw new GaveUp(`${client.name}: ${what} did not finish`);
       await byDeadline(client.whenUp(), this.#deadline, `${client.name} to be restarted`);
       const shell = client.shell!;
@@ -670,6 +697,7 @@ class ChaosRun {
       throw new Error(reply.error);
     }
     const restored = (reply.data as { shares_restored: number }).shares_restored;
+    this.#debug(`${client.name} logged in, ${restored} shares restored`);
     if (client.role === "sharer" && restored !== client.shares.length) {
       this.#note(`${client.name}: login restored ${restored} of ${client.shares.length} shares`);
     }
@@ -799,6 +827,7 @@ class ChaosRun {
   }
 
   async #verify(client: Client, job: Job): Promise<void> {
+    this.#debug(`${client.name} has ${job.path}`);
     const sha1 = await sha1OfFile(job.path);
     if (sha1 !== job.file.sha1) {
       this.#lose(`${client.name}: ${job.path} has SHA-1 ${sha1}, not ${job.file.sha1}`);
@@ -940,17 +969,6 @@ function round1(value: number): number {
   return Math.round(value * 10) / 10;
 }
 
-/**
- * Runs a chaos swarm to its end; every process and the directory go on `resources`, which the
- * caller disposes whether the run finishes, fails or is interrupted.
- */
-export function runChaos(
-  options: ChaosOptions,
-  resources: AsyncDisposableStack,
-): Promise<ChaosReport> {
-  return new ChaosRun(options, resources).run();
-}
-
 /** The report for people. */
 export function formatReport(report: ChaosReport): string {
   const lines = [
@@ -979,12 +997,13 @@ export function formatReport(report: ChaosReport): string {
 
 const USAGE = `usage: deno task chaos [--seconds N] [--clients N] [--files N] [--size MiB]
                        [--seed N] [--kill-every S] [--upload-limit-kib N] [--settle-seconds N]
-                       [--json] [--sabotage]
+                       [--json] [--verbose] [--sabotage]
   a tracker and clients on 127.0.0.1 move files while random clients and the tracker are
   killed (SIGKILL) and restarted; then every download, share and process is checked.
   defaults: --seconds 180 --clients 8 --files 4 --size 8 --kill-every 5
             --upload-limit-kib 1024 --settle-seconds 120, a random seed (printed)
   --json: progress on stderr, one summary row on stdout
+  --verbose: also every login and every download completed
   --sabotage: lose a share and corrupt a download on purpose (the checks must catch both)
   exit 0 when nothing was lost, 1 when something was, 2 on bad arguments`;
 
@@ -1002,6 +1021,7 @@ function parseOptions(args: string[]): Omit<ChaosOptions, "log"> & { json: boole
       "settle-seconds": { type: "string", default: "120" },
       json: { type: "boolean", default: false },
       sabotage: { type: "boolean", default: false },
+      verbose: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
@@ -1025,6 +1045,7 @@ function parseOptions(args: string[]): Omit<ChaosOptions, "log"> & { json: boole
     uploadLimitKib: number("upload-limit-kib", values["upload-limit-kib"], 1, true),
     settleSeconds: number("settle-seconds", values["settle-seconds"], 1),
     sabotage: values.sabotage,
+    verbose: values.verbose,
     json: values.json,
   };
 }
@@ -1054,12 +1075,9 @@ async function main(args: string[]): Promise<number> {
   const interrupted = Promise.withResolvers<"interrupted">();
   const onSignal = () => interrupted.resolve("interrupted");
   Deno.addSignalListener("SIGINT", onSignal);
-  const resources = new AsyncDisposableStack();
+  const run = new ChaosRun({ ...shape, log });
   try {
-    const outcome = await Promise.race([
-      runChaos({ ...shape, log }, resources),
-      interrupted.promise,
-    ]);
+    const outcome = await Promise.race([run.run(), interrupted.promise]);
     if (outcome === "interrupted") {
       console.error("error: interrupted; cleaning up");
       return 130;
@@ -1071,7 +1089,7 @@ async function main(args: string[]): Promise<number> {
     console.error(`error: ${errorMessage(error)}`);
     return 1;
   } finally {
-    await resources.disposeAsync();
+    await run[Symbol.asyncDispose]();
     Deno.removeSignalListener("SIGINT", onSignal);
   }
 }
