@@ -28,6 +28,7 @@ import {
   sha1OfFile,
   TempDir,
   TrackerProcess,
+  within,
   writeRandomFile,
 } from "./processes.ts";
 
@@ -320,19 +321,6 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Rejects with `what` once `deadline` (epoch ms) passes; the wait itself goes on unobserved. */
-function byDeadline<T>(promise: Promise<T>, deadline: number, what: string): Promise<T> {
-  if (!Number.isFinite(deadline)) return promise;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new GaveUp(`ran out of time waiting for ${what}`)),
-      Math.max(0, deadline - Date.now()),
-    );
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
-
 /** The end's time ran out: what was waited for is lost. */
 class GaveUp extends Error {
   override name = "GaveUp";
@@ -345,6 +333,11 @@ const NOTEWORTHY_EVENTS = new Set([
   "tracker_refused",
   "peer_refused",
 ]);
+
+/** The most a restart may take before the killer's next kill of that process gives up. */
+const RESTART_LIMIT_MS = 120_000;
+/** How long the clients have to answer once the downloads are done (or given up). */
+const CHECK_IN_LIMIT_MS = 30_000;
 
 const UNREACHABLE = /tracker is unreachable|connection to the tracker was lost|did not answer/;
 const THROTTLED = /too many attempts; try again in (\d+) s/;
@@ -370,6 +363,9 @@ export class ChaosRun implements AsyncDisposable {
   #t0 = performance.now();
   /** Set when the killing stops: waits end by then, or what they wait for is lost. */
   #deadline = Infinity;
+  /** Settles when the deadline passes (or the run is disposed), whenever a wait began. */
+  #late = Promise.withResolvers<void>();
+  #lateTimer?: ReturnType<typeof setTimeout>;
   #restarts: Promise<void>[] = [];
   /** Tracker processes killed so far, whose output is read at the end. */
   readonly #trackers: TrackerProcess[] = [];
@@ -396,6 +392,27 @@ export class ChaosRun implements AsyncDisposable {
     };
   }
 
+  /** Waits from now on end `ms` from now at the latest. */
+  #setDeadline(ms: number): void {
+    clearTimeout(this.#lateTimer);
+    // waits begun under the previous deadline (none: the chaos phase) end by this one
+    const previous = this.#late;
+    const late = Promise.withResolvers<void>();
+    late.promise.then(() => previous.resolve());
+    this.#late = late;
+    this.#deadline = Date.now() + ms;
+    this.#lateTimer = setTimeout(() => late.resolve(), ms);
+  }
+
+  /** `promise`, or GaveUp naming `what` once the end's deadline passes. */
+  #byDeadline<T>(promise: Promise<T>, what: string): Promise<T> {
+    const late = this.#late.promise.then(() => {
+      throw new GaveUp(`ran out of time waiting for ${what}`);
+    });
+    late.catch(() => {}); // unobserved when the promise wins
+    return Promise.race([promise, late]);
+  }
+
   #elapsed(): number {
     return (performance.now() - this.#t0) / 1000;
   }
@@ -417,6 +434,8 @@ export class ChaosRun implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#lateTimer);
+    this.#late.resolve();
     this.#closing.abort();
     this.#stop.abort();
     await Promise.allSettled(this.#restarts);
@@ -442,11 +461,13 @@ export class ChaosRun implements AsyncDisposable {
 
     // settle: no more kills; every process back, every download finished, every client in
     const settleStarted = performance.now();
-    this.#deadline = Date.now() + options.settleSeconds * 1000;
+    this.#setDeadline(options.settleSeconds * 1000);
     this.#stop.abort();
     this.#log("killing stopped; settling");
     await Promise.all(this.#restarts);
     await Promise.all(drivers);
+    // the clients left get a moment of their own to answer, whatever the downloads took
+    this.#setDeadline(CHECK_IN_LIMIT_MS);
     await Promise.all(this.#clients.map((client) => this.#checkIn(client)));
     if (options.sabotage) await this.#sabotage();
     await this.#checkShares();
@@ -592,7 +613,7 @@ export class ChaosRun implements AsyncDisposable {
       await pause(startedAt + kill.atMs - performance.now(), signal);
       if (signal.aborted) break;
       if (kill.target === "tracker") {
-        await this.#tracker.whenUp();
+        await within(this.#tracker.whenUp(), "the tracker to be back", RESTART_LIMIT_MS);
         const process = this.#tracker.killing()!;
         this.#trackers.push(process);
         this.#ledger.expectExit(process);
@@ -608,7 +629,7 @@ export class ChaosRun implements AsyncDisposable {
         );
       } else {
         const client = this.#clients[kill.target];
-        await client.whenUp();
+        await within(client.whenUp(), `${client.name} to be back`, RESTART_LIMIT_MS);
         const running = client.jobs.filter((job) => job.state === "running").length;
         const shell = client.killing()!;
         this.#noteOutput(client.name, shell);
@@ -648,14 +669,14 @@ export class ChaosRun implements AsyncDisposable {
     let oddities = 0;
     while (true) {
       if (this.#closed) throw new GaveUp("the run is over");
-      if (Date.now() > this.#deadline) throw new GaveUp(`${client.name}: ${what} did not finish`);
-      await byDeadline(client.whenUp(), this.#deadline, `${client.name} to be restarted`);
+      if (Date.now() > this.#deadline) throw new GaveUp(`${what} did not finish in time`);
+      await this.#byDeadline(client.whenUp(), `${client.name} to be restarted`);
       const shell = client.shell!;
       const generation = client.generation;
       try {
         if (client.loggedInGeneration !== generation) await this.#login(client, shell);
         client.loggedInGeneration = generation;
-        return await byDeadline(step(shell, generation), this.#deadline, what);
+        return await this.#byDeadline(step(shell, generation), what);
       } catch (error) {
         if (error instanceof GaveUp) throw error;
         if (client.generation !== generation) continue; // killed: wait for the restart
@@ -663,12 +684,11 @@ export class ChaosRun implements AsyncDisposable {
         const throttled = message.match(THROTTLED);
         if (throttled) {
           this.#note(`${client.name}: ${what}: the tracker said "${throttled[0]}"; waiting`);
-          await pause(Number(throttled[1]) * 1000, new AbortController().signal);
+          await pause(Number(throttled[1]) * 1000, this.#closing.signal);
         } else if (UNREACHABLE.test(message)) {
           // said once when the link went down; "reconnected" follows once it is back
-          await byDeadline(
+          await this.#byDeadline(
             shell.event(["tracker_reconnected", "tracker_refused"]),
-            this.#deadline,
             `${client.name} to reconnect`,
           ).catch((error) => {
             if (error instanceof GaveUp) throw error;
@@ -679,7 +699,7 @@ export class ChaosRun implements AsyncDisposable {
         } else {
           if (++oddities > 5) throw new Error(`${client.name}: ${what}: ${message}`);
           this.#note(`${client.name}: ${what}: ${message}; trying again`);
-          await pause(200 * oddities, new AbortController().signal);
+          await pause(200 * oddities, this.#closing.signal);
         }
       }
     }
@@ -799,7 +819,9 @@ export class ChaosRun implements AsyncDisposable {
   ): Promise<void> {
     const again = job.starts > 0;
     if (again && job.state === "running") this.#counts.afterKill++;
+    this.#debug(`${client.name}: download_file ${job.file.name}`);
     const reply = await shell.run(`download_file ${job.file.group} ${job.file.name} ${job.dir}`);
+    this.#debug(`${client.name}: download_file ${job.file.name}: ${reply.ok ? "ok" : reply.error}`);
     if (!reply.ok) {
       // done by the killed process after all (before we could read its event)
       if (/already exists/.test(reply.error ?? "")) {

@@ -123,6 +123,30 @@ Deno.test("chaos: a lost share and a corrupt download are reported, exit 1", asy
   await assertCleanedUp(progress);
 });
 
+Deno.test("chaos: a download that cannot finish in the settling time is lost, not waited for", async () => {
+  const started = performance.now();
+  const { code, report, progress } = await runChaos([
+    "--seconds",
+    "0",
+    "--settle-seconds",
+    "2",
+    "--clients",
+    "3",
+    "--files",
+    "1",
+    "--size",
+    "4",
+    "--upload-limit-kib",
+    "64", // 64 s for the file
+  ]);
+  assert.equal(code, 1, progress);
+  assert.ok(report, progress);
+  assert.match(report.lost.join("\n"), /chaos-1\.bin never completed/);
+  assert.equal(report.processes_left, 0);
+  assert.ok(performance.now() - started < 30_000, "the end waited past its bound");
+  await assertCleanedUp(progress);
+});
+
 Deno.test("chaos: Ctrl-C mid-run stops every process and removes the directory", async () => {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CHAOS, ...SHORT, "--seconds", "60", "--kill-every", "0.3"],
