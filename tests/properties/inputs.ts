@@ -144,6 +144,7 @@ export const anyText: fc.Arbitrary<string> = fc.oneof(
       "\u202e",
       "\u2066",
       "\u2069",
+      "\ufeff",
       "\r",
       "\t",
       "\n",
