@@ -101,8 +101,12 @@ async function runProperty(name: string, options: Options): Promise<RunResult> {
     String(options.batch),
     ...options.path === undefined ? [] : [options.path],
   ];
-  const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "piped" })
-    .spawn();
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    env: { NO_COLOR: "1" }, // its errors go into the report as plain text
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
   const stderr = new Response(child.stderr).text();
   const result: RunResult = { name, cases: 0, ms: 0, verdict: { kind: "ok" } };
   const started = performance.now();
