@@ -12,7 +12,7 @@ import { type BValue, decode, encode } from "../../lib/bencode.ts";
 import { concatBytes } from "../../lib/bytes.ts";
 import { ProtocolError } from "../../lib/errors.ts";
 import { encodeInfo, parseInfo, type TorrentInfo } from "../../lib/metainfo.ts";
-import { PIECE_HASH_LENGTH, PIECE_LENGTH, pieceCount } from "../../lib/pieces.ts";
+import { MAX_FILE_BYTES, PIECE_HASH_LENGTH, PIECE_LENGTH, pieceCount } from "../../lib/pieces.ts";
 import { fileNameProblem } from "../../lib/protocol.ts";
 import {
   anyBytes,
@@ -112,7 +112,17 @@ const infoShapedDictionary: fc.Arbitrary<BValue> = fc.array(
 
 /** For each field of an info dictionary, values its check must get right. */
 const SUSPECT_INFO_VALUES: Record<string, BValue[]> = {
-  "length": [-1, -PIECE_LENGTH, 0, 1, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, utf8("5")],
+  "length": [
+    -1,
+    -PIECE_LENGTH,
+    0,
+    1,
+    MAX_FILE_BYTES,
+    MAX_FILE_BYTES + 1,
+    Number.MAX_SAFE_INTEGER,
+    -Number.MAX_SAFE_INTEGER,
+    utf8("5"),
+  ],
   "name": [
     "",
     ".",
@@ -163,7 +173,7 @@ const nearlyValidInfo: fc.Arbitrary<Uint8Array> = fc.tuple(
     else dictionary.set(key, value);
   }
   const length = dictionary.get("length");
-  if (consistent && typeof length === "number" && length < 2 ** 32) {
+  if (consistent && typeof length === "number" && length <= MAX_FILE_BYTES + PIECE_LENGTH) {
     dictionary.set("pieces", new Uint8Array(Math.max(0, pieceCount(length)) * PIECE_HASH_LENGTH));
   }
   return encode(dictionary);
@@ -255,7 +265,7 @@ export const codecProperties: NamedProperty[] = [
     name: "metainfo.parse_any",
     claim: "any bytes give a TorrentInfo with a safe name that encodes back to them, or " +
       "throw ProtocolError",
-    testRuns: 2000,
+    testRuns: 4000,
     build: () =>
       fc.property(
         fc.oneof(
@@ -275,7 +285,7 @@ export const codecProperties: NamedProperty[] = [
           assert.equal(dictionary.get("piece length"), PIECE_LENGTH);
           assert.ok([undefined, 0, 1].includes(dictionary.get("private") as number));
           assert.equal(fileNameProblem(info.name), undefined);
-          assert.ok(Number.isSafeInteger(info.length) && info.length >= 0);
+          assert.ok(info.length >= 0 && info.length <= MAX_FILE_BYTES, "length out of bounds");
           assert.equal(info.pieceHashes.length, pieceCount(info.length) * PIECE_HASH_LENGTH);
           assert.deepEqual(parseInfo(encodeInfo(info)), info);
           // canonical: what it reads is what encodeInfo writes (but a missing or 0 private)

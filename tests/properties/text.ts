@@ -22,8 +22,9 @@ import {
 import { splitWords } from "../../lib/shell_words.ts";
 import { jsonTerminalSafe, terminalSafe } from "../../lib/terminal_text.ts";
 import { CommandLineError, COMMANDS, resolveCommand } from "../../peer/commands.ts";
+import type { ClientSession } from "../../peer/session.ts";
 import { partPathFor } from "../../peer/storage.ts";
-import { anyText, type NamedProperty, outcomeOf, utf8 } from "./inputs.ts";
+import { anyText, asyncOutcomeOf, type NamedProperty, outcomeOf, utf8 } from "./inputs.ts";
 
 /** C0, DEL, C1 and the bidirectional controls: never raw in a name or a refusal. */
 // deno-lint-ignore no-control-regex
@@ -35,6 +36,8 @@ const TERMINAL_UNSAFE = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u
 const ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const DOWNLOADS = "/home/user/downloads";
 const PART_SUFFIX = ".swarmshare-part";
+/** The highest rate limit set_limits takes, KiB/s (16 GiB/s), as its usage says. */
+const MAX_LIMIT_KIB = 16 * 1024 * 1024;
 
 /** Blanks that separate words: ASCII and Unicode. */
 const blank = fc.constantFrom(" ", "\t", "  ", " \t ", "\n", "\u00a0", "\u3000", "\u2028");
@@ -120,6 +123,45 @@ export const textProperties: NamedProperty[] = [
           assert.deepEqual([...command.name.split(" "), ...args], words);
         },
       );
+    },
+  },
+  {
+    name: "commands.set_limits",
+    claim: "set_limits takes whole KiB/s from 1 to 16 GiB/s or none, and nothing else",
+    build: () => {
+      const command = COMMANDS.get("set_limits")!;
+      const limit = fc.oneof(
+        anyText,
+        fc.constantFrom(
+          "none",
+          "None",
+          "0",
+          "01",
+          "1",
+          "1.5",
+          "-1",
+          "1e3",
+          " 1",
+          "16777216",
+          "16777217",
+        ),
+        fc.integer({ min: 1, max: MAX_LIMIT_KIB + 10 }).map(String),
+      );
+      return fc.asyncProperty(limit, limit, async (upload, download) => {
+        const set: (number | undefined)[] = [];
+        const session = { setLimits: (up?: number, down?: number) => set.push(up, down) };
+        const context = { session: session as unknown as ClientSession, quit: () => {} };
+        const outcome = await asyncOutcomeOf(
+          () => command.run(context, [upload, download]),
+          [UserError],
+        );
+        const valid = (text: string) =>
+          text === "none" || (/^[1-9][0-9]*$/.test(text) && Number(text) <= MAX_LIMIT_KIB);
+        assert.equal(outcome.ok, valid(upload) && valid(download), `${upload} ${download}`);
+        if (!outcome.ok) return assert.deepEqual(set, [], "a refused limit was set");
+        const bytes = (text: string) => text === "none" ? undefined : Number(text) * 1024;
+        assert.deepEqual(set, [bytes(upload), bytes(download)]);
+      });
     },
   },
   {

@@ -10,24 +10,37 @@
 
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { ProtocolError } from "../../lib/errors.ts";
+import { ProtocolError, UserError } from "../../lib/errors.ts";
 import { FrameDecoder } from "../../lib/frame.ts";
 import { encodeFrame } from "../../lib/frame.ts";
 import {
+  isLoginDeadlineNotice,
   isPushFrame,
   MAX_CERT_PEM_LENGTH,
   parsePush,
   parseRequest,
+  type PushKind,
   type RequestType,
 } from "../../lib/protocol.ts";
 import { concatBytes } from "../../lib/bytes.ts";
-import { anyBytes, anyText, mutatedBytes, type NamedProperty, outcomeOf } from "./inputs.ts";
+import { allPages, MAX_PAGES } from "../../peer/pages.ts";
+import {
+  anyBytes,
+  anyText,
+  asyncOutcomeOf,
+  mutatedBytes,
+  type NamedProperty,
+  outcomeOf,
+} from "./inputs.ts";
 
-type FieldKind = "string" | "number" | "peer" | "cert";
+type FieldKind = "string" | "number" | "peer" | "cert" | "kinds";
 
 /** Each request's fields as the `Request` type declares them. */
 const REQUEST_SPEC = {
-  hello: { required: { version: "number" }, optional: { peer: "peer", peer_cert: "cert" } },
+  hello: {
+    required: { version: "number" },
+    optional: { peer: "peer", peer_cert: "cert", pushes: "kinds" },
+  },
   ping: { required: {} },
   create_user: { required: { user: "string", password: "string" } },
   login: { required: { user: "string", password: "string" } },
@@ -40,7 +53,7 @@ const REQUEST_SPEC = {
   leave_group: { required: { group: "string" } },
   list_requests: { required: { group: "string" } },
   accept_request: { required: { group: "string", user: "string" } },
-  list_groups: { required: {} },
+  list_groups: { required: {}, optional: { after: "string" } },
   share_file: {
     required: {
       group: "string",
@@ -52,7 +65,8 @@ const REQUEST_SPEC = {
       mtime_ms: "number",
     },
   },
-  list_files: { required: { group: "string" } },
+  list_files: { required: { group: "string" }, optional: { after: "string" } },
+  check_member: { required: { group: "string" } },
   locate_file: { required: { group: "string", name: "string" } },
   find_peers: { required: { group: "string", info_hash: "string" } },
   announce: { required: { group: "string", info_hash: "string", state: "string" } },
@@ -84,6 +98,7 @@ const validValue: Record<FieldKind, fc.Arbitrary<unknown>> = {
   }),
   cert: fc.tuple(fc.string({ maxLength: 40 }), fc.string({ maxLength: 40 }))
     .map(([before, after]) => `${before}${CERT_MARKER}${after}`),
+  kinds: fc.array(fc.string({ minLength: 1, maxLength: 32 }), { maxLength: 16 }),
 };
 
 const jsonNonString = fc.oneof(
@@ -114,6 +129,14 @@ const invalidValue: Record<FieldKind, fc.Arbitrary<unknown>> = {
     fc.string().filter((text) => !text.includes(CERT_MARKER)),
     fc.constant(CERT_MARKER + "x".repeat(MAX_CERT_PEM_LENGTH)),
   ),
+  kinds: fc.oneof(
+    fc.constantFrom<unknown>(null, "revoke", {}, 1),
+    fc.array(fc.string({ maxLength: 40 }), { minLength: 17, maxLength: 20 }),
+    fc.tuple(
+      fc.array(fc.string({ minLength: 1, maxLength: 32 }), { maxLength: 15 }),
+      fc.constantFrom<unknown>("", "k".repeat(33), 1, null, []),
+    ).map(([kinds, bad]) => [...kinds, bad]),
+  ),
 };
 
 /** Values at the edges of what each kind accepts. */
@@ -137,6 +160,10 @@ const edgeValue: Record<FieldKind, { valid: unknown[]; invalid: unknown[] }> = {
     valid: [CERT_MARKER, CERT_MARKER.padEnd(MAX_CERT_PEM_LENGTH, "x")],
     invalid: [CERT_MARKER.padEnd(MAX_CERT_PEM_LENGTH + 1, "x"), CERT_MARKER.slice(1), ""],
   },
+  kinds: {
+    valid: [[], ["address_check"], Array(16).fill("k"), ["k".repeat(32)]],
+    invalid: [Array(17).fill("k"), [""], ["k".repeat(33)], [1], "address_check", {}, [null]],
+  },
 };
 
 /** Where each kind of field is tried: a request that has one, and its other fields. */
@@ -145,6 +172,7 @@ const FIELD_HOME: Record<FieldKind, { type: RequestType; name: string; others: o
   number: { type: "hello", name: "version", others: {} },
   peer: { type: "hello", name: "peer", others: { version: 2 } },
   cert: { type: "hello", name: "peer_cert", others: { version: 2 } },
+  kinds: { type: "hello", name: "pushes", others: { version: 2 } },
 };
 
 /** A request as the table says, with its expected parse and junk keys beside it. */
@@ -212,60 +240,123 @@ const requestDamage: fc.Arbitrary<RequestDamage> = fc.oneof(
   }),
 );
 
-/** A push as the tracker sends it. */
-const validPush = fc.record({
-  push: fc.constant("revoke"),
-  user: fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/),
-  group: fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/),
-  at: fc.oneof(fc.nat(), fc.constant(Number.MAX_SAFE_INTEGER), fc.constant(0)),
-});
-
+const validId = fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/);
 const invalidId = fc.oneof(
-  fc.constantFrom<unknown>("", "a b", "x".repeat(65), "é", "a/b", null, 1, [], undefined),
+  fc.constantFrom<unknown>("", "a b", "x".repeat(65), "é", "a/b", null, 1, []),
   fc.string().filter((text) => !/^[A-Za-z0-9_.-]{1,64}$/.test(text)),
 );
 
-type PushDamage =
-  | { kind: "user" | "group"; value: unknown }
-  | { kind: "at"; value: unknown }
-  | { kind: "push"; value: unknown }
-  | { kind: "extra"; key: string; value: unknown }
-  | { kind: "drop"; key: "user" | "group" | "at" };
+/** One field of a push: values it takes, values it must refuse, whether it may be absent. */
+interface PushField {
+  valid: fc.Arbitrary<unknown>;
+  invalid: fc.Arbitrary<unknown>;
+  optional?: boolean;
+}
 
-const pushDamage: fc.Arbitrary<PushDamage> = fc.oneof(
-  fc.record({ kind: fc.constantFrom("user" as const, "group" as const), value: invalidId }),
-  fc.record({
-    kind: fc.constant("at" as const),
-    value: fc.constantFrom<unknown>(-1, 1.5, 2 ** 53, NaN, Infinity, "1", null, undefined),
-  }),
-  fc.record({
-    kind: fc.constant("push" as const),
-    value: fc.constantFrom<unknown>("revoked", "", "__proto__", "toString", null, 1),
-  }),
-  fc.record({
-    kind: fc.constant("extra" as const),
-    key: fc.oneof(
-      fc.constant("id"),
-      fc.string().filter((key) => !["push", "user", "group", "at"].includes(key)),
-    ),
-    value: fc.jsonValue({ maxDepth: 1 }),
-  }),
-  fc.record({
-    kind: fc.constant("drop" as const),
-    key: fc.constantFrom("user" as const, "group" as const, "at" as const),
-  }),
-);
+/** Each push's fields as the `Push` type declares them. */
+const PUSH_SPEC = {
+  revoke: {
+    user: { valid: validId, invalid: invalidId },
+    group: { valid: validId, invalid: invalidId },
+    at: {
+      valid: fc.oneof(fc.nat(), fc.constantFrom(0, Number.MAX_SAFE_INTEGER)),
+      invalid: fc.constantFrom<unknown>(-1, 1.5, 2 ** 53, NaN, Infinity, "1", null),
+    },
+  },
+  address_check: {
+    host: {
+      valid: fc.oneof(
+        fc.string({ unit: "binary-ascii", minLength: 1, maxLength: 40 }),
+        fc.constant("h".repeat(255)),
+      ),
+      invalid: fc.constantFrom<unknown>("", "h".repeat(256), 1, null, ["a"]),
+    },
+    port: {
+      valid: fc.oneof(fc.integer({ min: 1, max: 65535 }), fc.constantFrom(1, 65535)),
+      invalid: fc.constantFrom<unknown>(0, -1, 65536, 1.5, "5000", null),
+    },
+    verified: { valid: fc.boolean(), invalid: fc.constantFrom<unknown>(0, 1, "true", null) },
+    reason: {
+      valid: fc.oneof(fc.string({ maxLength: 40 }), fc.constant("r".repeat(1000))),
+      invalid: fc.constantFrom<unknown>(1, null, false, "r".repeat(1001)),
+      optional: true,
+    },
+  },
+} satisfies Record<PushKind, Record<string, PushField>>;
+
+const PUSH_KINDS = Object.keys(PUSH_SPEC) as PushKind[];
+
+function pushFields(kind: PushKind): [string, PushField][] {
+  return Object.entries(PUSH_SPEC[kind] as Record<string, PushField>);
+}
+
+/** One change that makes a valid push invalid. */
+type PushDamage =
+  | { kind: "bad"; field: string; value: unknown }
+  | { kind: "drop"; field: string }
+  | { kind: "extra"; key: string; value: unknown }
+  | { kind: "push"; value: unknown };
+
+/** A push as the tracker sends it, and maybe one change that breaks it. */
+const pushCase: fc.Arbitrary<{ push: Record<string, unknown>; damage?: PushDamage }> = fc
+  .constantFrom(...PUSH_KINDS)
+  .chain((kind) => {
+    const fields = pushFields(kind);
+    const required = fields.filter(([, field]) => !field.optional);
+    const damage: fc.Arbitrary<PushDamage> = fc.oneof(
+      ...fields.map(([name, field]) =>
+        fc.record({
+          kind: fc.constant("bad" as const),
+          field: fc.constant(name),
+          value: field.invalid,
+        })
+      ),
+      fc.record({
+        kind: fc.constant("drop" as const),
+        field: fc.constantFrom(...required.map(([name]) => name)),
+      }),
+      fc.record({
+        kind: fc.constant("extra" as const),
+        key: fc.oneof(
+          fc.constant("id"),
+          fc.string().filter((key) => key !== "push" && !fields.some(([name]) => name === key)),
+        ),
+        value: fc.jsonValue({ maxDepth: 1 }),
+      }),
+      fc.record({
+        kind: fc.constant("push" as const),
+        value: fc.constantFrom<unknown>("revoked", "", "__proto__", "toString", null, 1),
+      }),
+    );
+    return fc.record({
+      push: fc.tuple(
+        ...fields.map(([, field]) =>
+          field.optional ? fc.option(field.valid, { nil: undefined }) : field.valid
+        ),
+      ).map((values) => {
+        const push: Record<string, unknown> = { push: kind };
+        fields.forEach(([name], i) => {
+          if (values[i] !== undefined) push[name] = values[i];
+        });
+        return push;
+      }),
+      damage: fc.option(damage, { nil: undefined }),
+    });
+  });
 
 /** Objects shaped like the link's frames: known keys, values of any type. */
 const anyFrameObject: fc.Arbitrary<Record<string, unknown>> = fc.dictionary(
   fc.oneof(
     fc.constantFrom("id", "type", "push", "user", "group", "at", "version", "peer", "peer_cert"),
     fc.constantFrom("password", "token", "scope", "size", "sha1", "info", "after_group"),
+    fc.constantFrom("pushes", "after", "host", "port", "verified", "reason", "ok", "error"),
     fc.string({ maxLength: 8 }),
   ),
   fc.oneof(
-    fc.constantFrom(...REQUEST_TYPES, "revoke"),
+    fc.constantFrom(...REQUEST_TYPES, ...PUSH_KINDS, "unauthenticated"),
     fc.nat(),
+    fc.boolean(),
+    fc.record({ code: fc.constantFrom("unauthenticated", "busy"), message: fc.string() }),
     fc.jsonValue({ maxDepth: 2 }),
     validValue.peer,
   ),
@@ -276,7 +367,27 @@ function pick<T>(items: T[], at: number): T | undefined {
   return items.length === 0 ? undefined : items[at % items.length];
 }
 
-/** Properties of lib/protocol.ts. */
+/** Keys of a paged listing (group or file names): short, so pages collide and repeat. */
+const pageKey = fc.stringMatching(/^[a-c]{1,3}$/);
+
+/** What allPages must make of these pages: the entries, or the refusal it must throw. */
+function expectedListing(
+  pages: string[][],
+  endless: boolean,
+): string[] | "out of order" | "too long" {
+  const entries: string[] = [];
+  for (const page of pages) {
+    if (page.length === 0) return entries;
+    for (const key of page) {
+      if (entries.length > 0 && !(key > entries.at(-1)!)) return "out of order";
+      entries.push(key);
+    }
+  }
+  // after these pages the tracker sends an empty one, or (endless) ever later keys
+  return endless ? "too long" : entries;
+}
+
+/** Properties of lib/protocol.ts and of the client's reading of paged replies. */
 export const trackerMessageProperties: NamedProperty[] = [
   {
     name: "protocol.requests",
@@ -311,7 +422,7 @@ export const trackerMessageProperties: NamedProperty[] = [
     claim: "each kind of field accepts exactly its valid values, edges included",
     build: () =>
       fc.property(
-        fc.constantFrom<FieldKind>("string", "number", "peer", "cert"),
+        fc.constantFrom<FieldKind>("string", "number", "peer", "cert", "kinds"),
         fc.boolean(),
         fc.boolean(),
         fc.record(validValue),
@@ -349,36 +460,74 @@ export const trackerMessageProperties: NamedProperty[] = [
     name: "protocol.pushes",
     claim: "parsePush returns a valid push as sent and refuses any broken one or other object",
     build: () =>
-      fc.property(
-        validPush,
-        fc.option(pushDamage, { nil: undefined }),
-        anyFrameObject,
-        (push, damage, other) => {
-          const frame: Record<string, unknown> = { ...push };
-          if (damage?.kind === "extra") frame[damage.key] = damage.value;
-          else if (damage?.kind === "drop") delete frame[damage.key];
-          else if (damage) frame[damage.kind] = damage.value;
-          const outcome = outcomeOf(() => parsePush(frame), [ProtocolError]);
-          if (damage) assert.ok(!outcome.ok, `accepted ${JSON.stringify(damage)}`);
-          else {
-            assert.deepEqual(outcome, { ok: true, value: { ...push } });
-            assert.ok(isPushFrame(frame));
+      fc.property(pushCase, anyFrameObject, ({ push, damage }, other) => {
+        const frame: Record<string, unknown> = { ...push };
+        if (damage?.kind === "bad") frame[damage.field] = damage.value;
+        else if (damage?.kind === "drop") delete frame[damage.field];
+        else if (damage?.kind === "extra") frame[damage.key] = damage.value;
+        else if (damage?.kind === "push") frame.push = damage.value;
+        const outcome = outcomeOf(() => parsePush(frame), [ProtocolError]);
+        if (damage) assert.ok(!outcome.ok, `accepted ${JSON.stringify(damage)}`);
+        else {
+          assert.deepEqual(outcome, { ok: true, value: push });
+          assert.ok(isPushFrame(frame));
+        }
+        // any other object: a push with exactly its kind's fields, or refused
+        const any = outcomeOf(() => parsePush(other), [ProtocolError]);
+        isPushFrame(other);
+        if (any.ok) {
+          const fields = pushFields(any.value.push).map(([name]) => name);
+          for (const key of Object.keys(any.value)) {
+            assert.ok(key === "push" || fields.includes(key), `kept "${key}"`);
           }
-          const any = outcomeOf(() => parsePush(other), [ProtocolError]);
-          isPushFrame(other);
-          if (any.ok) {
-            assert.deepEqual(Object.keys(any.value).sort(), ["at", "group", "push", "user"]);
-            assert.ok(
-              /^[A-Za-z0-9_.-]{1,64}$/.test(any.value.user + "") &&
-                Number.isSafeInteger(any.value.at),
-            );
+        }
+      }),
+  },
+  {
+    name: "pages.all_pages",
+    claim: "a paged listing is read whole when its keys only grow and a page comes back " +
+      `empty within ${MAX_PAGES} pages, else refused with UserError`,
+    testRuns: 200,
+    build: () =>
+      fc.asyncProperty(
+        fc.array(fc.array(pageKey, { maxLength: 4 }), { maxLength: 6 }),
+        fc.boolean(),
+        async (pages, endless) => {
+          const asked: (string | undefined)[] = [];
+          const fetch = (after: string | undefined) => {
+            asked.push(after);
+            const at = asked.length - 1;
+            if (at < pages.length) return Promise.resolve(pages[at].map((key) => ({ key })));
+            // "~" sorts after every generated key: a tracker paging on and on, in order
+            const more = endless ? [{ key: `~${String(at).padStart(6, "0")}` }] : [];
+            return Promise.resolve(more);
+          };
+          const outcome = await asyncOutcomeOf(
+            () => allPages(fetch, (entry) => entry.key, "listing"),
+            [UserError],
+          );
+          const expected = expectedListing(pages, endless);
+          if (typeof expected === "string") {
+            assert.ok(!outcome.ok, `read a listing that is ${expected}`);
+            assert.match(outcome.error, expected === "too long" ? /pages/ : /out of order/);
+          } else {
+            assert.deepEqual(outcome, { ok: true, value: expected.map((key) => ({ key })) });
+          }
+          assert.ok(asked.length <= MAX_PAGES + 1, `asked for ${asked.length} pages`);
+          // keyset paging: each request goes on after the last entry received
+          let last: string | undefined;
+          for (const [at, after] of asked.entries()) {
+            assert.equal(after, last);
+            last = at < pages.length
+              ? (pages[at].at(-1) ?? last)
+              : `~${String(at).padStart(6, "0")}`;
           }
         },
       ),
   },
   {
     name: "protocol.frames_to_requests",
-    claim: "any bytes on the tracker link end as requests, pushes or ProtocolError",
+    claim: "any bytes on the tracker link end as requests, pushes, notices or ProtocolError",
     build: () =>
       fc.property(
         fc.array(
@@ -394,8 +543,10 @@ export const trackerMessageProperties: NamedProperty[] = [
           decoder.push(concatBytes(...parts));
           outcomeOf(() => {
             for (let frame = decoder.next(); frame; frame = decoder.next()) {
+              // the tracker's view of it, then a client's
               outcomeOf(() => parseRequest(frame!), [ProtocolError]);
               if (isPushFrame(frame)) outcomeOf(() => parsePush(frame!), [ProtocolError]);
+              isLoginDeadlineNotice(frame);
             }
           }, [ProtocolError]);
         },
