@@ -113,7 +113,7 @@ export function mutatedText(
   });
 }
 
-/** Any bytes, biased towards short runs of the same few values (lengths, zeros, 0xff). */
+/** Any bytes, and bytes of the few values lengths and flags are made of (0, 1, 0x7f, 0x80, 0xff). */
 export const anyBytes: fc.Arbitrary<Uint8Array> = fc.oneof(
   fc.uint8Array({ maxLength: 64 }),
   fc.uint8Array({ maxLength: 512 }),
