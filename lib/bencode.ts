@@ -17,7 +17,10 @@ export type BDict = Map<string, BValue>;
 
 const MAX_DEPTH = 32;
 const encoder = new TextEncoder();
-const keyDecoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a key's leading U+FEFF is part of it; stripped, "\uFEFFname" read as "name",
+// a second "name" hiding from the check that keys are unique, the decoded value no longer
+// re-encoding to the bytes (and info_hash) received
+const keyDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Encodes a value; a `string` is taken as its UTF-8 bytes. Dictionary keys are sorted. */
 export function encode(value: BValue | string): Uint8Array {

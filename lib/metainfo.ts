@@ -22,7 +22,9 @@ export interface TorrentInfo {
 }
 
 const ALLOWED_KEYS = new Set(["length", "name", "piece length", "pieces", "private"]);
-const nameDecoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the name (stripped, the name would not encode back
+// to the info dictionary it came from)
+const nameDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** The bencoded info dictionary of `info`. */
 export function encodeInfo(info: TorrentInfo): Uint8Array {

@@ -341,7 +341,11 @@ function isShareRecord(value: unknown): value is ShareRecord {
     typeof share.path === "string" && Number.isSafeInteger(share.mtime_ms);
 }
 
-function parseKnownTrackers(text: string): { address: string; fingerprint: Fingerprint }[] {
+/**
+ * The entries of a known_trackers file, in order: a line is `host:port SHA256:hex`; comments
+ * (`#`) and malformed lines are skipped, never an error (the file is the user's to edit).
+ */
+export function parseKnownTrackers(text: string): { address: string; fingerprint: Fingerprint }[] {
   const entries = [];
   for (const line of text.split("\n")) {
     const fields = line.trim().split(/\s+/);
@@ -359,7 +363,7 @@ function parseKnownTrackers(text: string): { address: string; fingerprint: Finge
 }
 
 /** `host:port` with the host lowercased and IP literals in canonical form; UserError otherwise. */
-function normalizeAddress(address: string): string {
+export function normalizeAddress(address: string): string {
   const match = /^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]\/]+):([0-9]{1,5})$/.exec(address);
   const port = match ? Number(match[2]) : 0;
   if (match && port >= 1 && port <= 65_535) {

@@ -81,6 +81,18 @@ Deno.test("bencode round trips", async (t) => {
     assert.deepEqual(decode(encoded), new Map([["é", 1]]));
     assert.deepEqual(encode(decode(encoded) as BDict), encoded);
   });
+
+  await t.step("a key's leading byte order mark is part of it", () => {
+    // found by the property bencode.round_trip: a UTF-8 decoder strips a leading U+FEFF by
+    // default, so "\uFEFFname" decoded as "name", the value after it replacing the real
+    // "name" and the dictionary re-encoding to other bytes
+    const encoded = latin1("d4:name1:x7:\xef\xbb\xbfname8:evil.exee");
+    const decoded = decode(encoded) as BDict;
+    assert.deepEqual([...decoded.keys()], ["name", "\ufeffname"]);
+    assert.deepEqual(decoded.get("name"), ascii("x"));
+    assert.deepEqual(encode(decoded), encoded);
+    assert.deepEqual(decode(encode(new Map([["\ufeff", 0]]))), new Map([["\ufeff", 0]]));
+  });
 });
 
 Deno.test("bencode encode", async (t) => {

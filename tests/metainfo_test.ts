@@ -148,6 +148,15 @@ Deno.test("parseInfo accepts", async (t) => {
   await t.step("an empty file with no piece hashes", () => {
     assert.deepEqual(parseInfo(encode(validDict(0))).pieceHashes, new Uint8Array(0));
   });
+  await t.step("a name starting with a byte order mark, as it is", () => {
+    // the stripping the property bencode.round_trip found in keys, here in names: the mark
+    // was dropped, so the name did not encode back to the dictionary (nor info_hash) it came
+    // from (the property metainfo.parse_any checks this now)
+    const bytes = withKey("name", ascii("\ufeffa.iso"));
+    const info = parseInfo(bytes);
+    assert.equal(info.name, "\ufeffa.iso");
+    assert.deepEqual(encodeInfo(info), bytes);
+  });
 });
 
 Deno.test("parseInfo refuses", async (t) => {

@@ -17,6 +17,7 @@ import {
 } from "../lib/ticket.ts";
 
 const BASE64URL = { alphabet: "base64url", omitPadding: true } as const;
+const BASE64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 const INFO_HASH = "7353b5c237721f4b197d66cc82e01503e08aae94";
 const OTHER_HASH = "e1234792619d8a1bc9fd3b2ba71e3ebd37f67ba3";
 const NOW = 1_700_000_000_000;
@@ -117,6 +118,28 @@ Deno.test("tickets", async (t) => {
       /signature/,
     );
     await refused(`${body}.${new Uint8Array(64).toBase64(BASE64URL)}`, keys.publicKey, /signature/);
+  });
+
+  await t.step("a signature is accepted in one spelling only", async () => {
+    // found by the property ticket.mutated: base64 decoding skips blanks and padding and
+    // ignores the 4 spare bits of the last character, so these decoded to the same signature
+    // and verified: 16 spellings of the last character and any blank anywhere
+    const [body, signature] = ticket.split(".");
+    const last = BASE64URL_ALPHABET.indexOf(signature.at(-1)!);
+    const spareBits = BASE64URL_ALPHABET[last ^ 0b0101];
+    const variants = [
+      `${signature.slice(0, -1)}${spareBits}`,
+      `${signature.slice(0, 10)} ${signature.slice(10)}`,
+      `${signature}\n`,
+      `${signature}==`,
+    ];
+    for (const variant of variants) {
+      assert.deepEqual(
+        Uint8Array.fromBase64(variant, BASE64URL),
+        Uint8Array.fromBase64(signature, BASE64URL),
+      );
+      await refused(`${body}.${variant}`, keys.publicKey, /malformed/);
+    }
   });
 
   await t.step("another tracker's key does not verify it", async () => {
