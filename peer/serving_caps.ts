@@ -23,11 +23,14 @@
  * About 1.5 MiB, so one user costs this client at most `MAX_SERVED_PER_USER` x 1.5 MiB =
  * 48 MiB, and one (user, file) 6 MiB. (Measured on loopback, 128 served connections that
  * each asked for a whole piece and read nothing grew a seeder by 0.6 MiB each: the kernel
- * took the encrypted piece, and nothing was left unread.) All connections together are bounded by the
- * listener's cap (half the descriptor limit less 64): 448 connections at the usual limit of
- * 1,024 descriptors, about 670 MiB if every one were served at its worst; a connection with
- * no ticket yet holds no run buffer (about 0.5 MiB) and lasts at most 10 s unless a ticket
- * verifies.
+ * took the encrypted piece, and nothing was left unread.) A connection with no ticket yet
+ * holds no run buffer (about 0.5 MiB) and lasts at most 10 s unless a ticket verifies.
+ *
+ * All connections together, served or not, are bounded by `MAX_PEER_CONNECTIONS` (256),
+ * which the peer listener enforces from the TCP accept on (peer/client.ts): at most
+ * 256 x 1.5 MiB = 384 MiB above the client's own (about 90 MiB), so under 512 MiB in all
+ * whatever `ulimit -n` allows (the listener's descriptor cap alone, `connectionCap()`, was
+ * up to 16,384 connections: 24 GiB).
  *
  * @module
  */
@@ -46,6 +49,17 @@ export const MAX_SERVED_PER_USER = 32;
  * one is still closing.
  */
 export const MAX_SERVED_PER_USER_FILE = 4;
+
+/**
+ * Connections the peer listener holds at once, in all states (TLS handshake, BitTorrent
+ * handshake, ticket check, served). A seeder in a group-based swarm serves the members of
+ * its groups: each member fetching a file holds one connection to it per holder (downloads
+ * dial each holder once), so 256 is a group of 100 fetching two new files from this one
+ * client at the same moment with room to spare; holders beyond a downloader's first 50 are
+ * never dialled, and a popular file soon has more holders to spread over. The 257th is
+ * closed as it comes, like the 129th from one address, and gets in once one ends.
+ */
+export const MAX_PEER_CONNECTIONS = 256;
 
 /** Who holds a place, as the caps count it. */
 interface Place {
