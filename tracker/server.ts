@@ -84,6 +84,8 @@ export interface TrackerOptions {
   busyAfterMs?: number;
   /** The clock requests wait for their turn by (ms); tests may make time pass at will. */
   turnClock?: () => number;
+  /** Connections not logged in held at once. Default `MAX_STRANGERS`. */
+  maxStrangers?: number;
 }
 
 /**
@@ -92,6 +94,17 @@ export interface TrackerOptions {
  * closed and connect again when the user next logs in (peer/tracker_link.ts).
  */
 export const DEFAULT_LOGIN_GRACE_MS = 60_000;
+
+/**
+ * Connections not logged in the tracker holds at once: strangers, who may come from
+ * anywhere and cost nothing to open. One more closes the oldest of them not being answered,
+ * as its login deadline would (notice included; a client takes it quietly and connects again
+ * at its next command), so a flood of connections that never log in holds at most 1,024
+ * (under 100 KiB each, measured: 100 MiB) however many come and whatever `ulimit -n` allows,
+ * and keeps nobody out: an honest client logs in moments after it connects, and a
+ * connection whose request is being answered (a login being hashed) is never the one closed.
+ */
+export const MAX_STRANGERS = 1024;
 
 const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
 /**
@@ -131,6 +144,7 @@ export class Tracker {
   readonly #turns: Turns;
   readonly #addressChecks: AddressChecks;
   readonly #largeFrames = new FrameBudget(LARGE_FRAME_BUDGET_BYTES);
+  readonly #strangers: Strangers;
   readonly #accepting: Promise<void>;
   #nextConnectionId = 1;
   #closing?: Promise<void>;
@@ -160,6 +174,7 @@ export class Tracker {
     });
     this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.#loginGraceMs = options.loginGraceMs ?? DEFAULT_LOGIN_GRACE_MS;
+    this.#strangers = new Strangers(options.maxStrangers ?? MAX_STRANGERS);
     // hostile connections can provoke a line each: at most 20 lines per 10 s
     this.#log = limitedLog(options.log ?? ((line: string) => console.error(line)));
     this.#decoyHash = makeDecoyHash();
@@ -263,15 +278,13 @@ export class Tracker {
     };
     const writer = new FrameWriter(conn);
     let idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
-    const login = new LoginDeadline(this.#loginGraceMs, async () => {
+    const login = new LoginDeadline(this.#loginGraceMs, this.#strangers, async (reason) => {
       const seconds = Math.round(this.#loginGraceMs / 100) / 10;
-      await writer.reply(
-        failure(
-          CONNECTION_NOTICE_ID,
-          "unauthenticated",
-          `not logged in within ${seconds} s: closing the connection`,
-        ),
-      ).catch(() => {});
+      const message = reason === "deadline"
+        ? `not logged in within ${seconds} s: closing the connection`
+        : "too many connections not logged in: closing the oldest";
+      await writer.reply(failure(CONNECTION_NOTICE_ID, "unauthenticated", message))
+        .catch(() => {});
       closeQuietly(conn);
     });
     login.watch(connection.user !== undefined);
@@ -555,7 +568,8 @@ function failure(id: number, code: ErrorCode, message: string): Response {
  */
 class LoginDeadline {
   readonly #graceMs: number;
-  readonly #expire: () => Promise<void>;
+  readonly #strangers: Strangers;
+  readonly #expire: (reason: "deadline" | "crowded") => Promise<void>;
   #timer?: ReturnType<typeof setTimeout>;
   #passed = false;
   #closing?: Promise<void>;
@@ -572,14 +586,20 @@ class LoginDeadline {
     return this.#closing ?? Promise.resolve();
   }
 
-  constructor(graceMs: number, expire: () => Promise<void>) {
+  constructor(
+    graceMs: number,
+    strangers: Strangers,
+    expire: (reason: "deadline" | "crowded") => Promise<void>,
+  ) {
     this.#graceMs = graceMs;
+    this.#strangers = strangers;
     this.#expire = expire;
   }
 
   /**
    * Starts the grace period when the connection is not logged in (and it is not running),
-   * stops it when it is. Returns true when the connection has been closed for it.
+   * taking a place among the strangers; stops it when it is logged in. Returns true when the
+   * connection has been closed for it.
    */
   watch(loggedIn: boolean): boolean {
     if (this.expired) return true;
@@ -588,13 +608,19 @@ class LoginDeadline {
       return false;
     }
     if (this.#passed) {
-      this.#close();
+      this.#close("deadline");
       return true;
     }
-    this.#timer ??= setTimeout(() => {
-      this.#passed = true;
-      if (!this.busy) this.#close();
-    }, this.#graceMs);
+    if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => {
+        this.#passed = true;
+        if (!this.busy) this.#close("deadline");
+      }, this.#graceMs);
+      if (!this.#strangers.admit(this)) {
+        this.#close("crowded");
+        return true;
+      }
+    }
     return false;
   }
 
@@ -602,9 +628,50 @@ class LoginDeadline {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#passed = false;
+    this.#strangers.leave(this);
   }
 
-  #close(): void {
-    this.#closing ??= this.#expire();
+  /** Closes the connection to make room for a newer stranger. */
+  evict(): void {
+    this.#close("crowded");
+  }
+
+  #close(reason: "deadline" | "crowded"): void {
+    this.#strangers.leave(this);
+    this.#closing ??= this.#expire(reason);
+  }
+}
+
+/**
+ * The connections not logged in, oldest first, at most `max` (`MAX_STRANGERS`): a newcomer
+ * closes the oldest one that is not being answered.
+ */
+class Strangers {
+  readonly #waiting = new Set<LoginDeadline>();
+  readonly #max: number;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  /** Takes a place for `deadline`'s connection: false when none could be made. */
+  admit(deadline: LoginDeadline): boolean {
+    if (this.#waiting.size >= this.#max) {
+      let oldest: LoginDeadline | undefined;
+      for (const waiting of this.#waiting) {
+        if (!waiting.busy) {
+          oldest = waiting;
+          break;
+        }
+      }
+      if (!oldest) return false;
+      oldest.evict();
+    }
+    this.#waiting.add(deadline);
+    return true;
+  }
+
+  leave(deadline: LoginDeadline): void {
+    this.#waiting.delete(deadline);
   }
 }
