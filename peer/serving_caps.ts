@@ -13,7 +13,8 @@
  * Memory, worst case, of one connection served here (peer/connection.ts, lib/transport.ts):
  *
  * - 320 KiB unread bytes: node:tls stops reading at 256 KiB buffered, plus a chunk of at
- *   most 64 KiB that came while it stopped;
+ *   most 48 KiB that came while it stopped, and what the runtime's TLS socket took from the
+ *   kernel before it stopped (lib/transport.ts; before that stop, it took all there was);
  * - 128 KiB wire reader buffer: 64 KiB to start, doubled at most once (no message it takes
  *   is longer than 64 KiB, bitfields up to 64 KiB included: files up to 256 GiB);
  * - 1 MiB of pieces being sent: one run buffer of a whole piece (512 KiB), and its
@@ -49,6 +50,9 @@ export const MAX_SERVED_PER_USER = 32;
  * one is still closing.
  */
 export const MAX_SERVED_PER_USER_FILE = 4;
+
+/** What one connection served here holds at most (see the module's notes). */
+export const WORST_BYTES_PER_CONNECTION = 1.5 * 1024 * 1024;
 
 /**
  * Connections the peer listener holds at once, in all states (TLS handshake, BitTorrent

@@ -6,6 +6,30 @@
  * before a login it may only send small frames, and now only for so long, so strangers
  * cannot hold connections open for ever by pinging.
  *
+ * Memory, worst case, of one connection (lib/transport.ts, lib/frame.ts, measured with Deno
+ * 2.9.6 where the runtime holds it):
+ *
+ * - about 40 KiB as it stands: TLS state and the socket, the session's objects and timers
+ *   (measured: 36 KiB per idle connection over 5,000);
+ * - up to 240 KiB received and not yet read, while a request of it is answered or its
+ *   large frame waits for the budget: 16 KiB read ahead and a chunk of up to 48 KiB in
+ *   lib/transport.ts, and what the runtime's TLS socket has taken from the kernel and
+ *   decrypted before it stopped (one 64 KiB read, and its plaintext);
+ * - up to 112 KiB of frame being received: 64 KiB (16 KiB before a login), a chunk more;
+ *   larger frames only with a share of `LARGE_FRAME_BUDGET_BYTES`, for all connections.
+ *
+ * So `WORST_BYTES_PER_CONNECTION`, 384 KiB (measured, 2,000 logged-in connections each
+ * holding a partial 1 MiB frame: 212 KiB), outside what all connections share: large frames
+ * (16 MiB, a few times that while decoded) and the password hashes (two at once, 64 MiB).
+ * Not counted: a reply a client does not read stays with its connection until the kernel
+ * takes it (most are small; a `locate_file` of a 16 GiB file is under 1 MiB).
+ *
+ * Connections: at most `MAX_STRANGERS` (1,024) not logged in, oldest closed first, whatever
+ * comes (384 MiB at worst); logged in, as many as the listener's cap allows (half the
+ * descriptor limit less 64, at most 16,384): 448 at the usual 1,024 descriptors (168 MiB
+ * at worst), 9,936 at 20,000 (3.6 GiB at worst). Size `ulimit -n` by memory, one logged-in
+ * client per 384 KiB.
+ *
  * @module
  */
 
@@ -95,6 +119,9 @@ export interface TrackerOptions {
  */
 export const DEFAULT_LOGIN_GRACE_MS = 60_000;
 
+/** What one connection holds at most, outside what all share (see the module's notes). */
+export const WORST_BYTES_PER_CONNECTION = 384 * 1024;
+
 /**
  * Connections not logged in the tracker holds at once: strangers, who may come from
  * anywhere and cost nothing to open. One more closes the oldest of them not being answered,
@@ -112,7 +139,7 @@ const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
  * serving certificate (at most 8 KiB), create_user, login and resume; a stranger cannot make
  * the tracker hold a megabyte per connection.
  */
-const MAX_UNAUTHENTICATED_FRAME_BYTES = 16 * 1024;
+export const MAX_UNAUTHENTICATED_FRAME_BYTES = 16 * 1024;
 /**
  * Bytes of frames longer than 64 KiB (a `share_file` of a file over about 1.2 GiB, the
  * longest 1 MiB) all connections may be receiving at once: 16 maximal frames. A connection
