@@ -57,6 +57,7 @@ import {
   WORST_BYTES_PER_CONNECTION as SERVED_CONNECTION_BYTES,
 } from "../peer/serving_caps.ts";
 import {
+  MAX_STRANGERS,
   MAX_UNAUTHENTICATED_FRAME_BYTES,
   WORST_BYTES_PER_CONNECTION as TRACKER_CONNECTION_BYTES,
 } from "../tracker/server.ts";
@@ -279,9 +280,12 @@ class Flood implements Disposable {
   /** The sockets open (a socket that stopped reading does not see its close). */
   readonly sockets = new Set<tls.TLSSocket>();
 
+  /** Keeps `socket` until it closes; what comes on it is read and dropped, unless stopped. */
   hold(socket: tls.TLSSocket): void {
     this.sockets.add(socket);
     socket.once("close", () => this.sockets.delete(socket));
+    // a socket nobody reads never sees its far end close, and keeps its descriptor
+    if (socket.listenerCount("data") === 0) socket.resume();
   }
 
   [Symbol.dispose](): void {
@@ -555,7 +559,10 @@ const builders: Record<Shape, Builder> = {
     // not logged in: the tracker closes the oldest beyond its strangers, so this holds few
     const tried = asked;
     const limits = await trackerLimits(setting.tracker.pid);
-    const note = [`tracker cap ${limits.cap} at ulimit -n ${limits.soft}`];
+    const note = [
+      `the tracker keeps ${MAX_STRANGERS} not logged in, closing the oldest; its cap ` +
+      `${limits.cap} at ulimit -n ${limits.soft}`,
+    ];
     const identity = await generateIdentity("idle flood");
     const sources = new Sources(40);
     await inTurn(tried, async () => {
