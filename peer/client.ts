@@ -65,7 +65,7 @@ export async function runClient(options: ClientOptions): Promise<number> {
       security: plaintext
         ? { mode: "plaintext" }
         : { mode: "tls", certPem: serving.certPem, keyPem: identity.keyPem },
-      // memory, not descriptors, bounds a serving peer: 256 connections of 1.5 MiB at most
+      // memory, not descriptors, bounds a serving peer: 256 connections of 1.75 MiB at most
       maxConnections: Math.min(connectionCap(), MAX_PEER_CONNECTIONS),
     });
   } catch (error) {

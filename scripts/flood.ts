@@ -86,7 +86,7 @@ const OWN_MIB = { tracker: 192, seeder: 128 } as const;
 
 /**
  * The most one connection holds, stated where it is bounded: tracker/server.ts (384 KiB),
- * peer/serving_caps.ts (1.5 MiB, served).
+ * peer/serving_caps.ts (1.75 MiB, served).
  */
 const CONNECTION_BYTES = {
   tracker: TRACKER_CONNECTION_BYTES,
@@ -96,7 +96,7 @@ const CONNECTION_BYTES = {
 /**
  * The ceiling of peak resident memory, MiB, for a target holding `held` connections: its own
  * and each connection's worst. The caps bound `held`: 1,024 connections not logged in on a
- * tracker (`MAX_STRANGERS`), 256 on a serving peer (`MAX_PEER_CONNECTIONS`: 512 MiB in
+ * tracker (`MAX_STRANGERS`), 256 on a serving peer (`MAX_PEER_CONNECTIONS`: 576 MiB in
  * all); logged-in tracker connections only by the descriptor limit, so those floods are
  * held to a size and the ceiling grows with it.
  */
