@@ -559,8 +559,9 @@ const builders: Record<Shape, Builder> = {
     // not logged in: the tracker closes the oldest beyond its strangers, so this holds few
     const tried = asked;
     const limits = await trackerLimits(setting.tracker.pid);
+    const strangers = Math.min(MAX_STRANGERS, Math.floor(limits.cap / 2));
     const note = [
-      `the tracker keeps ${MAX_STRANGERS} not logged in, closing the oldest; its cap ` +
+      `the tracker keeps ${strangers} not logged in, closing the oldest; its cap ` +
       `${limits.cap} at ulimit -n ${limits.soft}`,
     ];
     const identity = await generateIdentity("idle flood");
@@ -596,7 +597,8 @@ const builders: Record<Shape, Builder> = {
     // a header past that limit: the tracker must close the connection at once
     let closed = 0;
     await Promise.all(Array.from({ length: OVERSIZED_PRELOGIN }, async () => {
-      const socket = await dial(setting.tracker.port, sources.next(), identity);
+      const socket = await dial(setting.tracker.port, sources.next(), identity).catch(() => {});
+      if (!socket) return; // not even let in: said below
       try {
         const gone = new Promise<void>((resolve) => socket.once("close", resolve));
         socket.resume();
@@ -1039,7 +1041,9 @@ async function main(args: string[]): Promise<number> {
   if (limits.hard < most + 512) {
     console.error(
       `flood: this process may open ${limits.soft} descriptors (hard limit ${limits.hard}): ` +
-        `floods are cut to fit; raise the hard limit (as root: ulimit -Hn ${most + 512}, or ` +
+        `floods that keep their connections are cut to fit; raise the hard limit (as root: ulimit -Hn ${
+          most + 512
+        }, or ` +
         `limits.conf) to try all ${most}`,
     );
   }

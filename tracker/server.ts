@@ -24,11 +24,11 @@
  * Not counted: a reply a client does not read stays with its connection until the kernel
  * takes it (most are small; a `locate_file` of a 16 GiB file is under 1 MiB).
  *
- * Connections: at most `MAX_STRANGERS` (1,024) not logged in, oldest closed first, whatever
- * comes (384 MiB at worst); logged in, as many as the listener's cap allows (half the
- * descriptor limit less 64, at most 16,384): 448 at the usual 1,024 descriptors (168 MiB
- * at worst), 9,936 at 20,000 (3.6 GiB at worst). Size `ulimit -n` by memory, one logged-in
- * client per 384 KiB.
+ * Connections: at most `MAX_STRANGERS` (1,024, and half the listener's cap) not logged in,
+ * oldest closed first, whatever comes (384 MiB at worst); logged in, as many as the
+ * listener's cap allows (half the descriptor limit less 64, at most 16,384): 448 at the
+ * usual 1,024 descriptors (168 MiB at worst), 9,936 at 20,000 (3.6 GiB at worst). Size
+ * `ulimit -n` by memory, one logged-in client per 384 KiB.
  *
  * @module
  */
@@ -42,6 +42,7 @@ import { certificatePublicKeyInfo } from "../lib/x509.ts";
 import {
   type AcceptedConn,
   type ByteConn,
+  connectionCap,
   type ConnListener,
   hostPort,
   listen,
@@ -108,7 +109,10 @@ export interface TrackerOptions {
   busyAfterMs?: number;
   /** The clock requests wait for their turn by (ms); tests may make time pass at will. */
   turnClock?: () => number;
-  /** Connections not logged in held at once. Default `MAX_STRANGERS`. */
+  /**
+   * Connections not logged in held at once. Default `MAX_STRANGERS`, or half the
+   * connections the listener holds when that is fewer.
+   */
   maxStrangers?: number;
 }
 
@@ -124,7 +128,9 @@ export const WORST_BYTES_PER_CONNECTION = 384 * 1024;
 
 /**
  * Connections not logged in the tracker holds at once: strangers, who may come from
- * anywhere and cost nothing to open. One more closes the oldest of them not being answered,
+ * anywhere and cost nothing to open; never more than half the connections its listener
+ * holds (224 of 448 at the usual 1,024 descriptors), or they could fill it before the
+ * newest could close the oldest. One more closes the oldest of them not being answered,
  * as its login deadline would (notice included; a client takes it quietly and connects again
  * at its next command), so a flood of connections that never log in holds at most 1,024
  * (under 100 KiB each, measured: 100 MiB) however many come and whatever `ulimit -n` allows,
@@ -187,6 +193,7 @@ export class Tracker {
     sessions: Sessions,
     options: TrackerOptions,
     fingerprint: string | undefined,
+    listenerCap: number,
   ) {
     this.#listener = listener;
     this.fingerprint = fingerprint;
@@ -201,7 +208,9 @@ export class Tracker {
     });
     this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.#loginGraceMs = options.loginGraceMs ?? DEFAULT_LOGIN_GRACE_MS;
-    this.#strangers = new Strangers(options.maxStrangers ?? MAX_STRANGERS);
+    this.#strangers = new Strangers(
+      options.maxStrangers ?? Math.max(1, Math.min(MAX_STRANGERS, Math.floor(listenerCap / 2))),
+    );
     // hostile connections can provoke a line each: at most 20 lines per 10 s
     this.#log = limitedLog(options.log ?? ((line: string) => console.error(line)));
     this.#decoyHash = makeDecoyHash();
@@ -229,10 +238,12 @@ export class Tracker {
         security = { mode: "tls", certPem: identity.certPem, keyPem: identity.keyPem };
         fingerprint = identity.fingerprint;
       }
+      const listenerCap = connectionCap();
       const listener = await listen({
         hostname: options.hostname,
         port: options.port,
         security,
+        maxConnections: listenerCap,
         // a connection silent from its first byte is idle too (but a handshake may take a
         // moment on a busy machine: never less than 2 s)
         handshakeTimeoutMs: Math.min(
@@ -245,7 +256,16 @@ export class Tracker {
           `cannot listen on ${options.hostname}:${options.port}: ${errorMessage(error)}`,
         );
       });
-      return new Tracker(listener, store, tickets, presence, sessions, options, fingerprint);
+      return new Tracker(
+        listener,
+        store,
+        tickets,
+        presence,
+        sessions,
+        options,
+        fingerprint,
+        listenerCap,
+      );
     } catch (error) {
       store.close();
       throw error;
