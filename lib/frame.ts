@@ -28,8 +28,12 @@ export function encodeFrame(message: unknown, maxFrameBytes = MAX_FRAME_BYTES): 
   return frame;
 }
 
-/** The buffer a decoder keeps between frames at most (64 KiB): more only while a frame needs it. */
-const KEPT_CAPACITY_BYTES = 64 * 1024;
+/** The buffer a decoder keeps between frames at most (16 KiB): more only while a frame needs it. */
+const KEPT_CAPACITY_BYTES = 16 * 1024;
+/** What a decoder's buffer goes back to once a frame that needed more is read. */
+const SMALL_CAPACITY_BYTES = 4 * 1024;
+/** Frames longer than this (64 KiB) are read only with a share of a `FrameBudget`, if any. */
+export const LARGE_FRAME_BYTES = 64 * 1024;
 
 /**
  * Incremental decoder: `push` bytes as they arrive, then take whole messages with `next`.
@@ -56,6 +60,23 @@ export class FrameDecoder {
   /** Bytes the decoder holds memory for (its buffer), whatever is in it. */
   get capacityBytes(): number {
     return this.#buffer.length;
+  }
+
+  /**
+   * The whole length (header and body) of the frame being received, once its header is in
+   * and while its body is not complete; otherwise undefined. A length over the limit is
+   * for `next` to refuse.
+   */
+  get incompleteFrameBytes(): number | undefined {
+    const frame = this.#frameBytes();
+    return frame !== undefined && this.bufferedBytes < frame ? frame : undefined;
+  }
+
+  /** The length of the frame at the start of the buffer, once its header is in. */
+  #frameBytes(): number | undefined {
+    if (this.bufferedBytes < HEADER_BYTES) return undefined;
+    const view = new DataView(this.#buffer.buffer, this.#buffer.byteOffset + this.#start);
+    return HEADER_BYTES + view.getUint32(0);
   }
 
   /** Appends received bytes. */
@@ -101,7 +122,8 @@ export class FrameDecoder {
     if (this.#buffer.length <= KEPT_CAPACITY_BYTES) return;
     const pending = this.bufferedBytes;
     if (pending > KEPT_CAPACITY_BYTES / 2) return;
-    const small = new Uint8Array(KEPT_CAPACITY_BYTES);
+    // small: a connection idle after one large frame holds 4 KiB, not the 64 KiB it once did
+    const small = new Uint8Array(Math.max(SMALL_CAPACITY_BYTES, pending));
     small.set(this.#buffer.subarray(this.#start, this.#end));
     this.#buffer = small;
     this.#start = 0;
@@ -114,7 +136,14 @@ export class FrameDecoder {
     if (needed <= this.#buffer.length) {
       this.#buffer.copyWithin(0, this.#start, this.#end);
     } else {
-      const grown = new Uint8Array(Math.max(needed, this.#buffer.length * 2, 4096));
+      // a frame whose length is known gets its room at once, and no more: doubling on the
+      // way to a 1 MiB frame left up to 1 MiB of garbage, and 2 MiB of buffer
+      const frame = this.#frameBytes();
+      const limit = HEADER_BYTES + this.#maxFrameBytes();
+      const wanted = frame !== undefined && frame <= limit
+        ? frame
+        : Math.max(this.#buffer.length * 2, 4096);
+      const grown = new Uint8Array(Math.max(needed, wanted));
       grown.set(this.#buffer.subarray(this.#start, this.#end));
       this.#buffer = grown;
     }
@@ -124,26 +153,109 @@ export class FrameDecoder {
 }
 
 /**
+ * Reads the next chunk into `decoder`: false at the end of the stream. The chunk lives in
+ * this call only; in the caller's loop it stayed alive (V8 keeps a suspended function's
+ * last values) while the reader waited for the next, up to 48 KiB per idle connection.
+ */
+async function pushNext(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  decoder: FrameDecoder,
+): Promise<boolean> {
+  const { value, done } = await reader.read();
+  if (done) return false;
+  decoder.push(value);
+  return true;
+}
+
+/**
+ * Bytes of large frames (longer than `LARGE_FRAME_BYTES`) that all the readers sharing it
+ * may hold at once, from a large frame's header until the frame has been handled. A reader
+ * whose next frame is large waits for its share before it reads the body; meanwhile it reads
+ * nothing, so its sender is held back by TCP. So any number of connections each sending a
+ * large frame costs this budget (and a few times it while they are decoded), not a megabyte
+ * each. Waiters are served first come, first served; a frame larger than the whole budget
+ * waits for all of it.
+ */
+export class FrameBudget {
+  readonly totalBytes: number;
+  #available: number;
+  readonly #waiting: { bytes: number; resolve: () => void }[] = [];
+
+  constructor(totalBytes: number) {
+    if (!(totalBytes > 0)) throw new RangeError("a frame budget must be positive");
+    this.totalBytes = totalBytes;
+    this.#available = totalBytes;
+  }
+
+  /** Bytes not held by any reader. */
+  get availableBytes(): number {
+    return this.#available;
+  }
+
+  /** Readers waiting for their share. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /** Resolves once `bytes` (at most the whole budget) are held for the caller. */
+  acquire(bytes: number): Promise<number> {
+    const share = Math.min(bytes, this.totalBytes);
+    if (this.#waiting.length === 0 && share <= this.#available) {
+      this.#available -= share;
+      return Promise.resolve(share);
+    }
+    return new Promise((resolve) =>
+      this.#waiting.push({ bytes: share, resolve: () => resolve(share) })
+    );
+  }
+
+  /** Gives back what `acquire` resolved with. */
+  release(share: number): void {
+    this.#available += share;
+    while (this.#waiting.length > 0 && this.#waiting[0].bytes <= this.#available) {
+      const next = this.#waiting.shift()!;
+      this.#available -= next.bytes;
+      next.resolve();
+    }
+  }
+}
+
+/**
  * Reads frames from a byte stream until it ends. A protocol violation throws
- * `ProtocolError`; the caller decides whether to answer before closing.
+ * `ProtocolError`; the caller decides whether to answer before closing. With a `budget`, a
+ * large frame's body is read only once its share of the budget is held, and the share is
+ * given back when the caller asks for the next frame (it has handled this one) or stops.
  */
 export async function* readFrames(
   stream: ReadableStream<Uint8Array>,
   maxFrameBytes: number | (() => number) = MAX_FRAME_BYTES,
+  options: { budget?: FrameBudget } = {},
 ): AsyncGenerator<Record<string, unknown>> {
   const decoder = new FrameDecoder(maxFrameBytes);
   const reader = stream.getReader();
+  const budget = options.budget;
+  let held = 0;
   try {
     while (true) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      decoder.push(value);
-      for (let message = decoder.next(); message; message = decoder.next()) yield message;
+      const incomplete = decoder.incompleteFrameBytes;
+      if (budget && held === 0 && incomplete !== undefined && incomplete > LARGE_FRAME_BYTES) {
+        held = await budget.acquire(incomplete);
+      }
+      if (!await pushNext(reader, decoder)) break;
+      for (let message = decoder.next(); message; message = decoder.next()) {
+        yield message;
+        // the large frame, if one was held for, is the first that completed
+        if (held > 0) {
+          budget!.release(held);
+          held = 0;
+        }
+      }
     }
     if (decoder.bufferedBytes > 0) {
       throw new ProtocolError(`stream ended inside a frame (${decoder.bufferedBytes} bytes left)`);
     }
   } finally {
+    if (held > 0) budget!.release(held);
     reader.releaseLock();
   }
 }

@@ -31,6 +31,11 @@ import { UserError } from "./errors.ts";
 export interface ByteConn {
   /** Reads into `into`; the count read, or null at the end of the stream. */
   read(into: Uint8Array): Promise<number | null>;
+  /**
+   * The next bytes received, as they came (no buffer of the caller's), or null at the end
+   * of the stream. Where present, readers use it: an idle connection then holds no buffer.
+   */
+  readChunk?(): Promise<Uint8Array | null>;
   /** Writes some of `bytes` (all of them for TLS); resolves with the count written. */
   write(bytes: Uint8Array): Promise<number>;
   close(): void;
@@ -67,9 +72,16 @@ export class IdentityError extends UserError {
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 /**
  * Bytes a node:tls connection buffers ahead of its reader before it stops reading the
- * socket (TCP then holds the sender back): the bound on what one connection holds unread.
+ * socket (TCP then holds the sender back): the bound on what one connection holds unread,
+ * with one more chunk (up to 48 KiB with TLS, 64 KiB in clear) that came as it stopped.
  */
 const READ_AHEAD_BYTES = 256 * 1024;
+/**
+ * What each chunk held unread counts against the read-ahead beyond its bytes: the objects
+ * around it. Without it a sender of one-byte TLS records could make a connection hold
+ * hundreds of thousands of chunks (some 200 bytes each) for 256 KiB of read-ahead.
+ */
+const CHUNK_OVERHEAD_BYTES = 512;
 /** Accepted connections waiting for the accept loop to take them. */
 const MAX_PENDING_ACCEPTS = 128;
 
@@ -121,8 +133,14 @@ export async function listen(
     maxConnections?: number;
     /** Connections open at once from one address. Default `MAX_CONNECTIONS_PER_ADDRESS`. */
     maxConnectionsPerAddress?: number;
+    /**
+     * Bytes each connection reads ahead of its reader (the most it holds unread, with one
+     * more chunk). Default 256 KiB: a peer link carries pieces.
+     */
+    readAheadBytes?: number;
   },
 ): Promise<ConnListener> {
+  const readAhead = options.readAheadBytes ?? READ_AHEAD_BYTES;
   const queue = new AcceptQueue();
   let server: net.Server;
   if (options.security.mode === "plaintext") {
@@ -143,7 +161,7 @@ export async function listen(
         socket.destroy(); // no client certificate: nobody to serve
         return;
       }
-      queue.push(new NodeConn(socket, new Uint8Array(der)));
+      queue.push(new NodeConn(socket, new Uint8Array(der), readAhead));
     });
     // a client that fails its handshake costs only itself
     server.on("tlsClientError", () => {});
@@ -166,7 +184,7 @@ export async function listen(
       if (left > 0) perAddress.set(address, left);
       else perAddress.delete(address);
     });
-    if (plaintext) queue.push(new NodeConn(socket));
+    if (plaintext) queue.push(new NodeConn(socket, undefined, readAhead));
   });
   const failed = Promise.withResolvers<void>();
   server.once("error", failed.reject);
@@ -440,7 +458,10 @@ function handshake(socket: tls.TLSSocket, who: string): Promise<void> {
 class NodeConn implements AcceptedConn {
   readonly #socket: Socket;
   readonly #chunks: Uint8Array[] = [];
+  /** Bytes held unread, and each chunk's overhead. */
   #buffered = 0;
+  readonly #readAhead: number;
+  #reading = true;
   #ended = false;
   #failure?: Error;
   readonly #arrived = new Wakeup();
@@ -449,8 +470,9 @@ class NodeConn implements AcceptedConn {
   readonly remoteAddr: { hostname: string; port: number };
   readonly localAddr: { hostname: string; port: number };
 
-  constructor(socket: Socket, peerCertificate?: Uint8Array) {
+  constructor(socket: Socket, peerCertificate?: Uint8Array, readAhead = READ_AHEAD_BYTES) {
     this.#socket = socket;
+    this.#readAhead = readAhead;
     this.peerCertificate = peerCertificate;
     this.peerFingerprint = peerCertificate ? sha256Hex(peerCertificate) : undefined;
     this.remoteAddr = {
@@ -464,8 +486,11 @@ class NodeConn implements AcceptedConn {
     socket.setNoDelay(true);
     socket.on("data", (chunk: Uint8Array) => {
       this.#chunks.push(chunk);
-      this.#buffered += chunk.length;
-      if (this.#buffered >= READ_AHEAD_BYTES) socket.pause();
+      this.#buffered += chunk.length + CHUNK_OVERHEAD_BYTES;
+      if (this.#buffered >= this.#readAhead && this.#reading) {
+        this.#reading = false;
+        stopReading(socket);
+      }
       this.#wake();
     });
     socket.on("end", () => {
@@ -487,23 +512,46 @@ class NodeConn implements AcceptedConn {
   }
 
   async read(into: Uint8Array): Promise<number | null> {
-    while (this.#chunks.length === 0) {
-      if (this.#failure) throw this.#failure;
-      if (this.#ended) return null;
-      await this.#arrived.next();
-    }
+    if (!await this.#someArrived()) return null;
     let copied = 0;
     while (copied < into.length && this.#chunks.length > 0) {
       const chunk = this.#chunks[0];
       const take = Math.min(chunk.length, into.length - copied);
       into.set(chunk.subarray(0, take), copied);
       copied += take;
-      if (take === chunk.length) this.#chunks.shift();
-      else this.#chunks[0] = chunk.subarray(take);
+      this.#buffered -= take;
+      if (take === chunk.length) {
+        this.#chunks.shift();
+        this.#buffered -= CHUNK_OVERHEAD_BYTES;
+      } else this.#chunks[0] = chunk.subarray(take);
     }
-    this.#buffered -= copied;
-    if (this.#buffered < READ_AHEAD_BYTES && this.#socket.isPaused()) this.#socket.resume();
+    this.#readMore();
     return copied;
+  }
+
+  async readChunk(): Promise<Uint8Array | null> {
+    if (!await this.#someArrived()) return null;
+    const chunk = this.#chunks.shift()!;
+    this.#buffered -= chunk.length + CHUNK_OVERHEAD_BYTES;
+    this.#readMore();
+    return chunk;
+  }
+
+  /** Waits for bytes: false at the end of the stream; throws what broke it. */
+  async #someArrived(): Promise<boolean> {
+    while (this.#chunks.length === 0) {
+      if (this.#failure) throw this.#failure;
+      if (this.#ended) return false;
+      await this.#arrived.next();
+    }
+    return true;
+  }
+
+  #readMore(): void {
+    if (this.#buffered < this.#readAhead && !this.#reading) {
+      this.#reading = true;
+      readAgain(this.#socket);
+    }
   }
 
   write(bytes: Uint8Array): Promise<number> {
@@ -524,6 +572,40 @@ class NodeConn implements AcceptedConn {
     this.#socket.destroy();
     this.#wake();
   }
+}
+
+/**
+ * Stops taking a socket's bytes from the kernel, so that TCP holds its sender back. Deno's
+ * node:tls (2.9) reads on from the TCP socket under a paused TLS socket, decrypting and
+ * keeping everything sent (measured: 5 paused connections took 100 MiB, where their TCP
+ * sockets stopped took none): that socket's reads are stopped too.
+ */
+export function stopReading(socket: Socket): void {
+  socket.pause();
+  try {
+    tcpHandleUnder(socket)?.readStop();
+  } catch {
+    // closed meanwhile
+  }
+}
+
+/** Undoes `stopReading`. */
+export function readAgain(socket: Socket): void {
+  try {
+    tcpHandleUnder(socket)?.readStart();
+  } catch {
+    // closed meanwhile
+  }
+  socket.resume();
+}
+
+/** The handle of the TCP socket a node:tls socket runs over, if it has one of its own. */
+function tcpHandleUnder(socket: Socket): { readStart(): void; readStop(): void } | undefined {
+  const parent = (socket as unknown as { _parent?: { _handle?: unknown } })._parent;
+  const handle = parent?._handle as { readStart?: unknown; readStop?: unknown } | undefined;
+  return typeof handle?.readStart === "function" && typeof handle?.readStop === "function"
+    ? handle as { readStart(): void; readStop(): void }
+    : undefined;
 }
 
 /** One waiter at a time, woken when something arrived (bytes, a connection, an end). */
@@ -604,11 +686,22 @@ function isIpLiteral(hostname: string): boolean {
   return /^[0-9.]+$/.test(hostname) || hostname.includes(":");
 }
 
-/** A readable stream over a `ByteConn`, for frame readers. */
+/**
+ * A readable stream over a `ByteConn`, for frame readers: the chunks as they came where the
+ * connection hands them out (no buffer per connection while it is idle), else read through
+ * a buffer of `chunkBytes`, made at the first read.
+ */
 export function readableOf(conn: ByteConn, chunkBytes = 16 * 1024): ReadableStream<Uint8Array> {
-  const buffer = new Uint8Array(chunkBytes);
+  let buffer: Uint8Array | undefined;
   return new ReadableStream({
     async pull(controller) {
+      if (conn.readChunk) {
+        const chunk = await conn.readChunk();
+        if (chunk === null) controller.close();
+        else controller.enqueue(chunk);
+        return;
+      }
+      buffer ??= new Uint8Array(chunkBytes);
       const read = await conn.read(buffer);
       if (read === null) controller.close();
       else controller.enqueue(buffer.slice(0, read));

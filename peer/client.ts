@@ -8,10 +8,11 @@
 import { errorMessage } from "../lib/errors.ts";
 import { formatFingerprint, type Identity, issueCertificate } from "../lib/identity.ts";
 import type { PeerAddress } from "../lib/protocol.ts";
-import { type ConnListener, listen } from "../lib/transport.ts";
+import { connectionCap, type ConnListener, listen } from "../lib/transport.ts";
 import { defaultStateDir, StateDir, trackerAddress as trackerAddressOf } from "./state_dir.ts";
 import { trackerVerifier } from "./tracker_trust.ts";
 import { acceptPeer } from "./connection.ts";
+import { MAX_PEER_CONNECTIONS } from "./serving_caps.ts";
 import { ClientSession } from "./session.ts";
 import { Shell } from "./shell.ts";
 
@@ -65,6 +66,8 @@ export async function runClient(options: ClientOptions): Promise<number> {
       security: plaintext
         ? { mode: "plaintext" }
         : { mode: "tls", certPem: serving.certPem, keyPem: identity.keyPem },
+      // memory, not descriptors, bounds a serving peer: 256 connections of 1.75 MiB at most
+      maxConnections: Math.min(connectionCap(), MAX_PEER_CONNECTIONS),
     });
   } catch (error) {
     console.error(

@@ -130,9 +130,18 @@ export class Download implements PieceSink {
   #picker?: Picker;
   #torrent?: HeldTorrent;
   readonly #peers = new Set<PeerHandle>();
-  readonly #connecting = new Set<string>();
+  /**
+   * Every connection we opened, by the endpoint the tracker handed out for it
+   * (`endpointKey`), from the dial until it ends: its handle once the handshakes are done.
+   * An endpoint is dialled once at a time, whether its connection is ready, in its
+   * handshakes or still connecting. (Not by the address a connection ends up with: for a
+   * holder named by host name that is its IP, which matched nothing it was offered at, and
+   * every refresh opened one more connection to it, up to 50. Not by device either: clients
+   * sharing a state directory share one.)
+   */
+  readonly #dialled = new Map<string, PeerHandle | undefined>();
   readonly #stats = new Map<string, PeerStats>();
-  /** Addresses that sent a bad piece: never used again for this file. */
+  /** Addresses (as seen, and as handed out) that sent a bad piece: never used again here. */
   readonly #banned = new Set<string>();
   /** Since when each peer with requests of ours has delivered nothing (ms). */
   readonly #waitingSince = new Map<PeerHandle, number>();
@@ -257,32 +266,52 @@ export class Download implements PieceSink {
   // Peers
 
   #connectAll(peers: PeerEndpoint[]): void {
-    for (const address of peers) {
-      const key = `${address.host}:${address.port}`;
-      if (this.#peers.size + this.#connecting.size >= MAX_PEERS) return;
-      if (this.#banned.has(key) || this.#connecting.has(key) || this.#isConnected(key)) continue;
-      const identity = `${key} ${address.fingerprint ?? ""}`;
+    for (const endpoint of peers) {
+      if (this.#connectionCount() >= MAX_PEERS) return;
+      const address = endpointKey(endpoint);
+      if (this.#banned.has(address) || this.#dialled.has(address)) continue;
+      if (this.#isConnected(address)) continue;
+      const identity = `${address} ${endpoint.fingerprint ?? ""}`;
       if (this.#refused.has(identity)) continue;
-      this.#connecting.add(key);
+      this.#dialled.set(address, undefined);
       connectPeer(
-        address,
+        endpoint,
         this.#torrent!,
         this.#options.context,
-        () => this.#connecting.delete(key),
+        (peer) => this.#dialled.set(address, peer),
       )
         .catch((error) => {
           // refused or broken: the next refresh may offer it again, unless it is an impostor
           if (!(error instanceof IdentityError) || this.#refused.has(identity)) return;
           this.#refused.add(identity);
-          this.#options.onPeerRefused?.(this, key, error.message);
+          this.#options.onPeerRefused?.(this, address, error.message);
         })
-        .finally(() => this.#connecting.delete(key));
+        .finally(() => this.#dialled.delete(address));
     }
   }
 
+  /** Connections of this download: ready ones, and those we opened that are not yet. */
+  #connectionCount(): number {
+    let count = this.#peers.size;
+    for (const peer of this.#dialled.values()) if (!peer || !this.#peers.has(peer)) count++;
+    return count;
+  }
+
+  /**
+   * Whether a ready connection the holder opened to us comes from this address (its
+   * listener's port, told in its extension handshake, at its socket's IP).
+   */
   #isConnected(address: string): boolean {
     for (const peer of this.#peers) if (peer.address === address) return true;
     return false;
+  }
+
+  /** Never uses this peer again for this file: as seen, nor as the tracker hands it out. */
+  #ban(peer: PeerHandle): void {
+    this.#banned.add(peer.address);
+    for (const [address, dialled] of this.#dialled) {
+      if (dialled === peer) this.#banned.add(address);
+    }
   }
 
   /**
@@ -489,7 +518,7 @@ export class Download implements PieceSink {
       const strikes = (this.#strikes.get(peer.address) ?? 0) + (contributors.length === 1 ? 2 : 1);
       this.#strikes.set(peer.address, strikes);
       if (strikes >= 2) {
-        this.#banned.add(peer.address);
+        this.#ban(peer);
         peer.close(`sent a corrupt piece ${index}`);
       }
     }
@@ -512,7 +541,7 @@ export class Download implements PieceSink {
       const seconds = Math.round(timeoutMs / 100) / 10;
       this.#lastDropped = `dropped ${peer.address}: it sent nothing for ${seconds} s ` +
         `with ${outstanding} request${outstanding === 1 ? "" : "s"} outstanding`;
-      this.#banned.add(peer.address);
+      this.#ban(peer);
       peer.close(`sent nothing for ${seconds} s`);
     }
   }
@@ -544,7 +573,7 @@ export class Download implements PieceSink {
       );
       return;
     }
-    const short = this.#peers.size + this.#connecting.size < MAX_PEERS;
+    const short = this.#connectionCount() < MAX_PEERS;
     const interval = Math.min(PEER_REFRESH_MS, TICK_MS * 2 ** this.#peerRefreshes);
     const refreshDue = now - this.#lastPeerRefreshAt >= (this.reason ? TICK_MS * 2 : interval);
     // a ticket due for renewal is asked for every other tick until the tracker answers
@@ -613,6 +642,11 @@ export class Download implements PieceSink {
     this.#slots = undefined;
     if (this.state === "C") this.#done.resolve();
   }
+}
+
+/** `host:port` as the tracker handed it out (host names in lower case, as it compares them). */
+function endpointKey(endpoint: PeerEndpoint): string {
+  return `${endpoint.host.toLowerCase()}:${endpoint.port}`;
 }
 
 function bitfieldOf(pieces: boolean[]): Bitfield {

@@ -12,22 +12,28 @@
  *
  * Memory, worst case, of one connection served here (peer/connection.ts, lib/transport.ts):
  *
- * - 320 KiB unread bytes: node:tls stops reading at 256 KiB buffered, plus a chunk of at
- *   most 64 KiB that came while it stopped;
+ * - 450 KiB unread bytes: node:tls stops reading at 256 KiB buffered, plus a chunk of at
+ *   most 48 KiB that came as it stopped, and what the runtime's TLS socket had taken from
+ *   the kernel by then, about 150 KiB (lib/transport.ts; before that stop was made on the
+ *   TCP socket too, it took all there was);
  * - 128 KiB wire reader buffer: 64 KiB to start, doubled at most once (no message it takes
  *   is longer than 64 KiB, bitfields up to 64 KiB included: files up to 256 GiB);
  * - 1 MiB of pieces being sent: one run buffer of a whole piece (512 KiB), and its
  *   encrypted copy until the kernel takes it (the next run waits for that);
  * - under 100 KiB else: TLS state, up to 512 queued requests, up to 4 tickets being checked.
  *
- * About 1.5 MiB, so one user costs this client at most `MAX_SERVED_PER_USER` x 1.5 MiB =
- * 48 MiB, and one (user, file) 6 MiB. (Measured on loopback, 128 served connections that
- * each asked for a whole piece and read nothing grew a seeder by 0.6 MiB each: the kernel
- * took the encrypted piece, and nothing was left unread.) All connections together are bounded by the
- * listener's cap (half the descriptor limit less 64): 448 connections at the usual limit of
- * 1,024 descriptors, about 670 MiB if every one were served at its worst; a connection with
- * no ticket yet holds no run buffer (about 0.5 MiB) and lasts at most 10 s unless a ticket
- * verifies.
+ * `WORST_BYTES_PER_CONNECTION`, 1.75 MiB, so one user costs this client at most
+ * `MAX_SERVED_PER_USER` x 1.75 MiB = 56 MiB, and one (user, file) 7 MiB. (Measured on
+ * loopback, 256 served connections that each asked for two whole pieces and read nothing
+ * grew a seeder by 0.6 MiB each: the kernel took the encrypted pieces, and nothing was left
+ * unread.) A connection with no ticket yet holds no run buffer (under 0.7 MiB) and lasts at
+ * most 10 s unless a ticket verifies.
+ *
+ * All connections together, served or not, are bounded by `MAX_PEER_CONNECTIONS` (256),
+ * which the peer listener enforces from the TCP accept on (peer/client.ts): at most
+ * 256 x 1.75 MiB = 448 MiB above the client's own (about 90 MiB), so under 576 MiB in all
+ * whatever `ulimit -n` allows (the listener's descriptor cap alone, `connectionCap()`, was
+ * up to 16,384 connections: 28 GiB).
  *
  * @module
  */
@@ -46,6 +52,20 @@ export const MAX_SERVED_PER_USER = 32;
  * one is still closing.
  */
 export const MAX_SERVED_PER_USER_FILE = 4;
+
+/** What one connection served here holds at most (see the module's notes). */
+export const WORST_BYTES_PER_CONNECTION = 1.75 * 1024 * 1024;
+
+/**
+ * Connections the peer listener holds at once, in all states (TLS handshake, BitTorrent
+ * handshake, ticket check, served). A seeder in a group-based swarm serves the members of
+ * its groups: each member fetching a file holds one connection to it per holder (downloads
+ * dial each holder once), so 256 is a group of 100 fetching two new files from this one
+ * client at the same moment with room to spare; holders beyond a downloader's first 50 are
+ * never dialled, and a popular file soon has more holders to spread over. The 257th is
+ * closed as it comes, like the 129th from one address, and gets in once one ends.
+ */
+export const MAX_PEER_CONNECTIONS = 256;
 
 /** Who holds a place, as the caps count it. */
 interface Place {

@@ -124,6 +124,11 @@ export interface ProgramOptions {
   stateHome?: string;
   /** More environment variables for the program. */
   env?: Record<string, string>;
+  /**
+   * Its descriptor limit (`ulimit -n`, set through bash before the program starts): at most
+   * the hard limit. Default: inherited.
+   */
+  descriptorLimit?: number;
 }
 
 /** A spawned process (by default `main.ts`) with its output captured line by line. */
@@ -139,8 +144,13 @@ export class Program implements AsyncDisposable {
   constructor(args: string[], options: ProgramOptions = {}) {
     const stateHome = options.stateHome ??
       (this.#ownStateHome = Deno.makeTempDirSync({ prefix: "swarmshare-state-" }));
-    this.#child = new Deno.Command(options.executable ?? Deno.execPath(), {
-      args: options.executable ? args : ["run", "-A", ...RUNTIME_FLAGS, MAIN, ...args],
+    const executable = options.executable ?? Deno.execPath();
+    const argv = options.executable ? args : ["run", "-A", ...RUNTIME_FLAGS, MAIN, ...args];
+    const limit = options.descriptorLimit;
+    this.#child = new Deno.Command(limit === undefined ? executable : "bash", {
+      args: limit === undefined
+        ? argv
+        : ["-c", `ulimit -n ${Math.floor(limit)} && exec "$@"`, "bash", executable, ...argv],
       cwd: options.cwd,
       stdin: options.stdin ? "piped" : "null",
       stdout: "piped",
@@ -203,8 +213,8 @@ export class Program implements AsyncDisposable {
 
 /** A tracker process. */
 export class TrackerProcess extends Program {
-  private constructor(args: string[], readonly dbPath: string) {
-    super(args);
+  private constructor(args: string[], readonly dbPath: string, descriptorLimit?: number) {
+    super(args, { descriptorLimit });
   }
 
   port = 0;
@@ -214,7 +224,7 @@ export class TrackerProcess extends Program {
   /** Starts a tracker on 127.0.0.1 (port 0: any free one) and waits until it listens. */
   static async start(
     dbPath: string,
-    options: { port?: number; extraArgs?: string[] } = {},
+    options: { port?: number; extraArgs?: string[]; descriptorLimit?: number } = {},
   ): Promise<TrackerProcess> {
     const tracker = new TrackerProcess(
       [
@@ -226,6 +236,7 @@ export class TrackerProcess extends Program {
         ...options.extraArgs ?? [],
       ],
       dbPath,
+      options.descriptorLimit,
     );
     const line = await tracker.stdout.until(
       (text) => text.startsWith("tracker listening on "),
@@ -286,6 +297,8 @@ export class JsonShell extends Program {
       /** Where the client serves peers (`client_ip`). Default 127.0.0.1. */
       clientHost?: string;
       env?: Record<string, string>;
+      /** Its `ulimit -n`; default inherited. */
+      descriptorLimit?: number;
     } = {},
   ): JsonShell {
     const shell = new JsonShell(
@@ -303,6 +316,7 @@ export class JsonShell extends Program {
         waitLimitMs: options.waitLimitMs,
         stateHome: options.stateHome,
         env: options.env,
+        descriptorLimit: options.descriptorLimit,
       },
     );
     shell.peerPort = options.peerPort ?? 0;

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { ProtocolError } from "../lib/errors.ts";
-import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES, readFrames } from "../lib/frame.ts";
+import {
+  encodeFrame,
+  FrameBudget,
+  FrameDecoder,
+  LARGE_FRAME_BYTES,
+  MAX_FRAME_BYTES,
+  readFrames,
+} from "../lib/frame.ts";
 
 function streamOf(...chunks: Uint8Array[]): ReadableStream<Uint8Array> {
   return ReadableStream.from(chunks);
@@ -90,7 +97,7 @@ Deno.test("frame: a large frame's buffer is given back once it is read", () => {
   decoder.push(big);
   assert.ok(decoder.capacityBytes >= big.length);
   assert.equal((decoder.next()?.blob as string).length, 900_000);
-  assert.ok(decoder.capacityBytes <= 64 * 1024, `${decoder.capacityBytes} bytes kept`);
+  assert.ok(decoder.capacityBytes <= 4 * 1024, `${decoder.capacityBytes} bytes kept`);
   // what followed the large frame survives the shrink
   const small = encodeFrame({ after: true });
   const both = new Uint8Array(big.length + small.length);
@@ -100,5 +107,95 @@ Deno.test("frame: a large frame's buffer is given back once it is read", () => {
   decoder.next();
   decoder.push(both.subarray(big.length + 3));
   assert.deepEqual(decoder.next(), { after: true });
-  assert.ok(decoder.capacityBytes <= 64 * 1024);
+  assert.ok(decoder.capacityBytes <= 4 * 1024);
+});
+
+Deno.test("frame: a large frame gets its room at once, exactly, once its header is in", () => {
+  const decoder = new FrameDecoder();
+  const big = encodeFrame({ blob: "y".repeat(900_000) });
+  decoder.push(big.subarray(0, 1000));
+  assert.equal(decoder.incompleteFrameBytes, big.length);
+  const grown: number[] = [];
+  for (let at = 1000; at < big.length; at += 16 * 1024) {
+    decoder.push(big.subarray(at, Math.min(big.length, at + 16 * 1024)));
+    grown.push(decoder.capacityBytes);
+  }
+  // doubling on the way held up to twice the frame, and left the smaller buffers behind
+  assert.deepEqual(new Set(grown), new Set([big.length]));
+  assert.equal(decoder.incompleteFrameBytes, undefined, "complete: nothing is incomplete");
+  assert.equal((decoder.next()?.blob as string).length, 900_000);
+});
+
+Deno.test("FrameBudget: first come, first served, never more than its total", async () => {
+  const budget = new FrameBudget(100);
+  const order: string[] = [];
+  assert.equal(await budget.acquire(60), 60);
+  const b = budget.acquire(60).then((share) => order.push(`b ${share}`));
+  // a small one does not pass the one waiting before it
+  const c = budget.acquire(10).then((share) => order.push(`c ${share}`));
+  // more than the whole budget waits for all of it
+  const d = budget.acquire(500).then((share) => order.push(`d ${share}`));
+  await Promise.resolve();
+  assert.deepEqual(order, []);
+  assert.equal(budget.waiting, 3);
+  budget.release(60);
+  await b;
+  await c;
+  assert.deepEqual(order, ["b 60", "c 10"]);
+  assert.equal(budget.availableBytes, 30);
+  budget.release(60);
+  budget.release(10);
+  await d;
+  assert.deepEqual(order, ["b 60", "c 10", "d 100"]);
+  assert.equal(budget.availableBytes, 0);
+  budget.release(100);
+  assert.equal(budget.availableBytes, 100);
+});
+
+/** A stream that hands out `chunks` one per pull and counts the pulls. */
+function countedStream(chunks: Uint8Array[]) {
+  const stream = {
+    pulls: 0,
+    readable: new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const chunk = chunks[stream.pulls++];
+        if (chunk) controller.enqueue(chunk);
+        else controller.close();
+      },
+    }, { highWaterMark: 0 }),
+  };
+  return stream;
+}
+
+Deno.test("readFrames: a large frame's body is read only with its share of the budget", async () => {
+  const big = encodeFrame({ blob: "z".repeat(2 * LARGE_FRAME_BYTES) });
+  const chunked = (frame: Uint8Array) =>
+    Array.from(
+      { length: Math.ceil(frame.length / 16_384) },
+      (_, i) => frame.subarray(i * 16_384, (i + 1) * 16_384),
+    );
+  const budget = new FrameBudget(big.length);
+  const first = countedStream([...chunked(big), encodeFrame({ after: 1 })]);
+  const second = countedStream(chunked(big));
+  const firstFrames = readFrames(first.readable, MAX_FRAME_BYTES, { budget });
+  const secondFrames = readFrames(second.readable, MAX_FRAME_BYTES, { budget });
+  const one = await firstFrames.next();
+  assert.equal((one.value as { blob: string }).blob.length, 2 * LARGE_FRAME_BYTES);
+  // the first frame is being handled: its share is held, so the second reads its header's
+  // chunk and then waits, its body unread
+  const waiting = secondFrames.next();
+  for (let turn = 0; budget.waiting === 0 && turn < 100; turn++) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  assert.equal(budget.waiting, 1, "the second reader waits for its share");
+  assert.equal(second.pulls, 1);
+  // asking for the next frame says the first was handled: its share goes to the second
+  const after = await firstFrames.next();
+  assert.deepEqual(after.value, { after: 1 });
+  const two = await waiting;
+  assert.equal((two.value as { blob: string }).blob.length, 2 * LARGE_FRAME_BYTES);
+  assert.equal(budget.availableBytes, 0);
+  assert.equal((await secondFrames.next()).done, true);
+  assert.equal(budget.availableBytes, big.length, "given back when the reader ends");
+  assert.equal((await firstFrames.next()).done, true);
 });

@@ -106,3 +106,65 @@ Deno.test("one address holds at most its share of a listener; others still get i
     for (const conn of accepted) conn.close();
   }
 });
+
+Deno.test("a connection its reader leaves unread holds back its sender (TLS too)", async () => {
+  const identity = await generateIdentity("read-ahead test");
+  const listener = await listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    security: { mode: "tls", certPem: identity.certPem, keyPem: identity.keyPem },
+    readAheadBytes: 16 * 1024,
+  });
+  const accepted = (async () => {
+    for await (const conn of listener) return conn;
+  })();
+  const socket = tls.connect({
+    host: "127.0.0.1",
+    port: listener.addr.port,
+    cert: identity.certPem,
+    key: identity.keyPem,
+    rejectUnauthorized: false,
+  });
+  const total = 64 << 20;
+  const chunk = new Uint8Array(64 * 1024);
+  let written = 0;
+  try {
+    await new Promise((resolve) => socket.once("secureConnect", resolve));
+    const conn = (await accepted)!;
+    const sending = (async () => {
+      while (written < total) {
+        chunk.fill(written / chunk.length % 251);
+        written += chunk.length;
+        if (!socket.write(chunk)) await new Promise((resolve) => socket.once("drain", resolve));
+      }
+    })();
+    // nothing reads the connection: the sender must come to a stop, far short of the end
+    // (Deno's node:tls read on through a paused socket and took all 64 MiB)
+    let last = -1;
+    let still = 0;
+    for (let tick = 0; tick < 400 && still < 10 && written < total; tick++) {
+      // watches the sender's progress until it stops; no event says that it has
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      still = written === last ? still + 1 : 0;
+      last = written;
+    }
+    assert.ok(written < total / 2, `the listener took ${written >> 20} MiB unread`);
+    // and it all comes through, in order, once read
+    const into = new Uint8Array(chunk.length);
+    for (let read = 0; read < total;) {
+      let filled = 0;
+      while (filled < into.length) {
+        const count = await conn.read(into.subarray(filled));
+        assert.notEqual(count, null, `the stream ended after ${read + filled} bytes`);
+        filled += count!;
+      }
+      assert.ok(into.every((byte) => byte === read / chunk.length % 251), `bytes at ${read}`);
+      read += filled;
+    }
+    await sending;
+    conn.close();
+  } finally {
+    socket.destroy();
+    listener.close();
+  }
+});

@@ -6,11 +6,35 @@
  * before a login it may only send small frames, and now only for so long, so strangers
  * cannot hold connections open for ever by pinging.
  *
+ * Memory, worst case, of one connection (lib/transport.ts, lib/frame.ts, measured with Deno
+ * 2.9.6 where the runtime holds it):
+ *
+ * - about 40 KiB as it stands: TLS state and the socket, the session's objects and timers
+ *   (measured: 36 KiB per idle connection over 5,000);
+ * - up to 240 KiB received and not yet read, while a request of it is answered or its
+ *   large frame waits for the budget: 16 KiB read ahead and a chunk of up to 48 KiB in
+ *   lib/transport.ts, and what the runtime's TLS socket has taken from the kernel and
+ *   decrypted before it stopped (one 64 KiB read, and its plaintext);
+ * - up to 112 KiB of frame being received: 64 KiB (16 KiB before a login), a chunk more;
+ *   larger frames only with a share of `LARGE_FRAME_BUDGET_BYTES`, for all connections.
+ *
+ * So `WORST_BYTES_PER_CONNECTION`, 384 KiB (measured, 2,000 logged-in connections each
+ * holding a partial 1 MiB frame: 212 KiB), outside what all connections share: large frames
+ * (16 MiB, a few times that while decoded) and the password hashes (two at once, 64 MiB).
+ * Not counted: a reply a client does not read stays with its connection until the kernel
+ * takes it (most are small; a `locate_file` of a 16 GiB file is under 1 MiB).
+ *
+ * Connections: at most `MAX_STRANGERS` (1,024, and half the listener's cap) not logged in,
+ * oldest closed first, whatever comes (384 MiB at worst); logged in, as many as the
+ * listener's cap allows (half the descriptor limit less 64, at most 16,384): 448 at the
+ * usual 1,024 descriptors (168 MiB at worst), 9,936 at 20,000 (3.6 GiB at worst). Size
+ * `ulimit -n` by memory, one logged-in client per 384 KiB.
+ *
  * @module
  */
 
 import { errorMessage, ProtocolError } from "../lib/errors.ts";
-import { MAX_FRAME_BYTES, readFrames } from "../lib/frame.ts";
+import { FrameBudget, MAX_FRAME_BYTES, readFrames } from "../lib/frame.ts";
 import { closeQuietly, isDisconnect } from "../lib/io.ts";
 import { limitedLog } from "../lib/log_limit.ts";
 import { pemToDer } from "../lib/identity.ts";
@@ -18,6 +42,7 @@ import { certificatePublicKeyInfo } from "../lib/x509.ts";
 import {
   type AcceptedConn,
   type ByteConn,
+  connectionCap,
   type ConnListener,
   hostPort,
   listen,
@@ -84,6 +109,11 @@ export interface TrackerOptions {
   busyAfterMs?: number;
   /** The clock requests wait for their turn by (ms); tests may make time pass at will. */
   turnClock?: () => number;
+  /**
+   * Connections not logged in held at once. Default `MAX_STRANGERS`, or half the
+   * connections the listener holds when that is fewer.
+   */
+  maxStrangers?: number;
 }
 
 /**
@@ -93,13 +123,41 @@ export interface TrackerOptions {
  */
 export const DEFAULT_LOGIN_GRACE_MS = 60_000;
 
+/** What one connection holds at most, outside what all share (see the module's notes). */
+export const WORST_BYTES_PER_CONNECTION = 384 * 1024;
+
+/**
+ * Connections not logged in the tracker holds at once: strangers, who may come from
+ * anywhere and cost nothing to open; never more than half the connections its listener
+ * holds (224 of 448 at the usual 1,024 descriptors), or they could fill it before the
+ * newest could close the oldest. One more closes the oldest of them not being answered,
+ * as its login deadline would (notice included; a client takes it quietly and connects again
+ * at its next command), so a flood of connections that never log in holds at most 1,024
+ * (under 100 KiB each, measured: 100 MiB) however many come and whatever `ulimit -n` allows,
+ * and keeps nobody out: an honest client logs in moments after it connects, and a
+ * connection whose request is being answered (a login being hashed) is never the one closed.
+ */
+export const MAX_STRANGERS = 1024;
+
 const DEFAULT_IDLE_TIMEOUT_MS = 45_000;
 /**
  * The largest frame a connection not logged in may send (16 KiB): enough for hello with a
  * serving certificate (at most 8 KiB), create_user, login and resume; a stranger cannot make
  * the tracker hold a megabyte per connection.
  */
-const MAX_UNAUTHENTICATED_FRAME_BYTES = 16 * 1024;
+export const MAX_UNAUTHENTICATED_FRAME_BYTES = 16 * 1024;
+/**
+ * Bytes of frames longer than 64 KiB (a `share_file` of a file over about 1.2 GiB, the
+ * longest 1 MiB) all connections may be receiving at once: 16 maximal frames. A connection
+ * whose next frame is longer waits for its share before it reads the body (lib/frame.ts).
+ */
+const LARGE_FRAME_BUDGET_BYTES = 16 * 1024 * 1024;
+/**
+ * Bytes a connection reads ahead of its request loop: requests are small and answered one
+ * at a time, so the 256 KiB a peer link reads ahead for pieces would only be memory held
+ * for a connection whose request waits its turn.
+ */
+const READ_AHEAD_BYTES = 16 * 1024;
 const SERVER_NAME = "swarmshare-tracker";
 
 /** A running tracker. */
@@ -118,6 +176,8 @@ export class Tracker {
   readonly #events: ClientEvents;
   readonly #turns: Turns;
   readonly #addressChecks: AddressChecks;
+  readonly #largeFrames = new FrameBudget(LARGE_FRAME_BUDGET_BYTES);
+  readonly #strangers: Strangers;
   readonly #accepting: Promise<void>;
   #nextConnectionId = 1;
   #closing?: Promise<void>;
@@ -133,6 +193,7 @@ export class Tracker {
     sessions: Sessions,
     options: TrackerOptions,
     fingerprint: string | undefined,
+    listenerCap: number,
   ) {
     this.#listener = listener;
     this.fingerprint = fingerprint;
@@ -147,6 +208,9 @@ export class Tracker {
     });
     this.#idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.#loginGraceMs = options.loginGraceMs ?? DEFAULT_LOGIN_GRACE_MS;
+    this.#strangers = new Strangers(
+      options.maxStrangers ?? Math.max(1, Math.min(MAX_STRANGERS, Math.floor(listenerCap / 2))),
+    );
     // hostile connections can provoke a line each: at most 20 lines per 10 s
     this.#log = limitedLog(options.log ?? ((line: string) => console.error(line)));
     this.#decoyHash = makeDecoyHash();
@@ -174,22 +238,34 @@ export class Tracker {
         security = { mode: "tls", certPem: identity.certPem, keyPem: identity.keyPem };
         fingerprint = identity.fingerprint;
       }
+      const listenerCap = connectionCap();
       const listener = await listen({
         hostname: options.hostname,
         port: options.port,
         security,
+        maxConnections: listenerCap,
         // a connection silent from its first byte is idle too (but a handshake may take a
         // moment on a busy machine: never less than 2 s)
         handshakeTimeoutMs: Math.min(
           10_000,
           Math.max(2_000, options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS),
         ),
+        readAheadBytes: READ_AHEAD_BYTES,
       }).catch((error) => {
         throw new Error(
           `cannot listen on ${options.hostname}:${options.port}: ${errorMessage(error)}`,
         );
       });
-      return new Tracker(listener, store, tickets, presence, sessions, options, fingerprint);
+      return new Tracker(
+        listener,
+        store,
+        tickets,
+        presence,
+        sessions,
+        options,
+        fingerprint,
+        listenerCap,
+      );
     } catch (error) {
       store.close();
       throw error;
@@ -249,15 +325,13 @@ export class Tracker {
     };
     const writer = new FrameWriter(conn);
     let idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
-    const login = new LoginDeadline(this.#loginGraceMs, async () => {
+    const login = new LoginDeadline(this.#loginGraceMs, this.#strangers, async (reason) => {
       const seconds = Math.round(this.#loginGraceMs / 100) / 10;
-      await writer.reply(
-        failure(
-          CONNECTION_NOTICE_ID,
-          "unauthenticated",
-          `not logged in within ${seconds} s: closing the connection`,
-        ),
-      ).catch(() => {});
+      const message = reason === "deadline"
+        ? `not logged in within ${seconds} s: closing the connection`
+        : "too many connections not logged in: closing the oldest";
+      await writer.reply(failure(CONNECTION_NOTICE_ID, "unauthenticated", message))
+        .catch(() => {});
       closeQuietly(conn);
     });
     login.watch(connection.user !== undefined);
@@ -266,26 +340,34 @@ export class Tracker {
       // before a login only small requests make sense: a stranger's frame is capped small
       const frameLimit = () =>
         connection.user === undefined ? MAX_UNAUTHENTICATED_FRAME_BYTES : MAX_FRAME_BYTES;
-      for await (const frame of readFrames(readableOf(conn), frameLimit)) {
+      const frames = readFrames(readableOf(conn), frameLimit, { budget: this.#largeFrames })
+        [Symbol.asyncIterator]();
+      const link = { remote, certificate: conn.peerCertificate };
+      const accept = () => {
         // closed for its login deadline: what came meanwhile is not read (nor answered)
-        if (login.expired) break;
+        if (login.expired) return false;
         // idle is silence on both sides: the time the tracker takes to answer (a turn in
         // line, a password hash) is not the client's silence
         clearTimeout(idleTimer);
         login.busy = true;
-        const outcome = await this.#handleFrame(frame, writer, context, greeted, {
-          remote,
-          certificate: conn.peerCertificate,
-        });
-        login.busy = false;
-        idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
-        if (outcome === "stop") break;
-        if (outcome === "greeted") {
-          greeted = true;
-          this.#events.register(connection, writer);
+        return true;
+      };
+      try {
+        while (true) {
+          const outcome = await this.#answerNext(frames, accept, writer, context, greeted, link);
+          if (outcome === "ended") break;
+          login.busy = false;
+          idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
+          if (outcome === "stop") break;
+          if (outcome === "greeted") {
+            greeted = true;
+            this.#events.register(connection, writer);
+          }
+          // a login or logout takes effect here, and the deadline if it passed meanwhile
+          if (login.watch(connection.user !== undefined)) break;
         }
-        // a login or logout takes effect here, and the deadline if it passed meanwhile
-        if (login.watch(connection.user !== undefined)) break;
+      } finally {
+        await frames.return?.(undefined);
       }
       // the notice of a login deadline goes out before the connection is closed below
       await login.closing;
@@ -307,6 +389,26 @@ export class Tracker {
       this.#connections.delete(conn);
       closeQuietly(conn);
     }
+  }
+
+  /**
+   * Waits for the connection's next frame and, if `accept` takes it, answers it: "ended"
+   * when the stream ended or `accept` refused the frame, else as `#handleFrame`. The frame
+   * lives in this call only: a for-await loop keeps its last value alive while it waits for
+   * the next (V8), which held a frame (up to 1 MiB) per idle connection; 300 connections
+   * that each sent one maximal frame kept 315 MiB of heap.
+   */
+  async #answerNext(
+    frames: AsyncIterator<Record<string, unknown>>,
+    accept: () => boolean,
+    writer: FrameWriter,
+    context: HandlerContext,
+    greeted: boolean,
+    link: { remote: string; certificate: Uint8Array | undefined },
+  ): Promise<"ended" | "stop" | "greeted" | "answered"> {
+    const next = await frames.next();
+    if (next.done || !accept()) return "ended";
+    return await this.#handleFrame(next.value, writer, context, greeted, link);
   }
 
   /**
@@ -513,7 +615,8 @@ function failure(id: number, code: ErrorCode, message: string): Response {
  */
 class LoginDeadline {
   readonly #graceMs: number;
-  readonly #expire: () => Promise<void>;
+  readonly #strangers: Strangers;
+  readonly #expire: (reason: "deadline" | "crowded") => Promise<void>;
   #timer?: ReturnType<typeof setTimeout>;
   #passed = false;
   #closing?: Promise<void>;
@@ -530,14 +633,20 @@ class LoginDeadline {
     return this.#closing ?? Promise.resolve();
   }
 
-  constructor(graceMs: number, expire: () => Promise<void>) {
+  constructor(
+    graceMs: number,
+    strangers: Strangers,
+    expire: (reason: "deadline" | "crowded") => Promise<void>,
+  ) {
     this.#graceMs = graceMs;
+    this.#strangers = strangers;
     this.#expire = expire;
   }
 
   /**
    * Starts the grace period when the connection is not logged in (and it is not running),
-   * stops it when it is. Returns true when the connection has been closed for it.
+   * taking a place among the strangers; stops it when it is logged in. Returns true when the
+   * connection has been closed for it.
    */
   watch(loggedIn: boolean): boolean {
     if (this.expired) return true;
@@ -546,13 +655,19 @@ class LoginDeadline {
       return false;
     }
     if (this.#passed) {
-      this.#close();
+      this.#close("deadline");
       return true;
     }
-    this.#timer ??= setTimeout(() => {
-      this.#passed = true;
-      if (!this.busy) this.#close();
-    }, this.#graceMs);
+    if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => {
+        this.#passed = true;
+        if (!this.busy) this.#close("deadline");
+      }, this.#graceMs);
+      if (!this.#strangers.admit(this)) {
+        this.#close("crowded");
+        return true;
+      }
+    }
     return false;
   }
 
@@ -560,9 +675,50 @@ class LoginDeadline {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#passed = false;
+    this.#strangers.leave(this);
   }
 
-  #close(): void {
-    this.#closing ??= this.#expire();
+  /** Closes the connection to make room for a newer stranger. */
+  evict(): void {
+    this.#close("crowded");
+  }
+
+  #close(reason: "deadline" | "crowded"): void {
+    this.#strangers.leave(this);
+    this.#closing ??= this.#expire(reason);
+  }
+}
+
+/**
+ * The connections not logged in, oldest first, at most `max` (`MAX_STRANGERS`): a newcomer
+ * closes the oldest one that is not being answered.
+ */
+class Strangers {
+  readonly #waiting = new Set<LoginDeadline>();
+  readonly #max: number;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  /** Takes a place for `deadline`'s connection: false when none could be made. */
+  admit(deadline: LoginDeadline): boolean {
+    if (this.#waiting.size >= this.#max) {
+      let oldest: LoginDeadline | undefined;
+      for (const waiting of this.#waiting) {
+        if (!waiting.busy) {
+          oldest = waiting;
+          break;
+        }
+      }
+      if (!oldest) return false;
+      oldest.evict();
+    }
+    this.#waiting.add(deadline);
+    return true;
+  }
+
+  leave(deadline: LoginDeadline): void {
+    this.#waiting.delete(deadline);
   }
 }
