@@ -710,7 +710,12 @@ class AnchorPeer implements AsyncDisposable {
       while (true) {
         const line = await this.program.stdout.next(`the output of ${this.role}`);
         if (line === undefined) break;
-        const event = JSON.parse(line);
+        let event;
+        try {
+          event = JSON.parse(line);
+        } catch {
+          continue; // not one of its reports (a library's warning)
+        }
         if (event.event === "ready") this.ready = true;
         if (event.event === "progress") [this.pieces, this.total] = [event.pieces, event.total];
         if (event.event === "finished") this.finishedAt = performance.now();
