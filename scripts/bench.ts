@@ -9,6 +9,8 @@
  *   S2  three seeders to one downloader
  *   S3  one seeder to four downloaders starting together (they trade among themselves)
  *   U   upload_file of the file (hashing)
+ *   C4, C8, C16, CA, CL, C2S  capped swarms (issue 14, scripts/bench_bounds.ts): every
+ *       client's uplink capped, each run compared with its fluid lower bound
  *
  * Each download is timed from its `download_file` command to its completion event and its
  * SHA-1 checked. For every process: peak resident memory (VmHWM, over its whole life) and
@@ -17,14 +19,30 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import {
+  boundFormula,
+  type CapOptions,
+  CAPPED_SCENARIOS,
+  type CappedSwarm,
+  cappedSwarm,
+  DEFAULT_DOWNLOADERS,
+  fluidBound,
+  isCapped,
+  mostSent,
+} from "./bench_bounds.ts";
+import {
+  type DownloadLine,
+  freePort,
+  type JsonReply,
   JsonShell,
   Program,
   sha1OfFile,
   TempDir,
   TrackerProcess,
+  within,
   writeRandomFile,
 } from "./processes.ts";
 
@@ -33,19 +51,33 @@ const STEP_LIMIT_MS = 15 * 60_000;
 const PYTHON = "/usr/bin/python3";
 const ANCHOR_SCRIPT = new URL("./bench_libtorrent.py", import.meta.url).pathname;
 const TCP_SCRIPT = new URL("./bench_tcp.ts", import.meta.url).pathname;
+/** The scenarios run when none are named. */
 const SCENARIOS = ["S1", "S2", "S3", "U"] as const;
-type Scenario = typeof SCENARIOS[number];
+type StandardScenario = typeof SCENARIOS[number];
+type Scenario = StandardScenario | typeof CAPPED_SCENARIOS[number];
+/** Capped swarms use this file size unless `--size` is given. */
+const CAPPED_SIZE_MIB = 64;
+/** The uplink of a capped swarm's clients unless `--uplink` is given. */
+const DEFAULT_UPLINK_MIB = 8;
 /** `swarmshare-plain`: the same programs with `--insecure-plaintext`, to show what TLS costs. */
 type Engine = "swarmshare" | "swarmshare-plain" | "libtorrent" | "limit";
 
 const USAGE = `usage: deno task bench [--size MiB | --quick] [--scenarios S1,S2,S3,U]
                        [--anchor libtorrent] [--plaintext] [--repeat N] [--json]
-  --size MiB      file size (default 1024); --quick is --size 64
-  --scenarios     which to run (default all): S1 one seeder to one downloader, S2 three
-                  seeders to one downloader, S3 one seeder to four downloaders, U upload hashing
-  --anchor        also run S1-S3 with python3-libtorrent, one process per peer
-  --plaintext     also run S1-S3 with --insecure-plaintext on every Swarmshare program
-                  (engine swarmshare-plain): what encryption costs, in the same run
+                       [--uplink MiB/s] [--downlink MiB/s] [--downloaders N]
+  --size MiB      file size (default 1024, or 64 for capped swarms); --quick is --size 64
+  --scenarios     which to run (default S1,S2,S3,U): S1 one seeder to one downloader, S2 three
+                  seeders to one downloader, S3 one seeder to four downloaders, U upload hashing;
+                  capped swarms (C: all six) C4, C8, C16 one sharer to 4, 8, 16 downloaders,
+                  CA downloaders at a quarter of the sharer's uplink, CL half the downloaders
+                  join when the others are half done, C2S two sharers (the second at a quarter)
+  --uplink        every capped client's upload limit (default ${DEFAULT_UPLINK_MIB} MiB/s)
+  --downlink      every capped client's download limit (default none)
+  --downloaders   downloaders of CA, CL and C2S (default ${DEFAULT_DOWNLOADERS})
+  --anchor        also run S1-S3 and the capped swarms with python3-libtorrent, one process
+                  per peer
+  --plaintext     also run S1-S3 and the capped swarms with --insecure-plaintext on every
+                  Swarmshare program (engine swarmshare-plain): what encryption costs
   --repeat N      run each scenario N times (engines alternating) and report the median run
   --json          print one JSON array of rows instead of the table`;
 
@@ -70,6 +102,26 @@ interface Row {
    * machine's speed drifts by 10-40% within minutes, more than the margins that matter here).
    */
   besideLimit?: Row;
+  /** What a capped swarm measures beyond time and resources. */
+  capped?: CappedOutcome;
+}
+
+/** A capped swarm's run against its bound. `Row.seconds` is the last completion's. */
+interface CappedOutcome {
+  swarm: CappedSwarm;
+  bound: { seconds: number; worked: string };
+  /** The bound over the time to the last completion. */
+  efficiency: number;
+  /** Bytes each sharer sent over the file size, sharers in order. */
+  sharerCopies: number[];
+  /** Each downloader's time, from its own start to its completion. */
+  downloaderSeconds: number[];
+  /** Bytes each downloader sent to the others. */
+  downloaderUploadBytes: number[];
+  /** When the late joiners started (CL). */
+  joinSeconds?: number;
+  /** Anything that makes the run suspect: a client that sent more than its cap allows. */
+  warnings: string[];
 }
 
 /** The limits measured beside some of `rows`. */
@@ -184,29 +236,53 @@ interface Client {
   home: string;
 }
 
+/**
+ * Runs a command that hashes a password, waiting as the tracker says when one address has
+ * used its attempts: it allows 30 a minute from one address, and every client of the bench is
+ * on 127.0.0.1, so a swarm of more than 15 clients (C16) waits once while it is set up.
+ */
+async function passwordCommand(shell: JsonShell, command: string): Promise<void> {
+  for (let attempt = 1;; attempt++) {
+    const reply = await shell.run(command);
+    const wait = reply.error?.match(/too many attempts; try again in (\d+) s/);
+    if (reply.ok || !wait || attempt === 3) {
+      assert.equal(reply.ok, true, `"${command}" failed: ${reply.error}`);
+      return;
+    }
+    console.error(
+      `bench: the tracker throttles password attempts from 127.0.0.1; waiting ${wait[1]} s`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, Number(wait[1]) * 1000));
+  }
+}
+
 /** A tracker and clients, all members of group "bench"; the first owns it. */
 async function swarmshareSwarm(
   dir: TempDir,
   scenario: string,
   names: string[],
   plaintext = false,
+  /** The peer port and more arguments of the client at this index. */
+  clientOptions: (index: number) => { peerPort?: number; extraArgs?: string[] } = () => ({}),
 ) {
   const root = dir.join(`swarmshare-${scenario}`);
   await Deno.mkdir(root);
   const extraArgs = plaintext ? ["--insecure-plaintext"] : [];
   const tracker = await TrackerProcess.start(`${root}/tracker.db`, { extraArgs });
   const clients: Client[] = [];
-  for (const name of names) {
+  for (const [index, name] of names.entries()) {
     const home = `${root}/${name}`;
     await Deno.mkdir(home);
+    const own = clientOptions(index);
     const shell = JsonShell.start(tracker.port, {
       cwd: home,
       waitLimitMs: STEP_LIMIT_MS,
-      extraArgs,
+      peerPort: own.peerPort,
+      extraArgs: [...extraArgs, ...own.extraArgs ?? []],
     });
     clients.push({ name, shell, home });
-    await shell.ok(`create_user ${name} pw`);
-    await shell.ok(`login ${name} pw`);
+    await passwordCommand(shell, `create_user ${name} pw`);
+    await passwordCommand(shell, `login ${name} pw`);
   }
   await clients[0].shell.ok("create_group bench");
   for (const client of clients.slice(1)) {
@@ -230,7 +306,7 @@ async function swarmshareSwarm(
 
 async function runSwarmshare(
   dir: TempDir,
-  scenario: Exclude<Scenario, "U">,
+  scenario: Exclude<StandardScenario, "U">,
   file: BenchFile,
   plaintext = false,
 ): Promise<Row> {
@@ -324,8 +400,8 @@ async function hasLibtorrent(): Promise<boolean> {
   }
 }
 
-async function makeTorrent(file: BenchFile, dir: TempDir): Promise<string> {
-  const torrent = dir.join("bench.torrent");
+async function makeTorrent(file: BenchFile, dir: TempDir, name = "bench.torrent"): Promise<string> {
+  const torrent = dir.join(name);
   const { success, stderr } = await new Deno.Command(PYTHON, {
     args: [ANCHOR_SCRIPT, "make-torrent", file.path, torrent],
     stderr: "piped",
@@ -346,7 +422,7 @@ function freePorts(count: number): number[] {
 
 async function runLibtorrent(
   dir: TempDir,
-  scenario: Exclude<Scenario, "U">,
+  scenario: Exclude<StandardScenario, "U">,
   file: BenchFile,
   torrent: string,
 ): Promise<Row> {
@@ -402,6 +478,382 @@ async function runLibtorrent(
   }
 }
 
+// Capped swarms (issue 14)
+
+/** One downloader of a capped run: when it started and completed, from the run's start. */
+interface CappedTiming {
+  role: string;
+  startS: number;
+  endS?: number;
+}
+
+/** The sharers' and downloaders' roles, in order: seed1.., then down1.. */
+function cappedRoles(swarm: CappedSwarm): string[] {
+  return [
+    ...swarm.sharerUplinks.map((_, i) => `seed${i + 1}`),
+    ...Array.from({ length: swarm.downloaders }, (_, i) => `down${i + 1}`),
+  ];
+}
+
+/** The uplink of the client at `index` of `cappedRoles`. */
+function uplinkAt(swarm: CappedSwarm, index: number): number {
+  return swarm.sharerUplinks[index] ?? swarm.downloaderUplink;
+}
+
+/**
+ * A capped run's row: times, the bound with this run's join moment, the copies each sharer
+ * sent and what each downloader sent (`sentBytes` by role), and a warning for any client that
+ * sent more than its cap allows (the cap did not hold, so the bound does not apply).
+ */
+function cappedRow(
+  engine: Engine,
+  swarm: CappedSwarm,
+  size: number,
+  timings: CappedTiming[],
+  sentBytes: Map<string, number>,
+  usage: ProcessUsage[],
+  joinSeconds?: number,
+): Row {
+  const lastS = Math.max(...timings.map((timing) => timing.endS!));
+  const own = timings.map((timing) => timing.endS! - timing.startS);
+  const bound = fluidBound(swarm, size, joinSeconds);
+  const warnings: string[] = [];
+  for (const [index, role] of cappedRoles(swarm).entries()) {
+    const sent = sentBytes.get(role) ?? 0;
+    const most = mostSent(uplinkAt(swarm, index), lastS);
+    if (sent > most) {
+      warnings.push(
+        `${swarm.scenario} ${engine}: ${role} sent ${(sent / MiB).toFixed(1)} MiB in ${
+          lastS.toFixed(2)
+        } s, more than its cap of ${(uplinkAt(swarm, index) / MiB).toFixed(2)} MiB/s allows`,
+      );
+    }
+  }
+  return {
+    ...downloadRow(swarm.scenario, engine, size, own, usage),
+    seconds: lastS,
+    capped: {
+      swarm,
+      bound,
+      efficiency: bound.seconds / lastS,
+      sharerCopies: swarm.sharerUplinks.map((_, i) => (sentBytes.get(`seed${i + 1}`) ?? 0) / size),
+      downloaderSeconds: own,
+      downloaderUploadBytes: timings.map((timing) => sentBytes.get(timing.role) ?? 0),
+      joinSeconds: swarm.lateJoiners > 0 ? joinSeconds : undefined,
+      warnings,
+    },
+  };
+}
+
+/** Caps as the client takes them: whole KiB/s. */
+function clientLimitArgs(swarm: CappedSwarm, index: number): string[] {
+  return [
+    "--upload-limit-kib",
+    String(uplinkAt(swarm, index) / 1024),
+    ...swarm.downlink === undefined ? [] : ["--download-limit-kib", String(swarm.downlink / 1024)],
+  ];
+}
+
+/**
+ * A capped swarm of Swarmshare clients. What each client sent is read from the downloaders'
+ * completion events, which give the bytes each peer (by serving address) delivered: every
+ * client serves on a port chosen here so its address is known. Those are the bytes the
+ * downloaders kept (a block that came twice in the endgame counts once).
+ */
+async function runSwarmshareCapped(
+  dir: TempDir,
+  swarm: CappedSwarm,
+  file: BenchFile,
+  plaintext = false,
+): Promise<Row> {
+  const roles = cappedRoles(swarm);
+  const ports = roles.map(() => freePort());
+  const sharers = swarm.sharerUplinks.length;
+  await using clients = await swarmshareSwarm(
+    dir,
+    swarm.scenario,
+    roles,
+    plaintext,
+    (index) => ({ peerPort: ports[index], extraArgs: clientLimitArgs(swarm, index) }),
+  );
+  for (const sharer of clients.clients.slice(0, sharers)) {
+    await Deno.link(file.path, `${sharer.home}/${file.name}`);
+    await sharer.shell.ok(`upload_file ${file.name} bench`);
+  }
+  const downloading = clients.clients.slice(sharers);
+  for (const client of downloading) await Deno.mkdir(`${client.home}/dl`);
+  const early = downloading.slice(0, downloading.length - swarm.lateJoiners);
+  const late = downloading.slice(early.length);
+  const timings = new Map<Client, CappedTiming>();
+  const completions = new Map<Client, JsonReply>();
+  const before = await clients.usage();
+  const started = performance.now();
+  const elapsed = () => (performance.now() - started) / 1000;
+  const start = async (client: Client) => {
+    timings.set(client, { role: client.name, startS: elapsed() });
+    await client.shell.ok(`download_file bench ${file.name} ${client.home}/dl`);
+  };
+  const complete = async (client: Client) => {
+    // a failed download ends the run at once, rather than at the step time limit
+    const event = await client.shell.event(["download_complete", "download_failed"]);
+    if (event.event === "download_failed") {
+      throw new Error(`${client.name}: the download failed: ${event.reason}`);
+    }
+    // seen complete while polling: that was its time, not now
+    timings.get(client)!.endS ??= elapsed();
+    completions.set(client, event);
+  };
+  let joinSeconds: number | undefined;
+  if (late.length === 0) {
+    await Promise.all(downloading.map((client) => start(client).then(() => complete(client))));
+  } else {
+    await Promise.all(early.map(start));
+    await halfDone(early, file.name, (client) => timings.get(client)!.endS ??= elapsed());
+    joinSeconds = elapsed();
+    await Promise.all(late.map(start));
+    await Promise.all(downloading.map(complete));
+  }
+  const usage = since(before, await clients.usage());
+  for (const event of completions.values()) await checkSha1(String(event.path), file.sha1);
+  const roleAt = new Map(ports.map((port, index) => [`127.0.0.1:${port}`, roles[index]]));
+  const sent = new Map<string, number>();
+  for (const event of completions.values()) {
+    for (const { peer, bytes } of event.peers as { peer: string; bytes: number }[]) {
+      const role = roleAt.get(peer) ?? `unknown peer ${peer}`;
+      sent.set(role, (sent.get(role) ?? 0) + bytes);
+    }
+  }
+  const row = cappedRow(
+    plaintext ? "swarmshare-plain" : "swarmshare",
+    swarm,
+    file.size,
+    downloading.map((client) => timings.get(client)!),
+    sent,
+    usage,
+    joinSeconds,
+  );
+  for (const [role, bytes] of sent) {
+    if (role.startsWith("unknown")) {
+      row.capped!.warnings.push(`${swarm.scenario}: ${(bytes / MiB).toFixed(1)} MiB from ${role}`);
+    }
+  }
+  return row;
+}
+
+/**
+ * Resolves once every one of `clients` has at least half the pieces of `name` (asking
+ * `show_downloads` in turn); `completed` is told of one seen complete meanwhile.
+ */
+async function halfDone(
+  clients: Client[],
+  name: string,
+  completed: (client: Client) => void,
+): Promise<void> {
+  await within(
+    (async () => {
+      while (true) {
+        let half = true;
+        for (const client of clients) {
+          const lines = await client.shell.ok("show_downloads") as DownloadLine[];
+          const line = lines.find((download) => download.name === name);
+          if (line?.state === "F") {
+            throw new Error(`${client.name}: the download failed: ${line.reason}`);
+          }
+          if (line?.state === "C") completed(client);
+          else if (!line || line.pieces_done * 2 < line.pieces_total) half = false;
+        }
+        if (half) return;
+        // pace the polling so it does not take the clients' time; it waits for a state
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })(),
+    "the first downloaders to be half done",
+    STEP_LIMIT_MS,
+  );
+}
+
+/** Wakes everyone waiting for a change, each time something changes. */
+class Changes {
+  #waiters: (() => void)[] = [];
+
+  /** Resolves at the next change. */
+  next(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  notify(): void {
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+}
+
+/** A libtorrent peer of a capped run, its output read as it comes. */
+class AnchorPeer implements AsyncDisposable {
+  ready = false;
+  pieces = 0;
+  total = 0;
+  finishedAt?: number;
+  uploaded?: number;
+  ended = false;
+  readonly #reading: Promise<void>;
+
+  constructor(
+    readonly role: string,
+    readonly program: Program,
+    readonly home: string,
+    readonly changes: Changes,
+  ) {
+    this.#reading = this.#read();
+  }
+
+  async #read(): Promise<void> {
+    try {
+      while (true) {
+        const line = await this.program.stdout.next(`the output of ${this.role}`);
+        if (line === undefined) break;
+        let event;
+        try {
+          event = JSON.parse(line);
+        } catch {
+          continue; // not one of its reports (a library's warning)
+        }
+        if (event.event === "ready") this.ready = true;
+        if (event.event === "progress") [this.pieces, this.total] = [event.pieces, event.total];
+        if (event.event === "finished") this.finishedAt = performance.now();
+        if (event.event === "report") this.uploaded = event.uploaded;
+        this.changes.notify();
+      }
+    } catch {
+      // a silent peer: whoever waits on it times out and says what for
+    } finally {
+      this.ended = true;
+      this.changes.notify();
+    }
+  }
+
+  get isHalfDone(): boolean {
+    return this.finishedAt !== undefined || (this.total > 0 && this.pieces * 2 >= this.total);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.program[Symbol.asyncDispose]();
+    await this.#reading;
+  }
+}
+
+/** Resolves once `holds()` is true for every peer; rejects if one ended first. */
+async function everyPeer(
+  peers: AnchorPeer[],
+  changes: Changes,
+  holds: (peer: AnchorPeer) => boolean,
+  what: string,
+): Promise<void> {
+  await within(
+    (async () => {
+      while (!peers.every(holds)) {
+        const ended = peers.find((peer) => peer.ended && !holds(peer));
+        if (ended) {
+          throw new Error(
+            `${ended.role} ended before ${what}: ${ended.program.stderr.all.join("\n")}`,
+          );
+        }
+        await changes.next();
+      }
+    })(),
+    what,
+    STEP_LIMIT_MS,
+  );
+}
+
+/** A capped swarm of libtorrent peers; each says what it sent (payload, its own count). */
+async function runLibtorrentCapped(
+  dir: TempDir,
+  swarm: CappedSwarm,
+  file: BenchFile,
+  torrent: string,
+): Promise<Row> {
+  const roles = cappedRoles(swarm);
+  const sharers = swarm.sharerUplinks.length;
+  const root = dir.join(`libtorrent-${swarm.scenario}`);
+  await Deno.mkdir(root);
+  const ports = freePorts(roles.length);
+  const changes = new Changes();
+  const peers: AnchorPeer[] = [];
+  try {
+    for (const [i, role] of roles.entries()) {
+      const seeding = i < sharers;
+      const home = `${root}/${role}`;
+      await Deno.mkdir(home);
+      if (seeding) await Deno.link(file.path, `${home}/${file.name}`);
+      const limits = [
+        "--up",
+        String(uplinkAt(swarm, i)),
+        ...swarm.downlink === undefined ? [] : ["--down", String(swarm.downlink)],
+      ];
+      const others = seeding ? [] : ports.filter((_, j) => j !== i);
+      const program = new Program(
+        [
+          ANCHOR_SCRIPT,
+          "peer",
+          torrent,
+          home,
+          String(ports[i]),
+          seeding ? "seed" : "leech",
+          ...others.map(String),
+          ...limits,
+          "--progress",
+        ],
+        // the reader waits as long as the peer is silent; every wait on it has its own limit
+        { executable: PYTHON, stdin: true, waitLimitMs: 24 * 3600_000 },
+      );
+      const peer = new AnchorPeer(role, program, home, changes);
+      peers.push(peer);
+      await everyPeer([peer], changes, (p) => p.ready, `${role} to be ready`);
+    }
+    const downloading = peers.slice(sharers);
+    const early = downloading.slice(0, downloading.length - swarm.lateJoiners);
+    const late = downloading.slice(early.length);
+    const before: ProcessUsage[] = [];
+    for (const peer of peers) before.push(await usageOf(peer.program.pid, peer.role));
+    const started = performance.now();
+    const elapsed = () => (performance.now() - started) / 1000;
+    const timings = new Map<AnchorPeer, CappedTiming>();
+    const start = async (peer: AnchorPeer) => {
+      timings.set(peer, { role: peer.role, startS: elapsed() });
+      await peer.program.write("go\n");
+    };
+    for (const peer of early) await start(peer);
+    let joinSeconds: number | undefined;
+    if (late.length > 0) {
+      await everyPeer(early, changes, (peer) => peer.isHalfDone, "the first half to be half done");
+      joinSeconds = elapsed();
+      for (const peer of late) await start(peer);
+    }
+    await everyPeer(
+      downloading,
+      changes,
+      (peer) => peer.finishedAt !== undefined,
+      "every downloader to finish",
+    );
+    for (const peer of downloading) timings.get(peer)!.endS = (peer.finishedAt! - started) / 1000;
+    const usage: ProcessUsage[] = [];
+    for (const peer of peers) usage.push(await usageOf(peer.program.pid, peer.role));
+    for (const peer of peers) await peer.program.write("report\n");
+    await everyPeer(peers, changes, (peer) => peer.uploaded !== undefined, "every peer's report");
+    for (const peer of downloading) await checkSha1(`${peer.home}/${file.name}`, file.sha1);
+    return cappedRow(
+      "libtorrent",
+      swarm,
+      file.size,
+      downloading.map((peer) => timings.get(peer)!),
+      new Map(peers.map((peer) => [peer.role, peer.uploaded!])),
+      since(before, usage),
+      joinSeconds,
+    );
+  } finally {
+    for (const peer of peers) await peer[Symbol.asyncDispose]();
+  }
+}
+
 // Output
 
 interface BenchFile {
@@ -435,12 +887,17 @@ function printTable(rows: Row[]): void {
     const anchor = rows.find((other) =>
       other.scenario === row.scenario && other.engine === "libtorrent"
     );
+    // a capped swarm is judged by its last completion, as its efficiency is
     const versusAnchor = row.engine.startsWith("swarmshare") && anchor
-      ? `${(row.mbPerSecond / anchor.mbPerSecond).toFixed(2)}x`
+      ? `${
+        (row.capped ? anchor.seconds / row.seconds : row.mbPerSecond / anchor.mbPerSecond).toFixed(
+          2,
+        )
+      }x`
       : "";
-    // every U run has the SHA-1 speed measured beside it
+    // every U run has the SHA-1 speed measured beside it; a capped swarm has its bound instead
     const limit = row.besideLimit?.mbPerSecond ?? tightest;
-    const versusLimit = row.engine !== "limit" && limit
+    const versusLimit = row.engine !== "limit" && limit && !row.capped
       ? `${(row.mbPerSecond / limit).toFixed(2)}`
       : "";
     const rss = row.usage.length
@@ -465,13 +922,82 @@ function printTable(rows: Row[]): void {
       cpu,
     ];
   });
+  printColumns(header, lines);
+  for (const row of rows) if (row.note) console.log(`${row.scenario} ${row.engine}: ${row.note}`);
+  printCappedTable(rows.filter((row) => row.capped));
+}
+
+function printColumns(header: string[], lines: string[][]): void {
   const widths = header.map((title, i) =>
     Math.max(title.length, ...lines.map((line) => line[i].length))
   );
   for (const line of [header, ...lines]) {
     console.log(line.map((cell, i) => cell.padEnd(widths[i])).join("  ").trimEnd());
   }
-  for (const row of rows) if (row.note) console.log(`${row.scenario} ${row.engine}: ${row.note}`);
+}
+
+/** Smallest, median and largest of `values`, as "a/b/c". */
+function spread(values: number[], digits: number): string {
+  const sorted = [...values].sort((a, b) => a - b);
+  const median = sorted.length % 2
+    ? sorted[(sorted.length - 1) / 2]
+    : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+  return [sorted[0], median, sorted.at(-1)!].map((value) => value.toFixed(digits)).join("/");
+}
+
+/** The capped swarms against their bounds; each bound's formula once per scenario. */
+function printCappedTable(rows: Row[]): void {
+  if (rows.length === 0) return;
+  const mibs = (bytes: number) => String(Number((bytes / MiB).toFixed(2)));
+  console.log(
+    "\ncapped swarms: efficiency = fluid lower bound / time to the last completion; " +
+      "sharer copies = bytes a sharer sent / file size",
+  );
+  printColumns(
+    [
+      "scenario",
+      "engine",
+      "up MiB/s (sharers/down)",
+      "down MiB/s",
+      "last s",
+      "bound s",
+      "efficiency",
+      "sharer copies",
+      "downloader sent MiB (min/med/max)",
+      "downloader s (min/med/max)",
+    ],
+    rows.map((row) => {
+      const capped = row.capped!;
+      const { swarm } = capped;
+      return [
+        row.scenario,
+        row.engine,
+        `${swarm.sharerUplinks.map(mibs).join("+")}/${mibs(swarm.downloaderUplink)}`,
+        swarm.downlink === undefined ? "none" : mibs(swarm.downlink),
+        row.seconds.toFixed(2),
+        capped.bound.seconds.toFixed(2),
+        capped.efficiency.toFixed(2),
+        capped.sharerCopies.map((copies) => copies.toFixed(2)).join("+"),
+        spread(capped.downloaderUploadBytes.map((bytes) => bytes / MiB), 1),
+        spread(capped.downloaderSeconds, 2),
+      ];
+    }),
+  );
+  for (const scenario of new Set(rows.map((row) => row.scenario))) {
+    const ofScenario = rows.filter((row) => row.scenario === scenario);
+    console.log(`${scenario} bound: ${boundFormula(ofScenario[0].capped!.swarm)}`);
+    for (const row of ofScenario) {
+      const capped = row.capped!;
+      const joined = capped.joinSeconds === undefined
+        ? ""
+        : `; the late joiners started at ${capped.joinSeconds.toFixed(2)} s`;
+      console.log(
+        `  ${row.engine}: ${capped.bound.worked}${joined}; each downloader s: ${
+          capped.downloaderSeconds.map((s) => s.toFixed(2)).join(" ")
+        }; sent MiB: ${capped.downloaderUploadBytes.map((b) => (b / MiB).toFixed(1)).join(" ")}`,
+      );
+    }
+  }
 }
 
 function jsonRows(rows: Row[]) {
@@ -490,13 +1016,30 @@ function jsonRows(rows: Row[]) {
     cpu_s: row.usage.length
       ? Number(row.usage.reduce((sum, u) => sum + u.cpuSeconds, 0).toFixed(2))
       : null,
+    ...row.capped ? cappedJson(row.capped) : {},
   }));
+}
+
+/** What a capped swarm's row adds to the JSON. */
+function cappedJson(capped: CappedOutcome) {
+  return {
+    bound_s: Number(capped.bound.seconds.toFixed(3)),
+    efficiency: Number(capped.efficiency.toFixed(3)),
+    sharer_copies: capped.sharerCopies.map((copies) => Number(copies.toFixed(4))),
+    downloader_seconds: capped.downloaderSeconds.map((seconds) => Number(seconds.toFixed(3))),
+    downloader_upload_bytes: capped.downloaderUploadBytes,
+    late_join_s: capped.joinSeconds === undefined ? null : Number(capped.joinSeconds.toFixed(3)),
+    bound: capped.bound.worked,
+  };
 }
 
 // Main
 
 interface BenchOptions {
   sizeMiB: number;
+  /** The file size of the capped swarms. */
+  cappedSizeMiB: number;
+  caps: CapOptions;
   scenarios: Scenario[];
   anchor: boolean;
   plaintext: boolean;
@@ -511,6 +1054,9 @@ function parseOptions(args: string[]): BenchOptions | undefined {
       size: { type: "string" },
       quick: { type: "boolean", default: false },
       scenarios: { type: "string", default: SCENARIOS.join(",") },
+      uplink: { type: "string", default: String(DEFAULT_UPLINK_MIB) },
+      downlink: { type: "string" },
+      downloaders: { type: "string", default: String(DEFAULT_DOWNLOADERS) },
       anchor: { type: "string" },
       plaintext: { type: "boolean", default: false },
       repeat: { type: "string", default: "1" },
@@ -519,15 +1065,37 @@ function parseOptions(args: string[]): BenchOptions | undefined {
     },
   });
   if (values.help) return undefined;
-  const sizeMiB = values.quick ? 64 : Number(values.size ?? 1024);
-  if (!Number.isFinite(sizeMiB) || sizeMiB <= 0) {
+  const givenSizeMiB = values.quick
+    ? 64
+    : values.size === undefined
+    ? undefined
+    : Number(values.size);
+  if (givenSizeMiB !== undefined && !(Number.isFinite(givenSizeMiB) && givenSizeMiB > 0)) {
     throw new Error("--size must be a positive number of MiB");
   }
-  const scenarios = values.scenarios.split(",").map((name) => name.trim().toUpperCase());
+  // "C" names every capped swarm
+  const scenarios = values.scenarios.split(",").map((name) => name.trim().toUpperCase())
+    .flatMap((name) => name === "C" ? [...CAPPED_SCENARIOS] : [name]);
   for (const name of scenarios) {
-    if (!(SCENARIOS as readonly string[]).includes(name)) {
+    if (!(SCENARIOS as readonly string[]).includes(name) && !isCapped(name)) {
       throw new Error(`unknown scenario "${name}"`);
     }
+  }
+  const rate = (text: string | undefined, flag: string) => {
+    if (text === undefined) return undefined;
+    const mib = Number(text);
+    // the clients take whole KiB/s
+    if (!Number.isFinite(mib) || mib * 1024 < 1 || mib > 16 * 1024) {
+      throw new Error(`${flag} must be a number of MiB/s from 1/1024 to 16384, not "${text}"`);
+    }
+    return mib * MiB;
+  };
+  const downloaders = Number(values.downloaders);
+  if (!Number.isInteger(downloaders) || downloaders < 1 || downloaders > 64) {
+    throw new Error("--downloaders must be a whole number from 1 to 64");
+  }
+  if (downloaders < 2 && scenarios.includes("CL")) {
+    throw new Error("CL needs --downloaders 2 at least: half of them join late");
   }
   if (values.anchor !== undefined && values.anchor !== "libtorrent") {
     throw new Error(`the only anchor is libtorrent, not "${values.anchor}"`);
@@ -537,7 +1105,14 @@ function parseOptions(args: string[]): BenchOptions | undefined {
     throw new Error("--repeat must be a whole number of runs, at least 1");
   }
   return {
-    sizeMiB,
+    // the machine's limits are measured with the size of the scenarios that compare with them
+    sizeMiB: givenSizeMiB ?? (scenarios.every(isCapped) ? CAPPED_SIZE_MIB : 1024),
+    cappedSizeMiB: givenSizeMiB ?? CAPPED_SIZE_MIB,
+    caps: {
+      uplinkBytesPerSecond: rate(values.uplink, "--uplink")!,
+      downlinkBytesPerSecond: rate(values.downlink, "--downlink"),
+      downloaders,
+    },
     scenarios: scenarios as Scenario[],
     anchor: values.anchor === "libtorrent",
     plaintext: values.plaintext,
@@ -582,6 +1157,14 @@ async function bench(options: BenchOptions): Promise<Row[]> {
   );
   const file: BenchFile = { path: dir.join("bench.bin"), name: "bench.bin", size, sha1: "" };
   file.sha1 = await writeRandomFile(file.path, size);
+  // capped swarms share the file when they ask for the same size, else have their own
+  const cappedSize = Math.round(options.cappedSizeMiB * MiB);
+  let cappedFile = file;
+  if (options.scenarios.some(isCapped) && cappedSize !== size) {
+    say(`bench: ${(cappedSize / MiB).toFixed(0)} MiB file for the capped swarms`);
+    cappedFile = { path: dir.join("capped.bin"), name: "capped.bin", size: cappedSize, sha1: "" };
+    cappedFile.sha1 = await writeRandomFile(cappedFile.path, cappedSize);
+  }
 
   const rows: Row[] = [
     sha1Limit(Math.min(size, 512 * MiB)),
@@ -589,9 +1172,13 @@ async function bench(options: BenchOptions): Promise<Row[]> {
     await diskLimit(dir, size),
   ];
   let torrent: string | undefined;
+  let cappedTorrent: string | undefined;
   if (options.anchor) {
     if (await hasLibtorrent()) {
       torrent = await makeTorrent(file, dir);
+      cappedTorrent = cappedFile === file
+        ? torrent
+        : await makeTorrent(cappedFile, dir, "capped.torrent");
     } else {
       say(
         "bench: python3-libtorrent is not installed (apt-get install python3-libtorrent); no anchor",
@@ -607,7 +1194,7 @@ async function bench(options: BenchOptions): Promise<Row[]> {
     const runs: Row[] = [];
     for (let round = 1; round <= options.repeat; round++) {
       say(`bench: ${scenario}${options.repeat > 1 ? ` (${round}/${options.repeat})` : ""}...`);
-      await settle(file, leftovers);
+      await settle(isCapped(scenario) ? cappedFile : file, leftovers);
       if (scenario === "U") {
         // the faster of one measurement just before and one just after: a single one, caught
         // in a slow moment, once put a run at 1.20 of the limit
@@ -617,6 +1204,29 @@ async function bench(options: BenchOptions): Promise<Row[]> {
         const besideLimit = before.mbPerSecond >= after.mbPerSecond ? before : after;
         runs.push({ ...run, besideLimit });
         leftovers.push(dir.join("swarmshare-U"));
+        continue;
+      }
+      if (isCapped(scenario)) {
+        const swarm = cappedSwarm(scenario, options.caps);
+        // the table says the formula below itself
+        if (round === 1 && options.json) say(`bench: ${scenario} bound: ${boundFormula(swarm)}`);
+        const capped: Row[] = [];
+        if (cappedTorrent) {
+          capped.push(await runLibtorrentCapped(dir, swarm, cappedFile, cappedTorrent));
+          leftovers.push(dir.join(`libtorrent-${scenario}`));
+          await settle(cappedFile, leftovers);
+        }
+        capped.push(await runSwarmshareCapped(dir, swarm, cappedFile));
+        leftovers.push(dir.join(`swarmshare-${scenario}`));
+        if (options.plaintext) {
+          await settle(cappedFile, leftovers);
+          capped.push(await runSwarmshareCapped(dir, swarm, cappedFile, true));
+          leftovers.push(dir.join(`swarmshare-${scenario}`));
+        }
+        for (const row of capped) {
+          for (const warning of row.capped!.warnings) say(`bench: ${warning}`);
+        }
+        runs.push(...capped);
         continue;
       }
       if (torrent) {

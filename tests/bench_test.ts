@@ -1,6 +1,7 @@
 /**
  * The benchmark keeps working and keeps its output contract (the numbers themselves are not
- * tested: tests never depend on timing). A 2 MiB run of S1 and U, each twice, as JSON.
+ * tested: tests never depend on timing). A 2 MiB run of S1 and U, each twice, as JSON; a
+ * 1 MiB run of the capped swarms CL and C2S with two downloaders and caps too high to matter.
  */
 
 import assert from "node:assert/strict";
@@ -63,6 +64,86 @@ Deno.test("bench --json: one array of rows with the documented keys", async () =
   );
 });
 
+Deno.test("bench --json: capped swarms add their bound, efficiency and who sent what", async () => {
+  const size = 1 << 20;
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../scripts/bench.ts", import.meta.url).pathname,
+      "--size",
+      "1",
+      "--scenarios",
+      "CL,C2S",
+      "--downloaders",
+      "2",
+      "--uplink",
+      "64",
+      "--json",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const log = new TextDecoder().decode(stderr);
+  assert.equal(code, 0, log);
+  const rows = JSON.parse(new TextDecoder().decode(stdout)) as Record<string, unknown>[];
+  assert.deepEqual(
+    rows.map((row) => [row.scenario, row.engine]),
+    [
+      ["SHA-1 512 KiB", "limit"],
+      ["loopback TCP", "limit"],
+      ["disk write+fsync", "limit"],
+      ["CL", "swarmshare"],
+      ["C2S", "swarmshare"],
+    ],
+  );
+  for (const row of rows.slice(3)) {
+    const said = JSON.stringify(row);
+    // the keys every row has, then what a capped swarm adds
+    assert.deepEqual(Object.keys(row), [
+      "scenario",
+      "engine",
+      "seconds",
+      "mb_s",
+      "peak_rss_mib",
+      "cpu_s",
+      "bound_s",
+      "efficiency",
+      "sharer_copies",
+      "downloader_seconds",
+      "downloader_upload_bytes",
+      "late_join_s",
+      "bound",
+    ]);
+    const copies = row.sharer_copies as number[];
+    const uploads = row.downloader_upload_bytes as number[];
+    const times = row.downloader_seconds as number[];
+    assert.equal(copies.length, row.scenario === "C2S" ? 2 : 1, said);
+    assert.equal(uploads.length, 2, said);
+    assert.equal(times.length, 2, said);
+    // each downloader received the file once, from the sharers and the other downloader
+    const delivered = copies.reduce((a, b) => a + b, 0) * size + uploads.reduce((a, b) => a + b, 0);
+    assert.ok(Math.abs(delivered - 2 * size) <= size / 1000, said);
+    assert.ok((row.bound_s as number) > 0 && (row.efficiency as number) > 0, said);
+    assert.ok(
+      Math.abs((row.efficiency as number) - (row.bound_s as number) / (row.seconds as number)) <
+        0.01,
+      said,
+    );
+    assert.ok(times.every((time) => time > 0 && time <= (row.seconds as number) + 0.001), said);
+    // CL's late joiner started once the first downloader was half done, and its bound says so
+    if (row.scenario === "CL") {
+      assert.ok((row.late_join_s as number) > 0, said);
+      assert.match(row.bound as string, /= [0-9.]+ s$/);
+    } else {
+      assert.equal(row.late_join_s, null, said);
+    }
+  }
+  // each scenario's formula, once
+  assert.match(log, /bench: CL bound: max\(S\/u_s, t1 \+ L·S\/\(u_s \+ N·u_d\)/);
+  assert.match(log, /bench: C2S bound: max\(S\/\(u_s1 \+ u_s2\), N·S\/\(u_s1 \+ u_s2 \+ N·u_d\)\)/);
+});
+
 Deno.test("bench: bad arguments exit 2 with usage", async () => {
   for (
     const args of [
@@ -71,6 +152,10 @@ Deno.test("bench: bad arguments exit 2 with usage", async () => {
       ["--anchor", "transmission"],
       ["--repeat", "0"],
       ["--repeat", "1.5"],
+      ["--uplink", "0"],
+      ["--downlink", "fast"],
+      ["--downloaders", "0"],
+      ["--scenarios", "CL", "--downloaders", "1"],
     ]
   ) {
     const { code, stderr } = await new Deno.Command(Deno.execPath(), {
