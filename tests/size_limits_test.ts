@@ -10,7 +10,7 @@ import { encodeInfo, parseInfo } from "../lib/metainfo.ts";
 import { MAX_FILE_BYTES, PIECE_HASH_LENGTH, pieceCount } from "../lib/pieces.ts";
 import type { ByteConn } from "../lib/transport.ts";
 import { FrameWriter } from "../tracker/frame_writer.ts";
-import { runScript, TempDir, TrackerProcess } from "./harness.ts";
+import { runScript, TempDir, TrackerProcess, within } from "./harness.ts";
 
 Deno.test("upload_file refuses a file over 16 GiB at once, naming the limit", async () => {
   await using dir = await TempDir.create();
@@ -73,4 +73,19 @@ Deno.test("FrameWriter: a reply too large for a frame is an error for that reque
     /^the reply is too large: frame of \d+ bytes exceeds the 1048576-byte limit$/,
   );
   assert.deepEqual(written[1], { id: 8, ok: true, data: null });
+});
+
+Deno.test("FrameWriter: a far end that stops reading is closed, not waited on for ever", async () => {
+  const closed = Promise.withResolvers<void>();
+  const conn: ByteConn = {
+    remoteAddr: { hostname: "127.0.0.1", port: 1 },
+    read: () => Promise.resolve(null),
+    // the kernel's buffer is full and stays so: a write never completes until the close
+    write: () => closed.promise.then(() => Promise.reject(new Error("closed"))),
+    close: () => closed.resolve(),
+  };
+  const writer = new FrameWriter(conn, { writeTimeoutMs: 20 });
+  const reply = writer.reply({ id: 1, ok: true, data: "x".repeat(1000) });
+  await within(closed.promise, "the stuck connection to be closed", 5_000);
+  await assert.rejects(reply);
 });

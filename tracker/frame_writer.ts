@@ -17,17 +17,39 @@ import type { ByteConn } from "../lib/transport.ts";
 /** Pushes a connection may have waiting to be written before it is dropped. */
 export const MAX_QUEUED_PUSHES = 256;
 
+/**
+ * The longest one frame may take to be written (30 s): a client that stops reading is
+ * closed, so a reply it never takes (up to 1 MiB) is not held for ever, and its connection's
+ * idle timer (paused while the tracker answers) cannot be held off by it.
+ */
+export const WRITE_TIMEOUT_MS = 30_000;
+
 /** Serialises every frame written to one connection. */
 export class FrameWriter {
   readonly #conn: ByteConn;
   readonly #maxQueuedPushes: number;
+  readonly #writeTimeoutMs: number;
   #chain: Promise<void> = Promise.resolve();
   #queuedPushes = 0;
   #closed = false;
 
-  constructor(conn: ByteConn, options: { maxQueuedPushes?: number } = {}) {
+  constructor(
+    conn: ByteConn,
+    options: { maxQueuedPushes?: number; writeTimeoutMs?: number } = {},
+  ) {
     this.#conn = conn;
     this.#maxQueuedPushes = options.maxQueuedPushes ?? MAX_QUEUED_PUSHES;
+    this.#writeTimeoutMs = options.writeTimeoutMs ?? WRITE_TIMEOUT_MS;
+  }
+
+  /** Writes one frame, closing the connection if the far end does not take it in time. */
+  async #write(frame: Uint8Array): Promise<void> {
+    const timer = setTimeout(() => this.close(), this.#writeTimeoutMs);
+    try {
+      await writeAll(this.#conn, frame);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Pushes waiting to be written. */
@@ -54,7 +76,7 @@ export class FrameWriter {
         } satisfies Response,
       );
     }
-    const written = this.#chain.then(() => writeAll(this.#conn, frame));
+    const written = this.#chain.then(() => this.#write(frame));
     this.#chain = written.catch(() => {});
     return written;
   }
@@ -72,7 +94,7 @@ export class FrameWriter {
     const frame = encodeFrame(push);
     this.#queuedPushes++;
     this.#chain = this.#chain
-      .then(() => this.#closed ? undefined : writeAll(this.#conn, frame))
+      .then(() => this.#closed ? undefined : this.#write(frame))
       .catch(() => this.close())
       .finally(() => this.#queuedPushes--);
     return true;
