@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { PIECE_LENGTH } from "../lib/pieces.ts";
+import { BLOCK_LENGTH, PIECE_LENGTH } from "../lib/pieces.ts";
 import {
   type DownloadLine,
   type JsonReply,
@@ -115,20 +115,25 @@ Deno.test("a seeder killed mid-download: the file completes from the others", as
 });
 
 Deno.test("a seeder serving corrupt pieces is dropped; the file still comes out right", async () => {
-  await using swarm = await startSwarm(["good", "bad", "d"]);
+  // the good seeder is held to 2 MiB/s, so the download cannot be over before the corrupt
+  // one is asked (unlimited, it once took every piece first and the test proved nothing)
+  await using swarm = await startSwarm(["good", "bad", "d"], {
+    clientArgs: { good: ["--upload-limit-kib", "2048"] },
+  });
   const size = 8 * MiB;
   const sha1 = await writeRandomFile(`${swarm.home("good")}/f.bin`, size);
   await Deno.copyFile(`${swarm.home("good")}/f.bin`, `${swarm.home("bad")}/f.bin`);
   for (const seeder of ["good", "bad"]) {
     await swarm.shell(seeder).ok(`upload_file f.bin ${swarm.group}`);
   }
-  // corrupt one byte of every piece of bad's copy, keeping its size: flip the byte that is
-  // there (a fixed value matched the random byte at that place in 1 piece of 256, and that
-  // piece then verified)
+  // corrupt one byte of every block of bad's copy, keeping its size: any block from it spoils
+  // its piece (one byte per piece let a piece whose corrupt block came from the good seeder
+  // verify, and count as bad's); flip the byte that is there (a fixed value matched the
+  // random byte in 1 piece of 256, and that piece then verified)
   {
     using file = await Deno.open(`${swarm.home("bad")}/f.bin`, { read: true, write: true });
     const byte = new Uint8Array(1);
-    for (let offset = 1000; offset < size; offset += PIECE_LENGTH) {
+    for (let offset = 1000; offset < size; offset += BLOCK_LENGTH) {
       await file.seek(offset, Deno.SeekMode.Start);
       await file.read(byte);
       byte[0] ^= 0xff;
