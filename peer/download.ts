@@ -73,6 +73,11 @@ export interface DownloadOptions {
    * not used again by this download (its blocks go to others). Default 30 s.
    */
   requestTimeoutMs?: number;
+  /**
+   * True while our own download limit sets the pace: peers then wait on us, not we on them,
+   * and none is dropped for delivering nothing.
+   */
+  throttled?: () => boolean;
   /** Told when the download completes or fails. */
   onFinish: (download: Download) => void;
   /** Told once per peer and certificate when a peer is not who the tracker said. */
@@ -533,6 +538,11 @@ export class Download implements PieceSink {
    */
   #dropSilentPeers(now: number): void {
     const timeoutMs = this.#options.requestTimeoutMs ?? 30_000;
+    if (this.#options.throttled?.()) {
+      // what they sent waits unread behind our limit: their silence counts from when it lifts
+      for (const peer of this.#waitingSince.keys()) this.#waitingSince.set(peer, now);
+      return;
+    }
     for (const [peer, since] of this.#waitingSince) {
       if (now - since < timeoutMs) continue;
       const outstanding = this.#picker?.outstanding(peer) ?? 0;

@@ -488,6 +488,7 @@ export class FileSharing {
       context: this.context,
       stallTimeoutMs: this.#options.stallTimeoutMs,
       requestTimeoutMs: this.#options.requestTimeoutMs,
+      throttled: () => this.#options.downloadLimiter?.saturated ?? false,
       onPeerRefused: (refused, peer, reason) =>
         this.#options.onEvent({
           event: "peer_refused",

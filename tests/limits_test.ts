@@ -61,3 +61,35 @@ Deno.test("a download limit holds a download back, and the file comes out right"
   // 1 MiB/s with a bucket of one second: 4 MiB cannot arrive in less than 3 s
   assert.ok(seconds >= 3, `4 MiB at a 1 MiB/s limit took only ${seconds.toFixed(2)} s`);
 });
+
+Deno.test("behind our own download limit no peer counts as silent", async () => {
+  // three seeders sharing a 32 KiB/s limit: each one's next block waits 1.5 s behind it, past
+  // the 1 s request timeout; without the pause all would be dropped as silent and the
+  // download would fail its stall
+  await using swarm = await startSwarm(["s1", "s2", "s3", "d"], {
+    clientArgs: {
+      d: [
+        "--download-limit-kib",
+        "32",
+        "--request-timeout-ms",
+        "1000",
+        "--stall-timeout-ms",
+        "3000",
+      ],
+    },
+  });
+  const size = MiB / 4;
+  const sha1 = await writeRandomFile(`${swarm.home("s1")}/f.bin`, size);
+  for (const seeder of ["s2", "s3"]) {
+    await Deno.copyFile(`${swarm.home("s1")}/f.bin`, `${swarm.home(seeder)}/f.bin`);
+  }
+  for (const seeder of ["s1", "s2", "s3"]) {
+    await swarm.shell(seeder).ok(`upload_file f.bin ${swarm.group}`);
+  }
+  const d = swarm.shell("d");
+  await Deno.mkdir(`${swarm.home("d")}/in`);
+  await d.ok(`download_file ${swarm.group} f.bin ${swarm.home("d")}/in`);
+  const ended = await d.event(["download_complete", "download_failed"]);
+  assert.equal(ended.event, "download_complete", JSON.stringify(ended));
+  assert.equal(await sha1OfFile((ended as unknown as { path: string }).path), sha1);
+});
