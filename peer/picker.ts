@@ -3,9 +3,11 @@
  * connected peer has, what we hold, and what is in flight, and hands out requests.
  *
  * - The first `randomFirst` pieces are picked at random (a new peer soon has something to
- *   trade); after that, rarest first across connected peers, ties broken at random among the
- *   first NEAR_TIES of them in file order while other downloaders are connected, and in file
- *   order when only seeders are.
+ *   trade); after that, rarest first across connected peers. While other downloaders are
+ *   connected, ties are broken at random: among all tied pieces for a request to a seeder
+ *   (downloaders starting together then ask it for different pieces, and the sharer sends
+ *   about one copy of the file instead of 2.7), among the first NEAR_TIES in file order for a
+ *   request to another downloader. With only seeders connected, ties go in file order.
  * - A started piece belongs to the peer that started it, so a bad piece can usually be
  *   blamed on one peer: its remaining blocks go to that peer first, and to others only when
  *   they have nothing new to fetch (or the owner left).
@@ -341,13 +343,19 @@ export class Picker {
    * taken from the first few in file order, pieces still arrive close to the whole-file hash,
    * which follows them in memory (peer/piece_writer_worker.ts) instead of reading them back.
    * With only complete seeders connected there is nobody to trade with: ties then go to the
-   * lowest index, and pieces arrive in file order.
+   * lowest index, and pieces arrive in file order. From a seeder while other downloaders are
+   * connected, ties are drawn from all tied pieces: a flash crowd (one sharer capped at 8
+   * MiB/s, 8 downloaders, 256 MiB) took 86.0 s with the sharer sending 2.70 copies when they
+   * all drew from the first four, and 35.3 s (efficiency 0.37 -> 0.91) with 1.07 copies.
    */
   #choosePiece(pieces: Bitfield): number | undefined {
     const randomPhase = this.#have.count < this.#randomFirst;
     let onlySeeders = true;
     for (const peerPieces of this.#peers.values()) onlySeeders &&= peerPieces.isComplete;
     const randomTies = randomPhase || !onlySeeders;
+    // from a seeder while other downloaders are around: spread over every tied piece, so the
+    // downloaders ask the seeder for different pieces and trade the rest among themselves
+    const spread = randomPhase || (!onlySeeders && pieces.isComplete);
     let best: number | undefined;
     let bestRarity = Infinity;
     let ties = 0;
@@ -359,7 +367,7 @@ export class Picker {
         bestRarity = rarity;
         ties = 1;
       } else if (
-        randomTies && rarity === bestRarity && (randomPhase || ties < NEAR_TIES) &&
+        randomTies && rarity === bestRarity && (spread || ties < NEAR_TIES) &&
         this.#random() * ++ties < 1
       ) {
         best = index; // reservoir sampling: each tied piece in reach equally likely

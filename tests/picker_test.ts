@@ -173,21 +173,32 @@ const CHOICE_CASES: ChoiceCase[] = [
     expected: 7,
   },
   {
-    // D has 0 and 1, so 2-7 tie as the rarest: the draw is among 2, 3, 4 and 5
-    name: "a downloader connected: ties at random among the first four, last",
+    // D has 0 and 1, so 2-7 tie as the rarest; from a seeder, with a downloader around, the
+    // draw is among all of them (downloaders ask the seeder for different pieces)
+    name: "a downloader connected: from the seeder, ties at random among all, last",
     peers: { S: "all", D: [0, 1] },
     randomFirst: 0,
     random: LAST_TIE,
     picker: "S",
-    expected: 5,
+    expected: 7,
   },
   {
-    name: "a downloader connected: ties at random among the first four, first",
+    name: "a downloader connected: from the seeder, ties at random among all, first",
     peers: { S: "all", D: [0, 1] },
     randomFirst: 0,
     random: FIRST_TIE,
     picker: "S",
     expected: 2,
+  },
+  {
+    // from a downloader, ties stay near the front (the whole-file hash follows them in
+    // memory): 1-7 tie, the draw is among 1, 2, 3 and 4
+    name: "from a downloader: ties at random among the first four, last",
+    peers: { S: "all", D: range(1, 8) },
+    randomFirst: 0,
+    random: LAST_TIE,
+    picker: "D",
+    expected: 4,
   },
   {
     name: "the rarest piece the picking peer lacks is not chosen",
