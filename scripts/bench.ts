@@ -1192,6 +1192,28 @@ async function bench(options: BenchOptions): Promise<Row[]> {
   const scenarioRows: Row[] = [];
   for (const scenario of runOrder) {
     const runs: Row[] = [];
+    // libtorrent (when anchored), then Swarmshare, then Swarmshare in clear (--plaintext),
+    // each run's directory cleared before the next starts
+    const eachEngine = async (engines: {
+      anchor?: () => Promise<Row>;
+      swarmshare: (plaintext: boolean) => Promise<Row>;
+    }): Promise<Row[]> => {
+      const benchFile = isCapped(scenario) ? cappedFile : file;
+      const rows: Row[] = [];
+      if (engines.anchor) {
+        rows.push(await engines.anchor());
+        leftovers.push(dir.join(`libtorrent-${scenario}`));
+        await settle(benchFile, leftovers);
+      }
+      rows.push(await engines.swarmshare(false));
+      leftovers.push(dir.join(`swarmshare-${scenario}`));
+      if (options.plaintext) {
+        await settle(benchFile, leftovers);
+        rows.push(await engines.swarmshare(true));
+        leftovers.push(dir.join(`swarmshare-${scenario}`));
+      }
+      return rows;
+    };
     for (let round = 1; round <= options.repeat; round++) {
       say(`bench: ${scenario}${options.repeat > 1 ? ` (${round}/${options.repeat})` : ""}...`);
       await settle(isCapped(scenario) ? cappedFile : file, leftovers);
@@ -1210,37 +1232,24 @@ async function bench(options: BenchOptions): Promise<Row[]> {
         const swarm = cappedSwarm(scenario, options.caps);
         // the table says the formula below itself
         if (round === 1 && options.json) say(`bench: ${scenario} bound: ${boundFormula(swarm)}`);
-        const capped: Row[] = [];
-        if (cappedTorrent) {
-          capped.push(await runLibtorrentCapped(dir, swarm, cappedFile, cappedTorrent));
-          leftovers.push(dir.join(`libtorrent-${scenario}`));
-          await settle(cappedFile, leftovers);
-        }
-        capped.push(await runSwarmshareCapped(dir, swarm, cappedFile));
-        leftovers.push(dir.join(`swarmshare-${scenario}`));
-        if (options.plaintext) {
-          await settle(cappedFile, leftovers);
-          capped.push(await runSwarmshareCapped(dir, swarm, cappedFile, true));
-          leftovers.push(dir.join(`swarmshare-${scenario}`));
-        }
+        const capped = await eachEngine({
+          anchor: cappedTorrent
+            ? () => runLibtorrentCapped(dir, swarm, cappedFile, cappedTorrent)
+            : undefined,
+          swarmshare: (plaintext) => runSwarmshareCapped(dir, swarm, cappedFile, plaintext),
+        });
         for (const row of capped) {
           for (const warning of row.capped!.warnings) say(`bench: ${warning}`);
         }
         runs.push(...capped);
         continue;
       }
-      if (torrent) {
-        runs.push(await runLibtorrent(dir, scenario, file, torrent));
-        leftovers.push(dir.join(`libtorrent-${scenario}`));
-        await settle(file, leftovers);
-      }
-      runs.push(await runSwarmshare(dir, scenario, file));
-      leftovers.push(dir.join(`swarmshare-${scenario}`));
-      if (options.plaintext) {
-        await settle(file, leftovers);
-        runs.push(await runSwarmshare(dir, scenario, file, true));
-        leftovers.push(dir.join(`swarmshare-${scenario}`));
-      }
+      runs.push(
+        ...await eachEngine({
+          anchor: torrent ? () => runLibtorrent(dir, scenario, file, torrent) : undefined,
+          swarmshare: (plaintext) => runSwarmshare(dir, scenario, file, plaintext),
+        }),
+      );
     }
     scenarioRows.push(...medianRuns(runs, say));
   }
