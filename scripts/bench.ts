@@ -420,6 +420,31 @@ function freePorts(count: number): number[] {
   return ports;
 }
 
+/** One libtorrent peer process (bench_libtorrent.py peer ...), dialling `others`. */
+function anchorPeer(
+  torrent: string,
+  home: string,
+  port: number,
+  seeding: boolean,
+  others: number[],
+  extraArgs: string[],
+  waitLimitMs: number,
+): Program {
+  return new Program(
+    [
+      ANCHOR_SCRIPT,
+      "peer",
+      torrent,
+      home,
+      String(port),
+      seeding ? "seed" : "leech",
+      ...others.map(String),
+      ...extraArgs,
+    ],
+    { executable: PYTHON, stdin: true, waitLimitMs },
+  );
+}
+
 async function runLibtorrent(
   dir: TempDir,
   scenario: Exclude<StandardScenario, "U">,
@@ -441,18 +466,7 @@ async function runLibtorrent(
       if (seeding) await Deno.link(file.path, `${home}/${file.name}`);
       // seeders wait to be called; downloaders call the seeders and each other
       const others = seeding ? [] : ports.filter((_, j) => j !== i);
-      const program = new Program(
-        [
-          ANCHOR_SCRIPT,
-          "peer",
-          torrent,
-          home,
-          String(ports[i]),
-          seeding ? "seed" : "leech",
-          ...others.map(String),
-        ],
-        { executable: PYTHON, stdin: true, waitLimitMs: STEP_LIMIT_MS },
-      );
+      const program = anchorPeer(torrent, home, ports[i], seeding, others, [], STEP_LIMIT_MS);
       peers.push({ role, program, home });
       await program.stdout.until((line) => line.includes('"ready"'), `${role} to be ready`);
     }
@@ -790,20 +804,15 @@ async function runLibtorrentCapped(
         ...swarm.downlink === undefined ? [] : ["--down", String(swarm.downlink)],
       ];
       const others = seeding ? [] : ports.filter((_, j) => j !== i);
-      const program = new Program(
-        [
-          ANCHOR_SCRIPT,
-          "peer",
-          torrent,
-          home,
-          String(ports[i]),
-          seeding ? "seed" : "leech",
-          ...others.map(String),
-          ...limits,
-          "--progress",
-        ],
-        // the reader waits as long as the peer is silent; every wait on it has its own limit
-        { executable: PYTHON, stdin: true, waitLimitMs: 24 * 3600_000 },
+      // the reader waits as long as the peer is silent; every wait on it has its own limit
+      const program = anchorPeer(
+        torrent,
+        home,
+        ports[i],
+        seeding,
+        others,
+        [...limits, "--progress"],
+        24 * 3600_000,
       );
       const peer = new AnchorPeer(role, program, home, changes);
       peers.push(peer);
