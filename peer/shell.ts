@@ -128,19 +128,19 @@ export class Shell {
 /** "and 37 more new files in group "films"": notices the tracker counted instead of sending. */
 function describeMoreNotices(event: Extract<SessionEvent, { event: "more_notices" }>): string {
   const { count, group } = event;
-  const where = group === null ? "in several groups" : `in group "${group}"`;
   const plural = (one: string, many: string) => count === 1 ? one : many;
+  const where = group === null ? "several groups" : `group "${group}"`;
   switch (event.notice) {
     case "file_shared":
-      return `and ${count} more new ${plural("file", "files")} ${where}` +
+      return `and ${count} more new ${plural("file", "files")} in ${where}` +
         (group === null ? "" : `: list_files ${group}`);
     case "join_requested":
-      return `and ${count} more ${plural("request", "requests")} to join ${where}` +
-        (group === null ? "" : `: requests list_requests ${group}`);
+      return `and ${count} more ${plural("request", "requests")} to join ` +
+        (group === null ? "your groups" : `${where}: requests list_requests ${group}`);
     case "join_accepted":
-      return `and ${count} more of your requests to join accepted ${where}`;
+      return `and ${count} more of your requests to join accepted: ${where}`;
     case "join_rejected":
-      return `and ${count} more of your requests to join turned down ${where}`;
+      return `and ${count} more of your requests to join turned down: ${where}`;
   }
 }
 
