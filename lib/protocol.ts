@@ -152,6 +152,8 @@ export type Request =
   | { type: "leave_group"; group: string }
   | { type: "list_requests"; group: string }
   | { type: "accept_request"; group: string; user: string }
+  /** Turns down a pending request to join (owner only); the requester is told. */
+  | { type: "reject_request"; group: string; user: string }
   /**
    * One page of the tracker's groups, by name, after `after`: the client asks again after
    * the last it got until a page comes back empty.
@@ -230,6 +232,7 @@ export interface ResponseData {
   leave_group: { group: string; owner: string | null; deleted: boolean };
   list_requests: { user: string }[];
   accept_request: { group: string; user: string };
+  reject_request: { group: string; user: string };
   list_groups: GroupSummary[];
   share_file: { group: string; name: string; size: number; sha1: string; info_hash: string };
   list_files: FileSummary[];
@@ -333,6 +336,7 @@ const REQUEST_FIELDS: { [T in RequestType]: Record<string, Field> } = {
   leave_group: { group: "string" },
   list_requests: { group: "string" },
   accept_request: { group: "string", user: "string" },
+  reject_request: { group: "string", user: "string" },
   list_groups: {},
   share_file: {
     group: "string",
@@ -431,13 +435,18 @@ export function parseRequest(frame: Record<string, unknown>): RequestFrame {
  *   there is the one registered in the hello). Only a verified address is handed to other
  *   peers; `reason` says why not. Sent only to clients that listed it in hello's `pushes`,
  *   once per link after login, and again when another client of the user takes the address.
+ * - the notices (`NoticePush`): something happened that the user may want to act on. Sent
+ *   only to clients that listed the kind in hello's `pushes`, and bounded per connection:
+ *   past a few in a short spell, the tracker counts them and sends one `more_notices` per
+ *   kind and group instead.
  *
  * @example
  * ```ts
  * parsePush({ push: "revoke", user: "bob", group: "films", at: 1_700_000_000_000 });
+ * parsePush({ push: "join_requested", group: "films", user: "alice" });
  * ```
  */
-export type Push = RevokePush | AddressCheckPush;
+export type Push = RevokePush | AddressCheckPush | NoticePush;
 
 /** A user left a group (see `Push`). */
 export type RevokePush = { push: "revoke"; user: string; group: string; at: number };
@@ -452,15 +461,95 @@ export type AddressCheckPush = {
   reason?: string;
 };
 
+/**
+ * What the tracker tells a user without their asking, once per event and online connection:
+ *
+ * - `join_requested`: `user` asked to join `group`; sent to the group's owner.
+ * - `join_accepted` / `join_rejected`: the owner answered this user's request to join `group`.
+ * - `file_shared`: `user` shared a new file `name` of `size` bytes in `group`; sent to the
+ *   group's other members.
+ * - `more_notices`: `count` notices of kind `notice` were held back (too many in a short
+ *   spell); `group` is absent when they came from several groups.
+ */
+export type NoticePush =
+  | { push: "join_requested"; group: string; user: string }
+  | { push: "join_accepted"; group: string }
+  | { push: "join_rejected"; group: string }
+  | { push: "file_shared"; group: string; name: string; size: number; user: string }
+  | MoreNoticesPush;
+
+/** Notices held back, counted (see `NoticePush`). */
+export type MoreNoticesPush = {
+  push: "more_notices";
+  notice: NoticeKind;
+  count: number;
+  group?: string;
+};
+
+/** The kinds of single notices (what `more_notices` may count). */
+export type NoticeKind = Exclude<NoticePush["push"], "more_notices">;
+
+/** Every kind of single notice. */
+export const NOTICE_KINDS: readonly NoticeKind[] = [
+  "join_requested",
+  "join_accepted",
+  "join_rejected",
+  "file_shared",
+];
+
 /** The `push` kinds this version knows. */
 export type PushKind = Push["push"];
 
 /** Push kinds a client must ask for in its hello (`pushes`); `revoke` goes to every client. */
-export const OPTIONAL_PUSHES: readonly PushKind[] = ["address_check"];
+export const OPTIONAL_PUSHES: readonly PushKind[] = [
+  "address_check",
+  ...NOTICE_KINDS,
+  "more_notices",
+];
+
+/** A check of one field of a push: true when the value is acceptable. */
+type PushFieldCheck = { valid: (value: unknown) => boolean; what: string; optional?: boolean };
+
+const anId: PushFieldCheck = {
+  valid: (value) => typeof value === "string" && isValidId(value),
+  what: "a valid id",
+};
+const aFileName: PushFieldCheck = {
+  valid: (value) => typeof value === "string" && fileNameProblem(value) === undefined,
+  what: "a valid file name",
+};
+const aSize: PushFieldCheck = {
+  valid: (value) => Number.isSafeInteger(value) && (value as number) >= 0,
+  what: "a whole number of bytes",
+};
+
+/** The fields of each notice push, checked alike (they carry nothing but ids, names, counts). */
+const NOTICE_FIELDS: { [K in NoticePush["push"]]: Record<string, PushFieldCheck> } = {
+  join_requested: { group: anId, user: anId },
+  join_accepted: { group: anId },
+  join_rejected: { group: anId },
+  file_shared: { group: anId, name: aFileName, size: aSize, user: anId },
+  more_notices: {
+    notice: {
+      valid: (value) => (NOTICE_KINDS as readonly unknown[]).includes(value),
+      what: "a notice kind",
+    },
+    count: {
+      valid: (value) => Number.isSafeInteger(value) && (value as number) >= 1,
+      what: "a whole count from 1",
+    },
+    group: { ...anId, optional: true },
+  },
+};
 
 const PUSH_KEYS: { [K in PushKind]: readonly string[] } = {
   revoke: ["push", "user", "group", "at"],
   address_check: ["push", "host", "port", "verified", "reason"],
+  join_requested: ["push", ...Object.keys(NOTICE_FIELDS.join_requested)],
+  join_accepted: ["push", ...Object.keys(NOTICE_FIELDS.join_accepted)],
+  join_rejected: ["push", ...Object.keys(NOTICE_FIELDS.join_rejected)],
+  file_shared: ["push", ...Object.keys(NOTICE_FIELDS.file_shared)],
+  more_notices: ["push", ...Object.keys(NOTICE_FIELDS.more_notices)],
 };
 
 /** Longest reason an `address_check` push may carry. */
@@ -472,8 +561,9 @@ export function isPushFrame(frame: Record<string, unknown>): boolean {
 }
 
 /**
- * Checks an untrusted push frame strictly: a known kind, exactly its fields, valid ids and a
- * whole non-negative time. Throws `ProtocolError` naming the first thing that is wrong.
+ * Checks an untrusted push frame strictly: a known kind, exactly its fields, valid ids and
+ * names, whole non-negative numbers. Throws `ProtocolError` naming the first thing that is
+ * wrong.
  */
 export function parsePush(frame: Record<string, unknown>): Push {
   if (Object.hasOwn(frame, "id")) throw new ProtocolError("a push has no id");
@@ -486,10 +576,11 @@ export function parsePush(frame: Record<string, unknown>): Push {
   const keys = PUSH_KEYS[kind as PushKind];
   for (const key of Object.keys(frame)) {
     if (!keys.includes(key)) {
-      throw new ProtocolError(`push "${kind}" has an unknown field "${key}"`);
+      throw new ProtocolError(`push "${kind}" has an unknown field ${quoted(key)}`);
     }
   }
   if (kind === "address_check") return parseAddressCheck(frame);
+  if (Object.hasOwn(NOTICE_FIELDS, kind)) return parseNotice(kind as NoticePush["push"], frame);
   const { user, group, at } = frame;
   if (typeof user !== "string" || !isValidId(user)) {
     throw new ProtocolError(`push "${kind}" needs a valid user id`);
@@ -501,6 +592,19 @@ export function parsePush(frame: Record<string, unknown>): Push {
     throw new ProtocolError(`push "${kind}" needs a time "at" in whole ms`);
   }
   return { push: "revoke", user, group, at: at as number };
+}
+
+function parseNotice(kind: NoticePush["push"], frame: Record<string, unknown>): NoticePush {
+  const notice: Record<string, unknown> = { push: kind };
+  for (const [name, check] of Object.entries(NOTICE_FIELDS[kind])) {
+    const value = frame[name];
+    if (value === undefined && check.optional) continue;
+    if (!check.valid(value)) {
+      throw new ProtocolError(`push "${kind}" needs ${check.what} in "${name}"`);
+    }
+    notice[name] = value;
+  }
+  return notice as NoticePush;
 }
 
 function parseAddressCheck(frame: Record<string, unknown>): AddressCheckPush {

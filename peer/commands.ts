@@ -192,6 +192,15 @@ const COMMAND_LIST: Command[] = [
     },
   },
   {
+    name: "reject_request",
+    params: ["group_id", "user_id"],
+    summary: "turn down a user's pending request to join your group (owner only)",
+    async run({ session }, [group, user]) {
+      const data = await session.rejectRequest(checkId("group", group), checkId("user", user));
+      return { data, text: `turned down ${user}'s request to join group "${group}"` };
+    },
+  },
+  {
     name: "list_groups",
     params: [],
     summary: "list every group with its owner and member count",

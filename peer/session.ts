@@ -13,6 +13,8 @@ import { HelperThread } from "../lib/hash.ts";
 import type {
   AddressCheckPush,
   FileSummary,
+  NoticeKind,
+  NoticePush,
   Request,
   RequestType,
   ResponseData,
@@ -49,7 +51,34 @@ export type SessionEvent =
   | { event: "address_unverified"; address: string; reason: string }
   /** After `address_unverified`: the address passed a later check, peers are sent here. */
   | { event: "address_verified"; address: string }
+  | NoticeEvent
   | FileEvent;
+
+/**
+ * What the tracker told this user without their asking (see `NoticePush`): a request to join
+ * a group they own, the answer to theirs, a new file in one of their groups, or how many
+ * more of a kind it held back (`group` null: from several groups).
+ */
+export type NoticeEvent =
+  | { event: "join_requested"; group: string; user: string }
+  | { event: "join_accepted"; group: string }
+  | { event: "join_rejected"; group: string }
+  | { event: "file_shared"; group: string; name: string; size: number; user: string }
+  | { event: "more_notices"; notice: NoticeKind; group: string | null; count: number };
+
+/** The event a notice push is announced as: the same fields, named `event`. */
+export function noticeEvent(push: NoticePush): NoticeEvent {
+  if (push.push === "more_notices") {
+    return {
+      event: "more_notices",
+      notice: push.notice,
+      group: push.group ?? null,
+      count: push.count,
+    };
+  }
+  const { push: kind, ...fields } = push;
+  return { event: kind, ...fields } as NoticeEvent;
+}
 
 /** How the session reaches the tracker. */
 export type SessionOptions = Omit<TrackerLinkOptions, "onConnected" | "onStatus" | "needsLink"> & {
@@ -121,7 +150,9 @@ export class ClientSession {
       log: (line) => this.#log(line),
       onPush: (push) => {
         if (push.push === "revoke") this.#files?.revoked(push);
-        else this.#addressChecked(push);
+        else if (push.push === "address_check") this.#addressChecked(push);
+        // a notice for a login that has meanwhile ended here is not this shell's news
+        else if (this.#login) this.#onEvent(noticeEvent(push));
       },
       onConnected: (link) => this.#resume(link),
       // logged out, the link may stay closed until the next command (the tracker closes
@@ -370,6 +401,10 @@ export class ClientSession {
 
   acceptRequest(group: string, user: string): Promise<ResponseData["accept_request"]> {
     return this.#request("accept_request", { group, user });
+  }
+
+  rejectRequest(group: string, user: string): Promise<ResponseData["reject_request"]> {
+    return this.#request("reject_request", { group, user });
   }
 
   listGroups(): Promise<ResponseData["list_groups"]> {

@@ -125,6 +125,25 @@ export class Shell {
   }
 }
 
+/** "and 37 more new files in group "films"": notices the tracker counted instead of sending. */
+function describeMoreNotices(event: Extract<SessionEvent, { event: "more_notices" }>): string {
+  const { count, group } = event;
+  const plural = (one: string, many: string) => count === 1 ? one : many;
+  const where = group === null ? "several groups" : `group "${group}"`;
+  switch (event.notice) {
+    case "file_shared":
+      return `and ${count} more new ${plural("file", "files")} in ${where}` +
+        (group === null ? "" : `: list_files ${group}`);
+    case "join_requested":
+      return `and ${count} more ${plural("request", "requests")} to join ` +
+        (group === null ? "your groups" : `${where}: requests list_requests ${group}`);
+    case "join_accepted":
+      return `and ${count} more of your requests to join accepted: ${where}`;
+    case "join_rejected":
+      return `and ${count} more of your requests to join turned down: ${where}`;
+  }
+}
+
 /** The sentence a person reads for an event. */
 export function describeEvent(event: SessionEvent): string {
   switch (event.event) {
@@ -157,6 +176,18 @@ export function describeEvent(event: SessionEvent): string {
         `downloads from it: ${event.reason}`;
     case "address_verified":
       return `the tracker verified ${event.address}: peers are sent to this client again`;
+    case "join_requested":
+      return `${event.user} wants to join group "${event.group}": accept_request ${event.group} ${event.user}`;
+    case "join_accepted":
+      return `your request to join group "${event.group}" was accepted: you are a member now`;
+    case "join_rejected":
+      return `your request to join group "${event.group}" was turned down by its owner`;
+    case "file_shared":
+      return `new file in group "${event.group}": "${event.name}" (${
+        formatSize(event.size)
+      }) from ${event.user}`;
+    case "more_notices":
+      return describeMoreNotices(event);
     case "tracker_trusted":
       return `trusting the tracker at ${event.address} on first use: fingerprint ${event.fingerprint} (pinned in ${event.file})`;
   }

@@ -1,5 +1,6 @@
 /**
- * Handlers of the account and group requests: users, sessions, groups, join requests.
+ * Handlers of the account and group requests: users, sessions, groups, join requests (whose
+ * owner, and then requester, hear of them as notices).
  *
  * @module
  */
@@ -43,6 +44,7 @@ type AccountRequest =
   | "leave_group"
   | "list_requests"
   | "accept_request"
+  | "reject_request"
   | "list_groups";
 
 /** The account and group handlers, by request type. */
@@ -149,7 +151,7 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
 
   join_group(context, { group }) {
     const user = requireUser(context);
-    requireGroup(context, group);
+    const owner = requireGroup(context, group);
     if (context.store.countsOf(user).pendingRequests >= LIMITS.pendingRequests) {
       throw new RequestError(
         "forbidden",
@@ -165,6 +167,7 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
         `your request to join group "${group}" is already pending`,
       );
     }
+    context.events.notifyUser(owner, { push: "join_requested", group, user });
     return { group, status: "pending" };
   },
 
@@ -197,6 +200,20 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
         `user "${user}" has no pending request to join "${group}"`,
       );
     }
+    context.events.notifyUser(user, { push: "join_accepted", group });
+    return { group, user };
+  },
+
+  reject_request(context, { group, user }) {
+    requireOwner(context, group);
+    checkId("user", user);
+    if (!context.store.rejectJoinRequest(group, user)) {
+      throw new RequestError(
+        "not_found",
+        `user "${user}" has no pending request to join "${group}"`,
+      );
+    }
+    context.events.notifyUser(user, { push: "join_rejected", group });
     return { group, user };
   },
 

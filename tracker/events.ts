@@ -2,35 +2,77 @@
  * What reaches clients without their asking: the tracker's pushes. It knows every greeted
  * connection and its writer, and picks who must hear of a revocation: the online holders of
  * files in the group (they may be serving the user) and every logged-in connection of the
- * group's members and of the user.
+ * group's members and of the user. It also sends the notices (join requests, answers, new
+ * files) to the logged-in connections they concern, through each connection's `NoticeGate`.
  *
  * @module
  */
 
-import type { Push } from "../lib/protocol.ts";
+import type { MoreNoticesPush, NoticePush, Push } from "../lib/protocol.ts";
 import type { ConnectionState } from "./context.ts";
 import type { FrameWriter } from "./frame_writer.ts";
+import { NoticeGate, type NoticeLimits } from "./notices.ts";
 import type { Presence } from "./presence.ts";
+
+/** A notice as handlers give it: one event, before any counting. */
+export type Notice = Exclude<NoticePush, MoreNoticesPush>;
 
 /** The live connections of a tracker, by id, with the writer each pushes through. */
 export class ClientEvents {
-  readonly #clients = new Map<number, { state: ConnectionState; writer: FrameWriter }>();
+  readonly #clients = new Map<
+    number,
+    { state: ConnectionState; writer: FrameWriter; notices: NoticeGate }
+  >();
   readonly #presence: Presence;
   readonly #now: () => number;
+  readonly #noticeLimits: NoticeLimits;
 
-  constructor(options: { presence: Presence; now?: () => number }) {
+  constructor(options: { presence: Presence; now?: () => number; notices?: NoticeLimits }) {
     this.#presence = options.presence;
     this.#now = options.now ?? Date.now;
+    this.#noticeLimits = options.notices ?? {};
   }
 
   /** A connection that may be pushed to (after its hello). */
   register(state: ConnectionState, writer: FrameWriter): void {
-    this.#clients.set(state.id, { state, writer });
+    const notices = new NoticeGate(writer, {
+      ...this.#noticeLimits,
+      summaries: state.pushes?.has("more_notices") ?? false,
+    });
+    this.#clients.set(state.id, { state, writer, notices });
   }
 
   /** A connection that went away. */
   unregister(state: ConnectionState): void {
+    this.#clients.get(state.id)?.notices.close();
     this.#clients.delete(state.id);
+  }
+
+  /**
+   * Tells every logged-in connection of `user` that asked for this kind of notice. Returns
+   * how many connections it was sent or held for.
+   */
+  notifyUser(user: string, notice: Notice): number {
+    return this.#notify(notice, (who) => who === user);
+  }
+
+  /**
+   * Tells the logged-in connections of `members` but `except` (whose action it was) that
+   * asked for this kind of notice. One pass over the live connections; each gets at most its
+   * gate's share, however many notices come. Returns how many it was sent or held for.
+   */
+  notifyMembers(members: ReadonlySet<string>, except: string, notice: Notice): number {
+    return this.#notify(notice, (who) => who !== except && members.has(who));
+  }
+
+  #notify(notice: Notice, concerns: (user: string) => boolean): number {
+    let told = 0;
+    for (const { state, notices } of this.#clients.values()) {
+      if (state.user === undefined || !concerns(state.user)) continue;
+      if (!state.pushes?.has(notice.push)) continue;
+      if (notices.offer(notice) !== "dropped") told++;
+    }
+    return told;
   }
 
   /** The state of a live connection, by id. */

@@ -188,6 +188,16 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     }
     context.store.putShare(file.group, file.name, user, request.path, file.size, request.mtime_ms);
     await holdFile(context, user, file, true);
+    // a new file (not one shared again, nor a second holder of it) is news to the others
+    if (outcome === "added") {
+      context.events.notifyMembers(new Set(context.store.members(file.group)), user, {
+        push: "file_shared",
+        group: file.group,
+        name: file.name,
+        size: file.size,
+        user,
+      });
+    }
     return {
       group: file.group,
       name: file.name,

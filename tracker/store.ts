@@ -401,6 +401,12 @@ export class TrackerStore {
     });
   }
 
+  /** Drops a pending request without a membership; false when there was no such request. */
+  rejectJoinRequest(group: string, user: string): boolean {
+    return this.#sql("DELETE FROM join_requests WHERE group_id = ? AND user_id = ?")
+      .run(group, user).changes === 1;
+  }
+
   /**
    * Removes `user` from `group`, with their shares there. An owner who leaves hands the group
    * to the longest-standing remaining member; the last member to leave deletes it. The caller

@@ -14,11 +14,15 @@ import { ProtocolError, UserError } from "../../lib/errors.ts";
 import { FrameDecoder } from "../../lib/frame.ts";
 import { encodeFrame } from "../../lib/frame.ts";
 import {
+  fileNameProblem,
   isLoginDeadlineNotice,
   isPushFrame,
   MAX_CERT_PEM_LENGTH,
+  MAX_SHARED_NAME_BYTES,
+  NOTICE_KINDS,
   parsePush,
   parseRequest,
+  PART_FILE_SUFFIX,
   type PushKind,
   type RequestType,
 } from "../../lib/protocol.ts";
@@ -53,6 +57,7 @@ const REQUEST_SPEC = {
   leave_group: { required: { group: "string" } },
   list_requests: { required: { group: "string" } },
   accept_request: { required: { group: "string", user: "string" } },
+  reject_request: { required: { group: "string", user: "string" } },
   list_groups: { required: {}, optional: { after: "string" } },
   share_file: {
     required: {
@@ -246,6 +251,34 @@ const invalidId = fc.oneof(
   fc.string().filter((text) => !/^[A-Za-z0-9_.-]{1,64}$/.test(text)),
 );
 
+/** File names a `file_shared` notice may carry, and ones it must refuse. */
+const validFileName = fc.oneof(
+  fc.string({ minLength: 1, maxLength: 40 }).filter((name) => fileNameProblem(name) === undefined),
+  fc.constantFrom("a", "movie.bin", "é.txt", "x".repeat(MAX_SHARED_NAME_BYTES)),
+);
+const invalidFileName = fc.oneof(
+  fc.constantFrom<unknown>(
+    "",
+    ".",
+    "..",
+    "a/b",
+    "a\\b",
+    "a\nb",
+    "\u001b[31mred",
+    "gnp\u202e.exe",
+    "x".repeat(MAX_SHARED_NAME_BYTES + 1),
+    `.x${PART_FILE_SUFFIX}`,
+    null,
+    1,
+    [],
+  ),
+  fc.string().filter((name) => fileNameProblem(name) !== undefined),
+);
+const validCount = (min: number) =>
+  fc.oneof(fc.integer({ min, max: 1_000_000 }), fc.constant(Number.MAX_SAFE_INTEGER));
+const invalidCount = (min: number) =>
+  fc.constantFrom<unknown>(min - 1, -1, 1.5, 2 ** 53, NaN, Infinity, "1", null, true);
+
 /** One field of a push: values it takes, values it must refuse, whether it may be absent. */
 interface PushField {
   valid: fc.Arbitrary<unknown>;
@@ -281,6 +314,26 @@ const PUSH_SPEC = {
       invalid: fc.constantFrom<unknown>(1, null, false, "r".repeat(1001)),
       optional: true,
     },
+  },
+  join_requested: {
+    group: { valid: validId, invalid: invalidId },
+    user: { valid: validId, invalid: invalidId },
+  },
+  join_accepted: { group: { valid: validId, invalid: invalidId } },
+  join_rejected: { group: { valid: validId, invalid: invalidId } },
+  file_shared: {
+    group: { valid: validId, invalid: invalidId },
+    name: { valid: validFileName, invalid: invalidFileName },
+    size: { valid: validCount(0), invalid: invalidCount(0) },
+    user: { valid: validId, invalid: invalidId },
+  },
+  more_notices: {
+    notice: {
+      valid: fc.constantFrom(...NOTICE_KINDS),
+      invalid: fc.constantFrom<unknown>("more_notices", "revoke", "", "toString", null, 1),
+    },
+    count: { valid: validCount(1), invalid: invalidCount(1) },
+    group: { valid: validId, invalid: invalidId, optional: true },
   },
 } satisfies Record<PushKind, Record<string, PushField>>;
 
@@ -350,10 +403,11 @@ const anyFrameObject: fc.Arbitrary<Record<string, unknown>> = fc.dictionary(
     fc.constantFrom("id", "type", "push", "user", "group", "at", "version", "peer", "peer_cert"),
     fc.constantFrom("password", "token", "scope", "size", "sha1", "info", "after_group"),
     fc.constantFrom("pushes", "after", "host", "port", "verified", "reason", "ok", "error"),
+    fc.constantFrom("name", "notice", "count"),
     fc.string({ maxLength: 8 }),
   ),
   fc.oneof(
-    fc.constantFrom(...REQUEST_TYPES, ...PUSH_KINDS, "unauthenticated"),
+    fc.constantFrom(...REQUEST_TYPES, ...PUSH_KINDS, ...NOTICE_KINDS, "unauthenticated"),
     fc.nat(),
     fc.boolean(),
     fc.record({ code: fc.constantFrom("unauthenticated", "busy"), message: fc.string() }),
