@@ -3,7 +3,7 @@
  * seeding client, each under its ceiling, the honest user served beside it. The seeder shape
  * offers more connections with good tickets (10 members, none past their own caps) than a
  * serving peer holds: it must hold exactly `MAX_PEER_CONNECTIONS`. The measured run, with
- * the full counts, is `deno task flood` (README).
+ * the full counts, is `deno task flood` (docs/robustness.md).
  */
 
 import assert from "node:assert/strict";

@@ -251,3 +251,31 @@ Deno.test("a slow seeder does not hold the tail back: others take over its block
   // duplicates the slow one's in endgame, so only the first block or two come from it.
   assert.ok(bytesFrom(done, swarm.shell("slow")) < 8 * 16_384, JSON.stringify(done.peers));
 });
+
+Deno.test("a capped flash crowd: every downloader is served by another downloader", async () => {
+  // issue 14's flash crowd in small: every uplink capped, the sharer's the narrowest, four
+  // downloaders starting together; what multiplies the sharer's uplink is their trading
+  const downloaders = ["d1", "d2", "d3", "d4"];
+  const capped = ["--upload-limit-kib", "2048"];
+  await using swarm = await startSwarm(["seed", ...downloaders], {
+    clientArgs: {
+      seed: ["--upload-limit-kib", "1024"],
+      ...Object.fromEntries(downloaders.map((name) => [name, capped])),
+    },
+  });
+  const sha1 = await writeRandomFile(`${swarm.home("seed")}/crowd.bin`, 6 * MiB);
+  await swarm.shell("seed").ok(`upload_file crowd.bin ${swarm.group}`);
+  const done = await Promise.all(
+    downloaders.map((name) =>
+      download(swarm.shell(name), swarm.home(name), swarm.group, "crowd.bin")
+    ),
+  );
+  const seedAddress = `127.0.0.1:${swarm.shell("seed").peerPort}`;
+  for (const [i, event] of done.entries()) {
+    assert.equal(await sha1OfFile(event.path), sha1, `${downloaders[i]}'s copy`);
+    const fromOthers = event.peers
+      .filter((peer) => peer.peer !== seedAddress)
+      .reduce((sum, peer) => sum + peer.bytes, 0);
+    assert.ok(fromOthers > 0, `${downloaders[i]} got nothing from another downloader`);
+  }
+});
