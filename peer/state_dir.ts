@@ -295,6 +295,10 @@ export class StateDir {
           } catch (error) {
             const reason = error instanceof FileTooLargeError
               ? "larger than 16 KiB"
+              : error instanceof SyntaxError
+              ? "not valid JSON"
+              : error instanceof TypeError
+              ? "not UTF-8 text"
               : (error as Error).message;
             found.problems.push({ file, reason });
             continue;
