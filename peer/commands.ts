@@ -348,7 +348,7 @@ const COMMAND_LIST: Command[] = [
   {
     name: "logout",
     params: [],
-    summary: "log out: stop serving and cancel downloads (shares are restored at next login)",
+    summary: "log out: stop serving and stop downloads (both are taken up at next login)",
     async run({ session }) {
       const user = session.user;
       const data = await session.logout();

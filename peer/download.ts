@@ -663,7 +663,7 @@ export class Download implements PieceSink {
       stallTimeoutMs !== undefined && this.#waiting && now - this.#lastProgressAt > stallTimeoutMs
     ) {
       const problem = unavailable > 0 ? missing : "waiting for peers";
-      this.#fail(`${problem} for ${Math.round(stallTimeoutMs / 1000)} s`, true);
+      this.#fail(`${problem}${dropped} for ${Math.round(stallTimeoutMs / 1000)} s`, true);
       return;
     }
     const short = this.#connectionCount() < MAX_PEERS;
