@@ -32,10 +32,10 @@ const USAGE = `usage:
          [--state-dir DIR] [--ticket-grace-ms N] [--tracker-fingerprint SHA256]
          [--public-addr HOST:PORT] [--request-timeout-ms N]
       run a shell and peer: serves pieces on client_ip:client_port, talks to the tracker
-      at server_ip:server_port; --json prints one JSON line per command; a download fails
-      when a missing piece has no online holder for N ms (default 60000); uploads and
-      downloads are limited to N KiB/s in all (default: no limit; set_limits changes
-      both while it runs); identity and pinned trackers live in
+      at server_ip:server_port; --json prints one JSON line per command; a download waits
+      for a peer that holds what it misses (with --stall-timeout-ms N it fails after N ms
+      without one); uploads and downloads are limited to N KiB/s in all (default: no
+      limit; set_limits changes both while it runs); identity and pinned trackers live in
       DIR (default $XDG_STATE_HOME/swarmshare or ~/.local/state/swarmshare); the tracker
       must present the given fingerprint (default: trusted on first use, then pinned);
       peers reach this client at HOST:PORT (default client_ip:client_port); a peer's

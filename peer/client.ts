@@ -23,7 +23,7 @@ export interface ClientOptions {
   trackerHost: string;
   trackerPort: number;
   json: boolean;
-  /** How long a download waits for a missing piece before failing. */
+  /** How long a download waits for a missing piece before failing. Default: for ever. */
   stallTimeoutMs?: number;
   /** How long a peer may deliver nothing with requests of ours before it is dropped. */
   requestTimeoutMs?: number;
@@ -105,6 +105,7 @@ export async function runClient(options: ClientOptions): Promise<number> {
     uploadBytesPerSecond: options.uploadLimitKib ? options.uploadLimitKib * 1024 : undefined,
     downloadBytesPerSecond: options.downloadLimitKib ? options.downloadLimitKib * 1024 : undefined,
     pendingShares: (user) => stateDir.pendingShares(trackerAddress, user),
+    unfinishedDownloads: (user) => stateDir.unfinishedDownloads(trackerAddress, user),
   });
   const servingPeers = servePeers(listener, session);
   const shell = new Shell({ session, json: options.json, interactive });

@@ -29,13 +29,16 @@ export interface Command {
   /** The words that name it, as typed and as reported in `--json` (`requests list_requests`). */
   name: string;
   params: readonly string[];
+  /** Flags it takes after its parameters, at most one of them (`--keep`, `--delete`). */
+  flags?: readonly string[];
   summary: string;
   run(context: CommandContext, args: string[]): Promise<CommandResult>;
 }
 
 /** `name <param> ...`, as shown in help and in usage errors. */
 export function usageOf(command: Command): string {
-  return [command.name, ...command.params.map((param) => `<${param}>`)].join(" ");
+  const flags = command.flags?.length ? [`[${command.flags.join("|")}]`] : [];
+  return [command.name, ...command.params.map((param) => `<${param}>`), ...flags].join(" ");
 }
 
 function checkId(kind: "user" | "group", id: string): string {
@@ -96,6 +99,17 @@ export function downloadLine(download: DownloadStatus): string {
   return `${head} ${percent}% (${download.pieces_done}/${download.pieces_total} pieces from ${peers} peer${
     peers === 1 ? "" : "s"
   }${detail})`;
+}
+
+/**
+ * What `download_file`, `resume_download` and a login say when a download goes on from its
+ * part file: `resuming download of "f" in group "g": 188 of 400 pieces already verified`.
+ */
+export function resumingText(
+  download: { group: string; name: string; pieces_done: number; pieces_total: number },
+): string {
+  return `resuming download of "${download.name}" in group "${download.group}": ` +
+    `${download.pieces_done} of ${download.pieces_total} pieces already verified`;
 }
 
 /** A moment for people: local `YYYY-MM-DD HH:MM`. */
@@ -253,8 +267,53 @@ const COMMAND_LIST: Command[] = [
       );
       return {
         data,
-        text: `downloading "${name}" from group "${group}" to ${data.path}; see show_downloads`,
+        text: data.resumed
+          ? `${resumingText(data)} (to ${data.path}); see show_downloads`
+          : `downloading "${name}" from group "${group}" to ${data.path}; see show_downloads`,
       };
+    },
+  },
+  {
+    name: "pause_download",
+    params: ["group_id", "file_name"],
+    summary: "pause a download, keeping its pieces; it stays paused after a restart",
+    async run({ session }, [group, name]) {
+      const data = await session.pauseDownload(checkId("group", group), checkFileName(name));
+      return {
+        data,
+        text: `paused download of "${name}" in group "${group}": ${data.pieces_done} of ` +
+          `${data.pieces_total} pieces verified; resume_download ${group} ${name} continues it`,
+      };
+    },
+  },
+  {
+    name: "resume_download",
+    params: ["group_id", "file_name"],
+    summary: "resume a paused download from the pieces it has",
+    async run({ session }, [group, name]) {
+      const data = await session.resumeDownload(checkId("group", group), checkFileName(name));
+      return { data, text: `${resumingText(data)}; see show_downloads` };
+    },
+  },
+  {
+    name: "cancel_download",
+    params: ["group_id", "file_name"],
+    flags: ["--keep", "--delete"],
+    summary: "stop and forget a download; its part file is kept (--keep, the default) " +
+      "for a later download_file, or deleted (--delete)",
+    async run({ session }, [group, name, flag]) {
+      const keep = flag !== "--delete";
+      const data = await session.cancelDownload(
+        checkId("group", group),
+        checkFileName(name),
+        keep,
+      );
+      const head = `cancelled download of "${name}" in group "${group}"`;
+      const text = keep
+        ? `${head}; kept its part file ${data.part_path} (${data.pieces_done} of ` +
+          `${data.pieces_total} pieces verified): download_file resumes from it`
+        : `${head}; deleted its part file ${data.part_path}`;
+      return { data, text };
     },
   },
   {
@@ -298,7 +357,7 @@ const COMMAND_LIST: Command[] = [
   {
     name: "logout",
     params: [],
-    summary: "log out: stop serving and cancel downloads (shares are restored at next login)",
+    summary: "log out: stop serving and stop downloads (both are taken up at next login)",
     async run({ session }) {
       const user = session.user;
       const data = await session.logout();
@@ -404,7 +463,9 @@ export function resolveCommand(words: string[]): ParsedLine {
 }
 
 function checkArity(command: Command, args: string[]): ParsedLine {
-  if (args.length !== command.params.length) {
+  const count = command.params.length;
+  const flagged = args.length === count + 1 && (command.flags ?? []).includes(args[count]);
+  if (args.length !== count && !flagged) {
     throw new CommandLineError(command.name, `usage: ${usageOf(command)}`);
   }
   return { command, args };

@@ -16,7 +16,7 @@ import { Bitfield } from "../lib/bitfield.ts";
 import { errorMessage, UserError } from "../lib/errors.ts";
 import { pieceHash, type TorrentInfo } from "../lib/metainfo.ts";
 import { pieceCount, pieceSize } from "../lib/pieces.ts";
-import type { PeerEndpoint } from "../lib/protocol.ts";
+import { type PeerEndpoint, Refusal } from "../lib/protocol.ts";
 import { TICKET_LIFETIME_MS, ticketLifetimeMs } from "../lib/ticket.ts";
 import { IdentityError } from "../lib/transport.ts";
 import { connectPeer, type PeerContext } from "./connection.ts";
@@ -41,8 +41,14 @@ export interface DownloadTracker {
   shareCompleted(download: Download, mtimeMs: number): Promise<void>;
 }
 
-/** D: downloading, C: complete, F: failed. */
+/** D: downloading (also while waiting or paused), C: complete, F: failed. */
 export type DownloadState = "D" | "C" | "F";
+
+/**
+ * What a download is doing, finer than its state: getting pieces, waiting for a peer that
+ * has what it misses, paused (stopped until resumed, its verified pieces kept), or over.
+ */
+export type DownloadActivity = "downloading" | "waiting" | "paused" | "complete" | "failed";
 
 /** What one peer gave this download. */
 export interface PeerContribution {
@@ -66,7 +72,10 @@ export interface DownloadOptions {
   tracker: DownloadTracker;
   registry: TorrentRegistry;
   context: PeerContext;
-  /** Fail when no piece arrives for this long while some piece has no holder. Default 60 s. */
+  /**
+   * Fail when no piece arrives for this long while some piece has no holder. Default: never;
+   * the download waits for a holder, asking the tracker again with backoff.
+   */
   stallTimeoutMs?: number;
   /**
    * A peer that delivers nothing for this long while it has requests of ours is dropped and
@@ -78,6 +87,8 @@ export interface DownloadOptions {
    * and none is dropped for delivering nothing.
    */
   throttled?: () => boolean;
+  /** Pieces known verified when it was paused, shown while it stays paused from the start. */
+  piecesDoneHint?: number;
   /** Told when the download completes or fails. */
   onFinish: (download: Download) => void;
   /** Told once per peer and certificate when a peer is not who the tracker said. */
@@ -105,6 +116,18 @@ const MAX_KEPT_BY_WRITER = 8;
  * other while there is still much to trade.
  */
 const PEER_REFRESH_MS = 3_000;
+/**
+ * While a download waits for a holder, it asks the tracker again after 500 ms, then 1 s, 2 s,
+ * 4 s and every 8 s from then on: a holder that comes back is found within 8 s, and a
+ * download that waits for days costs the tracker one request per 8 s.
+ */
+export const WAITING_REFRESH_MAX_MS = 8_000;
+const WAITING_REFRESH_FIRST_MS = 500;
+
+/** How long a waiting download leaves the tracker alone after its `asked`-th ask (from 0). */
+export function waitingRefreshMs(asked: number): number {
+  return Math.min(WAITING_REFRESH_MAX_MS, WAITING_REFRESH_FIRST_MS * 2 ** Math.min(asked, 16));
+}
 
 interface PeerStats {
   bytes: number;
@@ -125,8 +148,12 @@ export class Download implements PieceSink {
   readonly sha1: string;
   readonly piecesTotal: number;
   state: DownloadState = "D";
-  /** Why it failed, or what it is waiting for. */
+  /** Why it failed, or what it is waiting for ("paused" while paused). */
   reason = "";
+  /** Stopped by the user until resumed: no connection, no request, not served. */
+  paused = false;
+  /** Whether a part file of an earlier attempt was there at the start (its pieces kept). */
+  partFound = false;
   readonly startedAt = Date.now();
   finishedAt?: number;
 
@@ -168,6 +195,14 @@ export class Download implements PieceSink {
   #lastProgressAt = Date.now();
   #lastPeerRefreshAt = 0;
   #peerRefreshes = 0;
+  /** Asks for peers since the download last had one, for the waiting backoff. */
+  #waitingRefreshes = 0;
+  /** True while it has no peer, or none with some piece it misses. */
+  #waiting = false;
+  /** Pieces verified, as remembered while paused before this run started. */
+  readonly #piecesHint: number;
+  /** Set once the torrent, writer and file are let go (pause or failure). */
+  #released = false;
   #timer?: ReturnType<typeof setInterval>;
   /** When (local clock) the current ticket is due for renewal: a third of its life left. */
   #ticketRenewAt = 0;
@@ -185,7 +220,33 @@ export class Download implements PieceSink {
     this.infoHashHex = options.infoHash.toHex();
     this.sha1 = options.sha1;
     this.piecesTotal = pieceCount(options.info.length);
+    this.#piecesHint = Math.min(options.piecesDoneHint ?? 0, this.piecesTotal);
     this.#adoptTicket(options.ticket);
+  }
+
+  /**
+   * A download that stays paused from the start (remembered as paused): it shows its
+   * remembered progress and touches nothing until it is resumed as a new `Download`.
+   */
+  static paused(options: DownloadOptions): Download {
+    const download = new Download(options);
+    download.paused = true;
+    download.reason = "paused";
+    download.#released = true;
+    return download;
+  }
+
+  /** Running: neither paused nor over. */
+  get #running(): boolean {
+    return this.state === "D" && !this.paused;
+  }
+
+  /** What it is doing now (see `DownloadActivity`). */
+  get activity(): DownloadActivity {
+    if (this.state === "C") return "complete";
+    if (this.state === "F") return "failed";
+    if (this.paused) return "paused";
+    return this.#waiting ? "waiting" : "downloading";
   }
 
   /**
@@ -200,7 +261,7 @@ export class Download implements PieceSink {
 
   /** Pieces verified so far. */
   get piecesDone(): number {
-    return this.#torrent?.have.count ?? 0;
+    return this.#torrent?.have.count ?? this.#piecesHint;
   }
 
   /** The current ticket, presented to every peer. */
@@ -226,6 +287,7 @@ export class Download implements PieceSink {
   /** Opens the part file (keeping verified pieces of an earlier attempt) and starts. */
   async start(): Promise<void> {
     const resumed = await exists(this.partPath);
+    this.partFound = resumed;
     const file = await PieceFile.openForWriting(this.partPath, this.info.length);
     try {
       const have = resumed
@@ -266,6 +328,20 @@ export class Download implements PieceSink {
   async cancel(reason: string): Promise<void> {
     if (this.state !== "D") return;
     await this.#fail(reason, false);
+  }
+
+  /**
+   * Stops the download until it is resumed (as a new `Download`, which checks the part file
+   * again): its connections close, the tracker hears it stopped, the part file keeps its
+   * verified pieces. False when it cannot be paused: it is over, paused, or finishing.
+   */
+  async pause(): Promise<boolean> {
+    if (!this.#running || this.#finishing) return false;
+    this.paused = true;
+    this.reason = "paused";
+    this.#waiting = false;
+    await this.#release();
+    return true;
   }
 
   // Peers
@@ -332,18 +408,22 @@ export class Download implements PieceSink {
     try {
       const { peers, ticket } = await this.#options.tracker.findPeers(this.group, this.infoHashHex);
       this.#adoptTicket(ticket);
-      if (this.state !== "D") return;
+      if (!this.#running) return;
       for (const connection of this.#torrent?.connections ?? []) connection.sendTicket(ticket);
       this.#connectAll(peers);
-    } catch {
-      // the tracker may be away: connected peers carry on, and we ask again later
+    } catch (error) {
+      // the file is gone from the group, or we are: no holder will ever come, so stop
+      // waiting; otherwise the tracker may be away: connected peers carry on, we ask again
+      if (error instanceof Refusal && (error.code === "not_found" || error.code === "forbidden")) {
+        await this.#fail(`the tracker no longer offers it: ${error.message}`, true);
+      }
     } finally {
       this.#refreshing = false;
     }
   }
 
   peerReady(peer: PeerHandle): void {
-    if (this.state !== "D" || this.#banned.has(peer.address)) return peer.close("not wanted");
+    if (!this.#running || this.#banned.has(peer.address)) return peer.close("not wanted");
     this.#peers.add(peer);
     this.#picker!.addPeer(peer, peer.pieces);
     this.#fill(peer);
@@ -379,7 +459,7 @@ export class Download implements PieceSink {
   /** Tops up a peer's pipeline, and tells it whether we are interested. */
   #fill(peer: PeerHandle): void {
     const picker = this.#picker;
-    if (!picker || this.state !== "D" || !this.#peers.has(peer)) return;
+    if (!picker || !this.#running || !this.#peers.has(peer)) return;
     peer.sendInterested(picker.isInteresting(peer));
     if (peer.isChokingUs) return;
     const want = this.#depth(peer) - picker.outstanding(peer);
@@ -404,7 +484,7 @@ export class Download implements PieceSink {
 
   blockArrived(peer: PeerHandle, index: number, begin: number, block: Uint8Array): void {
     const picker = this.#picker;
-    if (!picker || this.state !== "D") return;
+    if (!picker || !this.#running) return;
     const outcome = picker.blockReceived(peer, index, begin);
     if (picker.outstanding(peer) > 0) this.#waitingSince.set(peer, Date.now());
     else this.#waitingSince.delete(peer);
@@ -494,7 +574,7 @@ export class Download implements PieceSink {
       return;
     }
     if (reply.type === "finished") return this.#writerFinished?.resolve(reply.sha1);
-    if (this.state !== "D") return;
+    if (!this.#running) return;
     if (reply.type === "released") {
       this.#slots!.give(reply.slot);
       return;
@@ -557,7 +637,7 @@ export class Download implements PieceSink {
   }
 
   #tick(): void {
-    if (this.state !== "D" || !this.#picker) return;
+    if (!this.#running || !this.#picker) return;
     for (const stats of this.#stats.values()) {
       stats.rateBytesPerSecond = stats.rateBytesPerSecond * 0.5 +
         (stats.windowBytes * 1000 / TICK_MS) * 0.5;
@@ -568,27 +648,35 @@ export class Download implements PieceSink {
     this.#fillAll();
     const unavailable = this.#picker.unavailablePieces();
     const dropped = this.#lastDropped ? ` (${this.#lastDropped})` : "";
-    this.reason = unavailable > 0
-      ? `waiting: no connected peer has ${unavailable} missing piece${
-        unavailable === 1 ? "" : "s"
-      }${dropped}`
-      : this.#peers.size === 0
-      ? `waiting for peers${dropped}`
+    const missing = `no connected peer has ${unavailable} missing piece${
+      unavailable === 1 ? "" : "s"
+    }`;
+    this.reason = this.#peers.size === 0
+      ? `waiting for a peer${dropped}`
+      : unavailable > 0
+      ? `waiting: ${missing}${dropped}`
       : "";
-    const stallTimeoutMs = this.#options.stallTimeoutMs ?? 60_000;
-    if (this.reason && now - this.#lastProgressAt > stallTimeoutMs) {
-      this.#fail(
-        `${this.reason.replace(/^waiting: /, "")} for ${Math.round(stallTimeoutMs / 1000)} s`,
-        true,
-      );
+    this.#waiting = this.reason !== "";
+    if (!this.#waiting) this.#waitingRefreshes = 0;
+    const stallTimeoutMs = this.#options.stallTimeoutMs;
+    if (
+      stallTimeoutMs !== undefined && this.#waiting && now - this.#lastProgressAt > stallTimeoutMs
+    ) {
+      const problem = unavailable > 0 ? missing : "waiting for peers";
+      this.#fail(`${problem}${dropped} for ${Math.round(stallTimeoutMs / 1000)} s`, true);
       return;
     }
     const short = this.#connectionCount() < MAX_PEERS;
+    const sinceRefresh = now - this.#lastPeerRefreshAt;
+    // waiting: the first asks come quickly (a holder may be just connecting), then back off
+    // to one per WAITING_REFRESH_MAX_MS, however long the wait
+    const waitingDue = this.#waiting && sinceRefresh >= waitingRefreshMs(this.#waitingRefreshes);
     const interval = Math.min(PEER_REFRESH_MS, TICK_MS * 2 ** this.#peerRefreshes);
-    const refreshDue = now - this.#lastPeerRefreshAt >= (this.reason ? TICK_MS * 2 : interval);
+    const refreshDue = !this.#waiting && sinceRefresh >= interval;
     // a ticket due for renewal is asked for every other tick until the tracker answers
-    const renewalDue = now >= this.#ticketRenewAt && now - this.#lastPeerRefreshAt >= TICK_MS * 2;
-    if ((short && refreshDue) || renewalDue) this.#refreshPeers();
+    const renewalDue = now >= this.#ticketRenewAt && sinceRefresh >= TICK_MS * 2;
+    if (waitingDue) this.#waitingRefreshes++;
+    if ((short && (refreshDue || waitingDue)) || renewalDue) this.#refreshPeers();
   }
 
   async #finish(): Promise<void> {
@@ -631,17 +719,30 @@ export class Download implements PieceSink {
     this.state = "F";
     this.reason = reason;
     this.finishedAt = Date.now();
+    await this.#release();
+    if (announce) this.#options.onFinish(this);
+    this.#done.resolve();
+  }
+
+  /**
+   * Lets go of everything a running download holds (peers, writer, the torrent it serves,
+   * the part file) and tells the tracker it stopped; once only, so that a paused download
+   * cancelled later never removes a torrent someone else registered since.
+   */
+  async #release(): Promise<void> {
+    if (this.#released) return;
+    this.#released = true;
     this.#stop();
     const torrent = this.#torrent;
     if (torrent) {
       torrent.sink = undefined;
       this.#closeWriter();
-      await this.#options.registry.remove(this.infoHashHex);
+      if (this.#options.registry.get(this.infoHashHex) === torrent) {
+        await this.#options.registry.remove(this.infoHashHex);
+      }
       await torrent.file.close().catch(() => {});
     }
     this.#options.tracker.announce(this.group, this.infoHashHex, "stopped").catch(() => {});
-    if (announce) this.#options.onFinish(this);
-    this.#done.resolve();
   }
 
   #stop(): void {

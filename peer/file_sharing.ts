@@ -6,7 +6,7 @@
  * @module
  */
 
-import { basename, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { stat } from "node:fs/promises";
 import { errorMessage, TrackerUnavailableError, UserError } from "../lib/errors.ts";
 import { hashFile, type HelperThread } from "../lib/hash.ts";
@@ -14,6 +14,7 @@ import { encodeInfo, infoHash, parseInfo, type TorrentInfo } from "../lib/metain
 import {
   fileNameProblem,
   type FileSummary,
+  Refusal,
   type RequestType,
   type ResponseData,
   type RevokePush,
@@ -25,12 +26,23 @@ import { Bitfield } from "../lib/bitfield.ts";
 import { MAX_FILE_BYTES, pieceCount } from "../lib/pieces.ts";
 import type { Request } from "../lib/protocol.ts";
 import type { PeerContext } from "./connection.ts";
-import { Download, type DownloadState, type PeerContribution } from "./download.ts";
+import {
+  Download,
+  type DownloadActivity,
+  type DownloadOptions,
+  type DownloadState,
+  type PeerContribution,
+} from "./download.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
 import { RevocationList } from "./revocations.ts";
 import type { ServingCaps } from "./serving_caps.ts";
 import { allPages } from "./pages.ts";
-import type { PendingShares } from "./state_dir.ts";
+import {
+  MAX_UNFINISHED_DOWNLOADS,
+  type PendingShares,
+  type UnfinishedDownload,
+  type UnfinishedDownloads,
+} from "./state_dir.ts";
 import { exists, PieceFile } from "./storage.ts";
 import type { HeldTorrent, TorrentRegistry } from "./torrents.ts";
 
@@ -57,7 +69,28 @@ export type FileEvent =
   /** We stopped serving a connection because its user left the group (a tracker push). */
   | { event: "peer_revoked"; group: string; user: string; peer: string; name: string }
   /** A peer the tracker named failed to prove it is that peer (a relay, an impostor). */
-  | { event: "peer_refused"; group: string; name: string; peer: string; reason: string };
+  | { event: "peer_refused"; group: string; name: string; peer: string; reason: string }
+  /** At login: an unfinished download taken up again (or kept paused). */
+  | {
+    event: "download_resumed";
+    group: string;
+    name: string;
+    path: string;
+    pieces_done: number;
+    pieces_total: number;
+    paused: boolean;
+  }
+  /**
+   * At login: a remembered download not taken up again and forgotten (`group` and `name`
+   * null when its file in the state directory could not be read: `file` names it).
+   */
+  | {
+    event: "download_not_resumed";
+    group: string | null;
+    name: string | null;
+    file: string | null;
+    reason: string;
+  };
 
 /** One line of `show_downloads`. */
 export interface DownloadStatus {
@@ -70,6 +103,32 @@ export interface DownloadStatus {
   /** Why it failed, or what it waits for. */
   reason: string;
   peers: PeerContribution[];
+  /** Finer than `state`: downloading, waiting (for a peer), paused, complete or failed. */
+  activity: DownloadActivity;
+}
+
+/** What `download_file` and `resume_download` started. */
+export interface DownloadStarted {
+  group: string;
+  name: string;
+  path: string;
+  /** Pieces found verified in the part file of an earlier attempt (0 without one). */
+  pieces_done: number;
+  pieces_total: number;
+  /** True when a part file of an earlier attempt was there: its verified pieces are kept. */
+  resumed: boolean;
+}
+
+/** What `cancel_download` did. */
+export interface DownloadCancelled {
+  group: string;
+  name: string;
+  path: string;
+  /** The part file beside `path`, kept or deleted. */
+  part_path: string;
+  part_kept: boolean;
+  pieces_done: number;
+  pieces_total: number;
 }
 
 /** A share as this client keeps it, enough to tell the tracker again after a restart. */
@@ -112,6 +171,8 @@ export interface FileSharingOptions {
    * it was away), so that the next login shares them even after this client stopped.
    */
   pendingShares?: PendingShares;
+  /** Where unfinished downloads are remembered, to resume them at the next login. */
+  unfinishedDownloads?: UnfinishedDownloads;
 }
 
 function shareKey(group: string, name: string): string {
@@ -126,6 +187,8 @@ export class FileSharing {
   readonly #pending = new Set<string>();
   readonly #downloads: Download[] = [];
   readonly #revocations = new RevocationList();
+  /** Writes to the remembered downloads, in order: the last one of a download wins. */
+  #stateWrites: Promise<void> = Promise.resolve();
   readonly context: PeerContext;
 
   constructor(options: FileSharingOptions) {
@@ -184,7 +247,7 @@ export class FileSharing {
 
   #activeDownload(infoHashHex: string): Download | undefined {
     return this.#downloads.find((download) =>
-      download.state === "D" && download.infoHashHex === infoHashHex
+      download.state === "D" && !download.paused && download.infoHashHex === infoHashHex
     );
   }
 
@@ -341,7 +404,9 @@ export class FileSharing {
       if (share.group === group) await this.#forget(group, share.name);
     }
     for (const download of this.#downloads) {
-      if (download.group === group) await download.cancel(`left group "${group}"`);
+      if (download.group !== group || download.state !== "D") continue;
+      await download.cancel(`left group "${group}"`);
+      await this.#forgetUnfinished(download);
     }
   }
 
@@ -435,7 +500,7 @@ export class FileSharing {
       await this.#tellTracker(share, request).catch(() => {});
     }
     for (const download of this.#downloads) {
-      if (download.state !== "D") continue;
+      if (download.state !== "D" || download.paused) continue;
       await request("announce", {
         group: download.group,
         info_hash: download.infoHashHex,
@@ -447,12 +512,11 @@ export class FileSharing {
 
   // Downloading
 
-  /** Starts a download in the background; resolves once it is running. */
-  async download(
-    group: string,
-    name: string,
-    destination: string,
-  ): Promise<{ group: string; name: string; path: string }> {
+  /**
+   * Starts a download in the background; resolves once it is running. A part file of an
+   * earlier attempt keeps its verified pieces (`resumed`, `pieces_done`).
+   */
+  async download(group: string, name: string, destination: string): Promise<DownloadStarted> {
     const problem = fileNameProblem(name);
     if (problem) throw new UserError(problem);
     const directory = resolve(destination);
@@ -462,9 +526,48 @@ export class FileSharing {
     }
     const path = join(directory, name);
     if (await exists(path)) throw new UserError(`"${path}" already exists; not overwriting it`);
+    const paused = this.#downloads.find((download) =>
+      download.paused && download.group === group && download.name === name
+    );
+    if (paused) {
+      throw new UserError(
+        `the download of "${name}" in group "${group}" is paused; ` +
+          `resume_download ${group} ${name} continues it`,
+      );
+    }
     if (this.#downloads.some((download) => download.state === "D" && download.path === path)) {
       throw new UserError(`"${path}" is already being downloaded`);
     }
+    const unfinished = this.#downloads.filter((download) => download.state === "D").length;
+    if (unfinished >= MAX_UNFINISHED_DOWNLOADS) {
+      throw new UserError(
+        `${unfinished} downloads are unfinished on this client, the most it keeps; ` +
+          `let one finish or cancel_download it first`,
+      );
+    }
+    const download = await this.#startDownload(group, name, path, {
+      shownDestination: destination,
+    });
+    return started(download);
+  }
+
+  /**
+   * Asks the tracker where the file is and starts downloading it to `path` (or, `paused`,
+   * only shows it as paused), in place of `replacing` or as a new entry, and remembers it.
+   */
+  async #startDownload(
+    group: string,
+    name: string,
+    path: string,
+    how: {
+      shownDestination?: string;
+      /** The file remembered: another under the same name now is not taken up. */
+      infoHash?: string;
+      paused?: boolean;
+      piecesDoneHint?: number;
+      replacing?: Download;
+    } = {},
+  ): Promise<Download> {
     const location = await this.#options.request("locate_file", { group, name });
     const infoBytes = Uint8Array.fromBase64(location.info);
     const info = parseInfo(infoBytes);
@@ -472,10 +575,15 @@ export class FileSharing {
     if (hash.toHex() !== location.info_hash || info.length !== location.size) {
       throw new UserError("the tracker's description of the file is inconsistent");
     }
+    if (how.infoHash !== undefined && how.infoHash !== location.info_hash) {
+      throw new UserError(
+        `"${name}" in group "${group}" is another file now; download_file starts it again`,
+      );
+    }
     if (this.#options.registry.get(location.info_hash)) {
       throw new UserError(`this client already holds "${name}"`);
     }
-    const download = new Download({
+    const options: DownloadOptions = {
       group,
       name,
       path,
@@ -489,6 +597,7 @@ export class FileSharing {
       stallTimeoutMs: this.#options.stallTimeoutMs,
       requestTimeoutMs: this.#options.requestTimeoutMs,
       throttled: () => this.#options.downloadLimiter?.saturated ?? false,
+      piecesDoneHint: how.piecesDoneHint,
       onPeerRefused: (refused, peer, reason) =>
         this.#options.onEvent({
           event: "peer_refused",
@@ -529,17 +638,216 @@ export class FileSharing {
         },
       },
       onFinish: (done) => this.#announceFinish(done),
-    });
-    try {
-      await download.start();
-    } catch (error) {
-      throw new UserError(`cannot write into "${destination}": ${errorMessage(error)}`);
+    };
+    let download: Download;
+    if (how.paused) {
+      download = Download.paused(options);
+    } else {
+      download = new Download(options);
+      try {
+        await download.start();
+      } catch (error) {
+        const where = how.shownDestination ?? dirname(path);
+        throw new UserError(`cannot write into "${where}": ${errorMessage(error)}`);
+      }
     }
-    this.#downloads.push(download);
-    return { group, name, path };
+    // queued before anything the download can finish with (its end waits on its writer)
+    this.#rememberUnfinished(download);
+    const at = how.replacing ? this.#downloads.indexOf(how.replacing) : -1;
+    if (at >= 0) this.#downloads[at] = download;
+    else this.#downloads.push(download);
+    return download;
+  }
+
+  /**
+   * Takes up again, at login, the downloads this user left unfinished on this client (the
+   * last run stopped, was killed, or logged out): each goes on from its part file's verified
+   * pieces, or stays paused if it was. A download that cannot go on (its file is gone from
+   * the group, its directory is gone) is said and forgotten; so is a remembered file that
+   * cannot be trusted. Returns how many were taken up; throws `TrackerUnavailableError`,
+   * forgetting nothing, when the tracker goes away meanwhile.
+   */
+  async resumeUnfinished(): Promise<number> {
+    const remembered = this.#options.unfinishedDownloads;
+    if (!remembered) return 0;
+    const { downloads, problems } = await remembered.list().catch((error) => {
+      this.#options.log(`cannot read the unfinished downloads: ${errorMessage(error)}`);
+      return { downloads: [], problems: [] };
+    });
+    for (const { file, reason } of problems) {
+      this.#options.onEvent({
+        event: "download_not_resumed",
+        group: null,
+        name: null,
+        file,
+        reason,
+      });
+    }
+    let resumed = 0;
+    for (const saved of downloads) {
+      try {
+        const download = await this.#resumeOne(saved);
+        resumed++;
+        this.#options.onEvent({
+          event: "download_resumed",
+          group: download.group,
+          name: download.name,
+          path: download.path,
+          pieces_done: download.piecesDone,
+          pieces_total: download.piecesTotal,
+          paused: download.paused,
+        });
+      } catch (error) {
+        if (error instanceof TrackerUnavailableError) throw error;
+        // the file or the membership is gone, or the disk says no: forgotten; a tracker that
+        // is busy or ending the session says nothing about it: tried again next login
+        const definite = !(error instanceof Refusal) || error.code === "not_found" ||
+          error.code === "forbidden";
+        if (definite) await this.#forgetUnfinished(saved);
+        this.#options.onEvent({
+          event: "download_not_resumed",
+          group: saved.group,
+          name: saved.name,
+          file: null,
+          reason: errorMessage(error),
+        });
+      }
+    }
+    return resumed;
+  }
+
+  async #resumeOne(saved: UnfinishedDownload): Promise<Download> {
+    const directory = dirname(saved.path);
+    const found = await stat(directory).catch(() => undefined);
+    if (!found?.isDirectory()) throw new UserError(`${directory} is no longer a directory`);
+    if (await exists(saved.path)) throw new UserError(`"${saved.path}" already exists`);
+    if (
+      this.#downloads.some((download) => download.state === "D" && download.path === saved.path)
+    ) {
+      throw new UserError(`"${saved.path}" is already being downloaded`);
+    }
+    return await this.#startDownload(saved.group, saved.name, saved.path, {
+      infoHash: saved.info_hash,
+      paused: saved.paused,
+      piecesDoneHint: saved.pieces_done,
+    });
+  }
+
+  /** The download of `name` in `group` to act on: an unfinished one first, the newest. */
+  #findDownload(group: string, name: string): Download {
+    const matching = this.#downloads.filter((download) =>
+      download.group === group && download.name === name
+    );
+    const found = matching.findLast((download) => download.state === "D") ?? matching.at(-1);
+    if (!found) throw new UserError(`no download of "${name}" in group "${group}"`);
+    return found;
+  }
+
+  /** Says why a download that is over cannot be paused or resumed. */
+  #overError(download: Download): UserError {
+    const what = `the download of "${download.name}" in group "${download.group}"`;
+    return download.state === "C" ? new UserError(`${what} is complete`) : new UserError(
+      `${what} failed (${download.reason}); download_file ${download.group} ` +
+        `${download.name} <destination_path> starts it again`,
+    );
+  }
+
+  /** Pauses a running download: it keeps its verified pieces and stays paused after a restart. */
+  async pauseDownload(group: string, name: string): Promise<DownloadStatus> {
+    const download = this.#findDownload(group, name);
+    if (download.state !== "D") throw this.#overError(download);
+    if (download.paused) {
+      throw new UserError(`the download of "${name}" in group "${group}" is already paused`);
+    }
+    if (!await download.pause()) {
+      throw new UserError(
+        `the download of "${name}" in group "${group}" is finishing; it cannot be paused`,
+      );
+    }
+    await this.#rememberUnfinished(download);
+    return statusOf(download);
+  }
+
+  /** Resumes a paused download from its part file's verified pieces. */
+  async resumeDownload(group: string, name: string): Promise<DownloadStarted> {
+    const download = this.#findDownload(group, name);
+    if (download.state !== "D") throw this.#overError(download);
+    if (!download.paused) {
+      throw new UserError(`the download of "${name}" in group "${group}" is not paused`);
+    }
+    const resumed = await this.#startDownload(group, name, download.path, {
+      infoHash: download.infoHashHex,
+      replacing: download,
+    });
+    return started(resumed);
+  }
+
+  /**
+   * Stops a download (running, paused or failed) and forgets it; its part file is kept for a
+   * later `download_file`, or deleted.
+   */
+  async cancelDownload(group: string, name: string, keepPart: boolean): Promise<DownloadCancelled> {
+    const download = this.#findDownload(group, name);
+    if (download.state === "C") throw this.#overError(download);
+    await download.cancel("cancelled");
+    const at = this.#downloads.indexOf(download);
+    if (at >= 0) this.#downloads.splice(at, 1);
+    await this.#forgetUnfinished(download);
+    if (!keepPart) {
+      await Deno.remove(download.partPath).catch((error) => {
+        if (error instanceof Deno.errors.NotFound) return;
+        throw new UserError(`cannot delete ${download.partPath}: ${errorMessage(error)}`);
+      });
+    }
+    return {
+      group,
+      name,
+      path: download.path,
+      part_path: download.partPath,
+      part_kept: keepPart,
+      pieces_done: download.piecesDone,
+      pieces_total: download.piecesTotal,
+    };
+  }
+
+  /** Remembers an unfinished download as it is now (paused or not); a failure is logged. */
+  #rememberUnfinished(download: Download): Promise<void> {
+    const remembered = this.#options.unfinishedDownloads;
+    if (!remembered) return Promise.resolve();
+    const record: UnfinishedDownload = {
+      group: download.group,
+      name: download.name,
+      path: download.path,
+      info_hash: download.infoHashHex,
+      paused: download.paused,
+      pieces_done: download.piecesDone,
+    };
+    return this.#queueStateWrite(() => remembered.put(record), download);
+  }
+
+  /** Forgets a download: finished, failed or cancelled, it is not resumed at the next login. */
+  #forgetUnfinished(download: { group: string; name: string }): Promise<void> {
+    const remembered = this.#options.unfinishedDownloads;
+    if (!remembered) return Promise.resolve();
+    return this.#queueStateWrite(() => remembered.remove(download.group, download.name), download);
+  }
+
+  #queueStateWrite(
+    write: () => Promise<void>,
+    download: { group: string; name: string },
+  ): Promise<void> {
+    this.#stateWrites = this.#stateWrites.then(write).catch((error) =>
+      this.#options.log(
+        `cannot remember the download of "${download.name}" in group "${download.group}": ` +
+          errorMessage(error),
+      )
+    );
+    return this.#stateWrites;
   }
 
   #announceFinish(download: Download): void {
+    // complete or failed: nothing to take up at the next login
+    this.#forgetUnfinished(download);
     if (download.state === "C") {
       this.#options.onEvent({
         event: "download_complete",
@@ -564,26 +872,47 @@ export class FileSharing {
 
   /** Every download of this session, oldest first. */
   downloads(): DownloadStatus[] {
-    return this.#downloads.map((download) => ({
-      group: download.group,
-      name: download.name,
-      state: download.state,
-      pieces_done: download.piecesDone,
-      pieces_total: download.piecesTotal,
-      path: download.path,
-      reason: download.reason,
-      peers: download.contributions(),
-    }));
+    return this.#downloads.map(statusOf);
   }
 
-  /** Logout: cancel downloads (keeping their verified pieces) and stop serving everything. */
+  /**
+   * Logout: cancel downloads (keeping their verified pieces, and remembered, so the next
+   * login takes them up again) and stop serving everything.
+   */
   async stop(): Promise<void> {
     for (const download of this.#downloads) await download.cancel("cancelled by logout");
     for (const torrent of this.#options.registry.all()) {
       await this.#options.registry.remove(torrent.infoHashHex);
     }
     this.#shares.clear();
+    await this.#stateWrites;
   }
+}
+
+/** A download as `show_downloads` lists it. */
+function statusOf(download: Download): DownloadStatus {
+  return {
+    group: download.group,
+    name: download.name,
+    state: download.state,
+    pieces_done: download.piecesDone,
+    pieces_total: download.piecesTotal,
+    path: download.path,
+    reason: download.reason,
+    peers: download.contributions(),
+    activity: download.activity,
+  };
+}
+
+function started(download: Download): DownloadStarted {
+  return {
+    group: download.group,
+    name: download.name,
+    path: download.path,
+    pieces_done: download.piecesDone,
+    pieces_total: download.piecesTotal,
+    resumed: download.partFound,
+  };
 }
 
 /**

@@ -23,6 +23,8 @@ import { hostPort } from "../lib/transport.ts";
 import { importPublicKey } from "../lib/ticket.ts";
 import type { PeerContext } from "./connection.ts";
 import {
+  type DownloadCancelled,
+  type DownloadStarted,
   type DownloadStatus,
   type FileEvent,
   FileSharing,
@@ -31,7 +33,7 @@ import {
 import { allPages } from "./pages.ts";
 import { RateLimiter } from "./rate_limiter.ts";
 import { ServingCaps } from "./serving_caps.ts";
-import type { PendingShares } from "./state_dir.ts";
+import type { PendingShares, UnfinishedDownloads } from "./state_dir.ts";
 import { TorrentRegistry } from "./torrents.ts";
 import { TrackerLink, type TrackerLinkOptions, TrackerRefusal } from "./tracker_link.ts";
 
@@ -85,7 +87,7 @@ export type SessionOptions = Omit<TrackerLinkOptions, "onConnected" | "onStatus"
   onEvent: (event: SessionEvent) => void;
   /** Operational messages about peers (never secrets). */
   log?: (line: string) => void;
-  /** How long a download may wait for a missing piece before it fails. */
+  /** How long a download may wait for a missing piece before it fails. Default: for ever. */
   stallTimeoutMs?: number;
   /** How long a peer may deliver nothing with requests of ours before it is dropped. */
   requestTimeoutMs?: number;
@@ -97,6 +99,8 @@ export type SessionOptions = Omit<TrackerLinkOptions, "onConnected" | "onStatus"
   downloadBytesPerSecond?: number;
   /** Where a user's shares the tracker has not acknowledged yet are kept across restarts. */
   pendingShares?: (user: string) => PendingShares;
+  /** Where a user's unfinished downloads are remembered, to resume them at the next login. */
+  unfinishedDownloads?: (user: string) => UnfinishedDownloads;
 };
 
 const NOT_LOGGED_IN = "not logged in: use login <user_id> <passwd>";
@@ -139,6 +143,7 @@ export class ClientSession {
       uploadBytesPerSecond,
       downloadBytesPerSecond,
       pendingShares: _pending,
+      unfinishedDownloads: _unfinished,
       ...linkOptions
     } = options;
     this.#options = options;
@@ -298,7 +303,10 @@ export class ClientSession {
     return this.#request("create_user", { user, password });
   }
 
-  /** Logs in, then serves again every file this user shared before. */
+  /**
+   * Logs in, then serves again every file this user shared before and takes up the downloads
+   * left unfinished on this client.
+   */
   login(user: string, password: string): Promise<{ user: string; shares_restored: number }> {
     if (this.#login) {
       return Promise.reject(
@@ -332,10 +340,14 @@ export class ClientSession {
       hashHelper: this.#hashHelper,
       servingCaps: this.#servingCaps,
       pendingShares: this.#options.pendingShares?.(user),
+      unfinishedDownloads: this.#options.unfinishedDownloads?.(user),
     });
     this.#files = files;
     try {
-      return { user, shares_restored: await files.restore() };
+      const restored = await files.restore();
+      // said line by line as each is taken up (download_resumed), not in the reply
+      await files.resumeUnfinished();
+      return { user, shares_restored: restored };
     } catch (error) {
       // the tracker went away before every share was served again: no login half made, which
       // a new login would refuse ("already logged in") and would leave shares unserved
@@ -423,12 +435,20 @@ export class ClientSession {
     return this.#requireFiles().listFiles(group);
   }
 
-  downloadFile(
-    group: string,
-    name: string,
-    destination: string,
-  ): Promise<{ group: string; name: string; path: string }> {
+  downloadFile(group: string, name: string, destination: string): Promise<DownloadStarted> {
     return this.#requireFiles().download(group, name, destination);
+  }
+
+  pauseDownload(group: string, name: string): Promise<DownloadStatus> {
+    return this.#requireFiles().pauseDownload(group, name);
+  }
+
+  resumeDownload(group: string, name: string): Promise<DownloadStarted> {
+    return this.#requireFiles().resumeDownload(group, name);
+  }
+
+  cancelDownload(group: string, name: string, keepPart: boolean): Promise<DownloadCancelled> {
+    return this.#requireFiles().cancelDownload(group, name, keepPart);
   }
 
   showDownloads(): DownloadStatus[] {

@@ -12,7 +12,7 @@ import process from "node:process";
 import { errorMessage, UserError } from "../lib/errors.ts";
 import { splitWords } from "../lib/shell_words.ts";
 import { jsonTerminalSafe, terminalSafe } from "../lib/terminal_text.ts";
-import { CommandLineError, formatSize, resolveCommand } from "./commands.ts";
+import { CommandLineError, formatSize, resolveCommand, resumingText } from "./commands.ts";
 import type { ClientSession, SessionEvent } from "./session.ts";
 
 /** How the shell talks to its user. */
@@ -163,6 +163,17 @@ export function describeEvent(event: SessionEvent): string {
       } peers)`;
     case "download_failed":
       return `[F] [${event.group}] ${event.name}: ${event.reason}`;
+    case "download_resumed":
+      return event.paused
+        ? `download of "${event.name}" in group "${event.group}" stays paused: ` +
+          `${event.pieces_done} of ${event.pieces_total} pieces verified; ` +
+          `resume_download ${event.group} ${event.name} continues it`
+        : resumingText(event);
+    case "download_not_resumed":
+      return event.group === null
+        ? `warning: ignoring the remembered download in ${event.file}: ${event.reason}`
+        : `warning: not resuming the download of "${event.name}" in group "${event.group}": ` +
+          event.reason;
     case "share_dropped":
       return `warning: no longer sharing "${event.name}" in group "${event.group}": ${event.reason}`;
     case "peer_refused":

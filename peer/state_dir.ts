@@ -1,9 +1,11 @@
 /**
  * The client's per-user state directory (`$XDG_STATE_HOME/swarmshare`): its TLS identity
  * (`identity.key` + `identity.crt`), the trackers it has pinned (`known_trackers`, one
- * `<host>:<port> SHA256:<hex>` per line, like ssh's known_hosts), and the shares a tracker
- * has not heard of yet (`pending_shares/`, one JSON file each). The directory is private
- * (0700) and the key file 0600; this module is the only one that touches these files.
+ * `<host>:<port> SHA256:<hex>` per line, like ssh's known_hosts), the shares a tracker
+ * has not heard of yet (`pending_shares/`, one JSON file each), and the downloads not
+ * finished yet (`unfinished_downloads/`, one JSON file each, resumed at the next login). The
+ * directory is private (0700), the key file and the JSON files 0600; this module is the only
+ * one that touches these files.
  *
  * @example
  * ```ts
@@ -29,7 +31,8 @@ import {
 } from "../lib/identity.ts";
 import { createSelfSignedCertificate } from "../lib/x509.ts";
 import { FileTooLargeError, readFileBounded, writeAll } from "../lib/io.ts";
-import { isSha1Hex, type ShareRecord } from "../lib/protocol.ts";
+import { isAbsolute, normalize } from "node:path";
+import { fileNameProblem, idProblem, isSha1Hex, type ShareRecord } from "../lib/protocol.ts";
 
 const KEY_FILE = "identity.key";
 const CERT_FILE = "identity.crt";
@@ -41,6 +44,21 @@ const KNOWN_TRACKERS_LIMIT_BYTES = 1024 * 1024;
 const PENDING_SHARES_DIR = "pending_shares";
 /** A pending share is mostly its piece hashes, which a tracker frame (1 MiB) must carry. */
 const PENDING_SHARE_LIMIT_BYTES = 2 * 1024 * 1024;
+const UNFINISHED_DOWNLOADS_DIR = "unfinished_downloads";
+/** A remembered download is a path and a few names: 16 KiB is far more than one needs. */
+const UNFINISHED_DOWNLOAD_LIMIT_BYTES = 16 * 1024;
+/** The longest download path remembered (Linux's PATH_MAX). */
+const MAX_DOWNLOAD_PATH_BYTES = 4096;
+/**
+ * Unfinished downloads one user may have on a client (running, waiting or paused): each is
+ * remembered in a file and asked about at every login, so their number is bounded.
+ */
+export const MAX_UNFINISHED_DOWNLOADS = 100;
+/**
+ * Files of unfinished_downloads/ read at one login, over every tracker and user sharing the
+ * state directory: a directory filled by something else costs a bounded read.
+ */
+const MAX_UNFINISHED_FILES_READ = 1_000;
 const CLIENT_COMMON_NAME = "swarmshare client";
 const NEW_IDENTITY_ADVICE = `move ${KEY_FILE} and ${CERT_FILE} away to make a new identity`;
 const isWindows = Deno.build.os === "windows";
@@ -202,11 +220,7 @@ export class StateDir {
   pendingShares(address: string, user: string): PendingShares {
     const tracker = normalizeAddress(address);
     const dir = this.#join(PENDING_SHARES_DIR);
-    const fileOf = async (group: string, name: string) => {
-      const key = new TextEncoder().encode(`${tracker}\n${user}\n${group}\n${name}`);
-      const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", key));
-      return `${dir}/${digest.subarray(0, 16).toHex()}.json`;
-    };
+    const fileOf = (group: string, name: string) => keyedFile(dir, [tracker, user, group, name]);
     return {
       list: async () => {
         const shares: ShareRecord[] = [];
@@ -232,20 +246,92 @@ export class StateDir {
       },
       add: async (share) => {
         await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-        const final = await fileOf(share.group, share.name);
-        const temporary = `${final}.${crypto.getRandomValues(new Uint8Array(8)).toHex()}`;
+        await writePrivateJson(await fileOf(share.group, share.name), { tracker, user, share });
+      },
+      remove: async (group, name) => {
+        await Deno.remove(await fileOf(group, name)).catch((error) => {
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+        });
+      },
+    };
+  }
+
+  /**
+   * The downloads `user` has not finished with the tracker at `address`, resumed at their
+   * next login on this client. A file that is unreadable, malformed or names what no client
+   * of ours would write (a relative path, a path whose last part is not the file's name) is
+   * reported in `problems` and skipped, never trusted.
+   */
+  unfinishedDownloads(address: string, user: string): UnfinishedDownloads {
+    const tracker = normalizeAddress(address);
+    const dir = this.#join(UNFINISHED_DOWNLOADS_DIR);
+    const fileOf = (group: string, name: string) => keyedFile(dir, [tracker, user, group, name]);
+    return {
+      list: async () => {
+        const found: UnfinishedList = { downloads: [], problems: [] };
+        let entries: Deno.DirEntry[];
         try {
-          {
-            using file = await Deno.open(temporary, { write: true, createNew: true, mode: 0o600 });
-            const text = JSON.stringify({ tracker, user, share });
-            await writeAll(file, new TextEncoder().encode(text));
-            await file.syncData();
-          }
-          // whole or not at all, for a reader and for a client killed mid-write
-          await Deno.rename(temporary, final);
-        } finally {
-          await Deno.remove(temporary).catch(() => {});
+          entries = await Array.fromAsync(Deno.readDir(dir));
+        } catch (error) {
+          if (error instanceof Deno.errors.NotFound) return found;
+          throw new UserError(`cannot read ${dir}: ${(error as Error).message}`);
         }
+        const files = entries.filter((entry) => entry.name.endsWith(".json"))
+          .sort((a, b) => a.name.localeCompare(b.name));
+        if (files.length > MAX_UNFINISHED_FILES_READ) {
+          found.problems.push({
+            file: dir,
+            reason: `it holds ${files.length} files; only the first ` +
+              `${MAX_UNFINISHED_FILES_READ} were read`,
+          });
+        }
+        for (const entry of files.slice(0, MAX_UNFINISHED_FILES_READ)) {
+          const file = `${dir}/${entry.name}`;
+          let saved: Record<string, unknown> | null;
+          try {
+            if (!entry.isFile) throw new Error("not a regular file");
+            const bytes = await readFileBounded(file, UNFINISHED_DOWNLOAD_LIMIT_BYTES);
+            saved = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+          } catch (error) {
+            const reason = error instanceof FileTooLargeError
+              ? "larger than 16 KiB"
+              : error instanceof SyntaxError
+              ? "not valid JSON"
+              : error instanceof TypeError
+              ? "not UTF-8 text"
+              : (error as Error).message;
+            found.problems.push({ file, reason });
+            continue;
+          }
+          if (
+            typeof saved !== "object" || saved === null || Array.isArray(saved) ||
+            typeof saved.tracker !== "string" || typeof saved.user !== "string"
+          ) {
+            found.problems.push({ file, reason: "not a remembered download" });
+            continue;
+          }
+          if (saved.tracker !== tracker || saved.user !== user) continue; // someone else's
+          const problem = unfinishedDownloadProblem(saved.download);
+          const download = saved.download as UnfinishedDownload;
+          if (problem) {
+            found.problems.push({ file, reason: problem });
+          } else if (found.downloads.length >= MAX_UNFINISHED_DOWNLOADS) {
+            found.problems.push({
+              file,
+              reason: `more than ${MAX_UNFINISHED_DOWNLOADS} unfinished downloads`,
+            });
+          } else if (file !== await fileOf(download.group, download.name)) {
+            found.problems.push({ file, reason: "its name does not match its download" });
+          } else {
+            found.downloads.push(download);
+          }
+        }
+        return found;
+      },
+      put: async (download) => {
+        await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+        const file = await fileOf(download.group, download.name);
+        await writePrivateJson(file, { tracker, user, download });
       },
       remove: async (group, name) => {
         await Deno.remove(await fileOf(group, name)).catch((error) => {
@@ -329,6 +415,89 @@ export interface PendingShares {
   add(share: ShareRecord): Promise<void>;
   /** Forgets a share (the tracker has it now, or it is no longer shared). */
   remove(group: string, name: string): Promise<void>;
+}
+
+/** An unfinished download as the client remembers it, to resume it at the next login. */
+export interface UnfinishedDownload {
+  group: string;
+  name: string;
+  /** The file's final path (absolute); its part file is beside it. */
+  path: string;
+  /** Of the file being downloaded: one shared later under the same name is not resumed. */
+  info_hash: string;
+  /** Paused by the user: it stays paused after a restart. */
+  paused: boolean;
+  /** Pieces verified when it was last saved, shown while it stays paused. */
+  pieces_done: number;
+}
+
+/** What `UnfinishedDownloads.list` found: the downloads, and the files it skipped and why. */
+export interface UnfinishedList {
+  downloads: UnfinishedDownload[];
+  problems: { file: string; reason: string }[];
+}
+
+/** Where a client keeps one user's unfinished downloads from one tracker. */
+export interface UnfinishedDownloads {
+  /** Every remembered download (at most `MAX_UNFINISHED_DOWNLOADS`) and every file skipped. */
+  list(): Promise<UnfinishedList>;
+  /** Remembers a download (replacing the one of the same group and name), atomically. */
+  put(download: UnfinishedDownload): Promise<void>;
+  /** Forgets a download (finished, failed or cancelled). */
+  remove(group: string, name: string): Promise<void>;
+}
+
+/**
+ * Why a value read back is not an `UnfinishedDownload` this client would have written, or
+ * undefined when it is one. The path must be absolute, normal and end in the file's name, so
+ * that a planted file can make a download write nowhere a `download_file` could not.
+ */
+export function unfinishedDownloadProblem(value: unknown): string | undefined {
+  const download = value as Record<string, unknown> | null;
+  if (typeof download !== "object" || download === null || Array.isArray(download)) {
+    return "no download in it";
+  }
+  const { group, name, path, info_hash, paused, pieces_done } = download;
+  if (typeof group !== "string" || idProblem("group", group)) return "no valid group id";
+  if (typeof name !== "string" || fileNameProblem(name)) return "no valid file name";
+  if (
+    typeof path !== "string" || !isAbsolute(path) || normalize(path) !== path ||
+    new TextEncoder().encode(path).length > MAX_DOWNLOAD_PATH_BYTES ||
+    !path.endsWith(`/${name}`)
+  ) {
+    return "its path is not an absolute path to the file";
+  }
+  if (typeof info_hash !== "string" || !isSha1Hex(info_hash)) return "no valid info_hash";
+  if (typeof paused !== "boolean") return "no valid paused flag";
+  if (!Number.isSafeInteger(pieces_done) || (pieces_done as number) < 0) {
+    return "no valid piece count";
+  }
+  return undefined;
+}
+
+/** `<dir>/<hex>.json`, the hex naming `parts` (SHA-256, first 16 bytes). */
+async function keyedFile(dir: string, parts: string[]): Promise<string> {
+  const key = new TextEncoder().encode(parts.join("\n"));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", key));
+  return `${dir}/${digest.subarray(0, 16).toHex()}.json`;
+}
+
+/**
+ * Writes `value` as JSON to `final` (mode 0600) under a temporary name, then renames it into
+ * place: whole or not at all, for a reader and for a client killed mid-write.
+ */
+async function writePrivateJson(final: string, value: unknown): Promise<void> {
+  const temporary = `${final}.${crypto.getRandomValues(new Uint8Array(8)).toHex()}`;
+  try {
+    {
+      using file = await Deno.open(temporary, { write: true, createNew: true, mode: 0o600 });
+      await writeAll(file, new TextEncoder().encode(JSON.stringify(value)));
+      await file.syncData();
+    }
+    await Deno.rename(temporary, final);
+  } finally {
+    await Deno.remove(temporary).catch(() => {});
+  }
 }
 
 function isShareRecord(value: unknown): value is ShareRecord {

@@ -3,9 +3,9 @@
  * several files in rounds while a driver SIGKILLs a random client or the tracker at seeded
  * random moments and restarts it: same database, same state directory, same ports, so the
  * pinned tracker and the peers' addresses hold. A restarted client logs in again (its shares
- * come back with the login) and its unfinished downloads are started again to the same
- * destination, resuming from their part files; clients of a restarted tracker resume on
- * their own.
+ * come back with the login, and so do its unfinished downloads, resuming from their part
+ * files; a download that failed is started again to the same destination); clients of a
+ * restarted tracker resume on their own.
  *
  * At the end it stops killing, lets everything settle (on replies and events; every wait is
  * bounded) and checks: every download started completed with the right SHA-1, every shared
@@ -822,7 +822,9 @@ export class ChaosRun implements AsyncDisposable {
     this.#debug(`${client.name}: download_file ${job.file.name}`);
     const reply = await shell.run(`download_file ${job.file.group} ${job.file.name} ${job.dir}`);
     this.#debug(`${client.name}: download_file ${job.file.name}: ${reply.ok ? "ok" : reply.error}`);
-    if (!reply.ok) {
+    // the login took up the download the killed process left unfinished
+    const takenUp = !reply.ok && /is already being downloaded/.test(reply.error ?? "");
+    if (!reply.ok && !takenUp) {
       // done by the killed process after all (before we could read its event)
       if (/already exists/.test(reply.error ?? "")) {
         // it may have died before telling the tracker: share it as a user would

@@ -421,6 +421,7 @@ export interface DownloadLine {
   path: string;
   reason: string;
   peers: { peer: string; bytes: number; pieces: number }[];
+  activity: "downloading" | "waiting" | "paused" | "complete" | "failed";
 }
 
 /** A port that was free a moment ago, for a client whose peer address a test must know. */

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { CommandLineError, downloadLine, formatSize, resolveCommand } from "../peer/commands.ts";
+import {
+  CommandLineError,
+  downloadLine,
+  formatSize,
+  resolveCommand,
+  resumingText,
+} from "../peer/commands.ts";
 import type { DownloadStatus } from "../peer/file_sharing.ts";
 
 function status(overrides: Partial<DownloadStatus>): DownloadStatus {
@@ -12,6 +18,7 @@ function status(overrides: Partial<DownloadStatus>): DownloadStatus {
     path: "/tmp/file.iso",
     reason: "",
     peers: [],
+    activity: "downloading",
     ...overrides,
   };
 }
@@ -32,6 +39,21 @@ Deno.test("show_downloads lines: [D] [grp] file, [C] [grp] file, [F] [grp] file:
     "[D] [grp] file.iso 0% (0/100 pieces from 0 peers, waiting for peers)",
   );
   assert.match(downloadLine(status({ pieces_total: 0 })), /^\[D\] \[grp\] file\.iso 100%/);
+  assert.equal(
+    downloadLine(status({ pieces_done: 37, activity: "paused", reason: "paused" })),
+    "[D] [grp] file.iso 37% (37/100 pieces from 0 peers, paused)",
+  );
+  assert.equal(
+    downloadLine(status({ pieces_done: 37, activity: "waiting", reason: "waiting for a peer" })),
+    "[D] [grp] file.iso 37% (37/100 pieces from 0 peers, waiting for a peer)",
+  );
+});
+
+Deno.test("a resumed download says how many pieces it kept, in one wording everywhere", () => {
+  assert.equal(
+    resumingText({ group: "g", name: "f", pieces_done: 188, pieces_total: 400 }),
+    'resuming download of "f" in group "g": 188 of 400 pieces already verified',
+  );
 });
 
 Deno.test("sizes read as people write them", () => {
@@ -51,6 +73,14 @@ Deno.test("command lines resolve to commands with their arity checked", () => {
   assert.equal(resolveCommand(["logout"]).command.name, "logout");
   assert.equal(resolveCommand(["logout", "--all"]).command.name, "logout --all");
   assert.equal(resolveCommand(["end_session", "0a1b2c3d"]).command.name, "end_session");
+  assert.deepEqual(resolveCommand(["cancel_download", "g", "f"]).args, ["g", "f"]);
+  assert.deepEqual(resolveCommand(["cancel_download", "g", "f", "--delete"]).args, [
+    "g",
+    "f",
+    "--delete",
+  ]);
+  // a file may be called --keep: only the word after the parameters is a flag
+  assert.deepEqual(resolveCommand(["cancel_download", "g", "--keep"]).args, ["g", "--keep"]);
   for (
     const [words, usage] of [
       [
@@ -62,6 +92,12 @@ Deno.test("command lines resolve to commands with their arity checked", () => {
       [["logout", "--everywhere"], "usage: logout"],
       [["logout", "--all", "now"], "usage: logout --all"],
       [["end_session"], "usage: end_session <session_id>"],
+      [
+        ["cancel_download", "g", "f", "--later"],
+        "usage: cancel_download <group_id> <file_name> [--keep|--delete]",
+      ],
+      [["cancel_download", "g"], "usage: cancel_download <group_id> <file_name> [--keep|--delete]"],
+      [["pause_download", "g", "f", "--keep"], "usage: pause_download <group_id> <file_name>"],
     ] as const
   ) {
     assert.throws(() => resolveCommand([...words]), (error: Error) => {

@@ -79,6 +79,8 @@ export interface Swarm extends AsyncDisposable {
   shell(name: string): JsonShell;
   /** The directory a user's client runs in. */
   home(name: string): string;
+  /** The state home (`XDG_STATE_HOME`) of a user's clients, with `persistentState`. */
+  stateHome(name: string): string;
   /**
    * Starts another client for a user (a member already), logged in; also disposed at the end.
    * `peerPort`: its peer port (default a free one).
@@ -98,6 +100,11 @@ export async function startSwarm(
     trackerArgs?: string[];
     /** Peer ports chosen beforehand (others get a free one). */
     peerPorts?: Record<string, number>;
+    /**
+     * Every client of a user keeps its state in `<dir>/<name>.state` (one device, whose
+     * remembered downloads a client started again finds). Default: a fresh one per client.
+     */
+    persistentState?: boolean;
   } = {},
 ): Promise<Swarm> {
   const group = options.group ?? "crew";
@@ -108,6 +115,8 @@ export async function startSwarm(
   const shells = new Map<string, JsonShell>();
   const extra: JsonShell[] = [];
   const home = (name: string) => dir.join(name);
+  const stateHome = (name: string) => dir.join(`${name}.state`);
+  const stateOf = (name: string) => options.persistentState ? stateHome(name) : undefined;
   const swarm: Swarm = {
     dir,
     tracker,
@@ -119,11 +128,13 @@ export async function startSwarm(
       return shell;
     },
     home,
+    stateHome,
     async addClient(name, extraArgs = [], peerPort = freePort()) {
       const shell = JsonShell.start(tracker.port, {
         cwd: home(name),
         peerPort,
         extraArgs,
+        stateHome: stateOf(name),
       });
       extra.push(shell);
       await shell.ok(`login ${name} pw-${name}`);
@@ -138,10 +149,12 @@ export async function startSwarm(
   try {
     for (const name of names) {
       await Deno.mkdir(home(name));
+      if (options.persistentState) await Deno.mkdir(stateHome(name));
       const shell = JsonShell.start(tracker.port, {
         cwd: home(name),
         peerPort: options.peerPorts?.[name] ?? freePort(),
         extraArgs: options.clientArgs?.[name],
+        stateHome: stateOf(name),
       });
       shells.set(name, shell);
       await shell.ok(`create_user ${name} pw-${name}`);

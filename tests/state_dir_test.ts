@@ -3,9 +3,12 @@ import { UserError } from "../lib/errors.ts";
 import { generateIdentity } from "../lib/identity.ts";
 import {
   defaultStateDir,
+  MAX_UNFINISHED_DOWNLOADS,
   type PendingShares,
   StateDir,
   trackerAddress,
+  type UnfinishedDownload,
+  unfinishedDownloadProblem,
 } from "../peer/state_dir.ts";
 import { TempDir } from "./harness.ts";
 
@@ -314,4 +317,128 @@ Deno.test("state dir: pending shares are kept per tracker and user until removed
   await alice.remove("films", "a.bin");
   await alice.remove("films", "a.bin"); // gone already: nothing to do
   assert.deepEqual(await names(alice), ["b.bin:3"]);
+});
+
+Deno.test("state dir: unfinished downloads are kept per tracker and user, checked when read", async (t) => {
+  await using temp = await TempDir.create();
+  const state = await StateDir.open(temp.join("state"));
+  const dir = temp.join("state/unfinished_downloads");
+  const download = (name: string, more: Partial<UnfinishedDownload> = {}) => ({
+    group: "films",
+    name,
+    path: `/data/${name}`,
+    info_hash: "b".repeat(40),
+    paused: false,
+    pieces_done: 0,
+    ...more,
+  });
+  const alice = state.unfinishedDownloads("127.0.0.1:5000", "alice");
+  const names = async () =>
+    (await alice.list()).downloads.map((d) => `${d.name}:${d.paused}`).sort();
+
+  await t.step("kept, replaced, forgotten; others' are not listed", async () => {
+    assert.deepEqual(await alice.list(), { downloads: [], problems: [] }, "none before the first");
+    await alice.put(download("a.bin"));
+    await alice.put(download("b.bin"));
+    await alice.put(download("a.bin", { paused: true, pieces_done: 3 })); // replaces it
+    await state.unfinishedDownloads("127.0.0.1:5000", "bob").put(download("c.bin"));
+    await state.unfinishedDownloads("127.0.0.1:5001", "alice").put(download("d.bin"));
+    assert.deepEqual(await names(), ["a.bin:true", "b.bin:false"]);
+    assert.deepEqual((await alice.list()).problems, []);
+    if (!isWindows) {
+      for await (const entry of Deno.readDir(dir)) {
+        assert.equal(await modeOf(`${dir}/${entry.name}`), 0o600);
+      }
+    }
+    await alice.remove("films", "b.bin");
+    await alice.remove("films", "b.bin"); // gone already: nothing to do
+    assert.deepEqual(await names(), ["a.bin:true"]);
+  });
+
+  await t.step("corrupt and hostile files are reported and skipped", async () => {
+    const planted = {
+      "p1.json": "{half a file",
+      "p2.json": "[1, 2]",
+      "p3.json": JSON.stringify({
+        tracker: "127.0.0.1:5000",
+        user: "alice",
+        download: download("x.bin", { path: "relative/x.bin" }),
+      }),
+      "p4.json": JSON.stringify({
+        tracker: "127.0.0.1:5000",
+        user: "alice",
+        download: download("x.bin", { path: "/home/alice/.bashrc" }),
+      }),
+      // well formed, but under another download's name (copied or planted)
+      "p5.json": JSON.stringify({
+        tracker: "127.0.0.1:5000",
+        user: "alice",
+        download: download("y.bin"),
+      }),
+      "p6.json": "x".repeat(17 * 1024),
+      "p7.json": new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]),
+    };
+    for (const [name, content] of Object.entries(planted)) {
+      if (typeof content === "string") await Deno.writeTextFile(`${dir}/${name}`, content);
+      else await Deno.writeFile(`${dir}/${name}`, content);
+    }
+    await Deno.mkdir(`${dir}/p8.json`);
+    const { downloads, problems } = await alice.list();
+    assert.deepEqual(downloads.map((d) => d.name), ["a.bin"]);
+    assert.deepEqual(
+      problems.map((p) => [p.file.slice(dir.length + 1), p.reason]),
+      [
+        ["p1.json", "not valid JSON"],
+        ["p2.json", "not a remembered download"],
+        ["p3.json", "its path is not an absolute path to the file"],
+        ["p4.json", "its path is not an absolute path to the file"],
+        ["p5.json", "its name does not match its download"],
+        ["p6.json", "larger than 16 KiB"],
+        ["p7.json", "not UTF-8 text"],
+        ["p8.json", "not a regular file"],
+      ],
+    );
+    for (const name of [...Object.keys(planted), "p8.json"]) {
+      await Deno.remove(`${dir}/${name}`);
+    }
+  });
+
+  await t.step("what a valid entry must be", () => {
+    assert.equal(unfinishedDownloadProblem(download("a.bin")), undefined);
+    for (
+      const [value, problem] of [
+        [null, "no download in it"],
+        [download("a.bin", { group: "no spaces" }), "no valid group id"],
+        [download("../a", { path: "/data/../a" }), "no valid file name"],
+        [
+          download("a.bin", { path: "/data/./a.bin" }),
+          "its path is not an absolute path to the file",
+        ],
+        [
+          download("a.bin", { path: "/data/b.bin" }),
+          "its path is not an absolute path to the file",
+        ],
+        [
+          download("a.bin", { path: `/${"d".repeat(5000)}/a.bin` }),
+          "its path is not an absolute path to the file",
+        ],
+        [download("a.bin", { info_hash: "B".repeat(40) }), "no valid info_hash"],
+        [{ ...download("a.bin"), paused: "no" }, "no valid paused flag"],
+        [download("a.bin", { pieces_done: -1 }), "no valid piece count"],
+        [download("a.bin", { pieces_done: 1.5 }), "no valid piece count"],
+      ] as const
+    ) {
+      assert.equal(unfinishedDownloadProblem(value), problem, JSON.stringify(value).slice(0, 80));
+    }
+  });
+
+  await t.step(`at most ${MAX_UNFINISHED_DOWNLOADS} are listed`, async () => {
+    for (let i = 0; i <= MAX_UNFINISHED_DOWNLOADS; i++) await alice.put(download(`n${i}.bin`));
+    const { downloads, problems } = await alice.list();
+    assert.equal(downloads.length, MAX_UNFINISHED_DOWNLOADS);
+    assert.deepEqual(problems.map((p) => p.reason), [
+      `more than ${MAX_UNFINISHED_DOWNLOADS} unfinished downloads`,
+      `more than ${MAX_UNFINISHED_DOWNLOADS} unfinished downloads`,
+    ]);
+  });
 });

@@ -78,6 +78,7 @@ Deno.test("three seeders, one downloader: every seeder contributes, the file is 
       path: done.path,
       reason: "",
       peers: undefined,
+      activity: "complete",
     },
   );
   // the part file is gone and the downloader now seeds it
