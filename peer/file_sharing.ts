@@ -50,6 +50,8 @@ export type FileEvent =
     size: number;
     sha1: string;
     seconds: number;
+    /** Bytes received over `seconds`, per second (a resumed download fetched less than `size`). */
+    bytes_per_second: number;
     peers: PeerContribution[];
   }
   | { event: "download_failed"; group: string; name: string; path: string; reason: string }
@@ -70,7 +72,49 @@ export interface DownloadStatus {
   /** Why it failed, or what it waits for. */
   reason: string;
   peers: PeerContribution[];
+  /** Bytes of verified pieces; `bytes_total` once complete. */
+  bytes_done: number;
+  bytes_total: number;
+  /** Bytes per second received and sent for this file over the last seconds (rate_window.ts). */
+  down_bps: number;
+  up_bps: number;
+  /** Seconds left at the current rate: 0 once complete, null when unknown (no rate, failed). */
+  eta_s: number | null;
+  /** Peers this download is connected to now. */
+  peers_connected: number;
+  /** Seconds since it started, until it ended. */
+  seconds: number;
 }
+
+/** One peer a file is sent to, in `show_uploads`. */
+export interface UploadPeer {
+  /** The user its ticket names. */
+  user: string;
+  /** ip:port of its peer listener when known, else of its socket. */
+  address: string;
+  /** The group its ticket is for. */
+  group: string;
+  /** Bytes sent on this connection, and the rate over the last seconds. */
+  bytes_sent: number;
+  up_bps: number;
+}
+
+/** One file this client serves, in `show_uploads`. */
+export interface UploadStatus {
+  /** The groups it is shared in (or downloaded from). */
+  groups: string[];
+  name: string;
+  /** False while it is still being downloaded here (its verified pieces are served). */
+  complete: boolean;
+  /** Bytes sent to anyone since it was first served here, and the rate over the last seconds. */
+  bytes_sent: number;
+  up_bps: number;
+  /** Peers served now (connections whose ticket verified), most sent first. */
+  peers: UploadPeer[];
+}
+
+/** How often the rates of torrents and connections are sampled (rate_window.ts). */
+const RATE_SAMPLE_MS = 1_000;
 
 /** A share as this client keeps it, enough to tell the tracker again after a restart. */
 interface LocalShare {
@@ -127,6 +171,8 @@ export class FileSharing {
   readonly #downloads: Download[] = [];
   readonly #revocations = new RevocationList();
   readonly context: PeerContext;
+  /** Samples every rate once a second while something is shared or downloaded. */
+  #sampler?: ReturnType<typeof setInterval>;
 
   constructor(options: FileSharingOptions) {
     this.#options = options;
@@ -188,10 +234,31 @@ export class FileSharing {
     );
   }
 
+  // Rates
+
+  #startSampling(): void {
+    this.#sampler ??= setInterval(() => this.#sampleRates(Date.now()), RATE_SAMPLE_MS);
+  }
+
+  /** One sample of every counter: a few numbers per torrent and connection, once a second. */
+  #sampleRates(now: number): void {
+    for (const torrent of this.#options.registry.all()) {
+      torrent.rates.record(torrent, now);
+      for (const connection of torrent.connections) connection.rates.record(connection, now);
+    }
+  }
+
   // Sharing
 
-  /** Hashes a file as a stream, shares it in `group`, and serves it. */
-  async upload(pathArgument: string, group: string): Promise<ResponseData["share_file"]> {
+  /**
+   * Hashes a file as a stream, shares it in `group`, and serves it. `onHashProgress` is told
+   * the bytes hashed now and then while the hashing runs.
+   */
+  async upload(
+    pathArgument: string,
+    group: string,
+    options: { onHashProgress?: (bytesHashed: number, bytesTotal: number) => void } = {},
+  ): Promise<ResponseData["share_file"]> {
     const path = resolve(pathArgument);
     const before = await stat(path).catch(() => undefined);
     if (!before) throw new UserError(`cannot read "${pathArgument}": no such file`);
@@ -214,6 +281,7 @@ export class FileSharing {
       hashes = await hashFile(path, {
         helperThread: this.#options.hashHelper,
         signal: hashing.signal,
+        onProgress: options.onHashProgress,
       });
     } catch (error) {
       await membership; // not being a member is what the user needs to hear first
@@ -246,6 +314,7 @@ export class FileSharing {
       throw new UserError(`"${share.name}" is still being downloaded on this client`);
     }
     const added = !existing || !existing.groups.has(share.group);
+    this.#startSampling();
     if (!existing) {
       this.#options.registry.add({
         infoHash: Uint8Array.fromHex(share.infoHashHex),
@@ -530,6 +599,7 @@ export class FileSharing {
       },
       onFinish: (done) => this.#announceFinish(done),
     });
+    this.#startSampling();
     try {
       await download.start();
     } catch (error) {
@@ -549,6 +619,10 @@ export class FileSharing {
         size: download.info.length,
         sha1: download.sha1,
         seconds: ((download.finishedAt ?? Date.now()) - download.startedAt) / 1000,
+        bytes_per_second: Math.round(
+          (download.torrent?.bytesReceived ?? 0) * 1000 /
+            Math.max(1, (download.finishedAt ?? Date.now()) - download.startedAt),
+        ),
         peers: download.contributions(),
       });
     } else {
@@ -564,20 +638,74 @@ export class FileSharing {
 
   /** Every download of this session, oldest first. */
   downloads(): DownloadStatus[] {
-    return this.#downloads.map((download) => ({
-      group: download.group,
-      name: download.name,
-      state: download.state,
-      pieces_done: download.piecesDone,
-      pieces_total: download.piecesTotal,
-      path: download.path,
-      reason: download.reason,
-      peers: download.contributions(),
-    }));
+    const now = Date.now();
+    return this.#downloads.map((download) => {
+      const torrent = download.torrent;
+      // a failed download's torrent is no longer sampled nor served: it moves nothing
+      const rates = torrent && download.state !== "F"
+        ? torrent.rates.read(torrent, now)
+        : { down: 0, up: 0 };
+      const down = download.state === "D" ? Math.round(rates.down) : 0;
+      const bytesTotal = download.info.length;
+      const bytesDone = download.state === "C" ? bytesTotal : download.bytesDone;
+      return {
+        group: download.group,
+        name: download.name,
+        state: download.state,
+        pieces_done: download.piecesDone,
+        pieces_total: download.piecesTotal,
+        path: download.path,
+        reason: download.reason,
+        peers: download.contributions(),
+        bytes_done: bytesDone,
+        bytes_total: bytesTotal,
+        down_bps: down,
+        up_bps: Math.round(rates.up),
+        eta_s: download.state === "C"
+          ? 0
+          : download.state === "D" && down > 0
+          ? Math.ceil((bytesTotal - bytesDone) / down)
+          : null,
+        peers_connected: download.peersConnected,
+        seconds: ((download.finishedAt ?? now) - download.startedAt) / 1000,
+      };
+    });
+  }
+
+  /** Every file this client serves and who it is sent to now, files by name. */
+  uploads(): UploadStatus[] {
+    const now = Date.now();
+    return this.#options.registry.all().map((torrent) => {
+      const peers: UploadPeer[] = [];
+      for (const connection of torrent.connections) {
+        const claims = connection.ticketClaims;
+        if (!claims) continue; // not served: a holder we download from
+        peers.push({
+          user: claims.user,
+          address: connection.address,
+          group: claims.group,
+          bytes_sent: connection.bytesServed,
+          up_bps: Math.round(connection.rates.up.bytesPerSecond(connection.bytesServed, now)),
+        });
+      }
+      peers.sort((a, b) => b.bytes_sent - a.bytes_sent || a.address.localeCompare(b.address));
+      return {
+        groups: [...torrent.groups].sort(),
+        name: torrent.info.name,
+        complete: torrent.have.isComplete,
+        bytes_sent: torrent.bytesServed,
+        up_bps: Math.round(torrent.rates.up.bytesPerSecond(torrent.bytesServed, now)),
+        peers,
+      };
+    }).sort((a, b) =>
+      a.name.localeCompare(b.name) || a.groups.join().localeCompare(b.groups.join())
+    );
   }
 
   /** Logout: cancel downloads (keeping their verified pieces) and stop serving everything. */
   async stop(): Promise<void> {
+    clearInterval(this.#sampler);
+    this.#sampler = undefined;
     for (const download of this.#downloads) await download.cancel("cancelled by logout");
     for (const torrent of this.#options.registry.all()) {
       await this.#options.registry.remove(torrent.infoHashHex);
