@@ -50,8 +50,6 @@ export type FileEvent =
     size: number;
     sha1: string;
     seconds: number;
-    /** Bytes received over `seconds`, per second (a resumed download fetched less than `size`). */
-    bytes_per_second: number;
     peers: PeerContribution[];
   }
   | { event: "download_failed"; group: string; name: string; path: string; reason: string }
@@ -619,10 +617,6 @@ export class FileSharing {
         size: download.info.length,
         sha1: download.sha1,
         seconds: ((download.finishedAt ?? Date.now()) - download.startedAt) / 1000,
-        bytes_per_second: Math.round(
-          (download.torrent?.bytesReceived ?? 0) * 1000 /
-            Math.max(1, (download.finishedAt ?? Date.now()) - download.startedAt),
-        ),
         peers: download.contributions(),
       });
     } else {
