@@ -294,7 +294,8 @@ const COMMAND_LIST: Command[] = [
       if (!terminal) throw new UserError("watch needs a terminal; use show_downloads");
       await terminal.watch((columns) => watchFrame(session.transfers(), columns));
       const data = session.transfers();
-      return { data, text: watchFrame(data, terminal.columns).join("\n") };
+      // the last frame stays as the command's output, as wide as the frames were
+      return { data, text: watchFrame(data, Math.max(20, terminal.columns - 1)).join("\n") };
     },
   },
   {
