@@ -95,7 +95,8 @@ Deno.test({
       await type("watch\r");
       await waitFor(/\[D\] \[crew\] f\.bin \[[#-]+\] +\d+%/);
       await waitFor(/from 127\.0\.0\.1:\d+ +\[[#-]+\]/);
-      await waitFor(/\x1b\[\d+A\x1b\[J/); // moved up over the last frame: a redraw
+      // moved up over the last frame: a redraw
+      await waitFor(new RegExp(String.raw`\x1b\[\d+A\x1b\[J`));
       await type("\r");
       const after = await waitFor(/tty( \[[^\]]*\])?> /);
       assert.ok(!after.includes("unknown command"), "the Enter that stopped watch ran nothing");
