@@ -71,7 +71,7 @@ Deno.test("progress text", async (t) => {
       uploads: [upload],
     }, 72);
     assert.equal(frame.length, 4);
-    assert.match(frame[0], /^\[D\] \[grp\] a\.bin \[#{6}-{6}\]  50% 50\.0 MiB of 100\.0 MiB/);
+    assert.match(frame[0], /^\[D\] \[grp\] a\.bin \[#{6}-{6}\] {2}50% 50\.0 MiB of 100\.0 MiB/);
     assert.match(frame[1], /^ {4}from h:1 +\[#{3}-{9}\] 25\.0 MiB$/);
     assert.equal(frame[2], "[U] [grp] b.bin: up 1.0 MiB/s, sent 3.0 MiB");
     assert.equal(frame[3], "    to bob at 127.0.0.1:5000: up 1.0 MiB/s, sent 3.0 MiB");
