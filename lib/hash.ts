@@ -38,6 +38,11 @@ export interface HashOptions {
   helper?: URL | null;
   /** A helper thread kept started between files, to use when it is free. */
   helperThread?: HelperThread;
+  /**
+   * Told the bytes read so far and the file's length every few milliseconds (when the main
+   * thread lets its event loop run) and once at the end; for a progress line.
+   */
+  onProgress?: (bytesHashed: number, bytesTotal: number) => void;
 }
 
 /** The SHA-1 of `bytes` (20 bytes). */
@@ -275,7 +280,13 @@ export async function hashOpenFile(
   const identity = ino === null ? undefined : { dev, ino };
   const { job, helper, buffer } = setUp(path, size, identity, options);
   try {
-    return await hashInJob(new PieceReader(file, size, buffer), job, helper, options.signal);
+    return await hashInJob(
+      new PieceReader(file, size, buffer),
+      job,
+      helper,
+      options.signal,
+      options.onProgress,
+    );
   } finally {
     job.stop();
     helper?.release();
@@ -320,8 +331,10 @@ export async function hashInJob(
   job: HashJob,
   helper: Helper | undefined,
   signal?: AbortSignal,
+  onProgress?: (bytesHashed: number, bytesTotal: number) => void,
 ): Promise<FileHashes> {
   const whole = createHash("sha1");
+  const length = job.memory.length;
   let yielded = performance.now();
   for (let index = 0; index < job.count; index++) {
     signal?.throwIfAborted();
@@ -329,13 +342,15 @@ export async function hashInJob(
     whole.update(piece);
     if (job.claim(index)) job.hashPiece(index, piece);
     if (performance.now() - yielded >= YIELD_EVERY_MS) {
+      onProgress?.(Math.min(length, (index + 1) * PIECE_LENGTH), length);
       await new Promise((resolve) => setImmediate(resolve));
       yielded = performance.now();
     }
   }
   // every piece is claimed now; the helper may still be on its last ones
   await helperPieces(reader, job, helper, signal);
-  return { length: job.memory.length, pieceHashes: job.digests(), sha1: whole.digest("hex") };
+  onProgress?.(length, length);
+  return { length, pieceHashes: job.digests(), sha1: whole.digest("hex") };
 }
 
 /**

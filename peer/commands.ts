@@ -6,10 +6,21 @@
  * @module
  */
 
+import { basename } from "node:path";
 import { UserError } from "../lib/errors.ts";
 import { fileNameProblem, idProblem, passwordProblem } from "../lib/protocol.ts";
 import type { DownloadStatus } from "./file_sharing.ts";
+import type { LiveTerminal } from "./live_terminal.ts";
+import {
+  completedDetail,
+  formatSize,
+  transferDetail,
+  uploadsText,
+  watchFrame,
+} from "./progress_text.ts";
 import type { ClientSession } from "./session.ts";
+
+export { formatSize };
 
 /** A command's outcome: `data` for `--json`, `text` for a person. */
 export interface CommandResult {
@@ -22,6 +33,8 @@ export interface CommandContext {
   session: ClientSession;
   /** Asks the shell to stop after this command. */
   quit(): void;
+  /** Live output (redrawn lines) when the shell runs on a terminal in text mode; else none. */
+  terminal?: LiveTerminal;
 }
 
 /** One shell command. */
@@ -73,23 +86,13 @@ function parseLimit(text: string, which: "upload" | "download"): number | undefi
   return Number(text);
 }
 
-/** A size for people: bytes below 1 KiB, else KiB, MiB or GiB with one decimal. */
-export function formatSize(bytes: number): string {
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  if (bytes < 1024) return `${bytes} B`;
-  let value = bytes;
-  let unit = -1;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
-}
-
-/** One `show_downloads` line: `[D] [grp] file 37%`, `[C] [grp] file`, `[F] [grp] file: why`. */
+/**
+ * One `show_downloads` line: `[D] [grp] file 37% (...); 18.5 of 50.0 MiB, down ...`,
+ * `[C] [grp] file: downloaded to PATH (...)`, `[F] [grp] file: why`.
+ */
 export function downloadLine(download: DownloadStatus): string {
   const head = `[${download.state}] [${download.group}] ${download.name}`;
-  if (download.state === "C") return head;
+  if (download.state === "C") return `${head}${completedDetail(download)}`;
   if (download.state === "F") return `${head}: ${download.reason}`;
   const percent = download.pieces_total === 0
     ? 100
@@ -98,7 +101,7 @@ export function downloadLine(download: DownloadStatus): string {
   const detail = download.reason ? `, ${download.reason}` : "";
   return `${head} ${percent}% (${download.pieces_done}/${download.pieces_total} pieces from ${peers} peer${
     peers === 1 ? "" : "s"
-  }${detail})`;
+  }${detail}); ${transferDetail(download)}`;
 }
 
 /**
@@ -231,8 +234,22 @@ const COMMAND_LIST: Command[] = [
     name: "upload_file",
     params: ["file_path", "group_id"],
     summary: "share a file with a group (members only); this client serves it",
-    async run({ session }, [path, group]) {
-      const shared = await session.uploadFile(path, checkId("group", group));
+    async run({ session, terminal }, [path, group]) {
+      const name = basename(path);
+      let shared;
+      try {
+        shared = await session.uploadFile(path, checkId("group", group), {
+          onHashProgress: terminal &&
+            ((hashed, total) =>
+              terminal.status(
+                `hashing ${name}: ${total === 0 ? 100 : Math.floor((hashed / total) * 100)}% (${
+                  formatSize(hashed)
+                } of ${formatSize(total)})`,
+              )),
+        });
+      } finally {
+        terminal?.clearStatus();
+      }
       const data = { group: shared.group, name: shared.name, size: shared.size, sha1: shared.sha1 };
       return {
         data,
@@ -326,6 +343,27 @@ const COMMAND_LIST: Command[] = [
         ? "no downloads in this session"
         : data.map(downloadLine).join("\n");
       return Promise.resolve({ data, text });
+    },
+  },
+  {
+    name: "show_uploads",
+    params: [],
+    summary: "list the files this client serves and who fetches them now, with rates",
+    run({ session }) {
+      const data = session.showUploads();
+      return Promise.resolve({ data, text: uploadsText(data) });
+    },
+  },
+  {
+    name: "watch",
+    params: [],
+    summary: "redraw downloads and uploads with bars once a second until Enter (terminal only)",
+    async run({ session, terminal }) {
+      if (!terminal) throw new UserError("watch needs a terminal; use show_downloads");
+      await terminal.watch((columns) => watchFrame(session.transfers(), columns));
+      const data = session.transfers();
+      // the last frame stays as the command's output, as wide as the frames were
+      return { data, text: watchFrame(data, Math.max(20, terminal.columns - 1)).join("\n") };
     },
   },
   {

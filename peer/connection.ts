@@ -54,6 +54,7 @@ import {
   sha256Hex,
 } from "../lib/transport.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
+import { TransferRates } from "./rate_window.ts";
 import type { ServingCaps } from "./serving_caps.ts";
 import type { HeldTorrent, PeerHandle, TorrentRegistry } from "./torrents.ts";
 
@@ -243,6 +244,8 @@ export class PeerConnection implements PeerHandle {
   /** Bytes of piece data received and served on this connection. */
   bytesReceived = 0;
   bytesServed = 0;
+  /** Sampled once a second by the client (peer/file_sharing.ts), never per block. */
+  readonly rates = new TransferRates();
 
   constructor(
     conn: ByteConn,
@@ -442,6 +445,7 @@ export class PeerConnection implements PeerHandle {
           );
         }
         this.bytesReceived += message.block.length;
+        this.#torrent.bytesReceived += message.block.length;
         this.#torrent.sink?.blockArrived(this, message.index, message.begin, message.block);
         return;
       default:
@@ -592,6 +596,7 @@ export class PeerConnection implements PeerHandle {
         );
         framePieceRun(messages, index, begin, run.map((request) => request.length));
         this.bytesServed += bytes;
+        this.#torrent.bytesServed += bytes;
         await this.#send(messages);
       }
     } catch (error) {

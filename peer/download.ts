@@ -15,7 +15,7 @@
 import { Bitfield } from "../lib/bitfield.ts";
 import { errorMessage, UserError } from "../lib/errors.ts";
 import { pieceHash, type TorrentInfo } from "../lib/metainfo.ts";
-import { pieceCount, pieceSize } from "../lib/pieces.ts";
+import { PIECE_LENGTH, pieceCount, pieceSize } from "../lib/pieces.ts";
 import { type PeerEndpoint, Refusal } from "../lib/protocol.ts";
 import { TICKET_LIFETIME_MS, ticketLifetimeMs } from "../lib/ticket.ts";
 import { IdentityError } from "../lib/transport.ts";
@@ -262,6 +262,28 @@ export class Download implements PieceSink {
   /** Pieces verified so far. */
   get piecesDone(): number {
     return this.#torrent?.have.count ?? this.#piecesHint;
+  }
+
+  /** Bytes of the verified pieces. */
+  get bytesDone(): number {
+    const have = this.#torrent?.have;
+    // paused since a restart: what the part file held when it was remembered
+    if (!have) return Math.min(this.piecesDone * PIECE_LENGTH, this.info.length);
+    const last = this.piecesTotal - 1;
+    const shortBy = last >= 0 && have.has(last)
+      ? PIECE_LENGTH - pieceSize(this.info.length, last)
+      : 0;
+    return have.count * PIECE_LENGTH - shortBy;
+  }
+
+  /** Peers this download is connected to now (ready connections); 0 once it has ended. */
+  get peersConnected(): number {
+    return this.state === "D" ? this.#peers.size : 0;
+  }
+
+  /** The torrent it fills, with its byte counters and rates (once started). */
+  get torrent(): HeldTorrent | undefined {
+    return this.#torrent;
   }
 
   /** The current ticket, presented to every peer. */

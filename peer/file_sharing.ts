@@ -105,6 +105,18 @@ export interface DownloadStatus {
   peers: PeerContribution[];
   /** Finer than `state`: downloading, waiting (for a peer), paused, complete or failed. */
   activity: DownloadActivity;
+  /** Bytes of verified pieces; `bytes_total` once complete. */
+  bytes_done: number;
+  bytes_total: number;
+  /** Bytes per second received and sent for this file over the last seconds (rate_window.ts). */
+  down_bps: number;
+  up_bps: number;
+  /** Seconds left at the current rate: 0 once complete, null when unknown (no rate, failed). */
+  eta_s: number | null;
+  /** Peers this download is connected to now. */
+  peers_connected: number;
+  /** Seconds since it started, until it ended. */
+  seconds: number;
 }
 
 /** What `download_file` and `resume_download` started. */
@@ -130,6 +142,36 @@ export interface DownloadCancelled {
   pieces_done: number;
   pieces_total: number;
 }
+
+/** One peer a file is sent to, in `show_uploads`. */
+export interface UploadPeer {
+  /** The user its ticket names. */
+  user: string;
+  /** ip:port of its peer listener when known, else of its socket. */
+  address: string;
+  /** The group its ticket is for. */
+  group: string;
+  /** Bytes sent on this connection, and the rate over the last seconds. */
+  bytes_sent: number;
+  up_bps: number;
+}
+
+/** One file this client serves, in `show_uploads`. */
+export interface UploadStatus {
+  /** The groups it is shared in (or downloaded from). */
+  groups: string[];
+  name: string;
+  /** False while it is still being downloaded here (its verified pieces are served). */
+  complete: boolean;
+  /** Bytes sent to anyone since it was first served here, and the rate over the last seconds. */
+  bytes_sent: number;
+  up_bps: number;
+  /** Peers served now (connections whose ticket verified), most sent first. */
+  peers: UploadPeer[];
+}
+
+/** How often the rates of torrents and connections are sampled (rate_window.ts). */
+const RATE_SAMPLE_MS = 1_000;
 
 /** A share as this client keeps it, enough to tell the tracker again after a restart. */
 interface LocalShare {
@@ -190,6 +232,8 @@ export class FileSharing {
   /** Writes to the remembered downloads, in order: the last one of a download wins. */
   #stateWrites: Promise<void> = Promise.resolve();
   readonly context: PeerContext;
+  /** Samples every rate once a second while something is shared or downloaded. */
+  #sampler?: ReturnType<typeof setInterval>;
 
   constructor(options: FileSharingOptions) {
     this.#options = options;
@@ -251,10 +295,31 @@ export class FileSharing {
     );
   }
 
+  // Rates
+
+  #startSampling(): void {
+    this.#sampler ??= setInterval(() => this.#sampleRates(Date.now()), RATE_SAMPLE_MS);
+  }
+
+  /** One sample of every counter: a few numbers per torrent and connection, once a second. */
+  #sampleRates(now: number): void {
+    for (const torrent of this.#options.registry.all()) {
+      torrent.rates.record(torrent, now);
+      for (const connection of torrent.connections) connection.rates.record(connection, now);
+    }
+  }
+
   // Sharing
 
-  /** Hashes a file as a stream, shares it in `group`, and serves it. */
-  async upload(pathArgument: string, group: string): Promise<ResponseData["share_file"]> {
+  /**
+   * Hashes a file as a stream, shares it in `group`, and serves it. `onHashProgress` is told
+   * the bytes hashed now and then while the hashing runs.
+   */
+  async upload(
+    pathArgument: string,
+    group: string,
+    options: { onHashProgress?: (bytesHashed: number, bytesTotal: number) => void } = {},
+  ): Promise<ResponseData["share_file"]> {
     const path = resolve(pathArgument);
     const before = await stat(path).catch(() => undefined);
     if (!before) throw new UserError(`cannot read "${pathArgument}": no such file`);
@@ -277,6 +342,7 @@ export class FileSharing {
       hashes = await hashFile(path, {
         helperThread: this.#options.hashHelper,
         signal: hashing.signal,
+        onProgress: options.onHashProgress,
       });
     } catch (error) {
       await membership; // not being a member is what the user needs to hear first
@@ -309,6 +375,7 @@ export class FileSharing {
       throw new UserError(`"${share.name}" is still being downloaded on this client`);
     }
     const added = !existing || !existing.groups.has(share.group);
+    this.#startSampling();
     if (!existing) {
       this.#options.registry.add({
         infoHash: Uint8Array.fromHex(share.infoHashHex),
@@ -640,6 +707,7 @@ export class FileSharing {
       onFinish: (done) => this.#announceFinish(done),
     };
     let download: Download;
+    this.#startSampling();
     if (how.paused) {
       download = Download.paused(options);
     } else {
@@ -872,7 +940,38 @@ export class FileSharing {
 
   /** Every download of this session, oldest first. */
   downloads(): DownloadStatus[] {
-    return this.#downloads.map(statusOf);
+    const now = Date.now();
+    return this.#downloads.map((download) => statusOf(download, now));
+  }
+
+  /** Every file this client serves and who it is sent to now, files by name. */
+  uploads(): UploadStatus[] {
+    const now = Date.now();
+    return this.#options.registry.all().map((torrent) => {
+      const peers: UploadPeer[] = [];
+      for (const connection of torrent.connections) {
+        const claims = connection.ticketClaims;
+        if (!claims) continue; // not served: a holder we download from
+        peers.push({
+          user: claims.user,
+          address: connection.address,
+          group: claims.group,
+          bytes_sent: connection.bytesServed,
+          up_bps: Math.round(connection.rates.up.bytesPerSecond(connection.bytesServed, now)),
+        });
+      }
+      peers.sort((a, b) => b.bytes_sent - a.bytes_sent || a.address.localeCompare(b.address));
+      return {
+        groups: [...torrent.groups].sort(),
+        name: torrent.info.name,
+        complete: torrent.have.isComplete,
+        bytes_sent: torrent.bytesServed,
+        up_bps: Math.round(torrent.rates.up.bytesPerSecond(torrent.bytesServed, now)),
+        peers,
+      };
+    }).sort((a, b) =>
+      a.name.localeCompare(b.name) || a.groups.join().localeCompare(b.groups.join())
+    );
   }
 
   /**
@@ -880,6 +979,8 @@ export class FileSharing {
    * login takes them up again) and stop serving everything.
    */
   async stop(): Promise<void> {
+    clearInterval(this.#sampler);
+    this.#sampler = undefined;
     for (const download of this.#downloads) await download.cancel("cancelled by logout");
     for (const torrent of this.#options.registry.all()) {
       await this.#options.registry.remove(torrent.infoHashHex);
@@ -890,7 +991,15 @@ export class FileSharing {
 }
 
 /** A download as `show_downloads` lists it. */
-function statusOf(download: Download): DownloadStatus {
+function statusOf(download: Download, now = Date.now()): DownloadStatus {
+  const torrent = download.torrent;
+  // a failed download's torrent is no longer sampled nor served: it moves nothing
+  const rates = torrent && download.state !== "F"
+    ? torrent.rates.read(torrent, now)
+    : { down: 0, up: 0 };
+  const down = download.state === "D" ? Math.round(rates.down) : 0;
+  const bytesTotal = download.info.length;
+  const bytesDone = download.state === "C" ? bytesTotal : download.bytesDone;
   return {
     group: download.group,
     name: download.name,
@@ -901,6 +1010,17 @@ function statusOf(download: Download): DownloadStatus {
     reason: download.reason,
     peers: download.contributions(),
     activity: download.activity,
+    bytes_done: bytesDone,
+    bytes_total: bytesTotal,
+    down_bps: down,
+    up_bps: Math.round(rates.up),
+    eta_s: download.state === "C"
+      ? 0
+      : download.state === "D" && down > 0
+      ? Math.ceil((bytesTotal - bytesDone) / down)
+      : null,
+    peers_connected: download.peersConnected,
+    seconds: ((download.finishedAt ?? now) - download.startedAt) / 1000,
   };
 }
 

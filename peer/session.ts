@@ -29,6 +29,7 @@ import {
   type FileEvent,
   FileSharing,
   type TrackerRequest,
+  type UploadStatus,
 } from "./file_sharing.ts";
 import { allPages } from "./pages.ts";
 import { RateLimiter } from "./rate_limiter.ts";
@@ -427,8 +428,12 @@ export class ClientSession {
     );
   }
 
-  uploadFile(path: string, group: string): Promise<ResponseData["share_file"]> {
-    return this.#requireFiles().upload(path, group);
+  uploadFile(
+    path: string,
+    group: string,
+    options: { onHashProgress?: (bytesHashed: number, bytesTotal: number) => void } = {},
+  ): Promise<ResponseData["share_file"]> {
+    return this.#requireFiles().upload(path, group, options);
   }
 
   listFiles(group: string): Promise<FileSummary[]> {
@@ -453,6 +458,18 @@ export class ClientSession {
 
   showDownloads(): DownloadStatus[] {
     return this.#requireFiles().downloads();
+  }
+
+  showUploads(): UploadStatus[] {
+    return this.#requireFiles().uploads();
+  }
+
+  /** Downloads and uploads now, for a live view; nothing when no one is logged in. */
+  transfers(): { downloads: DownloadStatus[]; uploads: UploadStatus[] } {
+    const files = this.#files;
+    return files
+      ? { downloads: files.downloads(), uploads: files.uploads() }
+      : { downloads: [], uploads: [] };
   }
 
   stopShare(group: string, name: string): Promise<ResponseData["stop_share"]> {

@@ -13,6 +13,8 @@ import { errorMessage, UserError } from "../lib/errors.ts";
 import { splitWords } from "../lib/shell_words.ts";
 import { jsonTerminalSafe, terminalSafe } from "../lib/terminal_text.ts";
 import { CommandLineError, formatSize, resolveCommand, resumingText } from "./commands.ts";
+import { TerminalScreen } from "./live_terminal.ts";
+import { completionDetail, promptSummary } from "./progress_text.ts";
 import type { ClientSession, SessionEvent } from "./session.ts";
 
 /** How the shell talks to its user. */
@@ -32,10 +34,17 @@ export type JsonLine =
   | { command: string; ok: true; data: unknown }
   | { command: string; ok: false; error: string };
 
+/** How often the prompt's transfer summary is brought up to date. */
+const PROMPT_REFRESH_MS = 1_000;
+
 /** Runs commands from standard input until it ends or `quit`. */
 export class Shell {
   readonly #options: ShellOptions;
   #readline?: Interface;
+  /** Live output, on a terminal in text mode only. */
+  #screen?: TerminalScreen;
+  /** True while the prompt is shown and the user may be typing (no command running). */
+  #atPrompt = false;
 
   constructor(options: ShellOptions) {
     this.#options = options;
@@ -61,15 +70,24 @@ export class Shell {
       historySize: interactive ? 100 : 0,
     });
     this.#readline = readline;
+    const live = interactive && !this.#options.json;
+    if (live) this.#screen = new TerminalScreen(process.stdout, readline);
+    // the summary in the prompt follows the transfers while the user types
+    const promptTimer = live ? setInterval(() => this.#refreshPrompt(), PROMPT_REFRESH_MS) : 0;
     let quitting = false;
     try {
       this.#prompt();
       for await (const line of readline) {
+        if (this.#screen?.takeSkippedLine()) continue;
+        this.#atPrompt = false;
         if (line.trim() !== "") await this.execute(line, () => quitting = true);
         if (quitting) break;
         this.#prompt();
       }
     } finally {
+      clearInterval(promptTimer);
+      this.#atPrompt = false;
+      this.#screen = undefined;
       this.#readline = undefined;
       readline.close();
     }
@@ -85,7 +103,10 @@ export class Shell {
       if (SECRET_COMMANDS.has(name)) this.#forgetLastHistoryEntry();
       const { command, args } = resolveCommand(words);
       name = command.name;
-      const { data, text } = await command.run({ session: this.#options.session, quit }, args);
+      const { data, text } = await command.run(
+        { session: this.#options.session, quit, terminal: this.#screen },
+        args,
+      );
       this.#result({ command: name, ok: true, data }, text);
     } catch (error) {
       if (error instanceof CommandLineError) name = error.commandName;
@@ -115,8 +136,27 @@ export class Shell {
 
   #prompt(): void {
     if (!this.#options.interactive || !this.#readline) return;
-    this.#readline.setPrompt(`${this.#options.session.user ?? "swarmshare"}> `);
+    this.#readline.setPrompt(this.#promptText());
     this.#readline.prompt();
+    this.#atPrompt = true;
+  }
+
+  /** `bob> `, or with running transfers `bob [1↓ 37% 8.1 MiB/s]> ` (text mode only). */
+  #promptText(): string {
+    const { session, json } = this.#options;
+    const user = session.user ?? "swarmshare";
+    const summary = this.#screen && !json ? promptSummary(session.transfers()) : "";
+    return summary ? `${user} [${summary}]> ` : `${user}> `;
+  }
+
+  /** Redraws the prompt when its summary changed, keeping the line typed and the cursor. */
+  #refreshPrompt(): void {
+    const readline = this.#readline;
+    if (!readline || !this.#atPrompt) return;
+    const prompt = this.#promptText();
+    if (prompt === readline.getPrompt()) return;
+    readline.setPrompt(prompt);
+    readline.prompt(true);
   }
 
   #forgetLastHistoryEntry(): void {
@@ -157,10 +197,8 @@ export function describeEvent(event: SessionEvent): string {
       return `the tracker ended the session of ${event.user}: log in again`;
     case "download_complete":
       return `[C] [${event.group}] ${event.name}: downloaded to ${event.path} (${
-        formatSize(event.size)
-      } in ${event.seconds.toFixed(1)} s from ${
-        event.peers.filter((p) => p.bytes > 0).length
-      } peers)`;
+        completionDetail(event.size, event.seconds, event.peers.filter((p) => p.bytes > 0).length)
+      })`;
     case "download_failed":
       return `[F] [${event.group}] ${event.name}: ${event.reason}`;
     case "download_resumed":

@@ -10,6 +10,7 @@
 import type { Bitfield } from "../lib/bitfield.ts";
 import type { TorrentInfo } from "../lib/metainfo.ts";
 import type { TicketClaims } from "../lib/ticket.ts";
+import { TransferRates } from "./rate_window.ts";
 import type { PieceFile } from "./storage.ts";
 
 /** Receives what connections learn about a torrent that is being downloaded. */
@@ -45,6 +46,11 @@ export interface ServedConnection {
   readonly address: string;
   /** The verified claims of the ticket the remote is served under, if it is. */
   readonly ticketClaims?: TicketClaims;
+  /** Bytes of piece data received from the remote and sent to it on this connection. */
+  readonly bytesReceived: number;
+  readonly bytesServed: number;
+  /** Its rates, sampled once a second. */
+  readonly rates: TransferRates;
   close(reason: string): void;
   /** Hands the remote a fresher ticket of ours. */
   sendTicket(ticket: string): void;
@@ -65,7 +71,18 @@ export interface HeldTorrent {
   readonly haveListeners: Set<(index: number) => void>;
   /** Connections open on it, closed when it stops being served. */
   readonly connections: Set<ServedConnection>;
+  /** Bytes of piece data received and sent for it over all its connections, past and present. */
+  bytesReceived: number;
+  bytesServed: number;
+  /** Its rates, sampled once a second. */
+  readonly rates: TransferRates;
 }
+
+/** What a caller gives to `TorrentRegistry.add`; the registry adds the rest. */
+export type NewTorrent = Omit<
+  HeldTorrent,
+  "haveListeners" | "connections" | "bytesReceived" | "bytesServed" | "rates"
+>;
 
 /** Every torrent this client holds, by info_hash (hex). */
 export class TorrentRegistry {
@@ -76,13 +93,20 @@ export class TorrentRegistry {
   }
 
   /** Adds a torrent, or the group to one already held. Returns the held entry. */
-  add(torrent: Omit<HeldTorrent, "haveListeners" | "connections">): HeldTorrent {
+  add(torrent: NewTorrent): HeldTorrent {
     const existing = this.#torrents.get(torrent.infoHashHex);
     if (existing) {
       for (const group of torrent.groups) existing.groups.add(group);
       return existing;
     }
-    const held: HeldTorrent = { ...torrent, haveListeners: new Set(), connections: new Set() };
+    const held: HeldTorrent = {
+      ...torrent,
+      haveListeners: new Set(),
+      connections: new Set(),
+      bytesReceived: 0,
+      bytesServed: 0,
+      rates: new TransferRates(),
+    };
     this.#torrents.set(held.infoHashHex, held);
     return held;
   }

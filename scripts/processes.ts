@@ -422,6 +422,13 @@ export interface DownloadLine {
   reason: string;
   peers: { peer: string; bytes: number; pieces: number }[];
   activity: "downloading" | "waiting" | "paused" | "complete" | "failed";
+  bytes_done: number;
+  bytes_total: number;
+  down_bps: number;
+  up_bps: number;
+  eta_s: number | null;
+  peers_connected: number;
+  seconds: number;
 }
 
 /** A port that was free a moment ago, for a client whose peer address a test must know. */

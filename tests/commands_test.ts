@@ -19,24 +19,59 @@ function status(overrides: Partial<DownloadStatus>): DownloadStatus {
     reason: "",
     peers: [],
     activity: "downloading",
+    bytes_done: 0,
+    bytes_total: 50 * 1024 * 1024,
+    down_bps: 0,
+    up_bps: 0,
+    eta_s: null,
+    peers_connected: 0,
+    seconds: 0,
     ...overrides,
   };
 }
 
 Deno.test("show_downloads lines: [D] [grp] file, [C] [grp] file, [F] [grp] file: reason", () => {
-  assert.equal(downloadLine(status({ state: "C", pieces_done: 100 })), "[C] [grp] file.iso");
+  const MiB = 1024 * 1024;
+  // complete: the path, size, time, average rate and who sent it
+  assert.equal(
+    downloadLine(
+      status({
+        state: "C",
+        pieces_done: 100,
+        bytes_done: 64 * MiB,
+        bytes_total: 64 * MiB,
+        seconds: 3.2,
+        eta_s: 0,
+        peers: [{ peer: "a", bytes: 64 * MiB, pieces: 128 }],
+      }),
+    ),
+    "[C] [grp] file.iso: downloaded to /tmp/file.iso (64.0 MiB in 3.2 s, 20.0 MiB/s, from 1 peer)",
+  );
   assert.equal(
     downloadLine(status({ state: "F", reason: "no peer has it" })),
     "[F] [grp] file.iso: no peer has it",
   );
+  // running: the piece count as before, then bytes, rates, time left and peers connected now
   const peers = [{ peer: "a", bytes: 5, pieces: 1 }, { peer: "b", bytes: 0, pieces: 0 }];
   assert.equal(
-    downloadLine(status({ pieces_done: 37, peers })),
-    "[D] [grp] file.iso 37% (37/100 pieces from 1 peer)",
+    downloadLine(
+      status({
+        pieces_done: 37,
+        peers,
+        bytes_done: 18.5 * MiB,
+        down_bps: 8.1 * MiB,
+        up_bps: 512,
+        eta_s: 4,
+        peers_connected: 2,
+      }),
+    ),
+    "[D] [grp] file.iso 37% (37/100 pieces from 1 peer); 18.5 MiB of 50.0 MiB, down 8.1 MiB/s, " +
+      "up 512 B/s, ETA 4 s, 2 peers connected",
   );
   assert.equal(
     downloadLine(status({ pieces_done: 0, reason: "waiting for peers" })),
-    "[D] [grp] file.iso 0% (0/100 pieces from 0 peers, waiting for peers)",
+    "[D] [grp] file.iso 0% (0/100 pieces from 0 peers, waiting for peers); 0 B of 50.0 MiB, " +
+      "down 0 B/s, up 0 B/s, ETA unknown, 0 peers connected",
   );
   assert.match(downloadLine(status({ pieces_total: 0 })), /^\[D\] \[grp\] file\.iso 100%/);
   assert.equal(
