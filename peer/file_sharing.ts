@@ -997,7 +997,8 @@ function statusOf(download: Download, now = Date.now()): DownloadStatus {
   const rates = torrent && download.state !== "F"
     ? torrent.rates.read(torrent, now)
     : { down: 0, up: 0 };
-  const down = download.state === "D" ? Math.round(rates.down) : 0;
+  // paused or waiting for a peer, nothing comes in, whatever the last seconds saw
+  const down = download.activity === "downloading" ? Math.round(rates.down) : 0;
   const bytesTotal = download.info.length;
   const bytesDone = download.state === "C" ? bytesTotal : download.bytesDone;
   return {

@@ -76,11 +76,13 @@ Deno.test("show_downloads lines: [D] [grp] file, [C] [grp] file, [F] [grp] file:
   assert.match(downloadLine(status({ pieces_total: 0 })), /^\[D\] \[grp\] file\.iso 100%/);
   assert.equal(
     downloadLine(status({ pieces_done: 37, activity: "paused", reason: "paused" })),
-    "[D] [grp] file.iso 37% (37/100 pieces from 0 peers, paused)",
+    "[D] [grp] file.iso 37% (37/100 pieces from 0 peers, paused)" +
+      "; 0 B of 50.0 MiB, down 0 B/s, up 0 B/s, ETA unknown, 0 peers connected",
   );
   assert.equal(
     downloadLine(status({ pieces_done: 37, activity: "waiting", reason: "waiting for a peer" })),
-    "[D] [grp] file.iso 37% (37/100 pieces from 0 peers, waiting for a peer)",
+    "[D] [grp] file.iso 37% (37/100 pieces from 0 peers, waiting for a peer)" +
+      "; 0 B of 50.0 MiB, down 0 B/s, up 0 B/s, ETA unknown, 0 peers connected",
   );
 });
 
