@@ -7,6 +7,8 @@
  */
 
 import { UserError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import { type ResolveOptions, resolveUserPath } from "../lib/paths.ts";
 import { fileNameProblem, idProblem, passwordProblem } from "../lib/protocol.ts";
 import type { DownloadStatus } from "./file_sharing.ts";
 import type { ClientSession } from "./session.ts";
@@ -22,6 +24,15 @@ export interface CommandContext {
   session: ClientSession;
   /** Asks the shell to stop after this command. */
   quit(): void;
+  /** How typed paths resolve. Default: against the working directory, `~` at HOME. */
+  paths?: ResolveOptions;
+  /** The client's log (transfers started). Default: none. */
+  log?: Logger;
+}
+
+/** A typed path, absolute: against where the user started the client, `~` at their home. */
+function userPath(context: CommandContext, path: string): string {
+  return resolveUserPath(path, context.paths ?? { base: Deno.cwd(), env: Deno.env });
 }
 
 /** One shell command. */
@@ -208,8 +219,14 @@ const COMMAND_LIST: Command[] = [
     name: "upload_file",
     params: ["file_path", "group_id"],
     summary: "share a file with a group (members only); this client serves it",
-    async run({ session }, [path, group]) {
-      const shared = await session.uploadFile(path, checkId("group", group));
+    async run(context, [path, group]) {
+      const shared = await context.session.uploadFile(
+        userPath(context, path),
+        checkId("group", group),
+      );
+      context.log?.info(
+        `sharing "${shared.name}" (${shared.size} bytes) in group "${shared.group}"`,
+      );
       const data = { group: shared.group, name: shared.name, size: shared.size, sha1: shared.sha1 };
       return {
         data,
@@ -236,12 +253,13 @@ const COMMAND_LIST: Command[] = [
     name: "download_file",
     params: ["group_id", "file_name", "destination_path"],
     summary: "fetch a file into an existing directory, in the background",
-    async run({ session }, [group, name, destination]) {
-      const data = await session.downloadFile(
+    async run(context, [group, name, destination]) {
+      const data = await context.session.downloadFile(
         checkId("group", group),
         checkFileName(name),
-        destination,
+        userPath(context, destination),
       );
+      context.log?.info(`download of "${name}" from group "${group}" started, to ${data.path}`);
       return {
         data,
         text: `downloading "${name}" from group "${group}" to ${data.path}; see show_downloads`,

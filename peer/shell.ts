@@ -10,6 +10,8 @@
 import { createInterface, type Interface } from "node:readline";
 import process from "node:process";
 import { errorMessage, UserError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import type { ResolveOptions } from "../lib/paths.ts";
 import { splitWords } from "../lib/shell_words.ts";
 import { jsonTerminalSafe, terminalSafe } from "../lib/terminal_text.ts";
 import { CommandLineError, formatSize, resolveCommand } from "./commands.ts";
@@ -22,6 +24,10 @@ export interface ShellOptions {
   json: boolean;
   /** True when standard input is a terminal: prompt, line editing, history. */
   interactive: boolean;
+  /** How typed paths resolve (where the user started the client). */
+  paths?: ResolveOptions;
+  /** The client's log, for commands that start transfers. */
+  log?: Logger;
 }
 
 /** Commands whose arguments include a password: kept out of the line-editing history. */
@@ -85,7 +91,8 @@ export class Shell {
       if (SECRET_COMMANDS.has(name)) this.#forgetLastHistoryEntry();
       const { command, args } = resolveCommand(words);
       name = command.name;
-      const { data, text } = await command.run({ session: this.#options.session, quit }, args);
+      const { session, paths, log } = this.#options;
+      const { data, text } = await command.run({ session, quit, paths, log }, args);
       this.#result({ command: name, ok: true, data }, text);
     } catch (error) {
       if (error instanceof CommandLineError) name = error.commandName;
@@ -129,7 +136,8 @@ export class Shell {
 export function describeEvent(event: SessionEvent): string {
   switch (event.event) {
     case "tracker_disconnected":
-      return `the tracker is unreachable (${event.reason}); reconnecting in the background`;
+      return `the tracker at ${event.address} is unreachable (${event.reason}); ` +
+        `reconnecting in the background, trying every ${event.retry_max_ms / 1000} s at most`;
     case "tracker_reconnected":
       return event.user
         ? `reconnected to the tracker; session of ${event.user} resumed`
