@@ -6,7 +6,8 @@
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { runMain, runScript, TempDir, TrackerProcess } from "./harness.ts";
+import { Program } from "../scripts/processes.ts";
+import { runMain, runScript, TempDir, TrackerProcess, usersInGroup } from "./harness.ts";
 
 Deno.test("argv: wrong or missing arguments are one error line on stderr, exit 2", async (t) => {
   const cases: [string, string[]][] = [
@@ -279,3 +280,56 @@ Deno.test("startup: the tracker prints its fingerprint on the line after it list
   assert.match(lines[0], /^tracker listening on 127\.0\.0\.1:\d+$/);
   assert.equal(lines[1], `tracker fingerprint ${tracker.fingerprint}`);
 });
+
+Deno.test(
+  "signals: started through deno task as a terminal's job, the tracker stops cleanly " +
+    "however often the signal comes again while it stops",
+  async (t) => {
+    const root = new URL("..", import.meta.url).pathname;
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+      await t.step(signal, async () => {
+        await using dir = await TempDir.create();
+        // setsid: deno task and the tracker under it are a process group of their own, as a
+        // job of a terminal is; Ctrl-C signals the whole group
+        await using task = new Program(
+          [Deno.execPath(), "task", "-q", "server", "127.0.0.1", "0", "--db", dir.join("t.db")],
+          { executable: "setsid", cwd: root },
+        );
+        const listening = await task.stdout.until(
+          (line) => line.startsWith("tracker listening on "),
+          "the tracker to listen",
+        );
+        const port = Number(listening.split(":").at(-1));
+        // clients connected and logged in: the clean stop has connections to close
+        const shells = await usersInGroup(port, ["sig1", "sig2"], "g");
+        try {
+          const group = -task.pid;
+          Deno.kill(group, signal);
+          await task.stdout.until((line) => line.includes(`tracker stopping (${signal})`), "stop");
+          // the wrappers pass the signal on (npm exec, deno task): it comes again, and again,
+          // until the tracker has exited; each must find it still listening
+          let repeats = 0;
+          const ended = task.stdout.done.then(() => true);
+          while (!await Promise.race([ended, new Promise<false>((r) => setTimeout(r, 0, false))])) {
+            try {
+              Deno.kill(group, signal);
+              repeats++;
+            } catch {
+              break; // the group is gone
+            }
+          }
+          await task.stdout.done;
+          assert.ok(repeats > 0, "no signal came again while the tracker stopped");
+          assert.equal(task.stdout.all.at(-1), "tracker stopped", task.stdout.all.join("\n"));
+          // -q: deno task's own "Task server ..." line is not shown
+          assert.ok(
+            !task.stderr.all.some((line) => /Task\b/.test(line)),
+            task.stderr.all.join("\n"),
+          );
+        } finally {
+          for (const shell of shells) await shell[Symbol.asyncDispose]();
+        }
+      });
+    }
+  },
+);
