@@ -113,10 +113,10 @@ Deno.test("tracker: default database in its state directory; the log says who do
   const log = lines.filter((line) => LOG_LINE.test(line));
   const has = (pattern: RegExp) =>
     assert.ok(log.some((line) => pattern.test(line)), `no ${pattern} in\n${log.join("\n")}`);
-  has(/info  connection \d+ from 127\.0\.0\.1:\d+$/);
+  has(/info {2}connection \d+ from 127\.0\.0\.1:\d+$/);
   has(/user "ann" created on connection/);
   has(/ann logged in on connection \d+ from 127\.0\.0\.1/);
-  has(/info  login as "ann" refused on connection \d+ from 127\.0\.0\.1:\d+: /);
+  has(/info {2}login as "ann" refused on connection \d+ from 127\.0\.0\.1:\d+: /);
   has(/ann created group "g"/);
   has(/ben asked to join group "g"/);
   has(/ann let "ben" into group "g"/);
