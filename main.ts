@@ -5,44 +5,111 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { join } from "node:path";
 import denoConfig from "./deno.json" with { type: "json" };
+import { closestWord, type OptionSpecs, parseArguments } from "./lib/argv.ts";
 import { errorMessage, UsageError } from "./lib/errors.ts";
 import { formatFingerprint, parseFingerprint } from "./lib/identity.ts";
-import type { PeerAddress } from "./lib/protocol.ts";
+import { Logger, openLogFile, writeLineQuietly } from "./lib/log.ts";
+import {
+  defaultTrackerStateDir,
+  makePrivateDir,
+  type ResolveOptions,
+  resolveUserPath,
+  startDirectory,
+  TRACKER_DB_FILE,
+} from "./lib/paths.ts";
+import { type PeerAddress, quoted } from "./lib/protocol.ts";
 import { CLOCK_SKEW_MS, TICKET_LIFETIME_MS } from "./lib/ticket.ts";
 import { PLAINTEXT_WARNING, runClient } from "./peer/client.ts";
 import { Tracker } from "./tracker/server.ts";
 
 const VERSION = `swarmshare ${denoConfig.version}`;
 
-const USAGE = `usage:
-  server <ip> <port> [--db FILE] [--idle-timeout-ms N] [--session-idle-days N]
-         [--tls-cert FILE --tls-key FILE] [--ticket-lifetime-ms N] [--login-grace-ms N]
-         [--busy-after-ms N]
-      run the tracker (state in FILE, default swarmshare-tracker.db); a login session
-      unused for N days (default 14) is refused and deleted; download tickets are valid
-      for --ticket-lifetime-ms (default and most 600000); a connection not logged in for
-      --login-grace-ms (default 60000) is closed; it prints its certificate's
-      fingerprint, which clients pin; --tls-cert/--tls-key: present your own certificate
-      chain and key (PEM) instead of the tracker's own; a request that waited longer than
-      --busy-after-ms (default 5000) for its turn is answered "the tracker is busy"
-  client <client_ip> <client_port> <server_ip> <server_port> [--json]
-         [--stall-timeout-ms N] [--upload-limit-kib N] [--download-limit-kib N]
-         [--state-dir DIR] [--ticket-grace-ms N] [--tracker-fingerprint SHA256]
-         [--public-addr HOST:PORT] [--request-timeout-ms N]
-      run a shell and peer: serves pieces on client_ip:client_port, talks to the tracker
-      at server_ip:server_port; --json prints one JSON line per command; a download waits
-      for a peer that holds what it misses (with --stall-timeout-ms N it fails after N ms
-      without one); uploads and downloads are limited to N KiB/s in all (default: no
-      limit; set_limits changes both while it runs); identity and pinned trackers live in
-      DIR (default $XDG_STATE_HOME/swarmshare or ~/.local/state/swarmshare); the tracker
-      must present the given fingerprint (default: trusted on first use, then pinned);
-      peers reach this client at HOST:PORT (default client_ip:client_port); a peer's
-      ticket is honoured until N ms past its expiry (clock skew, default and most 60000);
-      a peer that delivers nothing for N ms with requests outstanding is dropped (30000)
-options: --help, --version; --insecure-plaintext (both programs, for measurements only:
-      every link in clear, no identity checked)`;
+const SERVER_USAGE = `usage: server <ip> <port> [options]
+  run the tracker on ip:port (port 0: any free port, printed)
+  --db FILE               its database (default: tracker.db in the state
+                          directory $XDG_STATE_HOME/swarmshare/tracker,
+                          else ~/.local/state/swarmshare/tracker)
+  --tls-cert FILE --tls-key FILE
+                          present this certificate chain and key (PEM)
+                          instead of the tracker's own
+  --idle-timeout-ms N     close a connection silent for N ms (45000)
+  --login-grace-ms N      close a connection not logged in for N ms
+                          (60000, at most 86400000)
+  --session-idle-days N   refuse a login session unused for N days (14)
+  --ticket-lifetime-ms N  download tickets last N ms (600000, the most)
+  --busy-after-ms N       answer "the tracker is busy" to a request that
+                          waited N ms for its turn (5000)`;
+
+const CLIENT_USAGE = `usage: client <client_ip> <client_port> <server_ip> <server_port> [options]
+  run a shell and peer: serve pieces on client_ip:client_port and use the
+  tracker at server_ip:server_port
+  --json                  one JSON line per command (and per event)
+  --state-dir DIR         identity, pinned trackers, shares (default
+                          $XDG_STATE_HOME/swarmshare, else
+                          ~/.local/state/swarmshare)
+  --tracker-fingerprint SHA256
+                          the tracker must present this fingerprint
+                          (default: trusted on first use, then pinned)
+  --public-addr HOST:PORT where peers reach this client
+  --upload-limit-kib N    uploads at most N KiB/s in all (no limit)
+  --download-limit-kib N  downloads at most N KiB/s in all (no limit)
+  --stall-timeout-ms N    fail a download when a missing piece has had no
+                          online holder for N ms (default: wait for one)
+  --request-timeout-ms N  drop a peer that sends nothing for N ms while
+                          asked (30000)
+  --ticket-grace-ms N     honour a peer's ticket N ms past its expiry
+                          (clock skew; 60000, the most)`;
+
+const COMMON_USAGE = `both programs:
+  --log FILE              append the log to FILE (the tracker's goes to
+                          stdout otherwise, the client's nowhere)
+  --quiet                 log only warnings and errors
+  --verbose               log debug lines too (the client: on stderr)
+  --insecure-plaintext    every link in clear, no identity checked; for
+                          measurements only
+  -h, --help              this help
+  -V, --version           the version
+paths are relative to the directory the program was started in; ~ is home`;
+
+/** Everything, for `--help` without a program. */
+const USAGE = `${SERVER_USAGE}\n\n${CLIENT_USAGE}\n\n${COMMON_USAGE}`;
+
+/** The options of both programs. */
+const COMMON_OPTIONS = {
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
+  log: { type: "string" },
+  quiet: { type: "boolean" },
+  verbose: { type: "boolean" },
+  "insecure-plaintext": { type: "boolean" },
+} as const satisfies OptionSpecs;
+
+const SERVER_OPTIONS = {
+  ...COMMON_OPTIONS,
+  db: { type: "string" },
+  "idle-timeout-ms": { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "session-idle-days": { type: "string" },
+  "ticket-lifetime-ms": { type: "string" },
+  "login-grace-ms": { type: "string" },
+  "busy-after-ms": { type: "string" },
+} as const satisfies OptionSpecs;
+
+const CLIENT_OPTIONS = {
+  ...COMMON_OPTIONS,
+  json: { type: "boolean" },
+  "stall-timeout-ms": { type: "string" },
+  "request-timeout-ms": { type: "string" },
+  "ticket-grace-ms": { type: "string" },
+  "upload-limit-kib": { type: "string" },
+  "download-limit-kib": { type: "string" },
+  "state-dir": { type: "string" },
+  "tracker-fingerprint": { type: "string" },
+  "public-addr": { type: "string" },
+} as const satisfies OptionSpecs;
 
 /** The longest login grace period the tracker takes: a day. */
 const MAX_LOGIN_GRACE_MS = 86_400_000;
@@ -88,29 +155,90 @@ function parseHost(text: string, what: string): string {
   return text;
 }
 
+/** How this run's paths resolve: against where the user started it, `~` at their home. */
+function startPlace(): ResolveOptions {
+  let projectDir: string | undefined;
+  try {
+    projectDir = Deno.realPathSync(new URL(".", import.meta.url));
+  } catch {
+    // a compiled binary has no project directory on disk: deno task never runs it
+  }
+  return { base: startDirectory({ env: Deno.env, cwd: Deno.cwd(), projectDir }), env: Deno.env };
+}
+
+/** An option's path, absolute; a path that cannot be expanded is a usage error naming it. */
+function optionPath(text: string | undefined, option: string, place: ResolveOptions) {
+  if (text === undefined) return undefined;
+  try {
+    return resolveUserPath(text, place);
+  } catch (error) {
+    throw new UsageError(`${option}: ${errorMessage(error)}`);
+  }
+}
+
+/** The log a program writes, as --log, --quiet and --verbose say. */
+interface ProgramLog {
+  logger: Logger;
+  /** The file behind it, when --log named one. */
+  file?: string;
+  close(): void;
+}
+
+function checkLogOptions(values: { quiet?: boolean; verbose?: boolean }): void {
+  if (values.quiet && values.verbose) {
+    throw new UsageError("--quiet and --verbose cannot go together");
+  }
+}
+
+/**
+ * Opens the log: to `--log FILE` (appended) when given, else to `fallback` (none: no log);
+ * at info, warn with --quiet, debug with --verbose.
+ */
+function openProgramLog(
+  values: { log?: string; quiet?: boolean; verbose?: boolean },
+  place: ResolveOptions,
+  fallback: (verbose: boolean) => ((line: string) => void) | undefined,
+): ProgramLog {
+  const level = values.quiet ? "warn" : values.verbose ? "debug" : "info";
+  const file = optionPath(values.log, "--log", place);
+  if (file === undefined) {
+    return { logger: new Logger({ level, write: fallback(values.verbose === true) }), close() {} };
+  }
+  const sink = openLogFile(file);
+  return { logger: new Logger({ level, write: sink.write }), file, close: sink.close };
+}
+
+const toStdout = (line: string) => writeLineQuietly(Deno.stdout, line);
+const toStderr = (line: string) => writeLineQuietly(Deno.stderr, line);
+
+/**
+ * Signals that stop the tracker: Ctrl-C, `kill`, and its terminal going away. Their listeners
+ * stay until the process exits: started through `npx ... task`, Ctrl-C reaches the tracker
+ * once from the terminal and again from the wrappers passing it on (npm exec, deno task),
+ * and a repeat that found no listener would kill the tracker with its default action in the
+ * middle of its clean stop.
+ */
+const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
+/** How long the tracker's clean stop may take before it gives up and exits anyway. */
+const STOP_LIMIT_MS = 10_000;
+
 async function runServer(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      db: { type: "string" },
-      "idle-timeout-ms": { type: "string" },
-      "tls-cert": { type: "string" },
-      "tls-key": { type: "string" },
-      "insecure-plaintext": { type: "boolean", default: false },
-      "session-idle-days": { type: "string" },
-      "ticket-lifetime-ms": { type: "string" },
-      "login-grace-ms": { type: "string" },
-      "busy-after-ms": { type: "string" },
-    },
-    allowPositionals: true,
-  });
-  if (positionals.length !== 2) throw new UsageError("server takes <ip> <port>");
-  const certPath = values["tls-cert"];
-  const keyPath = values["tls-key"];
+  const { values, positionals } = parseArguments(args, SERVER_OPTIONS);
+  if (positionals.length !== 2) {
+    throw new UsageError(
+      `server takes <ip> <port>, not ${positionals.length} argument${
+        positionals.length === 1 ? "" : "s"
+      }`,
+    );
+  }
+  const place = startPlace();
+  const certPath = optionPath(values["tls-cert"], "--tls-cert", place);
+  const keyPath = optionPath(values["tls-key"], "--tls-key", place);
   if ((certPath === undefined) !== (keyPath === undefined)) {
     throw new UsageError("--tls-cert and --tls-key go together");
   }
-  const plaintext = values["insecure-plaintext"];
+  const plaintext = values["insecure-plaintext"] === true;
   if (plaintext && certPath !== undefined) {
     throw new UsageError("--insecure-plaintext cannot be used with --tls-cert");
   }
@@ -135,12 +263,24 @@ async function runServer(args: string[]): Promise<number> {
     );
   }
   const busyAfterMs = positiveNumber(values["busy-after-ms"], "--busy-after-ms");
+  const dbOption = optionPath(values.db, "--db", place);
+  checkLogOptions(values);
+  let log: ProgramLog | undefined;
   let tracker: Tracker;
+  let dbPath: string;
   try {
+    log = openProgramLog(values, place, () => toStdout);
+    if (dbOption !== undefined) {
+      dbPath = dbOption;
+    } else {
+      const stateDir = defaultTrackerStateDir(place.env);
+      await makePrivateDir(stateDir, "state directory");
+      dbPath = join(stateDir, TRACKER_DB_FILE);
+    }
     tracker = await Tracker.start({
       hostname,
       port,
-      dbPath: values.db ?? "swarmshare-tracker.db",
+      dbPath,
       idleTimeoutMs,
       tlsFiles: certPath && keyPath ? { certPath, keyPath } : undefined,
       insecurePlaintext: plaintext,
@@ -148,92 +288,142 @@ async function runServer(args: string[]): Promise<number> {
       ticketLifetimeMs,
       loginGraceMs,
       busyAfterMs,
+      logger: log.logger,
     });
   } catch (error) {
+    log?.close();
     console.error(`error: ${errorMessage(error)}`);
     return 1;
   }
+  const { logger } = log;
+  // these lines are read by scripts (and tests): on stdout as they are, whatever the log
+  const say = (line: string) => {
+    toStdout(line);
+    if (log.file !== undefined) logger.info(line);
+  };
   const { hostname: boundHost, port: boundPort } = tracker.address;
-  console.log(`tracker listening on ${boundHost}:${boundPort}`);
+  say(`tracker listening on ${boundHost}:${boundPort}`);
   if (tracker.fingerprint === undefined) {
-    console.log("tracker links in clear (--insecure-plaintext)");
+    say("tracker links in clear (--insecure-plaintext)");
     console.error(PLAINTEXT_WARNING);
   } else {
-    console.log(`tracker fingerprint ${formatFingerprint(tracker.fingerprint)}`);
+    say(`tracker fingerprint ${formatFingerprint(tracker.fingerprint)}`);
   }
-  const stopped = Promise.withResolvers<void>();
-  const stop = () => stopped.resolve();
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
-  await stopped.promise;
-  Deno.removeSignalListener("SIGINT", stop);
-  Deno.removeSignalListener("SIGTERM", stop);
-  await tracker.close();
-  console.log("tracker stopped");
+  say(`tracker database ${dbPath}`);
+  const stopping = Promise.withResolvers<Deno.Signal>();
+  let signalled = false;
+  for (const signal of STOP_SIGNALS) {
+    Deno.addSignalListener(signal, () => {
+      if (signalled) return logger.debug(`${signal} while stopping: already stopping`);
+      signalled = true;
+      stopping.resolve(signal);
+    });
+  }
+  const signal = await stopping.promise;
+  logger.info(`tracker stopping (${signal})`);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const closed = await Promise.race([
+    tracker.close().then(() => true),
+    new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), STOP_LIMIT_MS)),
+  ]).finally(() => clearTimeout(timer));
+  if (!closed) {
+    logger.error(`the tracker did not stop within ${STOP_LIMIT_MS / 1000} s; exiting anyway`);
+    log.close();
+    return 1;
+  }
+  say("tracker stopped");
+  log.close();
   return 0;
 }
 
-function runClientCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    options: {
-      json: { type: "boolean", default: false },
-      "stall-timeout-ms": { type: "string" },
-      "request-timeout-ms": { type: "string" },
-      "ticket-grace-ms": { type: "string" },
-      "upload-limit-kib": { type: "string" },
-      "download-limit-kib": { type: "string" },
-      "state-dir": { type: "string" },
-      "tracker-fingerprint": { type: "string" },
-      "public-addr": { type: "string" },
-      "insecure-plaintext": { type: "boolean", default: false },
-    },
-    allowPositionals: true,
-  });
+async function runClientCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArguments(args, CLIENT_OPTIONS);
   if (positionals.length !== 4) {
-    throw new UsageError("client takes <client_ip> <client_port> <server_ip> <server_port>");
+    throw new UsageError(
+      `client takes <client_ip> <client_port> <server_ip> <server_port>, not ${positionals.length} argument${
+        positionals.length === 1 ? "" : "s"
+      }`,
+    );
   }
-  return runClient({
+  const place = startPlace();
+  checkLogOptions(values);
+  const options = {
     host: parseHost(positionals[0], "<client_ip>"),
     port: parsePort(positionals[1], "<client_port>"),
     trackerHost: parseHost(positionals[2], "<server_ip>"),
     trackerPort: parsePort(positionals[3], "<server_port>"),
-    json: values.json,
+    json: values.json === true,
     stallTimeoutMs: positiveNumber(values["stall-timeout-ms"], "--stall-timeout-ms"),
     requestTimeoutMs: positiveNumber(values["request-timeout-ms"], "--request-timeout-ms"),
     ticketGraceMs: nonNegativeNumber(values["ticket-grace-ms"], "--ticket-grace-ms"),
     uploadLimitKib: positiveNumber(values["upload-limit-kib"], "--upload-limit-kib"),
     downloadLimitKib: positiveNumber(values["download-limit-kib"], "--download-limit-kib"),
-    stateDir: values["state-dir"],
+    stateDir: optionPath(values["state-dir"], "--state-dir", place),
     trackerFingerprint: values["tracker-fingerprint"] === undefined
       ? undefined
       : parseFingerprint(values["tracker-fingerprint"]),
     publicAddress: parseHostPort(values["public-addr"], "--public-addr"),
-    insecurePlaintext: values["insecure-plaintext"],
-  });
+    insecurePlaintext: values["insecure-plaintext"] === true,
+    paths: place,
+  };
+  let log: ProgramLog;
+  try {
+    // the shell's stdout is its users' (and --json's): the client's log never goes there
+    log = openProgramLog(values, place, (verbose) => verbose ? toStderr : undefined);
+  } catch (error) {
+    console.error(`error: ${errorMessage(error)}`);
+    return 1;
+  }
+  try {
+    return await runClient({ ...options, logger: log.logger });
+  } finally {
+    log.close();
+  }
 }
+
+/** `--help`/`-h` or `--version`/`-V` among a program's arguments (before any `--`). */
+function asks(args: string[], ...flags: string[]): boolean {
+  const end = args.indexOf("--");
+  return (end < 0 ? args : args.slice(0, end)).some((arg) => flags.includes(arg));
+}
+
+const PROGRAMS = ["server", "client"];
 
 /** Runs the program named by `args[0]`; resolves with the exit code. */
 export async function main(args: string[]): Promise<number> {
   const [program, ...rest] = args;
-  if (rest.includes("--help") || program === "--help" || program === "-h") {
+  if (program === "--help" || program === "-h") {
     console.log(USAGE);
     return 0;
   }
-  if (rest.includes("--version") || program === "--version") {
+  if (program === "--version" || program === "-V") {
+    console.log(VERSION);
+    return 0;
+  }
+  const usage = program === "server"
+    ? `${SERVER_USAGE}\n\n${COMMON_USAGE}`
+    : `${CLIENT_USAGE}\n\n${COMMON_USAGE}`;
+  if (PROGRAMS.includes(program) && asks(rest, "--help", "-h")) {
+    console.log(usage);
+    return 0;
+  }
+  if (PROGRAMS.includes(program) && asks(rest, "--version", "-V")) {
     console.log(VERSION);
     return 0;
   }
   try {
     if (program === "server") return await runServer(rest);
     if (program === "client") return await runClientCommand(rest);
-    throw new UsageError(program ? `unknown program "${program}"` : "no program given");
+    if (program === undefined) throw new UsageError("no program given: server or client");
+    const near = closestWord(program, PROGRAMS);
+    throw new UsageError(
+      `unknown program ${quoted(program)}` + (near ? `; did you mean ${near}?` : "") +
+        "; the programs are server and client",
+    );
   } catch (error) {
-    const isUsage = error instanceof UsageError ||
-      (error instanceof TypeError && "code" in error &&
-        String(error.code).startsWith("ERR_PARSE_ARGS"));
-    if (!isUsage) throw error;
-    console.error(`error: ${errorMessage(error)}\n${USAGE}`);
+    if (!(error instanceof UsageError)) throw error;
+    const hint = PROGRAMS.includes(program) ? `${program} --help` : "--help";
+    console.error(`error: ${errorMessage(error)} (try "${hint}")`);
     return 2;
   }
 }

@@ -34,3 +34,22 @@ export class UsageError extends Error {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** Why a listening socket could not be opened, in a few words (`address in use`). */
+export function listenErrorText(error: unknown): string {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  switch (code) {
+    case "EADDRINUSE":
+      return "address in use";
+    case "EADDRNOTAVAIL":
+    case "EINVAL":
+      return "not an address of this machine";
+    case "EACCES":
+      return "permission denied (ports below 1024 need privileges)";
+    case "ENOTFOUND":
+      return "no such host";
+  }
+  if (error instanceof Deno.errors.AddrInUse) return "address in use";
+  if (error instanceof Deno.errors.AddrNotAvailable) return "not an address of this machine";
+  return errorMessage(error);
+}

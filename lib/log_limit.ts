@@ -15,6 +15,11 @@ export interface LogLimitOptions {
   windowMs?: number;
   /** The clock, for tests. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Says how many lines were suppressed (a logger gives it its timestamp and level).
+   * Default: `write` of `(N more log lines suppressed)`.
+   */
+  note?: (suppressed: number) => void;
 }
 
 /** Wraps `write` so that it passes at most `maxLines` lines per `windowMs`. */
@@ -25,15 +30,16 @@ export function limitedLog(
   const maxLines = options.maxLines ?? 20;
   const windowMs = options.windowMs ?? 10_000;
   const now = options.now ?? Date.now;
+  const note = options.note ??
+    ((suppressed: number) =>
+      write(`(${suppressed} more log line${suppressed === 1 ? "" : "s"} suppressed)`));
   let windowStart = -Infinity;
   let written = 0;
   let suppressed = 0;
   return (line) => {
     const time = now();
     if (time - windowStart >= windowMs) {
-      if (suppressed > 0) {
-        write(`(${suppressed} more log line${suppressed === 1 ? "" : "s"} suppressed)`);
-      }
+      if (suppressed > 0) note(suppressed);
       windowStart = time;
       written = 0;
       suppressed = 0;

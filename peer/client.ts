@@ -5,15 +5,17 @@
  * @module
  */
 
-import { errorMessage } from "../lib/errors.ts";
+import { errorMessage, listenErrorText } from "../lib/errors.ts";
+import { Logger } from "../lib/log.ts";
+import type { ResolveOptions } from "../lib/paths.ts";
 import { formatFingerprint, type Identity, issueCertificate } from "../lib/identity.ts";
 import type { PeerAddress } from "../lib/protocol.ts";
-import { connectionCap, type ConnListener, listen } from "../lib/transport.ts";
+import { connectionCap, type ConnListener, hostPort, listen } from "../lib/transport.ts";
 import { defaultStateDir, StateDir, trackerAddress as trackerAddressOf } from "./state_dir.ts";
 import { trackerVerifier } from "./tracker_trust.ts";
 import { acceptPeer } from "./connection.ts";
 import { MAX_PEER_CONNECTIONS } from "./serving_caps.ts";
-import { ClientSession } from "./session.ts";
+import { ClientSession, type SessionEvent } from "./session.ts";
 import { Shell } from "./shell.ts";
 
 /** Where the client listens and which tracker it uses. */
@@ -40,6 +42,10 @@ export interface ClientOptions {
   publicAddress?: PeerAddress;
   /** Plain TCP on every link, for measurements only. */
   insecurePlaintext?: boolean;
+  /** How typed paths resolve: where the user started the client. Default: its working directory. */
+  paths?: ResolveOptions;
+  /** The client's log: transfers and the tracker's reachability (never the shell's stdout). */
+  logger?: Logger;
 }
 
 /** Runs the client until its shell ends; resolves with the exit code. */
@@ -71,11 +77,18 @@ export async function runClient(options: ClientOptions): Promise<number> {
     });
   } catch (error) {
     console.error(
-      `error: cannot serve peers on ${options.host}:${options.port}: ${errorMessage(error)}`,
+      `error: cannot serve peers on ${hostPort(options.host, options.port)}: ${
+        listenErrorText(error)
+      }`,
     );
     return 1;
   }
   const interactive = Deno.stdin.isTerminal();
+  const logger = options.logger ?? new Logger();
+  logger.info(
+    `client serving peers on ${hostPort(options.host, listener.addr.port)}, ` +
+      `tracker ${trackerAddressOf(options.trackerHost, options.trackerPort)}`,
+  );
   const trackerAddress = trackerAddressOf(options.trackerHost, options.trackerPort);
   // The session announces through the shell, and the shell runs the session's commands.
   const session = new ClientSession({
@@ -98,7 +111,16 @@ export async function runClient(options: ClientOptions): Promise<number> {
           file,
         }),
     }),
-    onEvent: (event) => shell.announce(event),
+    onEvent: (event) => {
+      logEvent(logger, event);
+      shell.announce(event);
+    },
+    onRetry: ({ reason, retryInMs }) =>
+      logger.debug(
+        `tracker ${trackerAddress} unreachable (${reason}); next try in ${
+          (retryInMs / 1000).toFixed(1)
+        } s`,
+      ),
     stallTimeoutMs: options.stallTimeoutMs,
     requestTimeoutMs: options.requestTimeoutMs,
     ticketGraceMs: options.ticketGraceMs,
@@ -108,7 +130,13 @@ export async function runClient(options: ClientOptions): Promise<number> {
     unfinishedDownloads: (user) => stateDir.unfinishedDownloads(trackerAddress, user),
   });
   const servingPeers = servePeers(listener, session);
-  const shell = new Shell({ session, json: options.json, interactive });
+  const shell = new Shell({
+    session,
+    json: options.json,
+    interactive,
+    paths: options.paths,
+    log: logger,
+  });
   if (interactive) {
     console.error(
       `swarmshare client: serving peers on ${options.host}:${listener.addr.port}, ` +
@@ -132,6 +160,47 @@ export async function runClient(options: ClientOptions): Promise<number> {
     await servingPeers;
   }
   return 0;
+}
+
+/** Writes what the client's log says of an event: transfers and the tracker's comings and goings. */
+function logEvent(logger: Logger, event: SessionEvent): void {
+  switch (event.event) {
+    case "download_complete": {
+      const peers = event.peers.filter((peer) => peer.bytes > 0);
+      logger.info(
+        `download of "${event.name}" from group "${event.group}" complete: ${event.size} bytes ` +
+          `in ${event.seconds.toFixed(1)} s to ${event.path}, from ${peers.length} peer` +
+          `${peers.length === 1 ? "" : "s"}` +
+          (peers.length === 0
+            ? ""
+            : ` (${peers.map((peer) => `${peer.peer}: ${peer.bytes} bytes`).join(", ")})`),
+      );
+      return;
+    }
+    case "download_failed":
+      return logger.warn(
+        `download of "${event.name}" from group "${event.group}" failed: ${event.reason}`,
+      );
+    case "share_dropped":
+      return logger.warn(
+        `no longer sharing "${event.name}" in group "${event.group}": ${event.reason}`,
+      );
+    case "peer_refused":
+      return logger.warn(`peer ${event.peer} refused for "${event.name}": ${event.reason}`);
+    case "peer_revoked":
+      return logger.info(
+        `stopped serving ${event.peer} (${event.user} left group "${event.group}")`,
+      );
+    case "tracker_disconnected":
+      return logger.warn(
+        `tracker ${event.address} unreachable (${event.reason}); trying again every ` +
+          `${event.retry_max_ms / 1000} s at most`,
+      );
+    case "tracker_reconnected":
+      return logger.info("reconnected to the tracker");
+    default:
+      return logger.debug(`event ${event.event}`);
+  }
 }
 
 /** Said on every start of either program in plaintext mode. */

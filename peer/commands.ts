@@ -8,6 +8,8 @@
 
 import { basename } from "node:path";
 import { UserError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import { type ResolveOptions, resolveUserPath } from "../lib/paths.ts";
 import { fileNameProblem, idProblem, passwordProblem } from "../lib/protocol.ts";
 import type { DownloadStatus } from "./file_sharing.ts";
 import type { LiveTerminal } from "./live_terminal.ts";
@@ -35,6 +37,15 @@ export interface CommandContext {
   quit(): void;
   /** Live output (redrawn lines) when the shell runs on a terminal in text mode; else none. */
   terminal?: LiveTerminal;
+  /** How typed paths resolve. Default: against the working directory, `~` at HOME. */
+  paths?: ResolveOptions;
+  /** The client's log (transfers started). Default: none. */
+  log?: Logger;
+}
+
+/** A typed path, absolute: against where the user started the client, `~` at their home. */
+function userPath(context: CommandContext, path: string): string {
+  return resolveUserPath(path, context.paths ?? { base: Deno.cwd(), env: Deno.env });
 }
 
 /** One shell command. */
@@ -234,11 +245,12 @@ const COMMAND_LIST: Command[] = [
     name: "upload_file",
     params: ["file_path", "group_id"],
     summary: "share a file with a group (members only); this client serves it",
-    async run({ session, terminal }, [path, group]) {
+    async run(context, [path, group]) {
+      const { session, terminal } = context;
       const name = basename(path);
       let shared;
       try {
-        shared = await session.uploadFile(path, checkId("group", group), {
+        shared = await session.uploadFile(userPath(context, path), checkId("group", group), {
           onHashProgress: terminal &&
             ((hashed, total) =>
               terminal.status(
@@ -250,6 +262,9 @@ const COMMAND_LIST: Command[] = [
       } finally {
         terminal?.clearStatus();
       }
+      context.log?.info(
+        `sharing "${shared.name}" (${shared.size} bytes) in group "${shared.group}"`,
+      );
       const data = { group: shared.group, name: shared.name, size: shared.size, sha1: shared.sha1 };
       return {
         data,
@@ -276,12 +291,13 @@ const COMMAND_LIST: Command[] = [
     name: "download_file",
     params: ["group_id", "file_name", "destination_path"],
     summary: "fetch a file into an existing directory, in the background",
-    async run({ session }, [group, name, destination]) {
-      const data = await session.downloadFile(
+    async run(context, [group, name, destination]) {
+      const data = await context.session.downloadFile(
         checkId("group", group),
         checkFileName(name),
-        destination,
+        userPath(context, destination),
       );
+      context.log?.info(`download of "${name}" from group "${group}" started, to ${data.path}`);
       return {
         data,
         text: data.resumed

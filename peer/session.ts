@@ -40,7 +40,8 @@ import { TrackerLink, type TrackerLinkOptions, TrackerRefusal } from "./tracker_
 
 /** Something the session announces on its own, outside any command. */
 export type SessionEvent =
-  | { event: "tracker_disconnected"; reason: string }
+  /** `address`: where the client tries; `retry_max_ms`: the longest pause between tries. */
+  | { event: "tracker_disconnected"; reason: string; address: string; retry_max_ms: number }
   | { event: "tracker_reconnected"; user: string | null }
   | { event: "session_expired"; user: string }
   /** The tracker is not who it must be; nothing was sent to it. */
@@ -166,7 +167,12 @@ export class ClientSession {
       needsLink: () => this.#login !== undefined,
       onStatus: (status) => {
         if (status.state === "down") {
-          this.#onEvent({ event: "tracker_disconnected", reason: status.reason });
+          this.#onEvent({
+            event: "tracker_disconnected",
+            reason: status.reason,
+            address: hostPort(options.hostname, options.port),
+            retry_max_ms: status.retryMaxMs,
+          });
         } else if (status.state === "refused") {
           this.#onEvent({ event: "tracker_refused", reason: status.reason });
         } else if (status.reconnected) {

@@ -10,6 +10,8 @@
 import { createInterface, type Interface } from "node:readline";
 import process from "node:process";
 import { errorMessage, UserError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import type { ResolveOptions } from "../lib/paths.ts";
 import { splitWords } from "../lib/shell_words.ts";
 import { jsonTerminalSafe, terminalSafe } from "../lib/terminal_text.ts";
 import { CommandLineError, formatSize, resolveCommand, resumingText } from "./commands.ts";
@@ -24,6 +26,10 @@ export interface ShellOptions {
   json: boolean;
   /** True when standard input is a terminal: prompt, line editing, history. */
   interactive: boolean;
+  /** How typed paths resolve (where the user started the client). */
+  paths?: ResolveOptions;
+  /** The client's log, for commands that start transfers. */
+  log?: Logger;
 }
 
 /** Commands whose arguments include a password: kept out of the line-editing history. */
@@ -103,8 +109,9 @@ export class Shell {
       if (SECRET_COMMANDS.has(name)) this.#forgetLastHistoryEntry();
       const { command, args } = resolveCommand(words);
       name = command.name;
+      const { session, paths, log } = this.#options;
       const { data, text } = await command.run(
-        { session: this.#options.session, quit, terminal: this.#screen },
+        { session, quit, paths, log, terminal: this.#screen },
         args,
       );
       this.#result({ command: name, ok: true, data }, text);
@@ -188,7 +195,8 @@ function describeMoreNotices(event: Extract<SessionEvent, { event: "more_notices
 export function describeEvent(event: SessionEvent): string {
   switch (event.event) {
     case "tracker_disconnected":
-      return `the tracker is unreachable (${event.reason}); reconnecting in the background`;
+      return `the tracker at ${event.address} is unreachable (${event.reason}); ` +
+        `reconnecting in the background, trying every ${event.retry_max_ms / 1000} s at most`;
     case "tracker_reconnected":
       return event.user
         ? `reconnected to the tracker; session of ${event.user} resumed`

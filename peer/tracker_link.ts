@@ -45,7 +45,8 @@ export { TrackerRefusal };
 
 /** What the link tells its owner about its state. */
 export type LinkStatus =
-  | { state: "down"; reason: string }
+  /** Said once per outage; `retryMaxMs`: the longest pause between the attempts that follow. */
+  | { state: "down"; reason: string; retryMaxMs: number }
   /** The tracker is not who it must be (fingerprint mismatch): nothing was sent to it. */
   | { state: "refused"; reason: string }
   | { state: "up"; reconnected: boolean };
@@ -70,6 +71,8 @@ export interface TrackerLinkOptions {
   log?: (line: string) => void;
   /** Told once when the tracker goes away and once when it is back. */
   onStatus?: (status: LinkStatus) => void;
+  /** Told after every failed attempt to reach the tracker: why, and when the next one is. */
+  onRetry?: (retry: { reason: string; retryInMs: number }) => void;
   /**
    * Whether the owner needs the link kept open (someone is logged in). When not, a link the
    * tracker closed for its login grace period waits for the next request. Default: not.
@@ -283,8 +286,9 @@ export class TrackerLink {
       this.#setState("down");
       if (!announcedDown) {
         announcedDown = true;
-        this.#options.onStatus?.({ state: "down", reason: lost.reason });
+        this.#options.onStatus?.({ state: "down", reason: lost.reason, retryMaxMs: backoff.max });
       }
+      this.#options.onRetry?.({ reason: lost.reason, retryInMs: delayMs });
       await abortableDelay(delayMs, this.#stop.signal);
       delayMs = Math.min(delayMs * 2, backoff.max);
     }

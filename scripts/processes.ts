@@ -155,7 +155,14 @@ export class Program implements AsyncDisposable {
       stdin: options.stdin ? "piped" : "null",
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1", XDG_STATE_HOME: stateHome, ...options.env },
+      env: {
+        NO_COLOR: "1",
+        XDG_STATE_HOME: stateHome,
+        // where `deno task test` was typed says nothing about this program: paths it is given
+        // resolve against its own directory (lib/paths.ts)
+        INIT_CWD: options.cwd ?? Deno.cwd(),
+        ...options.env,
+      },
     }).spawn();
     this.#stdin = options.stdin ? this.#child.stdin.getWriter() : undefined;
     this.stdout = new LineQueue(this.#child.stdout, options.waitLimitMs);

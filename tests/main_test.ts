@@ -1,13 +1,15 @@
 /**
- * The command line of both programs: usage errors exit 2, startup failures exit 1 with an
- * `error:` line, signals stop the tracker with its database consistent.
+ * The command line of both programs: usage errors are one `error:` line with a hint and
+ * exit 2, startup failures exit 1 with an `error:` line, signals stop the tracker with its
+ * database consistent.
  */
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { runMain, runScript, TempDir, TrackerProcess } from "./harness.ts";
+import { Program } from "../scripts/processes.ts";
+import { runMain, runScript, TempDir, TrackerProcess, usersInGroup } from "./harness.ts";
 
-Deno.test("argv: wrong or missing arguments print usage on stderr and exit 2", async (t) => {
+Deno.test("argv: wrong or missing arguments are one error line on stderr, exit 2", async (t) => {
   const cases: [string, string[]][] = [
     ["no program", []],
     ["unknown program", ["serve", "127.0.0.1", "1"]],
@@ -51,21 +53,80 @@ Deno.test("argv: wrong or missing arguments print usage on stderr and exit 2", a
       const { code, stdout, stderr } = await runMain(args);
       assert.equal(code, 2);
       assert.deepEqual(stdout, []);
-      assert.match(stderr[0], /^error: /);
-      assert.ok(stderr.some((line) => line.startsWith("usage:")));
+      assert.equal(stderr.length, 1, stderr.join("\n"));
+      const hint = ["server", "client"].includes(args[0]) ? `${args[0]} --help` : "--help";
+      assert.ok(stderr[0].startsWith("error: "), stderr[0]);
+      assert.ok(stderr[0].endsWith(` (try "${hint}")`), stderr[0]);
     });
   }
 });
 
-Deno.test("argv: --help and --version on both programs", async () => {
-  for (const program of ["server", "client"]) {
-    const help = await runMain([program, "--help"]);
-    assert.equal(help.code, 0);
-    assert.ok(help.stdout.some((line) => line.includes("client <client_ip> <client_port>")));
-    const version = await runMain([program, "--version"]);
-    assert.equal(version.code, 0);
-    assert.match(version.stdout[0], /^swarmshare \d+\.\d+\.\d+$/);
+Deno.test("argv: option mistakes are said in our words, with the nearest option", async (t) => {
+  const server = ["server", "127.0.0.1", "0"];
+  const client = ["client", "127.0.0.1", "0", "127.0.0.1", "1"];
+  const cases: [string[], string][] = [
+    [[...server, "--bogus"], 'unknown option "--bogus" (try "server --help")'],
+    [[...server, "--db-path", "x"], 'unknown option "--db-path"; did you mean --db?'],
+    [
+      [...server, "--idle-timeout", "5"],
+      'unknown option "--idle-timeout"; did you mean --idle-timeout-ms?',
+    ],
+    [[...client, "--stat-dir", "x"], 'unknown option "--stat-dir"; did you mean --state-dir?'],
+    [[...client, "--jsno"], 'unknown option "--jsno"; did you mean --json?'],
+    [[...client, "--db", "x"], 'unknown option "--db" (try "client --help")'],
+    [[...client, "-x"], 'unknown option "-x"'],
+    [[...server, "--db"], "--db needs a value"],
+    [[...server, "--db", "--verbose"], "--db needs a value"],
+    [[...client, "--json=yes"], "--json takes no value"],
+    [[...server, "--db", "a", "--db", "b"], "--db is given twice"],
+    [[...server, "--quiet", "--verbose", "--db", "x"], "--quiet and --verbose cannot go together"],
+    [[...server, "--db", "~nobody/t.db"], '--db: cannot expand "~nobody"'],
+    [["serve", "127.0.0.1", "0"], 'unknown program "serve"; did you mean server?'],
+    [["server", "127.0.0.1"], "server takes <ip> <port>, not 1 argument"],
+  ];
+  for (const [args, expected] of cases) {
+    await t.step(args.slice(args[0] === "server" ? 3 : 5).join(" ") || args.join(" "), async () => {
+      const { code, stderr } = await runMain(args);
+      assert.equal(code, 2);
+      assert.equal(stderr.length, 1, stderr.join("\n"));
+      assert.ok(stderr[0].startsWith("error: "), stderr[0]);
+      assert.ok(stderr[0].includes(expected), `${stderr[0]} lacks ${expected}`);
+      // nothing of node:util's parseArgs wording
+      assert.doesNotMatch(stderr[0], /ERR_PARSE_ARGS|positional|To specify/);
+    });
   }
+});
+
+Deno.test("argv: --help, -h, --version and -V of each program", async (t) => {
+  const first = { server: "usage: server <ip> <port>", client: "usage: client <client_ip>" };
+  for (const program of ["server", "client"] as const) {
+    const other = program === "server" ? "client" : "server";
+    for (const flag of ["--help", "-h"]) {
+      await t.step(`${program} ${flag}`, async () => {
+        const help = await runMain([program, "127.0.0.1", flag]);
+        assert.equal(help.code, 0);
+        assert.ok(help.stdout[0].startsWith(first[program]), help.stdout[0]);
+        assert.ok(!help.stdout.some((line) => line.includes(first[other])), "the other's usage");
+        assert.ok(help.stdout.some((line) => line.includes("--log FILE")));
+        assert.ok(help.stdout.every((line) => line.length <= 80), "wider than 80 columns");
+      });
+    }
+    for (const flag of ["--version", "-V"]) {
+      await t.step(`${program} ${flag}`, async () => {
+        const version = await runMain([program, flag]);
+        assert.equal(version.code, 0);
+        assert.match(version.stdout[0], /^swarmshare \d+\.\d+\.\d+$/);
+      });
+    }
+  }
+  await t.step("--help without a program: both", async () => {
+    for (const flag of ["--help", "-h"]) {
+      const help = await runMain([flag]);
+      assert.equal(help.code, 0);
+      assert.ok(help.stdout.some((line) => line.startsWith(first.server)));
+      assert.ok(help.stdout.some((line) => line.startsWith(first.client)));
+    }
+  });
 });
 
 Deno.test("startup: a port in use is an error and exit 1", async (t) => {
@@ -76,13 +137,13 @@ Deno.test("startup: a port in use is an error and exit 1", async (t) => {
   await t.step("client peer port", async () => {
     const { code, stderr } = await runMain(["client", "127.0.0.1", port, "127.0.0.1", "1"]);
     assert.equal(code, 1);
-    assert.match(stderr[0], new RegExp(`^error: cannot serve peers on 127.0.0.1:${port}`));
+    assert.deepEqual(stderr, [`error: cannot serve peers on 127.0.0.1:${port}: address in use`]);
   });
 
   await t.step("tracker port", async () => {
     const { code, stderr } = await runMain(["server", "127.0.0.1", port, "--db", dir.join("t.db")]);
     assert.equal(code, 1);
-    assert.match(stderr[0], /^error: /);
+    assert.deepEqual(stderr, [`error: cannot listen on 127.0.0.1:${port}: address in use`]);
   });
 });
 
@@ -219,3 +280,60 @@ Deno.test("startup: the tracker prints its fingerprint on the line after it list
   assert.match(lines[0], /^tracker listening on 127\.0\.0\.1:\d+$/);
   assert.equal(lines[1], `tracker fingerprint ${tracker.fingerprint}`);
 });
+
+Deno.test(
+  "signals: started through deno task as a terminal's job, the tracker stops cleanly " +
+    "however often the signal comes again while it stops",
+  async (t) => {
+    const root = new URL("..", import.meta.url).pathname;
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+      await t.step(signal, async () => {
+        await using dir = await TempDir.create();
+        // setsid: deno task and the tracker under it are a process group of their own, as a
+        // job of a terminal is; Ctrl-C signals the whole group
+        await using task = new Program(
+          [Deno.execPath(), "task", "-q", "server", "127.0.0.1", "0", "--db", dir.join("t.db")],
+          { executable: "setsid", cwd: root },
+        );
+        const listening = await task.stdout.until(
+          (line) => line.startsWith("tracker listening on "),
+          "the tracker to listen",
+        );
+        const port = Number(listening.split(":").at(-1));
+        // clients connected and logged in: the clean stop has connections to close
+        const shells = await usersInGroup(port, ["sig1", "sig2"], "g");
+        try {
+          const group = -task.pid;
+          Deno.kill(group, signal);
+          // the wrappers pass the signal on (npm exec, deno task): it comes again, and again,
+          // until the tracker has exited; each must find it still listening
+          let repeats = 0;
+          const ended = task.stdout.done.then(() => true);
+          const turn = () => new Promise<false>((resolve) => setTimeout(resolve, 0, false));
+          do {
+            try {
+              Deno.kill(group, signal);
+              repeats++;
+            } catch {
+              break; // the group is gone
+            }
+          } while (!await Promise.race([ended, turn()]));
+          await task.stdout.done;
+          assert.ok(
+            task.stdout.all.some((line) => line.endsWith(`tracker stopping (${signal})`)),
+            task.stdout.all.join("\n"),
+          );
+          assert.ok(repeats > 0, "no signal came again while the tracker stopped");
+          assert.equal(task.stdout.all.at(-1), "tracker stopped", task.stdout.all.join("\n"));
+          // -q: deno task's own "Task server ..." line is not shown
+          assert.ok(
+            !task.stderr.all.some((line) => /Task\b/.test(line)),
+            task.stderr.all.join("\n"),
+          );
+        } finally {
+          for (const shell of shells) await shell[Symbol.asyncDispose]();
+        }
+      });
+    }
+  },
+);

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { argumentProperties } from "./properties/arguments.ts";
 import { codecProperties } from "./properties/codecs.ts";
 import { credentialProperties } from "./properties/credentials.ts";
 import type { NamedProperty } from "./properties/inputs.ts";
@@ -25,4 +26,5 @@ export const PROPERTIES: readonly NamedProperty[] = [
   ...trackerMessageProperties,
   ...credentialProperties,
   ...textProperties,
+  ...argumentProperties,
 ];

@@ -33,10 +33,11 @@
  * @module
  */
 
-import { errorMessage, ProtocolError } from "../lib/errors.ts";
+import { errorMessage, listenErrorText, ProtocolError } from "../lib/errors.ts";
 import { FrameBudget, MAX_FRAME_BYTES, readFrames } from "../lib/frame.ts";
 import { closeQuietly, isDisconnect } from "../lib/io.ts";
 import { limitedLog } from "../lib/log_limit.ts";
+import { Logger } from "../lib/log.ts";
 import { pemToDer } from "../lib/identity.ts";
 import { certificatePublicKeyInfo } from "../lib/x509.ts";
 import {
@@ -65,6 +66,7 @@ import { type AddressCheck, AddressChecks } from "./address_checks.ts";
 import { loadTicketSigner, makeDecoyHash, type TicketSigner } from "./auth.ts";
 import { loadOperatorCertificate, loadTrackerIdentity } from "./identity.ts";
 import { type ConnectionState, type HandlerContext, RequestError } from "./context.ts";
+import { describeActivity } from "./activity_log.ts";
 import { ClientEvents } from "./events.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import { handleRequest, isHandledRequest } from "./handlers.ts";
@@ -89,8 +91,13 @@ export interface TrackerOptions {
    * each connection records it at most once a minute. Default 14 days.
    */
   sessionMaxIdleMs?: number;
-  /** Where operational messages go (never secrets). Default: stderr. */
+  /** Where operational messages go (never secrets). Default: `logger` at warn, else stderr. */
   log?: (line: string) => void;
+  /**
+   * The tracker's log: connections, logins, group changes, shares and tickets issued (never
+   * a secret). Default: none.
+   */
+  logger?: Logger;
   /** The operator's own certificate chain and key (PEM files), instead of the tracker's own. */
   tlsFiles?: { certPath: string; keyPath: string };
   /** Plain TCP on every link, for measurements only. */
@@ -159,6 +166,16 @@ const LARGE_FRAME_BUDGET_BYTES = 16 * 1024 * 1024;
  */
 const READ_AHEAD_BYTES = 16 * 1024;
 const SERVER_NAME = "swarmshare-tracker";
+/**
+ * Log lines anyone can provoke without an account (connections opened and closed, accounts
+ * made, failed logins) pass at most 50 per 10 s; members' activity (logins, groups, shares,
+ * tickets) at most 100 per 10 s; warnings 20 per 10 s. Each line is at most about 540
+ * characters (lib/log.ts), so a flood writes at most about 90 KiB per 10 s (under 800 MiB
+ * a day) and says how many lines it held back.
+ */
+const STRANGER_LOG_LINES = 50;
+const MEMBER_LOG_LINES = 100;
+const LOG_WINDOW_MS = 10_000;
 
 /** A running tracker. */
 export class Tracker {
@@ -168,6 +185,10 @@ export class Tracker {
   readonly #idleTimeoutMs: number;
   readonly #loginGraceMs: number;
   readonly #log: (line: string) => void;
+  /** What strangers can provoke: connections, new accounts, failed logins. */
+  readonly #strangerLog: Logger;
+  /** What members do. */
+  readonly #memberLog: Logger;
   readonly #decoyHash: Promise<string>;
   readonly #passwords = new PasswordWork();
   readonly #tickets: TicketSigner;
@@ -212,7 +233,14 @@ export class Tracker {
       options.maxStrangers ?? Math.max(1, Math.min(MAX_STRANGERS, Math.floor(listenerCap / 2))),
     );
     // hostile connections can provoke a line each: at most 20 lines per 10 s
-    this.#log = limitedLog(options.log ?? ((line: string) => console.error(line)));
+    const logger = options.logger;
+    this.#log = limitedLog(
+      options.log ?? (logger ? (line) => logger.warn(line) : (line) => console.error(line)),
+      { windowMs: LOG_WINDOW_MS },
+    );
+    const activity = logger ?? new Logger();
+    this.#strangerLog = activity.limited({ maxLines: STRANGER_LOG_LINES, windowMs: LOG_WINDOW_MS });
+    this.#memberLog = activity.limited({ maxLines: MEMBER_LOG_LINES, windowMs: LOG_WINDOW_MS });
     this.#decoyHash = makeDecoyHash();
     this.#turns = new Turns({
       busyAfterMs: options.busyAfterMs ?? DEFAULT_BUSY_AFTER_MS,
@@ -253,7 +281,7 @@ export class Tracker {
         readAheadBytes: READ_AHEAD_BYTES,
       }).catch((error) => {
         throw new Error(
-          `cannot listen on ${options.hostname}:${options.port}: ${errorMessage(error)}`,
+          `cannot listen on ${hostPort(options.hostname, options.port)}: ${listenErrorText(error)}`,
         );
       });
       return new Tracker(
@@ -323,6 +351,7 @@ export class Tracker {
       events: this.#events,
       addressCheck: () => this.#addressCheck(connection),
     };
+    this.#strangerLog.info(`connection ${connection.id} from ${remote}`);
     const writer = new FrameWriter(conn);
     let idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
     const login = new LoginDeadline(this.#loginGraceMs, this.#strangers, async (reason) => {
@@ -380,6 +409,10 @@ export class Tracker {
         this.#log(`tracker: ${remote}: ${errorMessage(error)}`);
       }
     } finally {
+      this.#strangerLog.info(
+        `connection ${connection.id} from ${remote} closed` +
+          (connection.user === undefined ? "" : ` (${connection.user})`),
+      );
       connection.closed = true;
       clearTimeout(idleTimer);
       login.stop();
@@ -564,14 +597,48 @@ export class Tracker {
     if (!isHandledRequest(request.type)) {
       return failure(request.id, "bad_request", `"${request.type}" is not allowed here`);
     }
+    const userBefore = context.connection.user;
+    let response: Response;
     try {
       const data = await handleRequest(context, request as Parameters<typeof handleRequest>[1]);
-      return { id: request.id, ok: true, data };
+      response = { id: request.id, ok: true, data };
     } catch (error) {
-      if (error instanceof RequestError) return failure(request.id, error.code, error.message);
-      this.#log(`tracker: ${remote}: ${request.type} failed: ${errorMessage(error)}`);
-      return failure(request.id, "internal", `the tracker could not complete ${request.type}`);
+      if (error instanceof RequestError) {
+        response = failure(request.id, error.code, error.message);
+      } else {
+        this.#log(`tracker: ${remote}: ${request.type} failed: ${errorMessage(error)}`);
+        response = failure(
+          request.id,
+          "internal",
+          `the tracker could not complete ${request.type}`,
+        );
+      }
     }
+    this.#logActivity(
+      context.connection.user ?? userBefore,
+      context.connection,
+      request,
+      response,
+      remote,
+    );
+    return response;
+  }
+
+  /** Says what a request did (or why it was refused), never what secret it carried. */
+  #logActivity(
+    user: string | undefined,
+    connection: ConnectionState,
+    request: RequestFrame,
+    response: Response,
+    remote: string,
+  ): void {
+    const entry = describeActivity(
+      request,
+      { user, connection: connection.id, remote },
+      response.ok ? { ok: true } : { ok: false, ...response.error },
+    );
+    if (!entry) return;
+    (entry.byStranger ? this.#strangerLog : this.#memberLog).log(entry.level, entry.message);
   }
 }
 
