@@ -396,6 +396,12 @@ export class ClientSession {
     return this.#requireFiles().download(group, name, destination);
   }
 
+  /** What would stop if this client quit now: downloads under way, connections served. */
+  runningTransfers(): { downloads: number; uploads: number } {
+    const downloads = this.#files?.downloads().filter((download) => download.state === "D");
+    return { downloads: downloads?.length ?? 0, uploads: this.#servingCaps.served };
+  }
+
   showDownloads(): DownloadStatus[] {
     return this.#requireFiles().downloads();
   }
