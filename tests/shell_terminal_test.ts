@@ -11,7 +11,7 @@ const hasScript =
     .outputSync().success;
 
 /** A client on a pseudo-terminal: keys typed in, the screen read until some text shows. */
-async function startTerminal(trackerPort: number, stateHome: string, cwd?: string) {
+function startTerminal(trackerPort: number, stateHome: string, cwd?: string) {
   const client =
     `'${Deno.execPath()}' run -A '${MAIN}' client 127.0.0.1 0 127.0.0.1 ${trackerPort}`;
   const child = new Deno.Command("script", {
@@ -146,7 +146,7 @@ Deno.test({
     await Deno.writeTextFile(dir.join("work/notes about.txt"), "x");
     const secret = "s3cret-Pass";
     {
-      await using term = await startTerminal(tracker.port, home, dir.join("work"));
+      await using term = startTerminal(tracker.port, home, dir.join("work"));
       await term.waitFor("swarmshare> ");
       // create_user without a password asks twice with echo off; a mismatch is refused
       await term.type("create_user tty\r");
@@ -216,7 +216,7 @@ Deno.test({
       !saved.includes(secret) && !saved.includes("login") && !saved.includes("create_user"),
     );
     // and comes back at the next login: two steps up recall the last commands of before
-    await using term = await startTerminal(tracker.port, home);
+    await using term = startTerminal(tracker.port, home);
     await term.waitFor("swarmshare> ");
     await term.type(`login tty ${secret}\r`);
     await term.waitFor("tty> ");
@@ -243,7 +243,7 @@ Deno.test({
     await seeder.ok(`upload_file ${dir.join("big.bin")} g`);
     await seeder.ok("set_limits 16 none"); // 4 MiB at 16 KiB/s: the download runs for minutes
     await Deno.mkdir(dir.join("into"));
-    await using term = await startTerminal(tracker.port, dir.join("state"), dir.join("into"));
+    await using term = startTerminal(tracker.port, dir.join("state"), dir.join("into"));
     await term.waitFor("swarmshare> ");
     await term.type("create_user leech pw\r");
     await term.waitFor("created");
