@@ -220,10 +220,14 @@ export async function connectTracker(
     port: number;
     security: Security;
     verify: (fingerprint: string, verified: { byAuthority: boolean }) => void | Promise<void>;
+    /** Gives up at once (connect or handshake under way), rejecting with the signal's reason. */
+    signal?: AbortSignal;
   },
 ): Promise<ByteConn> {
+  const { signal } = options;
+  signal?.throwIfAborted();
   if (options.security.mode === "plaintext") {
-    const conn = await Deno.connect({ hostname: options.hostname, port: options.port });
+    const conn = await Deno.connect({ hostname: options.hostname, port: options.port, signal });
     conn.setNoDelay(true);
     return conn;
   }
@@ -239,7 +243,7 @@ export async function connectTracker(
   });
   socket.setNoDelay(true);
   try {
-    await handshake(socket, `the tracker at ${hostPort(options.hostname, options.port)}`);
+    await handshake(socket, `the tracker at ${hostPort(options.hostname, options.port)}`, signal);
     const der = socket.getPeerCertificate()?.raw;
     if (!der || der.length === 0) {
       throw new IdentityError("the tracker presented no certificate");
@@ -418,7 +422,7 @@ export function fetchPeerCertificate(
   });
 }
 
-function handshake(socket: tls.TLSSocket, who: string): Promise<void> {
+function handshake(socket: tls.TLSSocket, who: string, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       cleanup();
@@ -442,15 +446,21 @@ function handshake(socket: tls.TLSSocket, who: string): Promise<void> {
       cleanup();
       resolve();
     };
+    const onAbort = () => {
+      cleanup();
+      reject(signal!.reason);
+    };
     function cleanup() {
       clearTimeout(timer);
       socket.off("error", onError);
       socket.off("close", onClose);
       socket.off("secureConnect", onSecure);
+      signal?.removeEventListener("abort", onAbort);
     }
     socket.once("error", onError);
     socket.once("close", onClose);
     socket.once("secureConnect", onSecure);
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
 

@@ -136,6 +136,7 @@ export async function runClient(options: ClientOptions): Promise<number> {
     interactive,
     paths: options.paths,
     log: logger,
+    history: (user) => stateDir.history(user),
   });
   if (interactive) {
     console.error(
@@ -148,13 +149,26 @@ export async function runClient(options: ClientOptions): Promise<number> {
     );
   }
 
-  const stop = () => Deno.stdin.close();
+  // SIGTERM, and SIGINT (on a terminal Ctrl-C is a key the shell reads; a signal comes from
+  // elsewhere, or from Ctrl-C with input on a pipe): log out and leave cleanly. A second
+  // SIGINT while leaving does not wait for it.
+  let stopping = false;
+  const stop = () => {
+    stopping = true;
+    shell.stop();
+  };
+  const interrupt = () => {
+    if (stopping) Deno.exit(130);
+    stop();
+  };
   Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGINT", interrupt);
   session.start();
   try {
     await shell.run();
   } finally {
     Deno.removeSignalListener("SIGTERM", stop);
+    Deno.removeSignalListener("SIGINT", interrupt);
     await session.close();
     listener.close();
     await servingPeers;

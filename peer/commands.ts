@@ -7,6 +7,7 @@
  */
 
 import { basename } from "node:path";
+import { closestWord } from "../lib/did_you_mean.ts";
 import { UserError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { type ResolveOptions, resolveUserPath } from "../lib/paths.ts";
@@ -20,6 +21,7 @@ import {
   uploadsText,
   watchFrame,
 } from "./progress_text.ts";
+import { commandHelp, helpText as layOutHelp, helpWidth } from "./help.ts";
 import type { ClientSession } from "./session.ts";
 
 export { formatSize };
@@ -41,6 +43,15 @@ export interface CommandContext {
   paths?: ResolveOptions;
   /** The client's log (transfers started). Default: none. */
   log?: Logger;
+  /**
+   * Asks the person at the terminal for a secret, with echo off; rejects with a UserError
+   * when they abandon it (Ctrl-C). Absent without a terminal: nobody to ask.
+   */
+  askSecret?(prompt: string): Promise<string>;
+  /** Asks the person at the terminal a yes/no question (default no). Absent without one. */
+  confirm?(question: string): Promise<boolean>;
+  /** The terminal's width in columns; undefined on a pipe. */
+  columns?: number;
 }
 
 /** A typed path, absolute: against where the user started the client, `~` at their home. */
@@ -55,14 +66,27 @@ export interface Command {
   params: readonly string[];
   /** Flags it takes after its parameters, at most one of them (`--keep`, `--delete`). */
   flags?: readonly string[];
+  /** Parameters that may be left out, after `params` (a password asked for on a terminal). */
+  optionalParams?: readonly string[];
+  /** Other names typed for it (`list_requests`); `--json` reports `name`. */
+  aliases?: readonly string[];
   summary: string;
+  /** More than the summary, for `help <command>`. */
+  details?: string;
+  /** A whole line as typed, for `help <command>`. */
+  example?: string;
   run(context: CommandContext, args: string[]): Promise<CommandResult>;
 }
 
-/** `name <param> ...`, as shown in help and in usage errors. */
+/** `name <param> ... [<optional>]`, as shown in help and in usage errors. */
 export function usageOf(command: Command): string {
   const flags = command.flags?.length ? [`[${command.flags.join("|")}]`] : [];
-  return [command.name, ...command.params.map((param) => `<${param}>`), ...flags].join(" ");
+  return [
+    command.name,
+    ...command.params.map((param) => `<${param}>`),
+    ...(command.optionalParams ?? []).map((param) => `[<${param}>]`),
+    ...flags,
+  ].join(" ");
 }
 
 function checkId(kind: "user" | "group", id: string): string {
@@ -147,19 +171,31 @@ function table(header: string[], rows: string[][]): string {
 const COMMAND_LIST: Command[] = [
   {
     name: "create_user",
-    params: ["user_id", "passwd"],
+    params: ["user_id"],
+    optionalParams: ["passwd"],
     summary: "create an account",
-    async run({ session }, [user, password]) {
-      const data = await session.createUser(checkId("user", user), checkPassword(password));
+    details: "Ids are 1 to 64 characters from A-Z a-z 0-9 _ . -. Without a password, a " +
+      "terminal asks for it twice with echo off; from a pipe or script, give it on the line.",
+    example: "create_user alice",
+    async run(context, [user, given]) {
+      checkId("user", user);
+      const password = given ?? await askNewPassword(context, "create_user");
+      const data = await context.session.createUser(user, checkPassword(password));
       return { data, text: `user "${user}" created` };
     },
   },
   {
     name: "login",
-    params: ["user_id", "passwd"],
+    params: ["user_id"],
+    optionalParams: ["passwd"],
     summary: "log in (one user per client at a time)",
-    async run({ session }, [user, password]) {
-      const data = await session.login(checkId("user", user), checkPassword(password));
+    details: "Without a password, a terminal asks for it with echo off; from a pipe or " +
+      "script, give it on the line. Files shared before are served again.",
+    example: "login alice",
+    async run(context, [user, given]) {
+      checkId("user", user);
+      const password = given ?? await askPassword(context, "login", "password: ");
+      const data = await context.session.login(user, checkPassword(password));
       const restored = data.shares_restored;
       const more = restored > 0
         ? `; serving ${restored} shared file${restored === 1 ? "" : "s"} again`
@@ -171,6 +207,7 @@ const COMMAND_LIST: Command[] = [
     name: "create_group",
     params: ["group_id"],
     summary: "create a group; you become its owner",
+    example: "create_group films",
     async run({ session }, [group]) {
       const data = await session.createGroup(checkId("group", group));
       return { data, text: `group "${group}" created; you are its owner` };
@@ -180,6 +217,7 @@ const COMMAND_LIST: Command[] = [
     name: "join_group",
     params: ["group_id"],
     summary: "ask the owner of a group to let you in",
+    example: "join_group films",
     async run({ session }, [group]) {
       const data = await session.joinGroup(checkId("group", group));
       return { data, text: `asked to join group "${group}"; waiting for its owner to accept` };
@@ -189,6 +227,7 @@ const COMMAND_LIST: Command[] = [
     name: "leave_group",
     params: ["group_id"],
     summary: "leave a group (an owner hands it to the longest-standing member)",
+    example: "leave_group films",
     async run({ session }, [group]) {
       const data = await session.leaveGroup(checkId("group", group));
       const after = data.deleted
@@ -200,7 +239,9 @@ const COMMAND_LIST: Command[] = [
   {
     name: "requests list_requests",
     params: ["group_id"],
+    aliases: ["list_requests"],
     summary: "list pending join requests (owner only)",
+    example: "list_requests films",
     async run({ session }, [group]) {
       const data = await session.listRequests(checkId("group", group));
       const text = data.length === 0
@@ -214,6 +255,7 @@ const COMMAND_LIST: Command[] = [
     name: "accept_request",
     params: ["group_id", "user_id"],
     summary: "let a user with a pending request into your group (owner only)",
+    example: "accept_request films bob",
     async run({ session }, [group, user]) {
       const data = await session.acceptRequest(checkId("group", group), checkId("user", user));
       return { data, text: `${user} is now a member of group "${group}"` };
@@ -223,6 +265,7 @@ const COMMAND_LIST: Command[] = [
     name: "reject_request",
     params: ["group_id", "user_id"],
     summary: "turn down a user's pending request to join your group (owner only)",
+    example: "reject_request films mallory",
     async run({ session }, [group, user]) {
       const data = await session.rejectRequest(checkId("group", group), checkId("user", user));
       return { data, text: `turned down ${user}'s request to join group "${group}"` };
@@ -232,6 +275,7 @@ const COMMAND_LIST: Command[] = [
     name: "list_groups",
     params: [],
     summary: "list every group with its owner and member count",
+    example: "list_groups",
     async run({ session }) {
       const data = await session.listGroups();
       const text = data.length === 0 ? "no groups yet" : table(
@@ -245,6 +289,7 @@ const COMMAND_LIST: Command[] = [
     name: "upload_file",
     params: ["file_path", "group_id"],
     summary: "share a file with a group (members only); this client serves it",
+    example: "upload_file ~/big.iso films",
     async run(context, [path, group]) {
       const { session, terminal } = context;
       const name = basename(path);
@@ -278,6 +323,7 @@ const COMMAND_LIST: Command[] = [
     name: "list_files",
     params: ["group_id"],
     summary: "list a group's files with size, SHA-1 and online seeders (members only)",
+    example: "list_files films",
     async run({ session }, [group]) {
       const data = await session.listFiles(checkId("group", group));
       const text = data.length === 0 ? `no files shared in group "${group}"` : table(
@@ -291,6 +337,7 @@ const COMMAND_LIST: Command[] = [
     name: "download_file",
     params: ["group_id", "file_name", "destination_path"],
     summary: "fetch a file into an existing directory, in the background",
+    example: "download_file films big.iso ~/Downloads",
     async run(context, [group, name, destination]) {
       const data = await context.session.downloadFile(
         checkId("group", group),
@@ -310,6 +357,7 @@ const COMMAND_LIST: Command[] = [
     name: "pause_download",
     params: ["group_id", "file_name"],
     summary: "pause a download, keeping its pieces; it stays paused after a restart",
+    example: "pause_download films big.iso",
     async run({ session }, [group, name]) {
       const data = await session.pauseDownload(checkId("group", group), checkFileName(name));
       return {
@@ -323,6 +371,7 @@ const COMMAND_LIST: Command[] = [
     name: "resume_download",
     params: ["group_id", "file_name"],
     summary: "resume a paused download from the pieces it has",
+    example: "resume_download films big.iso",
     async run({ session }, [group, name]) {
       const data = await session.resumeDownload(checkId("group", group), checkFileName(name));
       return { data, text: `${resumingText(data)}; see show_downloads` };
@@ -334,6 +383,7 @@ const COMMAND_LIST: Command[] = [
     flags: ["--keep", "--delete"],
     summary: "stop and forget a download; its part file is kept (--keep, the default) " +
       "for a later download_file, or deleted (--delete)",
+    example: "cancel_download films big.iso --delete",
     async run({ session }, [group, name, flag]) {
       const keep = flag !== "--delete";
       const data = await session.cancelDownload(
@@ -353,6 +403,7 @@ const COMMAND_LIST: Command[] = [
     name: "show_downloads",
     params: [],
     summary: "list this session's downloads: [D] downloading, [C] complete, [F] failed",
+    example: "show_downloads",
     run({ session }) {
       const data = session.showDownloads();
       const text = data.length === 0
@@ -365,6 +416,7 @@ const COMMAND_LIST: Command[] = [
     name: "show_uploads",
     params: [],
     summary: "list the files this client serves and who fetches them now, with rates",
+    example: "show_uploads",
     run({ session }) {
       const data = session.showUploads();
       return Promise.resolve({ data, text: uploadsText(data) });
@@ -374,6 +426,7 @@ const COMMAND_LIST: Command[] = [
     name: "watch",
     params: [],
     summary: "redraw downloads and uploads with bars once a second until Enter (terminal only)",
+    example: "watch",
     async run({ session, terminal }) {
       if (!terminal) throw new UserError("watch needs a terminal; use show_downloads");
       await terminal.watch((columns) => watchFrame(session.transfers(), columns));
@@ -386,6 +439,7 @@ const COMMAND_LIST: Command[] = [
     name: "set_limits",
     params: ["upload_KiB/s|none", "download_KiB/s|none"],
     summary: "limit what this client sends and receives in all, at once for every transfer",
+    example: "set_limits 2048 none",
     run({ session }, [upload, download]) {
       const up = parseLimit(upload, "upload");
       const down = parseLimit(download, "download");
@@ -402,6 +456,7 @@ const COMMAND_LIST: Command[] = [
     name: "stop_share",
     params: ["group_id", "file_name"],
     summary: "stop sharing a file in a group",
+    example: "stop_share films big.iso",
     async run({ session }, [group, name]) {
       const data = await session.stopShare(checkId("group", group), checkFileName(name));
       const after = data.file_removed ? "; nobody shares it any more" : "";
@@ -412,6 +467,7 @@ const COMMAND_LIST: Command[] = [
     name: "logout",
     params: [],
     summary: "log out: stop serving and stop downloads (both are taken up at next login)",
+    example: "logout",
     async run({ session }) {
       const user = session.user;
       const data = await session.logout();
@@ -422,6 +478,7 @@ const COMMAND_LIST: Command[] = [
     name: "logout --all",
     params: [],
     summary: "log out on every device: end all your sessions, this one too",
+    example: "logout --all",
     async run({ session }) {
       const data = await session.logoutEverywhere();
       return {
@@ -436,6 +493,7 @@ const COMMAND_LIST: Command[] = [
     name: "list_sessions",
     params: [],
     summary: "list your login sessions, newest first (* marks this client's)",
+    example: "list_sessions",
     async run({ session }) {
       const data = await session.listSessions();
       const text = data.length === 0 ? "no sessions" : table(
@@ -454,6 +512,7 @@ const COMMAND_LIST: Command[] = [
     name: "end_session",
     params: ["session_id"],
     summary: "end another of your sessions (see list_sessions); that client must log in again",
+    example: "end_session 0a1b2c3d",
     async run({ session }, [id]) {
       if (!/^[0-9a-f]{8}$/.test(id)) {
         throw new UserError(`invalid session id "${id}": use the 8 hex digits list_sessions shows`);
@@ -465,18 +524,44 @@ const COMMAND_LIST: Command[] = [
   {
     name: "help",
     params: [],
-    summary: "show this list",
-    run() {
-      return Promise.resolve({ data: { commands: COMMAND_LIST.map(usageOf) }, text: helpText() });
+    optionalParams: ["command"],
+    summary: "show this list, or one command's usage and an example",
+    example: "help download_file",
+    run({ columns }, [name]) {
+      const width = helpWidth(columns);
+      if (name === undefined) {
+        return Promise.resolve({
+          data: { commands: COMMAND_LIST.map(usageOf) },
+          text: helpText(width),
+        });
+      }
+      const found = commandsNamed(name);
+      if (found.length === 0) throw new UserError(unknownCommand(name));
+      return Promise.resolve({
+        data: found.map((command) => ({
+          command: command.name,
+          usage: usageOf(command),
+          summary: command.summary,
+          example: command.example ?? null,
+          aliases: command.aliases ?? [],
+        })),
+        text: found.map((command) => commandHelp(helpEntry(command), width)).join("\n\n"),
+      });
     },
   },
   {
     name: "quit",
     params: [],
-    summary: "log out and leave the shell",
-    run({ quit }) {
+    summary: "log out and leave the shell (Ctrl-D too)",
+    example: "quit",
+    details: "On a terminal, asks first while downloads are running.",
+    async run({ session, quit, confirm }) {
+      const running = transfersInProgress(session);
+      if (confirm && running && !await confirm(`${running}; quit anyway? [y/N] `)) {
+        return { data: null, text: "not quitting" };
+      }
       quit();
-      return Promise.resolve({ data: null, text: "bye" });
+      return { data: null, text: "bye" };
     },
   },
 ];
@@ -486,12 +571,93 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map(
   COMMAND_LIST.map((command) => [command.name, command]),
 );
 
-/** The help listing: one usage line and summary per command. */
-export function helpText(): string {
-  return table(
-    ["COMMAND", "WHAT IT DOES"],
-    COMMAND_LIST.map((command) => [usageOf(command), command.summary]),
+/** Commands by their other names. */
+const ALIASES: ReadonlyMap<string, Command> = new Map(
+  COMMAND_LIST.flatMap((command) => (command.aliases ?? []).map((alias) => [alias, command])),
+);
+
+/** Every command, in the order help lists them. */
+export const COMMAND_TABLE: readonly Command[] = COMMAND_LIST;
+
+/** The help listing for a terminal `width` columns wide: usage and summary per command. */
+export function helpText(width = helpWidth(undefined)): string {
+  return layOutHelp(COMMAND_LIST.map(helpEntry), width);
+}
+
+function helpEntry(command: Command) {
+  return {
+    usage: usageOf(command),
+    summary: command.summary,
+    details: command.details,
+    example: command.example,
+    aliases: command.aliases,
+  };
+}
+
+/** The commands a word names: by name, alias, or first word (`logout`: both logouts). */
+export function commandsNamed(word: string): Command[] {
+  const alias = ALIASES.get(word);
+  if (alias) return [alias];
+  return COMMAND_LIST.filter((command) =>
+    command.name === word || command.name.startsWith(`${word} `)
   );
+}
+
+/**
+ * What quitting now would stop, as a sentence (`2 downloads are running`), or undefined when
+ * nothing runs.
+ */
+export function transfersInProgress(session: ClientSession): string | undefined {
+  const { downloads, uploads } = session.runningTransfers();
+  const parts = [];
+  if (downloads > 0) {
+    parts.push(`${downloads} download${downloads === 1 ? " is" : "s are"} running`);
+  }
+  if (uploads > 0) {
+    parts.push(`${uploads} peer${uploads === 1 ? " is" : "s are"} downloading from you`);
+  }
+  return parts.length > 0 ? parts.join(" and ") : undefined;
+}
+
+/** The words that start a command line: each command's first word, and every alias. */
+export function commandWords(): string[] {
+  const words = new Set<string>();
+  for (const command of COMMAND_LIST) {
+    words.add(command.name.split(" ")[0]);
+    for (const alias of command.aliases ?? []) words.add(alias);
+  }
+  return [...words];
+}
+
+/** `unknown command "x"; type help ...`, with the closest command when it looks like a typo. */
+function unknownCommand(word: string): string {
+  const guess = closestWord(word, commandWords());
+  const hint = guess ? `did you mean "${guess}"? ` : "";
+  return `unknown command "${word}"; ${hint}type help for the list`;
+}
+
+/** Asks for a password on the terminal, or says how to give one without a terminal. */
+async function askPassword(
+  { askSecret }: CommandContext,
+  command: string,
+  prompt: string,
+): Promise<string> {
+  if (!askSecret) {
+    throw new UserError(
+      `usage: ${command} <user_id> <passwd> (without a terminal the password must be given ` +
+        `on the line; a terminal asks for it with echo off)`,
+    );
+  }
+  return await askSecret(prompt);
+}
+
+/** A new password, typed twice on the terminal; a mismatch is refused. */
+async function askNewPassword(context: CommandContext, command: string): Promise<string> {
+  const first = await askPassword(context, command, "new password: ");
+  checkPassword(first);
+  const again = await askPassword(context, command, "the same password again: ");
+  if (again !== first) throw new UserError("the passwords do not match; no account was created");
+  return first;
 }
 
 /** A shell line resolved to its command and arguments. */
@@ -509,17 +675,18 @@ export function resolveCommand(words: string[]): ParsedLine {
   // a two-word command such as `requests list_requests` or `logout --all`
   const twoWords = rest.length > 0 ? COMMANDS.get(`${first} ${rest[0]}`) : undefined;
   if (twoWords) return checkArity(twoWords, rest.slice(1));
-  const command = COMMANDS.get(first);
+  const command = COMMANDS.get(first) ?? ALIASES.get(first);
   if (command) return checkArity(command, rest);
   const prefix = [...COMMANDS.keys()].find((name) => name.startsWith(`${first} `));
   if (prefix) throw new CommandLineError(first, `usage: ${usageOf(COMMANDS.get(prefix)!)}`);
-  throw new CommandLineError(first, `unknown command "${first}"; type help for the list`);
+  throw new CommandLineError(first, unknownCommand(first));
 }
 
 function checkArity(command: Command, args: string[]): ParsedLine {
   const count = command.params.length;
+  const optional = command.optionalParams?.length ?? 0;
   const flagged = args.length === count + 1 && (command.flags ?? []).includes(args[count]);
-  if (args.length !== count && !flagged) {
+  if ((args.length < count || args.length > count + optional) && !flagged) {
     throw new CommandLineError(command.name, `usage: ${usageOf(command)}`);
   }
   return { command, args };

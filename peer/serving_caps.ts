@@ -119,6 +119,11 @@ export class ServingCaps {
     decrement(this.#perUserFile, place.userFile);
   }
 
+  /** Connections served now, over every user. */
+  get served(): number {
+    return this.#places.size;
+  }
+
   /** Connections served under `user`'s tickets now. */
   servedFor(user: string): number {
     return this.#perUser.get(user) ?? 0;

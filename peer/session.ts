@@ -462,6 +462,14 @@ export class ClientSession {
     return this.#requireFiles().cancelDownload(group, name, keepPart);
   }
 
+  /** What would stop if this client quit now: downloads under way, connections served. */
+  runningTransfers(): { downloads: number; uploads: number } {
+    const downloads = this.#files?.downloads().filter((download) =>
+      download.state === "D" && download.activity !== "paused"
+    );
+    return { downloads: downloads?.length ?? 0, uploads: this.#servingCaps.served };
+  }
+
   showDownloads(): DownloadStatus[] {
     return this.#requireFiles().downloads();
   }

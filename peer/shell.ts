@@ -4,6 +4,12 @@
  * prompt. In `--json` mode every command prints exactly one JSON line, and announcements
  * that arrive on their own (tracker lost, reconnected) are lines with an `"event"` key.
  *
+ * On a terminal it follows the readline conventions of bash, psql and python: Ctrl-C
+ * abandons the line being typed, Ctrl-D (on an empty line) or `quit` leaves, asking first
+ * while transfers run; Tab completes (peer/completion.ts); a password left off `login` or
+ * `create_user` is asked for with echo off; each user's history is kept in the state
+ * directory, never with a password in it.
+ *
  * @module
  */
 
@@ -14,10 +20,19 @@ import type { Logger } from "../lib/log.ts";
 import type { ResolveOptions } from "../lib/paths.ts";
 import { splitWords } from "../lib/shell_words.ts";
 import { jsonTerminalSafe, terminalSafe } from "../lib/terminal_text.ts";
-import { CommandLineError, formatSize, resolveCommand, resumingText } from "./commands.ts";
+import {
+  type CommandContext,
+  CommandLineError,
+  formatSize,
+  resolveCommand,
+  resumingText,
+  transfersInProgress,
+} from "./commands.ts";
+import { completeLine, type CompletionSources } from "./completion.ts";
 import { TerminalScreen } from "./live_terminal.ts";
 import { completionDetail, promptSummary } from "./progress_text.ts";
 import type { ClientSession, SessionEvent } from "./session.ts";
+import type { History } from "./state_dir.ts";
 
 /** How the shell talks to its user. */
 export interface ShellOptions {
@@ -30,7 +45,20 @@ export interface ShellOptions {
   paths?: ResolveOptions;
   /** The client's log, for commands that start transfers. */
   log?: Logger;
+  /** Where a user's history is kept across runs (terminal only); none: kept in memory. */
+  history?: (user: string) => History;
+  /** Where Tab finds names; default: the session's lists and the current directory. */
+  completion?: CompletionSources;
 }
+
+/** Lines of history in memory (readline's list), as many as are saved per user. */
+const HISTORY_SIZE = 1000;
+/** How long Tab waits for a list from the tracker before offering what it had. */
+const COMPLETION_WAIT_MS = 300;
+/** How long a list fetched for Tab is offered without asking again. */
+const COMPLETION_FRESH_MS = 10_000;
+/** The most entries of one directory Tab reads. */
+const COMPLETION_MAX_ENTRIES = 2_000;
 
 /** Commands whose arguments include a password: kept out of the line-editing history. */
 const SECRET_COMMANDS = new Set(["create_user", "login"]);
@@ -51,6 +79,17 @@ export class Shell {
   #screen?: TerminalScreen;
   /** True while the prompt is shown and the user may be typing (no command running). */
   #atPrompt = false;
+  /** Set by `stop` (SIGTERM): leave without asking anything. */
+  #stopped = false;
+  /** While a password is typed: nothing readline draws reaches the screen. */
+  #muted = false;
+  /** Abandons the question being asked (Ctrl-C), if any. */
+  #cancelQuestion?: () => void;
+  /** Whose history is in use, and the lines typed since it was loaded (oldest first). */
+  #historyUser?: string;
+  #typed: string[] = [];
+  /** Lists fetched for Tab, by what they list. */
+  readonly #lists = new Map<string, { names: string[]; at: number; fetching?: Promise<void> }>();
 
   constructor(options: ShellOptions) {
     this.#options = options;
@@ -66,36 +105,54 @@ export class Shell {
     this.#print(describeEvent(event), true);
   }
 
+  /** Leaves at once, asking nothing (SIGTERM): input ends as if it had been closed. */
+  stop(): void {
+    this.#stopped = true;
+    this.#cancelQuestion?.();
+    this.#readline?.close();
+    try {
+      Deno.stdin.close();
+    } catch {
+      // already closed
+    }
+  }
+
   /** Reads and runs lines until end of input or `quit`. */
   async run(): Promise<void> {
-    const { interactive } = this.#options;
-    const readline = createInterface({
-      input: process.stdin,
-      output: interactive ? process.stdout : undefined,
-      terminal: interactive,
-      historySize: interactive ? 100 : 0,
-    });
-    this.#readline = readline;
-    const live = interactive && !this.#options.json;
-    if (live) this.#screen = new TerminalScreen(process.stdout, readline);
+    const live = this.#options.interactive && !this.#options.json;
     // the summary in the prompt follows the transfers while the user types
     const promptTimer = live ? setInterval(() => this.#refreshPrompt(), PROMPT_REFRESH_MS) : 0;
-    let quitting = false;
     try {
-      this.#prompt();
-      for await (const line of readline) {
-        if (this.#screen?.takeSkippedLine()) continue;
-        this.#atPrompt = false;
-        if (line.trim() !== "") await this.execute(line, () => quitting = true);
-        if (quitting) break;
-        this.#prompt();
+      while (!this.#stopped) {
+        const readline = this.#open();
+        if (live) this.#screen = new TerminalScreen(process.stdout, readline);
+        let quitting = false;
+        try {
+          this.#prompt();
+          for await (const line of readline) {
+            if (this.#screen?.takeSkippedLine()) continue;
+            this.#atPrompt = false;
+            if (line.trim() !== "") {
+              this.#remember(line);
+              await this.execute(line, () => quitting = true);
+              await this.#switchHistory();
+            }
+            if (quitting) break;
+            this.#prompt();
+          }
+        } finally {
+          this.#atPrompt = false;
+          this.#screen = undefined;
+          this.#readline = undefined;
+          readline.close();
+        }
+        // Ctrl-D on a terminal: leave, unless transfers run and the user says to stay
+        if (quitting || this.#stopped || !this.#options.interactive) break;
+        if (await this.#confirmLeaving()) break;
       }
     } finally {
       clearInterval(promptTimer);
-      this.#atPrompt = false;
-      this.#screen = undefined;
-      this.#readline = undefined;
-      readline.close();
+      await this.#saveHistory();
     }
   }
 
@@ -109,11 +166,7 @@ export class Shell {
       if (SECRET_COMMANDS.has(name)) this.#forgetLastHistoryEntry();
       const { command, args } = resolveCommand(words);
       name = command.name;
-      const { session, paths, log } = this.#options;
-      const { data, text } = await command.run(
-        { session, quit, paths, log, terminal: this.#screen },
-        args,
-      );
+      const { data, text } = await command.run(this.#context(quit), args);
       this.#result({ command: name, ok: true, data }, text);
     } catch (error) {
       if (error instanceof CommandLineError) name = error.commandName;
@@ -121,6 +174,118 @@ export class Shell {
         ? error.message
         : `internal error: ${errorMessage(error)}`;
       this.#result({ command: name, ok: false, error: message }, `error: ${message}`);
+    }
+  }
+
+  #context(quit: () => void): CommandContext {
+    const { session, paths, log } = this.#options;
+    const context: CommandContext = { session, quit, paths, log, terminal: this.#screen };
+    if (!this.#options.interactive) return context;
+    context.columns = process.stdout.isTTY ? process.stdout.columns : undefined;
+    context.askSecret = async (prompt) => {
+      const answer = await this.#ask(prompt, true);
+      if (answer === undefined) throw new UserError("cancelled: no password was given");
+      return answer;
+    };
+    context.confirm = async (question) => isYes(await this.#ask(question, false));
+    return context;
+  }
+
+  #open(): Interface {
+    const { interactive } = this.#options;
+    const readline = createInterface({
+      input: process.stdin,
+      output: interactive ? process.stdout : undefined,
+      terminal: interactive,
+      historySize: interactive ? HISTORY_SIZE : 0,
+      ...interactive
+        ? {
+          completer: (line: string, done: (error: null, result: [string[], string]) => void) => {
+            completeLine(line, this.#options.completion ?? this.#completionSources())
+              .then((result) => done(null, result), () => done(null, [[], line]));
+          },
+        }
+        : {},
+    });
+    if (interactive) {
+      const internal = readline as unknown as {
+        history: string[];
+        line: string;
+        cursor: number;
+        _writeToOutput(text: string): void;
+      };
+      // readline keeps its history per interface: a new one (after a declined Ctrl-D) goes on
+      internal.history.push(...this.#readline ? [] : this.#historyLines);
+      this.#historyLines = internal.history;
+      const write = internal._writeToOutput.bind(readline);
+      internal._writeToOutput = (text) => {
+        if (!this.#muted) write(text);
+      };
+      readline.on("SIGINT", () => {
+        // a command running (watch) takes Ctrl-C itself; the prompt comes back after it
+        if (!this.#cancelQuestion && !this.#atPrompt) return;
+        // like bash: the line stays on screen with ^C after it, and a fresh prompt follows
+        process.stdout.write(this.#muted ? "^C\n" : `${internal.line.slice(internal.cursor)}^C\n`);
+        internal.line = "";
+        internal.cursor = 0;
+        if (this.#cancelQuestion) this.#cancelQuestion();
+        else this.#prompt();
+      });
+    }
+    this.#readline = readline;
+    return readline;
+  }
+
+  /** readline's history, newest first; carried from one interface to the next. */
+  #historyLines: string[] = [];
+
+  /** Asks a question on the terminal; undefined when it was abandoned or input ended. */
+  #ask(query: string, hidden: boolean): Promise<string | undefined> {
+    const readline = this.#readline;
+    if (!readline) return Promise.resolve(undefined);
+    const history = this.#historyLines;
+    return new Promise<string | undefined>((resolve) => {
+      const abandon = new AbortController();
+      const finish = (answer: string | undefined) => {
+        readline.off("close", onClose);
+        this.#cancelQuestion = undefined;
+        if (hidden) {
+          this.#muted = false;
+          if (answer !== undefined) process.stdout.write("\n");
+        }
+        // an answer is no command: never recalled, never saved
+        if (answer !== undefined && answer !== "" && history[0] === answer) history.shift();
+        resolve(answer);
+      };
+      const onClose = () => {
+        abandon.abort();
+        finish(undefined);
+      };
+      readline.once("close", onClose);
+      this.#cancelQuestion = () => {
+        abandon.abort();
+        finish(undefined);
+      };
+      if (hidden) {
+        process.stdout.write(query);
+        this.#muted = true;
+      }
+      readline.question(hidden ? "" : query, { signal: abandon.signal }, finish);
+    });
+  }
+
+  /** After Ctrl-D: true to leave (nothing runs, or the user says so), false to stay. */
+  async #confirmLeaving(): Promise<boolean> {
+    const running = transfersInProgress(this.#options.session);
+    // input really ended (the terminal went away): nobody to ask
+    if (!running || process.stdin.readableEnded) return true;
+    const readline = this.#open();
+    try {
+      process.stdout.write("\n");
+      return isYes(await this.#ask(`${running}; quit anyway? [y/N] `, false), true);
+    } finally {
+      this.#readline = undefined;
+      readline.close();
     }
   }
 
@@ -167,9 +332,115 @@ export class Shell {
   }
 
   #forgetLastHistoryEntry(): void {
-    const history = (this.#readline as unknown as { history?: string[] } | undefined)?.history;
-    history?.shift();
+    if (this.#historyLines.length > 0) this.#historyLines.shift();
   }
+
+  /** Keeps a typed line for the user's history file, unless it may hold a password. */
+  #remember(line: string): void {
+    if (!this.#options.interactive) return;
+    const first = line.trim().split(/\s+/)[0];
+    if (!SECRET_COMMANDS.has(first)) this.#typed.push(line.trimEnd());
+  }
+
+  /** After a login or logout: saves the last user's lines and loads the new user's. */
+  async #switchHistory(): Promise<void> {
+    const user = this.#options.session.user;
+    if (user === this.#historyUser || !this.#options.interactive || !this.#options.history) {
+      return;
+    }
+    await this.#saveHistory();
+    this.#historyUser = user;
+    if (user === undefined) return;
+    try {
+      const saved = await this.#options.history(user).load();
+      // newest first, as readline keeps it; what this run typed stays the newest
+      this.#historyLines.push(...saved.reverse());
+      this.#historyLines.splice(HISTORY_SIZE);
+    } catch (error) {
+      console.error(`warning: history not loaded: ${errorMessage(error)}`);
+    }
+  }
+
+  async #saveHistory(): Promise<void> {
+    const user = this.#historyUser;
+    const lines = this.#typed;
+    this.#typed = [];
+    if (user === undefined || lines.length === 0 || !this.#options.history) return;
+    try {
+      await this.#options.history(user).append(lines);
+    } catch (error) {
+      console.error(`warning: history not saved: ${errorMessage(error)}`);
+    }
+  }
+
+  /** Tab's lists: the session's, cached briefly, never waited on for long. */
+  #completionSources(): CompletionSources {
+    const session = this.#options.session;
+    return {
+      groups: () =>
+        this.#list("groups", async () => (await session.listGroups()).map(({ group }) => group)),
+      files: (group) =>
+        this.#list(
+          `files\n${group}`,
+          async () => (await session.listFiles(group)).map(({ name }) => name),
+        ),
+      entries: (dir) => directoryEntries(dir),
+    };
+  }
+
+  /** A list from the tracker: fresh from the cache, else fetched for a short while at most. */
+  async #list(key: string, fetch: () => Promise<string[]>): Promise<string[]> {
+    let entry = this.#lists.get(key);
+    if (entry && Date.now() - entry.at < COMPLETION_FRESH_MS) return entry.names;
+    if (!entry) this.#lists.set(key, entry = { names: [], at: 0 });
+    const cached = entry;
+    // one query at a time; a slow one fills the cache for the next Tab
+    cached.fetching ??= fetch().then(
+      (names) => {
+        cached.names = names;
+        cached.at = Date.now();
+      },
+      () => {},
+    ).finally(() => cached.fetching = undefined);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      cached.fetching,
+      new Promise<void>((resolve) => timer = setTimeout(resolve, COMPLETION_WAIT_MS)),
+    ]);
+    clearTimeout(timer);
+    return cached.names;
+  }
+}
+
+/** `y` or `yes` (any case); anything else is the default. */
+function isYes(answer: string | undefined, ifAbandoned = false): boolean {
+  if (answer === undefined) return ifAbandoned;
+  return /^\s*y(es)?\s*$/i.test(answer);
+}
+
+/** The entries of a directory as typed (`~/` is the home directory), directories with `/`. */
+async function directoryEntries(typed: string): Promise<string[]> {
+  const home = Deno.env.get("HOME");
+  const dir = typed === ""
+    ? "."
+    : typed.startsWith("~/") && home
+    ? `${home}/${typed.slice(2)}`
+    : typed;
+  const entries: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      let isDirectory = entry.isDirectory;
+      if (entry.isSymlink) {
+        isDirectory = await Deno.stat(`${dir}/${entry.name}`).then((info) => info.isDirectory)
+          .catch(() => false);
+      }
+      entries.push(isDirectory ? `${entry.name}/` : entry.name);
+      if (entries.length >= COMPLETION_MAX_ENTRIES) break;
+    }
+  } catch {
+    // no such directory, or not readable: nothing to offer
+  }
+  return entries;
 }
 
 /** "and 37 more new files in group "films"": notices the tracker counted instead of sending. */

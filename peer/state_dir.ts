@@ -2,10 +2,11 @@
  * The client's per-user state directory (`$XDG_STATE_HOME/swarmshare`): its TLS identity
  * (`identity.key` + `identity.crt`), the trackers it has pinned (`known_trackers`, one
  * `<host>:<port> SHA256:<hex>` per line, like ssh's known_hosts), the shares a tracker
- * has not heard of yet (`pending_shares/`, one JSON file each), and the downloads not
- * finished yet (`unfinished_downloads/`, one JSON file each, resumed at the next login). The
- * directory is private (0700), the key file and the JSON files 0600; this module is the only
- * one that touches these files.
+ * has not heard of yet (`pending_shares/`, one JSON file each), the downloads not
+ * finished yet (`unfinished_downloads/`, one JSON file each, resumed at the next login), and
+ * each user's shell history (`history/<user_id>`, one line per command). The directory is
+ * private (0700), the key, history and JSON files 0600; this module is the only one that
+ * touches these files.
  *
  * @example
  * ```ts
@@ -59,6 +60,11 @@ export const MAX_UNFINISHED_DOWNLOADS = 100;
  * state directory: a directory filled by something else costs a bounded read.
  */
 const MAX_UNFINISHED_FILES_READ = 1_000;
+const HISTORY_DIR = "history";
+/** Lines kept per user, oldest dropped first (bash's HISTFILESIZE is 500, zsh's SAVEHIST 1000). */
+export const HISTORY_LINES = 1000;
+/** 1,000 lines of commands fit well within this; a larger file is not ours and is left alone. */
+const HISTORY_LIMIT_BYTES = 1024 * 1024;
 const CLIENT_COMMON_NAME = "swarmshare client";
 const NEW_IDENTITY_ADVICE = `move ${KEY_FILE} and ${CERT_FILE} away to make a new identity`;
 const isWindows = Deno.build.os === "windows";
@@ -341,6 +347,48 @@ export class StateDir {
     };
   }
 
+  /**
+   * The shell history of `user` (an id as the tracker accepts it, so a safe file name once
+   * prefixed): lines oldest first, at most `HISTORY_LINES`. Saving appends to what is there,
+   * so two clients of one user both keep their lines; the file is replaced whole (mode 0600).
+   */
+  history(user: string): History {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(user)) throw new UserError(`invalid user id "${user}"`);
+    const dir = this.#join(HISTORY_DIR);
+    // "." and ".." are valid ids: a prefix keeps every name a plain file in the directory
+    const path = `${dir}/user-${user}`;
+    const load = async (): Promise<string[]> => {
+      try {
+        const text = new TextDecoder().decode(await readFileBounded(path, HISTORY_LIMIT_BYTES));
+        return text.split("\n").filter((line) => line.trim() !== "").slice(-HISTORY_LINES);
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound || error instanceof FileTooLargeError) return [];
+        throw new UserError(`cannot read ${path}: ${(error as Error).message}`);
+      }
+    };
+    return {
+      path,
+      load,
+      append: async (lines) => {
+        const kept = lines.filter((line) => line.trim() !== "" && !line.includes("\n"));
+        if (kept.length === 0) return;
+        await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+        const all = [...await load(), ...kept].slice(-HISTORY_LINES);
+        const temporary = `${path}.${crypto.getRandomValues(new Uint8Array(8)).toHex()}`;
+        try {
+          {
+            using file = await Deno.open(temporary, { write: true, createNew: true, mode: 0o600 });
+            if (!isWindows) await Deno.chmod(temporary, 0o600);
+            await writeAll(file, new TextEncoder().encode(`${all.join("\n")}\n`));
+          }
+          await Deno.rename(temporary, path);
+        } finally {
+          await Deno.remove(temporary).catch(() => {});
+        }
+      },
+    };
+  }
+
   #join(name: string): string {
     return `${this.path}/${name}`;
   }
@@ -405,6 +453,16 @@ export class StateDir {
       throw new UserError(`cannot read ${path}: ${(error as Error).message}`);
     }
   }
+}
+
+/** One user's shell history on this client. */
+export interface History {
+  /** The file it lives in. */
+  readonly path: string;
+  /** The saved lines, oldest first (none when there is no file yet). */
+  load(): Promise<string[]>;
+  /** Adds `lines` (oldest first) after the saved ones, keeping the last `HISTORY_LINES`. */
+  append(lines: readonly string[]): Promise<void>;
 }
 
 /** Where a client keeps the shares one tracker has not acknowledged yet, for one user. */

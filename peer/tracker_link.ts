@@ -224,6 +224,8 @@ export class TrackerLink {
           port: this.#options.port,
           security: this.#options.security,
           verify: this.#options.verifyTracker,
+          // a tracker that accepts and never answers held `close` for the whole handshake
+          signal: this.#stop.signal,
         });
         // closed while the handshake ran: `close` found no connection to close, so close it here
         if (this.#stop.signal.aborted) {
@@ -259,7 +261,8 @@ export class TrackerLink {
       } catch (error) {
         // closed for the login deadline while still setting up (a very short grace period)
         lost = { reason: errorMessage(error), loginDeadline: error instanceof LoginDeadlineClose };
-        if (error instanceof IdentityError) {
+        // stopped mid-connect: nothing went wrong, nothing to say
+        if (error instanceof IdentityError && !this.#stop.signal.aborted) {
           // said loudly every time it changes; never trusted silently, retried with backoff
           if (this.#refusal !== lost.reason) {
             this.#options.onStatus?.({ state: "refused", reason: lost.reason });

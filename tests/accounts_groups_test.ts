@@ -28,7 +28,9 @@ Deno.test("accounts: create_user, login, logout through the shell", async (t) =>
     assert.deepEqual(await alice.run("create_user onlyone"), {
       command: "create_user",
       ok: false,
-      error: "usage: create_user <user_id> <passwd>",
+      error:
+        "usage: create_user <user_id> <passwd> (without a terminal the password must be given " +
+        "on the line; a terminal asks for it with echo off)",
     });
   });
 

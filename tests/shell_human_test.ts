@@ -124,3 +124,87 @@ Deno.test("human mode: what it prints holds no raw terminal control", async () =
   assert.ok(!/[\u001b\u009b\u202e]/.test(all), JSON.stringify(all));
   assert.match(all, /\\u001b\[2Jgroup/, "the escape is shown, not obeyed");
 });
+
+Deno.test("pipe: list_requests alias, did you mean, help <command>, no password prompt", async () => {
+  await using dir = await TempDir.create();
+  await using tracker = await TrackerProcess.start(dir.join("tracker.db"));
+  const { stdout } = await runScript(tracker.port, [
+    "create_user o pw",
+    "login o pw",
+    "create_group g",
+    "list_requests g",
+    "lgin o",
+    "list_group",
+    "help list_requests",
+    "login o",
+    "create_user p",
+  ]);
+  assert.deepEqual(stdout.slice(0, 6), [
+    'user "o" created',
+    "logged in as o",
+    'group "g" created; you are its owner',
+    'no pending requests for group "g"',
+    'error: unknown command "lgin"; did you mean "login"? type help for the list',
+    'error: unknown command "list_group"; did you mean "list_groups"? type help for the list',
+  ]);
+  assert.deepEqual(stdout.slice(6, 10), [
+    "usage: requests list_requests <group_id>",
+    "list pending join requests (owner only)",
+    "also typed as: list_requests",
+    "example: list_requests films",
+  ]);
+  for (const [line, command] of [[stdout[10], "login"], [stdout[11], "create_user"]]) {
+    assert.equal(
+      line,
+      `error: usage: ${command} <user_id> <passwd> (without a terminal the password must be ` +
+        "given on the line; a terminal asks for it with echo off)",
+    );
+  }
+});
+
+Deno.test("pipe: help fits 80 columns without cutting a word", async () => {
+  await using dir = await TempDir.create();
+  await using tracker = await TrackerProcess.start(dir.join("tracker.db"));
+  const { stdout } = await runScript(tracker.port, ["help", "help download_file"]);
+  for (const line of stdout) assert.ok(line.length <= 80, line);
+  const words = new Set(stdout.join(" ").split(/\s+/));
+  // every summary word is whole somewhere: a word cut in two would leave pieces instead
+  for (const word of ["longest-standing", "list_sessions);", "background"]) {
+    assert.ok(words.has(word), word);
+  }
+  assert.ok(stdout.includes("example: download_file films big.iso ~/Downloads"));
+});
+
+Deno.test("--json: alias reported by its full name, help <command>, password needed", async () => {
+  await using dir = await TempDir.create();
+  await using tracker = await TrackerProcess.start(dir.join("tracker.db"));
+  const { stdout } = await runScript(tracker.port, [
+    "create_user o pw",
+    "login o pw",
+    "create_group g",
+    "list_requests g",
+    "help logout",
+    "quitt",
+    "login o",
+  ], { json: true });
+  const lines = stdout.map((line) => JSON.parse(line)).filter((line) => line.command);
+  assert.deepEqual(lines[3], { command: "requests list_requests", ok: true, data: [] });
+  assert.deepEqual(lines[4].data.map((entry: { command: string }) => entry.command), [
+    "logout",
+    "logout --all",
+  ]);
+  assert.deepEqual(lines[4].data[0], {
+    command: "logout",
+    usage: "logout",
+    summary: lines[4].data[0].summary,
+    example: "logout",
+    aliases: [],
+  });
+  assert.deepEqual(lines[5], {
+    command: "quitt",
+    ok: false,
+    error: 'unknown command "quitt"; did you mean "quit"? type help for the list',
+  });
+  assert.equal(lines[6].ok, false);
+  assert.match(lines[6].error, /^usage: login <user_id> <passwd> \(without a terminal/);
+});

@@ -110,17 +110,28 @@ export const textProperties: NamedProperty[] = [
   },
   {
     name: "commands.resolve",
-    claim: "any words resolve to a command with its number of arguments, or CommandLineError",
+    claim: "any words resolve to a command (by name or alias) with its number of arguments " +
+      "(optional ones may be left off), or CommandLineError",
     build: () => {
-      const names = [...COMMANDS.keys()].flatMap((name) => name.split(" "));
+      const names = [...COMMANDS.values()].flatMap((command) => [
+        ...command.name.split(" "),
+        ...command.aliases ?? [],
+      ]);
       return fc.property(
         fc.array(fc.oneof(fc.constantFrom(...names), anyText), { minLength: 1, maxLength: 5 }),
         (words) => {
           const outcome = outcomeOf(() => resolveCommand(words), [CommandLineError]);
           if (!outcome.ok) return;
           const { command, args } = outcome.value;
-          assert.equal(args.length, command.params.length);
-          assert.deepEqual([...command.name.split(" "), ...args], words);
+          assert.ok(args.length >= command.params.length);
+          assert.ok(
+            args.length <= command.params.length + (command.optionalParams?.length ?? 0),
+          );
+          const typed = words.slice(0, words.length - args.length);
+          assert.deepEqual(words.slice(typed.length), args);
+          const named = typed.join(" ") === command.name ||
+            (typed.length === 1 && (command.aliases ?? []).includes(typed[0]));
+          assert.ok(named, `${JSON.stringify(typed)} names ${command.name}`);
         },
       );
     },
