@@ -384,7 +384,7 @@ export class Shell {
           `files\n${group}`,
           async () => (await session.listFiles(group)).map(({ name }) => name),
         ),
-      entries: (dir) => directoryEntries(dir),
+      entries: (dir) => directoryEntries(dir, this.#options.paths?.base ?? Deno.cwd()),
     };
   }
 
@@ -418,14 +418,17 @@ function isYes(answer: string | undefined, ifAbandoned = false): boolean {
   return /^\s*y(es)?\s*$/i.test(answer);
 }
 
-/** The entries of a directory as typed (`~/` is the home directory), directories with `/`. */
-async function directoryEntries(typed: string): Promise<string[]> {
+/**
+ * The entries of a directory as typed (`~/` is the home directory, a relative path starts
+ * where the user started the client, as upload_file reads it), directories with `/`.
+ */
+async function directoryEntries(typed: string, base: string): Promise<string[]> {
   const home = Deno.env.get("HOME");
-  const dir = typed === ""
-    ? "."
-    : typed.startsWith("~/") && home
+  const dir = typed.startsWith("~/") && home
     ? `${home}/${typed.slice(2)}`
-    : typed;
+    : typed.startsWith("/")
+    ? typed
+    : `${base}/${typed === "" ? "." : typed}`;
   const entries: string[] = [];
   try {
     for await (const entry of Deno.readDir(dir)) {
