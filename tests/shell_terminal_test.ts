@@ -254,16 +254,16 @@ Deno.test({
     await seeder.ok("accept_request g leech");
     await term.type("download_file g big.bin .\r");
     await term.waitFor("downloading");
-    await term.waitFor("leech> ");
+    await term.waitFor("]> "); // the prompt sums up the download: leech [1↓ ...]>
     await term.type("quit\r");
     await term.waitFor("1 download is running; quit anyway? [y/N] ");
     await term.type("n\r");
     await term.waitFor("not quitting");
-    await term.waitFor("leech> ");
+    await term.waitFor("]> "); // the prompt sums up the download: leech [1↓ ...]>
     await term.type("\x04");
     await term.waitFor("1 download is running; quit anyway? [y/N] ");
     await term.type("\r"); // the default is no
-    await term.waitFor("leech> ");
+    await term.waitFor("]> "); // the prompt sums up the download: leech [1↓ ...]>
     await term.type("show_downloads\r");
     await term.waitFor("[D] [g] big.bin");
     await term.type("\x04");
