@@ -18,6 +18,8 @@
  * @module
  */
 
+import { resolve } from "node:path";
+import { stateHome } from "../lib/paths.ts";
 import { UserError } from "../lib/errors.ts";
 import {
   derToPem,
@@ -73,14 +75,8 @@ const isWindows = Deno.build.os === "windows";
 export function defaultStateDir(
   env: { get(name: string): string | undefined } = Deno.env,
 ): string {
-  // the XDG spec: an empty or relative XDG_STATE_HOME is ignored
-  const stateHome = env.get("XDG_STATE_HOME");
-  if (stateHome && stateHome.startsWith("/")) return `${trimSlashes(stateHome)}/swarmshare`;
-  const home = env.get("HOME");
-  if (home) return `${trimSlashes(home)}/.local/state/swarmshare`;
-  throw new UserError(
-    "cannot find a state directory: set XDG_STATE_HOME or HOME",
-  );
+  // one rule for the client's and the tracker's state (lib/paths.ts)
+  return resolve(stateHome(env), "swarmshare");
 }
 
 /** `host:port` as known_trackers keys it: IPv6 in brackets, e.g. `[::1]:5000`. */
@@ -641,8 +637,4 @@ export async function currentUid(dir: string): Promise<number | null> {
 async function tightenKeyFile(path: string): Promise<void> {
   const info = await Deno.stat(path);
   if (((info.mode ?? 0) & 0o077) !== 0) await Deno.chmod(path, 0o600);
-}
-
-function trimSlashes(path: string): string {
-  return path.length > 1 ? path.replace(/\/+$/, "") : path;
 }
