@@ -53,6 +53,7 @@ import {
   type Security,
   sha256Hex,
 } from "../lib/transport.ts";
+import { FirstCopies, SHOW_AGAIN_MS } from "./first_copies.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
 import { TransferRates } from "./rate_window.ts";
 import type { ServingCaps } from "./serving_caps.ts";
@@ -95,6 +96,9 @@ export interface PeerContext {
    */
   servingCaps?: ServingCaps;
 }
+
+/** Our extended message id for BEP 54 `lt_donthave` (a piece no longer offered). */
+const LT_DONTHAVE_ID = 1;
 
 /** The most blocks served with one read and one write (a whole piece). */
 const MAX_RUN_BLOCKS = 32;
@@ -241,6 +245,16 @@ export class PeerConnection implements PeerHandle {
   #runBuffer?: Uint8Array;
   #serving = false;
   readonly #onHave = (index: number) => this.#send(encodeHave(index));
+  /** The remote's extended message id for `lt_donthave`, when it takes them. */
+  #remoteDonthaveId?: number;
+  /**
+   * Pieces this client, a capped sharer, told the remote it no longer has because another
+   * connection claimed their first copy (peer/first_copies.ts), with when; and those shown
+   * again after that, served from then on. At most one entry per piece each.
+   */
+  readonly #hidden = new Map<number, number>();
+  readonly #shownAgain = new Set<number>();
+  #showAgainTimer?: ReturnType<typeof setInterval>;
   /** Bytes of piece data received and served on this connection. */
   bytesReceived = 0;
   bytesServed = 0;
@@ -344,6 +358,8 @@ export class PeerConnection implements PeerHandle {
     this.#torrent.connections.delete(this);
     this.#torrent.haveListeners.delete(this.#onHave);
     this.#serveQueue.length = 0;
+    clearInterval(this.#showAgainTimer);
+    this.#torrent.firstCopies?.release(this);
     if (this.#ready) this.#torrent.sink?.peerLeft(this);
   }
 
@@ -364,7 +380,7 @@ export class PeerConnection implements PeerHandle {
 
   #sendExtensionHandshake(ticket = this.#context.ticketFor(this.#torrent)): void {
     const handshake: BDict = new Map();
-    handshake.set("m", new Map());
+    handshake.set("m", new Map([["lt_donthave", LT_DONTHAVE_ID]]));
     handshake.set("p", this.#context.listenPort);
     handshake.set("reqq", MAX_QUEUED_REQUESTS);
     handshake.set("v", encoder.encode(CLIENT_VERSION));
@@ -398,6 +414,7 @@ export class PeerConnection implements PeerHandle {
     switch (message.type) {
       case "extended":
         if (message.extId === 0) this.#onExtensionHandshake(message.payload);
+        else if (message.extId === LT_DONTHAVE_ID) this.#onDonthave(message.payload);
         return;
       case "choke":
         this.#isChokingUs = true;
@@ -465,6 +482,15 @@ export class PeerConnection implements PeerHandle {
     this.#sawExtensionHandshake = true;
     const dict = decode(payload);
     if (!(dict instanceof Map)) throw new ProtocolError("extension handshake is not a dictionary");
+    const extensions = dict.get("m");
+    if (extensions instanceof Map) {
+      const id = extensions.get("lt_donthave");
+      // BEP 10: 0 turns an extension off; ids are one byte
+      if (id === 0) this.#remoteDonthaveId = undefined;
+      else if (typeof id === "number" && Number.isInteger(id) && id > 0 && id < 256) {
+        this.#remoteDonthaveId = id;
+      }
+    }
     const port = dict.get("p");
     if (typeof port === "number" && port > 0 && port < 65536) {
       this.#address = `${this.#conn.remoteAddr.hostname}:${port}`;
@@ -537,6 +563,50 @@ export class PeerConnection implements PeerHandle {
     this.#send(encodeSimple("unchoke"));
   }
 
+  /**
+   * A sharer whose uplink is capped sends each piece's first copy to one downloader only,
+   * when the downloader understands `lt_donthave` (peer/first_copies.ts).
+   */
+  get #hidesCopies(): boolean {
+    const torrent = this.#torrent;
+    return this.#remoteDonthaveId !== undefined && torrent.have.isComplete && !torrent.sink &&
+      this.#context.uploadLimiter?.rate !== undefined;
+  }
+
+  /** Tells the remote we no longer have a piece another connection claimed, for a while. */
+  #hide(index: number): void {
+    this.#hidden.set(index, Date.now());
+    const payload = new Uint8Array(4);
+    new DataView(payload.buffer).setUint32(0, index);
+    this.#send(encodeExtended(this.#remoteDonthaveId!, payload));
+    this.#showAgainTimer ??= setInterval(() => this.#showAgain(), SHOW_AGAIN_MS / 4);
+  }
+
+  /** Offers again the pieces hidden for `SHOW_AGAIN_MS`: the remote found nobody else. */
+  #showAgain(): void {
+    const now = Date.now();
+    for (const [index, since] of this.#hidden) {
+      if (now - since < SHOW_AGAIN_MS) continue;
+      this.#hidden.delete(index);
+      this.#shownAgain.add(index);
+      this.#send(encodeHave(index));
+    }
+    if (this.#hidden.size === 0) {
+      clearInterval(this.#showAgainTimer);
+      this.#showAgainTimer = undefined;
+    }
+  }
+
+  /** BEP 54: the remote no longer offers a piece. */
+  #onDonthave(payload: Uint8Array): void {
+    if (payload.length !== 4) throw new ProtocolError("lt_donthave is not 4 bytes");
+    const index = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0);
+    if (index >= this.#pieceCount) throw new ProtocolError(`lt_donthave ${index} out of range`);
+    if (!this.#pieces.has(index)) return;
+    this.#pieces.delete(index);
+    if (this.#ready) this.#torrent.sink?.peerLost(this, index);
+  }
+
   /** Takes the head request and those that directly follow it in the same piece. */
   #takeRun(): QueuedRequest[] {
     const run = [this.#serveQueue.shift()!];
@@ -565,6 +635,13 @@ export class PeerConnection implements PeerHandle {
       );
     }
     if (!this.#torrent.have.has(request.index)) return; // it will learn from our haves
+    if (this.#hidden.has(request.index)) return; // asked before it heard our donthave
+    if (this.#hidesCopies && !this.#shownAgain.has(request.index)) {
+      this.#torrent.firstCopies ??= new FirstCopies(this.#torrent.info.length);
+      if (!this.#torrent.firstCopies.mayFetch(request.index, this)) {
+        return this.#hide(request.index);
+      }
+    }
     if (this.#serveQueue.length >= MAX_QUEUED_REQUESTS) {
       throw new ProtocolError(`more than ${MAX_QUEUED_REQUESTS} requests queued`);
     }

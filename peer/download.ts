@@ -478,6 +478,17 @@ export class Download implements PieceSink {
     this.#fillAll();
   }
 
+  peerLost(peer: PeerHandle, index: number): void {
+    if (!this.#peers.has(peer)) return;
+    for (const dropped of this.#picker?.peerLost(peer, index) ?? []) {
+      const slot = this.#slotOf.get(dropped);
+      this.#slotOf.delete(dropped);
+      if (slot !== undefined) this.#slots!.give(slot);
+    }
+    // its requests for the piece went back to the pool: the others may take them
+    this.#fillAll();
+  }
+
   /** Tops up a peer's pipeline, and tells it whether we are interested. */
   #fill(peer: PeerHandle): void {
     const picker = this.#picker;

@@ -217,6 +217,37 @@ export class Picker {
     if (!this.#have.has(index)) this.#wanted.set(peer, this.#wanted.get(peer)! + 1);
   }
 
+  /**
+   * A peer no longer offers a piece (BEP 54 `lt_donthave`: a capped sharer sending it to
+   * someone else first). Its requests for the piece go back to the pool. Returns the piece
+   * when it was started here, nothing of it has come and no connected peer has it any more:
+   * it is dropped, so that it holds no place under `maxStarted` (the caller lets go of it).
+   */
+  peerLost(peer: PeerKey, index: number): number[] {
+    const pieces = this.#peers.get(peer);
+    if (!pieces?.has(index)) return [];
+    pieces.delete(index);
+    this.#availability[index]--;
+    if (!this.#have.has(index)) this.#wanted.set(peer, this.#wanted.get(peer)! - 1);
+    const progress = this.#progress.get(index);
+    if (!progress) return [];
+    const outstanding = this.#outstanding.get(peer);
+    for (let block = 0; block < progress.blocks; block++) {
+      if (!progress.requests.has(block, peer)) continue;
+      progress.requests.delete(block, peer);
+      outstanding?.delete(index * 65536 + block);
+      if (progress.requests.count(block) === 0 && !progress.received[block]) {
+        progress.unrequested++;
+      }
+    }
+    if (progress.owner === peer) progress.owner = undefined;
+    if (this.#availability[index] === 0 && progress.receivedCount === 0) {
+      this.#progress.delete(index);
+      return [index];
+    }
+    return [];
+  }
+
   /** True when `peer` has a piece we still need. */
   isInteresting(peer: PeerKey): boolean {
     return (this.#wanted.get(peer) ?? 0) > 0;

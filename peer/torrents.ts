@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { FirstCopies } from "./first_copies.ts";
 import type { Bitfield } from "../lib/bitfield.ts";
 import type { TorrentInfo } from "../lib/metainfo.ts";
 import type { TicketClaims } from "../lib/ticket.ts";
@@ -18,6 +19,8 @@ export interface PieceSink {
   /** A connection knows the remote's pieces and may be asked for blocks. */
   peerReady(peer: PeerHandle): void;
   peerHas(peer: PeerHandle, index: number): void;
+  /** The remote no longer offers a piece (BEP 54 `lt_donthave`). */
+  peerLost(peer: PeerHandle, index: number): void;
   peerUnchoked(peer: PeerHandle): void;
   peerChoked(peer: PeerHandle): void;
   /** A block arrived; `block` is only valid during the call. */
@@ -71,6 +74,8 @@ export interface HeldTorrent {
   readonly haveListeners: Set<(index: number) => void>;
   /** Connections open on it, closed when it stops being served. */
   readonly connections: Set<ServedConnection>;
+  /** Under an upload limit, which connection gets each piece's first copy (made on first use). */
+  firstCopies?: FirstCopies;
   /** Bytes of piece data received and sent for it over all its connections, past and present. */
   bytesReceived: number;
   bytesServed: number;
