@@ -1,6 +1,6 @@
 /**
  * The BitTorrent peer wire protocol (BEP 3) with the extension protocol (BEP 10): the
- * handshake, every message as a typed value, encoders, and `WireReader`, which reads a
+ * handshake, every message as a typed value, encoders, BEP 54's `lt_donthave`, and `WireReader`, which reads a
  * socket straight into one growable buffer and decodes messages from it, checking every
  * length against its limit before anything is allocated.
  *
@@ -10,6 +10,7 @@
  * @module
  */
 
+import type { BValue } from "./bencode.ts";
 import { ProtocolError } from "./errors.ts";
 import { BLOCK_LENGTH } from "./pieces.ts";
 
@@ -246,6 +247,35 @@ export function encodeExtended(extId: number, payload: Uint8Array): Uint8Array {
   bytes[5] = extId;
   bytes.set(payload, 6);
   return bytes;
+}
+
+/**
+ * What a remote's extension handshake (BEP 10) says of extension `name` in its "m"
+ * dictionary: its id (1-255, the one byte of an extended message), 0 when it turns the
+ * extension off, undefined when it does not mention it (the dictionary is additive: a later
+ * handshake changes only what it names) or names it with a value that is not an id.
+ */
+export function extensionIdOf(handshake: BValue, name: string): number | undefined {
+  if (!(handshake instanceof Map)) return undefined;
+  const extensions = handshake.get("m");
+  if (!(extensions instanceof Map)) return undefined;
+  const id = extensions.get(name);
+  return typeof id === "number" && Number.isInteger(id) && id >= 0 && id < 256 ? id : undefined;
+}
+
+/** BEP 54 `lt_donthave` <index>: the sender no longer offers a piece. */
+export function encodeDonthave(extId: number, index: number): Uint8Array {
+  const payload = new Uint8Array(4);
+  new DataView(payload.buffer).setUint32(0, index);
+  return encodeExtended(extId, payload);
+}
+
+/** The piece index of an `lt_donthave` payload, checked against the torrent's piece count. */
+export function decodeDonthave(payload: Uint8Array, pieceCount: number): number {
+  if (payload.length !== 4) throw new ProtocolError("lt_donthave is not 4 bytes");
+  const index = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0);
+  if (index >= pieceCount) throw new ProtocolError(`lt_donthave ${index} out of range`);
+  return index;
 }
 
 /** Encodes any message (convenient in tests; hot paths use the specific encoders). */

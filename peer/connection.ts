@@ -28,13 +28,16 @@ import {
   pieceCount,
 } from "../lib/pieces.ts";
 import {
+  decodeDonthave,
   encodeBitfield,
   encodeCancel,
+  encodeDonthave,
   encodeExtended,
   encodeHandshake,
   encodeHave,
   encodeKeepAlive,
   encodeSimple,
+  extensionIdOf,
   framePieceRun,
   PIECE_HEADER_LENGTH,
   REQUEST_MESSAGE_LENGTH,
@@ -482,15 +485,8 @@ export class PeerConnection implements PeerHandle {
     this.#sawExtensionHandshake = true;
     const dict = decode(payload);
     if (!(dict instanceof Map)) throw new ProtocolError("extension handshake is not a dictionary");
-    const extensions = dict.get("m");
-    if (extensions instanceof Map) {
-      const id = extensions.get("lt_donthave");
-      // BEP 10: 0 turns an extension off; ids are one byte
-      if (id === 0) this.#remoteDonthaveId = undefined;
-      else if (typeof id === "number" && Number.isInteger(id) && id > 0 && id < 256) {
-        this.#remoteDonthaveId = id;
-      }
-    }
+    const donthave = extensionIdOf(dict, "lt_donthave");
+    if (donthave !== undefined) this.#remoteDonthaveId = donthave || undefined; // 0: off
     const port = dict.get("p");
     if (typeof port === "number" && port > 0 && port < 65536) {
       this.#address = `${this.#conn.remoteAddr.hostname}:${port}`;
@@ -576,9 +572,7 @@ export class PeerConnection implements PeerHandle {
   /** Tells the remote we no longer have a piece another connection claimed, for a while. */
   #hide(index: number): void {
     this.#hidden.set(index, Date.now());
-    const payload = new Uint8Array(4);
-    new DataView(payload.buffer).setUint32(0, index);
-    this.#send(encodeExtended(this.#remoteDonthaveId!, payload));
+    this.#send(encodeDonthave(this.#remoteDonthaveId!, index));
     this.#showAgainTimer ??= setInterval(() => this.#showAgain(), SHOW_AGAIN_MS / 4);
   }
 
@@ -599,9 +593,7 @@ export class PeerConnection implements PeerHandle {
 
   /** BEP 54: the remote no longer offers a piece. */
   #onDonthave(payload: Uint8Array): void {
-    if (payload.length !== 4) throw new ProtocolError("lt_donthave is not 4 bytes");
-    const index = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0);
-    if (index >= this.#pieceCount) throw new ProtocolError(`lt_donthave ${index} out of range`);
+    const index = decodeDonthave(payload, this.#pieceCount);
     if (!this.#pieces.has(index)) return;
     this.#pieces.delete(index);
     if (this.#ready) this.#torrent.sink?.peerLost(this, index);

@@ -7,64 +7,13 @@
  */
 
 import assert from "node:assert/strict";
-import { type BDict, encode } from "../lib/bencode.ts";
-import { generateIdentity, type Identity } from "../lib/identity.ts";
-import type { ByteConn } from "../lib/transport.ts";
-import {
-  encodeExtended,
-  encodeHandshake,
-  encodeRequest,
-  encodeSimple,
-  WireReader,
-} from "../lib/wire.ts";
+import { generateIdentity } from "../lib/identity.ts";
+import { encodeRequest } from "../lib/wire.ts";
 import { MAX_SERVED_PER_USER, MAX_SERVED_PER_USER_FILE } from "../peer/serving_caps.ts";
 import { type JsonReply, sha1OfFile, startSwarm, within, writeRandomFile } from "./harness.ts";
-import { connectRawTls, rawTrackerLink } from "./raw_tls.ts";
+import { connectAsMember, type RawPeer, rawTrackerLink } from "./raw_tls.ts";
 
 const KiB = 1024;
-const encoder = new TextEncoder();
-
-/** One of the member's raw connections to the seeder, and whether it was served. */
-interface RawPeer {
-  conn: ByteConn;
-  reader: WireReader;
-  served: boolean;
-}
-
-/**
- * Connects to the seeder as `identity`, presents `ticket` for `infoHash`, and waits for the
- * seeder's answer: an unchoke (served) or the connection closed (refused).
- */
-async function connectAsMember(
-  port: number,
-  identity: Identity,
-  file: { infoHash: Uint8Array; ticket: string },
-): Promise<RawPeer> {
-  const conn = await connectRawTls(port, identity);
-  const reader = new WireReader(conn);
-  await conn.write(encodeHandshake(file.infoHash, crypto.getRandomValues(new Uint8Array(20))));
-  await reader.readHandshake();
-  const handshake = new Map<string, unknown>([
-    ["m", new Map()],
-    ["ticket", encoder.encode(file.ticket)],
-  ]) as BDict;
-  await conn.write(encodeExtended(0, encode(handshake)));
-  await conn.write(encodeSimple("interested"));
-  const served = await within(
-    (async () => {
-      try {
-        for (let message = await reader.next(); message; message = await reader.next()) {
-          if (message.type === "unchoke") return true;
-        }
-      } catch {
-        // reset: refused all the same
-      }
-      return false;
-    })(),
-    "the seeder to serve or refuse a connection",
-  );
-  return { conn, reader, served };
-}
 
 /** Asks for the first block on a served connection; resolves when the piece arrives. */
 async function firstBlock(peer: RawPeer): Promise<Uint8Array> {

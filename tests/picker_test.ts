@@ -438,6 +438,64 @@ Deno.test("removePeer returns its requests to the pool", async (t) => {
   });
 });
 
+Deno.test("peerLost: a peer takes a piece back (BEP 54 lt_donthave)", async (t) => {
+  await t.step("its requests for the piece go to another peer that has it", () => {
+    const picker = makePicker(2, { randomFirst: 0 });
+    picker.addPeer("A", field(2, "all"));
+    picker.addPeer("B", field(2, "all"));
+    const a = picker.pick("A", 32);
+    assert.ok(a.every((r) => r.index === 0));
+    deliver(picker, "A", a.slice(0, 4));
+    assert.deepEqual(picker.peerLost("A", 0), [], "B still has it");
+    assert.equal(picker.outstanding("A"), 0);
+    const b = picker.pick("B", 100);
+    assert.deepEqual(
+      blocks(b.filter((r) => r.index === 0)).sort(),
+      range(4, 32).map((i) => `0:${i}`).sort(),
+    );
+    // A is not asked for it again, and a late block from A is not wanted
+    assert.ok(picker.pick("A", 100).every((r) => r.index === 1));
+    assert.equal(picker.blockReceived("A", 0, 5 * BLOCK_LENGTH).accepted, false);
+  });
+
+  await t.step("a started piece with nothing in and no other holder is dropped", () => {
+    const picker = makePicker(3, { randomFirst: 0, maxStarted: 1 });
+    picker.addPeer("S", field(3, "all"));
+    assert.ok(picker.pick("S", 32).every((r) => r.index === 0));
+    assert.deepEqual(picker.pick("S", 32), [], "maxStarted 1: piece 0 holds the place");
+    assert.deepEqual(picker.peerLost("S", 0), [0]);
+    assert.equal(picker.unavailablePieces(), 1);
+    // the place is free: the next piece starts at once
+    assert.ok(picker.pick("S", 32).every((r) => r.index === 1));
+    // shown again, piece 0 starts afresh
+    picker.peerHas("S", 0);
+    assert.equal(picker.unavailablePieces(), 0);
+  });
+
+  await t.step("a piece with blocks in is kept for when it is offered again", () => {
+    const picker = makePicker(1, { randomFirst: 0 });
+    picker.addPeer("S", field(1, "all"));
+    deliver(picker, "S", picker.pick("S", 32).slice(0, 3));
+    assert.deepEqual(picker.peerLost("S", 0), []);
+    assert.equal(picker.isInteresting("S"), false, "S offers nothing we lack");
+    picker.peerHas("S", 0);
+    assert.equal(picker.isInteresting("S"), true);
+    assert.equal(picker.pick("S", 100).length, 29, "the three blocks in are kept");
+  });
+
+  await t.step("a piece the peer never had, a peer unknown, or twice: nothing changes", () => {
+    const picker = makePicker(2, { randomFirst: 0 });
+    picker.addPeer("A", field(2, [1]));
+    assert.deepEqual(picker.peerLost("A", 0), []);
+    assert.deepEqual(picker.peerLost("nobody", 1), []);
+    assert.equal(picker.unavailablePieces(), 1);
+    assert.deepEqual(picker.peerLost("A", 1), []);
+    assert.deepEqual(picker.peerLost("A", 1), []);
+    assert.equal(picker.unavailablePieces(), 2);
+    assert.equal(picker.isInteresting("A"), false);
+  });
+});
+
 Deno.test("maxStarted bounds the pieces in progress", async (t) => {
   await t.step("no new piece starts while full; blocks of started ones still go out", () => {
     const picker = makePicker(8, { randomFirst: 0, maxStarted: 2 });
@@ -716,12 +774,16 @@ Deno.test("contributors", () => {
 
 Deno.test("seeded simulation keeps every invariant to completion", async (t) => {
   let failures = 0;
+  let droppedOnLoss = 0;
   for (let seed = 1; seed <= 16; seed++) {
     await t.step(`seed ${seed}`, () => {
-      failures += simulate(seed);
+      const outcome = simulate(seed);
+      failures += outcome.failures;
+      droppedOnLoss += outcome.droppedOnLoss;
     });
   }
   assert.ok(failures >= 10, `only ${failures} failed pieces: pieceFailed is barely exercised`);
+  assert.ok(droppedOnLoss >= 5, `only ${droppedOnLoss} pieces dropped on lt_donthave`);
 });
 
 Deno.test("seeded simulation with maxStarted 3 keeps the bound and completes", async (t) => {
@@ -733,13 +795,16 @@ Deno.test("seeded simulation with maxStarted 3 keeps the bound and completes", a
 });
 
 /**
- * Random peers join, leave, choke, announce pieces, request and deliver blocks (some pieces
- * fail their hash), while a model checks: every request is for a piece the peer has, a block
+ * Random peers join, leave, choke, announce pieces and take them back (BEP 54), request and
+ * deliver blocks (some pieces fail their hash), while a model checks: every request is for a piece the peer has, a block
  * we lack, never one already asked of that peer; every delivery of a live request is
  * accepted; cancels name exactly the other peers asked; outstanding counts and endgame agree;
  * and the download completes.
  */
-function simulate(seed: number, maxStarted?: number): number {
+function simulate(
+  seed: number,
+  maxStarted?: number,
+): { failures: number; droppedOnLoss: number } {
   const random = seededRandom(seed);
   const int = (n: number) => Math.floor(random() * n);
   const fileLength = 12 * PIECE_LENGTH + 20_000 + seed;
@@ -756,7 +821,11 @@ function simulate(seed: number, maxStarted?: number): number {
   const live = new Map<string, Set<string>>();
   const received = new Map<number, Set<number>>();
   const verified = new Set<number>();
+  /** Pieces the seed told us it no longer has, until it announces them again. */
+  const hidden = new Set<number>();
   let failures = 0;
+  let lost = 0;
+  let droppedOnLoss = 0;
 
   const join = (peer: string, pieces: number[]) => {
     peerPieces.set(peer, new Set(pieces));
@@ -818,14 +887,47 @@ function simulate(seed: number, maxStarted?: number): number {
         }
       }
     } else if (action < 0.85 && peer !== "seed") {
-      // the seed stays, so every piece keeps a holder and nothing is dropped
-      assert.deepEqual(picker.removePeer(peer), []);
+      // the seed stays: only a piece it hides for now may lose its last holder
+      const dropped = picker.removePeer(peer);
       peerPieces.delete(peer);
       live.delete(peer);
+      for (const index of dropped) {
+        assert.ok(hidden.has(index), `piece ${index} dropped while the seed has it`);
+        assert.ok(![...peerPieces.values()].some((pieces) => pieces.has(index)));
+        received.delete(index); // its blocks go with it
+      }
       join(`${peer}'`, range(0, count).filter(() => random() < 0.5));
     } else if (action < 0.9) {
       picker.releaseRequests(peer);
       live.get(peer)!.clear();
+    } else if (action < 0.95) {
+      // lt_donthave: even the seed hides pieces for a while (a capped sharer does)
+      const held = [...peerPieces.get(peer)!];
+      if (held.length === 0) continue;
+      const index = held[int(held.length)];
+      const dropped = picker.peerLost(peer, index);
+      lost++;
+      peerPieces.get(peer)!.delete(index);
+      if (peer === "seed") hidden.add(index);
+      for (const key of live.get(peer)!) {
+        if (Number(key.split(":")[0]) === index) live.get(peer)!.delete(key);
+      }
+      const holders = [...peerPieces.values()].filter((pieces) => pieces.has(index)).length;
+      if (dropped.length > 0) {
+        droppedOnLoss++;
+        assert.deepEqual(dropped, [index]);
+        assert.equal(holders, 0, `piece ${index} dropped while a peer has it`);
+        assert.ok(!received.has(index), `piece ${index} dropped with blocks in`);
+        assert.ok(
+          ![...live.values()].some((keys) => [...keys].some((k) => k.startsWith(`${index}:`))),
+        );
+      }
+    } else if (peer === "seed" && hidden.size > 0) {
+      // the seed shows a hidden piece again
+      const index = [...hidden][int(hidden.size)];
+      hidden.delete(index);
+      peerPieces.get(peer)!.add(index);
+      picker.peerHas(peer, index);
     } else {
       const index = int(count);
       peerPieces.get(peer)!.add(index);
@@ -842,6 +944,7 @@ function simulate(seed: number, maxStarted?: number): number {
     }
   }
   assert.equal(picker.isComplete, true, `seed ${seed}: not complete`);
+  assert.ok(lost >= 30, `only ${lost} pieces lost: peerLost is barely exercised`);
   assert.equal(verified.size, count);
-  return failures;
+  return { failures, droppedOnLoss };
 }

@@ -1,7 +1,7 @@
 /**
  * A raw TLS connection for tests that speak the wire by hand, as a hostile or homemade client
  * would: it presents a certificate of its own (a fresh identity) and accepts whatever
- * certificate the far end shows.
+ * certificate the far end shows; and a member's peer connection made with one, ticket in hand.
  */
 
 import * as net from "node:net";
@@ -9,7 +9,10 @@ import * as tls from "node:tls";
 import { encodeFrame, FrameDecoder } from "../lib/frame.ts";
 import { generateIdentity, type Identity } from "../lib/identity.ts";
 import { PROTOCOL_VERSION } from "../lib/protocol.ts";
+import { type BDict, encode } from "../lib/bencode.ts";
 import { type ByteConn, connectTracker } from "../lib/transport.ts";
+import { encodeExtended, encodeHandshake, encodeSimple, WireReader } from "../lib/wire.ts";
+import { within } from "../scripts/processes.ts";
 
 /**
  * Connects to 127.0.0.1:`port` over TLS presenting `identity` (default: a new one); checks
@@ -92,4 +95,48 @@ export async function rawTrackerLink(
     frames: replies as readonly Record<string, unknown>[],
     closed: closed.promise,
   };
+}
+
+/** One of the member's raw connections to the seeder, and whether it was served. */
+export interface RawPeer {
+  conn: ByteConn;
+  reader: WireReader;
+  served: boolean;
+}
+
+/**
+ * Connects to the seeder as `identity`, presents `ticket` for `infoHash`, and waits for the
+ * seeder's answer: an unchoke (served) or the connection closed (refused). `extensions` is
+ * the extension handshake's "m" (BEP 10), the extensions this client takes.
+ */
+export async function connectAsMember(
+  port: number,
+  identity: Identity,
+  file: { infoHash: Uint8Array; ticket: string },
+  extensions: BDict = new Map(),
+): Promise<RawPeer> {
+  const conn = await connectRawTls(port, identity);
+  const reader = new WireReader(conn);
+  await conn.write(encodeHandshake(file.infoHash, crypto.getRandomValues(new Uint8Array(20))));
+  await reader.readHandshake();
+  const handshake = new Map<string, unknown>([
+    ["m", extensions],
+    ["ticket", new TextEncoder().encode(file.ticket)],
+  ]) as BDict;
+  await conn.write(encodeExtended(0, encode(handshake)));
+  await conn.write(encodeSimple("interested"));
+  const served = await within(
+    (async () => {
+      try {
+        for (let message = await reader.next(); message; message = await reader.next()) {
+          if (message.type === "unchoke") return true;
+        }
+      } catch {
+        // reset: refused all the same
+      }
+      return false;
+    })(),
+    "the seeder to serve or refuse a connection",
+  );
+  return { conn, reader, served };
 }

@@ -21,9 +21,12 @@ import {
 } from "../../lib/pieces.ts";
 import {
   type ByteSource,
+  decodeDonthave,
   decodeHandshake,
+  encodeDonthave,
   encodeHandshake,
   encodeMessage,
+  extensionIdOf,
   HANDSHAKE_LENGTH,
   MessageId,
   type WireLimits,
@@ -31,6 +34,7 @@ import {
   WireReader,
 } from "../../lib/wire.ts";
 import { concatBytes } from "../../lib/bytes.ts";
+import { bencodeValue } from "./codecs.ts";
 import {
   anyBytes,
   asyncOutcomeOf,
@@ -440,6 +444,55 @@ export const streamProperties: NamedProperty[] = [
               "the buffer grew for a refused length",
             );
           }
+        },
+      ),
+  },
+  {
+    name: "wire.donthave",
+    claim: "any lt_donthave payload gives a piece of the torrent or throws ProtocolError; " +
+      "encoded ones round-trip with the remote's extension id",
+    testRuns: 2000,
+    build: () =>
+      fc.property(
+        fc.integer({ min: 1, max: 255 }),
+        fc.integer({ min: 1, max: 1 << 21 }),
+        u32,
+        fc.oneof(anyBytes, fc.uint8Array({ minLength: 4, maxLength: 4 })),
+        (extId, pieces, index, payload) => {
+          const message = encodeDonthave(extId, index);
+          assert.equal(message[4], MessageId.extended);
+          assert.equal(message[5], extId);
+          const sent = outcomeOf(() => decodeDonthave(message.subarray(6), pieces), [
+            ProtocolError,
+          ]);
+          if (index < pieces) assert.deepEqual(sent, { ok: true, value: index });
+          else assert.equal(sent.ok, false);
+          const outcome = outcomeOf(() => decodeDonthave(payload, pieces), [ProtocolError]);
+          if (outcome.ok) {
+            assert.equal(payload.length, 4);
+            assert.ok(Number.isInteger(outcome.value) && outcome.value < pieces);
+          }
+        },
+      ),
+  },
+  {
+    name: "wire.extension_ids",
+    claim: "any extension handshake gives an id of one byte, 0 (off) or nothing; " +
+      "the id it names comes back",
+    testRuns: 1000,
+    build: () =>
+      fc.property(
+        bencodeValue,
+        fc.oneof(fc.integer({ min: 0, max: 255 }), bencodeValue),
+        bencodeValue,
+        (handshake, id, other) => {
+          const any = extensionIdOf(handshake, "lt_donthave");
+          assert.ok(any === undefined || (Number.isInteger(any) && any >= 0 && any < 256));
+          const named = new Map([["m", new Map([["lt_donthave", id], ["x", other]])]]);
+          const expected = typeof id === "number" && Number.isInteger(id) && id >= 0 && id < 256
+            ? id
+            : undefined;
+          assert.equal(extensionIdOf(named, "lt_donthave"), expected);
         },
       ),
   },
