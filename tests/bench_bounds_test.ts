@@ -78,6 +78,6 @@ Deno.test("fluid bounds, worked by hand (64 MiB, 8 MiB/s)", async (t) => {
   });
 });
 
-Deno.test("mostSent: a cap's rate over the run plus the bucket's second, with 5% to spare", () => {
-  close(mostSent(MiB, 9), 10 * MiB * 1.05);
+Deno.test("mostSent: a cap's rate over the run plus the bucket's quarter second, with 5% to spare", () => {
+  close(mostSent(MiB, 9), 9.25 * MiB * 1.05);
 });

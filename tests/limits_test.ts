@@ -17,7 +17,7 @@ Deno.test("RateLimiter: no limit passes at once; lifting a limit releases whoeve
   assert.equal(open.saturated, false);
 
   const limited = new RateLimiter(1024);
-  // the bucket starts with a second's worth; this take leaves a debt of about 11 days
+  // the bucket starts with a quarter second's worth; this take leaves a debt of about 11 days
   await limited.take(1e9);
   const waiting = limited.take(1);
   assert.equal(limited.saturated, true);
