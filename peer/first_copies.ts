@@ -13,6 +13,11 @@
  * nobody else with the piece, the sharer shows it the piece again after `SHOW_AGAIN_MS` and
  * then serves it (peer/connection.ts).
  *
+ * A member who asks for every piece first and then fetches slowly, or not at all, costs the
+ * others that `SHOW_AGAIN_MS` once per piece and connection, no more: a piece shown again is
+ * served to whoever asks. State is one slot per piece of the file, freed when its claimant
+ * leaves.
+ *
  * @module
  */
 
