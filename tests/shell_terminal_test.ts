@@ -1,67 +1,11 @@
 /**
  * The shell on a terminal: a prompt that names the user, and line editing. A pseudo-terminal
- * comes from util-linux `script`; the test is skipped where that is missing.
+ * comes from util-linux `script` (tests/pty.ts); the tests are skipped where that is missing.
  */
 
 import assert from "node:assert/strict";
-import { JsonShell, MAIN, TempDir, TrackerProcess, within } from "./harness.ts";
-
-const hasScript =
-  new Deno.Command("script", { args: ["--version"], stdout: "null", stderr: "null" })
-    .outputSync().success;
-
-/** A client on a pseudo-terminal: keys typed in, the screen read until some text shows. */
-function startTerminal(trackerPort: number, stateHome: string, cwd?: string) {
-  const client =
-    `'${Deno.execPath()}' run -A '${MAIN}' client 127.0.0.1 0 127.0.0.1 ${trackerPort}`;
-  const child = new Deno.Command("script", {
-    args: ["-qfec", client, "/dev/null"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-    cwd,
-    env: { NO_COLOR: "1", TERM: "xterm", XDG_STATE_HOME: stateHome },
-  }).spawn();
-  const input = child.stdin.getWriter();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let screen = "";
-  /** Everything shown, for checks that something never appeared. */
-  let everything = "";
-  const waitFor = async (text: string) => {
-    while (!screen.includes(text)) {
-      const { value, done } = await within(reader.read(), `"${text}" on the terminal`)
-        .catch((error) => {
-          throw new Error(`${error.message}; the terminal shows: ${JSON.stringify(screen)}`);
-        });
-      if (done) throw new Error(`terminal closed before "${text}": ${screen}`);
-      screen += value;
-      everything += value;
-    }
-    const at = screen.indexOf(text) + text.length;
-    const seen = screen.slice(0, at);
-    screen = screen.slice(at);
-    return seen;
-  };
-  const type = (keys: string) => input.write(new TextEncoder().encode(keys));
-  return {
-    child,
-    waitFor,
-    type,
-    get everything() {
-      return everything;
-    },
-    async [Symbol.asyncDispose]() {
-      await input.close().catch(() => {});
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already exited
-      }
-      await child.status;
-      await reader.cancel().catch(() => {});
-    },
-  };
-}
+import { JsonShell, TempDir, TrackerProcess, within } from "./harness.ts";
+import { hasScript, startTerminal } from "./pty.ts";
 
 Deno.test({
   name: "terminal: prompt, line editing and history",
@@ -69,69 +13,32 @@ Deno.test({
   async fn() {
     await using dir = await TempDir.create();
     await using tracker = await TrackerProcess.start(dir.join("tracker.db"));
-    const client =
-      `'${Deno.execPath()}' run -A '${MAIN}' client 127.0.0.1 0 127.0.0.1 ${tracker.port}`;
-    const child = new Deno.Command("script", {
-      args: ["-qfec", client, "/dev/null"],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "null",
-      // its own state: the user's history and pins stay out of it
-      env: { NO_COLOR: "1", TERM: "xterm", XDG_STATE_HOME: dir.join("state") },
-    }).spawn();
-    const input = child.stdin.getWriter();
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let screen = "";
-    const waitFor = async (text: string) => {
-      while (!screen.includes(text)) {
-        const { value, done } = await within(reader.read(), `"${text}" on the terminal`)
-          .catch((error) => {
-            throw new Error(`${error.message}; the terminal shows: ${JSON.stringify(screen)}`);
-          });
-        if (done) throw new Error(`terminal closed before "${text}": ${screen}`);
-        screen += value;
-      }
-      const at = screen.indexOf(text) + text.length;
-      const seen = screen.slice(0, at);
-      screen = screen.slice(at);
-      return seen;
-    };
-    const type = (keys: string) => input.write(new TextEncoder().encode(keys));
-    try {
-      await waitFor("swarmshare> ");
-      await type("create_user tty pw\r");
-      await waitFor('user "tty" created');
-      await waitFor("swarmshare> ");
-      // edit the line before sending it: type a typo, erase it with backspace
-      await type("login tty pwx\x7f\r");
-      await waitFor("logged in as tty");
-      await waitFor("tty> ");
-      await type("create_group term\r");
-      await waitFor("you are its owner");
-      await waitFor("tty> ");
-      // arrow up recalls the last command; editing it turns it into a new one
-      await type("\x1b[A\x7f\x7f\x7f\x7fzzz\r");
-      await waitFor('group "zzz" created');
-      await waitFor("tty> ");
-      // lines with passwords are not in the history: three steps up go past both groups to
-      // nothing, where an unfiltered history would offer "login tty pw"
-      await type("\x1b[A\x1b[A\x1b[A\r");
-      await type("list_groups\r");
-      const recalled = await waitFor("GROUP");
-      assert.ok(recalled.includes("create_group term"), recalled);
-      assert.ok(!recalled.includes("login") && !recalled.includes("already"), recalled);
-      await type("\x04"); // Ctrl-D: end of input
-      assert.equal((await within(child.status, "the shell to exit")).code, 0);
-    } finally {
-      await input.close().catch(() => {});
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already exited
-      }
-      await child.status;
-      await reader.cancel().catch(() => {});
-    }
+    // its own state: the user's history and pins stay out of it
+    await using term = startTerminal({ trackerPort: tracker.port, stateHome: dir.join("state") });
+    await term.waitFor("swarmshare> ");
+    await term.type("create_user tty pw\r");
+    await term.waitFor('user "tty" created');
+    await term.waitFor("swarmshare> ");
+    // edit the line before sending it: type a typo, erase it with backspace
+    await term.type("login tty pwx\x7f\r");
+    await term.waitFor("logged in as tty");
+    await term.waitFor("tty> ");
+    await term.type("create_group term\r");
+    await term.waitFor("you are its owner");
+    await term.waitFor("tty> ");
+    // arrow up recalls the last command; editing it turns it into a new one
+    await term.type("\x1b[A\x7f\x7f\x7f\x7fzzz\r");
+    await term.waitFor('group "zzz" created');
+    await term.waitFor("tty> ");
+    // lines with passwords are not in the history: three steps up go past both groups to
+    // nothing, where an unfiltered history would offer "login tty pw"
+    await term.type("\x1b[A\x1b[A\x1b[A\r");
+    await term.type("list_groups\r");
+    const recalled = await term.waitFor("GROUP");
+    assert.ok(recalled.includes("create_group term"), recalled);
+    assert.ok(!recalled.includes("login") && !recalled.includes("already"), recalled);
+    await term.type("\x04"); // Ctrl-D: end of input
+    assert.equal((await within(term.child.status, "the shell to exit")).code, 0);
   },
 });
 
@@ -146,7 +53,11 @@ Deno.test({
     await Deno.writeTextFile(dir.join("work/notes about.txt"), "x");
     const secret = "s3cret-Pass";
     {
-      await using term = startTerminal(tracker.port, home, dir.join("work"));
+      await using term = startTerminal({
+        trackerPort: tracker.port,
+        stateHome: home,
+        cwd: dir.join("work"),
+      });
       await term.waitFor("swarmshare> ");
       // create_user without a password asks twice with echo off; a mismatch is refused
       await term.type("create_user tty\r");
@@ -216,7 +127,7 @@ Deno.test({
       !saved.includes(secret) && !saved.includes("login") && !saved.includes("create_user"),
     );
     // and comes back at the next login: two steps up recall the last commands of before
-    await using term = startTerminal(tracker.port, home);
+    await using term = startTerminal({ trackerPort: tracker.port, stateHome: home });
     await term.waitFor("swarmshare> ");
     await term.type(`login tty ${secret}\r`);
     await term.waitFor("tty> ");
@@ -243,7 +154,11 @@ Deno.test({
     await seeder.ok(`upload_file ${dir.join("big.bin")} g`);
     await seeder.ok("set_limits 16 none"); // 4 MiB at 16 KiB/s: the download runs for minutes
     await Deno.mkdir(dir.join("into"));
-    await using term = startTerminal(tracker.port, dir.join("state"), dir.join("into"));
+    await using term = startTerminal({
+      trackerPort: tracker.port,
+      stateHome: dir.join("state"),
+      cwd: dir.join("into"),
+    });
     await term.waitFor("swarmshare> ");
     await term.type("create_user leech pw\r");
     await term.waitFor("created");
