@@ -48,8 +48,12 @@ export interface CommandContext {
    * when they abandon it (Ctrl-C). Absent without a terminal: nobody to ask.
    */
   askSecret?(prompt: string): Promise<string>;
-  /** Asks the person at the terminal a yes/no question (default no). Absent without one. */
-  confirm?(question: string): Promise<boolean>;
+  /**
+   * Asks the person at the terminal a yes/no question: `answerIfEmpty` (default no) unless
+   * they type the other answer; undefined when they abandon it (Ctrl-C). Absent without a
+   * terminal.
+   */
+  confirm?(question: string, answerIfEmpty?: boolean): Promise<boolean | undefined>;
   /** The terminal's width in columns; undefined on a pipe. */
   columns?: number;
 }
@@ -381,16 +385,31 @@ const COMMAND_LIST: Command[] = [
     name: "cancel_download",
     params: ["group_id", "file_name"],
     flags: ["--keep", "--delete"],
-    summary: "stop and forget a download; its part file is kept (--keep, the default) " +
-      "for a later download_file, or deleted (--delete)",
+    summary: "stop and forget a download; its part file is kept (--keep) for a later " +
+      "download_file, or deleted (--delete)",
+    details: "Without either flag, a terminal asks whether to keep the part file (Enter " +
+      "keeps it); from a pipe, a script or in --json it is kept, and the reply says so.",
     example: "cancel_download films big.iso --delete",
-    async run({ session }, [group, name, flag]) {
-      const keep = flag !== "--delete";
-      const data = await session.cancelDownload(
-        checkId("group", group),
-        checkFileName(name),
-        keep,
-      );
+    async run({ session, terminal, confirm }, [group, name, flag]) {
+      checkId("group", group);
+      checkFileName(name);
+      let keep = flag !== "--delete";
+      // a person at a terminal in text mode is asked; --json and pipes keep the part file
+      if (flag === undefined && terminal && confirm) {
+        const part = session.partToCancel(group, name);
+        const answer = await confirm(
+          `keep the part file ${part.part_path} (${part.pieces_done} of ${part.pieces_total} ` +
+            `pieces verified)? [Y/n] `,
+          true,
+        );
+        if (answer === undefined) {
+          throw new UserError(
+            `not cancelled: no answer was given; the download of "${name}" goes on`,
+          );
+        }
+        keep = answer;
+      }
+      const data = await session.cancelDownload(group, name, keep);
       const head = `cancelled download of "${name}" in group "${group}"`;
       const text = keep
         ? `${head}; kept its part file ${data.part_path} (${data.pieces_done} of ` +

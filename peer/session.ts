@@ -24,6 +24,7 @@ import { importPublicKey } from "../lib/ticket.ts";
 import type { PeerContext } from "./connection.ts";
 import {
   type DownloadCancelled,
+  type DownloadPart,
   type DownloadStarted,
   type DownloadStatus,
   type FileEvent,
@@ -456,6 +457,11 @@ export class ClientSession {
 
   resumeDownload(group: string, name: string): Promise<DownloadStarted> {
     return this.#requireFiles().resumeDownload(group, name);
+  }
+
+  /** The part file cancelling this download would keep or delete (see `FileSharing`). */
+  partToCancel(group: string, name: string): DownloadPart {
+    return this.#requireFiles().partToCancel(group, name);
   }
 
   cancelDownload(group: string, name: string, keepPart: boolean): Promise<DownloadCancelled> {

@@ -187,7 +187,10 @@ export class Shell {
       if (answer === undefined) throw new UserError("cancelled: no password was given");
       return answer;
     };
-    context.confirm = async (question) => isYes(await this.#ask(question, false));
+    context.confirm = async (question, answerIfEmpty = false) => {
+      const answer = await this.#ask(question, false);
+      return answer === undefined ? undefined : answerOf(answer, answerIfEmpty);
+    };
     return context;
   }
 
@@ -415,7 +418,15 @@ export class Shell {
 /** `y` or `yes` (any case); anything else is the default. */
 function isYes(answer: string | undefined, ifAbandoned = false): boolean {
   if (answer === undefined) return ifAbandoned;
-  return /^\s*y(es)?\s*$/i.test(answer);
+  return answerOf(answer, false);
+}
+
+/**
+ * A yes/no answer: the answer that is not the default only when typed as such (`y`, `yes`,
+ * `n`, `no`, any case), so that a slip of the keyboard never picks the other one.
+ */
+function answerOf(answer: string, answerIfEmpty: boolean): boolean {
+  return answerIfEmpty ? !/^\s*no?\s*$/i.test(answer) : /^\s*y(es)?\s*$/i.test(answer);
 }
 
 /**

@@ -4,7 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { JsonShell, TempDir, TrackerProcess, within } from "./harness.ts";
+import { partPathFor } from "../peer/storage.ts";
+import { JsonShell, runScript, TempDir, TrackerProcess, within } from "./harness.ts";
 import { hasScript, startTerminal } from "./pty.ts";
 
 Deno.test({
@@ -184,6 +185,110 @@ Deno.test({
     await term.type("\x04");
     await term.waitFor("quit anyway? [y/N] ");
     await term.type("y\r");
+    assert.equal((await within(term.child.status, "the shell to exit")).code, 0);
+  },
+});
+
+Deno.test({
+  name: "terminal: cancel_download asks whether to keep the part file; a pipe keeps it",
+  ignore: !hasScript,
+  async fn() {
+    await using dir = await TempDir.create();
+    await using tracker = await TrackerProcess.start(dir.join("tracker.db"));
+    await using seeder = JsonShell.start(tracker.port);
+    await seeder.ok("create_user seed pw");
+    await seeder.ok("login seed pw");
+    await seeder.ok("create_group g");
+    await seeder.ok("create_user leech pw");
+    await Deno.writeFile(dir.join("big.bin"), new Uint8Array(4 * 1024 * 1024).fill(7));
+    await seeder.ok(`upload_file ${dir.join("big.bin")} g`);
+    await seeder.ok("set_limits 16 none"); // 8 pieces at 16 KiB/s: the download runs for minutes
+    for (const into of ["piped", "into"]) await Deno.mkdir(dir.join(into));
+
+    await using term = startTerminal({
+      trackerPort: tracker.port,
+      stateHome: dir.join("state"),
+      cwd: dir.join("into"),
+    });
+    await term.waitFor("swarmshare> ");
+    await term.type("login leech pw\r");
+    await term.waitFor("leech> ");
+    await term.type("join_group g\r");
+    await term.waitFor("waiting for its owner");
+    await seeder.ok("accept_request g leech");
+
+    // from a pipe nobody is asked: the part file is kept, and the reply says so
+    const piped = await runScript(tracker.port, [
+      "login leech pw",
+      `download_file g big.bin ${dir.join("piped")}`,
+      "cancel_download g big.bin",
+    ]);
+    const pipedPart = partPathFor(dir.join("piped/big.bin"));
+    assert.ok(
+      piped.stdout.some((line) =>
+        line.startsWith(
+          'cancelled download of "big.bin" in group "g"; kept its part file ' +
+            `${pipedPart} (`,
+        )
+      ),
+      piped.stdout.join("\n"),
+    );
+    assert.ok(!piped.stdout.some((line) => line.includes("[Y/n]")), piped.stdout.join("\n"));
+    await Deno.stat(pipedPart);
+
+    const part = partPathFor(dir.join("into/big.bin"));
+    const question = new RegExp(
+      String.raw`keep the part file ${RegExp.escape(part)} \(\d+ of 8 pieces verified\)\? ` +
+        String.raw`\[Y/n\] `,
+    );
+    await term.type("download_file g big.bin .\r");
+    await term.waitFor("see show_downloads");
+    await term.waitFor("]> "); // the prompt sums up the download: leech [1↓ ...]>
+
+    // Ctrl-C at the question cancels nothing
+    await term.type("cancel_download g big.bin\r");
+    await term.waitFor(question);
+    await term.type("\x03");
+    await term.waitFor(
+      'error: not cancelled: no answer was given; the download of "big.bin" goes on',
+    );
+    await term.waitFor("]> ");
+    await term.type("show_downloads\r");
+    await term.waitFor("[D] [g] big.bin");
+    await term.waitFor("]> ");
+
+    // Enter keeps the part file
+    await term.type("cancel_download g big.bin\r");
+    await term.waitFor(question);
+    await term.type("\r");
+    await term.waitFor(`kept its part file ${part} (`);
+    await term.waitFor("leech> ");
+    await Deno.stat(part);
+
+    // n deletes it
+    await term.type("download_file g big.bin .\r");
+    await term.waitFor("(to ");
+    await term.waitFor("]> ");
+    await term.type("cancel_download g big.bin\r");
+    await term.waitFor(question);
+    await term.type("n\r");
+    await term.waitFor(`deleted its part file ${part}`);
+    await term.waitFor("leech> ");
+    await assert.rejects(Deno.stat(part), Deno.errors.NotFound);
+
+    // a flag asks nothing
+    await term.type("download_file g big.bin .\r");
+    await term.waitFor("see show_downloads");
+    await term.waitFor("]> ");
+    await term.type("cancel_download g big.bin --keep\r");
+    const flagged = await term.waitFor(`kept its part file ${part} (`);
+    assert.ok(!flagged.includes("[Y/n]"), JSON.stringify(flagged));
+    await term.waitFor("leech> ");
+
+    await term.type("help cancel_download\r");
+    await term.waitFor("(Enter keeps it)");
+    await term.waitFor("leech> ");
+    await term.type("\x04"); // nothing runs: Ctrl-D leaves without asking
     assert.equal((await within(term.child.status, "the shell to exit")).code, 0);
   },
 });
