@@ -204,6 +204,7 @@ const COMMAND_LIST: Command[] = [
       const more = restored > 0
         ? `; serving ${restored} shared file${restored === 1 ? "" : "s"} again`
         : "";
+      context.log?.info(`logged in as ${user}${more}`);
       return { data, text: `logged in as ${user}${more}` };
     },
   },
@@ -362,8 +363,12 @@ const COMMAND_LIST: Command[] = [
     params: ["group_id", "file_name"],
     summary: "pause a download, keeping its pieces; it stays paused after a restart",
     example: "pause_download films big.iso",
-    async run({ session }, [group, name]) {
+    async run({ session, log }, [group, name]) {
       const data = await session.pauseDownload(checkId("group", group), checkFileName(name));
+      log?.info(
+        `download of "${name}" from group "${group}" paused: ${data.pieces_done} of ` +
+          `${data.pieces_total} pieces verified`,
+      );
       return {
         data,
         text: `paused download of "${name}" in group "${group}": ${data.pieces_done} of ` +
@@ -376,8 +381,12 @@ const COMMAND_LIST: Command[] = [
     params: ["group_id", "file_name"],
     summary: "resume a paused download from the pieces it has",
     example: "resume_download films big.iso",
-    async run({ session }, [group, name]) {
+    async run({ session, log }, [group, name]) {
       const data = await session.resumeDownload(checkId("group", group), checkFileName(name));
+      log?.info(
+        `download of "${name}" from group "${group}" resumed: ${data.pieces_done} of ` +
+          `${data.pieces_total} pieces verified, to ${data.path}`,
+      );
       return { data, text: `${resumingText(data)}; see show_downloads` };
     },
   },
@@ -390,7 +399,7 @@ const COMMAND_LIST: Command[] = [
     details: "Without either flag, a terminal asks whether to keep the part file (Enter " +
       "keeps it); from a pipe, a script or in --json it is kept, and the reply says so.",
     example: "cancel_download films big.iso --delete",
-    async run({ session, terminal, confirm }, [group, name, flag]) {
+    async run({ session, terminal, confirm, log }, [group, name, flag]) {
       checkId("group", group);
       checkFileName(name);
       let keep = flag !== "--delete";
@@ -410,6 +419,11 @@ const COMMAND_LIST: Command[] = [
         keep = answer;
       }
       const data = await session.cancelDownload(group, name, keep);
+      log?.info(
+        `download of "${name}" from group "${group}" cancelled: ${data.pieces_done} of ` +
+          `${data.pieces_total} pieces verified; part file ${data.part_path} ` +
+          (keep ? "kept" : "deleted"),
+      );
       const head = `cancelled download of "${name}" in group "${group}"`;
       const text = keep
         ? `${head}; kept its part file ${data.part_path} (${data.pieces_done} of ` +
@@ -476,8 +490,9 @@ const COMMAND_LIST: Command[] = [
     params: ["group_id", "file_name"],
     summary: "stop sharing a file in a group",
     example: "stop_share films big.iso",
-    async run({ session }, [group, name]) {
+    async run({ session, log }, [group, name]) {
       const data = await session.stopShare(checkId("group", group), checkFileName(name));
+      log?.info(`stopped sharing "${name}" in group "${group}"`);
       const after = data.file_removed ? "; nobody shares it any more" : "";
       return { data, text: `stopped sharing "${name}" in group "${group}"${after}` };
     },

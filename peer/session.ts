@@ -8,7 +8,7 @@
  */
 
 import { UserError } from "../lib/errors.ts";
-import { limitedLog } from "../lib/log_limit.ts";
+import { Logger } from "../lib/log.ts";
 import { HelperThread } from "../lib/hash.ts";
 import type {
   AddressCheckPush,
@@ -21,7 +21,7 @@ import type {
 } from "../lib/protocol.ts";
 import { hostPort } from "../lib/transport.ts";
 import { importPublicKey } from "../lib/ticket.ts";
-import type { PeerContext } from "./connection.ts";
+import { PeerConnection, type PeerContext } from "./connection.ts";
 import {
   type DownloadCancelled,
   type DownloadPart,
@@ -34,7 +34,7 @@ import {
 } from "./file_sharing.ts";
 import { allPages } from "./pages.ts";
 import { RateLimiter } from "./rate_limiter.ts";
-import { ServingCaps } from "./serving_caps.ts";
+import { ServingCaps, type ServingObserver } from "./serving_caps.ts";
 import type { PendingShares, UnfinishedDownloads } from "./state_dir.ts";
 import { TorrentRegistry } from "./torrents.ts";
 import { TrackerLink, type TrackerLinkOptions, TrackerRefusal } from "./tracker_link.ts";
@@ -88,8 +88,11 @@ export function noticeEvent(push: NoticePush): NoticeEvent {
 /** How the session reaches the tracker. */
 export type SessionOptions = Omit<TrackerLinkOptions, "onConnected" | "onStatus" | "needsLink"> & {
   onEvent: (event: SessionEvent) => void;
-  /** Operational messages about peers (never secrets). */
-  log?: (line: string) => void;
+  /**
+   * The client's log: operational warnings about peers and the tracker link (never secrets)
+   * and which peer is served which file, each kind bounded (`PEER_LOG_LINES`). Default: none.
+   */
+  logger?: Logger;
   /** How long a download may wait for a missing piece before it fails. Default: for ever. */
   stallTimeoutMs?: number;
   /** How long a peer may deliver nothing with requests of ours before it is dropped. */
@@ -107,6 +110,42 @@ export type SessionOptions = Omit<TrackerLinkOptions, "onConnected" | "onStatus"
 };
 
 const NOT_LOGGED_IN = "not logged in: use login <user_id> <passwd>";
+
+/**
+ * Lines of one kind (peer warnings; peers starting and stopping to be served) the log takes
+ * per `PEER_LOG_WINDOW_MS`: others can provoke a line each, by connecting. Past the bound,
+ * lines are counted and the count is said once the next window opens.
+ */
+export const PEER_LOG_LINES = 20;
+/** The window `PEER_LOG_LINES` is counted in. */
+export const PEER_LOG_WINDOW_MS = 10_000;
+
+/**
+ * Says in `log` (at info) when a peer starts being served a file and when that ends: who,
+ * from where, which file, how much was sent and why it ended.
+ */
+function servingLog(
+  log: Logger,
+  nameOf: (infoHashHex: string) => string | undefined,
+): ServingObserver {
+  // said as at the start: by the end the file may no longer be shared, so have no name here
+  const described = new WeakMap<object, string>();
+  return {
+    served: (connection, user, infoHashHex) => {
+      const address = connection instanceof PeerConnection ? ` at ${connection.address}` : "";
+      const what = `"${nameOf(infoHashHex) ?? infoHashHex}" to ${user}${address}`;
+      described.set(connection, what);
+      log.info(`serving ${what}`);
+    },
+    released: (connection, user, infoHashHex) => {
+      const what = described.get(connection) ?? `"${infoHashHex}" to ${user}`;
+      const how = connection instanceof PeerConnection
+        ? `: ${connection.bytesServed} bytes sent (${connection.closeReason})`
+        : "";
+      log.info(`stopped serving ${what}${how}`);
+    },
+  };
+}
 
 /** A new peer id: client tag and version, then 12 random bytes (BEP 20 style). */
 function newPeerId(): Uint8Array {
@@ -126,7 +165,7 @@ export class ClientSession {
   /** Started with the client, so that upload_file hashes on two cores from its first moment. */
   readonly #hashHelper = new HelperThread();
   /** Connections served per user, over every login on this client (like the registry). */
-  readonly #servingCaps = new ServingCaps();
+  readonly #servingCaps: ServingCaps;
   #login?: { user: string; token: string };
   #files?: FileSharing;
   /** The last reason announced for an unverified address, until one is verified again. */
@@ -139,7 +178,7 @@ export class ClientSession {
   constructor(options: SessionOptions) {
     const {
       onEvent,
-      log: _log,
+      logger: _logger,
       stallTimeoutMs: _stall,
       requestTimeoutMs: _request,
       ticketGraceMs: _grace,
@@ -150,6 +189,16 @@ export class ClientSession {
       ...linkOptions
     } = options;
     this.#options = options;
+    const logger = options.logger ?? new Logger();
+    // peers can provoke a line each: a bounded number reach the log, and the rest are counted
+    const warnings = logger.limited({ maxLines: PEER_LOG_LINES, windowMs: PEER_LOG_WINDOW_MS });
+    this.#log = (line) => warnings.warn(line);
+    this.#servingCaps = new ServingCaps({
+      observer: servingLog(
+        logger.limited({ maxLines: PEER_LOG_LINES, windowMs: PEER_LOG_WINDOW_MS }),
+        (infoHashHex) => this.#registry.get(infoHashHex)?.info.name,
+      ),
+    });
     this.#uploadLimiter = new RateLimiter(uploadBytesPerSecond);
     this.#downloadLimiter = new RateLimiter(downloadBytesPerSecond);
     this.#onEvent = onEvent;
@@ -230,8 +279,8 @@ export class ClientSession {
     this.#onEvent({ event: "address_unverified", address, reason });
   }
 
-  /** Peers can provoke a line each: at most 20 lines per 10 s reach the log. */
-  readonly #log = limitedLog((line: string) => (this.#options.log ?? console.error)(line));
+  /** Operational warnings (peers, the tracker link), at most `PEER_LOG_LINES` per window. */
+  readonly #log: (line: string) => void;
 
   /** Ends the session on the tracker (best effort), stops serving, and closes the link. */
   async close(): Promise<void> {
