@@ -561,17 +561,16 @@ const COMMAND_LIST: Command[] = [
     optionalParams: ["command"],
     summary: "show this list, or one command's usage and an example",
     example: "help download_file",
-    run({ columns }, [name]) {
+    // async: an unknown name is a rejection, as every other command's mistakes are
+    // deno-lint-ignore require-await
+    async run({ columns }, [name]) {
       const width = helpWidth(columns);
       if (name === undefined) {
-        return Promise.resolve({
-          data: { commands: COMMAND_LIST.map(usageOf) },
-          text: helpText(width),
-        });
+        return { data: { commands: COMMAND_LIST.map(usageOf) }, text: helpText(width) };
       }
       const found = commandsNamed(name);
       if (found.length === 0) throw new UserError(unknownCommand(name));
-      return Promise.resolve({
+      return {
         data: found.map((command) => ({
           command: command.name,
           usage: usageOf(command),
@@ -580,7 +579,7 @@ const COMMAND_LIST: Command[] = [
           aliases: command.aliases ?? [],
         })),
         text: found.map((command) => commandHelp(helpEntry(command), width)).join("\n\n"),
-      });
+      };
     },
   },
   {
