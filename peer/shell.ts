@@ -28,7 +28,7 @@ import {
   resumingText,
   transfersInProgress,
 } from "./commands.ts";
-import { completeLine, type CompletionSources } from "./completion.ts";
+import { completeLine, type CompletionSources, localEntries } from "./completion.ts";
 import { TerminalScreen } from "./live_terminal.ts";
 import { completionDetail, promptSummary } from "./progress_text.ts";
 import type { ClientSession, SessionEvent } from "./session.ts";
@@ -57,8 +57,6 @@ const HISTORY_SIZE = 1000;
 const COMPLETION_WAIT_MS = 300;
 /** How long a list fetched for Tab is offered without asking again. */
 const COMPLETION_FRESH_MS = 10_000;
-/** The most entries of one directory Tab reads. */
-const COMPLETION_MAX_ENTRIES = 2_000;
 
 /** Commands whose arguments include a password: kept out of the line-editing history. */
 const SECRET_COMMANDS = new Set(["create_user", "login"]);
@@ -387,7 +385,8 @@ export class Shell {
           `files\n${group}`,
           async () => (await session.listFiles(group)).map(({ name }) => name),
         ),
-      entries: (dir) => directoryEntries(dir, this.#options.paths?.base ?? Deno.cwd()),
+      entries: (dir) =>
+        localEntries(dir, this.#options.paths ?? { base: Deno.cwd(), env: Deno.env }),
     };
   }
 
@@ -427,34 +426,6 @@ function isYes(answer: string | undefined, ifAbandoned = false): boolean {
  */
 function answerOf(answer: string, answerIfEmpty: boolean): boolean {
   return answerIfEmpty ? !/^\s*no?\s*$/i.test(answer) : /^\s*y(es)?\s*$/i.test(answer);
-}
-
-/**
- * The entries of a directory as typed (`~/` is the home directory, a relative path starts
- * where the user started the client, as upload_file reads it), directories with `/`.
- */
-async function directoryEntries(typed: string, base: string): Promise<string[]> {
-  const home = Deno.env.get("HOME");
-  const dir = typed.startsWith("~/") && home
-    ? `${home}/${typed.slice(2)}`
-    : typed.startsWith("/")
-    ? typed
-    : `${base}/${typed === "" ? "." : typed}`;
-  const entries: string[] = [];
-  try {
-    for await (const entry of Deno.readDir(dir)) {
-      let isDirectory = entry.isDirectory;
-      if (entry.isSymlink) {
-        isDirectory = await Deno.stat(`${dir}/${entry.name}`).then((info) => info.isDirectory)
-          .catch(() => false);
-      }
-      entries.push(isDirectory ? `${entry.name}/` : entry.name);
-      if (entries.length >= COMPLETION_MAX_ENTRIES) break;
-    }
-  } catch {
-    // no such directory, or not readable: nothing to offer
-  }
-  return entries;
 }
 
 /** "and 37 more new files in group "films"": notices the tracker counted instead of sending. */
