@@ -19,7 +19,7 @@ import { errorMessage, UserError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { ResolveOptions } from "../lib/paths.ts";
 import { splitWords } from "../lib/shell_words.ts";
-import { jsonTerminalSafe, terminalSafe } from "../lib/terminal_text.ts";
+import { jsonTerminalSafe, terminalLine, terminalSafe } from "../lib/terminal_text.ts";
 import {
   type CommandContext,
   CommandLineError,
@@ -93,14 +93,18 @@ export class Shell {
     this.#options = options;
   }
 
-  /** Prints something that happened outside any command. */
+  /**
+   * Prints something that happened outside any command: one line each, whatever the names
+   * and reasons in it hold (they come from the tracker, peers and files on disk).
+   */
   announce(event: SessionEvent): void {
     if (this.#options.json) return this.#print(JSON.stringify(event), true);
+    const line = terminalLine(describeEvent(event));
     // like ssh's "Permanently added ... to the list of known hosts": beside the output, not in it
     if (event.event === "tracker_trusted" && !this.#options.interactive) {
-      return console.error(terminalSafe(describeEvent(event)));
+      return console.error(line);
     }
-    this.#print(describeEvent(event), true);
+    this.#print(line, true);
   }
 
   /** Leaves at once, asking nothing (SIGTERM): input ends as if it had been closed. */
