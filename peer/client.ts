@@ -222,7 +222,7 @@ function logEvent(logger: Logger, event: SessionEvent): void {
     case "download_not_resumed":
       return logger.warn(
         event.group === null
-          ? `remembered download in ${event.file} ignored: ${event.reason}`
+          ? `not resuming from ${event.file}: ${event.reason}`
           : `download of "${event.name}" from group "${event.group}" not resumed: ${event.reason}`,
       );
     case "session_expired":

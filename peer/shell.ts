@@ -477,7 +477,7 @@ export function describeEvent(event: SessionEvent): string {
         : resumingText(event);
     case "download_not_resumed":
       return event.group === null
-        ? `warning: ignoring the remembered download in ${event.file}: ${event.reason}`
+        ? `warning: not resuming from ${event.file}: ${event.reason}`
         : `warning: not resuming the download of "${event.name}" in group "${event.group}": ` +
           event.reason;
     case "share_dropped":
