@@ -233,6 +233,8 @@ function logEvent(logger: Logger, event: SessionEvent): void {
       return logger.warn(`peers are not sent to ${event.address}: ${event.reason}`);
     case "address_verified":
       return logger.info(`the tracker verified ${event.address}`);
+    case "notices_held":
+      return logger.warn(`the tracker sent too many notices: ${event.count} not shown`);
     default:
       // notices and first-use trust: the shell says them; the log only notes them
       return logger.debug(`event ${event.event}`);

@@ -32,6 +32,7 @@ import {
   type TrackerRequest,
   type UploadStatus,
 } from "./file_sharing.ts";
+import { NoticeLimit } from "./notice_limit.ts";
 import { allPages } from "./pages.ts";
 import { RateLimiter } from "./rate_limiter.ts";
 import { ServingCaps, type ServingObserver } from "./serving_caps.ts";
@@ -69,10 +70,12 @@ export type NoticeEvent =
   | { event: "join_accepted"; group: string }
   | { event: "join_rejected"; group: string }
   | { event: "file_shared"; group: string; name: string; size: number; user: string }
-  | { event: "more_notices"; notice: NoticeKind; group: string | null; count: number };
+  | { event: "more_notices"; notice: NoticeKind; group: string | null; count: number }
+  /** Notices this client did not show: the tracker sent more than it ever should (notice_limit.ts). */
+  | { event: "notices_held"; count: number };
 
 /** The event a notice push is announced as: the same fields, named `event`. */
-export function noticeEvent(push: NoticePush): NoticeEvent {
+export function noticeEvent(push: NoticePush): Exclude<NoticeEvent, { event: "notices_held" }> {
   if (push.push === "more_notices") {
     return {
       event: "more_notices",
@@ -82,7 +85,7 @@ export function noticeEvent(push: NoticePush): NoticeEvent {
     };
   }
   const { push: kind, ...fields } = push;
-  return { event: kind, ...fields } as NoticeEvent;
+  return { event: kind, ...fields } as Exclude<NoticeEvent, { event: "notices_held" }>;
 }
 
 /** How the session reaches the tracker. */
@@ -199,6 +202,10 @@ export class ClientSession {
         (infoHashHex) => this.#registry.get(infoHashHex)?.info.name,
       ),
     });
+    this.#notices = new NoticeLimit<SessionEvent>(
+      (notice) => this.#onEvent(notice),
+      (count) => this.#onEvent({ event: "notices_held", count }),
+    );
     this.#uploadLimiter = new RateLimiter(uploadBytesPerSecond);
     this.#downloadLimiter = new RateLimiter(downloadBytesPerSecond);
     this.#onEvent = onEvent;
@@ -209,7 +216,7 @@ export class ClientSession {
         if (push.push === "revoke") this.#files?.revoked(push);
         else if (push.push === "address_check") this.#addressChecked(push);
         // a notice for a login that has meanwhile ended here is not this shell's news
-        else if (this.#login) this.#onEvent(noticeEvent(push));
+        else if (this.#login) this.#notices.offer(noticeEvent(push));
       },
       onConnected: (link) => this.#resume(link),
       // logged out, the link may stay closed until the next command (the tracker closes
@@ -270,17 +277,23 @@ export class ClientSession {
     if (push.verified) {
       if (this.#addressProblem === undefined) return;
       this.#addressProblem = undefined;
-      this.#onEvent({ event: "address_verified", address });
+      this.#notices.offer({ event: "address_verified", address });
       return;
     }
     const reason = push.reason ?? "no reason given";
     if (reason === this.#addressProblem) return;
     this.#addressProblem = reason;
-    this.#onEvent({ event: "address_unverified", address, reason });
+    // a tracker that changes its reason at every push is bounded like its notices
+    this.#notices.offer({ event: "address_unverified", address, reason });
   }
 
   /** Operational warnings (peers, the tracker link), at most `PEER_LOG_LINES` per window. */
   readonly #log: (line: string) => void;
+  /**
+   * What the tracker says unasked (notices, address checks): at most `NOTICE_LINES` shown per
+   * window whatever it sends.
+   */
+  readonly #notices: NoticeLimit<SessionEvent>;
 
   /** Ends the session on the tracker (best effort), stops serving, and closes the link. */
   async close(): Promise<void> {
@@ -288,6 +301,7 @@ export class ClientSession {
       if (this.#login && this.#link.isUp) await this.logout().catch(() => {});
       await this.#files?.stop();
     } finally {
+      this.#notices.close();
       // an idle helper thread would keep the process alive
       this.#hashHelper[Symbol.dispose]();
       await this.#link.close();

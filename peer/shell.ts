@@ -505,6 +505,9 @@ export function describeEvent(event: SessionEvent): string {
       }) from ${event.user}`;
     case "more_notices":
       return describeMoreNotices(event);
+    case "notices_held":
+      return `and ${event.count} more ${event.count === 1 ? "notice" : "notices"} from the ` +
+        "tracker not shown: it sent more than a tracker should";
     case "tracker_trusted":
       return `trusting the tracker at ${event.address} on first use: fingerprint ${event.fingerprint} (pinned in ${event.file})`;
   }
