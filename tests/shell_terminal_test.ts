@@ -6,7 +6,58 @@
 import assert from "node:assert/strict";
 import { partPathFor } from "../peer/storage.ts";
 import { JsonShell, runScript, TempDir, TrackerProcess, within } from "./harness.ts";
-import { hasScript, startTerminal } from "./pty.ts";
+import { hasScript, startTerminal, type Terminal } from "./pty.ts";
+
+/**
+ * A tracker, a seeder of `big.bin` (4 MiB, 8 pieces) in group `g` that sends at 16 KiB/s so
+ * that a download of it runs for minutes, and `leech`, a member of `g`, logged in at a
+ * terminal started in `<dir>/leech`.
+ */
+interface SlowSwarm extends AsyncDisposable {
+  dir: TempDir;
+  tracker: TrackerProcess;
+  seeder: JsonShell;
+  term: Terminal;
+}
+
+async function slowSwarm(): Promise<SlowSwarm> {
+  const held: AsyncDisposable[] = [];
+  const dispose = async () => {
+    for (const resource of held.reverse()) await resource[Symbol.asyncDispose]();
+  };
+  try {
+    const dir = await TempDir.create();
+    held.push(dir);
+    const tracker = await TrackerProcess.start(dir.join("tracker.db"));
+    held.push(tracker);
+    const seeder = JsonShell.start(tracker.port);
+    held.push(seeder);
+    await seeder.ok("create_user seed pw");
+    await seeder.ok("login seed pw");
+    await seeder.ok("create_group g");
+    await seeder.ok("create_user leech pw");
+    await Deno.writeFile(dir.join("big.bin"), new Uint8Array(4 * 1024 * 1024).fill(7));
+    await seeder.ok(`upload_file ${dir.join("big.bin")} g`);
+    await seeder.ok("set_limits 16 none");
+    await Deno.mkdir(dir.join("leech"));
+    const term = startTerminal({
+      trackerPort: tracker.port,
+      stateHome: dir.join("state"),
+      cwd: dir.join("leech"),
+    });
+    held.push(term);
+    await term.waitFor("swarmshare> ");
+    await term.type("login leech pw\r");
+    await term.waitFor("leech> ");
+    await term.type("join_group g\r");
+    await term.waitFor("waiting for its owner");
+    await seeder.ok("accept_request g leech");
+    return { dir, tracker, seeder, term, [Symbol.asyncDispose]: dispose };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}
 
 Deno.test({
   name: "terminal: prompt, line editing and history",
@@ -145,29 +196,8 @@ Deno.test({
   name: "terminal: Ctrl-D and quit ask first while a download runs",
   ignore: !hasScript,
   async fn() {
-    await using dir = await TempDir.create();
-    await using tracker = await TrackerProcess.start(dir.join("tracker.db"));
-    await using seeder = JsonShell.start(tracker.port);
-    await seeder.ok("create_user seed pw");
-    await seeder.ok("login seed pw");
-    await seeder.ok("create_group g");
-    await Deno.writeFile(dir.join("big.bin"), new Uint8Array(4 * 1024 * 1024).fill(7));
-    await seeder.ok(`upload_file ${dir.join("big.bin")} g`);
-    await seeder.ok("set_limits 16 none"); // 4 MiB at 16 KiB/s: the download runs for minutes
-    await Deno.mkdir(dir.join("into"));
-    await using term = startTerminal({
-      trackerPort: tracker.port,
-      stateHome: dir.join("state"),
-      cwd: dir.join("into"),
-    });
-    await term.waitFor("swarmshare> ");
-    await term.type("create_user leech pw\r");
-    await term.waitFor("created");
-    await term.type("login leech pw\r");
-    await term.waitFor("leech> ");
-    await term.type("join_group g\r");
-    await term.waitFor("waiting for its owner");
-    await seeder.ok("accept_request g leech");
+    await using swarm = await slowSwarm();
+    const { term } = swarm;
     await term.type("download_file g big.bin .\r");
     await term.waitFor("downloading");
     await term.waitFor("]> "); // the prompt sums up the download: leech [1↓ ...]>
@@ -193,29 +223,9 @@ Deno.test({
   name: "terminal: cancel_download asks whether to keep the part file; a pipe keeps it",
   ignore: !hasScript,
   async fn() {
-    await using dir = await TempDir.create();
-    await using tracker = await TrackerProcess.start(dir.join("tracker.db"));
-    await using seeder = JsonShell.start(tracker.port);
-    await seeder.ok("create_user seed pw");
-    await seeder.ok("login seed pw");
-    await seeder.ok("create_group g");
-    await seeder.ok("create_user leech pw");
-    await Deno.writeFile(dir.join("big.bin"), new Uint8Array(4 * 1024 * 1024).fill(7));
-    await seeder.ok(`upload_file ${dir.join("big.bin")} g`);
-    await seeder.ok("set_limits 16 none"); // 8 pieces at 16 KiB/s: the download runs for minutes
-    for (const into of ["piped", "into"]) await Deno.mkdir(dir.join(into));
-
-    await using term = startTerminal({
-      trackerPort: tracker.port,
-      stateHome: dir.join("state"),
-      cwd: dir.join("into"),
-    });
-    await term.waitFor("swarmshare> ");
-    await term.type("login leech pw\r");
-    await term.waitFor("leech> ");
-    await term.type("join_group g\r");
-    await term.waitFor("waiting for its owner");
-    await seeder.ok("accept_request g leech");
+    await using swarm = await slowSwarm();
+    const { dir, tracker, term } = swarm;
+    await Deno.mkdir(dir.join("piped"));
 
     // from a pipe nobody is asked: the part file is kept, and the reply says so
     const piped = await runScript(tracker.port, [
@@ -236,7 +246,7 @@ Deno.test({
     assert.ok(!piped.stdout.some((line) => line.includes("[Y/n]")), piped.stdout.join("\n"));
     await Deno.stat(pipedPart);
 
-    const part = partPathFor(dir.join("into/big.bin"));
+    const part = partPathFor(dir.join("leech/big.bin"));
     const question = new RegExp(
       String.raw`keep the part file ${RegExp.escape(part)} \(\d+ of 8 pieces verified\)\? ` +
         String.raw`\[Y/n\] `,
