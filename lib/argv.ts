@@ -17,6 +17,7 @@
  * @module
  */
 
+import { editDistance } from "./did_you_mean.ts";
 import { UsageError } from "./errors.ts";
 import { quoted } from "./protocol.ts";
 
@@ -145,36 +146,4 @@ export function closestWord(word: string, candidates: readonly string[]): string
     (candidate.startsWith(word) || word.startsWith(`${candidate}-`))
   );
   return prefixed.length === 1 ? prefixed[0] : undefined;
-}
-
-/** The longest word compared; a longer one is no slip of any option. */
-const MAX_COMPARED_CHARS = 64;
-
-/**
- * Edits (insert, delete, substitute, swap neighbours) from `a` to `b` (optimal string
- * alignment); any result above `limit` is reported as `limit + 1`. O(|a|·|b|), both at most
- * `MAX_COMPARED_CHARS`.
- */
-export function editDistance(a: string, b: string, limit = Infinity): number {
-  if (Math.abs(a.length - b.length) > limit) return limit + 1;
-  if (a.length > MAX_COMPARED_CHARS || b.length > MAX_COMPARED_CHARS) {
-    return a === b ? 0 : limit + 1;
-  }
-  let before: number[] = [];
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let value = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        value = Math.min(value, before[j - 2] + 1);
-      }
-      current.push(value);
-    }
-    before = previous;
-    previous = current;
-  }
-  const distance = previous[b.length];
-  return distance > limit ? limit + 1 : distance;
 }

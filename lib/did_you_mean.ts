@@ -12,23 +12,37 @@
  * @module
  */
 
-/** The edit distance of `a` and `b` (optimal string alignment: a swap of neighbours is one). */
-export function editDistance(a: string, b: string): number {
-  const rows = a.length + 1;
-  const columns = b.length + 1;
-  const d: number[][] = Array.from({ length: rows }, () => new Array<number>(columns).fill(0));
-  for (let i = 0; i < rows; i++) d[i][0] = i;
-  for (let j = 0; j < columns; j++) d[0][j] = j;
-  for (let i = 1; i < rows; i++) {
-    for (let j = 1; j < columns; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
+/** The longest word compared; a longer one is no slip of any command or option. */
+const MAX_COMPARED_CHARS = 64;
+
+/**
+ * Edits (insertions, deletions, substitutions and swaps of neighbours, each one) from `a` to
+ * `b` (optimal string alignment); any result above `limit` is reported as `limit + 1`.
+ * O(|a|·|b|) time and O(|b|) memory, both at most `MAX_COMPARED_CHARS`: longer words are
+ * equal (0) or beyond any limit.
+ */
+export function editDistance(a: string, b: string, limit = Infinity): number {
+  if (Math.abs(a.length - b.length) > limit) return limit + 1;
+  if (a.length > MAX_COMPARED_CHARS || b.length > MAX_COMPARED_CHARS) {
+    return a === b ? 0 : limit + 1;
   }
-  return d[a.length][b.length];
+  let before: number[] = [];
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let value = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        value = Math.min(value, before[j - 2] + 1);
+      }
+      current.push(value);
+    }
+    before = previous;
+    previous = current;
+  }
+  const distance = previous[b.length];
+  return distance > limit ? limit + 1 : distance;
 }
 
 /**
@@ -42,7 +56,7 @@ export function closestWord(typed: string, known: Iterable<string>): string | un
   for (const word of known) {
     // a word far longer or shorter cannot be close: skip the table
     if (Math.abs(word.length - typed.length) >= bestDistance) continue;
-    const distance = editDistance(typed.toLowerCase(), word.toLowerCase());
+    const distance = editDistance(typed.toLowerCase(), word.toLowerCase(), reach);
     if (distance < bestDistance) {
       best = word;
       bestDistance = distance;

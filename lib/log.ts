@@ -18,7 +18,7 @@
  */
 
 import { limitedLog, type LogLimitOptions } from "./log_limit.ts";
-import { terminalSafe } from "./terminal_text.ts";
+import { terminalLine } from "./terminal_text.ts";
 import { UserError } from "./errors.ts";
 
 /** How serious an entry is, most serious first. */
@@ -130,7 +130,7 @@ export function formatLogLine(time: Date, level: LogLevel, message: string): str
 
 /** `message` as one safe line of at most `MAX_LOG_MESSAGE_CHARS` characters. */
 export function logSafe(message: string): string {
-  const safe = terminalSafe(message).replaceAll("\n", "\\n");
+  const safe = terminalLine(message);
   if (safe.length <= MAX_LOG_MESSAGE_CHARS) return safe;
   // never cut an escape in half: cut before the backslash that starts it
   let end = MAX_LOG_MESSAGE_CHARS - 3;

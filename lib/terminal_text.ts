@@ -16,6 +16,15 @@ export function terminalSafe(text: string): string {
 }
 
 /**
+ * `text` as one line a terminal shows as written: `terminalSafe`, and line breaks written out
+ * as `\n`, so that a name or reason from others can never start a line of its own (a forged
+ * `error: ...`).
+ */
+export function terminalLine(text: string): string {
+  return terminalSafe(text).replaceAll("\n", "\\n");
+}
+
+/**
  * A JSON line made safe the same way (the same function): JSON already escapes C0 controls,
  * and the C1 and bidi controls it leaves raw can only stand inside strings, where `\uXXXX`
  * is their JSON escape, so the line parses to the same value.

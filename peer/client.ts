@@ -111,6 +111,7 @@ export async function runClient(options: ClientOptions): Promise<number> {
           file,
         }),
     }),
+    logger,
     onEvent: (event) => {
       logEvent(logger, event);
       shell.announce(event);
@@ -212,7 +213,30 @@ function logEvent(logger: Logger, event: SessionEvent): void {
       );
     case "tracker_reconnected":
       return logger.info("reconnected to the tracker");
+    case "download_resumed":
+      return logger.info(
+        `download of "${event.name}" from group "${event.group}" taken up at login ` +
+          `${event.paused ? "and kept paused" : "and resumed"}: ${event.pieces_done} of ` +
+          `${event.pieces_total} pieces verified, to ${event.path}`,
+      );
+    case "download_not_resumed":
+      return logger.warn(
+        event.group === null
+          ? `not resuming from ${event.file}: ${event.reason}`
+          : `download of "${event.name}" from group "${event.group}" not resumed: ${event.reason}`,
+      );
+    case "session_expired":
+      return logger.warn(`the tracker ended the session of ${event.user}`);
+    case "tracker_refused":
+      return logger.error(`tracker refused: ${event.reason}`);
+    case "address_unverified":
+      return logger.warn(`peers are not sent to ${event.address}: ${event.reason}`);
+    case "address_verified":
+      return logger.info(`the tracker verified ${event.address}`);
+    case "notices_held":
+      return logger.warn(`the tracker sent too many notices: ${event.count} not shown`);
     default:
+      // notices and first-use trust: the shell says them; the log only notes them
       return logger.debug(`event ${event.event}`);
   }
 }

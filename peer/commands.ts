@@ -48,8 +48,12 @@ export interface CommandContext {
    * when they abandon it (Ctrl-C). Absent without a terminal: nobody to ask.
    */
   askSecret?(prompt: string): Promise<string>;
-  /** Asks the person at the terminal a yes/no question (default no). Absent without one. */
-  confirm?(question: string): Promise<boolean>;
+  /**
+   * Asks the person at the terminal a yes/no question: `answerIfEmpty` (default no) unless
+   * they type the other answer; undefined when they abandon it (Ctrl-C). Absent without a
+   * terminal.
+   */
+  confirm?(question: string, answerIfEmpty?: boolean): Promise<boolean | undefined>;
   /** The terminal's width in columns; undefined on a pipe. */
   columns?: number;
 }
@@ -200,6 +204,7 @@ const COMMAND_LIST: Command[] = [
       const more = restored > 0
         ? `; serving ${restored} shared file${restored === 1 ? "" : "s"} again`
         : "";
+      context.log?.info(`logged in as ${user}${more}`);
       return { data, text: `logged in as ${user}${more}` };
     },
   },
@@ -358,8 +363,12 @@ const COMMAND_LIST: Command[] = [
     params: ["group_id", "file_name"],
     summary: "pause a download, keeping its pieces; it stays paused after a restart",
     example: "pause_download films big.iso",
-    async run({ session }, [group, name]) {
+    async run({ session, log }, [group, name]) {
       const data = await session.pauseDownload(checkId("group", group), checkFileName(name));
+      log?.info(
+        `download of "${name}" from group "${group}" paused: ${data.pieces_done} of ` +
+          `${data.pieces_total} pieces verified`,
+      );
       return {
         data,
         text: `paused download of "${name}" in group "${group}": ${data.pieces_done} of ` +
@@ -372,8 +381,12 @@ const COMMAND_LIST: Command[] = [
     params: ["group_id", "file_name"],
     summary: "resume a paused download from the pieces it has",
     example: "resume_download films big.iso",
-    async run({ session }, [group, name]) {
+    async run({ session, log }, [group, name]) {
       const data = await session.resumeDownload(checkId("group", group), checkFileName(name));
+      log?.info(
+        `download of "${name}" from group "${group}" resumed: ${data.pieces_done} of ` +
+          `${data.pieces_total} pieces verified, to ${data.path}`,
+      );
       return { data, text: `${resumingText(data)}; see show_downloads` };
     },
   },
@@ -381,15 +394,35 @@ const COMMAND_LIST: Command[] = [
     name: "cancel_download",
     params: ["group_id", "file_name"],
     flags: ["--keep", "--delete"],
-    summary: "stop and forget a download; its part file is kept (--keep, the default) " +
-      "for a later download_file, or deleted (--delete)",
+    summary: "stop and forget a download; its part file is kept (--keep) for a later " +
+      "download_file, or deleted (--delete)",
+    details: "Without either flag, a terminal asks whether to keep the part file (Enter " +
+      "keeps it); from a pipe, a script or in --json it is kept, and the reply says so.",
     example: "cancel_download films big.iso --delete",
-    async run({ session }, [group, name, flag]) {
-      const keep = flag !== "--delete";
-      const data = await session.cancelDownload(
-        checkId("group", group),
-        checkFileName(name),
-        keep,
+    async run({ session, terminal, confirm, log }, [group, name, flag]) {
+      checkId("group", group);
+      checkFileName(name);
+      let keep = flag !== "--delete";
+      // a person at a terminal in text mode is asked; --json and pipes keep the part file
+      if (flag === undefined && terminal && confirm) {
+        const part = session.partToCancel(group, name);
+        const answer = await confirm(
+          `keep the part file ${part.part_path} (${part.pieces_done} of ${part.pieces_total} ` +
+            `pieces verified)? [Y/n] `,
+          true,
+        );
+        if (answer === undefined) {
+          throw new UserError(
+            `not cancelled: no answer was given; the download of "${name}" goes on`,
+          );
+        }
+        keep = answer;
+      }
+      const data = await session.cancelDownload(group, name, keep);
+      log?.info(
+        `download of "${name}" from group "${group}" cancelled: ${data.pieces_done} of ` +
+          `${data.pieces_total} pieces verified; part file ${data.part_path} ` +
+          (keep ? "kept" : "deleted"),
       );
       const head = `cancelled download of "${name}" in group "${group}"`;
       const text = keep
@@ -457,8 +490,9 @@ const COMMAND_LIST: Command[] = [
     params: ["group_id", "file_name"],
     summary: "stop sharing a file in a group",
     example: "stop_share films big.iso",
-    async run({ session }, [group, name]) {
+    async run({ session, log }, [group, name]) {
       const data = await session.stopShare(checkId("group", group), checkFileName(name));
+      log?.info(`stopped sharing "${name}" in group "${group}"`);
       const after = data.file_removed ? "; nobody shares it any more" : "";
       return { data, text: `stopped sharing "${name}" in group "${group}"${after}` };
     },
@@ -527,17 +561,16 @@ const COMMAND_LIST: Command[] = [
     optionalParams: ["command"],
     summary: "show this list, or one command's usage and an example",
     example: "help download_file",
-    run({ columns }, [name]) {
+    // async: an unknown name is a rejection, as every other command's mistakes are
+    // deno-lint-ignore require-await
+    async run({ columns }, [name]) {
       const width = helpWidth(columns);
       if (name === undefined) {
-        return Promise.resolve({
-          data: { commands: COMMAND_LIST.map(usageOf) },
-          text: helpText(width),
-        });
+        return { data: { commands: COMMAND_LIST.map(usageOf) }, text: helpText(width) };
       }
       const found = commandsNamed(name);
       if (found.length === 0) throw new UserError(unknownCommand(name));
-      return Promise.resolve({
+      return {
         data: found.map((command) => ({
           command: command.name,
           usage: usageOf(command),
@@ -546,7 +579,7 @@ const COMMAND_LIST: Command[] = [
           aliases: command.aliases ?? [],
         })),
         text: found.map((command) => commandHelp(helpEntry(command), width)).join("\n\n"),
-      });
+      };
     },
   },
   {

@@ -3,7 +3,8 @@
  * command table (peer/commands.ts), so every command completes, and so do its arguments by
  * what their parameters name: `group_id` a group, `file_name` a file of the group given
  * before it, a `*_path` a local path, `command` a command. Where the lists come from (the
- * tracker, the disk) is the caller's: `CompletionSources`.
+ * tracker, the disk) is the caller's: `CompletionSources`; `localEntries` reads a directory
+ * as upload_file and download_file resolve paths.
  *
  * @example
  * ```ts
@@ -14,7 +15,12 @@
  * @module
  */
 
+import { type ResolveOptions, resolveUserPath } from "../lib/paths.ts";
+import { terminalSafe } from "../lib/terminal_text.ts";
 import { type Command, COMMAND_TABLE, commandWords } from "./commands.ts";
+
+/** The most entries of one directory Tab reads: a huge directory costs a bounded read. */
+export const MAX_LOCAL_ENTRIES = 2_000;
 
 /** Where completion finds names; each may answer from a cache, and may answer none. */
 export interface CompletionSources {
@@ -76,6 +82,14 @@ function splitPartial(line: string): PartialLine {
   return { words, current: word, raw: line.slice(start), quote: quote ?? opened };
 }
 
+/**
+ * False for a name with a character a terminal acts on or a line break (a file named with an
+ * escape sequence): readline would draw it raw, and nobody could type it anyway.
+ */
+function typeable(value: string): boolean {
+  return terminalSafe(value) === value && !value.includes("\n");
+}
+
 /** `value` as typed on a line: in the quote the word opened with, else with backslashes. */
 function quoteWord(value: string, quote: "'" | '"' | undefined, complete: boolean): string {
   const end = complete ? " " : "";
@@ -105,7 +119,7 @@ export async function completeLine(
 ): Promise<[string[], string]> {
   const { words, current, raw, quote } = splitPartial(line);
   const whole = (values: Iterable<string>) =>
-    [...new Set(values)].filter((value) => value.startsWith(current)).sort()
+    [...new Set(values)].filter((value) => value.startsWith(current) && typeable(value)).sort()
       .map((value) => quoteWord(value, quote, true));
   if (words.length === 0) return [whole(commandWords()), raw];
   // the second word of a two-word command (`requests list_requests`, `logout --all`)
@@ -130,9 +144,13 @@ export async function completeLine(
     const slash = current.lastIndexOf("/");
     const dir = current.slice(0, slash + 1);
     const base = current.slice(slash + 1);
+    if (!typeable(dir)) return [[], raw];
     const entries = (await sources.entries(dir))
       // hidden entries only when asked for, as shells do
-      .filter((entry) => entry.startsWith(base) && (base.startsWith(".") || !entry.startsWith(".")))
+      .filter((entry) =>
+        entry.startsWith(base) && (base.startsWith(".") || !entry.startsWith(".")) &&
+        typeable(entry)
+      )
       .sort();
     return [
       entries.map((entry) => quoteWord(dir + entry, quote, !entry.endsWith("/"))),
@@ -140,4 +158,34 @@ export async function completeLine(
     ];
   }
   return [[], raw];
+}
+
+/**
+ * The entries of the directory `dir` as typed (`""`: the base directory; `~/` the home
+ * directory; a relative path from where the user started the client), resolved as
+ * upload_file and download_file resolve paths (lib/paths.ts), directories (and links to
+ * them) ending in `/`. At most `MAX_LOCAL_ENTRIES`; none when the directory cannot be read.
+ */
+export async function localEntries(dir: string, paths: ResolveOptions): Promise<string[]> {
+  let path: string;
+  try {
+    path = dir === "" ? paths.base : resolveUserPath(dir, paths);
+  } catch {
+    return []; // `~user/`, or `~` without a home: nothing to offer
+  }
+  const entries: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(path)) {
+      let isDirectory = entry.isDirectory;
+      if (entry.isSymlink) {
+        isDirectory = await Deno.stat(`${path}/${entry.name}`).then((info) => info.isDirectory)
+          .catch(() => false);
+      }
+      entries.push(isDirectory ? `${entry.name}/` : entry.name);
+      if (entries.length >= MAX_LOCAL_ENTRIES) break;
+    }
+  } catch {
+    // no such directory, or not readable: nothing to offer
+  }
+  return entries;
 }

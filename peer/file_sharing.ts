@@ -131,16 +131,20 @@ export interface DownloadStarted {
   resumed: boolean;
 }
 
-/** What `cancel_download` did. */
-export interface DownloadCancelled {
+/** A download's part file and how much of it is verified. */
+export interface DownloadPart {
   group: string;
   name: string;
   path: string;
-  /** The part file beside `path`, kept or deleted. */
+  /** The part file beside `path`. */
   part_path: string;
-  part_kept: boolean;
   pieces_done: number;
   pieces_total: number;
+}
+
+/** What `cancel_download` did: the part file (`part_path`) kept or deleted. */
+export interface DownloadCancelled extends DownloadPart {
+  part_kept: boolean;
 }
 
 /** One peer a file is sent to, in `show_uploads`. */
@@ -848,6 +852,24 @@ export class FileSharing {
       replacing: download,
     });
     return started(resumed);
+  }
+
+  /**
+   * The part file a `cancelDownload` of the same download would keep or delete, and how much
+   * of it is verified now: what a person is asked about before it is cancelled. Throws as
+   * `cancelDownload` would (no such download, or a complete one).
+   */
+  partToCancel(group: string, name: string): DownloadPart {
+    const download = this.#findDownload(group, name);
+    if (download.state === "C") throw this.#overError(download);
+    return {
+      group,
+      name,
+      path: download.path,
+      part_path: download.partPath,
+      pieces_done: download.piecesDone,
+      pieces_total: download.piecesTotal,
+    };
   }
 
   /**

@@ -53,24 +53,32 @@ export function wrapWords(text: string, width: number): string[] {
  * stands on a line of its own, its summary starting on the next one in the column.
  */
 export function helpText(entries: readonly HelpEntry[], width: number): string {
-  const longest = Math.max("COMMAND".length, ...entries.map((entry) => entry.usage.length));
+  // one blank between a usage's words: a tab or a line break would break the columns
+  const usages = entries.map((entry) => wrapWords(entry.usage, Infinity)[0] ?? "");
+  const longest = Math.max("COMMAND".length, ...usages.map((usage) => usage.length));
   const usageColumn = Math.min(longest, Math.floor(width * 0.4) - 2);
   const indent = " ".repeat(usageColumn + 2);
   const descriptionWidth = width - indent.length;
   const lines = [`${"COMMAND".padEnd(usageColumn)}  WHAT IT DOES`];
-  for (const entry of entries) {
+  for (const [index, entry] of entries.entries()) {
+    const usage = usages[index];
     const [first = "", ...rest] = wrapWords(entry.summary, descriptionWidth);
-    if (entry.usage.length <= usageColumn) {
-      lines.push(`${entry.usage.padEnd(usageColumn)}  ${first}`.trimEnd());
+    if (usage.length <= usageColumn) {
+      lines.push(`${usage.padEnd(usageColumn)}  ${first}`.trimEnd());
     } else {
-      lines.push(...wrapWords(entry.usage, width), `${indent}${first}`);
+      lines.push(...wrapWords(usage, width));
+      if (first !== "") lines.push(`${indent}${first}`);
     }
     for (const line of rest) lines.push(`${indent}${line}`);
   }
   return lines.join("\n");
 }
 
-/** One command's help: its usage line, what it does, other names, and an example. */
+/**
+ * One command's help: its usage line, what it does, other names, and an example. The
+ * example is a line to copy, so it is never wrapped: too wide beside `example:`, it stands
+ * on the next line alone.
+ */
 export function commandHelp(entry: HelpEntry, width: number): string {
   const lines = wrapWords(`usage: ${entry.usage}`, width);
   const description = entry.details ? `${entry.summary}. ${entry.details}` : entry.summary;
@@ -78,6 +86,9 @@ export function commandHelp(entry: HelpEntry, width: number): string {
   if (entry.aliases?.length) {
     lines.push(...wrapWords(`also typed as: ${entry.aliases.join(", ")}`, width));
   }
-  if (entry.example) lines.push(`example: ${entry.example}`);
+  if (entry.example) {
+    const line = `example: ${entry.example}`;
+    lines.push(...line.length <= width ? [line] : ["example:", entry.example]);
+  }
   return lines.join("\n");
 }

@@ -70,7 +70,14 @@ export const MAX_PEER_CONNECTIONS = 256;
 /** Who holds a place, as the caps count it. */
 interface Place {
   user: string;
+  infoHashHex: string;
   userFile: string;
+}
+
+/** Told when a connection takes a place (it is served from now on) and when it gives it back. */
+export interface ServingObserver {
+  served(connection: object, user: string, infoHashHex: string): void;
+  released(connection: object, user: string, infoHashHex: string): void;
 }
 
 /** Counts the connections served per user and per (user, file); refuses past the caps. */
@@ -80,12 +87,14 @@ export class ServingCaps {
   readonly #places = new Map<object, Place>();
   readonly #maxPerUser: number;
   readonly #maxPerUserFile: number;
+  readonly #observer?: ServingObserver;
 
   constructor(
-    options: { maxPerUser?: number; maxPerUserFile?: number } = {},
+    options: { maxPerUser?: number; maxPerUserFile?: number; observer?: ServingObserver } = {},
   ) {
     this.#maxPerUser = options.maxPerUser ?? MAX_SERVED_PER_USER;
     this.#maxPerUserFile = options.maxPerUserFile ?? MAX_SERVED_PER_USER_FILE;
+    this.#observer = options.observer;
   }
 
   /**
@@ -106,7 +115,8 @@ export class ServingCaps {
     }
     this.#perUser.set(user, forUser + 1);
     this.#perUserFile.set(userFile, forFile + 1);
-    this.#places.set(connection, { user, userFile });
+    this.#places.set(connection, { user, infoHashHex, userFile });
+    this.#observer?.served(connection, user, infoHashHex);
     return undefined;
   }
 
@@ -117,6 +127,7 @@ export class ServingCaps {
     this.#places.delete(connection);
     decrement(this.#perUser, place.user);
     decrement(this.#perUserFile, place.userFile);
+    this.#observer?.released(connection, place.user, place.infoHashHex);
   }
 
   /** Connections served now, over every user. */

@@ -8,7 +8,7 @@
  */
 
 import { UserError } from "../lib/errors.ts";
-import { limitedLog } from "../lib/log_limit.ts";
+import { Logger } from "../lib/log.ts";
 import { HelperThread } from "../lib/hash.ts";
 import type {
   AddressCheckPush,
@@ -21,9 +21,10 @@ import type {
 } from "../lib/protocol.ts";
 import { hostPort } from "../lib/transport.ts";
 import { importPublicKey } from "../lib/ticket.ts";
-import type { PeerContext } from "./connection.ts";
+import { PeerConnection, type PeerContext } from "./connection.ts";
 import {
   type DownloadCancelled,
+  type DownloadPart,
   type DownloadStarted,
   type DownloadStatus,
   type FileEvent,
@@ -31,9 +32,10 @@ import {
   type TrackerRequest,
   type UploadStatus,
 } from "./file_sharing.ts";
+import { NoticeLimit } from "./notice_limit.ts";
 import { allPages } from "./pages.ts";
 import { RateLimiter } from "./rate_limiter.ts";
-import { ServingCaps } from "./serving_caps.ts";
+import { ServingCaps, type ServingObserver } from "./serving_caps.ts";
 import type { PendingShares, UnfinishedDownloads } from "./state_dir.ts";
 import { TorrentRegistry } from "./torrents.ts";
 import { TrackerLink, type TrackerLinkOptions, TrackerRefusal } from "./tracker_link.ts";
@@ -68,10 +70,12 @@ export type NoticeEvent =
   | { event: "join_accepted"; group: string }
   | { event: "join_rejected"; group: string }
   | { event: "file_shared"; group: string; name: string; size: number; user: string }
-  | { event: "more_notices"; notice: NoticeKind; group: string | null; count: number };
+  | { event: "more_notices"; notice: NoticeKind; group: string | null; count: number }
+  /** Notices this client did not show: the tracker sent more than it ever should (notice_limit.ts). */
+  | { event: "notices_held"; count: number };
 
 /** The event a notice push is announced as: the same fields, named `event`. */
-export function noticeEvent(push: NoticePush): NoticeEvent {
+export function noticeEvent(push: NoticePush): Exclude<NoticeEvent, { event: "notices_held" }> {
   if (push.push === "more_notices") {
     return {
       event: "more_notices",
@@ -81,14 +85,17 @@ export function noticeEvent(push: NoticePush): NoticeEvent {
     };
   }
   const { push: kind, ...fields } = push;
-  return { event: kind, ...fields } as NoticeEvent;
+  return { event: kind, ...fields } as Exclude<NoticeEvent, { event: "notices_held" }>;
 }
 
 /** How the session reaches the tracker. */
 export type SessionOptions = Omit<TrackerLinkOptions, "onConnected" | "onStatus" | "needsLink"> & {
   onEvent: (event: SessionEvent) => void;
-  /** Operational messages about peers (never secrets). */
-  log?: (line: string) => void;
+  /**
+   * The client's log: operational warnings about peers and the tracker link (never secrets)
+   * and which peer is served which file, each kind bounded (`PEER_LOG_LINES`). Default: none.
+   */
+  logger?: Logger;
   /** How long a download may wait for a missing piece before it fails. Default: for ever. */
   stallTimeoutMs?: number;
   /** How long a peer may deliver nothing with requests of ours before it is dropped. */
@@ -106,6 +113,42 @@ export type SessionOptions = Omit<TrackerLinkOptions, "onConnected" | "onStatus"
 };
 
 const NOT_LOGGED_IN = "not logged in: use login <user_id> <passwd>";
+
+/**
+ * Lines of one kind (peer warnings; peers starting and stopping to be served) the log takes
+ * per `PEER_LOG_WINDOW_MS`: others can provoke a line each, by connecting. Past the bound,
+ * lines are counted and the count is said once the next window opens.
+ */
+export const PEER_LOG_LINES = 20;
+/** The window `PEER_LOG_LINES` is counted in. */
+export const PEER_LOG_WINDOW_MS = 10_000;
+
+/**
+ * Says in `log` (at info) when a peer starts being served a file and when that ends: who,
+ * from where, which file, how much was sent and why it ended.
+ */
+function servingLog(
+  log: Logger,
+  nameOf: (infoHashHex: string) => string | undefined,
+): ServingObserver {
+  // said as at the start: by the end the file may no longer be shared, so have no name here
+  const described = new WeakMap<object, string>();
+  return {
+    served: (connection, user, infoHashHex) => {
+      const address = connection instanceof PeerConnection ? ` at ${connection.address}` : "";
+      const what = `"${nameOf(infoHashHex) ?? infoHashHex}" to ${user}${address}`;
+      described.set(connection, what);
+      log.info(`serving ${what}`);
+    },
+    released: (connection, user, infoHashHex) => {
+      const what = described.get(connection) ?? `"${infoHashHex}" to ${user}`;
+      const how = connection instanceof PeerConnection
+        ? `: ${connection.bytesServed} bytes sent (${connection.closeReason})`
+        : "";
+      log.info(`stopped serving ${what}${how}`);
+    },
+  };
+}
 
 /** A new peer id: client tag and version, then 12 random bytes (BEP 20 style). */
 function newPeerId(): Uint8Array {
@@ -125,7 +168,7 @@ export class ClientSession {
   /** Started with the client, so that upload_file hashes on two cores from its first moment. */
   readonly #hashHelper = new HelperThread();
   /** Connections served per user, over every login on this client (like the registry). */
-  readonly #servingCaps = new ServingCaps();
+  readonly #servingCaps: ServingCaps;
   #login?: { user: string; token: string };
   #files?: FileSharing;
   /** The last reason announced for an unverified address, until one is verified again. */
@@ -138,7 +181,7 @@ export class ClientSession {
   constructor(options: SessionOptions) {
     const {
       onEvent,
-      log: _log,
+      logger: _logger,
       stallTimeoutMs: _stall,
       requestTimeoutMs: _request,
       ticketGraceMs: _grace,
@@ -149,6 +192,20 @@ export class ClientSession {
       ...linkOptions
     } = options;
     this.#options = options;
+    const logger = options.logger ?? new Logger();
+    // peers can provoke a line each: a bounded number reach the log, and the rest are counted
+    const warnings = logger.limited({ maxLines: PEER_LOG_LINES, windowMs: PEER_LOG_WINDOW_MS });
+    this.#log = (line) => warnings.warn(line);
+    this.#servingCaps = new ServingCaps({
+      observer: servingLog(
+        logger.limited({ maxLines: PEER_LOG_LINES, windowMs: PEER_LOG_WINDOW_MS }),
+        (infoHashHex) => this.#registry.get(infoHashHex)?.info.name,
+      ),
+    });
+    this.#notices = new NoticeLimit<SessionEvent>(
+      (notice) => this.#onEvent(notice),
+      (count) => this.#onEvent({ event: "notices_held", count }),
+    );
     this.#uploadLimiter = new RateLimiter(uploadBytesPerSecond);
     this.#downloadLimiter = new RateLimiter(downloadBytesPerSecond);
     this.#onEvent = onEvent;
@@ -159,7 +216,7 @@ export class ClientSession {
         if (push.push === "revoke") this.#files?.revoked(push);
         else if (push.push === "address_check") this.#addressChecked(push);
         // a notice for a login that has meanwhile ended here is not this shell's news
-        else if (this.#login) this.#onEvent(noticeEvent(push));
+        else if (this.#login) this.#notices.offer(noticeEvent(push));
       },
       onConnected: (link) => this.#resume(link),
       // logged out, the link may stay closed until the next command (the tracker closes
@@ -220,17 +277,23 @@ export class ClientSession {
     if (push.verified) {
       if (this.#addressProblem === undefined) return;
       this.#addressProblem = undefined;
-      this.#onEvent({ event: "address_verified", address });
+      this.#notices.offer({ event: "address_verified", address });
       return;
     }
     const reason = push.reason ?? "no reason given";
     if (reason === this.#addressProblem) return;
     this.#addressProblem = reason;
-    this.#onEvent({ event: "address_unverified", address, reason });
+    // a tracker that changes its reason at every push is bounded like its notices
+    this.#notices.offer({ event: "address_unverified", address, reason });
   }
 
-  /** Peers can provoke a line each: at most 20 lines per 10 s reach the log. */
-  readonly #log = limitedLog((line: string) => (this.#options.log ?? console.error)(line));
+  /** Operational warnings (peers, the tracker link), at most `PEER_LOG_LINES` per window. */
+  readonly #log: (line: string) => void;
+  /**
+   * What the tracker says unasked (notices, address checks): at most `NOTICE_LINES` shown per
+   * window whatever it sends.
+   */
+  readonly #notices: NoticeLimit<SessionEvent>;
 
   /** Ends the session on the tracker (best effort), stops serving, and closes the link. */
   async close(): Promise<void> {
@@ -238,6 +301,7 @@ export class ClientSession {
       if (this.#login && this.#link.isUp) await this.logout().catch(() => {});
       await this.#files?.stop();
     } finally {
+      this.#notices.close();
       // an idle helper thread would keep the process alive
       this.#hashHelper[Symbol.dispose]();
       await this.#link.close();
@@ -456,6 +520,11 @@ export class ClientSession {
 
   resumeDownload(group: string, name: string): Promise<DownloadStarted> {
     return this.#requireFiles().resumeDownload(group, name);
+  }
+
+  /** The part file cancelling this download would keep or delete (see `FileSharing`). */
+  partToCancel(group: string, name: string): DownloadPart {
+    return this.#requireFiles().partToCancel(group, name);
   }
 
   cancelDownload(group: string, name: string, keepPart: boolean): Promise<DownloadCancelled> {

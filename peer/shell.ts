@@ -19,7 +19,7 @@ import { errorMessage, UserError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { ResolveOptions } from "../lib/paths.ts";
 import { splitWords } from "../lib/shell_words.ts";
-import { jsonTerminalSafe, terminalSafe } from "../lib/terminal_text.ts";
+import { jsonTerminalSafe, terminalLine, terminalSafe } from "../lib/terminal_text.ts";
 import {
   type CommandContext,
   CommandLineError,
@@ -28,7 +28,7 @@ import {
   resumingText,
   transfersInProgress,
 } from "./commands.ts";
-import { completeLine, type CompletionSources } from "./completion.ts";
+import { completeLine, type CompletionSources, localEntries } from "./completion.ts";
 import { TerminalScreen } from "./live_terminal.ts";
 import { completionDetail, promptSummary } from "./progress_text.ts";
 import type { ClientSession, SessionEvent } from "./session.ts";
@@ -57,8 +57,6 @@ const HISTORY_SIZE = 1000;
 const COMPLETION_WAIT_MS = 300;
 /** How long a list fetched for Tab is offered without asking again. */
 const COMPLETION_FRESH_MS = 10_000;
-/** The most entries of one directory Tab reads. */
-const COMPLETION_MAX_ENTRIES = 2_000;
 
 /** Commands whose arguments include a password: kept out of the line-editing history. */
 const SECRET_COMMANDS = new Set(["create_user", "login"]);
@@ -95,14 +93,18 @@ export class Shell {
     this.#options = options;
   }
 
-  /** Prints something that happened outside any command. */
+  /**
+   * Prints something that happened outside any command: one line each, whatever the names
+   * and reasons in it hold (they come from the tracker, peers and files on disk).
+   */
   announce(event: SessionEvent): void {
     if (this.#options.json) return this.#print(JSON.stringify(event), true);
+    const line = terminalLine(describeEvent(event));
     // like ssh's "Permanently added ... to the list of known hosts": beside the output, not in it
     if (event.event === "tracker_trusted" && !this.#options.interactive) {
-      return console.error(terminalSafe(describeEvent(event)));
+      return console.error(line);
     }
-    this.#print(describeEvent(event), true);
+    this.#print(line, true);
   }
 
   /** Leaves at once, asking nothing (SIGTERM): input ends as if it had been closed. */
@@ -187,7 +189,10 @@ export class Shell {
       if (answer === undefined) throw new UserError("cancelled: no password was given");
       return answer;
     };
-    context.confirm = async (question) => isYes(await this.#ask(question, false));
+    context.confirm = async (question, answerIfEmpty = false) => {
+      const answer = await this.#ask(question, false);
+      return answer === undefined ? undefined : answerOf(answer, answerIfEmpty);
+    };
     return context;
   }
 
@@ -384,7 +389,8 @@ export class Shell {
           `files\n${group}`,
           async () => (await session.listFiles(group)).map(({ name }) => name),
         ),
-      entries: (dir) => directoryEntries(dir, this.#options.paths?.base ?? Deno.cwd()),
+      entries: (dir) =>
+        localEntries(dir, this.#options.paths ?? { base: Deno.cwd(), env: Deno.env }),
     };
   }
 
@@ -415,35 +421,15 @@ export class Shell {
 /** `y` or `yes` (any case); anything else is the default. */
 function isYes(answer: string | undefined, ifAbandoned = false): boolean {
   if (answer === undefined) return ifAbandoned;
-  return /^\s*y(es)?\s*$/i.test(answer);
+  return answerOf(answer, false);
 }
 
 /**
- * The entries of a directory as typed (`~/` is the home directory, a relative path starts
- * where the user started the client, as upload_file reads it), directories with `/`.
+ * A yes/no answer: the answer that is not the default only when typed as such (`y`, `yes`,
+ * `n`, `no`, any case), so that a slip of the keyboard never picks the other one.
  */
-async function directoryEntries(typed: string, base: string): Promise<string[]> {
-  const home = Deno.env.get("HOME");
-  const dir = typed.startsWith("~/") && home
-    ? `${home}/${typed.slice(2)}`
-    : typed.startsWith("/")
-    ? typed
-    : `${base}/${typed === "" ? "." : typed}`;
-  const entries: string[] = [];
-  try {
-    for await (const entry of Deno.readDir(dir)) {
-      let isDirectory = entry.isDirectory;
-      if (entry.isSymlink) {
-        isDirectory = await Deno.stat(`${dir}/${entry.name}`).then((info) => info.isDirectory)
-          .catch(() => false);
-      }
-      entries.push(isDirectory ? `${entry.name}/` : entry.name);
-      if (entries.length >= COMPLETION_MAX_ENTRIES) break;
-    }
-  } catch {
-    // no such directory, or not readable: nothing to offer
-  }
-  return entries;
+function answerOf(answer: string, answerIfEmpty: boolean): boolean {
+  return answerIfEmpty ? !/^\s*no?\s*$/i.test(answer) : /^\s*y(es)?\s*$/i.test(answer);
 }
 
 /** "and 37 more new files in group "films"": notices the tracker counted instead of sending. */
@@ -491,7 +477,7 @@ export function describeEvent(event: SessionEvent): string {
         : resumingText(event);
     case "download_not_resumed":
       return event.group === null
-        ? `warning: ignoring the remembered download in ${event.file}: ${event.reason}`
+        ? `warning: not resuming from ${event.file}: ${event.reason}`
         : `warning: not resuming the download of "${event.name}" in group "${event.group}": ` +
           event.reason;
     case "share_dropped":
@@ -519,6 +505,9 @@ export function describeEvent(event: SessionEvent): string {
       }) from ${event.user}`;
     case "more_notices":
       return describeMoreNotices(event);
+    case "notices_held":
+      return `and ${event.count} more ${event.count === 1 ? "notice" : "notices"} from the ` +
+        "tracker not shown: it sent more than a tracker should";
     case "tracker_trusted":
       return `trusting the tracker at ${event.address} on first use: fingerprint ${event.fingerprint} (pinned in ${event.file})`;
   }

@@ -20,6 +20,7 @@
 
 import { resolve } from "node:path";
 import { stateHome } from "../lib/paths.ts";
+import { terminalSafe } from "../lib/terminal_text.ts";
 import { UserError } from "../lib/errors.ts";
 import {
   derToPem,
@@ -61,12 +62,24 @@ export const MAX_UNFINISHED_DOWNLOADS = 100;
  * Files of unfinished_downloads/ read at one login, over every tracker and user sharing the
  * state directory: a directory filled by something else costs a bounded read.
  */
-const MAX_UNFINISHED_FILES_READ = 1_000;
+export const MAX_UNFINISHED_FILES_READ = 1_000;
+/** Entries of unfinished_downloads/ listed at one login, at most (their names are kept). */
+export const MAX_UNFINISHED_ENTRIES_LISTED = 10_000;
+/**
+ * Unusable files of unfinished_downloads/ said one by one at a login; the rest are counted in
+ * one more line, so a directory of junk costs the user a screenful, not a thousand lines.
+ */
+export const MAX_UNFINISHED_PROBLEMS = 10;
 const HISTORY_DIR = "history";
 /** Lines kept per user, oldest dropped first (bash's HISTFILESIZE is 500, zsh's SAVEHIST 1000). */
 export const HISTORY_LINES = 1000;
-/** 1,000 lines of commands fit well within this; a larger file is not ours and is left alone. */
-const HISTORY_LIMIT_BYTES = 1024 * 1024;
+/**
+ * The most of a history file read: its last 1 MiB (1,000 lines of commands fit well within
+ * it). A larger file is cut to its last lines when saved, as bash cuts to HISTFILESIZE.
+ */
+export const HISTORY_LIMIT_BYTES = 1024 * 1024;
+/** The longest line kept in a history: a command names a path of at most 4 KiB. */
+export const HISTORY_LINE_MAX_CHARS = 8192;
 const CLIENT_COMMON_NAME = "swarmshare client";
 const NEW_IDENTITY_ADVICE = `move ${KEY_FILE} and ${CERT_FILE} away to make a new identity`;
 const isWindows = Deno.build.os === "windows";
@@ -226,6 +239,7 @@ export class StateDir {
     return {
       list: async () => {
         const shares: ShareRecord[] = [];
+        if (!await privateSubdir(dir, false)) return shares;
         let entries: Deno.DirEntry[];
         try {
           entries = await Array.fromAsync(Deno.readDir(dir));
@@ -247,10 +261,11 @@ export class StateDir {
         return shares;
       },
       add: async (share) => {
-        await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+        await privateSubdir(dir, true);
         await writePrivateJson(await fileOf(share.group, share.name), { tracker, user, share });
       },
       remove: async (group, name) => {
+        if (!await privateSubdir(dir, false)) return;
         await Deno.remove(await fileOf(group, name)).catch((error) => {
           if (!(error instanceof Deno.errors.NotFound)) throw error;
         });
@@ -271,26 +286,51 @@ export class StateDir {
     return {
       list: async () => {
         const found: UnfinishedList = { downloads: [], problems: [] };
-        let entries: Deno.DirEntry[];
+        const unusable = await subdirProblem(dir);
+        if (unusable === "missing") return found;
+        if (unusable) {
+          found.problems.push({ file: dir, reason: unusable });
+          return found;
+        }
+        const entries: Deno.DirEntry[] = [];
+        let listedAll = true;
         try {
-          entries = await Array.fromAsync(Deno.readDir(dir));
+          for await (const entry of Deno.readDir(dir)) {
+            if (entries.length >= MAX_UNFINISHED_ENTRIES_LISTED) {
+              listedAll = false;
+              break;
+            }
+            entries.push(entry);
+          }
         } catch (error) {
           if (error instanceof Deno.errors.NotFound) return found;
-          throw new UserError(`cannot read ${dir}: ${(error as Error).message}`);
+          found.problems.push({
+            file: dir,
+            reason: `it cannot be read: ${(error as Error).message}`,
+          });
+          return found;
         }
         const files = entries.filter((entry) => entry.name.endsWith(".json"))
           .sort((a, b) => a.name.localeCompare(b.name));
-        if (files.length > MAX_UNFINISHED_FILES_READ) {
+        if (!listedAll || files.length > MAX_UNFINISHED_FILES_READ) {
           found.problems.push({
             file: dir,
-            reason: `it holds ${files.length} files; only the first ` +
+            reason: `it holds ${listedAll ? files.length : "too many"} files; only ` +
               `${MAX_UNFINISHED_FILES_READ} were read`,
           });
         }
+        let unsaid = 0;
+        const problem = (file: string, reason: string) => {
+          if (found.problems.length < MAX_UNFINISHED_PROBLEMS) {
+            found.problems.push({ file, reason });
+          } else unsaid++;
+        };
         for (const entry of files.slice(0, MAX_UNFINISHED_FILES_READ)) {
           const file = `${dir}/${entry.name}`;
           let saved: Record<string, unknown> | null;
           try {
+            // never followed: a link could make this read, and the login trust, any file
+            if (entry.isSymlink) throw new Error("a symbolic link");
             if (!entry.isFile) throw new Error("not a regular file");
             const bytes = await readFileBounded(file, UNFINISHED_DOWNLOAD_LIMIT_BYTES);
             saved = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
@@ -302,40 +342,44 @@ export class StateDir {
               : error instanceof TypeError
               ? "not UTF-8 text"
               : (error as Error).message;
-            found.problems.push({ file, reason });
+            problem(file, reason);
             continue;
           }
           if (
             typeof saved !== "object" || saved === null || Array.isArray(saved) ||
             typeof saved.tracker !== "string" || typeof saved.user !== "string"
           ) {
-            found.problems.push({ file, reason: "not a remembered download" });
+            problem(file, "not a remembered download");
             continue;
           }
           if (saved.tracker !== tracker || saved.user !== user) continue; // someone else's
-          const problem = unfinishedDownloadProblem(saved.download);
+          const invalid = unfinishedDownloadProblem(saved.download);
           const download = saved.download as UnfinishedDownload;
-          if (problem) {
-            found.problems.push({ file, reason: problem });
+          if (invalid) {
+            problem(file, invalid);
           } else if (found.downloads.length >= MAX_UNFINISHED_DOWNLOADS) {
-            found.problems.push({
-              file,
-              reason: `more than ${MAX_UNFINISHED_DOWNLOADS} unfinished downloads`,
-            });
+            problem(file, `more than ${MAX_UNFINISHED_DOWNLOADS} unfinished downloads`);
           } else if (file !== await fileOf(download.group, download.name)) {
-            found.problems.push({ file, reason: "its name does not match its download" });
+            problem(file, "its name does not match its download");
           } else {
             found.downloads.push(download);
           }
         }
+        if (unsaid > 0) {
+          found.problems.push({
+            file: dir,
+            reason: `${unsaid} more unusable file${unsaid === 1 ? "" : "s"} in it skipped`,
+          });
+        }
         return found;
       },
       put: async (download) => {
-        await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+        await privateSubdir(dir, true);
         const file = await fileOf(download.group, download.name);
         await writePrivateJson(file, { tracker, user, download });
       },
       remove: async (group, name) => {
+        if (!await privateSubdir(dir, false)) return;
         await Deno.remove(await fileOf(group, name)).catch((error) => {
           if (!(error instanceof Deno.errors.NotFound)) throw error;
         });
@@ -345,8 +389,13 @@ export class StateDir {
 
   /**
    * The shell history of `user` (an id as the tracker accepts it, so a safe file name once
-   * prefixed): lines oldest first, at most `HISTORY_LINES`. Saving appends to what is there,
-   * so two clients of one user both keep their lines; the file is replaced whole (mode 0600).
+   * prefixed): lines oldest first, at most `HISTORY_LINES`, from the last
+   * `HISTORY_LIMIT_BYTES` of the file at most. Saving appends to what is there, so two
+   * clients of one user both keep their lines; the file is replaced whole (mode 0600). A line
+   * with a character a terminal acts on or longer than `HISTORY_LINE_MAX_CHARS` is dropped
+   * (readline would draw it raw when recalled). Only a regular file is read or replaced:
+   * a symbolic link, a pipe or a directory in its place is refused with a UserError, never
+   * followed, waited on or removed.
    */
   history(user: string): History {
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(user)) throw new UserError(`invalid user id "${user}"`);
@@ -354,21 +403,24 @@ export class StateDir {
     // "." and ".." are valid ids: a prefix keeps every name a plain file in the directory
     const path = `${dir}/user-${user}`;
     const load = async (): Promise<string[]> => {
+      if (!await privateSubdir(dir, false)) return [];
+      let text: string;
       try {
-        const text = new TextDecoder().decode(await readFileBounded(path, HISTORY_LIMIT_BYTES));
-        return text.split("\n").filter((line) => line.trim() !== "").slice(-HISTORY_LINES);
+        text = await readTail(path, HISTORY_LIMIT_BYTES);
       } catch (error) {
-        if (error instanceof Deno.errors.NotFound || error instanceof FileTooLargeError) return [];
+        if (error instanceof Deno.errors.NotFound) return [];
+        if (error instanceof UserError) throw error;
         throw new UserError(`cannot read ${path}: ${(error as Error).message}`);
       }
+      return text.split("\n").filter(isHistoryLine).slice(-HISTORY_LINES);
     };
     return {
       path,
       load,
       append: async (lines) => {
-        const kept = lines.filter((line) => line.trim() !== "" && !line.includes("\n"));
+        const kept = lines.filter(isHistoryLine);
         if (kept.length === 0) return;
-        await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+        await privateSubdir(dir, true);
         const all = [...await load(), ...kept].slice(-HISTORY_LINES);
         const temporary = `${path}.${crypto.getRandomValues(new Uint8Array(8)).toHex()}`;
         try {
@@ -637,4 +689,73 @@ export async function currentUid(dir: string): Promise<number | null> {
 async function tightenKeyFile(path: string): Promise<void> {
   const info = await Deno.stat(path);
   if (((info.mode ?? 0) & 0o077) !== 0) await Deno.chmod(path, 0o600);
+}
+
+/**
+ * What is wrong with `path` as a directory of ours inside the state directory: "missing", a
+ * reason (a symbolic link, which would put our files where it points; anything else but a
+ * directory), or undefined when it is a real directory.
+ */
+async function subdirProblem(path: string): Promise<string | undefined> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return "missing";
+    return `it cannot be used: ${(error as Error).message}`;
+  }
+  if (info.isSymlink) return "it is a symbolic link; nothing in it is read or written";
+  if (!info.isDirectory) return "it is not a directory";
+  return undefined;
+}
+
+/**
+ * Makes sure `path`, a directory of ours inside the state directory, is a real directory:
+ * created (0700) when missing and `create` says so, else false; refused with a UserError
+ * when anything else stands there (`subdirProblem`).
+ */
+async function privateSubdir(path: string, create: boolean): Promise<boolean> {
+  let problem = await subdirProblem(path);
+  if (problem === "missing") {
+    if (!create) return false;
+    await Deno.mkdir(path, { mode: 0o700 }).catch((error) => {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    });
+    problem = await subdirProblem(path);
+  }
+  if (problem) throw new UserError(`${path}: ${problem}`);
+  return true;
+}
+
+/**
+ * The last `limitBytes` (at most) of the regular file at `path`, as text, from its first
+ * whole line. Throws Deno.errors.NotFound when there is none, and a UserError when something
+ * else stands there (a link is not followed, a pipe not opened).
+ */
+async function readTail(path: string, limitBytes: number): Promise<string> {
+  const info = await Deno.lstat(path);
+  if (info.isSymlink) throw new UserError(`${path} is a symbolic link; it is not followed`);
+  if (!info.isFile) throw new UserError(`${path} is not a regular file`);
+  using file = await Deno.open(path, { read: true });
+  const size = (await file.stat()).size;
+  const start = Math.max(0, size - limitBytes);
+  if (start > 0) await file.seek(start, Deno.SeekMode.Start);
+  const buffer = new Uint8Array(Math.min(size, limitBytes));
+  let length = 0;
+  while (length < buffer.length) {
+    const count = await file.read(buffer.subarray(length));
+    if (count === null) break;
+    length += count;
+  }
+  const text = new TextDecoder().decode(buffer.subarray(0, length));
+  if (start === 0) return text;
+  // cut into the middle of a line: that line is not whole (and without a break, none is)
+  const cut = text.indexOf("\n");
+  return cut < 0 ? "" : text.slice(cut + 1);
+}
+
+/** A line worth keeping in a history: a command, one line, nothing a terminal acts on. */
+function isHistoryLine(line: string): boolean {
+  return line.trim() !== "" && line.length <= HISTORY_LINE_MAX_CHARS && !line.includes("\n") &&
+    terminalSafe(line) === line && !line.includes("\ufffd");
 }

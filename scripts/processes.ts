@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { hashFile } from "../lib/hash.ts";
+import type { DownloadStatus } from "../peer/file_sharing.ts";
 import { RUNTIME_FLAGS } from "./runtime_flags.ts";
 
 /** The program under test, run exactly as the README runs it. */
@@ -418,25 +419,8 @@ export class JsonShell extends Program {
   }
 }
 
-/** One entry of `show_downloads --json`. */
-export interface DownloadLine {
-  group: string;
-  name: string;
-  state: "D" | "C" | "F";
-  pieces_done: number;
-  pieces_total: number;
-  path: string;
-  reason: string;
-  peers: { peer: string; bytes: number; pieces: number }[];
-  activity: "downloading" | "waiting" | "paused" | "complete" | "failed";
-  bytes_done: number;
-  bytes_total: number;
-  down_bps: number;
-  up_bps: number;
-  eta_s: number | null;
-  peers_connected: number;
-  seconds: number;
-}
+/** One entry of `show_downloads --json`: the peer code's own row, as the shell prints it. */
+export type DownloadLine = DownloadStatus;
 
 /** A port that was free a moment ago, for a client whose peer address a test must know. */
 export function freePort(): number {

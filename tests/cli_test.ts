@@ -8,10 +8,12 @@
 
 import assert from "node:assert/strict";
 import { Program } from "../scripts/processes.ts";
+import { connectRawTls } from "./raw_tls.ts";
 import {
   freePort,
   type JsonReply,
   JsonShell,
+  startSwarm,
   TempDir,
   TrackerProcess,
   usersInGroup,
@@ -154,4 +156,81 @@ Deno.test("client: says where it tries to reach the tracker and how often", asyn
     "a retry line",
   );
   assert.ok(shell.stdout.all.every((line) => line.startsWith("{")));
+});
+
+Deno.test("client: --log FILE has its transfers, who it serves and peer warnings, none on stdout", async () => {
+  await using logs = await TempDir.create();
+  const logOf = (name: string) => logs.join(`${name}.log`);
+  await using swarm = await startSwarm(["seed", "get", "gone"], {
+    clientArgs: {
+      seed: ["--log", logOf("seed")],
+      get: ["--log", logOf("get"), "--stall-timeout-ms", "1000"],
+    },
+  });
+  const [seed, get, gone] = ["seed", "get", "gone"].map((name) => swarm.shell(name));
+  const group = swarm.group;
+  await writeRandomFile(`${swarm.home("seed")}/f.bin`, 1024 * 1024);
+  await seed.ok(`upload_file f.bin ${group}`);
+  await seed.ok("set_limits 256 none"); // two pieces at 256 KiB/s: time to pause and resume
+  // a file whose only holder has left: its download fails once the stall timeout passes
+  await writeRandomFile(`${swarm.home("gone")}/h.bin`, 1000);
+  await gone.ok(`upload_file h.bin ${group}`);
+  await gone.ok("logout");
+
+  await get.ok(`download_file ${group} f.bin .`);
+  await get.ok(`pause_download ${group} f.bin`);
+  await get.ok("logout");
+  await get.ok("login get pw-get");
+  await get.event("download_resumed"); // taken up at login, kept paused
+  await get.ok(`resume_download ${group} f.bin`);
+  await get.ok(`cancel_download ${group} f.bin --keep`);
+  await get.ok(`download_file ${group} f.bin .`);
+  await seed.ok("set_limits none none");
+  assert.equal(
+    (await get.event(["download_complete", "download_failed"])).event,
+    "download_complete",
+  );
+  await get.ok(`download_file ${group} h.bin .`);
+  assert.equal(
+    (await get.event(["download_complete", "download_failed"])).event,
+    "download_failed",
+  );
+
+  // a stranger's garbage on the seeder's peer port: a warning in its log
+  const conn = await connectRawTls(seed.peerPort);
+  await conn.write(new Uint8Array(68).fill(0xff));
+  while (await conn.read(new Uint8Array(256)) !== null) {
+    // until the seeder hangs up
+  }
+  conn.close();
+  // leaving ends every connection served: the last lines are in the files once they exit
+  await seed.quit();
+  await get.quit();
+
+  for (const [name, shell] of [["seed", seed], ["get", get]] as const) {
+    assert.ok(shell.stdout.all.every((line) => line.startsWith("{")), `${name}'s stdout`);
+    assert.ok(!shell.stderr.all.some((line) => LOG_LINE.test(line)), `${name}'s stderr`);
+  }
+  const read = async (name: string) => {
+    const lines = (await Deno.readTextFile(logOf(name))).trimEnd().split("\n");
+    assert.ok(lines.every((line) => LOG_LINE.test(line)), lines.join("\n"));
+    return (pattern: RegExp) =>
+      assert.ok(lines.some((line) => pattern.test(line)), `no ${pattern} in\n${lines.join("\n")}`);
+  };
+  const inGet = await read("get");
+  const f = `download of "f\\.bin" from group "${group}"`;
+  inGet(new RegExp(`info  ${f} started, to /`));
+  inGet(new RegExp(`info  ${f} paused: \\d+ of 2 pieces verified`));
+  inGet(new RegExp(`info  ${f} taken up at login and kept paused: \\d+ of 2 pieces verified`));
+  inGet(new RegExp(`info  ${f} resumed: \\d+ of 2 pieces verified, to /`));
+  inGet(new RegExp(`info  ${f} cancelled: \\d+ of 2 pieces verified; part file /\\S+ kept`));
+  inGet(new RegExp(`info  ${f} complete: 1048576 bytes`));
+  inGet(/warn {2}download of "h\.bin" from group "\w+" failed: /);
+  const inSeed = await read("seed");
+  inSeed(new RegExp(`info  sharing "f\\.bin" \\(1048576 bytes\\) in group "${group}"`));
+  inSeed(/info {2}serving "f\.bin" to get at 127\.0\.0\.1:\d+$/);
+  inSeed(/info {2}stopped serving "f\.bin" to get at 127\.0\.0\.1:\d+: \d+ bytes sent \(/);
+  inSeed(/warn {2}peer 127\.0\.0\.1:\d+: /);
+  // a file no longer shared when its last connection ends is still named by its name
+  assert.doesNotMatch(await Deno.readTextFile(logOf("seed")), /serving "[0-9a-f]{40}"/);
 });

@@ -34,7 +34,8 @@ Deno.test("a holder advertised by host name is dialled once across the download'
     peerPorts: { seed: seedPort },
     // slow enough (about 5 s for 2 MiB) that the download asks the tracker again and again
     clientArgs: {
-      seed: ["--public-addr", `localhost:${seedPort}`, "--upload-limit-kib", "384"],
+      // --verbose: its peer warnings on stderr, where the test looks for refusals
+      seed: ["--public-addr", `localhost:${seedPort}`, "--upload-limit-kib", "384", "--verbose"],
     },
   });
   const seed = swarm.shell("seed");

@@ -271,8 +271,8 @@ Deno.test("remembered downloads that cannot be trusted are refused with a warnin
   assert.match(String(hostile.reason), /not an absolute path to the file/);
   assert.equal(
     describeEvent(hostile as SessionEvent),
-    `warning: ignoring the remembered download in ${dir}/01hostile.json: its path is not an ` +
-      "absolute path to the file",
+    `warning: not resuming from ${dir}/01hostile.json: its path is not an absolute path ` +
+      "to the file",
   );
   assert.equal(gone.name, "f.bin");
   assert.match(

@@ -30,7 +30,10 @@ async function firstBlock(peer: RawPeer): Promise<Uint8Array> {
 }
 
 Deno.test("a member's connections past the per-user caps are refused; others are served", async (t) => {
-  await using swarm = await startSwarm(["seed", "member", "honest"]);
+  // --verbose: the seeder's peer warnings on stderr, where the test reads its refusals
+  await using swarm = await startSwarm(["seed", "member", "honest"], {
+    clientArgs: { seed: ["--verbose"] },
+  });
   const seed = swarm.shell("seed");
   // enough files to reach the cap over all files with each file at its own cap
   const fileCount = Math.ceil(MAX_SERVED_PER_USER / MAX_SERVED_PER_USER_FILE) + 1;
@@ -136,7 +139,7 @@ Deno.test("a member's connections past the per-user caps are refused; others are
 
 Deno.test("a member fetching more files one after another than the cap is never refused", async () => {
   await using swarm = await startSwarm(["seed", "fetcher"], {
-    clientArgs: { fetcher: ["--stall-timeout-ms", "5000"] },
+    clientArgs: { fetcher: ["--stall-timeout-ms", "5000"], seed: ["--verbose"] },
   });
   const seed = swarm.shell("seed");
   const fetcher = swarm.shell("fetcher");

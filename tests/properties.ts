@@ -16,6 +16,7 @@ import type { NamedProperty } from "./properties/inputs.ts";
 import { streamProperties } from "./properties/streams.ts";
 import { textProperties } from "./properties/text.ts";
 import { trackerMessageProperties } from "./properties/tracker_messages.ts";
+import { typingAidProperties } from "./properties/typing_aids.ts";
 
 export type { NamedProperty } from "./properties/inputs.ts";
 
@@ -27,4 +28,5 @@ export const PROPERTIES: readonly NamedProperty[] = [
   ...credentialProperties,
   ...textProperties,
   ...argumentProperties,
+  ...typingAidProperties,
 ];

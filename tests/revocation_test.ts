@@ -71,7 +71,8 @@ Deno.test("a download outlives its 3 s tickets by renewing them", async () => {
   await using swarm = await startSwarm(["owner", "bob"], {
     trackerArgs: ["--ticket-lifetime-ms", "3000"],
     // the seeder honours a ticket not a moment past its expiry
-    clientArgs: { owner: ["--upload-limit-kib", "64", "--ticket-grace-ms", "0"] },
+    // --verbose: its peer warnings on stderr, where the test looks for an expired ticket
+    clientArgs: { owner: ["--upload-limit-kib", "64", "--ticket-grace-ms", "0", "--verbose"] },
   });
   const owner = swarm.shell("owner");
   const bob = swarm.shell("bob");

@@ -44,3 +44,22 @@ Deno.test("ServingCaps: per file, per user, and places given back", async (t) =>
     assert.equal(caps.servedFor("carol"), 0);
   });
 });
+
+Deno.test("ServingCaps: the observer hears each place taken and given back, once", () => {
+  const heard: string[] = [];
+  const caps = new ServingCaps({
+    maxPerUserFile: 1,
+    observer: {
+      served: (_, user, file) => heard.push(`served ${user} ${file}`),
+      released: (_, user, file) => heard.push(`released ${user} ${file}`),
+    },
+  });
+  const [a, b] = [{}, {}];
+  caps.admit(a, "bob", "f1");
+  caps.admit(a, "bob", "f1"); // held already: nothing new
+  caps.admit(b, "bob", "f1"); // refused: nothing served
+  caps.release(b);
+  caps.release(a);
+  caps.release(a);
+  assert.deepEqual(heard, ["served bob f1", "released bob f1"]);
+});

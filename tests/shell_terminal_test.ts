@@ -1,66 +1,62 @@
 /**
  * The shell on a terminal: a prompt that names the user, and line editing. A pseudo-terminal
- * comes from util-linux `script`; the test is skipped where that is missing.
+ * comes from util-linux `script` (tests/pty.ts); the tests are skipped where that is missing.
  */
 
 import assert from "node:assert/strict";
-import { JsonShell, MAIN, TempDir, TrackerProcess, within } from "./harness.ts";
+import { partPathFor } from "../peer/storage.ts";
+import { JsonShell, runScript, TempDir, TrackerProcess, within } from "./harness.ts";
+import { hasScript, startTerminal, type Terminal } from "./pty.ts";
 
-const hasScript =
-  new Deno.Command("script", { args: ["--version"], stdout: "null", stderr: "null" })
-    .outputSync().success;
+/**
+ * A tracker, a seeder of `big.bin` (4 MiB, 8 pieces) in group `g` that sends at 16 KiB/s so
+ * that a download of it runs for minutes, and `leech`, a member of `g`, logged in at a
+ * terminal started in `<dir>/leech`.
+ */
+interface SlowSwarm extends AsyncDisposable {
+  dir: TempDir;
+  tracker: TrackerProcess;
+  seeder: JsonShell;
+  term: Terminal;
+}
 
-/** A client on a pseudo-terminal: keys typed in, the screen read until some text shows. */
-function startTerminal(trackerPort: number, stateHome: string, cwd?: string) {
-  const client =
-    `'${Deno.execPath()}' run -A '${MAIN}' client 127.0.0.1 0 127.0.0.1 ${trackerPort}`;
-  const child = new Deno.Command("script", {
-    args: ["-qfec", client, "/dev/null"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-    cwd,
-    env: { NO_COLOR: "1", TERM: "xterm", XDG_STATE_HOME: stateHome },
-  }).spawn();
-  const input = child.stdin.getWriter();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let screen = "";
-  /** Everything shown, for checks that something never appeared. */
-  let everything = "";
-  const waitFor = async (text: string) => {
-    while (!screen.includes(text)) {
-      const { value, done } = await within(reader.read(), `"${text}" on the terminal`)
-        .catch((error) => {
-          throw new Error(`${error.message}; the terminal shows: ${JSON.stringify(screen)}`);
-        });
-      if (done) throw new Error(`terminal closed before "${text}": ${screen}`);
-      screen += value;
-      everything += value;
-    }
-    const at = screen.indexOf(text) + text.length;
-    const seen = screen.slice(0, at);
-    screen = screen.slice(at);
-    return seen;
+async function slowSwarm(): Promise<SlowSwarm> {
+  const held: AsyncDisposable[] = [];
+  const dispose = async () => {
+    for (const resource of held.reverse()) await resource[Symbol.asyncDispose]();
   };
-  const type = (keys: string) => input.write(new TextEncoder().encode(keys));
-  return {
-    child,
-    waitFor,
-    type,
-    get everything() {
-      return everything;
-    },
-    async [Symbol.asyncDispose]() {
-      await input.close().catch(() => {});
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already exited
-      }
-      await child.status;
-      await reader.cancel().catch(() => {});
-    },
-  };
+  try {
+    const dir = await TempDir.create();
+    held.push(dir);
+    const tracker = await TrackerProcess.start(dir.join("tracker.db"));
+    held.push(tracker);
+    const seeder = JsonShell.start(tracker.port);
+    held.push(seeder);
+    await seeder.ok("create_user seed pw");
+    await seeder.ok("login seed pw");
+    await seeder.ok("create_group g");
+    await seeder.ok("create_user leech pw");
+    await Deno.writeFile(dir.join("big.bin"), new Uint8Array(4 * 1024 * 1024).fill(7));
+    await seeder.ok(`upload_file ${dir.join("big.bin")} g`);
+    await seeder.ok("set_limits 16 none");
+    await Deno.mkdir(dir.join("leech"));
+    const term = startTerminal({
+      trackerPort: tracker.port,
+      stateHome: dir.join("state"),
+      cwd: dir.join("leech"),
+    });
+    held.push(term);
+    await term.waitFor("swarmshare> ");
+    await term.type("login leech pw\r");
+    await term.waitFor("leech> ");
+    await term.type("join_group g\r");
+    await term.waitFor("waiting for its owner");
+    await seeder.ok("accept_request g leech");
+    return { dir, tracker, seeder, term, [Symbol.asyncDispose]: dispose };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
 }
 
 Deno.test({
@@ -69,69 +65,32 @@ Deno.test({
   async fn() {
     await using dir = await TempDir.create();
     await using tracker = await TrackerProcess.start(dir.join("tracker.db"));
-    const client =
-      `'${Deno.execPath()}' run -A '${MAIN}' client 127.0.0.1 0 127.0.0.1 ${tracker.port}`;
-    const child = new Deno.Command("script", {
-      args: ["-qfec", client, "/dev/null"],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "null",
-      // its own state: the user's history and pins stay out of it
-      env: { NO_COLOR: "1", TERM: "xterm", XDG_STATE_HOME: dir.join("state") },
-    }).spawn();
-    const input = child.stdin.getWriter();
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let screen = "";
-    const waitFor = async (text: string) => {
-      while (!screen.includes(text)) {
-        const { value, done } = await within(reader.read(), `"${text}" on the terminal`)
-          .catch((error) => {
-            throw new Error(`${error.message}; the terminal shows: ${JSON.stringify(screen)}`);
-          });
-        if (done) throw new Error(`terminal closed before "${text}": ${screen}`);
-        screen += value;
-      }
-      const at = screen.indexOf(text) + text.length;
-      const seen = screen.slice(0, at);
-      screen = screen.slice(at);
-      return seen;
-    };
-    const type = (keys: string) => input.write(new TextEncoder().encode(keys));
-    try {
-      await waitFor("swarmshare> ");
-      await type("create_user tty pw\r");
-      await waitFor('user "tty" created');
-      await waitFor("swarmshare> ");
-      // edit the line before sending it: type a typo, erase it with backspace
-      await type("login tty pwx\x7f\r");
-      await waitFor("logged in as tty");
-      await waitFor("tty> ");
-      await type("create_group term\r");
-      await waitFor("you are its owner");
-      await waitFor("tty> ");
-      // arrow up recalls the last command; editing it turns it into a new one
-      await type("\x1b[A\x7f\x7f\x7f\x7fzzz\r");
-      await waitFor('group "zzz" created');
-      await waitFor("tty> ");
-      // lines with passwords are not in the history: three steps up go past both groups to
-      // nothing, where an unfiltered history would offer "login tty pw"
-      await type("\x1b[A\x1b[A\x1b[A\r");
-      await type("list_groups\r");
-      const recalled = await waitFor("GROUP");
-      assert.ok(recalled.includes("create_group term"), recalled);
-      assert.ok(!recalled.includes("login") && !recalled.includes("already"), recalled);
-      await type("\x04"); // Ctrl-D: end of input
-      assert.equal((await within(child.status, "the shell to exit")).code, 0);
-    } finally {
-      await input.close().catch(() => {});
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // already exited
-      }
-      await child.status;
-      await reader.cancel().catch(() => {});
-    }
+    // its own state: the user's history and pins stay out of it
+    await using term = startTerminal({ trackerPort: tracker.port, stateHome: dir.join("state") });
+    await term.waitFor("swarmshare> ");
+    await term.type("create_user tty pw\r");
+    await term.waitFor('user "tty" created');
+    await term.waitFor("swarmshare> ");
+    // edit the line before sending it: type a typo, erase it with backspace
+    await term.type("login tty pwx\x7f\r");
+    await term.waitFor("logged in as tty");
+    await term.waitFor("tty> ");
+    await term.type("create_group term\r");
+    await term.waitFor("you are its owner");
+    await term.waitFor("tty> ");
+    // arrow up recalls the last command; editing it turns it into a new one
+    await term.type("\x1b[A\x7f\x7f\x7f\x7fzzz\r");
+    await term.waitFor('group "zzz" created');
+    await term.waitFor("tty> ");
+    // lines with passwords are not in the history: three steps up go past both groups to
+    // nothing, where an unfiltered history would offer "login tty pw"
+    await term.type("\x1b[A\x1b[A\x1b[A\r");
+    await term.type("list_groups\r");
+    const recalled = await term.waitFor("GROUP");
+    assert.ok(recalled.includes("create_group term"), recalled);
+    assert.ok(!recalled.includes("login") && !recalled.includes("already"), recalled);
+    await term.type("\x04"); // Ctrl-D: end of input
+    assert.equal((await within(term.child.status, "the shell to exit")).code, 0);
   },
 });
 
@@ -146,7 +105,11 @@ Deno.test({
     await Deno.writeTextFile(dir.join("work/notes about.txt"), "x");
     const secret = "s3cret-Pass";
     {
-      await using term = startTerminal(tracker.port, home, dir.join("work"));
+      await using term = startTerminal({
+        trackerPort: tracker.port,
+        stateHome: home,
+        cwd: dir.join("work"),
+      });
       await term.waitFor("swarmshare> ");
       // create_user without a password asks twice with echo off; a mismatch is refused
       await term.type("create_user tty\r");
@@ -216,7 +179,7 @@ Deno.test({
       !saved.includes(secret) && !saved.includes("login") && !saved.includes("create_user"),
     );
     // and comes back at the next login: two steps up recall the last commands of before
-    await using term = startTerminal(tracker.port, home);
+    await using term = startTerminal({ trackerPort: tracker.port, stateHome: home });
     await term.waitFor("swarmshare> ");
     await term.type(`login tty ${secret}\r`);
     await term.waitFor("tty> ");
@@ -233,25 +196,8 @@ Deno.test({
   name: "terminal: Ctrl-D and quit ask first while a download runs",
   ignore: !hasScript,
   async fn() {
-    await using dir = await TempDir.create();
-    await using tracker = await TrackerProcess.start(dir.join("tracker.db"));
-    await using seeder = JsonShell.start(tracker.port);
-    await seeder.ok("create_user seed pw");
-    await seeder.ok("login seed pw");
-    await seeder.ok("create_group g");
-    await Deno.writeFile(dir.join("big.bin"), new Uint8Array(4 * 1024 * 1024).fill(7));
-    await seeder.ok(`upload_file ${dir.join("big.bin")} g`);
-    await seeder.ok("set_limits 16 none"); // 4 MiB at 16 KiB/s: the download runs for minutes
-    await Deno.mkdir(dir.join("into"));
-    await using term = startTerminal(tracker.port, dir.join("state"), dir.join("into"));
-    await term.waitFor("swarmshare> ");
-    await term.type("create_user leech pw\r");
-    await term.waitFor("created");
-    await term.type("login leech pw\r");
-    await term.waitFor("leech> ");
-    await term.type("join_group g\r");
-    await term.waitFor("waiting for its owner");
-    await seeder.ok("accept_request g leech");
+    await using swarm = await slowSwarm();
+    const { term } = swarm;
     await term.type("download_file g big.bin .\r");
     await term.waitFor("downloading");
     await term.waitFor("]> "); // the prompt sums up the download: leech [1↓ ...]>
@@ -269,6 +215,90 @@ Deno.test({
     await term.type("\x04");
     await term.waitFor("quit anyway? [y/N] ");
     await term.type("y\r");
+    assert.equal((await within(term.child.status, "the shell to exit")).code, 0);
+  },
+});
+
+Deno.test({
+  name: "terminal: cancel_download asks whether to keep the part file; a pipe keeps it",
+  ignore: !hasScript,
+  async fn() {
+    await using swarm = await slowSwarm();
+    const { dir, tracker, term } = swarm;
+    await Deno.mkdir(dir.join("piped"));
+
+    // from a pipe nobody is asked: the part file is kept, and the reply says so
+    const piped = await runScript(tracker.port, [
+      "login leech pw",
+      `download_file g big.bin ${dir.join("piped")}`,
+      "cancel_download g big.bin",
+    ]);
+    const pipedPart = partPathFor(dir.join("piped/big.bin"));
+    assert.ok(
+      piped.stdout.some((line) =>
+        line.startsWith(
+          'cancelled download of "big.bin" in group "g"; kept its part file ' +
+            `${pipedPart} (`,
+        )
+      ),
+      piped.stdout.join("\n"),
+    );
+    assert.ok(!piped.stdout.some((line) => line.includes("[Y/n]")), piped.stdout.join("\n"));
+    await Deno.stat(pipedPart);
+
+    const part = partPathFor(dir.join("leech/big.bin"));
+    const question = new RegExp(
+      String.raw`keep the part file ${RegExp.escape(part)} \(\d+ of 8 pieces verified\)\? ` +
+        String.raw`\[Y/n\] `,
+    );
+    await term.type("download_file g big.bin .\r");
+    await term.waitFor("see show_downloads");
+    await term.waitFor("]> "); // the prompt sums up the download: leech [1↓ ...]>
+
+    // Ctrl-C at the question cancels nothing
+    await term.type("cancel_download g big.bin\r");
+    await term.waitFor(question);
+    await term.type("\x03");
+    await term.waitFor(
+      'error: not cancelled: no answer was given; the download of "big.bin" goes on',
+    );
+    await term.waitFor("]> ");
+    await term.type("show_downloads\r");
+    await term.waitFor("[D] [g] big.bin");
+    await term.waitFor("]> ");
+
+    // Enter keeps the part file
+    await term.type("cancel_download g big.bin\r");
+    await term.waitFor(question);
+    await term.type("\r");
+    await term.waitFor(`kept its part file ${part} (`);
+    await term.waitFor("leech> ");
+    await Deno.stat(part);
+
+    // n deletes it
+    await term.type("download_file g big.bin .\r");
+    await term.waitFor("(to ");
+    await term.waitFor("]> ");
+    await term.type("cancel_download g big.bin\r");
+    await term.waitFor(question);
+    await term.type("n\r");
+    await term.waitFor(`deleted its part file ${part}`);
+    await term.waitFor("leech> ");
+    await assert.rejects(Deno.stat(part), Deno.errors.NotFound);
+
+    // a flag asks nothing
+    await term.type("download_file g big.bin .\r");
+    await term.waitFor("see show_downloads");
+    await term.waitFor("]> ");
+    await term.type("cancel_download g big.bin --keep\r");
+    const flagged = await term.waitFor(`kept its part file ${part} (`);
+    assert.ok(!flagged.includes("[Y/n]"), JSON.stringify(flagged));
+    await term.waitFor("leech> ");
+
+    await term.type("help cancel_download\r");
+    await term.waitFor("(Enter keeps it)");
+    await term.waitFor("leech> ");
+    await term.type("\x04"); // nothing runs: Ctrl-D leaves without asking
     assert.equal((await within(term.child.status, "the shell to exit")).code, 0);
   },
 });

@@ -1,23 +1,56 @@
 import assert from "node:assert/strict";
 import { UserError } from "../lib/errors.ts";
 import { generateIdentity } from "../lib/identity.ts";
+import type { ClientSession } from "../peer/session.ts";
+import { Shell } from "../peer/shell.ts";
 import {
   defaultStateDir,
+  HISTORY_LIMIT_BYTES,
+  HISTORY_LINE_MAX_CHARS,
+  HISTORY_LINES,
   MAX_UNFINISHED_DOWNLOADS,
+  MAX_UNFINISHED_FILES_READ,
+  MAX_UNFINISHED_PROBLEMS,
   type PendingShares,
   StateDir,
   trackerAddress,
   type UnfinishedDownload,
   unfinishedDownloadProblem,
 } from "../peer/state_dir.ts";
-import { TempDir } from "./harness.ts";
+import { TempDir, within } from "./harness.ts";
 
 const isWindows = Deno.build.os === "windows";
 const FP_A = "a".repeat(64);
 const FP_B = "b".repeat(64);
+const TRACKER = "127.0.0.1:5000";
+// deno-lint-ignore no-control-regex
+const TERMINAL_UNSAFE = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
 
 async function modeOf(path: string): Promise<number> {
   return (await Deno.stat(path)).mode! & 0o777;
+}
+
+/** A remembered download as a client writes it, with `more` changed. */
+function download(name: string, more: Partial<UnfinishedDownload> = {}): UnfinishedDownload {
+  return {
+    group: "films",
+    name,
+    path: `/data/${name}`,
+    info_hash: "b".repeat(40),
+    paused: false,
+    pieces_done: 0,
+    ...more,
+  };
+}
+
+/** Every entry of a directory, names only (empty when there is none). */
+async function namesIn(dir: string): Promise<string[]> {
+  try {
+    return (await Array.fromAsync(Deno.readDir(dir))).map((entry) => entry.name).sort();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
 }
 
 function userError(pattern: RegExp): (error: unknown) => boolean {
@@ -323,15 +356,6 @@ Deno.test("state dir: unfinished downloads are kept per tracker and user, checke
   await using temp = await TempDir.create();
   const state = await StateDir.open(temp.join("state"));
   const dir = temp.join("state/unfinished_downloads");
-  const download = (name: string, more: Partial<UnfinishedDownload> = {}) => ({
-    group: "films",
-    name,
-    path: `/data/${name}`,
-    info_hash: "b".repeat(40),
-    paused: false,
-    pieces_done: 0,
-    ...more,
-  });
   const alice = state.unfinishedDownloads("127.0.0.1:5000", "alice");
   const names = async () =>
     (await alice.list()).downloads.map((d) => `${d.name}:${d.paused}`).sort();
@@ -441,4 +465,227 @@ Deno.test("state dir: unfinished downloads are kept per tracker and user, checke
       `more than ${MAX_UNFINISHED_DOWNLOADS} unfinished downloads`,
     ]);
   });
+});
+
+Deno.test("unfinished_downloads: links are never followed, odd names reported as they are", async (t) => {
+  await using temp = await TempDir.create();
+  const state = await StateDir.open(temp.join("state"));
+  const alice = state.unfinishedDownloads(TRACKER, "alice");
+  const dir = temp.join("state/unfinished_downloads");
+  await alice.put(download("good.bin"));
+  const [good] = await namesIn(dir);
+
+  await t.step("a link to a valid record elsewhere, a link to a directory, a pipe", async () => {
+    // a perfect record of ours, but outside the state directory: a link to it is not read
+    await Deno.writeTextFile(
+      temp.join("planted.json"),
+      JSON.stringify({ tracker: TRACKER, user: "alice", download: download("x.bin") }),
+    );
+    await Deno.symlink(temp.join("planted.json"), `${dir}/link.json`);
+    await Deno.symlink(temp.path, `${dir}/dirlink.json`);
+    await new Deno.Command("mkfifo", { args: [`${dir}/pipe.json`] }).output();
+    const { downloads, problems } = await within(alice.list(), "the list, with a pipe in it");
+    assert.deepEqual(downloads.map((d) => d.name), ["good.bin"]);
+    assert.deepEqual(problems.map((p) => [p.file.slice(dir.length + 1), p.reason]), [
+      ["dirlink.json", "a symbolic link"],
+      ["link.json", "a symbolic link"],
+      ["pipe.json", "not a regular file"],
+    ]);
+    for (const name of ["link.json", "dirlink.json", "pipe.json"]) {
+      await Deno.remove(`${dir}/${name}`);
+    }
+  });
+
+  await t.step(
+    "names with control characters and line breaks are reported as they are",
+    async () => {
+      const odd = "evil\x1b[2J\nerror: forged\u202e.json";
+      await Deno.writeTextFile(`${dir}/${odd}`, "{");
+      await Deno.writeTextFile(
+        `${dir}/dots.json`,
+        JSON.stringify({
+          tracker: TRACKER,
+          user: "alice",
+          download: download("../../.bashrc", { path: "/data/../../.bashrc" }),
+        }),
+      );
+      const { problems } = await alice.list();
+      assert.deepEqual(problems.map((p) => [p.file.slice(dir.length + 1), p.reason]), [
+        ["dots.json", "no valid file name"],
+        [odd, "not valid JSON"],
+      ]);
+      // as the shell prints them: one line each, nothing a terminal acts on
+      const printed: string[] = [];
+      const print = console.log;
+      console.log = (line: string) => printed.push(line);
+      try {
+        const shell = new Shell({ session: {} as ClientSession, json: false, interactive: false });
+        for (const { file, reason } of problems) {
+          shell.announce({ event: "download_not_resumed", group: null, name: null, file, reason });
+        }
+      } finally {
+        console.log = print;
+      }
+      assert.deepEqual(printed, [
+        `warning: not resuming from ${dir}/dots.json: no valid file name`,
+        `warning: not resuming from ${dir}/evil\\u001b[2J\\nerror: forged\\u202e.json: ` +
+        "not valid JSON",
+      ]);
+      await Deno.remove(`${dir}/${odd}`);
+      await Deno.remove(`${dir}/dots.json`);
+    },
+  );
+
+  await t.step(
+    "thousands of junk files: a bounded read, a bounded number of problems",
+    async () => {
+      const junk = MAX_UNFINISHED_FILES_READ + 500;
+      for (let i = 0; i < junk; i++) {
+        await Deno.writeTextFile(`${dir}/zz-${String(i).padStart(5, "0")}.json`, "x");
+      }
+      const { downloads, problems } = await alice.list();
+      assert.deepEqual(downloads.map((d) => d.name), ["good.bin"], "the good one still counts");
+      assert.equal(problems.length, MAX_UNFINISHED_PROBLEMS + 1);
+      assert.deepEqual(problems[0], {
+        file: dir,
+        reason: `it holds ${junk + 1} files; only ${MAX_UNFINISHED_FILES_READ} were read`,
+      });
+      assert.deepEqual(problems.at(-1), {
+        file: dir,
+        // read: the good one and 999 junk files, of which 9 were said one by one
+        reason: `${MAX_UNFINISHED_FILES_READ - 1 - (MAX_UNFINISHED_PROBLEMS - 1)} more unusable ` +
+          "files in it skipped",
+      });
+      for (const name of await namesIn(dir)) {
+        if (name.startsWith("zz-")) await Deno.remove(`${dir}/${name}`);
+      }
+    },
+  );
+
+  await t.step(
+    "the directory itself a link: said once, nothing read, written or removed there",
+    async () => {
+      await Deno.rename(dir, temp.join("moved"));
+      await Deno.mkdir(temp.join("elsewhere"));
+      await Deno.symlink(temp.join("elsewhere"), dir);
+      const elsewhereFile = temp.join(`elsewhere/${good}`);
+      await Deno.copyFile(temp.join(`moved/${good}`), elsewhereFile);
+      assert.deepEqual(await alice.list(), {
+        downloads: [],
+        problems: [{
+          file: dir,
+          reason: "it is a symbolic link; nothing in it is read or written",
+        }],
+      });
+      await assert.rejects(alice.put(download("new.bin")), /is a symbolic link/);
+      await assert.rejects(alice.remove("films", "good.bin"), /is a symbolic link/);
+      assert.deepEqual(await namesIn(temp.join("elsewhere")), [good]);
+      // nor is a pending share written there
+      await Deno.symlink(temp.join("elsewhere"), temp.join("state/pending_shares"));
+      const shares = state.pendingShares(TRACKER, "alice");
+      await assert.rejects(shares.list(), /is a symbolic link/);
+      await assert.rejects(
+        shares.add({
+          group: "films",
+          name: "s.bin",
+          size: 1,
+          sha1: "a".repeat(40),
+          info_hash: "b".repeat(40),
+          info: "",
+          path: "/data/s.bin",
+          mtime_ms: 0,
+        }),
+        /is a symbolic link/,
+      );
+      assert.deepEqual(await namesIn(temp.join("elsewhere")), [good]);
+    },
+  );
+});
+
+Deno.test("history: links, pipes and directories refused; huge and binary files read within bounds", async (t) => {
+  await using temp = await TempDir.create();
+  const state = await StateDir.open(temp.join("state"));
+  const history = state.history("alice");
+  const dir = temp.join("state/history");
+  await Deno.mkdir(dir);
+
+  await t.step("a link to a file elsewhere is neither read nor written through", async () => {
+    const target = temp.join("target.txt");
+    await Deno.writeTextFile(target, "secret line\n");
+    await Deno.symlink(target, history.path);
+    await assert.rejects(history.load(), /is a symbolic link; it is not followed/);
+    await assert.rejects(history.append(["list_groups"]), /is a symbolic link/);
+    assert.equal(await Deno.readTextFile(target), "secret line\n");
+    assert.ok((await Deno.lstat(history.path)).isSymlink, "the user's link is left alone");
+    await Deno.remove(history.path);
+  });
+
+  await t.step(
+    "a pipe is never opened (it would wait for ever), a directory is refused",
+    async () => {
+      await new Deno.Command("mkfifo", { args: [history.path] }).output();
+      await assert.rejects(within(history.load(), "load of a pipe"), /is not a regular file/);
+      await assert.rejects(within(history.append(["x"]), "save over a pipe"), /not a regular/);
+      await Deno.remove(history.path);
+      await Deno.mkdir(history.path);
+      await assert.rejects(history.load(), /is not a regular file/);
+      await Deno.remove(history.path);
+    },
+  );
+
+  await t.step("the history directory a link: nothing read or written there", async () => {
+    await Deno.remove(dir);
+    await Deno.mkdir(temp.join("elsewhere"));
+    await Deno.symlink(temp.join("elsewhere"), dir);
+    await assert.rejects(history.load(), /is a symbolic link/);
+    await assert.rejects(history.append(["list_groups"]), /is a symbolic link/);
+    assert.deepEqual(await namesIn(temp.join("elsewhere")), []);
+    await Deno.remove(dir);
+    await Deno.mkdir(dir);
+  });
+
+  await t.step(`a huge file: only its last ${HISTORY_LIMIT_BYTES} bytes are read`, async () => {
+    const filler = `${"x".repeat(99)}\n`; // 100 bytes a line
+    await Deno.writeTextFile(
+      history.path,
+      `oldest\n${filler.repeat((3 * HISTORY_LIMIT_BYTES) / 100)}newest\n`,
+    );
+    const lines = await history.load();
+    assert.equal(lines.length, HISTORY_LINES);
+    assert.equal(lines.at(-1), "newest");
+    assert.ok(!lines.includes("oldest"));
+    // saving keeps the last lines only: the file shrinks to them
+    await history.append(["list_groups"]);
+    const saved = (await Deno.readTextFile(history.path)).trimEnd().split("\n");
+    assert.equal(saved.length, HISTORY_LINES);
+    assert.deepEqual(saved.slice(-2), ["newest", "list_groups"]);
+  });
+
+  await t.step("a file one line of which fills the bound: no part of a line is taken", async () => {
+    await Deno.writeTextFile(history.path, `${"y".repeat(2 * HISTORY_LIMIT_BYTES)}\nlast\n`);
+    assert.deepEqual(await history.load(), ["last"]);
+  });
+
+  await t.step(
+    "binary, controls, over-long lines: only lines a terminal shows as written",
+    async () => {
+      const bytes = new Uint8Array(64 * 1024);
+      crypto.getRandomValues(bytes);
+      const text = new TextEncoder().encode(
+        "list_groups\nevil \x1b[2J\nrtl \u202e\nlong " + "z".repeat(HISTORY_LINE_MAX_CHARS) +
+          "\n\n   \nshow_downloads\n",
+      );
+      await Deno.writeFile(history.path, new Uint8Array([...bytes, 10, ...text]));
+      const lines = await history.load();
+      assert.deepEqual(lines.slice(-2), ["list_groups", "show_downloads"]);
+      for (const line of lines) {
+        assert.ok(!TERMINAL_UNSAFE.test(line), JSON.stringify(line));
+        assert.ok(!line.includes("\ufffd") && line.length <= HISTORY_LINE_MAX_CHARS);
+      }
+      // nor is such a line saved
+      await Deno.writeTextFile(history.path, "");
+      await history.append(["quit", "x\x1b[31m", "a\nb"]);
+      assert.equal(await Deno.readTextFile(history.path), "quit\n");
+    },
+  );
 });

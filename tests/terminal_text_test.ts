@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { jsonTerminalSafe, terminalSafe } from "../lib/terminal_text.ts";
+import { jsonTerminalSafe, terminalLine, terminalSafe } from "../lib/terminal_text.ts";
 
 Deno.test("terminalSafe: what a terminal would act on is written out, the rest kept", async (t) => {
   await t.step("table", () => {
@@ -39,4 +39,10 @@ Deno.test("terminalSafe: what a terminal would act on is written out, the rest k
     assert.ok(!/[\u009b\u202e]/.test(line), line);
     assert.deepEqual(JSON.parse(line), value);
   });
+});
+
+Deno.test("terminalLine: one line whatever the text holds", () => {
+  assert.equal(terminalLine("a\nerror: forged\x1b[2J"), "a\\nerror: forged\\u001b[2J");
+  assert.equal(terminalLine("plain"), "plain");
+  assert.equal(terminalLine("\r\n\u202e"), "\\u000d\\n\\u202e");
 });
