@@ -91,6 +91,7 @@ export async function runClient(options: ClientOptions): Promise<number> {
   );
   const trackerAddress = trackerAddressOf(options.trackerHost, options.trackerPort);
   // The session announces through the shell, and the shell runs the session's commands.
+  let shellDone = false;
   const session = new ClientSession({
     hostname: options.trackerHost,
     port: options.trackerPort,
@@ -114,7 +115,8 @@ export async function runClient(options: ClientOptions): Promise<number> {
     logger,
     onEvent: (event) => {
       logEvent(logger, event);
-      shell.announce(event);
+      // once the user has left (quit, Ctrl-D), the ending of the session is no news to them
+      if (!shellDone) shell.announce(event);
     },
     onRetry: ({ reason, retryInMs }) =>
       logger.debug(
@@ -168,6 +170,7 @@ export async function runClient(options: ClientOptions): Promise<number> {
   try {
     await shell.run();
   } finally {
+    shellDone = true;
     Deno.removeSignalListener("SIGTERM", stop);
     Deno.removeSignalListener("SIGINT", interrupt);
     await session.close();

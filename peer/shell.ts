@@ -69,6 +69,12 @@ export type JsonLine =
 /** How often the prompt's transfer summary is brought up to date. */
 const PROMPT_REFRESH_MS = 1_000;
 
+/**
+ * Announcements kept while a command runs, printed when it ends; more are counted. Notices
+ * come at most 20 per 3 s and transfers end once each, so only a very long command fills it.
+ */
+const MAX_HELD_LINES = 200;
+
 /** Runs commands from standard input until it ends or `quit`. */
 export class Shell {
   readonly #options: ShellOptions;
@@ -154,6 +160,7 @@ export class Shell {
       }
     } finally {
       clearInterval(promptTimer);
+      this.#flushHeld();
       await this.#saveHistory();
     }
   }
@@ -224,7 +231,11 @@ export class Shell {
       this.#historyLines = internal.history;
       const write = internal._writeToOutput.bind(readline);
       internal._writeToOutput = (text) => {
-        if (!this.#muted) write(text);
+        if (!this.#muted) return write(text);
+        // typing a password: readline redraws "prompt + line" and clears the row first, so
+        // the question is written again on its own, and the keys typed never
+        const question = readline.getPrompt();
+        if (question !== "" && text.startsWith(question)) write(question);
       };
       readline.on("SIGINT", () => {
         // a command running (watch) takes Ctrl-C itself; the prompt comes back after it
@@ -271,11 +282,8 @@ export class Shell {
         abandon.abort();
         finish(undefined);
       };
-      if (hidden) {
-        process.stdout.write(query);
-        this.#muted = true;
-      }
-      readline.question(hidden ? "" : query, { signal: abandon.signal }, finish);
+      this.#muted = hidden;
+      readline.question(query, { signal: abandon.signal }, finish);
     });
   }
 
@@ -298,12 +306,18 @@ export class Shell {
     this.#print(this.#options.json ? JSON.stringify(line) : text, false);
   }
 
-  /** Writes whole lines; an announcement redraws the prompt the user was typing at. */
+  /**
+   * Writes whole lines. On a terminal an announcement at the prompt redraws the prompt the
+   * user was typing at; one that comes while a command runs (its reply, a question, `watch`'s
+   * display are on screen) waits for the command to end, so that no stale prompt is drawn in
+   * the middle of them.
+   */
   #print(output: string, isAnnouncement: boolean): void {
     // names, lists and reasons come from the tracker and from peers: never raw to a terminal
     const text = this.#options.json ? jsonTerminalSafe(output) : terminalSafe(output);
     const readline = this.#readline;
     if (this.#options.interactive && isAnnouncement && readline) {
+      if (!this.#atPrompt) return this.#hold(text);
       process.stdout.write(`\r\x1b[K${text}\n`);
       readline.prompt(true);
       return;
@@ -311,8 +325,28 @@ export class Shell {
     console.log(text);
   }
 
+  /** Announcements waiting for the running command to end (at most `MAX_HELD_LINES`). */
+  #held: string[] = [];
+  #heldOver = 0;
+
+  #hold(text: string): void {
+    if (this.#held.length < MAX_HELD_LINES) this.#held.push(text);
+    else this.#heldOver++;
+  }
+
+  /** Prints what came while the last command ran, before the prompt comes back. */
+  #flushHeld(): void {
+    for (const text of this.#held) console.log(text);
+    if (this.#heldOver > 0) {
+      console.log(`(and ${this.#heldOver} more lines while the command ran, not shown)`);
+    }
+    this.#held = [];
+    this.#heldOver = 0;
+  }
+
   #prompt(): void {
     if (!this.#options.interactive || !this.#readline) return;
+    this.#flushHeld();
     this.#readline.setPrompt(this.#promptText());
     this.#readline.prompt();
     this.#atPrompt = true;

@@ -123,3 +123,61 @@ export function startTerminal(options: TerminalOptions): Terminal {
     },
   };
 }
+
+/**
+ * The rows a terminal shows after `output`, for checks of what stays on screen rather than
+ * which bytes were sent: carriage return, line feed, printable text overwriting, and the
+ * escapes readline uses (erase in line `K`, erase below `J`, cursor column `G`, up `A`, down
+ * `B`, forward `C`, back `D`); other escapes change nothing here. No wrapping: a row is as
+ * long as what was written on it.
+ */
+export function screenRows(output: string): string[] {
+  const rows: string[][] = [[]];
+  let row = 0;
+  let column = 0;
+  const here = () => rows[row] ??= [];
+  for (let at = 0; at < output.length; at++) {
+    const char = output[at];
+    if (char === "\r") column = 0;
+    else if (char === "\n") {
+      row++;
+      column = 0;
+      here();
+    } else if (char === "\x1b" && output[at + 1] === "[") {
+      const escape = /^\x1b\[([0-9;?]*)([A-Za-z])/.exec(output.slice(at, at + 16));
+      if (!escape) continue;
+      at += escape[0].length - 1;
+      const n = Number(escape[1].split(";")[0] || "1");
+      switch (escape[2]) {
+        case "K":
+          here().length = Math.min(here().length, column);
+          break;
+        case "J":
+          here().length = Math.min(here().length, column);
+          rows.length = row + 1;
+          break;
+        case "G":
+          column = n - 1;
+          break;
+        case "A":
+          row = Math.max(0, row - n);
+          break;
+        case "B":
+          row += n;
+          here();
+          break;
+        case "C":
+          column += n;
+          break;
+        case "D":
+          column = Math.max(0, column - n);
+          break;
+      }
+    } else if (char >= " ") {
+      const line = here();
+      while (line.length < column) line.push(" ");
+      line[column++] = char;
+    }
+  }
+  return rows.map((line) => Array.from(line, (char) => char ?? " ").join(""));
+}

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { partPathFor } from "../peer/storage.ts";
 import { JsonShell, runScript, TempDir, TrackerProcess, within } from "./harness.ts";
-import { hasScript, startTerminal, type Terminal } from "./pty.ts";
+import { hasScript, screenRows, startTerminal, type Terminal } from "./pty.ts";
 
 /**
  * A tracker, a seeder of `big.bin` (4 MiB, 8 pieces) in group `g` that sends at 16 KiB/s so
@@ -133,6 +133,12 @@ Deno.test({
       await term.waitFor("password: ");
       await term.type(`${secret}\r`);
       await term.waitFor("logged in as tty");
+      // the questions stay on screen (readline redraws its line: it used to wipe them), and
+      // what was typed after them never shows
+      const rows = screenRows(term.everything);
+      for (const question of ["new password: ", "the same password again: ", "password: "]) {
+        assert.ok(rows.includes(question), `"${question}" is not on screen: ${rows.join("\n")}`);
+      }
       await term.waitFor("tty> ");
       await term.type("create_group films\r");
       await term.waitFor("you are its owner");
@@ -216,6 +222,30 @@ Deno.test({
     await term.waitFor("quit anyway? [y/N] ");
     await term.type("y\r");
     assert.equal((await within(term.child.status, "the shell to exit")).code, 0);
+  },
+});
+
+Deno.test({
+  name: "terminal: news that comes while a command runs waits for it; no stale prompt is drawn",
+  ignore: !hasScript,
+  async fn() {
+    await using swarm = await slowSwarm();
+    const { term } = swarm;
+    await term.type("download_file g big.bin .\r");
+    await term.waitFor("]> "); // the prompt sums up the download: leech [1↓ ...]>
+    await term.type("logout\r");
+    await term.waitFor("swarmshare> ");
+    // login takes the download up again, and says so while the login itself still runs
+    await term.type("login leech pw\r");
+    await term.waitFor('resuming download of "big.bin"');
+    await term.waitFor("]> ");
+    const rows = screenRows(term.everything);
+    const screen = rows.join("\n");
+    // the old shell drew its prompt for the news and then the reply after it:
+    // "swarmshare> logged in as leech"
+    assert.ok(!rows.some((row) => /> (logged in|resuming)/.test(row)), screen);
+    assert.ok(rows.some((row) => row.startsWith("logged in as leech")), screen);
+    assert.ok(rows.some((row) => row.startsWith('resuming download of "big.bin"')), screen);
   },
 });
 
