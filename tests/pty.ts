@@ -144,9 +144,10 @@ export function screenRows(output: string): string[] {
       column = 0;
       here();
     } else if (char === "\x1b" && output[at + 1] === "[") {
-      const escape = /^\x1b\[([0-9;?]*)([A-Za-z])/.exec(output.slice(at, at + 16));
+      // the escape character itself is at `at`: the pattern reads what follows it
+      const escape = /^\[([0-9;?]*)([A-Za-z])/.exec(output.slice(at + 1, at + 16));
       if (!escape) continue;
-      at += escape[0].length - 1;
+      at += escape[0].length;
       const n = Number(escape[1].split(";")[0] || "1");
       switch (escape[2]) {
         case "K":
