@@ -195,7 +195,7 @@ function report(result: RunResult, seed: number): string {
       `  failed after ${thousands(failure.cases)} cases, shrunk ${failure.shrinks} times to:`,
       `  ${failure.counterexample}`,
       `  ${failure.error.split("\n").slice(0, 12).join("\n  ")}`,
-      `  replay: deno task fuzz --only ${result.name} --seed ${failure.seed} --path "${failure.path}"`,
+      `  replay: deno task fuzz --only ${result.name} --seed=${failure.seed} --path "${failure.path}"`,
     );
   } else {
     lines.push(`  ${verdict.kind}: ${verdict.detail.split("\n").join("\n  ")}`);
@@ -203,7 +203,7 @@ function report(result: RunResult, seed: number): string {
     if (batch) {
       lines.push(
         `  in the batch of ${thousands(batch.size)} cases from seed ${batch.seed}; replay: ` +
-          `deno task fuzz --only ${result.name} --seed ${batch.seed} --cases ${batch.size} ` +
+          `deno task fuzz --only ${result.name} --seed=${batch.seed} --cases ${batch.size} ` +
           `--batch ${batch.size}`,
       );
     } else {

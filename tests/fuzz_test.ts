@@ -2,7 +2,7 @@
  * Runs every property of tests/properties.ts for a few hundred cases with a fixed seed, so
  * `deno test` stays deterministic and takes seconds; `deno task fuzz` runs the same ones for
  * millions. A failure names the seed and path that replay it:
- * `deno task fuzz --only NAME --seed SEED --path PATH`. `FUZZ_SEED` picks another seed.
+ * `deno task fuzz --only NAME --seed=SEED --path PATH`. `FUZZ_SEED` picks another seed.
  */
 
 import fc from "fast-check";
