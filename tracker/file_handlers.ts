@@ -270,15 +270,28 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     return null;
   },
 
-  stop_share(context, { group, name }) {
+  stop_share(context, { group, name, keep_if_held }) {
     const user = requireMember(context, group);
     const file = requireFile(context, group, name);
+    if (
+      keep_if_held === true &&
+      context.presence.heldElsewhere(user, group, file.infoHash, context.connection.id)
+    ) {
+      // this client cannot serve it, another of the user's does: only this one lets go
+      if (!context.store.hasShare(group, name, user)) {
+        throw new RequestError("not_found", `you do not share "${name}" in group "${group}"`);
+      }
+      context.presence.release(group, file.infoHash, context.connection.id);
+      return { group, name, file_removed: false, kept: true };
+    }
     const { removed, fileGone } = context.store.removeShare(group, name, user);
     if (!removed) {
       throw new RequestError("not_found", `you do not share "${name}" in group "${group}"`);
     }
     context.presence.releaseUser(user, group, file.infoHash);
-    return { group, name, file_removed: fileGone };
+    return keep_if_held === true
+      ? { group, name, file_removed: fileGone, kept: false }
+      : { group, name, file_removed: fileGone };
   },
 
   my_shares(context, { after_group, after_name }) {
