@@ -176,6 +176,12 @@ export type Request =
   | { type: "check_member"; group: string }
   | { type: "locate_file"; group: string; name: string }
   | { type: "find_peers"; group: string; info_hash: string }
+  /**
+   * A partial holder says it is downloading (it holds and serves the pieces it verified) or
+   * stopped. Announcing "downloading" is answered with holders of the file, as `find_peers`
+   * names them but without a ticket: of two downloaders that start together, the one that
+   * announces second learns of the first at once, without asking again.
+   */
   | { type: "announce"; group: string; info_hash: string; state: string }
   /**
    * Ends the user's share of a file, on every client of theirs. With `keep_if_held`, the
@@ -245,7 +251,8 @@ export interface ResponseData {
   check_member: { group: string; owner: string };
   locate_file: FileLocation;
   find_peers: { peers: PeerEndpoint[]; ticket: string };
-  announce: null;
+  /** `peers` for "downloading"; null for "stopped". */
+  announce: { peers: PeerEndpoint[] } | null;
   /** `kept`: only with `keep_if_held`, true when another client of the user still holds it. */
   stop_share: { group: string; name: string; file_removed: boolean; kept?: boolean };
   my_shares: ShareRecord[];

@@ -36,7 +36,12 @@ import type { HeldTorrent, PeerHandle, PieceSink, TorrentRegistry } from "./torr
 /** What a download needs from the tracker. */
 export interface DownloadTracker {
   findPeers(group: string, infoHash: string): Promise<{ peers: PeerEndpoint[]; ticket: string }>;
-  announce(group: string, infoHash: string, state: "downloading" | "stopped"): Promise<void>;
+  /** Says it is downloading (answered with holders to try) or stopped (answered with none). */
+  announce(
+    group: string,
+    infoHash: string,
+    state: "downloading" | "stopped",
+  ): Promise<PeerEndpoint[]>;
   /** Records the finished file as shared by this user, so it is served and remembered. */
   shareCompleted(download: Download, mtimeMs: number): Promise<void>;
 }
@@ -342,8 +347,14 @@ export class Download implements PieceSink {
       queueMicrotask(() => this.#finish());
       return;
     }
-    this.#options.tracker.announce(this.group, this.infoHashHex, "downloading").catch(() => {});
     this.#connectAll(this.#options.peers);
+    // holders that came since the locate, fellow downloaders that started with us among them
+    this.#options.tracker.announce(this.group, this.infoHashHex, "downloading").then(
+      (peers) => {
+        if (this.#running) this.#connectAll(peers);
+      },
+      () => {},
+    );
   }
 
   /** Stops the download, keeping verified pieces in the part file for a later resume. */

@@ -720,7 +720,12 @@ export class FileSharing {
           return { peers, ticket };
         },
         announce: async (group, infoHashHex, state) => {
-          await this.#options.request("announce", { group, info_hash: infoHashHex, state });
+          const reply = await this.#options.request("announce", {
+            group,
+            info_hash: infoHashHex,
+            state,
+          });
+          return reply?.peers ?? [];
         },
         shareCompleted: async (done, mtimeMs) => {
           const share: LocalShare = {

@@ -36,7 +36,10 @@ type FileRequest =
   | "stop_share"
   | "my_shares";
 
-/** Holders one `locate_file` or `find_peers` reply names at most (a random sample of them). */
+/**
+ * Holders one `locate_file`, `find_peers` or `announce` reply names at most (a random sample
+ * of them).
+ */
 export const MAX_PEERS_PER_REPLY = 50;
 /**
  * The longest a share or announce waits for its connection's address check: a check takes
@@ -264,10 +267,10 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     }
     if (state === "stopped") {
       context.presence.release(group, file.infoHash, context.connection.id);
-    } else {
-      await holdFile(context, user, file, false);
+      return null;
     }
-    return null;
+    await holdFile(context, user, file, false);
+    return { peers: peersFor(context, group, file.infoHash) };
   },
 
   stop_share(context, { group, name, keep_if_held }) {
