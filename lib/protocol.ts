@@ -176,8 +176,20 @@ export type Request =
   | { type: "check_member"; group: string }
   | { type: "locate_file"; group: string; name: string }
   | { type: "find_peers"; group: string; info_hash: string }
+  /**
+   * A partial holder says it is downloading (it holds and serves the pieces it verified) or
+   * stopped. Announcing "downloading" is answered with holders of the file, as `find_peers`
+   * names them but without a ticket: of two downloaders that start together, the one that
+   * announces second learns of the first at once, without asking again.
+   */
   | { type: "announce"; group: string; info_hash: string; state: string }
-  | { type: "stop_share"; group: string; name: string }
+  /**
+   * Ends the user's share of a file, on every client of theirs. With `keep_if_held`, the
+   * client asking cannot serve the file itself (at login, it is gone or changed here): the
+   * share ends only if no other client of the user holds the whole file now; otherwise only
+   * this client lets go of it, and the reply says `kept`.
+   */
+  | { type: "stop_share"; group: string; name: string; keep_if_held?: boolean }
   /**
    * One page of the user's shares, in (group, name) order, after the given one: the client
    * asks again after the last it got until a page comes back empty.
@@ -239,8 +251,10 @@ export interface ResponseData {
   check_member: { group: string; owner: string };
   locate_file: FileLocation;
   find_peers: { peers: PeerEndpoint[]; ticket: string };
-  announce: null;
-  stop_share: { group: string; name: string; file_removed: boolean };
+  /** `peers` for "downloading"; null for "stopped". */
+  announce: { peers: PeerEndpoint[] } | null;
+  /** `kept`: only with `keep_if_held`, true when another client of the user still holds it. */
+  stop_share: { group: string; name: string; file_removed: boolean; kept?: boolean };
   my_shares: ShareRecord[];
 }
 
@@ -321,7 +335,7 @@ export type Response =
   | { id: number; ok: true; data: unknown }
   | { id: number; ok: false; error: { code: ErrorCode; message: string } };
 
-type Field = "string" | "number" | "peer" | "cert" | "kinds";
+type Field = "string" | "number" | "boolean" | "peer" | "cert" | "kinds";
 const REQUEST_FIELDS: { [T in RequestType]: Record<string, Field> } = {
   hello: { version: "number" },
   ping: {},
@@ -360,6 +374,7 @@ const OPTIONAL_FIELDS: Partial<Record<RequestType, Record<string, Field>>> = {
   my_shares: { after_group: "string", after_name: "string" },
   list_groups: { after: "string" },
   list_files: { after: "string" },
+  stop_share: { keep_if_held: "boolean" },
 };
 
 function isPeerAddress(value: unknown): value is PeerAddress {
@@ -383,6 +398,7 @@ function hasType(value: unknown, field: Field): boolean {
       value.includes("-----BEGIN CERTIFICATE-----");
   }
   if (field === "number") return typeof value === "number" && Number.isFinite(value);
+  if (field === "boolean") return typeof value === "boolean";
   return typeof value === "string";
 }
 

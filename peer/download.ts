@@ -36,7 +36,12 @@ import type { HeldTorrent, PeerHandle, PieceSink, TorrentRegistry } from "./torr
 /** What a download needs from the tracker. */
 export interface DownloadTracker {
   findPeers(group: string, infoHash: string): Promise<{ peers: PeerEndpoint[]; ticket: string }>;
-  announce(group: string, infoHash: string, state: "downloading" | "stopped"): Promise<void>;
+  /** Says it is downloading (answered with holders to try) or stopped (answered with none). */
+  announce(
+    group: string,
+    infoHash: string,
+    state: "downloading" | "stopped",
+  ): Promise<PeerEndpoint[]>;
   /** Records the finished file as shared by this user, so it is served and remembered. */
   shareCompleted(download: Download, mtimeMs: number): Promise<void>;
 }
@@ -110,19 +115,43 @@ const TICK_MS = 250;
 const MAX_STARTED_PIECES = 24;
 /** Pieces the writer may keep in memory just ahead of its whole-file hash (4 MiB). */
 const MAX_KEPT_BY_WRITER = 8;
-/**
- * Ask the tracker for peers this often while below the cap. The first asks come quickly and
- * then slow down (250 ms, 500 ms, 1 s, 2 s, 3 s): downloaders that started together find each
- * other while there is still much to trade.
+/*
+ * When a download asks the tracker for peers (each ask costs the tracker a ticket signature,
+ * and its log a line). Its start asks once (`locate_file`), and its announce brings the
+ * holders the tracker knows then (so of two downloaders starting together, the second to
+ * announce learns of the first, which it dials). From then on it asks only:
+ *
+ * - while it waits: no holder connected, or some missing piece on none of its peers, and no
+ *   dial of a holder under way for less than `DIAL_GRACE_MS`: after `waitingRefreshMs`;
+ * - when its ticket is due for renewal (a third of its life left, some minutes);
+ * - otherwise every `PEER_DISCOVERY_MS`, while below `MAX_PEERS`, to meet holders that
+ *   came online since (a seeder back, a device of the sharer).
+ *
+ * A download fed by its peers asks nothing else: it once asked after 250 ms, 500 ms, 1 s and
+ * 2 s, then every 3 s whatever it was doing, which in a large swarm was most of the tracker's
+ * load and all of its log.
  */
-const PEER_REFRESH_MS = 3_000;
+
+/** How often a download fed by its peers looks for new ones (below `MAX_PEERS`). */
+export const PEER_DISCOVERY_MS = 30_000;
 /**
  * While a download waits for a holder, it asks the tracker again after 500 ms, then 1 s, 2 s,
  * 4 s and every 8 s from then on: a holder that comes back is found within 8 s, and a
- * download that waits for days costs the tracker one request per 8 s.
+ * download that waits for days costs the tracker one request per 8 s. The sequence starts
+ * over only once the download was fed for `WAITING_REFRESH_MAX_MS` on end: a download whose
+ * pieces come and go (a capped sharer hides each piece's first copy from all but one
+ * downloader, peer/first_copies.ts) waits for moments again and again, and asked every
+ * 500 ms through them.
  */
 export const WAITING_REFRESH_MAX_MS = 8_000;
 const WAITING_REFRESH_FIRST_MS = 500;
+/**
+ * A dial of a holder under way for less than this (TCP, TLS, handshakes; a few round trips)
+ * stands for a holder on its way: a waiting download does not ask for others meanwhile.
+ * One that takes longer is likely to a holder that is gone (a connect to an address that
+ * drops packets takes minutes to fail), and the tracker may know another.
+ */
+const DIAL_GRACE_MS = 5_000;
 
 /** How long a waiting download leaves the tracker alone after its `asked`-th ask (from 0). */
 export function waitingRefreshMs(asked: number): number {
@@ -193,12 +222,16 @@ export class Download implements PieceSink {
   #writer?: Worker;
   #writerFinished?: PromiseWithResolvers<string>;
   #lastProgressAt = Date.now();
-  #lastPeerRefreshAt = 0;
-  #peerRefreshes = 0;
-  /** Asks for peers since the download last had one, for the waiting backoff. */
+  /** When it last asked the tracker for peers (its start asked: the locate). */
+  #lastPeerRefreshAt = Date.now();
+  /** Asks while waiting since it was last fed for a while, for the waiting backoff. */
   #waitingRefreshes = 0;
   /** True while it has no peer, or none with some piece it misses. */
   #waiting = false;
+  /** Since when it has not been waiting (undefined while it waits). */
+  #fedSince?: number = undefined;
+  /** When each dial of `#dialled` started, by the same key. */
+  readonly #dialStartedAt = new Map<string, number>();
   /** Pieces verified, as remembered while paused before this run started. */
   readonly #piecesHint: number;
   /** Set once the torrent, writer and file are let go (pause or failure). */
@@ -342,8 +375,14 @@ export class Download implements PieceSink {
       queueMicrotask(() => this.#finish());
       return;
     }
-    this.#options.tracker.announce(this.group, this.infoHashHex, "downloading").catch(() => {});
     this.#connectAll(this.#options.peers);
+    // holders that came since the locate, fellow downloaders that started with us among them
+    this.#options.tracker.announce(this.group, this.infoHashHex, "downloading").then(
+      (peers) => {
+        if (this.#running) this.#connectAll(peers);
+      },
+      () => {},
+    );
   }
 
   /** Stops the download, keeping verified pieces in the part file for a later resume. */
@@ -377,6 +416,7 @@ export class Download implements PieceSink {
       const identity = `${address} ${endpoint.fingerprint ?? ""}`;
       if (this.#refused.has(identity)) continue;
       this.#dialled.set(address, undefined);
+      this.#dialStartedAt.set(address, Date.now());
       connectPeer(
         endpoint,
         this.#torrent!,
@@ -389,8 +429,20 @@ export class Download implements PieceSink {
           this.#refused.add(identity);
           this.#options.onPeerRefused?.(this, address, error.message);
         })
-        .finally(() => this.#dialled.delete(address));
+        .finally(() => {
+          this.#dialled.delete(address);
+          this.#dialStartedAt.delete(address);
+        });
     }
+  }
+
+  /** True while a dial started less than `DIAL_GRACE_MS` ago has not yet become a peer. */
+  #dialUnderWay(now: number): boolean {
+    for (const [address, peer] of this.#dialled) {
+      if (peer && this.#peers.has(peer)) continue;
+      if (now - (this.#dialStartedAt.get(address) ?? 0) < DIAL_GRACE_MS) return true;
+    }
+    return false;
   }
 
   /** Connections of this download: ready ones, and those we opened that are not yet. */
@@ -426,7 +478,6 @@ export class Download implements PieceSink {
     if (this.#refreshing) return;
     this.#refreshing = true;
     this.#lastPeerRefreshAt = Date.now();
-    this.#peerRefreshes++;
     try {
       const { peers, ticket } = await this.#options.tracker.findPeers(this.group, this.infoHashHex);
       this.#adoptTicket(ticket);
@@ -690,7 +741,11 @@ export class Download implements PieceSink {
       ? `waiting: ${missing}${dropped}`
       : "";
     this.#waiting = this.reason !== "";
-    if (!this.#waiting) this.#waitingRefreshes = 0;
+    if (this.#waiting) this.#fedSince = undefined;
+    else this.#fedSince ??= now;
+    if (this.#fedSince !== undefined && now - this.#fedSince >= WAITING_REFRESH_MAX_MS) {
+      this.#waitingRefreshes = 0;
+    }
     const stallTimeoutMs = this.#options.stallTimeoutMs;
     if (
       stallTimeoutMs !== undefined && this.#waiting && now - this.#lastProgressAt > stallTimeoutMs
@@ -699,17 +754,16 @@ export class Download implements PieceSink {
       this.#fail(`${problem}${dropped} for ${Math.round(stallTimeoutMs / 1000)} s`, true);
       return;
     }
+    // when to ask the tracker: see PEER_DISCOVERY_MS above
     const short = this.#connectionCount() < MAX_PEERS;
     const sinceRefresh = now - this.#lastPeerRefreshAt;
-    // waiting: the first asks come quickly (a holder may be just connecting), then back off
-    // to one per WAITING_REFRESH_MAX_MS, however long the wait
-    const waitingDue = this.#waiting && sinceRefresh >= waitingRefreshMs(this.#waitingRefreshes);
-    const interval = Math.min(PEER_REFRESH_MS, TICK_MS * 2 ** this.#peerRefreshes);
-    const refreshDue = !this.#waiting && sinceRefresh >= interval;
+    const waitingDue = this.#waiting && !this.#dialUnderWay(now) &&
+      sinceRefresh >= waitingRefreshMs(this.#waitingRefreshes);
+    const discoveryDue = !this.#waiting && sinceRefresh >= PEER_DISCOVERY_MS;
     // a ticket due for renewal is asked for every other tick until the tracker answers
     const renewalDue = now >= this.#ticketRenewAt && sinceRefresh >= TICK_MS * 2;
-    if (waitingDue) this.#waitingRefreshes++;
-    if ((short && (refreshDue || waitingDue)) || renewalDue) this.#refreshPeers();
+    if (short && waitingDue) this.#waitingRefreshes++;
+    if ((short && (discoveryDue || waitingDue)) || renewalDue) this.#refreshPeers();
   }
 
   async #finish(): Promise<void> {

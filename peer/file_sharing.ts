@@ -66,6 +66,16 @@ export type FileEvent =
   }
   | { event: "download_failed"; group: string; name: string; path: string; reason: string }
   | { event: "share_dropped"; group: string; name: string; path: string; reason: string }
+  /**
+   * At login: a share this client cannot serve (its file is gone or changed here) while
+   * another client of the user still holds the file: the share stays, served from there.
+   */
+  | { event: "share_not_restored"; group: string; name: string; path: string; reason: string }
+  /**
+   * At login: shares not served here beyond the `MAX_RESTORE_WARNINGS` said one by one;
+   * `dropped` of them ended (as `share_dropped`), the others are served by another client.
+   */
+  | { event: "more_shares_not_restored"; count: number; dropped: number }
   /** We stopped serving a connection because its user left the group (a tracker push). */
   | { event: "peer_revoked"; group: string; user: string; peer: string; name: string }
   /** A peer the tracker named failed to prove it is that peer (a relay, an impostor). */
@@ -173,6 +183,13 @@ export interface UploadStatus {
   /** Peers served now (connections whose ticket verified), most sent first. */
   peers: UploadPeer[];
 }
+
+/**
+ * Shares not served at login that are said one line each (`share_dropped`,
+ * `share_not_restored`); the rest are counted in one `more_shares_not_restored`, so a device
+ * that sees none of a user's paths (up to 1000 shares per group) does not flood its shell.
+ */
+export const MAX_RESTORE_WARNINGS = 20;
 
 /** How often the rates of torrents and connections are sampled (rate_window.ts). */
 const RATE_SAMPLE_MS = 1_000;
@@ -484,9 +501,10 @@ export class FileSharing {
   /**
    * Serves again every share the tracker remembers for this user (and those it has not
    * acknowledged yet): a file whose size and mtime are unchanged is trusted; another is
-   * hashed again, and dropped (with a warning) when its content is not what was shared or it
-   * is gone. Returns how many are served; throws `TrackerUnavailableError`, dropping nothing,
-   * when the tracker goes away meanwhile.
+   * hashed again. One whose content is not what was shared, or that is gone, is not served
+   * here (with a warning); the share itself ends only when no other client of the user
+   * holds the file (another device keeps seeding it). Returns how many are served; throws
+   * `TrackerUnavailableError`, dropping nothing, when the tracker goes away meanwhile.
    */
   async restore(): Promise<number> {
     // page after page: all of a user's shares with their piece hashes may not fit one frame
@@ -512,6 +530,8 @@ export class FileSharing {
       else records.push(record);
     }
     let restored = 0;
+    let warned = 0;
+    const unsaid = { count: 0, dropped: 0 };
     for (const record of records) {
       try {
         await this.#restoreOne(record);
@@ -519,20 +539,38 @@ export class FileSharing {
       } catch (error) {
         // a tracker that went away says nothing about the file: it is restored next time
         if (error instanceof TrackerUnavailableError) throw error;
-        const reason = errorMessage(error);
-        await this.#forgetPending(record.group, record.name);
-        await this.#options.request("stop_share", { group: record.group, name: record.name })
-          .catch(() => {});
+        const kept = await this.#letGo(record);
+        if (warned >= MAX_RESTORE_WARNINGS) {
+          unsaid.count++;
+          if (!kept) unsaid.dropped++;
+          continue;
+        }
+        warned++;
         this.#options.onEvent({
-          event: "share_dropped",
+          event: kept ? "share_not_restored" : "share_dropped",
           group: record.group,
           name: record.name,
           path: record.path,
-          reason,
+          reason: errorMessage(error),
         });
       }
     }
+    if (unsaid.count > 0) this.#options.onEvent({ event: "more_shares_not_restored", ...unsaid });
     return restored;
+  }
+
+  /**
+   * This client cannot serve a share: it stops holding it here, and the share ends unless
+   * another client of the user holds the file. True when the tracker says it kept the share.
+   */
+  async #letGo(record: ShareRecord): Promise<boolean> {
+    await this.#forgetPending(record.group, record.name);
+    const outcome = await this.#options.request("stop_share", {
+      group: record.group,
+      name: record.name,
+      keep_if_held: true,
+    }).catch(() => undefined);
+    return outcome?.kept === true;
   }
 
   async #restoreOne(record: ShareRecord): Promise<void> {
@@ -686,7 +724,12 @@ export class FileSharing {
           return { peers, ticket };
         },
         announce: async (group, infoHashHex, state) => {
-          await this.#options.request("announce", { group, info_hash: infoHashHex, state });
+          const reply = await this.#options.request("announce", {
+            group,
+            info_hash: infoHashHex,
+            state,
+          });
+          return reply?.peers ?? [];
         },
         shareCompleted: async (done, mtimeMs) => {
           const share: LocalShare = {

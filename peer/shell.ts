@@ -516,6 +516,13 @@ export function describeEvent(event: SessionEvent): string {
           event.reason;
     case "share_dropped":
       return `warning: no longer sharing "${event.name}" in group "${event.group}": ${event.reason}`;
+    case "share_not_restored":
+      return `warning: not serving "${event.name}" in group "${event.group}" on this client: ` +
+        `${event.reason}; another client of yours still shares it`;
+    case "more_shares_not_restored":
+      return `warning: and ${event.count} more shared file${event.count === 1 ? "" : "s"} ` +
+        `not served on this client` +
+        (event.dropped > 0 ? ` (${event.dropped} of them no longer shared)` : "");
     case "peer_refused":
       return `error: [${event.group}] ${event.name}: ${event.reason}`;
     case "peer_revoked":

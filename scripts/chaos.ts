@@ -329,6 +329,8 @@ class GaveUp extends Error {
 /** Events a run may survive but should not cause: each is noted. */
 const NOTEWORTHY_EVENTS = new Set([
   "share_dropped",
+  "share_not_restored",
+  "more_shares_not_restored",
   "session_expired",
   "tracker_refused",
   "peer_refused",

@@ -32,7 +32,9 @@ Deno.test("a holder advertised by host name is dialled once across the download'
   const seedPort = freePort();
   await using swarm = await startSwarm(["seed", "fetcher"], {
     peerPorts: { seed: seedPort },
-    // slow enough (about 5 s for 2 MiB) that the download asks the tracker again and again
+    // slow enough (about 5 s for 2 MiB), with tickets short enough (renewed after 1 s), that
+    // the download asks the tracker again and again; each answer names the seeder again
+    trackerArgs: ["--ticket-lifetime-ms", "1500"],
     clientArgs: {
       // --verbose: its peer warnings on stderr, where the test looks for refusals
       seed: ["--public-addr", `localhost:${seedPort}`, "--upload-limit-kib", "384", "--verbose"],
@@ -69,6 +71,8 @@ Deno.test("a holder advertised by host name is dialled once across the download'
   assert.equal(outcome.event, "download_complete", JSON.stringify(outcome));
   assert.equal(await sha1OfFile(String(outcome.path)), sha1);
   assert.ok(samples > 10, `only ${samples} samples: the download ended too soon to tell`);
+  const asks = swarm.tracker.stdout.all.filter((line) => line.includes("ticket issued to fetcher"));
+  assert.ok(asks.length >= 3, `the download asked the tracker only ${asks.length} times`);
   assert.equal(most, 1, `the downloader held ${most} connections to the seeder at once`);
   assert.deepEqual(seed.stderr.all.filter((line) => line.includes("refused")), []);
 });

@@ -1,6 +1,7 @@
 /**
  * FileSharing against a scripted tracker: what restoring shares at login does when the tracker
- * goes away in the middle (a transient failure is not a reason to drop a share).
+ * goes away in the middle (a transient failure is not a reason to drop a share), and when a
+ * file is not on this client (the share ends only if no other client of the user holds it).
  */
 
 import assert from "node:assert/strict";
@@ -9,7 +10,13 @@ import { hashFile } from "../lib/hash.ts";
 import { encodeInfo, infoHash } from "../lib/metainfo.ts";
 import type { ShareRecord } from "../lib/protocol.ts";
 import { generateTicketKeys } from "../lib/ticket.ts";
-import { type FileEvent, FileSharing, type TrackerRequest } from "../peer/file_sharing.ts";
+import {
+  type FileEvent,
+  FileSharing,
+  MAX_RESTORE_WARNINGS,
+  type TrackerRequest,
+} from "../peer/file_sharing.ts";
+import { describeEvent } from "../peer/shell.ts";
 import type { PendingShares } from "../peer/state_dir.ts";
 import { TorrentRegistry } from "../peer/torrents.ts";
 import { TempDir, writeRandomFile } from "./harness.ts";
@@ -127,5 +134,53 @@ Deno.test("restore: a file gone for good is dropped, also from the pending share
   ]);
   assert.deepEqual(pending.shares, []);
   assert.deepEqual(requests, ["my_shares", "my_shares", "share_file", "stop_share"]);
+  await files.stop();
+});
+
+Deno.test("restore: a share another client still holds is kept; warnings are bounded", async () => {
+  await using dir = await TempDir.create();
+  // none of these files is on this client; the tracker keeps the even ones (another client
+  // of the user holds them) and ends the odd ones
+  const total = MAX_RESTORE_WARNINGS + 5;
+  const records: ShareRecord[] = [];
+  for (let i = 0; i < total; i++) {
+    const name = `f${String(i).padStart(2, "0")}.bin`;
+    await writeRandomFile(dir.join(name), 100);
+    records.push(await shareRecordOf(dir.join(name), "films"));
+    await Deno.remove(dir.join(name));
+  }
+  const asked: Record<string, unknown>[] = [];
+  const { files, events } = await sharing((type, params) => {
+    if (type === "my_shares") return params.after_group === undefined ? records : [];
+    if (type !== "stop_share") throw new Error(`unexpected ${type}`);
+    asked.push(params);
+    const kept = Number(String(params.name).slice(1, 3)) % 2 === 0;
+    return { group: params.group, name: params.name, file_removed: !kept, kept };
+  });
+  assert.equal(await files.restore(), 0);
+  assert.equal(asked.length, total);
+  assert.ok(asked.every((params) => params.keep_if_held === true), "keep_if_held asked");
+  const said = events.slice(0, MAX_RESTORE_WARNINGS) as { event: string; name: string }[];
+  assert.deepEqual(
+    said.map((event) => [event.event, event.name]),
+    records.slice(0, MAX_RESTORE_WARNINGS).map((record, i) => [
+      i % 2 === 0 ? "share_not_restored" : "share_dropped",
+      record.name,
+    ]),
+  );
+  // the last five (20..24): 20, 22 and 24 kept, 21 and 23 dropped
+  assert.deepEqual(events.slice(MAX_RESTORE_WARNINGS), [
+    { event: "more_shares_not_restored", count: 5, dropped: 2 },
+  ]);
+  assert.equal(
+    describeEvent(events[0]),
+    `warning: not serving "f00.bin" in group "films" on this client: ${
+      dir.join("f00.bin")
+    } is no longer there; another client of yours still shares it`,
+  );
+  assert.equal(
+    describeEvent(events.at(-1)!),
+    "warning: and 5 more shared files not served on this client (2 of them no longer shared)",
+  );
   await files.stop();
 });

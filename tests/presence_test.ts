@@ -118,6 +118,20 @@ Deno.test("presence: one presence per user and address; other devices stay apart
   assert.equal(presence.register(6, "a", { host: "peer.example", port: 1 }), 5);
 });
 
+Deno.test("presence: whether another client of a user holds the whole file", () => {
+  const presence = verifiedPresence();
+  presence.hold("g", "h", holder(1, "a"));
+  presence.hold("g", "h", holder(2, "a", false));
+  presence.hold("g", "h", holder(3, "b"));
+  presence.hold("other", "h2", holder(4, "a"));
+  assert.equal(presence.heldElsewhere("a", "g", "h", 2), true, "connection 1 seeds it");
+  assert.equal(presence.heldElsewhere("a", "g", "h", 1), false, "2 is partial, 3 is b's");
+  assert.equal(presence.heldElsewhere("b", "g", "h", 9), true);
+  assert.equal(presence.heldElsewhere("a", "g", "h2", 9), false, "another group's file");
+  presence.releaseConnection(1);
+  assert.equal(presence.heldElsewhere("a", "g", "h", 2), false, "gone with its connection");
+});
+
 /** A presence with `seeders` complete and `partial` partial holders of g/h, ids from 1. */
 function crowd(random: () => number, seeders: number, partial: number): Presence {
   const presence = verifiedPresence({ random });

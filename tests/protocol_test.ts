@@ -37,6 +37,10 @@ Deno.test("parseRequest: accepts well-formed requests, copying only known fields
     { id: 0, type: "hello", version: 1, peer: { host: "127.0.0.1", port: 9 } },
   );
   assert.deepEqual(parseRequest({ id: 1, type: "list_groups" }), { id: 1, type: "list_groups" });
+  assert.deepEqual(
+    parseRequest({ id: 2, type: "stop_share", group: "g", name: "f", keep_if_held: true }),
+    { id: 2, type: "stop_share", group: "g", name: "f", keep_if_held: true },
+  );
 });
 
 Deno.test("parseRequest: refuses malformed requests with a reason", () => {
@@ -53,6 +57,7 @@ Deno.test("parseRequest: refuses malformed requests with a reason", () => {
     [{ id: 1, type: "hello" }, /"version"/],
     [{ id: 1, type: "hello", version: 1, peer: { host: "h", port: 70000 } }, /"peer"/],
     [{ id: 1, type: "accept_request", group: "g" }, /"user"/],
+    [{ id: 1, type: "stop_share", group: "g", name: "f", keep_if_held: "yes" }, /"keep_if_held"/],
   ];
   for (const [frame, reason] of cases) {
     assert.throws(() => parseRequest(frame), (error: Error) => {

@@ -11,7 +11,9 @@ import type { LogLevel } from "../lib/log.ts";
 import { quoted, type RequestFrame } from "../lib/protocol.ts";
 
 /** How a request ended: answered, or refused with the message the client got. */
-export type RequestOutcome = { ok: true } | { ok: false; code: string; message: string };
+export type RequestOutcome =
+  | { ok: true; data?: unknown }
+  | { ok: false; code: string; message: string };
 
 /** One log entry about a request. */
 export interface ActivityEntry {
@@ -99,6 +101,12 @@ export function describeActivity(
           `(${request.size} bytes, sha1 ${request.sha1})`,
       );
     case "stop_share":
+      if ((outcome.data as { kept?: unknown } | null | undefined)?.kept === true) {
+        return member(
+          `${user}'s client on ${on} cannot serve ${quoted(request.name)} in group ` +
+            `${quoted(request.group)}; another client of ${user} still shares it`,
+        );
+      }
       return member(
         `${user} stopped sharing ${quoted(request.name)} in group ${quoted(request.group)}`,
       );

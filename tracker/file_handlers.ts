@@ -36,7 +36,10 @@ type FileRequest =
   | "stop_share"
   | "my_shares";
 
-/** Holders one `locate_file` or `find_peers` reply names at most (a random sample of them). */
+/**
+ * Holders one `locate_file`, `find_peers` or `announce` reply names at most (a random sample
+ * of them).
+ */
 export const MAX_PEERS_PER_REPLY = 50;
 /**
  * The longest a share or announce waits for its connection's address check: a check takes
@@ -264,21 +267,34 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     }
     if (state === "stopped") {
       context.presence.release(group, file.infoHash, context.connection.id);
-    } else {
-      await holdFile(context, user, file, false);
+      return null;
     }
-    return null;
+    await holdFile(context, user, file, false);
+    return { peers: peersFor(context, group, file.infoHash) };
   },
 
-  stop_share(context, { group, name }) {
+  stop_share(context, { group, name, keep_if_held }) {
     const user = requireMember(context, group);
     const file = requireFile(context, group, name);
+    if (
+      keep_if_held === true &&
+      context.presence.heldElsewhere(user, group, file.infoHash, context.connection.id)
+    ) {
+      // this client cannot serve it, another of the user's does: only this one lets go
+      if (!context.store.hasShare(group, name, user)) {
+        throw new RequestError("not_found", `you do not share "${name}" in group "${group}"`);
+      }
+      context.presence.release(group, file.infoHash, context.connection.id);
+      return { group, name, file_removed: false, kept: true };
+    }
     const { removed, fileGone } = context.store.removeShare(group, name, user);
     if (!removed) {
       throw new RequestError("not_found", `you do not share "${name}" in group "${group}"`);
     }
     context.presence.releaseUser(user, group, file.infoHash);
-    return { group, name, file_removed: fileGone };
+    return keep_if_held === true
+      ? { group, name, file_removed: fileGone, kept: false }
+      : { group, name, file_removed: fileGone };
   },
 
   my_shares(context, { after_group, after_name }) {

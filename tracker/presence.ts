@@ -124,6 +124,19 @@ export class Presence {
     }
   }
 
+  /**
+   * True when a connection of `user` other than `connectionId` holds the whole file (another
+   * device of theirs, online; registered or not, since it is theirs either way).
+   */
+  heldElsewhere(user: string, group: string, infoHash: string, connectionId: number): boolean {
+    for (const holder of this.#holders.get(keyOf(group, infoHash))?.values() ?? []) {
+      if (holder.user === user && holder.complete && holder.connectionId !== connectionId) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** The connections holding any file in `group`. */
   connectionsIn(group: string): Set<number> {
     const ids = new Set<number>();

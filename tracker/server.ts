@@ -635,7 +635,7 @@ export class Tracker {
     const entry = describeActivity(
       request,
       { user, connection: connection.id, remote },
-      response.ok ? { ok: true } : { ok: false, ...response.error },
+      response.ok ? { ok: true, data: response.data } : { ok: false, ...response.error },
     );
     if (!entry) return;
     (entry.byStranger ? this.#strangerLog : this.#memberLog).log(entry.level, entry.message);
