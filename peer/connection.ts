@@ -301,6 +301,10 @@ export class PeerConnection implements PeerHandle {
     return this.#address;
   }
 
+  get isOutgoing(): boolean {
+    return this.#outgoing;
+  }
+
   get pieces(): Bitfield {
     return this.#pieces;
   }
