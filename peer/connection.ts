@@ -105,6 +105,10 @@ const LT_DONTHAVE_ID = 1;
 
 /** The most blocks served with one read and one write (a whole piece). */
 const MAX_RUN_BLOCKS = 32;
+/** Messages up to this long are joined with their neighbours into one write; longer ones go alone. */
+const MAX_JOINED_MESSAGE_BYTES = 4096;
+/** The most bytes joined into one write. */
+const MAX_JOINED_BYTES = 64 * 1024;
 /** Extension handshakes with a ticket a remote may have waiting for their check. */
 const MAX_PENDING_TICKET_CHECKS = 4;
 /** Requests a remote may have queued with us before it is in breach. */
@@ -237,7 +241,9 @@ export class PeerConnection implements PeerHandle {
   #ready = false;
   #closed = false;
   #closeReason = "";
-  #writing: Promise<void> = Promise.resolve();
+  /** Messages not yet handed to the socket, in order, and the write that drains them. */
+  readonly #outbox: Uint8Array[] = [];
+  #draining?: Promise<void>;
   /** The claims of the ticket we serve the remote under, once one verified. */
   #claims?: TicketClaims;
   #expiryTimer?: ReturnType<typeof setTimeout>;
@@ -247,7 +253,14 @@ export class PeerConnection implements PeerHandle {
   readonly #serveQueue: QueuedRequest[] = [];
   #runBuffer?: Uint8Array;
   #serving = false;
-  readonly #onHave = (index: number) => this.#send(encodeHave(index));
+  /**
+   * Tells the remote of a piece we now have, unless it has the piece itself: it would never
+   * ask us for it (BEP 3 leaves such haves to the sender; libtorrent calls them redundant).
+   * Among downloaders trading a file, most pieces reach each of them after some of the others.
+   */
+  readonly #onHave = (index: number) => {
+    if (!this.#pieces.has(index)) this.#send(encodeHave(index));
+  };
   /** The remote's extended message id for `lt_donthave`, when it takes them. */
   #remoteDonthaveId?: number;
   /**
@@ -286,6 +299,10 @@ export class PeerConnection implements PeerHandle {
 
   get address(): string {
     return this.#address;
+  }
+
+  get isOutgoing(): boolean {
+    return this.#outgoing;
   }
 
   get pieces(): Bitfield {
@@ -368,12 +385,56 @@ export class PeerConnection implements PeerHandle {
 
   // Sending
 
+  /**
+   * Queues a message; resolves once it and everything queued before it are written (never
+   * rejects: a failed write closes the connection). What one task sends to a peer (a have,
+   * a change of interest and requests after a piece is verified; cancels and requests after
+   * a batch of blocks) goes out in one write rather than one each.
+   */
   #send(bytes: Uint8Array): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    this.#writing = this.#writing
-      .then(() => this.#closed ? undefined : writeAll(this.#conn, bytes))
-      .catch((error) => this.close(isDisconnect(error) ? "connection lost" : errorMessage(error)));
-    return this.#writing;
+    this.#outbox.push(bytes);
+    this.#draining ??= this.#drain();
+    return this.#draining;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      // the rest of the current task queues its messages first
+      await Promise.resolve();
+      while (!this.#closed && this.#outbox.length > 0) {
+        await writeAll(this.#conn, this.#takeWrite());
+      }
+    } catch (error) {
+      this.close(isDisconnect(error) ? "connection lost" : errorMessage(error));
+    } finally {
+      this.#draining = undefined;
+      this.#outbox.length = 0;
+    }
+  }
+
+  /**
+   * The next write: a run of piece messages as it is (not copied), or the small messages at
+   * the head of the outbox joined in one buffer.
+   */
+  #takeWrite(): Uint8Array {
+    const outbox = this.#outbox;
+    let count = 0;
+    let bytes = 0;
+    while (
+      count < outbox.length && outbox[count].length <= MAX_JOINED_MESSAGE_BYTES &&
+      bytes + outbox[count].length <= MAX_JOINED_BYTES
+    ) {
+      bytes += outbox[count++].length;
+    }
+    if (count <= 1) return outbox.shift()!;
+    const joined = new Uint8Array(bytes);
+    let at = 0;
+    for (const message of outbox.splice(0, count)) {
+      joined.set(message, at);
+      at += message.length;
+    }
+    return joined;
   }
 
   /** Hands the remote a fresher ticket of ours (a later extension handshake carrying it). */

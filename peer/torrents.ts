@@ -32,6 +32,8 @@ export interface PieceSink {
 export interface PeerHandle {
   /** ip:port of the remote's peer listener when known, else of the socket. */
   readonly address: string;
+  /** True when we opened the connection (lib/transport.ts: our side reads with Deno's TLS). */
+  readonly isOutgoing: boolean;
   readonly pieces: Bitfield;
   readonly isChokingUs: boolean;
   sendInterested(interested: boolean): void;
