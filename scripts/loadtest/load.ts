@@ -20,11 +20,11 @@
 
 import * as net from "node:net";
 import * as tls from "node:tls";
-import { encodeFrame, FrameDecoder } from "../lib/frame.ts";
-import { generateIdentity, type Identity, issueCertificate } from "../lib/identity.ts";
-import { encodeInfo } from "../lib/metainfo.ts";
-import { PROTOCOL_VERSION } from "../lib/protocol.ts";
-import { TempDir, TrackerProcess } from "./processes.ts";
+import { encodeFrame, FrameDecoder } from "../../lib/frame.ts";
+import { generateIdentity, type Identity, issueCertificate } from "../../lib/identity.ts";
+import { encodeInfo } from "../../lib/metainfo.ts";
+import { PROTOCOL_VERSION } from "../../lib/protocol.ts";
+import { TempDir, TrackerProcess } from "../processes.ts";
 
 export interface LoadOptions {
   connections: number;
