@@ -1,293 +1,259 @@
 /**
- * `deno task load`: a load generator that speaks the tracker protocol directly, as many
- * logged-in clients would. It builds a realistic directory first (users, groups with members
- * and shared files), then holds `--connections` logged-in links that each send `list_groups`,
- * `list_files` and `locate_file` in turn, one at a time, as fast as they are answered (or at
- * an offered `--rate` for all of them together), for `--seconds`. It prints throughput, the
- * latency distribution (p50, p99, max, and the slowest connection's median, which shows
- * whether some connections starve), error replies by code, and the tracker's peak memory and
- * CPU when it started the tracker itself.
- *
- *   deno task load [--connections 1000] [--users 100] [--groups 100] [--members 50]
- *                  [--files 20] [--seconds 20] [--rate N] [--port P] [--plaintext] [--json]
- *
- * Every link comes from its user's own loopback address (127.77.x.y), as users on many hosts
- * would, so the tracker's per-address limits (128 connections, login throttles) apply as in
- * real life; keep connections/users under 128.
+ * The load itself: a directory (directory.ts) on trackers this module starts (trackers.ts),
+ * then `connections` logged-in links (link.ts), each from its user's own loopback address,
+ * that send `list_groups`, `list_files` and `locate_file` in turn, one at a time, as fast as
+ * they are answered (closed loop) or at an offered rate for all of them together, for
+ * `seconds`. It measures throughput, latency per request type, error replies by code, the
+ * trackers' peak memory and CPU during the run, and their memory per idle logged-in link.
+ * scripts/loadtest/cli.ts is `deno task loadtest` (and `deno task load`).
  *
  * @module
  */
 
-import * as net from "node:net";
-import * as tls from "node:tls";
-import { encodeFrame, FrameDecoder } from "../../lib/frame.ts";
-import { generateIdentity, type Identity, issueCertificate } from "../../lib/identity.ts";
-import { encodeInfo } from "../../lib/metainfo.ts";
 import { PROTOCOL_VERSION } from "../../lib/protocol.ts";
-import { TempDir, TrackerProcess } from "../processes.ts";
+import { MAX_CONNECTIONS_PER_ADDRESS } from "../../lib/transport.ts";
+import { GROUPS_PER_PAGE } from "../../tracker/account_handlers.ts";
+import { FILES_PER_PAGE } from "../../tracker/file_handlers.ts";
+import { MAX_STRANGERS } from "../../tracker/server.ts";
+import { TempDir } from "../processes.ts";
+import {
+  chooseSeeding,
+  type DirectoryShape,
+  type LoadUser,
+  populateByProtocol,
+  type Seeding,
+  seedStore,
+} from "./directory.ts";
+import { inTurn, Link, MAX_LOAD_ADDRESSES } from "./link.ts";
+import { type ProcessUsage, processUsage, TrackerSet } from "./trackers.ts";
 
-export interface LoadOptions {
+/** One load run. */
+export interface LoadOptions extends DirectoryShape {
   connections: number;
-  users: number;
-  groups: number;
-  /** Members per group, the owner included. */
-  members: number;
-  /** Files shared per group. */
-  files: number;
+  /** Tracker instances (more than 1 needs PostgreSQL: refused for now). */
+  trackers: number;
   seconds: number;
   /** Requests per second offered by all connections together; undefined: closed loop. */
   rate?: number;
-  /** A running tracker's port on 127.0.0.1; undefined: start one in a temp dir. */
-  port?: number;
+  /** How the directory is built; `auto` picks the store for large ones. */
+  seeding: Seeding | "auto";
   plaintext: boolean;
-  /** More arguments for the tracker this tool starts. */
+  /** More arguments for the trackers this tool starts. */
   trackerArgs: string[];
+  /** Progress and the limits worked within, one line each. */
+  log: (line: string) => void;
+  /** Ends the run early (what was measured so far is reported). */
+  signal?: AbortSignal;
 }
 
-export interface LoadReport {
-  connections: number;
-  seconds: number;
+/** The request types of the mix, in the order each connection sends them. */
+export const REQUEST_TYPES = ["list_groups", "list_files", "locate_file"] as const;
+export type RequestType = typeof REQUEST_TYPES[number];
+
+/** Latency of one request type (or all). */
+export interface LatencySummary {
   requests: number;
   requests_per_s: number;
   p50_ms: number;
   p99_ms: number;
   max_ms: number;
+}
+
+/** One row of `--json`: the fields up to `tracker_cpu_s` are issue 16's, never renamed. */
+export interface LoadRow {
+  connections: number;
+  trackers: number;
+  /** null: closed loop. */
+  offered_rate: number | null;
+  requests_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  /** Peak resident memory of the trackers (summed) from connecting to the end of the run. */
+  tracker_peak_rss_mib: number | null;
+  /** CPU (all threads, all instances) during the run. */
+  tracker_cpu_s: number | null;
+  /** Of that, the main (JavaScript) threads'. */
+  tracker_main_thread_cpu_s: number | null;
+  /** This process's CPU during the run: the load shares the machine with the tracker. */
+  loadgen_cpu_s: number | null;
+  /** Resident memory before the connections opened and once they were all logged in, idle. */
+  tracker_rss_before_connections_mib: number | null;
+  tracker_rss_idle_connections_mib: number | null;
+  /** (idle - before) / connections. */
+  idle_kib_per_connection: number | null;
+  seconds: number;
+  /** Requests answered with success during the run. */
+  requests: number;
+  by_type: Record<RequestType, LatencySummary>;
   /** The median latency of the connection whose median is highest. */
   worst_connection_p50_ms: number;
-  /** Connections that got no reply at all during the run. */
+  /** Connections that got no successful reply during the run. */
   starved_connections: number;
-  /** Error replies by code (e.g. "busy"). */
+  /** Error replies by code (e.g. "busy"; "closed": the link ended; "unanswered": cut off). */
   errors: Record<string, number>;
   /** Links the tracker closed during the run. */
   closed: number;
-  tracker_peak_rss_mib?: number;
-  tracker_cpu_s?: number;
+  users: number;
+  groups: number;
+  members_per_group: number;
+  memberships: number;
+  files_per_group: number;
+  seeding: Seeding;
+  tls: boolean;
+  /** The tracker's limits this run had to work within, and how. */
+  limits: string[];
 }
 
-type Reply = Record<string, unknown> & { id: number; ok: boolean };
-
-/** One hand-spoken tracker link; requests may be pipelined, replies are matched by id. */
-class Link {
-  readonly #socket: net.Socket;
-  readonly #decoder = new FrameDecoder();
-  readonly #waiting = new Map<number, (reply: Reply) => void>();
-  #nextId = 1;
-  closed = false;
-
-  private constructor(socket: net.Socket) {
-    this.#socket = socket;
-    socket.on("data", (chunk: Uint8Array) => {
-      this.#decoder.push(chunk);
-      for (let frame = this.#decoder.next(); frame; frame = this.#decoder.next()) {
-        const reply = frame as Reply;
-        const resolve = this.#waiting.get(reply.id);
-        if (!resolve) continue; // a push
-        this.#waiting.delete(reply.id);
-        resolve(reply);
-      }
-    });
-    socket.on("error", () => {});
-    socket.on("close", () => {
-      this.closed = true;
-      const lost: Reply = { id: 0, ok: false, error: { code: "closed" } };
-      for (const resolve of this.#waiting.values()) resolve(lost);
-      this.#waiting.clear();
-    });
-  }
-
-  static async open(
-    port: number,
-    localAddress: string,
-    identity: Identity | undefined,
-  ): Promise<Link> {
-    const raw = net.connect({ host: "127.0.0.1", port, localAddress });
-    const socket = identity
-      ? tls.connect({
-        socket: raw,
-        cert: identity.certPem,
-        key: identity.keyPem,
-        rejectUnauthorized: false,
-      })
-      : raw;
-    await new Promise<void>((resolve, reject) => {
-      socket.once(identity ? "secureConnect" : "connect", () => resolve());
-      socket.once("error", reject);
-    });
-    socket.setNoDelay(true);
-    return new Link(socket);
-  }
-
-  request(message: Record<string, unknown>): Promise<Reply> {
-    if (this.closed) return Promise.resolve({ id: 0, ok: false, error: { code: "closed" } });
-    const id = this.#nextId++;
-    const reply = new Promise<Reply>((resolve) => this.#waiting.set(id, resolve));
-    this.#socket.write(encodeFrame({ ...message, id }));
-    return reply;
-  }
-
-  /** Sends a request and throws unless it succeeds. */
-  async expect(message: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const reply = await this.request(message);
-    if (!reply.ok) {
-      throw new Error(`${message.type} refused: ${JSON.stringify(reply.error)}`);
-    }
-    return reply.data as Record<string, unknown>;
-  }
-
-  close(): void {
-    this.#socket.destroy();
-  }
-}
-
-interface User {
-  name: string;
-  address: string;
-  identity?: Identity;
-  token?: string;
-  groups: number[];
-}
-
-/** The loopback address of user `index` (127.77.0.1, 127.77.0.2, ...). */
-function userAddress(index: number): string {
-  return `127.77.${Math.floor(index / 250)}.${(index % 250) + 1}`;
-}
-
-/** Runs `tasks` with at most `limit` at once. */
-async function inTurn<T>(items: T[], limit: number, task: (item: T) => Promise<void>) {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await task(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-/** Users, groups with members and files: the directory the load reads. */
-async function populate(port: number, options: LoadOptions): Promise<User[]> {
-  const users: User[] = [];
-  for (let i = 0; i < options.users; i++) {
-    users.push({
-      name: `load${i}`,
-      address: userAddress(i),
-      identity: options.plaintext ? undefined : await generateIdentity(`load user ${i}`),
-      groups: [],
-    });
-  }
-  const links = new Map<User, Link>();
-  // scrypt runs two at a time on the tracker: more in flight would only queue there
-  await inTurn(users, 4, async (user) => {
-    const link = await Link.open(port, user.address, user.identity);
-    const serving = user.identity &&
-      await issueCertificate(user.identity, "load peer", [user.address]);
-    await link.expect({
-      type: "hello",
-      version: PROTOCOL_VERSION,
-      peer: { host: user.address, port: 9 },
-      ...serving ? { peer_cert: serving.certPem } : {},
-    });
-    await link.expect({ type: "create_user", user: user.name, password: "load-password" });
-    const login = await link.expect({ type: "login", user: user.name, password: "load-password" });
-    user.token = login.token as string;
-    links.set(user, link);
-  });
-  const members = Math.min(options.members, options.users);
-  await inTurn([...Array(options.groups).keys()], 16, async (g) => {
-    const owner = users[g % users.length];
-    const group = `g${g}`;
-    const ownerLink = links.get(owner)!;
-    await ownerLink.expect({ type: "create_group", group });
-    owner.groups.push(g);
-    for (let k = 1; k < members; k++) {
-      const member = users[(g + k) % users.length];
-      await links.get(member)!.expect({ type: "join_group", group });
-      await ownerLink.expect({ type: "accept_request", group, user: member.name });
-      member.groups.push(g);
-    }
-    for (let f = 0; f < options.files; f++) {
-      const name = `file${f}.bin`;
-      const info = encodeInfo({
-        name,
-        length: 1000 + f,
-        pieceHashes: crypto.getRandomValues(new Uint8Array(20)),
-      });
-      await ownerLink.expect({
-        type: "share_file",
-        group,
-        name,
-        size: 1000 + f,
-        sha1: [...crypto.getRandomValues(new Uint8Array(20))]
-          .map((byte) => byte.toString(16).padStart(2, "0")).join(""),
-        info: info.toBase64(),
-        path: `/load/${group}/${name}`,
-        mtime_ms: 0,
-      });
-    }
-  });
-  for (const link of links.values()) link.close();
-  return users;
-}
+/** How long requests still in flight at the end may take before they are cut off. */
+const DRAIN_MS = 30_000;
+/** Connections being opened (not yet logged in) at once: well under the strangers' cap. */
+const OPENING_AT_ONCE = 32;
+/**
+ * Idle links are pinged this often while others open and while idle memory is measured:
+ * the tracker closes a link silent for 45 s.
+ */
+const KEEPALIVE_MS = 15_000;
+/** Connections per address this tool makes at most, under the tracker's 128. */
+export const CONNECTIONS_PER_ADDRESS = MAX_CONNECTIONS_PER_ADDRESS - 8;
+/** How long the connections sit idle before their memory is read. */
+const IDLE_SETTLE_MS = 2_000;
 
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 }
 
-/** Peak RSS (MiB) and CPU seconds of process `pid`, from /proc. */
-async function processUsage(pid: number): Promise<{ rssMib: number; cpuS: number } | undefined> {
-  try {
-    const status = await Deno.readTextFile(`/proc/${pid}/status`);
-    const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    const stat = (await Deno.readTextFile(`/proc/${pid}/stat`)).split(") ")[1].split(" ");
-    // utime and stime are fields 14 and 15 of stat (11 and 12 after the command name)
-    const ticks = Number(stat[11]) + Number(stat[12]);
-    return { rssMib: hwm / 1024, cpuS: ticks / 100 };
-  } catch {
-    return undefined;
+const round1 = (value: number) => Math.round(value * 10) / 10;
+
+function summarize(latencies: number[], elapsedS: number): LatencySummary {
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    requests: sorted.length,
+    requests_per_s: elapsedS > 0 ? Math.round(sorted.length / elapsedS) : 0,
+    p50_ms: round1(percentile(sorted, 0.5)),
+    p99_ms: round1(percentile(sorted, 0.99)),
+    max_ms: round1(sorted.at(-1) ?? 0),
+  };
+}
+
+/** Users who are members of some group: only they have something to ask about. */
+export function memberCount(shape: DirectoryShape): number {
+  return Math.min(
+    shape.users,
+    shape.groups + Math.max(1, Math.min(shape.members, shape.users)) - 1,
+  );
+}
+
+/** Checks what the tracker's limits allow before anything starts; throws naming the limit. */
+export function checkShape(options: Omit<LoadOptions, "log">): void {
+  const members = memberCount(options);
+  if (options.users > MAX_LOAD_ADDRESSES) {
+    throw new Error(`at most ${MAX_LOAD_ADDRESSES} users (one loopback address each)`);
+  }
+  if (options.connections / members > CONNECTIONS_PER_ADDRESS) {
+    throw new Error(
+      `${options.connections} connections over ${members} member addresses is more than ` +
+        `${CONNECTIONS_PER_ADDRESS} per address (the tracker takes ${MAX_CONNECTIONS_PER_ADDRESS}); ` +
+        `raise --users`,
+    );
   }
 }
 
-/** Holds the logged-in links and measures them. */
-async function drive(port: number, users: User[], options: LoadOptions) {
-  const links: { link: Link; user: User }[] = [];
-  // members only: a user in no group would be asking about groups it may not see
+/** CPU seconds of this process. */
+async function ownCpuS(): Promise<number | undefined> {
+  return (await processUsage(Deno.pid))?.cpuS;
+}
+
+/** Sleeps `ms` or until `signal` aborts. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+interface Held {
+  link: Link;
+  user: LoadUser;
+}
+
+/** Opens and logs in (resume) `count` links spread over users and tracker ports. */
+async function connect(
+  ports: number[],
+  users: LoadUser[],
+  count: number,
+  signal?: AbortSignal,
+): Promise<Held[]> {
   const members = users.filter((user) => user.groups.length > 0);
   if (members.length === 0) throw new Error("no user is a member of any group");
-  await inTurn([...Array(options.connections).keys()], 32, async (i) => {
-    const user = members[i % members.length];
-    const link = await Link.open(port, user.address, user.identity);
-    await link.expect({ type: "hello", version: PROTOCOL_VERSION });
-    await link.expect({ type: "resume", token: user.token });
-    links.push({ link, user });
-  });
-  const latencies: number[] = [];
-  const perConnection: number[][] = links.map(() => []);
+  const held: Held[] = [];
+  const keepalive = setInterval(() => {
+    for (const { link } of held) link.request({ type: "ping" });
+  }, KEEPALIVE_MS);
+  try {
+    await inTurn([...Array(count).keys()], OPENING_AT_ONCE, async (i) => {
+      if (signal?.aborted) return;
+      const user = members[i % members.length];
+      const link = await Link.open(ports[i % ports.length], user.address, user.identity);
+      held.push({ link, user });
+      await link.expect({ type: "hello", version: PROTOCOL_VERSION });
+      await link.expect({ type: "resume", token: user.token });
+    });
+  } catch (error) {
+    for (const { link } of held) link.close();
+    throw error;
+  } finally {
+    clearInterval(keepalive);
+  }
+  return held;
+}
+
+/** Runs the mix on `held` links; latencies by type, per connection, errors. */
+async function drive(held: Held[], options: LoadOptions) {
+  const byType: Record<RequestType, number[]> = {
+    list_groups: [],
+    list_files: [],
+    locate_file: [],
+  };
+  const perConnection: number[][] = held.map(() => []);
   const errors: Record<string, number> = {};
   const started = performance.now();
   const deadline = started + options.seconds * 1000;
-  // an open loop spaces each connection's requests evenly; a closed loop sends the next
-  // request the moment the previous one is answered
-  const gapMs = options.rate ? (links.length * 1000) / options.rate : 0;
-  await Promise.all(links.map(async ({ link, user }, index) => {
+  // an open loop spaces each connection's requests evenly and times each from when it was
+  // due, so a connection that falls behind counts its wait (no coordinated omission); a
+  // closed loop sends the next request the moment the previous one is answered
+  const gapMs = options.rate ? (held.length * 1000) / options.rate : 0;
+  let lastAnswer = started;
+  const loops = Promise.all(held.map(async ({ link, user }, index) => {
     let turn = index;
-    let due = started + (gapMs * index) / links.length;
-    while (!link.closed) {
+    let due = started + (gapMs * index) / held.length;
+    while (!link.closed && !options.signal?.aborted) {
       if (gapMs > 0) {
         const wait = due - performance.now();
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-        due += gapMs;
+        if (wait > 0) await pause(wait, options.signal);
       }
-      if (performance.now() >= deadline) break;
+      const now = performance.now();
+      if (now >= deadline || options.signal?.aborted) break;
+      const sent = gapMs > 0 ? due : now;
+      due += gapMs;
       const group = `g${user.groups[turn % user.groups.length]}`;
-      const kind = turn++ % 3;
-      const message = kind === 0
-        ? { type: "list_groups" }
-        : kind === 1
-        ? { type: "list_files", group }
-        : { type: "locate_file", group, name: `file${turn % Math.max(1, options.files)}.bin` };
-      const sent = performance.now();
+      const type = REQUEST_TYPES[turn++ % REQUEST_TYPES.length];
+      const message = type === "list_groups"
+        ? { type }
+        : type === "list_files"
+        ? { type, group }
+        : { type, group, name: `file${turn % Math.max(1, options.files)}.bin` };
       const reply = await link.request(message);
-      const took = performance.now() - sent;
+      lastAnswer = performance.now();
       if (reply.ok) {
-        latencies.push(took);
+        const took = lastAnswer - sent;
+        byType[type].push(took);
         perConnection[index].push(took);
       } else {
         const code = String((reply.error as { code?: string } | undefined)?.code);
@@ -295,17 +261,25 @@ async function drive(port: number, users: User[], options: LoadOptions) {
       }
     }
   }));
-  const elapsed = (performance.now() - started) / 1000;
-  const closed = links.filter(({ link }) => link.closed).length;
-  for (const { link } of links) link.close();
-  const sorted = Float64Array.from(latencies).sort();
+  // requests still unanswered long after the end are cut off, so every run is bounded
+  let drained: ReturnType<typeof setTimeout> | undefined;
+  const cutOff = new Promise<boolean>((resolve) => {
+    drained = setTimeout(() => resolve(true), options.seconds * 1000 + DRAIN_MS);
+  });
+  const wasCut = await Promise.race([loops.then(() => false), cutOff]);
+  clearTimeout(drained);
+  const closed = held.filter(({ link }) => link.closed).length;
+  if (wasCut) {
+    errors.unanswered = held.length - closed;
+    for (const { link } of held) link.close();
+    await loops;
+  }
   const medians = perConnection.map((list) =>
     list.length === 0 ? Infinity : percentile(Float64Array.from(list).sort(), 0.5)
   );
   return {
-    elapsed,
-    requests: latencies.length,
-    sorted,
+    elapsedS: (Math.max(lastAnswer, deadline) - started) / 1000,
+    byType,
     errors,
     closed,
     worst: Math.max(0, ...medians.filter(Number.isFinite)),
@@ -313,110 +287,121 @@ async function drive(port: number, users: User[], options: LoadOptions) {
   };
 }
 
-export async function runLoad(options: LoadOptions): Promise<LoadReport> {
-  await using temp = await TempDir.create("swarmshare-load-");
-  let tracker: TrackerProcess | undefined;
-  try {
-    let port = options.port;
-    if (port === undefined) {
-      tracker = await TrackerProcess.start(`${temp.path}/tracker.db`, {
-        extraArgs: [...options.plaintext ? ["--insecure-plaintext"] : [], ...options.trackerArgs],
-      });
-      port = tracker.port;
-    }
-    console.error(
-      `load: ${options.users} users, ${options.groups} groups of ${options.members}, ` +
-        `${options.files} files each`,
+/** Runs one load: builds the directory, starts the trackers, measures; stops everything. */
+export async function runLoad(options: LoadOptions): Promise<LoadRow> {
+  checkShape(options);
+  const log = options.log;
+  const seeding = chooseSeeding(options, options.seeding);
+  const members = Math.min(options.members, options.users);
+  const limits: string[] = [];
+  await using temp = await TempDir.create("swarmshare-loadtest-");
+  const dbPath = temp.join("tracker.db");
+  let users: LoadUser[] = [];
+  const describe = `${options.users} users, ${options.groups} groups of ${members} members ` +
+    `(${options.groups * members} memberships), ${options.files} files each`;
+  if (seeding === "store") {
+    log(
+      `loadtest: seeding ${describe} straight into the store (tracker/store.ts), not through logins`,
     );
-    const users = await populate(port, options);
-    const before = tracker && await processUsage(tracker.pid);
-    console.error(`load: ${options.connections} connections for ${options.seconds} s`);
-    const run = await drive(port, users, options);
-    const after = tracker && await processUsage(tracker.pid);
-    const round = (value: number) => Math.round(value * 10) / 10;
+    const begun = performance.now();
+    users = await seedStore(dbPath, options, options.plaintext);
+    log(`loadtest: seeded in ${((performance.now() - begun) / 1000).toFixed(1)} s`);
+    limits.push(
+      "accounts, sessions, groups and files seeded into the store: no scrypt, no per-user " +
+        "limits on groups owned or files shared",
+    );
+  }
+  await using trackers = await TrackerSet.start({
+    count: options.trackers,
+    dbPath,
+    plaintext: options.plaintext,
+    connections: options.connections,
+    extraArgs: options.trackerArgs,
+  });
+  const ports = trackers.ports;
+  limits.push(
+    `descriptors: tracker started with ulimit -n ${trackers.descriptorLimit} (its listener ` +
+      `holds half less 64)`,
+  );
+  if (seeding === "protocol") {
+    log(`loadtest: building ${describe} through the protocol`);
+    const begun = performance.now();
+    users = await populateByProtocol(ports[0], options, options.plaintext);
+    log(`loadtest: built in ${((performance.now() - begun) / 1000).toFixed(1)} s`);
+    limits.push(
+      `logins: one create_user and one login per user from its own address, 4 at once ` +
+        `(scrypt, 2 at once on the tracker; per-address login throttles untouched)`,
+    );
+  }
+  const memberUsers = users.filter((user) => user.groups.length > 0).length;
+  limits.push(
+    `connections per address: at most ${Math.ceil(options.connections / memberUsers)} over ` +
+      `${Math.min(memberUsers, options.connections)} addresses 127.77.x.y (tracker: ` +
+      `${MAX_CONNECTIONS_PER_ADDRESS}); every link resumes its user's session, no login each`,
+    `strangers: ${OPENING_AT_ONCE} links opening at once (tracker: ${MAX_STRANGERS} not logged in)`,
+    `idle timeout: links idle while others open are pinged every ${KEEPALIVE_MS / 1000} s`,
+    `listings: only the first page is asked for (${GROUPS_PER_PAGE} groups, ${FILES_PER_PAGE} files)`,
+  );
+  for (const line of limits) log(`loadtest: limit: ${line}`);
+  // the directory's own garbage and scrypt memory are not the connections' cost
+  await pause(1000, options.signal);
+  const before = await trackers.usage();
+  const peakReset = await trackers.resetPeaks();
+  if (!peakReset) limits.push("peak memory: VmHWM could not be reset, it includes the directory's");
+  log(`loadtest: opening ${options.connections} connections`);
+  const held = await connect(ports, users, options.connections, options.signal);
+  try {
+    await pause(IDLE_SETTLE_MS, options.signal);
+    const idle = await trackers.usage();
+    const offered = options.rate ? `offered ${options.rate} requests/s` : "closed loop";
+    log(`loadtest: ${held.length} connections, ${offered}, for ${options.seconds} s`);
+    const cpuBefore = await trackers.usage();
+    const ownBefore = await ownCpuS();
+    const run = await drive(held, options);
+    const after = await trackers.usage();
+    const ownAfter = await ownCpuS();
+    const all = REQUEST_TYPES.flatMap((type) => run.byType[type]);
+    const total = summarize(all, run.elapsedS);
+    const cpu = (pick: (usage: ProcessUsage) => number) =>
+      after && cpuBefore ? round1(pick(after) - pick(cpuBefore)) : null;
     return {
       connections: options.connections,
-      seconds: round(run.elapsed),
-      requests: run.requests,
-      requests_per_s: Math.round(run.requests / run.elapsed),
-      p50_ms: round(percentile(run.sorted, 0.5)),
-      p99_ms: round(percentile(run.sorted, 0.99)),
-      max_ms: round(run.sorted.at(-1) ?? 0),
-      worst_connection_p50_ms: round(run.worst),
+      trackers: options.trackers,
+      offered_rate: options.rate ?? null,
+      requests_per_s: total.requests_per_s,
+      p50_ms: total.p50_ms,
+      p99_ms: total.p99_ms,
+      max_ms: total.max_ms,
+      tracker_peak_rss_mib: after ? Math.round(after.hwmMib) : null,
+      tracker_cpu_s: cpu((usage) => usage.cpuS),
+      tracker_main_thread_cpu_s: cpu((usage) => usage.mainThreadCpuS),
+      loadgen_cpu_s: ownAfter !== undefined && ownBefore !== undefined
+        ? round1(ownAfter - ownBefore)
+        : null,
+      tracker_rss_before_connections_mib: before ? Math.round(before.rssMib) : null,
+      tracker_rss_idle_connections_mib: idle ? Math.round(idle.rssMib) : null,
+      idle_kib_per_connection: before && idle && held.length > 0
+        ? Math.round(((idle.rssMib - before.rssMib) * 1024) / held.length)
+        : null,
+      seconds: round1(run.elapsedS),
+      requests: total.requests,
+      by_type: Object.fromEntries(
+        REQUEST_TYPES.map((type) => [type, summarize(run.byType[type], run.elapsedS)]),
+      ) as Record<RequestType, LatencySummary>,
+      worst_connection_p50_ms: round1(run.worst),
       starved_connections: run.starved,
       errors: run.errors,
       closed: run.closed,
-      ...after
-        ? {
-          tracker_peak_rss_mib: Math.round(after.rssMib),
-          tracker_cpu_s: round(after.cpuS - (before?.cpuS ?? 0)),
-        }
-        : {},
+      users: options.users,
+      groups: options.groups,
+      members_per_group: members,
+      memberships: options.groups * members,
+      files_per_group: options.files,
+      seeding,
+      tls: !options.plaintext,
+      limits,
     };
   } finally {
-    if (tracker) await tracker[Symbol.asyncDispose]();
-  }
-}
-
-function parseArgs(args: string[]): LoadOptions & { json: boolean } {
-  const options: LoadOptions & { json: boolean } = {
-    connections: 1000,
-    users: 100,
-    groups: 100,
-    members: 50,
-    files: 20,
-    seconds: 20,
-    plaintext: false,
-    trackerArgs: [],
-    json: false,
-  };
-  const numeric = new Set(["connections", "users", "groups", "members", "files", "seconds"]);
-  for (let i = 0; i < args.length; i++) {
-    const flag = args[i].replace(/^--/, "");
-    if (flag === "json") options.json = true;
-    else if (flag === "plaintext") options.plaintext = true;
-    else if (flag === "tracker-arg") options.trackerArgs.push(args[++i] ?? "");
-    else if (numeric.has(flag) || flag === "rate" || flag === "port") {
-      const value = Number(args[++i]);
-      if (!Number.isSafeInteger(value) || value < (flag === "files" ? 0 : 1)) {
-        throw new Error(`--${flag} takes a positive whole number`);
-      }
-      (options as unknown as Record<string, number>)[flag] = value;
-    } else throw new Error(`unknown option ${args[i]}`);
-  }
-  // connections go to users who are members of a group: group g's members are users g to
-  // g + members - 1 (wrapping), so with few groups that is not every user
-  const members = Math.min(options.users, options.groups + Math.max(1, options.members) - 1);
-  if (options.connections / members > 120) {
-    throw new Error(
-      `at most 120 connections per member (each user is one address): ${members} members`,
-    );
-  }
-  return options;
-}
-
-if (import.meta.main) {
-  let options;
-  try {
-    options = parseArgs(Deno.args);
-  } catch (error) {
-    console.error(`error: ${(error as Error).message}`);
-    Deno.exit(2);
-  }
-  const report = await runLoad(options);
-  if (options.json) console.log(JSON.stringify(report));
-  else {
-    console.log(
-      `${report.connections} connections, ${report.requests} requests in ${report.seconds} s: ` +
-        `${report.requests_per_s}/s, p50 ${report.p50_ms} ms, p99 ${report.p99_ms} ms, ` +
-        `max ${report.max_ms} ms, slowest connection's median ${report.worst_connection_p50_ms} ms, ` +
-        `${report.starved_connections} connections never answered, ${report.closed} closed`,
-    );
-    console.log(`errors: ${JSON.stringify(report.errors)}`);
-    if (report.tracker_peak_rss_mib !== undefined) {
-      console.log(
-        `tracker: peak RSS ${report.tracker_peak_rss_mib} MiB, ${report.tracker_cpu_s} CPU s during the run`,
-      );
-    }
+    for (const { link } of held) link.close();
   }
 }
