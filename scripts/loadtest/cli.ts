@@ -1,5 +1,6 @@
 /**
- * `deno task loadtest` (also `deno task load`): issue 16's load generator. Each value of
+ * `deno task loadtest` (also `deno task load`): issue 16's load generator (`--connections`
+ * defaults to 1,000, as `deno task load` did). Each value of
  * `--connections`, `--rate` and `--trackers` (comma lists) makes one row, each on a fresh
  * tracker and directory; `--json` prints one JSON array of the rows, otherwise a table.
  *
@@ -16,7 +17,7 @@
 import { parseArguments } from "../../lib/argv.ts";
 import { errorMessage } from "../../lib/errors.ts";
 import { splitWords } from "../../lib/shell_words.ts";
-import { descriptorLimits } from "../flood.ts";
+import { descriptorLimits } from "../processes.ts";
 import type { Seeding } from "./directory.ts";
 import { checkShape, type LoadOptions, type LoadRow, REQUEST_TYPES, runLoad } from "./load.ts";
 import { severalTrackersRefusal } from "./trackers.ts";
@@ -73,7 +74,7 @@ export function parsePlan(args: string[]): LoadPlan {
   if (values.help) return { runs: [], json: false, help: true };
   const connections = list(
     "connections",
-    values.connections,
+    values.connections ?? "1000",
     (part) => wholeNumber("connections", part, 1),
   );
   const rates = list(

@@ -9,8 +9,7 @@
  */
 
 import { connectionCap } from "../../lib/transport.ts";
-import { descriptorLimits } from "../flood.ts";
-import { TrackerProcess } from "../processes.ts";
+import { descriptorLimits, TrackerProcess } from "../processes.ts";
 
 /** Why `--trackers K` with K > 1 cannot run yet: one line, for `error: `. */
 export function severalTrackersRefusal(count: number): string | undefined {
