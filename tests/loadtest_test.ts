@@ -124,6 +124,10 @@ Deno.test("loadtest: a bad argument is one error line and exit 2", async (t) => 
     [["--connections", "5", "--seconds", "1.5"], /--seconds takes a whole number/],
     [["--connections", "5", "--groups", "1e3"], /--groups takes a whole number/],
     [["--connections", "5", "--seed", "disk"], /--seed is auto, protocol or store/],
+    [
+      ["--connections", "5", "--mix", "ping"],
+      /--mix takes list_groups, list_files, locate_file, not "ping"/,
+    ],
     [["--conections", "5"], /conections.*connections/],
     [
       ["--connections", "5", "--trackers", "2"],

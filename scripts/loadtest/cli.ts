@@ -6,7 +6,7 @@
  *
  *   deno task loadtest --connections N[,N...] [--rate R|closed[,...]] [--seconds S]
  *     [--trackers K[,K...]] [--users U] [--groups G] [--members M] [--files F]
- *     [--seed auto|protocol|store] [--plaintext] [--tracker-args "ARGS"] [--json]
+ *     [--mix TYPE[,TYPE...]] [--seed auto|protocol|store] [--plaintext] [--tracker-args "ARGS"] [--json]
  *
  * Progress, and the tracker limits each run worked within, go to standard error. A bad
  * argument is one `error: ...` line and exit 2.
@@ -25,7 +25,7 @@ import { severalTrackersRefusal } from "./trackers.ts";
 export const USAGE =
   `usage: deno task loadtest --connections N[,N...] [--rate R|closed[,...]] [--seconds S]
   [--trackers K[,K...]] [--users U] [--groups G] [--members M] [--files F]
-  [--seed auto|protocol|store] [--plaintext] [--tracker-args "ARGS"] [--json]`;
+  [--mix TYPE[,TYPE...]] [--seed auto|protocol|store] [--plaintext] [--tracker-args "ARGS"] [--json]`;
 
 /** What the command line asks for: the runs, in order, and how to print them. */
 export interface LoadPlan {
@@ -43,6 +43,7 @@ const SPECS = {
   groups: { type: "string" },
   members: { type: "string" },
   files: { type: "string" },
+  mix: { type: "string" },
   seed: { type: "string" },
   plaintext: { type: "boolean" },
   "tracker-args": { type: "string" },
@@ -95,7 +96,13 @@ export function parsePlan(args: string[]): LoadPlan {
   if (!["auto", "protocol", "store"].includes(seed)) {
     throw new Error(`--seed is auto, protocol or store, not "${seed}"`);
   }
+  const mix = list("mix", values.mix ?? REQUEST_TYPES.join(","), (part) => {
+    const type = REQUEST_TYPES.find((known) => known === part);
+    if (!type) throw new Error(`--mix takes ${REQUEST_TYPES.join(", ")}, not "${part}"`);
+    return type;
+  });
   const shape = {
+    mix,
     seconds: wholeNumber("seconds", values.seconds ?? "20", 1),
     users: wholeNumber("users", values.users ?? "100", 1),
     groups: wholeNumber("groups", values.groups ?? "100", 1),
@@ -125,8 +132,7 @@ export function table(rows: LoadRow[]): string[] {
         `(${row.seeding}): ${row.requests_per_s} requests/s, p50 ${row.p50_ms} ms, p99 ` +
         `${row.p99_ms} ms, max ${row.max_ms} ms`,
     );
-    for (const type of REQUEST_TYPES) {
-      const summary = row.by_type[type];
+    for (const [type, summary] of Object.entries(row.by_type)) {
       lines.push(
         `  ${type.padEnd(12)} ${summary.requests_per_s}/s, p50 ${summary.p50_ms} ms, p99 ` +
           `${summary.p99_ms} ms, max ${summary.max_ms} ms`,
