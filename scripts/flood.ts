@@ -62,6 +62,7 @@ import {
   WORST_BYTES_PER_CONNECTION as TRACKER_CONNECTION_BYTES,
 } from "../tracker/server.ts";
 import {
+  descriptorLimits,
   freePort,
   type JsonReply,
   JsonShell,
@@ -176,15 +177,6 @@ export interface FloodRow {
 }
 
 // Processes and addresses
-
-/** The soft and hard descriptor limits of a process (this one by default). */
-export function descriptorLimits(limitsText?: string): { soft: number; hard: number } {
-  const text = limitsText ?? Deno.readTextFileSync("/proc/self/limits");
-  const match = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m.exec(text);
-  const value = (field: string | undefined) =>
-    field === undefined ? 1024 : field === "unlimited" ? 1_048_576 : Number(field);
-  return { soft: value(match?.[1]), hard: value(match?.[2]) };
-}
 
 /** Resident memory of a process, MiB: now and its peak. */
 async function memoryOf(pid: number): Promise<{ rss: number; hwm: number }> {

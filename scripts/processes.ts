@@ -422,6 +422,15 @@ export class JsonShell extends Program {
 /** One entry of `show_downloads --json`: the peer code's own row, as the shell prints it. */
 export type DownloadLine = DownloadStatus;
 
+/** The soft and hard descriptor limits of a process (this one by default). */
+export function descriptorLimits(limitsText?: string): { soft: number; hard: number } {
+  const text = limitsText ?? Deno.readTextFileSync("/proc/self/limits");
+  const match = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m.exec(text);
+  const value = (field: string | undefined) =>
+    field === undefined ? 1024 : field === "unlimited" ? 1_048_576 : Number(field);
+  return { soft: value(match?.[1]), hard: value(match?.[2]) };
+}
+
 /** A port that was free a moment ago, for a client whose peer address a test must know. */
 export function freePort(): number {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

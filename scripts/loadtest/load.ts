@@ -1,0 +1,418 @@
+/**
+ * The load itself: a directory (directory.ts) on trackers this module starts (trackers.ts),
+ * then `connections` logged-in links (link.ts), each from its user's own loopback address,
+ * that send `list_groups`, `list_files` and `locate_file` in turn, one at a time, as fast as
+ * they are answered (closed loop) or at an offered rate for all of them together, for
+ * `seconds`. It measures throughput, latency per request type, error replies by code, the
+ * trackers' peak memory and CPU during the run, and their memory per idle logged-in link.
+ * scripts/loadtest/cli.ts is `deno task loadtest` (and `deno task load`).
+ *
+ * @module
+ */
+
+import { PROTOCOL_VERSION } from "../../lib/protocol.ts";
+import { MAX_CONNECTIONS_PER_ADDRESS } from "../../lib/transport.ts";
+import { GROUPS_PER_PAGE } from "../../tracker/account_handlers.ts";
+import { FILES_PER_PAGE } from "../../tracker/file_handlers.ts";
+import { MAX_STRANGERS } from "../../tracker/server.ts";
+import { TempDir } from "../processes.ts";
+import {
+  chooseSeeding,
+  type DirectoryShape,
+  type LoadUser,
+  populateByProtocol,
+  type Seeding,
+  seedStore,
+} from "./directory.ts";
+import { inTurn, Link, MAX_LOAD_ADDRESSES } from "./link.ts";
+import { type ProcessUsage, processUsage, TrackerSet } from "./trackers.ts";
+
+/** One load run. */
+export interface LoadOptions extends DirectoryShape {
+  connections: number;
+  /** Tracker instances (more than 1 needs PostgreSQL: refused for now). */
+  trackers: number;
+  seconds: number;
+  /** Requests per second offered by all connections together; undefined: closed loop. */
+  rate?: number;
+  /**
+   * The request types each connection sends in turn (default `REQUEST_TYPES`): one type
+   * alone shows its own cost, which in the mix hides behind the queue all types share.
+   */
+  mix?: readonly RequestType[];
+  /** How the directory is built; `auto` picks the store for large ones. */
+  seeding: Seeding | "auto";
+  plaintext: boolean;
+  /** More arguments for the trackers this tool starts. */
+  trackerArgs: string[];
+  /** Progress and the limits worked within, one line each. */
+  log: (line: string) => void;
+  /** Ends the run early (what was measured so far is reported). */
+  signal?: AbortSignal;
+}
+
+/** The request types of issue 16's mix, in the order each connection sends them. */
+export const REQUEST_TYPES = ["list_groups", "list_files", "locate_file"] as const;
+export type RequestType = typeof REQUEST_TYPES[number];
+
+/** Latency of one request type (or all). */
+export interface LatencySummary {
+  requests: number;
+  requests_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+}
+
+/** One row of `--json`: the fields up to `tracker_cpu_s` are issue 16's, never renamed. */
+export interface LoadRow {
+  connections: number;
+  trackers: number;
+  /** null: closed loop. */
+  offered_rate: number | null;
+  requests_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  /** Peak resident memory of the trackers (summed) from connecting to the end of the run. */
+  tracker_peak_rss_mib: number | null;
+  /** CPU (all threads, all instances) during the run. */
+  tracker_cpu_s: number | null;
+  /** Of that, the main (JavaScript) threads'. */
+  tracker_main_thread_cpu_s: number | null;
+  /** This process's CPU during the run: the load shares the machine with the tracker. */
+  loadgen_cpu_s: number | null;
+  /** Resident memory before the connections opened and once they were all logged in, idle. */
+  tracker_rss_before_connections_mib: number | null;
+  tracker_rss_idle_connections_mib: number | null;
+  /** (idle - before) / connections. */
+  idle_kib_per_connection: number | null;
+  seconds: number;
+  /** Requests answered with success during the run. */
+  requests: number;
+  /** The types of the mix only. */
+  by_type: Partial<Record<RequestType, LatencySummary>>;
+  /** The median latency of the connection whose median is highest. */
+  worst_connection_p50_ms: number;
+  /** Connections that got no successful reply during the run. */
+  starved_connections: number;
+  /** Error replies by code (e.g. "busy"; "closed": the link ended; "unanswered": cut off). */
+  errors: Record<string, number>;
+  /** Links the tracker closed during the run. */
+  closed: number;
+  users: number;
+  groups: number;
+  members_per_group: number;
+  memberships: number;
+  files_per_group: number;
+  seeding: Seeding;
+  mix: RequestType[];
+  tls: boolean;
+  /** The tracker's limits this run had to work within, and how. */
+  limits: string[];
+}
+
+/** How long requests still in flight at the end may take before they are cut off. */
+const DRAIN_MS = 30_000;
+/** Connections being opened (not yet logged in) at once: well under the strangers' cap. */
+const OPENING_AT_ONCE = 32;
+/**
+ * Idle links are pinged this often while others open and while idle memory is measured:
+ * the tracker closes a link silent for 45 s.
+ */
+const KEEPALIVE_MS = 15_000;
+/** Connections per address this tool makes at most, under the tracker's 128. */
+export const CONNECTIONS_PER_ADDRESS = MAX_CONNECTIONS_PER_ADDRESS - 8;
+/** How long the connections sit idle before their memory is read. */
+const IDLE_SETTLE_MS = 2_000;
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+}
+
+const round1 = (value: number) => Math.round(value * 10) / 10;
+
+function summarize(latencies: number[], elapsedS: number): LatencySummary {
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    requests: sorted.length,
+    requests_per_s: elapsedS > 0 ? Math.round(sorted.length / elapsedS) : 0,
+    p50_ms: round1(percentile(sorted, 0.5)),
+    p99_ms: round1(percentile(sorted, 0.99)),
+    max_ms: round1(sorted.at(-1) ?? 0),
+  };
+}
+
+/** Users who are members of some group: only they have something to ask about. */
+export function memberCount(shape: DirectoryShape): number {
+  return Math.min(
+    shape.users,
+    shape.groups + Math.max(1, Math.min(shape.members, shape.users)) - 1,
+  );
+}
+
+/** Checks what the tracker's limits allow before anything starts; throws naming the limit. */
+export function checkShape(options: Omit<LoadOptions, "log">): void {
+  const members = memberCount(options);
+  if (options.users > MAX_LOAD_ADDRESSES) {
+    throw new Error(`at most ${MAX_LOAD_ADDRESSES} users (one loopback address each)`);
+  }
+  if (options.connections / members > CONNECTIONS_PER_ADDRESS) {
+    throw new Error(
+      `${options.connections} connections over ${members} member addresses is more than ` +
+        `${CONNECTIONS_PER_ADDRESS} per address (the tracker takes ${MAX_CONNECTIONS_PER_ADDRESS}); ` +
+        `raise --users`,
+    );
+  }
+}
+
+/** CPU seconds of this process. */
+async function ownCpuS(): Promise<number | undefined> {
+  return (await processUsage(Deno.pid))?.cpuS;
+}
+
+/** Sleeps `ms` or until `signal` aborts. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+interface Held {
+  link: Link;
+  user: LoadUser;
+}
+
+/** Opens and logs in (resume) `count` links spread over users and tracker ports. */
+async function connect(
+  ports: number[],
+  users: LoadUser[],
+  count: number,
+  signal?: AbortSignal,
+): Promise<Held[]> {
+  const members = users.filter((user) => user.groups.length > 0);
+  if (members.length === 0) throw new Error("no user is a member of any group");
+  const held: Held[] = [];
+  const keepalive = setInterval(() => {
+    for (const { link } of held) link.request({ type: "ping" });
+  }, KEEPALIVE_MS);
+  try {
+    await inTurn([...Array(count).keys()], OPENING_AT_ONCE, async (i) => {
+      if (signal?.aborted) return;
+      const user = members[i % members.length];
+      const link = await Link.open(ports[i % ports.length], user.address, user.identity);
+      held.push({ link, user });
+      await link.expect({ type: "hello", version: PROTOCOL_VERSION });
+      await link.expect({ type: "resume", token: user.token });
+    });
+  } catch (error) {
+    for (const { link } of held) link.close();
+    throw error;
+  } finally {
+    clearInterval(keepalive);
+  }
+  return held;
+}
+
+/** Runs the mix on `held` links; latencies by type, per connection, errors. */
+async function drive(held: Held[], options: LoadOptions) {
+  const byType: Record<RequestType, number[]> = {
+    list_groups: [],
+    list_files: [],
+    locate_file: [],
+  };
+  const perConnection: number[][] = held.map(() => []);
+  const errors: Record<string, number> = {};
+  const started = performance.now();
+  const deadline = started + options.seconds * 1000;
+  // an open loop spaces each connection's requests evenly and times each from when it was
+  // due, so a connection that falls behind counts its wait (no coordinated omission); a
+  // closed loop sends the next request the moment the previous one is answered
+  const gapMs = options.rate ? (held.length * 1000) / options.rate : 0;
+  const mix = options.mix ?? REQUEST_TYPES;
+  let lastAnswer = started;
+  const loops = Promise.all(held.map(async ({ link, user }, index) => {
+    let turn = index;
+    let due = started + (gapMs * index) / held.length;
+    while (!link.closed && !options.signal?.aborted) {
+      if (gapMs > 0) {
+        const wait = due - performance.now();
+        if (wait > 0) await pause(wait, options.signal);
+      }
+      const now = performance.now();
+      if (now >= deadline || options.signal?.aborted) break;
+      const sent = gapMs > 0 ? due : now;
+      due += gapMs;
+      const group = `g${user.groups[turn % user.groups.length]}`;
+      const type = mix[turn++ % mix.length];
+      const message = type === "list_groups"
+        ? { type }
+        : type === "list_files"
+        ? { type, group }
+        : { type, group, name: `file${turn % Math.max(1, options.files)}.bin` };
+      const reply = await link.request(message);
+      lastAnswer = performance.now();
+      if (reply.ok) {
+        const took = lastAnswer - sent;
+        byType[type].push(took);
+        perConnection[index].push(took);
+      } else {
+        const code = String((reply.error as { code?: string } | undefined)?.code);
+        errors[code] = (errors[code] ?? 0) + 1;
+      }
+    }
+  }));
+  // requests still unanswered long after the end are cut off, so every run is bounded
+  let drained: ReturnType<typeof setTimeout> | undefined;
+  const cutOff = new Promise<boolean>((resolve) => {
+    drained = setTimeout(() => resolve(true), options.seconds * 1000 + DRAIN_MS);
+  });
+  const wasCut = await Promise.race([loops.then(() => false), cutOff]);
+  clearTimeout(drained);
+  const closed = held.filter(({ link }) => link.closed).length;
+  if (wasCut) {
+    errors.unanswered = held.length - closed;
+    for (const { link } of held) link.close();
+    await loops;
+  }
+  const medians = perConnection.map((list) =>
+    list.length === 0 ? Infinity : percentile(Float64Array.from(list).sort(), 0.5)
+  );
+  return {
+    elapsedS: (Math.max(lastAnswer, deadline) - started) / 1000,
+    byType,
+    errors,
+    closed,
+    worst: Math.max(0, ...medians.filter(Number.isFinite)),
+    starved: medians.filter((median) => !Number.isFinite(median)).length,
+  };
+}
+
+/** Runs one load: builds the directory, starts the trackers, measures; stops everything. */
+export async function runLoad(options: LoadOptions): Promise<LoadRow> {
+  checkShape(options);
+  const log = options.log;
+  const seeding = chooseSeeding(options, options.seeding);
+  const members = Math.min(options.members, options.users);
+  const limits: string[] = [];
+  await using temp = await TempDir.create("swarmshare-loadtest-");
+  const dbPath = temp.join("tracker.db");
+  let users: LoadUser[] = [];
+  const describe = `${options.users} users, ${options.groups} groups of ${members} members ` +
+    `(${options.groups * members} memberships), ${options.files} files each`;
+  if (seeding === "store") {
+    log(
+      `loadtest: seeding ${describe} straight into the store (tracker/store.ts), not through logins`,
+    );
+    const begun = performance.now();
+    users = await seedStore(dbPath, options, options.plaintext);
+    log(`loadtest: seeded in ${((performance.now() - begun) / 1000).toFixed(1)} s`);
+    limits.push(
+      "accounts, sessions, groups and files seeded into the store: no scrypt, no per-user " +
+        "limits on groups owned or files shared",
+    );
+  }
+  await using trackers = await TrackerSet.start({
+    count: options.trackers,
+    dbPath,
+    plaintext: options.plaintext,
+    connections: options.connections,
+    extraArgs: options.trackerArgs,
+  });
+  const ports = trackers.ports;
+  limits.push(
+    `descriptors: tracker started with ulimit -n ${trackers.descriptorLimit} (its listener ` +
+      `holds half less 64)`,
+  );
+  if (seeding === "protocol") {
+    log(`loadtest: building ${describe} through the protocol`);
+    const begun = performance.now();
+    users = await populateByProtocol(ports[0], options, options.plaintext);
+    log(`loadtest: built in ${((performance.now() - begun) / 1000).toFixed(1)} s`);
+    limits.push(
+      `logins: one create_user and one login per user from its own address, 4 at once ` +
+        `(scrypt, 2 at once on the tracker; per-address login throttles untouched)`,
+    );
+  }
+  const memberUsers = users.filter((user) => user.groups.length > 0).length;
+  limits.push(
+    `connections per address: at most ${Math.ceil(options.connections / memberUsers)} over ` +
+      `${Math.min(memberUsers, options.connections)} addresses 127.77.x.y (tracker: ` +
+      `${MAX_CONNECTIONS_PER_ADDRESS}); every link resumes its user's session, no login each`,
+    `strangers: ${OPENING_AT_ONCE} links opening at once (tracker: ${MAX_STRANGERS} not logged in)`,
+    `idle timeout: links idle while others open are pinged every ${KEEPALIVE_MS / 1000} s`,
+    `listings: only the first page is asked for (${GROUPS_PER_PAGE} groups, ${FILES_PER_PAGE} files)`,
+  );
+  for (const line of limits) log(`loadtest: limit: ${line}`);
+  // the directory's own garbage and scrypt memory are not the connections' cost
+  await pause(1000, options.signal);
+  const before = await trackers.usage();
+  const peakReset = await trackers.resetPeaks();
+  if (!peakReset) limits.push("peak memory: VmHWM could not be reset, it includes the directory's");
+  log(`loadtest: opening ${options.connections} connections`);
+  const held = await connect(ports, users, options.connections, options.signal);
+  try {
+    await pause(IDLE_SETTLE_MS, options.signal);
+    const idle = await trackers.usage();
+    const offered = options.rate ? `offered ${options.rate} requests/s` : "closed loop";
+    log(`loadtest: ${held.length} connections, ${offered}, for ${options.seconds} s`);
+    const cpuBefore = await trackers.usage();
+    const ownBefore = await ownCpuS();
+    const run = await drive(held, options);
+    const after = await trackers.usage();
+    const ownAfter = await ownCpuS();
+    const all = REQUEST_TYPES.flatMap((type) => run.byType[type]);
+    const total = summarize(all, run.elapsedS);
+    const cpu = (pick: (usage: ProcessUsage) => number) =>
+      after && cpuBefore ? round1(pick(after) - pick(cpuBefore)) : null;
+    return {
+      connections: options.connections,
+      trackers: options.trackers,
+      offered_rate: options.rate ?? null,
+      requests_per_s: total.requests_per_s,
+      p50_ms: total.p50_ms,
+      p99_ms: total.p99_ms,
+      max_ms: total.max_ms,
+      tracker_peak_rss_mib: after ? Math.round(after.hwmMib) : null,
+      tracker_cpu_s: cpu((usage) => usage.cpuS),
+      tracker_main_thread_cpu_s: cpu((usage) => usage.mainThreadCpuS),
+      loadgen_cpu_s: ownAfter !== undefined && ownBefore !== undefined
+        ? round1(ownAfter - ownBefore)
+        : null,
+      tracker_rss_before_connections_mib: before ? Math.round(before.rssMib) : null,
+      tracker_rss_idle_connections_mib: idle ? Math.round(idle.rssMib) : null,
+      idle_kib_per_connection: before && idle && held.length > 0
+        ? Math.round(((idle.rssMib - before.rssMib) * 1024) / held.length)
+        : null,
+      seconds: round1(run.elapsedS),
+      requests: total.requests,
+      by_type: Object.fromEntries(
+        (options.mix ?? REQUEST_TYPES).map((
+          type,
+        ) => [type, summarize(run.byType[type], run.elapsedS)]),
+      ),
+      worst_connection_p50_ms: round1(run.worst),
+      starved_connections: run.starved,
+      errors: run.errors,
+      closed: run.closed,
+      users: options.users,
+      groups: options.groups,
+      members_per_group: members,
+      memberships: options.groups * members,
+      files_per_group: options.files,
+      seeding,
+      mix: [...options.mix ?? REQUEST_TYPES],
+      tls: !options.plaintext,
+      limits,
+    };
+  } finally {
+    for (const { link } of held) link.close();
+  }
+}
