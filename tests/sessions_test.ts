@@ -14,7 +14,7 @@ import { handleRequest } from "../tracker/handlers.ts";
 import { ClientEvents } from "../tracker/events.ts";
 import { Presence } from "../tracker/presence.ts";
 import { SESSION_TOUCH_INTERVAL_MS, sessionId, Sessions } from "../tracker/sessions.ts";
-import { TrackerStore } from "../tracker/store.ts";
+import { TrackerStore } from "../tracker/sqlite_store.ts";
 import { TempDir } from "./harness.ts";
 
 const FP_LAPTOP = "a".repeat(64);

@@ -9,7 +9,7 @@ import { encodeFrame } from "../lib/frame.ts";
 import type { ShareRecord } from "../lib/protocol.ts";
 import { handleRequest } from "../tracker/handlers.ts";
 import type { HandlerContext } from "../tracker/context.ts";
-import { TrackerStore } from "../tracker/store.ts";
+import { TrackerStore } from "../tracker/sqlite_store.ts";
 
 /** An info dictionary's size for a file of `gib` GiB: 20 bytes per 512 KiB piece. */
 function infoOf(gib: number): Uint8Array {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { SCHEMA_VERSION, StoreError, TrackerStore } from "../tracker/store.ts";
+import { SCHEMA_VERSION, StoreError, TrackerStore } from "../tracker/sqlite_store.ts";
 import { TempDir } from "./harness.ts";
 
 function plain<T>(rows: T[]): T[] {

@@ -3,7 +3,7 @@ import { X509Certificate } from "node:crypto";
 import { UserError } from "../lib/errors.ts";
 import { generateIdentity } from "../lib/identity.ts";
 import { loadOperatorCertificate, loadTrackerIdentity } from "../tracker/identity.ts";
-import { TrackerStore } from "../tracker/store.ts";
+import { TrackerStore } from "../tracker/sqlite_store.ts";
 import { TempDir } from "./harness.ts";
 
 function userError(pattern: RegExp): (error: unknown) => boolean {

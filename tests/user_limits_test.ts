@@ -10,7 +10,7 @@ import { MAX_SHARES_PER_MEMBER } from "../tracker/file_handlers.ts";
 import { handleRequest } from "../tracker/handlers.ts";
 import { ClientEvents } from "../tracker/events.ts";
 import { Presence } from "../tracker/presence.ts";
-import { TrackerStore } from "../tracker/store.ts";
+import { TrackerStore } from "../tracker/sqlite_store.ts";
 
 function as(store: TrackerStore, user: string): HandlerContext {
   const presence = new Presence();

@@ -19,7 +19,7 @@ import type { ClientEvents } from "./events.ts";
 import type { PasswordWork } from "./password_work.ts";
 import type { Presence } from "./presence.ts";
 import type { Sessions } from "./sessions.ts";
-import type { TrackerStore } from "./store.ts";
+import type { TrackerStore } from "./sqlite_store.ts";
 
 /** A refused request: its code travels to the client with the message. */
 export { RequestError };

@@ -23,7 +23,7 @@ import {
   requireMember,
   requireUser,
 } from "./context.ts";
-import type { SharedFile } from "./store.ts";
+import type { SharedFile } from "./sqlite_store.ts";
 import { CHECK_TIMEOUT_MS } from "./address_checks.ts";
 
 type FileRequest =

@@ -74,7 +74,7 @@ import { PasswordWork } from "./password_work.ts";
 import { Presence } from "./presence.ts";
 import { Sessions } from "./sessions.ts";
 import { DEFAULT_BUSY_AFTER_MS, Turns } from "./turns.ts";
-import { TrackerStore } from "./store.ts";
+import { TrackerStore } from "./sqlite_store.ts";
 
 /** How the tracker runs. */
 export interface TrackerOptions {

@@ -12,7 +12,7 @@ import type { SessionSummary } from "../lib/protocol.ts";
 import { newSessionToken, tokenDigest } from "./auth.ts";
 import type { ConnectionState } from "./context.ts";
 import type { Presence } from "./presence.ts";
-import type { TrackerStore } from "./store.ts";
+import type { TrackerStore } from "./sqlite_store.ts";
 
 /** Default for `maxIdleMs`: a session unused for 14 days is refused and deleted. */
 export const DEFAULT_SESSION_MAX_IDLE_MS = 14 * 24 * 3600_000;
