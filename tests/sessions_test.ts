@@ -14,7 +14,8 @@ import { handleRequest } from "../tracker/handlers.ts";
 import { ClientEvents } from "../tracker/events.ts";
 import { Presence } from "../tracker/presence.ts";
 import { SESSION_TOUCH_INTERVAL_MS, sessionId, Sessions } from "../tracker/sessions.ts";
-import { TrackerStore } from "../tracker/sqlite_store.ts";
+import { SqliteStore } from "../tracker/sqlite_store.ts";
+import type { TrackerStore } from "../tracker/store.ts";
 import { TempDir } from "./harness.ts";
 
 const FP_LAPTOP = "a".repeat(64);
@@ -46,14 +47,14 @@ class Bench implements AsyncDisposable {
     const dir = await TempDir.create();
     const clock = { bench: undefined as Bench | undefined, start: 1_700_000_000_000 };
     const now = () => clock.bench?.now ?? clock.start;
-    const store = new TrackerStore(dir.join("tracker.db"), { now });
+    const store = new SqliteStore(dir.join("tracker.db"), { now });
     const presence = new Presence();
     const sessions = new Sessions({ store, presence, now, ...options });
     const bench = new Bench(dir, await loadTicketSigner(store), store, presence, sessions);
     bench.now = clock.start;
     clock.bench = bench;
-    store.createUser("alice", await hashPassword("pw-alice"));
-    store.createUser("bob", await hashPassword("pw-bob"));
+    await store.createUser("alice", await hashPassword("pw-alice"));
+    await store.createUser("bob", await hashPassword("pw-bob"));
     return bench;
   }
 
@@ -77,7 +78,7 @@ class Bench implements AsyncDisposable {
     type: T,
     params: Omit<Extract<Request, { type: T }>, "type"> = {} as never,
   ): Promise<unknown> {
-    this.sessions.touch(context.connection);
+    await this.sessions.touch(context.connection);
     return await handleRequest(context, { type, ...params } as never);
   }
 
@@ -87,7 +88,7 @@ class Bench implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose]() {
-    this.store.close();
+    await this.store.close();
     await this.dir[Symbol.asyncDispose]();
   }
 }
@@ -136,14 +137,14 @@ Deno.test("sessions: a token resumes only with the certificate that logged in", 
   });
 
   await t.step("a refused thief does not end the owner's session", async () => {
-    assert.ok(bench.store.session(tokenDigest(token)));
+    assert.ok(await bench.store.session(tokenDigest(token)));
     await bench.request(bench.connect(FP_LAPTOP), "resume", { token });
   });
 
   await t.step("plaintext on both sides (no certificates) works as before", async () => {
     const plain = bench.connect();
     const plainToken = await bench.login(plain);
-    assert.equal(bench.store.session(tokenDigest(plainToken))?.fingerprint, null);
+    assert.equal((await bench.store.session(tokenDigest(plainToken)))?.fingerprint, null);
     await bench.request(bench.connect(), "resume", { token: plainToken });
     await refused(
       bench.request(bench.connect(FP_LAPTOP), "resume", { token: plainToken }),
@@ -163,16 +164,16 @@ Deno.test("sessions: idle expiry at resume and on use; uses are written once a m
   await t.step("a request refreshes last use at most once a minute per connection", async () => {
     bench.now += 30_000;
     await bench.request(laptop, "list_groups");
-    assert.equal(bench.store.session(digest)?.lastSeenAt, createdAt, "within the minute");
+    assert.equal((await bench.store.session(digest))?.lastSeenAt, createdAt, "within the minute");
     bench.now += SESSION_TOUCH_INTERVAL_MS;
     await bench.request(laptop, "list_groups");
-    assert.equal(bench.store.session(digest)?.lastSeenAt, bench.now);
+    assert.equal((await bench.store.session(digest))?.lastSeenAt, bench.now);
   });
 
   await t.step("a resume within the limit works and counts as a use", async () => {
     bench.now += 9 * DAY;
     await bench.request(bench.connect(FP_LAPTOP), "resume", { token });
-    assert.equal(bench.store.session(digest)?.lastSeenAt, bench.now);
+    assert.equal((await bench.store.session(digest))?.lastSeenAt, bench.now);
   });
 
   await t.step("unused for longer than the limit: refused at resume and deleted", async () => {
@@ -182,7 +183,7 @@ Deno.test("sessions: idle expiry at resume and on use; uses are written once a m
       "unauthenticated",
       EXPIRED,
     );
-    assert.equal(bench.store.session(digest), undefined);
+    assert.equal(await bench.store.session(digest), undefined);
   });
 
   await t.step("a connection whose session expired is logged out at its next request", async () => {
@@ -191,14 +192,14 @@ Deno.test("sessions: idle expiry at resume and on use; uses are written once a m
     bench.now += 10 * DAY + MINUTE;
     await refused(bench.request(phone, "list_groups"), "unauthenticated", /^not logged in/);
     assert.equal(phone.connection.user, undefined);
-    assert.equal(bench.store.session(tokenDigest(phoneToken)), undefined);
+    assert.equal(await bench.store.session(tokenDigest(phoneToken)), undefined);
   });
 
   await t.step("start-up pruning uses the same limit", async () => {
     const token2 = await bench.login(bench.connect());
     bench.now += 10 * DAY + 1;
-    assert.equal(bench.sessions.prune(), 1);
-    assert.equal(bench.store.session(tokenDigest(token2)), undefined);
+    assert.equal(await bench.sessions.prune(), 1);
+    assert.equal(await bench.store.session(tokenDigest(token2)), undefined);
   });
 });
 
@@ -212,15 +213,15 @@ Deno.test("sessions: at most so many per user; the oldest goes and its connectio
     bench.now += 1;
     await bench.login(bench.connect());
   }
-  assert.equal(bench.store.userSessions("alice").length, 3);
+  assert.equal((await bench.store.userSessions("alice")).length, 3);
   assert.equal(first.connection.user, "alice");
   bench.now += 1;
   await bench.login(bench.connect());
-  assert.equal(bench.store.userSessions("alice").length, 3);
-  assert.equal(bench.store.session(tokenDigest(firstToken)), undefined);
+  assert.equal((await bench.store.userSessions("alice")).length, 3);
+  assert.equal(await bench.store.session(tokenDigest(firstToken)), undefined);
   assert.equal(first.connection.user, undefined, "the evicted session's connection is out");
   await refused(bench.request(first, "list_groups"), "unauthenticated");
-  assert.equal(bench.store.userSessions("bob").length, 1, "other users keep theirs");
+  assert.equal((await bench.store.userSessions("bob")).length, 1, "other users keep theirs");
   assert.equal(bob.connection.user, "bob");
 });
 
@@ -328,7 +329,7 @@ Deno.test("sessions: end_sessions ends others, one, or all, and logs their conne
     });
     assert.equal(tablet.connection.user, undefined);
     assert.equal(phone.connection.user, undefined);
-    assert.equal(bench.store.session(tokenDigest(tabletToken)), undefined);
+    assert.equal(await bench.store.session(tokenDigest(tabletToken)), undefined);
     assert.deepEqual(
       (await bench.request(laptop, "list_sessions") as { current: boolean }[]).map((s) =>
         s.current
@@ -342,7 +343,7 @@ Deno.test("sessions: end_sessions ends others, one, or all, and logs their conne
     assert.deepEqual(await bench.request(laptop, "end_sessions", { scope: "all" }), { ended: 2 });
     assert.equal(laptop.connection.user, undefined);
     assert.equal(phone.connection.user, undefined);
-    assert.deepEqual(bench.store.userSessions("alice"), []);
+    assert.deepEqual(await bench.store.userSessions("alice"), []);
     assert.equal(bob.connection.user, "bob");
     assert.deepEqual(await bench.request(bob, "list_groups"), []);
   });

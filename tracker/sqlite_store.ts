@@ -1,13 +1,29 @@
+// The methods are synchronous underneath but async for the interface: a thrown error becomes
+// a rejected promise, as it would from a database across a socket.
+// deno-lint-ignore-file require-await
 /**
- * The tracker's durable state in SQLite (`node:sqlite`, WAL): users, sessions, groups,
- * memberships and join requests. This is the only module that knows SQL. The schema is
- * versioned with `PRAGMA user_version` and migrated forward when the tracker opens the file.
+ * The tracker's durable state in SQLite (`node:sqlite`, WAL), the embedded default store: one
+ * file, one connection, synchronous underneath (its promises are settled when returned, and
+ * each method runs whole before any other request's code, so a method is atomic even outside
+ * a transaction). The schema is versioned with `PRAGMA user_version` and migrated forward
+ * when the tracker opens the file.
  *
  * @module
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { GroupSummary } from "../lib/protocol.ts";
+import {
+  type LeaveOutcome,
+  type SessionRecord,
+  type Share,
+  type SharedFile,
+  type ShareLocation,
+  type ShareOutcome,
+  StoreError,
+  type TrackerStore,
+  type UserCounts,
+} from "./store.ts";
 
 /** Each entry upgrades the schema by one version; never edit one that has shipped. */
 const MIGRATIONS: readonly string[] = [
@@ -82,50 +98,6 @@ const MIGRATIONS: readonly string[] = [
 /** The schema version this build writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Raised when the database file was written by a newer build or is not a tracker database. */
-export class StoreError extends Error {
-  override name = "StoreError";
-}
-
-/** What happened to a group when a member left it. */
-export interface LeaveOutcome {
-  /** The owner afterwards, or null when the group was deleted. */
-  owner: string | null;
-  deleted: boolean;
-}
-
-/** A file shared in a group, as the tracker knows it. */
-export interface SharedFile {
-  group: string;
-  name: string;
-  /** Lowercase hex SHA-1 of the bencoded info dictionary. */
-  infoHash: string;
-  size: number;
-  /** Lowercase hex SHA-1 of the whole file. */
-  sha1: string;
-  /** The bencoded info dictionary. */
-  info: Uint8Array;
-}
-
-/** One user's share of one file: where it lives on their machine. */
-export interface Share extends SharedFile {
-  path: string;
-  mtimeMs: number;
-}
-
-/** One stored session (looked up by the digest of its token). */
-export interface SessionRecord {
-  tokenDigest: string;
-  user: string;
-  createdAt: number;
-  lastSeenAt: number;
-  /** SHA-256 of the client certificate that logged in; null on a plaintext link. */
-  fingerprint: string | null;
-}
-
-/** What `addFile` found. */
-export type AddFileOutcome = "added" | "same" | "conflict";
-
 interface SessionRow {
   token_digest: string;
   user_id: string;
@@ -144,8 +116,8 @@ function sessionRecord(row: SessionRow): SessionRecord {
   };
 }
 
-/** Typed access to the tracker database. One instance owns the connection. */
-export class TrackerStore {
+/** The tracker's state in one SQLite file. One instance owns the connection. */
+export class SqliteStore implements TrackerStore {
   readonly #db: DatabaseSync;
   readonly #now: () => number;
   readonly #statements = new Map<string, StatementSync>();
@@ -181,7 +153,7 @@ export class TrackerStore {
   }
 
   /** Checkpoints the WAL and closes the file; the store is unusable afterwards. */
-  close(): void {
+  async close(): Promise<void> {
     if (!this.#db.isOpen) return;
     this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     this.#db.close();
@@ -227,33 +199,26 @@ export class TrackerStore {
 
   // Users and sessions
 
-  /** Adds a user; false when the id is taken. */
-  createUser(user: string, passwordHash: string): boolean {
+  async createUser(user: string, passwordHash: string): Promise<boolean> {
     const result = this.#sql(
       "INSERT INTO users (id, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
     ).run(user, passwordHash, this.#now());
     return result.changes === 1;
   }
 
-  /** The stored password hash of a user, or undefined when there is no such user. */
-  passwordHash(user: string): string | undefined {
+  async passwordHash(user: string): Promise<string | undefined> {
     const row = this.#sql("SELECT password_hash FROM users WHERE id = ?").get(user) as
       | { password_hash: string }
       | undefined;
     return row?.password_hash;
   }
 
-  /**
-   * Records a session under the digest of its token, bound to `fingerprint`. A user keeps at
-   * most `maxPerUser` sessions: the oldest beyond that are deleted, and their digests returned
-   * so that their connections can be logged out.
-   */
-  createSession(
+  async createSession(
     tokenDigest: string,
     user: string,
     fingerprint: string | null,
     maxPerUser: number,
-  ): string[] {
+  ): Promise<string[]> {
     return this.#transaction(() => {
       const now = this.#now();
       this.#sql(
@@ -264,13 +229,12 @@ export class TrackerStore {
         `SELECT token_digest FROM sessions WHERE user_id = ?
          ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?`,
       ).all(user, maxPerUser) as { token_digest: string }[];
-      for (const row of evicted) this.deleteSession(row.token_digest);
+      for (const row of evicted) this.#deleteSession(row.token_digest);
       return evicted.map((row) => row.token_digest);
     });
   }
 
-  /** The session stored under a token digest, or undefined. Does not count as a use. */
-  session(tokenDigest: string): SessionRecord | undefined {
+  async session(tokenDigest: string): Promise<SessionRecord | undefined> {
     const row = this.#sql(
       `SELECT token_digest, user_id, created_at, last_seen_at, fingerprint
        FROM sessions WHERE token_digest = ?`,
@@ -278,8 +242,7 @@ export class TrackerStore {
     return row && sessionRecord(row);
   }
 
-  /** A user's sessions, newest first. */
-  userSessions(user: string): SessionRecord[] {
+  async userSessions(user: string): Promise<SessionRecord[]> {
     const rows = this.#sql(
       `SELECT token_digest, user_id, created_at, last_seen_at, fingerprint
        FROM sessions WHERE user_id = ? ORDER BY created_at DESC, rowid DESC`,
@@ -287,24 +250,22 @@ export class TrackerStore {
     return rows.map(sessionRecord);
   }
 
-  /**
-   * Records a use of a session now, unless it was last used before `idleSince` (then it has
-   * expired and is left alone). False when there is no live session under the digest.
-   */
-  touchSession(tokenDigest: string, idleSince: number): boolean {
+  async touchSession(tokenDigest: string, idleSince: number): Promise<boolean> {
     const result = this.#sql(
       "UPDATE sessions SET last_seen_at = ? WHERE token_digest = ? AND last_seen_at >= ?",
     ).run(this.#now(), tokenDigest, idleSince);
     return result.changes === 1;
   }
 
-  /** Ends a session. */
-  deleteSession(tokenDigest: string): void {
+  async deleteSession(tokenDigest: string): Promise<void> {
+    this.#deleteSession(tokenDigest);
+  }
+
+  #deleteSession(tokenDigest: string): void {
     this.#sql("DELETE FROM sessions WHERE token_digest = ?").run(tokenDigest);
   }
 
-  /** Removes sessions unused for longer than `maxIdleMs`; returns how many went. */
-  pruneSessions(maxIdleMs: number): number {
+  async pruneSessions(maxIdleMs: number): Promise<number> {
     const result = this.#sql("DELETE FROM sessions WHERE last_seen_at < ?").run(
       this.#now() - maxIdleMs,
     );
@@ -313,8 +274,7 @@ export class TrackerStore {
 
   // Groups
 
-  /** Creates a group with `owner` as owner and first member; false when the id is taken. */
-  createGroup(group: string, owner: string): boolean {
+  async createGroup(group: string, owner: string): Promise<boolean> {
     return this.#transaction(() => {
       const now = this.#now();
       const created = this.#sql(
@@ -327,32 +287,28 @@ export class TrackerStore {
     });
   }
 
-  /** The owner of a group, or undefined when the group does not exist. */
-  groupOwner(group: string): string | undefined {
+  async groupOwner(group: string): Promise<string | undefined> {
+    return this.#groupOwner(group);
+  }
+
+  #groupOwner(group: string): string | undefined {
     const row = this.#sql("SELECT owner_id FROM groups WHERE id = ?").get(group) as
       | { owner_id: string }
       | undefined;
     return row?.owner_id;
   }
 
-  /** The user ids of a group's members. */
-  members(group: string): string[] {
+  async members(group: string): Promise<string[]> {
     return (this.#sql("SELECT user_id FROM memberships WHERE group_id = ? ORDER BY seq")
       .all(group) as { user_id: string }[]).map((row) => row.user_id);
   }
 
-  /** True when `user` is a member of `group`. */
-  isMember(group: string, user: string): boolean {
+  async isMember(group: string, user: string): Promise<boolean> {
     return this.#sql("SELECT 1 FROM memberships WHERE group_id = ? AND user_id = ?")
       .get(group, user) !== undefined;
   }
 
-  /** How many of each thing `user` has: what the per-user limits count. */
-  countsOf(user: string, group?: string): {
-    groupsOwned: number;
-    pendingRequests: number;
-    sharesInGroup: number;
-  } {
+  async countsOf(user: string, group?: string): Promise<UserCounts> {
     const count = (sql: string, ...params: string[]) =>
       Number((this.#sql(sql).get(...params) as { n: number }).n);
     return {
@@ -366,14 +322,12 @@ export class TrackerStore {
     };
   }
 
-  /** True when `user` shares `group/name`. */
-  hasShare(group: string, name: string, user: string): boolean {
+  async hasShare(group: string, name: string, user: string): Promise<boolean> {
     return this.#sql("SELECT 1 FROM shares WHERE group_id = ? AND name = ? AND user_id = ?")
       .get(group, name, user) !== undefined;
   }
 
-  /** Files a join request; false when one is already pending. */
-  addJoinRequest(group: string, user: string): boolean {
+  async addJoinRequest(group: string, user: string): Promise<boolean> {
     const result = this.#sql(
       `INSERT INTO join_requests (group_id, user_id, requested_at) VALUES (?, ?, ?)
        ON CONFLICT DO NOTHING`,
@@ -381,16 +335,14 @@ export class TrackerStore {
     return result.changes === 1;
   }
 
-  /** Users waiting to join `group`, oldest request first. */
-  joinRequests(group: string): string[] {
+  async joinRequests(group: string): Promise<string[]> {
     const rows = this.#sql(
       "SELECT user_id FROM join_requests WHERE group_id = ? ORDER BY requested_at, rowid",
     ).all(group) as { user_id: string }[];
     return rows.map((row) => row.user_id);
   }
 
-  /** Turns a pending request into a membership; false when there was no such request. */
-  acceptJoinRequest(group: string, user: string): boolean {
+  async acceptJoinRequest(group: string, user: string): Promise<boolean> {
     return this.#transaction(() => {
       const removed = this.#sql("DELETE FROM join_requests WHERE group_id = ? AND user_id = ?")
         .run(group, user);
@@ -401,22 +353,16 @@ export class TrackerStore {
     });
   }
 
-  /** Drops a pending request without a membership; false when there was no such request. */
-  rejectJoinRequest(group: string, user: string): boolean {
+  async rejectJoinRequest(group: string, user: string): Promise<boolean> {
     return this.#sql("DELETE FROM join_requests WHERE group_id = ? AND user_id = ?")
       .run(group, user).changes === 1;
   }
 
-  /**
-   * Removes `user` from `group`, with their shares there. An owner who leaves hands the group
-   * to the longest-standing remaining member; the last member to leave deletes it. The caller
-   * checked membership.
-   */
-  leaveGroup(group: string, user: string): LeaveOutcome {
+  async leaveGroup(group: string, user: string): Promise<LeaveOutcome> {
     return this.#transaction(() => {
       this.#removeSharesInGroup(group, user);
       this.#sql("DELETE FROM memberships WHERE group_id = ? AND user_id = ?").run(group, user);
-      const owner = this.groupOwner(group);
+      const owner = this.#groupOwner(group);
       if (owner !== user) return { owner: owner ?? null, deleted: false };
       const successor = this.#sql(
         "SELECT user_id FROM memberships WHERE group_id = ? ORDER BY seq LIMIT 1",
@@ -430,8 +376,7 @@ export class TrackerStore {
     });
   }
 
-  /** Every group with its owner and member count, by id. */
-  listGroups(after = "", limit = -1): GroupSummary[] {
+  async listGroups(after = "", limit = -1): Promise<GroupSummary[]> {
     // members are counted per listed group through the (group_id, user_id) index: a page
     // costs its own rows, not every membership of the tracker
     return this.#sql(
@@ -443,27 +388,47 @@ export class TrackerStore {
 
   // Files and shares
 
-  /** Registers a file in a group: "same" when it is already there, "conflict" when the name is taken by other content. */
-  addFile(file: SharedFile): AddFileOutcome {
-    const existing = this.file(file.group, file.name);
-    if (existing) return existing.infoHash === file.infoHash ? "same" : "conflict";
-    this.#sql(
-      `INSERT INTO files (group_id, name, info_hash, size, sha1, info, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ).run(file.group, file.name, file.infoHash, file.size, file.sha1, file.info, this.#now());
-    return "added";
+  async shareFile(file: SharedFile, share: ShareLocation): Promise<ShareOutcome> {
+    return this.#transaction(() => {
+      const existing = this.#file(file.group, file.name);
+      if (existing && existing.infoHash !== file.infoHash) return "conflict";
+      if (existing && existing.sha1 !== file.sha1) return "sha1_differs";
+      if (!existing) {
+        this.#sql(
+          `INSERT INTO files (group_id, name, info_hash, size, sha1, info, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        ).run(file.group, file.name, file.infoHash, file.size, file.sha1, file.info, this.#now());
+      }
+      this.#sql(
+        `INSERT INTO shares (group_id, name, user_id, path, size, mtime_ms, shared_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (group_id, name, user_id)
+         DO UPDATE SET path = excluded.path, size = excluded.size, mtime_ms = excluded.mtime_ms`,
+      ).run(
+        file.group,
+        file.name,
+        share.user,
+        share.path,
+        file.size,
+        share.mtimeMs,
+        this.#now(),
+      );
+      return existing ? "same" : "added";
+    });
   }
 
-  /** A file by group and name. */
-  file(group: string, name: string): SharedFile | undefined {
+  async file(group: string, name: string): Promise<SharedFile | undefined> {
+    return this.#file(group, name);
+  }
+
+  #file(group: string, name: string): SharedFile | undefined {
     const row = this.#sql(
       "SELECT group_id, name, info_hash, size, sha1, info FROM files WHERE group_id = ? AND name = ?",
     ).get(group, name) as FileRow | undefined;
     return row && fileOf(row);
   }
 
-  /** The file of a group with this info_hash. */
-  fileByHash(group: string, infoHash: string): SharedFile | undefined {
+  async fileByHash(group: string, infoHash: string): Promise<SharedFile | undefined> {
     const row = this.#sql(
       `SELECT group_id, name, info_hash, size, sha1, info FROM files
        WHERE group_id = ? AND info_hash = ? LIMIT 1`,
@@ -471,12 +436,11 @@ export class TrackerStore {
     return row && fileOf(row);
   }
 
-  /** A page of a group's files by name, after `after`, without their info dictionaries. */
-  filesPage(
+  async filesPage(
     group: string,
     after: string,
     limit: number,
-  ): { name: string; size: number; sha1: string; infoHash: string }[] {
+  ): Promise<{ name: string; size: number; sha1: string; infoHash: string }[]> {
     return (this.#sql(
       `SELECT name, size, sha1, info_hash FROM files
        WHERE group_id = ? AND name > ? ORDER BY name LIMIT ?`,
@@ -488,36 +452,11 @@ export class TrackerStore {
     }));
   }
 
-  /** The files of a group, by name. */
-  files(group: string): SharedFile[] {
-    const rows = this.#sql(
-      "SELECT group_id, name, info_hash, size, sha1, info FROM files WHERE group_id = ? ORDER BY name",
-    ).all(group) as unknown as FileRow[];
-    return rows.map(fileOf);
-  }
-
-  /** Records (or refreshes) that `user` shares `group/name` from `path`. The file must exist. */
-  putShare(
+  async removeShare(
     group: string,
     name: string,
     user: string,
-    path: string,
-    size: number,
-    mtimeMs: number,
-  ): void {
-    this.#sql(
-      `INSERT INTO shares (group_id, name, user_id, path, size, mtime_ms, shared_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (group_id, name, user_id)
-       DO UPDATE SET path = excluded.path, size = excluded.size, mtime_ms = excluded.mtime_ms`,
-    ).run(group, name, user, path, size, mtimeMs, this.#now());
-  }
-
-  /**
-   * Ends `user`'s share of `group/name`; a file nobody shares any more is forgotten.
-   * Returns whether there was such a share and whether the file went with it.
-   */
-  removeShare(group: string, name: string, user: string): { removed: boolean; fileGone: boolean } {
+  ): Promise<{ removed: boolean; fileGone: boolean }> {
     return this.#transaction(() => {
       const removed =
         this.#sql("DELETE FROM shares WHERE group_id = ? AND name = ? AND user_id = ?")
@@ -532,14 +471,10 @@ export class TrackerStore {
     for (const { name } of rows) this.#dropFileIfUnshared(group, name);
   }
 
-  /**
-   * Shares of `user`, with their files, for serving again after login: at most `limit`, in
-   * (group, name) order, after `after` when given (a page that changes under it skips nothing).
-   */
-  sharesOf(
+  async sharesOf(
     user: string,
     page: { after?: { group: string; name: string }; limit?: number } = {},
-  ): Share[] {
+  ): Promise<Share[]> {
     const after = page.after ?? { group: "", name: "" };
     const rows = this.#sql(
       `SELECT f.group_id, f.name, f.info_hash, f.size, f.sha1, f.info, s.path, s.mtime_ms
@@ -563,16 +498,14 @@ export class TrackerStore {
 
   // Settings
 
-  /** A stored setting, or undefined. */
-  setting(key: string): Uint8Array | undefined {
+  async setting(key: string): Promise<Uint8Array | undefined> {
     const row = this.#sql("SELECT value FROM settings WHERE key = ?").get(key) as
       | { value: Uint8Array }
       | undefined;
     return row?.value;
   }
 
-  /** Stores a setting. */
-  putSetting(key: string, value: Uint8Array): void {
+  async putSetting(key: string, value: Uint8Array): Promise<void> {
     this.#sql(
       "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT DO UPDATE SET value = excluded.value",
     )

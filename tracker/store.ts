@@ -1,0 +1,201 @@
+/**
+ * The tracker's durable state as the handlers see it: users, sessions, groups, memberships,
+ * join requests, files, shares and settings (the tracker's keys), behind one interface with
+ * two implementations: `SqliteStore` (sqlite_store.ts, the embedded default) and
+ * `PostgresStore` (postgres_store.ts, `--db postgres://...`). Only those two modules know SQL;
+ * `openStore` (open_store.ts) picks one from the `--db` value.
+ *
+ * Every method returns a promise, because a database across a socket answers later; the
+ * SQLite one answers at once (its promises are already settled). What must happen together
+ * happens inside one method, as one transaction: a session and the eviction of the oldest
+ * ones, a group and its first membership, a request turned into a membership, a leave with
+ * its shares, ownership passing and the group's end, a file registered with its first share,
+ * a share ended with its file. Between two calls, other requests (and, on PostgreSQL, other
+ * tracker instances) may act: handlers treat what they read as a hint and what a write says
+ * (created, removed, conflict) as the truth. The per-user limits (groups owned, requests
+ * waiting, shares in a group) are counted and then written in two calls, so a user who sends
+ * requests on k connections at once may pass a limit by at most k - 1 (each connection has
+ * one request answered at a time).
+ *
+ * What is not here: who is online holding what (presence.ts) is live state kept in memory by
+ * each tracker instance; it would move to a shared table or a pub/sub channel when several
+ * instances serve one database.
+ *
+ * @module
+ */
+
+import type { GroupSummary } from "../lib/protocol.ts";
+
+/** Raised when a database cannot be opened or used, or was written by a newer build. */
+export class StoreError extends Error {
+  override name = "StoreError";
+}
+
+/** What happened to a group when a member left it. */
+export interface LeaveOutcome {
+  /** The owner afterwards, or null when the group was deleted. */
+  owner: string | null;
+  deleted: boolean;
+}
+
+/** A file shared in a group, as the tracker knows it. */
+export interface SharedFile {
+  group: string;
+  name: string;
+  /** Lowercase hex SHA-1 of the bencoded info dictionary. */
+  infoHash: string;
+  size: number;
+  /** Lowercase hex SHA-1 of the whole file. */
+  sha1: string;
+  /** The bencoded info dictionary. */
+  info: Uint8Array;
+}
+
+/** One user's share of one file: where it lives on their machine. */
+export interface Share extends SharedFile {
+  path: string;
+  mtimeMs: number;
+}
+
+/** One stored session (looked up by the digest of its token). */
+export interface SessionRecord {
+  tokenDigest: string;
+  user: string;
+  createdAt: number;
+  lastSeenAt: number;
+  /** SHA-256 of the client certificate that logged in; null on a plaintext link. */
+  fingerprint: string | null;
+}
+
+/**
+ * What `shareFile` did: "added" (a new file, with its first share), "same" (the file was
+ * there with the same pieces and SHA-1: the share is recorded), "conflict" (the name holds
+ * other pieces) or "sha1_differs" (the same pieces under another whole-file SHA-1); nothing
+ * is written in the last two.
+ */
+export type ShareOutcome = "added" | "same" | "conflict" | "sha1_differs";
+
+/** Where one user keeps a shared file, for serving it again after a login. */
+export interface ShareLocation {
+  user: string;
+  path: string;
+  mtimeMs: number;
+}
+
+/** How many of each thing a user has: what the per-user limits count. */
+export interface UserCounts {
+  groupsOwned: number;
+  pendingRequests: number;
+  /** Shares in the group asked about (0 when none was). */
+  sharesInGroup: number;
+}
+
+/** Typed access to the tracker's durable state. One instance owns its connections. */
+export interface TrackerStore {
+  /** Writes what is pending and closes; the store is unusable afterwards. Idempotent. */
+  close(): Promise<void>;
+
+  // Users and sessions
+
+  /** Adds a user; false when the id is taken. */
+  createUser(user: string, passwordHash: string): Promise<boolean>;
+  /** The stored password hash of a user, or undefined when there is no such user. */
+  passwordHash(user: string): Promise<string | undefined>;
+  /**
+   * Records a session under the digest of its token, bound to `fingerprint`. A user keeps at
+   * most `maxPerUser` sessions: the oldest beyond that are deleted, and their digests returned
+   * so that their connections can be logged out.
+   */
+  createSession(
+    tokenDigest: string,
+    user: string,
+    fingerprint: string | null,
+    maxPerUser: number,
+  ): Promise<string[]>;
+  /** The session stored under a token digest, or undefined. Does not count as a use. */
+  session(tokenDigest: string): Promise<SessionRecord | undefined>;
+  /** A user's sessions, newest first. */
+  userSessions(user: string): Promise<SessionRecord[]>;
+  /**
+   * Records a use of a session now, unless it was last used before `idleSince` (then it has
+   * expired and is left alone). False when there is no live session under the digest.
+   */
+  touchSession(tokenDigest: string, idleSince: number): Promise<boolean>;
+  /** Ends a session. */
+  deleteSession(tokenDigest: string): Promise<void>;
+  /** Removes sessions unused for longer than `maxIdleMs`; returns how many went. */
+  pruneSessions(maxIdleMs: number): Promise<number>;
+
+  // Groups
+
+  /** Creates a group with `owner` as owner and first member; false when the id is taken. */
+  createGroup(group: string, owner: string): Promise<boolean>;
+  /** The owner of a group, or undefined when the group does not exist. */
+  groupOwner(group: string): Promise<string | undefined>;
+  /** The user ids of a group's members, longest-standing first. */
+  members(group: string): Promise<string[]>;
+  /** True when `user` is a member of `group`. */
+  isMember(group: string, user: string): Promise<boolean>;
+  /** How many of each thing `user` has (shares counted in `group` when given). */
+  countsOf(user: string, group?: string): Promise<UserCounts>;
+  /** True when `user` shares `group/name`. */
+  hasShare(group: string, name: string, user: string): Promise<boolean>;
+  /** Files a join request; false when one is already pending. */
+  addJoinRequest(group: string, user: string): Promise<boolean>;
+  /** Users waiting to join `group`, oldest request first. */
+  joinRequests(group: string): Promise<string[]>;
+  /** Turns a pending request into a membership; false when there was no such request. */
+  acceptJoinRequest(group: string, user: string): Promise<boolean>;
+  /** Drops a pending request without a membership; false when there was no such request. */
+  rejectJoinRequest(group: string, user: string): Promise<boolean>;
+  /**
+   * Removes `user` from `group`, with their shares there. An owner who leaves hands the group
+   * to the longest-standing remaining member; the last member to leave deletes it. The caller
+   * checked membership.
+   */
+  leaveGroup(group: string, user: string): Promise<LeaveOutcome>;
+  /** Groups with their owner and member count, by id, after `after`, at most `limit` (all: -1). */
+  listGroups(after?: string, limit?: number): Promise<GroupSummary[]>;
+
+  // Files and shares
+
+  /**
+   * Registers `file` in its group unless it is there, and records (or refreshes) that
+   * `share.user` shares it from `share.path`: see `ShareOutcome`.
+   */
+  shareFile(file: SharedFile, share: ShareLocation): Promise<ShareOutcome>;
+  /** A file by group and name. */
+  file(group: string, name: string): Promise<SharedFile | undefined>;
+  /** The file of a group with this info_hash. */
+  fileByHash(group: string, infoHash: string): Promise<SharedFile | undefined>;
+  /** A page of a group's files by name, after `after`, without their info dictionaries. */
+  filesPage(
+    group: string,
+    after: string,
+    limit: number,
+  ): Promise<{ name: string; size: number; sha1: string; infoHash: string }[]>;
+  /**
+   * Ends `user`'s share of `group/name`; a file nobody shares any more is forgotten.
+   * Returns whether there was such a share and whether the file went with it.
+   */
+  removeShare(
+    group: string,
+    name: string,
+    user: string,
+  ): Promise<{ removed: boolean; fileGone: boolean }>;
+  /**
+   * Shares of `user`, with their files, for serving again after login: at most `limit`, in
+   * (group, name) order, after `after` when given (a page that changes under it skips nothing).
+   */
+  sharesOf(
+    user: string,
+    page?: { after?: { group: string; name: string }; limit?: number },
+  ): Promise<Share[]>;
+
+  // Settings
+
+  /** A stored setting, or undefined. */
+  setting(key: string): Promise<Uint8Array | undefined>;
+  /** Stores a setting. */
+  putSetting(key: string, value: Uint8Array): Promise<void>;
+}
