@@ -82,7 +82,7 @@ export interface TrackerOptions {
   hostname: string;
   /** 0 picks a free port; `address` tells which. */
   port: number;
-  /** SQLite file; created when missing. */
+  /** SQLite file (created when missing), or a `postgres://` URL (tracker/open_store.ts). */
   dbPath: string;
   /** A connection that sends nothing for this long is closed. Default 45 s. */
   idleTimeoutMs?: number;

@@ -26,6 +26,32 @@
 
 import type { GroupSummary } from "../lib/protocol.ts";
 
+/** True when `db` names a PostgreSQL database rather than a SQLite file. */
+export function isPostgresUrl(db: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(db);
+}
+
+/**
+ * `db` fit to print: a URL without its password and parameters, a file path as it is.
+ *
+ * @example
+ * ```ts
+ * describeDb("postgres://tracker:secret@db:5432/swarmshare"); // "postgres://tracker@db:5432/swarmshare"
+ * describeDb("/var/lib/swarmshare/tracker.db"); // unchanged
+ * ```
+ */
+export function describeDb(db: string): string {
+  if (!isPostgresUrl(db)) return db;
+  try {
+    const url = new URL(db);
+    url.password = "";
+    url.search = "";
+    return url.toString();
+  } catch {
+    return "a postgres:// address that does not parse";
+  }
+}
+
 /** Raised when a database cannot be opened or used, or was written by a newer build. */
 export class StoreError extends Error {
   override name = "StoreError";
