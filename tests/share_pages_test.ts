@@ -9,15 +9,26 @@ import { encodeFrame } from "../lib/frame.ts";
 import type { ShareRecord } from "../lib/protocol.ts";
 import { handleRequest } from "../tracker/handlers.ts";
 import type { HandlerContext } from "../tracker/context.ts";
-import { SqliteStore } from "../tracker/sqlite_store.ts";
+import type { TrackerStore } from "../tracker/store.ts";
+import { storeKinds } from "./store_backends.ts";
 
 /** An info dictionary's size for a file of `gib` GiB: 20 bytes per 512 KiB piece. */
 function infoOf(gib: number): Uint8Array {
   return new Uint8Array(gib * 2048 * 20 + 100).fill(7);
 }
 
-Deno.test("my_shares: pages under the frame limit, in order, none lost", async () => {
-  const store = new SqliteStore(":memory:");
+for (const kind of storeKinds()) {
+  Deno.test({
+    name: `my_shares on ${kind.name}: pages under the frame limit, in order, none lost`,
+    ignore: kind.unavailable !== undefined,
+    fn: async () => {
+      await using backend = await kind.start();
+      await pages(await backend.open("pages"));
+    },
+  });
+}
+
+async function pages(store: TrackerStore): Promise<void> {
   try {
     await store.createUser("alice", "hash");
     for (const group of ["films", "music"]) {
@@ -59,4 +70,4 @@ Deno.test("my_shares: pages under the frame limit, in order, none lost", async (
   } finally {
     await store.close();
   }
-});
+}

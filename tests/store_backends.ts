@@ -7,9 +7,11 @@
  * @module
  */
 
+import { PostgresStore } from "../tracker/postgres_store.ts";
 import { SqliteStore } from "../tracker/sqlite_store.ts";
 import type { TrackerStore } from "../tracker/store.ts";
 import { TempDir } from "./harness.ts";
+import { PostgresServer, postgresUnavailable } from "./postgres_server.ts";
 
 /** Where stores come from for one test: a temp dir of SQLite files, or a server. */
 export interface StoreBackend extends AsyncDisposable {
@@ -37,7 +39,30 @@ export const SQLITE: StoreKind = {
   },
 };
 
-/** Every kind of store, in the order tests run them. */
+/** A PostgreSQL server of its own, one database per name. */
+export const POSTGRES: StoreKind = {
+  name: "postgres",
+  unavailable: await postgresUnavailable(),
+  async start() {
+    const server = await PostgresServer.start();
+    const made = new Set<string>();
+    return {
+      async open(name, options) {
+        if (!made.has(name)) {
+          await server.createDatabase(name);
+          made.add(name);
+        }
+        return await PostgresStore.open(server.url(name), options);
+      },
+      [Symbol.asyncDispose]: () => server[Symbol.asyncDispose](),
+    };
+  },
+};
+
+/**
+ * Every kind of store, in the order tests run them. Where PostgreSQL is not installed, its
+ * tests are skipped (the run says so once) and the others run.
+ */
 export function storeKinds(): StoreKind[] {
-  return [SQLITE];
+  return [SQLITE, POSTGRES];
 }

@@ -7,6 +7,8 @@
 import assert from "node:assert/strict";
 import { SCHEMA_VERSION, SqliteStore } from "../tracker/sqlite_store.ts";
 import { type SharedFile, StoreError, type TrackerStore } from "../tracker/store.ts";
+import { loadTicketSigner } from "../tracker/auth.ts";
+import { loadTrackerIdentity } from "../tracker/identity.ts";
 import { TempDir } from "./harness.ts";
 import { type StoreBackend, storeKinds } from "./store_backends.ts";
 
@@ -246,6 +248,26 @@ const CASES: { name: string; fn: (backend: StoreBackend) => Promise<void> }[] = 
       const value = await store.setting("k");
       assert.ok(value instanceof Uint8Array);
       assert.deepEqual([...value!], [3, 0, 255]);
+    },
+  },
+  {
+    name: "the tracker's TLS identity and ticket key are made once and kept",
+    async fn(backend) {
+      const name = `k${crypto.randomUUID().slice(0, 8)}`;
+      const first = await backend.open(name);
+      const made = await loadTrackerIdentity(first, ["127.0.0.1"]);
+      const signer = await loadTicketSigner(first);
+      await first.close();
+      const second = await backend.open(name);
+      try {
+        assert.equal(
+          (await loadTrackerIdentity(second, ["10.0.0.1"])).fingerprint,
+          made.fingerprint,
+        );
+        assert.equal((await loadTicketSigner(second)).publicKey, signer.publicKey);
+      } finally {
+        await second.close();
+      }
     },
   },
   {

@@ -10,8 +10,8 @@ import { MAX_SHARES_PER_MEMBER } from "../tracker/file_handlers.ts";
 import { handleRequest } from "../tracker/handlers.ts";
 import { ClientEvents } from "../tracker/events.ts";
 import { Presence } from "../tracker/presence.ts";
-import { SqliteStore } from "../tracker/sqlite_store.ts";
 import type { TrackerStore } from "../tracker/store.ts";
+import { storeKinds } from "./store_backends.ts";
 
 function as(store: TrackerStore, user: string): HandlerContext {
   const presence = new Presence();
@@ -26,8 +26,19 @@ function as(store: TrackerStore, user: string): HandlerContext {
 const run = (context: HandlerContext, request: Record<string, unknown>) =>
   Promise.resolve().then(() => handleRequest(context, request as never));
 
-Deno.test("per-user limits: groups owned, requests waiting, files shared in a group", async (t) => {
-  const store = new SqliteStore(":memory:");
+for (const kind of storeKinds()) {
+  Deno.test({
+    name:
+      `per-user limits on ${kind.name}: groups owned, requests waiting, files shared in a group`,
+    ignore: kind.unavailable !== undefined,
+    fn: async (t) => {
+      await using backend = await kind.start();
+      await limits(t, await backend.open("limits"));
+    },
+  });
+}
+
+async function limits(t: Deno.TestContext, store: TrackerStore): Promise<void> {
   try {
     for (const user of ["mallory", "alice"]) await store.createUser(user, "hash");
     const mallory = as(store, "mallory");
@@ -92,4 +103,4 @@ Deno.test("per-user limits: groups owned, requests waiting, files shared in a gr
   } finally {
     await store.close();
   }
-});
+}
