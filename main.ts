@@ -23,14 +23,16 @@ import { type PeerAddress, quoted } from "./lib/protocol.ts";
 import { CLOCK_SKEW_MS, TICKET_LIFETIME_MS } from "./lib/ticket.ts";
 import { PLAINTEXT_WARNING, runClient } from "./peer/client.ts";
 import { Tracker } from "./tracker/server.ts";
+import { describeDb, isPostgresUrl } from "./tracker/store.ts";
 
 const VERSION = `swarmshare ${denoConfig.version}`;
 
 const SERVER_USAGE = `usage: server <ip> <port> [options]
   run the tracker on ip:port (port 0: any free port, printed)
-  --db FILE               its database (default: tracker.db in the state
-                          directory $XDG_STATE_HOME/swarmshare/tracker,
-                          else ~/.local/state/swarmshare/tracker)
+  --db FILE|URL           its database: a SQLite file (default: tracker.db
+                          in the state directory $XDG_STATE_HOME/swarmshare/
+                          tracker, else ~/.local/state/swarmshare/tracker),
+                          or postgres://user:password@host:port/database
   --tls-cert FILE --tls-key FILE
                           present this certificate chain and key (PEM)
                           instead of the tracker's own
@@ -263,7 +265,10 @@ async function runServer(args: string[]): Promise<number> {
     );
   }
   const busyAfterMs = positiveNumber(values["busy-after-ms"], "--busy-after-ms");
-  const dbOption = optionPath(values.db, "--db", place);
+  // a postgres:// URL is not a path to resolve
+  const dbOption = values.db !== undefined && isPostgresUrl(values.db)
+    ? values.db
+    : optionPath(values.db, "--db", place);
   checkLogOptions(values);
   let log: ProgramLog | undefined;
   let tracker: Tracker;
@@ -309,7 +314,8 @@ async function runServer(args: string[]): Promise<number> {
   } else {
     say(`tracker fingerprint ${formatFingerprint(tracker.fingerprint)}`);
   }
-  say(`tracker database ${dbPath}`);
+  // never the password of a postgres:// URL: this line goes to logs
+  say(`tracker database ${describeDb(dbPath)}`);
   const stopping = Promise.withResolvers<Deno.Signal>();
   let signalled = false;
   for (const signal of STOP_SIGNALS) {

@@ -100,6 +100,8 @@ export async function startSwarm(
     trackerArgs?: string[];
     /** Peer ports chosen beforehand (others get a free one). */
     peerPorts?: Record<string, number>;
+    /** The tracker's `--db` (default: a SQLite file in the swarm's dir). */
+    db?: string;
     /**
      * Every client of a user keeps its state in `<dir>/<name>.state` (one device, whose
      * remembered downloads a client started again finds). Default: a fresh one per client.
@@ -109,7 +111,7 @@ export async function startSwarm(
 ): Promise<Swarm> {
   const group = options.group ?? "crew";
   const dir = await TempDir.create();
-  const tracker = await TrackerProcess.start(dir.join("tracker.db"), {
+  const tracker = await TrackerProcess.start(options.db ?? dir.join("tracker.db"), {
     extraArgs: options.trackerArgs,
   });
   const shells = new Map<string, JsonShell>();

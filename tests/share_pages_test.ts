@@ -9,31 +9,41 @@ import { encodeFrame } from "../lib/frame.ts";
 import type { ShareRecord } from "../lib/protocol.ts";
 import { handleRequest } from "../tracker/handlers.ts";
 import type { HandlerContext } from "../tracker/context.ts";
-import { TrackerStore } from "../tracker/store.ts";
+import type { TrackerStore } from "../tracker/store.ts";
+import { storeKinds } from "./store_backends.ts";
 
 /** An info dictionary's size for a file of `gib` GiB: 20 bytes per 512 KiB piece. */
 function infoOf(gib: number): Uint8Array {
   return new Uint8Array(gib * 2048 * 20 + 100).fill(7);
 }
 
-Deno.test("my_shares: pages under the frame limit, in order, none lost", async () => {
-  const store = new TrackerStore(":memory:");
+for (const kind of storeKinds()) {
+  Deno.test({
+    name: `my_shares on ${kind.name}: pages under the frame limit, in order, none lost`,
+    ignore: kind.unavailable !== undefined,
+    fn: async () => {
+      await using backend = await kind.start();
+      await pages(await backend.open("pages"));
+    },
+  });
+}
+
+async function pages(store: TrackerStore): Promise<void> {
   try {
-    store.createUser("alice", "hash");
+    await store.createUser("alice", "hash");
     for (const group of ["films", "music"]) {
-      store.createGroup(group, "alice");
+      await store.createGroup(group, "alice");
       for (let i = 0; i < 15; i++) {
         const name = `big-${String(i).padStart(2, "0")}.iso`;
         const infoHash = crypto.randomUUID().replaceAll("-", "").slice(0, 40).padEnd(40, "0");
-        store.addFile({
+        await store.shareFile({
           group,
           name,
           infoHash,
           size: 2 ** 30,
           sha1: "0".repeat(40),
           info: infoOf(1),
-        });
-        store.putShare(group, name, "alice", `/home/alice/${name}`, 2 ** 30, 1);
+        }, { user: "alice", path: `/home/alice/${name}`, mtimeMs: 1 });
       }
     }
     const context = { store, connection: { id: 1, user: "alice" } } as unknown as HandlerContext;
@@ -58,6 +68,6 @@ Deno.test("my_shares: pages under the frame limit, in order, none lost", async (
     assert.deepEqual(seen, [...seen].sort(), "in (group, name) order");
     assert.equal(new Set(seen).size, 30, "none twice");
   } finally {
-    store.close();
+    await store.close();
   }
-});
+}

@@ -3,7 +3,7 @@ import { X509Certificate } from "node:crypto";
 import { UserError } from "../lib/errors.ts";
 import { generateIdentity } from "../lib/identity.ts";
 import { loadOperatorCertificate, loadTrackerIdentity } from "../tracker/identity.ts";
-import { TrackerStore } from "../tracker/store.ts";
+import { SqliteStore } from "../tracker/sqlite_store.ts";
 import { TempDir } from "./harness.ts";
 
 function userError(pattern: RegExp): (error: unknown) => boolean {
@@ -13,43 +13,43 @@ function userError(pattern: RegExp): (error: unknown) => boolean {
 Deno.test("tracker identity: made on first start, the same after a restart", async () => {
   await using dir = await TempDir.create();
   const path = dir.join("tracker.db");
-  const first = new TrackerStore(path);
+  const first = new SqliteStore(path);
   let made;
   try {
     made = await loadTrackerIdentity(first, ["127.0.0.1", "::1"]);
   } finally {
-    first.close();
+    await first.close();
   }
   const certificate = new X509Certificate(made.certDer);
   assert.equal(certificate.subject, "CN=swarmshare tracker");
   assert.equal(certificate.subjectAltName, "IP Address:127.0.0.1, IP Address:::1");
 
-  const second = new TrackerStore(path);
+  const second = new SqliteStore(path);
   try {
     const loaded = await loadTrackerIdentity(second, ["10.0.0.9"]);
     assert.equal(loaded.fingerprint, made.fingerprint, "the pinned fingerprint survives");
     assert.equal(loaded.keyPem, made.keyPem);
     assert.equal(loaded.certPem, made.certPem);
   } finally {
-    second.close();
+    await second.close();
   }
 
-  const other = new TrackerStore(dir.join("other.db"));
+  const other = new SqliteStore(dir.join("other.db"));
   try {
     const fresh = await loadTrackerIdentity(other, ["127.0.0.1"]);
     assert.notEqual(fresh.fingerprint, made.fingerprint, "each database has its own");
   } finally {
-    other.close();
+    await other.close();
   }
 });
 
 Deno.test("tracker identity: a damaged stored identity is a UserError", async () => {
-  const store = new TrackerStore(":memory:");
+  const store = new SqliteStore(":memory:");
   try {
-    store.putSetting("tls_identity_pem", new TextEncoder().encode("junk"));
+    await store.putSetting("tls_identity_pem", new TextEncoder().encode("junk"));
     await assert.rejects(loadTrackerIdentity(store, []), userError(/TLS identity .* damaged/));
   } finally {
-    store.close();
+    await store.close();
   }
 });
 

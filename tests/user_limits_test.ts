@@ -10,7 +10,8 @@ import { MAX_SHARES_PER_MEMBER } from "../tracker/file_handlers.ts";
 import { handleRequest } from "../tracker/handlers.ts";
 import { ClientEvents } from "../tracker/events.ts";
 import { Presence } from "../tracker/presence.ts";
-import { TrackerStore } from "../tracker/store.ts";
+import type { TrackerStore } from "../tracker/store.ts";
+import { storeKinds } from "./store_backends.ts";
 
 function as(store: TrackerStore, user: string): HandlerContext {
   const presence = new Presence();
@@ -25,10 +26,21 @@ function as(store: TrackerStore, user: string): HandlerContext {
 const run = (context: HandlerContext, request: Record<string, unknown>) =>
   Promise.resolve().then(() => handleRequest(context, request as never));
 
-Deno.test("per-user limits: groups owned, requests waiting, files shared in a group", async (t) => {
-  const store = new TrackerStore(":memory:");
+for (const kind of storeKinds()) {
+  Deno.test({
+    name:
+      `per-user limits on ${kind.name}: groups owned, requests waiting, files shared in a group`,
+    ignore: kind.unavailable !== undefined,
+    fn: async (t) => {
+      await using backend = await kind.start();
+      await limits(t, await backend.open("limits"));
+    },
+  });
+}
+
+async function limits(t: Deno.TestContext, store: TrackerStore): Promise<void> {
   try {
-    for (const user of ["mallory", "alice"]) store.createUser(user, "hash");
+    for (const user of ["mallory", "alice"]) await store.createUser(user, "hash");
     const mallory = as(store, "mallory");
 
     await t.step(`at most ${LIMITS.groupsOwned} groups owned`, async () => {
@@ -52,7 +64,7 @@ Deno.test("per-user limits: groups owned, requests waiting, files shared in a gr
       for (let i = 0; i < LIMITS.pendingRequests; i++) {
         await run(mallory, { type: "join_group", group: `a${i}` });
       }
-      store.createUser("bob", "hash");
+      await store.createUser("bob", "hash");
       await run(as(store, "bob"), { type: "create_group", group: "bobs" });
       await assert.rejects(
         run(mallory, { type: "join_group", group: "bobs" }),
@@ -64,15 +76,14 @@ Deno.test("per-user limits: groups owned, requests waiting, files shared in a gr
       const group = "g1";
       for (let i = 0; i < MAX_SHARES_PER_MEMBER; i++) {
         const name = `f${i}`;
-        store.addFile({
+        await store.shareFile({
           group,
           name,
           infoHash: i.toString(16).padStart(40, "0"),
           size: 1,
           sha1: "0".repeat(40),
           info: new Uint8Array(1),
-        });
-        store.putShare(group, name, "mallory", `/x/${name}`, 1, 1);
+        }, { user: "mallory", path: `/x/${name}`, mtimeMs: 1 });
       }
       const share = (name: string) =>
         run(mallory, {
@@ -90,6 +101,6 @@ Deno.test("per-user limits: groups owned, requests waiting, files shared in a gr
       await assert.rejects(share("f1"), (error: Error) => !/the most one/.test(error.message));
     });
   } finally {
-    store.close();
+    await store.close();
   }
-});
+}

@@ -53,7 +53,7 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
     checkId("user", user);
     const problem = passwordProblem(password);
     if (problem) throw new RequestError("bad_request", problem);
-    if (context.store.passwordHash(user) !== undefined) {
+    if (await context.store.passwordHash(user) !== undefined) {
       throw new RequestError("conflict", `user "${user}" already exists`);
     }
     const hash = await context.passwords.run(
@@ -62,7 +62,7 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
       () => hashPassword(password),
     );
     // Checked again after the slow hash: another connection may have taken the id meanwhile.
-    if (!context.store.createUser(user, hash)) {
+    if (!(await context.store.createUser(user, hash))) {
       throw new RequestError("conflict", `user "${user}" already exists`);
     }
     return { user };
@@ -75,7 +75,7 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
         `already logged in as ${context.connection.user}; logout first`,
       );
     }
-    const stored = isValidUserId(user) ? context.store.passwordHash(user) : undefined;
+    const stored = isValidUserId(user) ? await context.store.passwordHash(user) : undefined;
     const decoy = await context.decoyHash;
     const matches = await context.passwords.run(
       context.connection.address ?? "",
@@ -86,20 +86,20 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
       if (isValidUserId(user)) context.passwords.recordFailure(user);
       throw new RequestError("unauthenticated", BAD_CREDENTIALS);
     }
-    const token = context.sessions.start(context.connection, user);
+    const token = await context.sessions.start(context.connection, user);
     return { user, token, ticket_key: context.tickets.publicKey };
   },
 
-  resume(context, { token }) {
+  async resume(context, { token }) {
     // unknown, expired and bound to another certificate are refused alike: no oracle
-    const user = context.sessions.resume(context.connection, token);
+    const user = await context.sessions.resume(context.connection, token);
     if (user === undefined) throw new RequestError("unauthenticated", SESSION_EXPIRED);
     return { user, ticket_key: context.tickets.publicKey };
   },
 
-  logout(context) {
+  async logout(context) {
     requireUser(context);
-    if (context.connection.tokenDigest) context.sessions.end(context.connection.tokenDigest);
+    if (context.connection.tokenDigest) await context.sessions.end(context.connection.tokenDigest);
     context.connection.user = undefined;
     context.connection.tokenDigest = undefined;
     // the client stops serving at logout; its shares stay on record for the next login
@@ -107,12 +107,12 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
     return null;
   },
 
-  list_sessions(context) {
+  async list_sessions(context) {
     const user = requireUser(context);
-    return context.sessions.list(context.connection, user);
+    return await context.sessions.list(context.connection, user);
   },
 
-  end_sessions(context, { scope }) {
+  async end_sessions(context, { scope }) {
     const user = requireUser(context);
     if (scope !== "all" && scope !== "others" && !/^[0-9a-f]{8}$/.test(scope)) {
       throw new RequestError(
@@ -127,41 +127,41 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
         `session ${scope} is this client's own: use logout to end it`,
       );
     }
-    const ended = context.sessions.endSessions(context.connection, user, scope);
+    const ended = await context.sessions.endSessions(context.connection, user, scope);
     if (ended === undefined) {
       throw new RequestError("not_found", `you have no session ${quoted(scope)}`);
     }
     return { ended };
   },
 
-  create_group(context, { group }) {
+  async create_group(context, { group }) {
     const user = requireUser(context);
     checkId("group", group);
-    if (context.store.countsOf(user).groupsOwned >= LIMITS.groupsOwned) {
+    if ((await context.store.countsOf(user)).groupsOwned >= LIMITS.groupsOwned) {
       throw new RequestError(
         "forbidden",
         `you own ${LIMITS.groupsOwned} groups, the most one user may; leave one first`,
       );
     }
-    if (!context.store.createGroup(group, user)) {
+    if (!(await context.store.createGroup(group, user))) {
       throw new RequestError("conflict", `group "${group}" already exists`);
     }
     return { group, owner: user };
   },
 
-  join_group(context, { group }) {
+  async join_group(context, { group }) {
     const user = requireUser(context);
-    const owner = requireGroup(context, group);
-    if (context.store.countsOf(user).pendingRequests >= LIMITS.pendingRequests) {
+    const owner = await requireGroup(context, group);
+    if ((await context.store.countsOf(user)).pendingRequests >= LIMITS.pendingRequests) {
       throw new RequestError(
         "forbidden",
         `you have ${LIMITS.pendingRequests} requests to join waiting, the most one user may`,
       );
     }
-    if (context.store.isMember(group, user)) {
+    if (await context.store.isMember(group, user)) {
       throw new RequestError("conflict", `you are already a member of group "${group}"`);
     }
-    if (!context.store.addJoinRequest(group, user)) {
+    if (!(await context.store.addJoinRequest(group, user))) {
       throw new RequestError(
         "conflict",
         `your request to join group "${group}" is already pending`,
@@ -171,30 +171,32 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
     return { group, status: "pending" };
   },
 
-  leave_group(context, { group }) {
+  async leave_group(context, { group }) {
     const user = requireUser(context);
-    requireGroup(context, group);
-    if (!context.store.isMember(group, user)) {
+    await requireGroup(context, group);
+    if (!(await context.store.isMember(group, user))) {
       throw new RequestError("conflict", `you are not a member of group "${group}"`);
     }
+    const members = new Set(await context.store.members(group));
+    // the membership goes first: from then on no request of the user's puts a holding back
+    const outcome = await context.store.leaveGroup(group, user);
     // peers serving this user in the group hear of it before the holdings are released (so
     // the user's own serving clients are still found) and before the leaver hears the reply
-    const members = new Set(context.store.members(group));
     context.events.revoke(user, group, members);
     // leaving stops the user's shares there, on every client they use
     context.presence.releaseUser(user, group);
-    return { group, ...context.store.leaveGroup(group, user) };
+    return { group, ...outcome };
   },
 
-  list_requests(context, { group }) {
-    requireOwner(context, group);
-    return context.store.joinRequests(group).map((user) => ({ user }));
+  async list_requests(context, { group }) {
+    await requireOwner(context, group);
+    return (await context.store.joinRequests(group)).map((user) => ({ user }));
   },
 
-  accept_request(context, { group, user }) {
-    requireOwner(context, group);
+  async accept_request(context, { group, user }) {
+    await requireOwner(context, group);
     checkId("user", user);
-    if (!context.store.acceptJoinRequest(group, user)) {
+    if (!(await context.store.acceptJoinRequest(group, user))) {
       throw new RequestError(
         "not_found",
         `user "${user}" has no pending request to join "${group}"`,
@@ -204,10 +206,10 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
     return { group, user };
   },
 
-  reject_request(context, { group, user }) {
-    requireOwner(context, group);
+  async reject_request(context, { group, user }) {
+    await requireOwner(context, group);
     checkId("user", user);
-    if (!context.store.rejectJoinRequest(group, user)) {
+    if (!(await context.store.rejectJoinRequest(group, user))) {
       throw new RequestError(
         "not_found",
         `user "${user}" has no pending request to join "${group}"`,
@@ -217,9 +219,9 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
     return { group, user };
   },
 
-  list_groups(context, { after }) {
+  async list_groups(context, { after }) {
     requireUser(context);
-    return context.store.listGroups(after ?? "", GROUPS_PER_PAGE);
+    return await context.store.listGroups(after ?? "", GROUPS_PER_PAGE);
   },
 };
 

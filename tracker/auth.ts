@@ -96,8 +96,8 @@ export interface TicketSigner {
 
 /** Where the signing key is kept between runs (the tracker's settings table). */
 export interface KeyStorage {
-  setting(key: string): Uint8Array | undefined;
-  putSetting(key: string, value: Uint8Array): void;
+  setting(key: string): Promise<Uint8Array | undefined>;
+  putSetting(key: string, value: Uint8Array): Promise<void>;
 }
 
 const TICKET_KEY_SETTING = "ticket_signing_key_pkcs8";
@@ -123,7 +123,7 @@ export async function loadTicketSigner(
   }
   let privateKey: CryptoKey;
   let publicKey: CryptoKey;
-  const stored = storage.setting(TICKET_KEY_SETTING);
+  const stored = await storage.setting(TICKET_KEY_SETTING);
   if (stored) {
     privateKey = await crypto.subtle.importKey("pkcs8", new Uint8Array(stored), "Ed25519", true, [
       "sign",
@@ -141,7 +141,7 @@ export async function loadTicketSigner(
     );
   } else {
     ({ privateKey, publicKey } = await generateTicketKeys());
-    storage.putSetting(
+    await storage.putSetting(
       TICKET_KEY_SETTING,
       new Uint8Array(await crypto.subtle.exportKey("pkcs8", privateKey)),
     );

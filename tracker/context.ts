@@ -96,16 +96,16 @@ export function requireUser(context: HandlerContext): string {
   return user;
 }
 
-export function requireGroup(context: HandlerContext, group: string): string {
+export async function requireGroup(context: HandlerContext, group: string): Promise<string> {
   checkId("group", group);
-  const owner = context.store.groupOwner(group);
+  const owner = await context.store.groupOwner(group);
   if (owner === undefined) throw new RequestError("not_found", `group "${group}" does not exist`);
   return owner;
 }
 
-export function requireOwner(context: HandlerContext, group: string): string {
+export async function requireOwner(context: HandlerContext, group: string): Promise<string> {
   const user = requireUser(context);
-  const owner = requireGroup(context, group);
+  const owner = await requireGroup(context, group);
   if (owner !== user) {
     throw new RequestError(
       "forbidden",
@@ -116,10 +116,10 @@ export function requireOwner(context: HandlerContext, group: string): string {
 }
 
 /** The logged-in user, who must be a member of the (existing) group. */
-export function requireMember(context: HandlerContext, group: string): string {
+export async function requireMember(context: HandlerContext, group: string): Promise<string> {
   const user = requireUser(context);
-  requireGroup(context, group);
-  if (!context.store.isMember(group, user)) {
+  await requireGroup(context, group);
+  if (!(await context.store.isMember(group, user))) {
     throw new RequestError("forbidden", `you are not a member of group "${group}"`);
   }
   return user;

@@ -65,15 +65,23 @@ function checkFileName(name: string): void {
   if (problem) throw new RequestError("bad_request", problem);
 }
 
-function requireFile(context: HandlerContext, group: string, name: string): SharedFile {
+async function requireFile(
+  context: HandlerContext,
+  group: string,
+  name: string,
+): Promise<SharedFile> {
   checkFileName(name);
-  const file = context.store.file(group, name);
+  const file = await context.store.file(group, name);
   if (!file) throw new RequestError("not_found", `no file "${name}" in group "${group}"`);
   return file;
 }
 
-function requireFileByHash(context: HandlerContext, group: string, infoHash: string): SharedFile {
-  const file = isSha1Hex(infoHash) ? context.store.fileByHash(group, infoHash) : undefined;
+async function requireFileByHash(
+  context: HandlerContext,
+  group: string,
+  infoHash: string,
+): Promise<SharedFile> {
+  const file = isSha1Hex(infoHash) ? await context.store.fileByHash(group, infoHash) : undefined;
   if (!file) throw new RequestError("not_found", `no such file in group "${group}"`);
   return file;
 }
@@ -131,11 +139,11 @@ async function settledWithin(settled: Promise<void>, ms: number): Promise<void> 
 /** The file handlers, by request type. */
 export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
   async share_file(context, request) {
-    const user = requireMember(context, request.group);
+    const user = await requireMember(context, request.group);
     checkFileName(request.name);
     if (
-      context.store.countsOf(user, request.group).sharesInGroup >= MAX_SHARES_PER_MEMBER &&
-      !context.store.hasShare(request.group, request.name, user)
+      (await context.store.countsOf(user, request.group)).sharesInGroup >= MAX_SHARES_PER_MEMBER &&
+      !(await context.store.hasShare(request.group, request.name, user))
     ) {
       throw new RequestError(
         "forbidden",
@@ -178,22 +186,24 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
       sha1: request.sha1,
       info: infoBytes,
     };
-    const outcome = context.store.addFile(file);
+    const outcome = await context.store.shareFile(file, {
+      user,
+      path: request.path,
+      mtimeMs: request.mtime_ms,
+    });
     if (outcome === "conflict") {
       throw new RequestError(
         "conflict",
         `another file named "${request.name}" is already shared in group "${request.group}"`,
       );
     }
-    const known = outcome === "same" ? context.store.file(file.group, file.name)! : file;
-    if (known.sha1 !== file.sha1) {
+    if (outcome === "sha1_differs") {
       throw new RequestError("conflict", `"${file.name}" has the same pieces but another SHA-1`);
     }
-    context.store.putShare(file.group, file.name, user, request.path, file.size, request.mtime_ms);
     await holdFile(context, user, file, true);
     // a new file (not one shared again, nor a second holder of it) is news to the others
     if (outcome === "added") {
-      context.events.notifyMembers(new Set(context.store.members(file.group)), user, {
+      context.events.notifyMembers(new Set(await context.store.members(file.group)), user, {
         push: "file_shared",
         group: file.group,
         name: file.name,
@@ -210,9 +220,9 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     };
   },
 
-  list_files(context, { group, after }) {
-    requireMember(context, group);
-    return context.store.filesPage(group, after ?? "", FILES_PER_PAGE).map((file) => ({
+  async list_files(context, { group, after }) {
+    await requireMember(context, group);
+    return (await context.store.filesPage(group, after ?? "", FILES_PER_PAGE)).map((file) => ({
       name: file.name,
       size: file.size,
       sha1: file.sha1,
@@ -220,14 +230,14 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     }));
   },
 
-  check_member(context, { group }) {
-    requireMember(context, group);
-    return { group, owner: context.store.groupOwner(group) ?? "" };
+  async check_member(context, { group }) {
+    await requireMember(context, group);
+    return { group, owner: await context.store.groupOwner(group) ?? "" };
   },
 
-  locate_file(context, { group, name }) {
-    const user = requireMember(context, group);
-    const file = requireFile(context, group, name);
+  async locate_file(context, { group, name }) {
+    const user = await requireMember(context, group);
+    const file = await requireFile(context, group, name);
     return {
       group,
       name,
@@ -245,9 +255,9 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     };
   },
 
-  find_peers(context, { group, info_hash }) {
-    const user = requireMember(context, group);
-    const file = requireFileByHash(context, group, info_hash);
+  async find_peers(context, { group, info_hash }) {
+    const user = await requireMember(context, group);
+    const file = await requireFileByHash(context, group, info_hash);
     return {
       peers: peersFor(context, group, file.infoHash),
       ticket: context.tickets.issue({
@@ -260,8 +270,8 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
   },
 
   async announce(context, { group, info_hash, state }) {
-    const user = requireMember(context, group);
-    const file = requireFileByHash(context, group, info_hash);
+    const user = await requireMember(context, group);
+    const file = await requireFileByHash(context, group, info_hash);
     if (!(ANNOUNCE_STATES as readonly string[]).includes(state)) {
       throw new RequestError("bad_request", `unknown announce state ${quoted(state)}`);
     }
@@ -273,21 +283,21 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     return { peers: peersFor(context, group, file.infoHash) };
   },
 
-  stop_share(context, { group, name, keep_if_held }) {
-    const user = requireMember(context, group);
-    const file = requireFile(context, group, name);
+  async stop_share(context, { group, name, keep_if_held }) {
+    const user = await requireMember(context, group);
+    const file = await requireFile(context, group, name);
     if (
       keep_if_held === true &&
       context.presence.heldElsewhere(user, group, file.infoHash, context.connection.id)
     ) {
       // this client cannot serve it, another of the user's does: only this one lets go
-      if (!context.store.hasShare(group, name, user)) {
+      if (!(await context.store.hasShare(group, name, user))) {
         throw new RequestError("not_found", `you do not share "${name}" in group "${group}"`);
       }
       context.presence.release(group, file.infoHash, context.connection.id);
       return { group, name, file_removed: false, kept: true };
     }
-    const { removed, fileGone } = context.store.removeShare(group, name, user);
+    const { removed, fileGone } = await context.store.removeShare(group, name, user);
     if (!removed) {
       throw new RequestError("not_found", `you do not share "${name}" in group "${group}"`);
     }
@@ -297,14 +307,15 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
       : { group, name, file_removed: fileGone };
   },
 
-  my_shares(context, { after_group, after_name }) {
+  async my_shares(context, { after_group, after_name }) {
     const user = requireUser(context);
     const after = after_group !== undefined && after_name !== undefined
       ? { group: after_group, name: after_name }
       : undefined;
     const page: ShareRecord[] = [];
     let bytes = 0;
-    for (const share of context.store.sharesOf(user, { after, limit: MAX_SHARES_PER_PAGE })) {
+    const shares = await context.store.sharesOf(user, { after, limit: MAX_SHARES_PER_PAGE });
+    for (const share of shares) {
       const record: ShareRecord = {
         group: share.group,
         name: share.name,

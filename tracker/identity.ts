@@ -33,7 +33,7 @@ export async function loadTrackerIdentity(
   storage: KeyStorage,
   hosts: string[],
 ): Promise<Identity> {
-  const stored = storage.setting(TLS_IDENTITY_SETTING);
+  const stored = await storage.setting(TLS_IDENTITY_SETTING);
   if (stored) {
     const pem = new TextDecoder().decode(stored);
     try {
@@ -45,7 +45,7 @@ export async function loadTrackerIdentity(
     }
   }
   const identity = await generateIdentity(TRACKER_COMMON_NAME, hosts);
-  storage.putSetting(
+  await storage.putSetting(
     TLS_IDENTITY_SETTING,
     new TextEncoder().encode(identity.keyPem + identity.certPem),
   );

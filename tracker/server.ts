@@ -74,14 +74,15 @@ import { PasswordWork } from "./password_work.ts";
 import { Presence } from "./presence.ts";
 import { Sessions } from "./sessions.ts";
 import { DEFAULT_BUSY_AFTER_MS, Turns } from "./turns.ts";
-import { TrackerStore } from "./store.ts";
+import { openStore } from "./open_store.ts";
+import type { TrackerStore } from "./store.ts";
 
 /** How the tracker runs. */
 export interface TrackerOptions {
   hostname: string;
   /** 0 picks a free port; `address` tells which. */
   port: number;
-  /** SQLite file; created when missing. */
+  /** SQLite file (created when missing), or a `postgres://` URL (tracker/open_store.ts). */
   dbPath: string;
   /** A connection that sends nothing for this long is closed. Default 45 s. */
   idleTimeoutMs?: number;
@@ -251,11 +252,11 @@ export class Tracker {
 
   /** Opens the database and starts listening. Throws when either fails. */
   static async start(options: TrackerOptions): Promise<Tracker> {
-    const store = new TrackerStore(options.dbPath);
+    const store = await openStore(options.dbPath);
     try {
       const presence = new Presence();
       const sessions = new Sessions({ store, presence, maxIdleMs: options.sessionMaxIdleMs });
-      sessions.prune();
+      await sessions.prune();
       const tickets = await loadTicketSigner(store, { lifetimeMs: options.ticketLifetimeMs });
       let security: Security = { mode: "plaintext" };
       let fingerprint: string | undefined;
@@ -295,7 +296,7 @@ export class Tracker {
         listenerCap,
       );
     } catch (error) {
-      store.close();
+      await store.close();
       throw error;
     }
   }
@@ -313,7 +314,7 @@ export class Tracker {
       await this.#accepting;
       await this.#addressChecks.close();
       await this.#decoyHash.catch(() => {});
-      this.#store.close();
+      await this.#store.close();
     })();
     return this.#closing;
   }
@@ -592,7 +593,7 @@ export class Tracker {
   async #answer(context: HandlerContext, request: RequestFrame, remote: string): Promise<Response> {
     // every request, pings too, is a use of the connection's session; one whose session has
     // expired or was ended elsewhere is logged out here and refused below as unauthenticated
-    this.#sessions.touch(context.connection);
+    await this.#sessions.touch(context.connection);
     if (request.type === "ping") return { id: request.id, ok: true, data: null };
     if (!isHandledRequest(request.type)) {
       return failure(request.id, "bad_request", `"${request.type}" is not allowed here`);

@@ -60,15 +60,15 @@ export class Sessions {
   }
 
   /** Drops sessions idle for too long (at start); returns how many went. */
-  prune(): number {
+  prune(): Promise<number> {
     return this.#store.pruneSessions(this.#maxIdleMs);
   }
 
   /** Starts a session for `user` on `connection`, bound to its certificate; returns the token. */
-  start(connection: ConnectionState, user: string): string {
+  async start(connection: ConnectionState, user: string): Promise<string> {
     const token = newSessionToken();
     const digest = tokenDigest(token);
-    const evicted = this.#store.createSession(
+    const evicted = await this.#store.createSession(
       digest,
       user,
       connection.fingerprint ?? null,
@@ -84,16 +84,16 @@ export class Sessions {
    * unknown, idle for too long (the session is then deleted) or bound to another certificate
    * than the one this connection presented. The caller refuses all three alike.
    */
-  resume(connection: ConnectionState, token: string): string | undefined {
+  async resume(connection: ConnectionState, token: string): Promise<string | undefined> {
     const digest = tokenDigest(token);
-    const record = this.#store.session(digest);
+    const record = await this.#store.session(digest);
     if (!record) return undefined;
     if (record.lastSeenAt < this.#idleSince()) {
-      this.end(digest);
+      await this.end(digest);
       return undefined;
     }
     if (record.fingerprint !== (connection.fingerprint ?? null)) return undefined;
-    if (!this.#store.touchSession(digest, this.#idleSince())) return undefined;
+    if (!(await this.#store.touchSession(digest, this.#idleSince()))) return undefined;
     if (connection.tokenDigest) this.#detach(connection);
     this.#attach(connection, record.user, digest);
     return record.user;
@@ -104,27 +104,27 @@ export class Sessions {
    * `SESSION_TOUCH_INTERVAL_MS`. A session that has meanwhile expired or gone is ended and the
    * connection logged out, so the request is refused as unauthenticated.
    */
-  touch(connection: ConnectionState): void {
+  async touch(connection: ConnectionState): Promise<void> {
     const digest = connection.tokenDigest;
     if (!digest) return;
     const now = this.#now();
     if (now - (connection.sessionSeenAt ?? 0) < SESSION_TOUCH_INTERVAL_MS) return;
-    if (this.#store.touchSession(digest, this.#idleSince())) {
+    if (await this.#store.touchSession(digest, this.#idleSince())) {
       connection.sessionSeenAt = now;
     } else {
-      this.end(digest);
+      await this.end(digest);
     }
   }
 
   /** Deletes a session and logs out every connection acting under it. */
-  end(digest: string): void {
-    this.#store.deleteSession(digest);
+  async end(digest: string): Promise<void> {
+    await this.#store.deleteSession(digest);
     this.#logOutConnections(digest);
   }
 
   /** The sessions of the connection's user, newest first, as `list_sessions` reports them. */
-  list(connection: ConnectionState, user: string): SessionSummary[] {
-    return this.#store.userSessions(user).map((record) => ({
+  async list(connection: ConnectionState, user: string): Promise<SessionSummary[]> {
+    return (await this.#store.userSessions(user)).map((record) => ({
       id: sessionId(record.tokenDigest),
       created_at: record.createdAt,
       last_seen_at: record.lastSeenAt,
@@ -138,14 +138,18 @@ export class Sessions {
    * Ends the user's sessions named by `scope` ("all", "others", or a public id) and returns how
    * many ended; undefined when `scope` is an id that names none of the user's sessions.
    */
-  endSessions(connection: ConnectionState, user: string, scope: string): number | undefined {
-    const chosen = this.#store.userSessions(user).filter((record) =>
+  async endSessions(
+    connection: ConnectionState,
+    user: string,
+    scope: string,
+  ): Promise<number | undefined> {
+    const chosen = (await this.#store.userSessions(user)).filter((record) =>
       scope === "all" ||
       (scope === "others" && record.tokenDigest !== connection.tokenDigest) ||
       sessionId(record.tokenDigest) === scope
     );
     if (scope !== "all" && scope !== "others" && chosen.length === 0) return undefined;
-    for (const record of chosen) this.end(record.tokenDigest);
+    for (const record of chosen) await this.end(record.tokenDigest);
     return chosen.length;
   }
 
@@ -162,6 +166,8 @@ export class Sessions {
     connection.user = user;
     connection.tokenDigest = digest;
     connection.sessionSeenAt = this.#now();
+    // a connection that closed while the store answered is not kept for its session's end
+    if (connection.closed) return;
     let set = this.#connections.get(digest);
     if (!set) this.#connections.set(digest, set = new Set());
     set.add(connection);

@@ -1,88 +1,58 @@
 /**
- * The tracker's durable state in SQLite (`node:sqlite`, WAL): users, sessions, groups,
- * memberships and join requests. This is the only module that knows SQL. The schema is
- * versioned with `PRAGMA user_version` and migrated forward when the tracker opens the file.
+ * The tracker's durable state as the handlers see it: users, sessions, groups, memberships,
+ * join requests, files, shares and settings (the tracker's keys), behind one interface with
+ * two implementations: `SqliteStore` (sqlite_store.ts, the embedded default) and
+ * `PostgresStore` (postgres_store.ts, `--db postgres://...`). Only those two modules know SQL;
+ * `openStore` (open_store.ts) picks one from the `--db` value.
+ *
+ * Every method returns a promise, because a database across a socket answers later; the
+ * SQLite one answers at once (its promises are already settled). What must happen together
+ * happens inside one method, as one transaction: a session and the eviction of the oldest
+ * ones, a group and its first membership, a request turned into a membership, a leave with
+ * its shares, ownership passing and the group's end, a file registered with its first share,
+ * a share ended with its file. Between two calls, other requests (and, on PostgreSQL, other
+ * tracker instances) may act: handlers treat what they read as a hint and what a write says
+ * (created, removed, conflict) as the truth. The per-user limits (groups owned, requests
+ * waiting, shares in a group) are counted and then written in two calls, so a user who sends
+ * requests on k connections at once may pass a limit by at most k - 1 (each connection has
+ * one request answered at a time).
+ *
+ * What is not here: who is online holding what (presence.ts) is live state kept in memory by
+ * each tracker instance; it would move to a shared table or a pub/sub channel when several
+ * instances serve one database.
  *
  * @module
  */
 
-import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { GroupSummary } from "../lib/protocol.ts";
 
-/** Each entry upgrades the schema by one version; never edit one that has shipped. */
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE users (
-     id            TEXT PRIMARY KEY,
-     password_hash TEXT NOT NULL,
-     created_at    INTEGER NOT NULL
-   ) STRICT;
-   CREATE TABLE sessions (
-     token_digest TEXT PRIMARY KEY,
-     user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-     created_at   INTEGER NOT NULL,
-     last_seen_at INTEGER NOT NULL
-   ) STRICT;
-   CREATE TABLE groups (
-     id         TEXT PRIMARY KEY,
-     owner_id   TEXT NOT NULL REFERENCES users(id),
-     created_at INTEGER NOT NULL
-   ) STRICT;
-   -- seq orders members by how long they have stood: ownership passes to the lowest.
-   CREATE TABLE memberships (
-     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
-     group_id  TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
-     user_id   TEXT NOT NULL REFERENCES users(id),
-     joined_at INTEGER NOT NULL,
-     UNIQUE (group_id, user_id)
-   ) STRICT;
-   CREATE TABLE join_requests (
-     group_id     TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
-     user_id      TEXT NOT NULL REFERENCES users(id),
-     requested_at INTEGER NOT NULL,
-     PRIMARY KEY (group_id, user_id)
-   ) STRICT;`,
-  // 2: files shared in groups, who shares them from where, and the tracker's own keys.
-  `CREATE TABLE files (
-     group_id   TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
-     name       TEXT NOT NULL,
-     info_hash  TEXT NOT NULL,
-     size       INTEGER NOT NULL,
-     sha1       TEXT NOT NULL,
-     info       BLOB NOT NULL,
-     created_at INTEGER NOT NULL,
-     PRIMARY KEY (group_id, name)
-   ) STRICT;
-   -- a share outlives logout: at the next login the client checks the file and serves it again
-   CREATE TABLE shares (
-     group_id  TEXT NOT NULL,
-     name      TEXT NOT NULL,
-     user_id   TEXT NOT NULL REFERENCES users(id),
-     path      TEXT NOT NULL,
-     size      INTEGER NOT NULL,
-     mtime_ms  INTEGER NOT NULL,
-     shared_at INTEGER NOT NULL,
-     PRIMARY KEY (group_id, name, user_id),
-     FOREIGN KEY (group_id, name) REFERENCES files(group_id, name) ON DELETE CASCADE
-   ) STRICT;
-   CREATE INDEX shares_by_user ON shares(user_id);
-   CREATE TABLE settings (
-     key   TEXT PRIMARY KEY,
-     value BLOB NOT NULL
-   ) STRICT;`,
-  // 3: a session is bound to the client certificate that logged in. Sessions from before
-  // carry no fingerprint; binding them to "none" would let a stolen token resume over a
-  // plaintext link, so they are dropped and their users log in once more.
-  `DELETE FROM sessions;
-   ALTER TABLE sessions ADD COLUMN fingerprint TEXT;
-   CREATE INDEX sessions_by_user ON sessions(user_id, created_at);`,
-  // 4: find_peers and announce look a file up by its info_hash, not by scanning the group.
-  `CREATE INDEX files_by_hash ON files(group_id, info_hash);`,
-];
+/** True when `db` names a PostgreSQL database rather than a SQLite file. */
+export function isPostgresUrl(db: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(db);
+}
 
-/** The schema version this build writes. */
-export const SCHEMA_VERSION = MIGRATIONS.length;
+/**
+ * `db` fit to print: a URL without its password and parameters, a file path as it is.
+ *
+ * @example
+ * ```ts
+ * describeDb("postgres://tracker:secret@db:5432/swarmshare"); // "postgres://tracker@db:5432/swarmshare"
+ * describeDb("/var/lib/swarmshare/tracker.db"); // unchanged
+ * ```
+ */
+export function describeDb(db: string): string {
+  if (!isPostgresUrl(db)) return db;
+  try {
+    const url = new URL(db);
+    url.password = "";
+    url.search = "";
+    return url.toString();
+  } catch {
+    return "a postgres:// address that does not parse";
+  }
+}
 
-/** Raised when the database file was written by a newer build or is not a tracker database. */
+/** Raised when a database cannot be opened or used, or was written by a newer build. */
 export class StoreError extends Error {
   override name = "StoreError";
 }
@@ -123,126 +93,40 @@ export interface SessionRecord {
   fingerprint: string | null;
 }
 
-/** What `addFile` found. */
-export type AddFileOutcome = "added" | "same" | "conflict";
+/**
+ * What `shareFile` did: "added" (a new file, with its first share), "same" (the file was
+ * there with the same pieces and SHA-1: the share is recorded), "conflict" (the name holds
+ * other pieces) or "sha1_differs" (the same pieces under another whole-file SHA-1); nothing
+ * is written in the last two.
+ */
+export type ShareOutcome = "added" | "same" | "conflict" | "sha1_differs";
 
-interface SessionRow {
-  token_digest: string;
-  user_id: string;
-  created_at: number;
-  last_seen_at: number;
-  fingerprint: string | null;
+/** Where one user keeps a shared file, for serving it again after a login. */
+export interface ShareLocation {
+  user: string;
+  path: string;
+  mtimeMs: number;
 }
 
-function sessionRecord(row: SessionRow): SessionRecord {
-  return {
-    tokenDigest: row.token_digest,
-    user: row.user_id,
-    createdAt: row.created_at,
-    lastSeenAt: row.last_seen_at,
-    fingerprint: row.fingerprint,
-  };
+/** How many of each thing a user has: what the per-user limits count. */
+export interface UserCounts {
+  groupsOwned: number;
+  pendingRequests: number;
+  /** Shares in the group asked about (0 when none was). */
+  sharesInGroup: number;
 }
 
-/** Typed access to the tracker database. One instance owns the connection. */
-export class TrackerStore {
-  readonly #db: DatabaseSync;
-  readonly #now: () => number;
-  readonly #statements = new Map<string, StatementSync>();
-
-  /**
-   * Opens (creating if needed) and migrates the database at `path` (`:memory:` for tests).
-   * The file and its -wal and -shm companions are private (0600): they hold password hashes
-   * and the tracker's private keys.
-   */
-  constructor(path: string, options: { now?: () => number } = {}) {
-    this.#now = options.now ?? Date.now;
-    const isFile = path !== ":memory:" && path !== "" && !path.startsWith("file:");
-    try {
-      // SQLite gives -wal and -shm the mode of the database file, so make that one 0600 first
-      if (isFile) Deno.openSync(path, { create: true, write: true, mode: 0o600 }).close();
-      this.#db = new DatabaseSync(path);
-      this.#db.exec("PRAGMA journal_mode = WAL");
-      this.#db.exec("PRAGMA synchronous = NORMAL");
-      this.#db.exec("PRAGMA foreign_keys = ON");
-      this.#db.exec("PRAGMA busy_timeout = 5000");
-    } catch (error) {
-      throw new StoreError(`cannot open database ${path}: ${(error as Error).message}`);
-    }
-    try {
-      this.#migrate();
-      if (isFile) makePrivate([path, `${path}-wal`, `${path}-shm`]);
-    } catch (error) {
-      this.#db.close();
-      throw error instanceof StoreError ? error : new StoreError(
-        `cannot use database ${path}: ${(error as Error).message}`,
-      );
-    }
-  }
-
-  /** Checkpoints the WAL and closes the file; the store is unusable afterwards. */
-  close(): void {
-    if (!this.#db.isOpen) return;
-    this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-    this.#db.close();
-  }
-
-  #migrate(): void {
-    const { user_version: version } = this.#db.prepare("PRAGMA user_version").get() as {
-      user_version: number;
-    };
-    if (version > SCHEMA_VERSION) {
-      throw new StoreError(
-        `database schema version ${version} is newer than this tracker understands (${SCHEMA_VERSION})`,
-      );
-    }
-    for (let next = version; next < SCHEMA_VERSION; next++) {
-      this.#transaction(() => {
-        this.#db.exec(MIGRATIONS[next]);
-        this.#db.exec(`PRAGMA user_version = ${next + 1}`);
-      });
-    }
-  }
-
-  #sql(text: string): StatementSync {
-    let statement = this.#statements.get(text);
-    if (!statement) {
-      statement = this.#db.prepare(text);
-      this.#statements.set(text, statement);
-    }
-    return statement;
-  }
-
-  #transaction<T>(body: () => T): T {
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      const result = body();
-      this.#db.exec("COMMIT");
-      return result;
-    } catch (error) {
-      this.#db.exec("ROLLBACK");
-      throw error;
-    }
-  }
+/** Typed access to the tracker's durable state. One instance owns its connections. */
+export interface TrackerStore {
+  /** Writes what is pending and closes; the store is unusable afterwards. Idempotent. */
+  close(): Promise<void>;
 
   // Users and sessions
 
   /** Adds a user; false when the id is taken. */
-  createUser(user: string, passwordHash: string): boolean {
-    const result = this.#sql(
-      "INSERT INTO users (id, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-    ).run(user, passwordHash, this.#now());
-    return result.changes === 1;
-  }
-
+  createUser(user: string, passwordHash: string): Promise<boolean>;
   /** The stored password hash of a user, or undefined when there is no such user. */
-  passwordHash(user: string): string | undefined {
-    const row = this.#sql("SELECT password_hash FROM users WHERE id = ?").get(user) as
-      | { password_hash: string }
-      | undefined;
-    return row?.password_hash;
-  }
-
+  passwordHash(user: string): Promise<string | undefined>;
   /**
    * Records a session under the digest of its token, bound to `fingerprint`. A user keeps at
    * most `maxPerUser` sessions: the oldest beyond that are deleted, and their digests returned
@@ -253,361 +137,91 @@ export class TrackerStore {
     user: string,
     fingerprint: string | null,
     maxPerUser: number,
-  ): string[] {
-    return this.#transaction(() => {
-      const now = this.#now();
-      this.#sql(
-        `INSERT INTO sessions (token_digest, user_id, created_at, last_seen_at, fingerprint)
-         VALUES (?, ?, ?, ?, ?)`,
-      ).run(tokenDigest, user, now, now, fingerprint);
-      const evicted = this.#sql(
-        `SELECT token_digest FROM sessions WHERE user_id = ?
-         ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?`,
-      ).all(user, maxPerUser) as { token_digest: string }[];
-      for (const row of evicted) this.deleteSession(row.token_digest);
-      return evicted.map((row) => row.token_digest);
-    });
-  }
-
+  ): Promise<string[]>;
   /** The session stored under a token digest, or undefined. Does not count as a use. */
-  session(tokenDigest: string): SessionRecord | undefined {
-    const row = this.#sql(
-      `SELECT token_digest, user_id, created_at, last_seen_at, fingerprint
-       FROM sessions WHERE token_digest = ?`,
-    ).get(tokenDigest) as SessionRow | undefined;
-    return row && sessionRecord(row);
-  }
-
+  session(tokenDigest: string): Promise<SessionRecord | undefined>;
   /** A user's sessions, newest first. */
-  userSessions(user: string): SessionRecord[] {
-    const rows = this.#sql(
-      `SELECT token_digest, user_id, created_at, last_seen_at, fingerprint
-       FROM sessions WHERE user_id = ? ORDER BY created_at DESC, rowid DESC`,
-    ).all(user) as unknown as SessionRow[];
-    return rows.map(sessionRecord);
-  }
-
+  userSessions(user: string): Promise<SessionRecord[]>;
   /**
    * Records a use of a session now, unless it was last used before `idleSince` (then it has
    * expired and is left alone). False when there is no live session under the digest.
    */
-  touchSession(tokenDigest: string, idleSince: number): boolean {
-    const result = this.#sql(
-      "UPDATE sessions SET last_seen_at = ? WHERE token_digest = ? AND last_seen_at >= ?",
-    ).run(this.#now(), tokenDigest, idleSince);
-    return result.changes === 1;
-  }
-
+  touchSession(tokenDigest: string, idleSince: number): Promise<boolean>;
   /** Ends a session. */
-  deleteSession(tokenDigest: string): void {
-    this.#sql("DELETE FROM sessions WHERE token_digest = ?").run(tokenDigest);
-  }
-
+  deleteSession(tokenDigest: string): Promise<void>;
   /** Removes sessions unused for longer than `maxIdleMs`; returns how many went. */
-  pruneSessions(maxIdleMs: number): number {
-    const result = this.#sql("DELETE FROM sessions WHERE last_seen_at < ?").run(
-      this.#now() - maxIdleMs,
-    );
-    return Number(result.changes);
-  }
+  pruneSessions(maxIdleMs: number): Promise<number>;
 
   // Groups
 
   /** Creates a group with `owner` as owner and first member; false when the id is taken. */
-  createGroup(group: string, owner: string): boolean {
-    return this.#transaction(() => {
-      const now = this.#now();
-      const created = this.#sql(
-        "INSERT INTO groups (id, owner_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-      ).run(group, owner, now);
-      if (created.changes !== 1) return false;
-      this.#sql("INSERT INTO memberships (group_id, user_id, joined_at) VALUES (?, ?, ?)")
-        .run(group, owner, now);
-      return true;
-    });
-  }
-
+  createGroup(group: string, owner: string): Promise<boolean>;
   /** The owner of a group, or undefined when the group does not exist. */
-  groupOwner(group: string): string | undefined {
-    const row = this.#sql("SELECT owner_id FROM groups WHERE id = ?").get(group) as
-      | { owner_id: string }
-      | undefined;
-    return row?.owner_id;
-  }
-
-  /** The user ids of a group's members. */
-  members(group: string): string[] {
-    return (this.#sql("SELECT user_id FROM memberships WHERE group_id = ? ORDER BY seq")
-      .all(group) as { user_id: string }[]).map((row) => row.user_id);
-  }
-
+  groupOwner(group: string): Promise<string | undefined>;
+  /** The user ids of a group's members, longest-standing first. */
+  members(group: string): Promise<string[]>;
   /** True when `user` is a member of `group`. */
-  isMember(group: string, user: string): boolean {
-    return this.#sql("SELECT 1 FROM memberships WHERE group_id = ? AND user_id = ?")
-      .get(group, user) !== undefined;
-  }
-
-  /** How many of each thing `user` has: what the per-user limits count. */
-  countsOf(user: string, group?: string): {
-    groupsOwned: number;
-    pendingRequests: number;
-    sharesInGroup: number;
-  } {
-    const count = (sql: string, ...params: string[]) =>
-      Number((this.#sql(sql).get(...params) as { n: number }).n);
-    return {
-      groupsOwned: count("SELECT COUNT(*) AS n FROM groups WHERE owner_id = ?", user),
-      pendingRequests: count("SELECT COUNT(*) AS n FROM join_requests WHERE user_id = ?", user),
-      sharesInGroup: group === undefined ? 0 : count(
-        "SELECT COUNT(*) AS n FROM shares WHERE user_id = ? AND group_id = ?",
-        user,
-        group,
-      ),
-    };
-  }
-
+  isMember(group: string, user: string): Promise<boolean>;
+  /** How many of each thing `user` has (shares counted in `group` when given). */
+  countsOf(user: string, group?: string): Promise<UserCounts>;
   /** True when `user` shares `group/name`. */
-  hasShare(group: string, name: string, user: string): boolean {
-    return this.#sql("SELECT 1 FROM shares WHERE group_id = ? AND name = ? AND user_id = ?")
-      .get(group, name, user) !== undefined;
-  }
-
+  hasShare(group: string, name: string, user: string): Promise<boolean>;
   /** Files a join request; false when one is already pending. */
-  addJoinRequest(group: string, user: string): boolean {
-    const result = this.#sql(
-      `INSERT INTO join_requests (group_id, user_id, requested_at) VALUES (?, ?, ?)
-       ON CONFLICT DO NOTHING`,
-    ).run(group, user, this.#now());
-    return result.changes === 1;
-  }
-
+  addJoinRequest(group: string, user: string): Promise<boolean>;
   /** Users waiting to join `group`, oldest request first. */
-  joinRequests(group: string): string[] {
-    const rows = this.#sql(
-      "SELECT user_id FROM join_requests WHERE group_id = ? ORDER BY requested_at, rowid",
-    ).all(group) as { user_id: string }[];
-    return rows.map((row) => row.user_id);
-  }
-
+  joinRequests(group: string): Promise<string[]>;
   /** Turns a pending request into a membership; false when there was no such request. */
-  acceptJoinRequest(group: string, user: string): boolean {
-    return this.#transaction(() => {
-      const removed = this.#sql("DELETE FROM join_requests WHERE group_id = ? AND user_id = ?")
-        .run(group, user);
-      if (removed.changes !== 1) return false;
-      this.#sql("INSERT INTO memberships (group_id, user_id, joined_at) VALUES (?, ?, ?)")
-        .run(group, user, this.#now());
-      return true;
-    });
-  }
-
+  acceptJoinRequest(group: string, user: string): Promise<boolean>;
   /** Drops a pending request without a membership; false when there was no such request. */
-  rejectJoinRequest(group: string, user: string): boolean {
-    return this.#sql("DELETE FROM join_requests WHERE group_id = ? AND user_id = ?")
-      .run(group, user).changes === 1;
-  }
-
+  rejectJoinRequest(group: string, user: string): Promise<boolean>;
   /**
    * Removes `user` from `group`, with their shares there. An owner who leaves hands the group
    * to the longest-standing remaining member; the last member to leave deletes it. The caller
    * checked membership.
    */
-  leaveGroup(group: string, user: string): LeaveOutcome {
-    return this.#transaction(() => {
-      this.#removeSharesInGroup(group, user);
-      this.#sql("DELETE FROM memberships WHERE group_id = ? AND user_id = ?").run(group, user);
-      const owner = this.groupOwner(group);
-      if (owner !== user) return { owner: owner ?? null, deleted: false };
-      const successor = this.#sql(
-        "SELECT user_id FROM memberships WHERE group_id = ? ORDER BY seq LIMIT 1",
-      ).get(group) as { user_id: string } | undefined;
-      if (!successor) {
-        this.#sql("DELETE FROM groups WHERE id = ?").run(group);
-        return { owner: null, deleted: true };
-      }
-      this.#sql("UPDATE groups SET owner_id = ? WHERE id = ?").run(successor.user_id, group);
-      return { owner: successor.user_id, deleted: false };
-    });
-  }
-
-  /** Every group with its owner and member count, by id. */
-  listGroups(after = "", limit = -1): GroupSummary[] {
-    // members are counted per listed group through the (group_id, user_id) index: a page
-    // costs its own rows, not every membership of the tracker
-    return this.#sql(
-      `SELECT g.id AS "group", g.owner_id AS owner,
-         (SELECT COUNT(*) FROM memberships m WHERE m.group_id = g.id) AS members
-       FROM groups g WHERE g.id > ? ORDER BY g.id LIMIT ?`,
-    ).all(after, limit) as unknown as GroupSummary[];
-  }
+  leaveGroup(group: string, user: string): Promise<LeaveOutcome>;
+  /** Groups with their owner and member count, by id, after `after`, at most `limit` (all: -1). */
+  listGroups(after?: string, limit?: number): Promise<GroupSummary[]>;
 
   // Files and shares
 
-  /** Registers a file in a group: "same" when it is already there, "conflict" when the name is taken by other content. */
-  addFile(file: SharedFile): AddFileOutcome {
-    const existing = this.file(file.group, file.name);
-    if (existing) return existing.infoHash === file.infoHash ? "same" : "conflict";
-    this.#sql(
-      `INSERT INTO files (group_id, name, info_hash, size, sha1, info, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ).run(file.group, file.name, file.infoHash, file.size, file.sha1, file.info, this.#now());
-    return "added";
-  }
-
+  /**
+   * Registers `file` in its group unless it is there, and records (or refreshes) that
+   * `share.user` shares it from `share.path`: see `ShareOutcome`.
+   */
+  shareFile(file: SharedFile, share: ShareLocation): Promise<ShareOutcome>;
   /** A file by group and name. */
-  file(group: string, name: string): SharedFile | undefined {
-    const row = this.#sql(
-      "SELECT group_id, name, info_hash, size, sha1, info FROM files WHERE group_id = ? AND name = ?",
-    ).get(group, name) as FileRow | undefined;
-    return row && fileOf(row);
-  }
-
+  file(group: string, name: string): Promise<SharedFile | undefined>;
   /** The file of a group with this info_hash. */
-  fileByHash(group: string, infoHash: string): SharedFile | undefined {
-    const row = this.#sql(
-      `SELECT group_id, name, info_hash, size, sha1, info FROM files
-       WHERE group_id = ? AND info_hash = ? LIMIT 1`,
-    ).get(group, infoHash) as FileRow | undefined;
-    return row && fileOf(row);
-  }
-
+  fileByHash(group: string, infoHash: string): Promise<SharedFile | undefined>;
   /** A page of a group's files by name, after `after`, without their info dictionaries. */
   filesPage(
     group: string,
     after: string,
     limit: number,
-  ): { name: string; size: number; sha1: string; infoHash: string }[] {
-    return (this.#sql(
-      `SELECT name, size, sha1, info_hash FROM files
-       WHERE group_id = ? AND name > ? ORDER BY name LIMIT ?`,
-    ).all(group, after, limit) as unknown as Omit<FileRow, "group_id" | "info">[]).map((row) => ({
-      name: row.name,
-      size: row.size,
-      sha1: row.sha1,
-      infoHash: row.info_hash,
-    }));
-  }
-
-  /** The files of a group, by name. */
-  files(group: string): SharedFile[] {
-    const rows = this.#sql(
-      "SELECT group_id, name, info_hash, size, sha1, info FROM files WHERE group_id = ? ORDER BY name",
-    ).all(group) as unknown as FileRow[];
-    return rows.map(fileOf);
-  }
-
-  /** Records (or refreshes) that `user` shares `group/name` from `path`. The file must exist. */
-  putShare(
-    group: string,
-    name: string,
-    user: string,
-    path: string,
-    size: number,
-    mtimeMs: number,
-  ): void {
-    this.#sql(
-      `INSERT INTO shares (group_id, name, user_id, path, size, mtime_ms, shared_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (group_id, name, user_id)
-       DO UPDATE SET path = excluded.path, size = excluded.size, mtime_ms = excluded.mtime_ms`,
-    ).run(group, name, user, path, size, mtimeMs, this.#now());
-  }
-
+  ): Promise<{ name: string; size: number; sha1: string; infoHash: string }[]>;
   /**
    * Ends `user`'s share of `group/name`; a file nobody shares any more is forgotten.
    * Returns whether there was such a share and whether the file went with it.
    */
-  removeShare(group: string, name: string, user: string): { removed: boolean; fileGone: boolean } {
-    return this.#transaction(() => {
-      const removed =
-        this.#sql("DELETE FROM shares WHERE group_id = ? AND name = ? AND user_id = ?")
-          .run(group, name, user).changes === 1;
-      return { removed, fileGone: this.#dropFileIfUnshared(group, name) };
-    });
-  }
-
-  #removeSharesInGroup(group: string, user: string): void {
-    const rows = this.#sql("DELETE FROM shares WHERE group_id = ? AND user_id = ? RETURNING name")
-      .all(group, user) as { name: string }[];
-    for (const { name } of rows) this.#dropFileIfUnshared(group, name);
-  }
-
+  removeShare(
+    group: string,
+    name: string,
+    user: string,
+  ): Promise<{ removed: boolean; fileGone: boolean }>;
   /**
    * Shares of `user`, with their files, for serving again after login: at most `limit`, in
    * (group, name) order, after `after` when given (a page that changes under it skips nothing).
    */
   sharesOf(
     user: string,
-    page: { after?: { group: string; name: string }; limit?: number } = {},
-  ): Share[] {
-    const after = page.after ?? { group: "", name: "" };
-    const rows = this.#sql(
-      `SELECT f.group_id, f.name, f.info_hash, f.size, f.sha1, f.info, s.path, s.mtime_ms
-       FROM shares s JOIN files f ON f.group_id = s.group_id AND f.name = s.name
-       WHERE s.user_id = ? AND (f.group_id, f.name) > (?, ?)
-       ORDER BY f.group_id, f.name LIMIT ?`,
-    ).all(user, after.group, after.name, page.limit ?? -1) as unknown as (FileRow & {
-      path: string;
-      mtime_ms: number;
-    })[];
-    return rows.map((row) => ({ ...fileOf(row), path: row.path, mtimeMs: row.mtime_ms }));
-  }
-
-  #dropFileIfUnshared(group: string, name: string): boolean {
-    const result = this.#sql(
-      `DELETE FROM files WHERE group_id = ? AND name = ?
-       AND NOT EXISTS (SELECT 1 FROM shares WHERE group_id = ? AND name = ?)`,
-    ).run(group, name, group, name);
-    return result.changes === 1;
-  }
+    page?: { after?: { group: string; name: string }; limit?: number },
+  ): Promise<Share[]>;
 
   // Settings
 
   /** A stored setting, or undefined. */
-  setting(key: string): Uint8Array | undefined {
-    const row = this.#sql("SELECT value FROM settings WHERE key = ?").get(key) as
-      | { value: Uint8Array }
-      | undefined;
-    return row?.value;
-  }
-
+  setting(key: string): Promise<Uint8Array | undefined>;
   /** Stores a setting. */
-  putSetting(key: string, value: Uint8Array): void {
-    this.#sql(
-      "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT DO UPDATE SET value = excluded.value",
-    )
-      .run(key, value);
-  }
-}
-
-/** Tightens existing files to 0600 (databases made before they held keys were 0644). */
-function makePrivate(paths: string[]): void {
-  if (Deno.build.os === "windows") return;
-  for (const path of paths) {
-    try {
-      if ((Deno.statSync(path).mode! & 0o777) !== 0o600) Deno.chmodSync(path, 0o600);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-  }
-}
-
-interface FileRow {
-  group_id: string;
-  name: string;
-  info_hash: string;
-  size: number;
-  sha1: string;
-  info: Uint8Array;
-}
-
-function fileOf(row: FileRow): SharedFile {
-  return {
-    group: row.group_id,
-    name: row.name,
-    infoHash: row.info_hash,
-    size: row.size,
-    sha1: row.sha1,
-    info: row.info,
-  };
+  putSetting(key: string, value: Uint8Array): Promise<void>;
 }

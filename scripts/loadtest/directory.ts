@@ -20,7 +20,7 @@ import { LIMITS } from "../../tracker/account_handlers.ts";
 import { hashPassword, newSessionToken, tokenDigest } from "../../tracker/auth.ts";
 import { MAX_SHARES_PER_MEMBER } from "../../tracker/file_handlers.ts";
 import { MAX_SESSIONS_PER_USER } from "../../tracker/sessions.ts";
-import { TrackerStore } from "../../tracker/store.ts";
+import { SqliteStore } from "../../tracker/sqlite_store.ts";
 import { inTurn, Link, userAddress } from "./link.ts";
 
 /** How big the directory is. */
@@ -196,12 +196,12 @@ export async function seedStore(
 ): Promise<LoadUser[]> {
   const users = await makeUsers(shape, plaintext);
   const passwordHash = await hashPassword(PASSWORD);
-  const store = new TrackerStore(dbPath);
+  const store = new SqliteStore(dbPath);
   try {
     for (const user of users) {
-      store.createUser(user.name, passwordHash);
+      await store.createUser(user.name, passwordHash);
       user.token = newSessionToken();
-      store.createSession(
+      await store.createSession(
         tokenDigest(user.token),
         user.name,
         user.identity?.fingerprint ?? null,
@@ -211,21 +211,23 @@ export async function seedStore(
     for (let g = 0; g < shape.groups; g++) {
       const [owner, ...others] = membersOf(g, users, shape);
       const group = `g${g}`;
-      store.createGroup(group, owner.name);
+      await store.createGroup(group, owner.name);
       owner.groups.push(g);
       for (const member of others) {
-        store.addJoinRequest(group, member.name);
-        store.acceptJoinRequest(group, member.name);
+        await store.addJoinRequest(group, member.name);
+        await store.acceptJoinRequest(group, member.name);
         member.groups.push(g);
       }
       for (let f = 0; f < shape.files; f++) {
-        const file = loadFile(g, f);
-        store.addFile({ ...file, infoHash: await infoHashHex(file.info) });
-        store.putShare(group, file.name, owner.name, file.path, file.size, 0);
+        const { path, ...file } = loadFile(g, f);
+        await store.shareFile(
+          { ...file, infoHash: await infoHashHex(file.info) },
+          { user: owner.name, path, mtimeMs: 0 },
+        );
       }
     }
   } finally {
-    store.close();
+    await store.close();
   }
   return users;
 }

@@ -1,0 +1,546 @@
+// The methods are synchronous underneath but async for the interface: a thrown error becomes
+// a rejected promise, as it would from a database across a socket.
+// deno-lint-ignore-file require-await
+/**
+ * The tracker's durable state in SQLite (`node:sqlite`, WAL), the embedded default store: one
+ * file, one connection, synchronous underneath (its promises are settled when returned, and
+ * each method runs whole before any other request's code, so a method is atomic even outside
+ * a transaction). The schema is versioned with `PRAGMA user_version` and migrated forward
+ * when the tracker opens the file.
+ *
+ * @module
+ */
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { GroupSummary } from "../lib/protocol.ts";
+import {
+  type LeaveOutcome,
+  type SessionRecord,
+  type Share,
+  type SharedFile,
+  type ShareLocation,
+  type ShareOutcome,
+  StoreError,
+  type TrackerStore,
+  type UserCounts,
+} from "./store.ts";
+
+/** Each entry upgrades the schema by one version; never edit one that has shipped. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE users (
+     id            TEXT PRIMARY KEY,
+     password_hash TEXT NOT NULL,
+     created_at    INTEGER NOT NULL
+   ) STRICT;
+   CREATE TABLE sessions (
+     token_digest TEXT PRIMARY KEY,
+     user_id      TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+     created_at   INTEGER NOT NULL,
+     last_seen_at INTEGER NOT NULL
+   ) STRICT;
+   CREATE TABLE groups (
+     id         TEXT PRIMARY KEY,
+     owner_id   TEXT NOT NULL REFERENCES users(id),
+     created_at INTEGER NOT NULL
+   ) STRICT;
+   -- seq orders members by how long they have stood: ownership passes to the lowest.
+   CREATE TABLE memberships (
+     seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+     group_id  TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+     user_id   TEXT NOT NULL REFERENCES users(id),
+     joined_at INTEGER NOT NULL,
+     UNIQUE (group_id, user_id)
+   ) STRICT;
+   CREATE TABLE join_requests (
+     group_id     TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+     user_id      TEXT NOT NULL REFERENCES users(id),
+     requested_at INTEGER NOT NULL,
+     PRIMARY KEY (group_id, user_id)
+   ) STRICT;`,
+  // 2: files shared in groups, who shares them from where, and the tracker's own keys.
+  `CREATE TABLE files (
+     group_id   TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
+     name       TEXT NOT NULL,
+     info_hash  TEXT NOT NULL,
+     size       INTEGER NOT NULL,
+     sha1       TEXT NOT NULL,
+     info       BLOB NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (group_id, name)
+   ) STRICT;
+   -- a share outlives logout: at the next login the client checks the file and serves it again
+   CREATE TABLE shares (
+     group_id  TEXT NOT NULL,
+     name      TEXT NOT NULL,
+     user_id   TEXT NOT NULL REFERENCES users(id),
+     path      TEXT NOT NULL,
+     size      INTEGER NOT NULL,
+     mtime_ms  INTEGER NOT NULL,
+     shared_at INTEGER NOT NULL,
+     PRIMARY KEY (group_id, name, user_id),
+     FOREIGN KEY (group_id, name) REFERENCES files(group_id, name) ON DELETE CASCADE
+   ) STRICT;
+   CREATE INDEX shares_by_user ON shares(user_id);
+   CREATE TABLE settings (
+     key   TEXT PRIMARY KEY,
+     value BLOB NOT NULL
+   ) STRICT;`,
+  // 3: a session is bound to the client certificate that logged in. Sessions from before
+  // carry no fingerprint; binding them to "none" would let a stolen token resume over a
+  // plaintext link, so they are dropped and their users log in once more.
+  `DELETE FROM sessions;
+   ALTER TABLE sessions ADD COLUMN fingerprint TEXT;
+   CREATE INDEX sessions_by_user ON sessions(user_id, created_at);`,
+  // 4: find_peers and announce look a file up by its info_hash, not by scanning the group.
+  `CREATE INDEX files_by_hash ON files(group_id, info_hash);`,
+];
+
+/** The schema version this build writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+interface SessionRow {
+  token_digest: string;
+  user_id: string;
+  created_at: number;
+  last_seen_at: number;
+  fingerprint: string | null;
+}
+
+function sessionRecord(row: SessionRow): SessionRecord {
+  return {
+    tokenDigest: row.token_digest,
+    user: row.user_id,
+    createdAt: row.created_at,
+    lastSeenAt: row.last_seen_at,
+    fingerprint: row.fingerprint,
+  };
+}
+
+/** The tracker's state in one SQLite file. One instance owns the connection. */
+export class SqliteStore implements TrackerStore {
+  readonly #db: DatabaseSync;
+  readonly #now: () => number;
+  readonly #statements = new Map<string, StatementSync>();
+
+  /**
+   * Opens (creating if needed) and migrates the database at `path` (`:memory:` for tests).
+   * The file and its -wal and -shm companions are private (0600): they hold password hashes
+   * and the tracker's private keys.
+   */
+  constructor(path: string, options: { now?: () => number } = {}) {
+    this.#now = options.now ?? Date.now;
+    const isFile = path !== ":memory:" && path !== "" && !path.startsWith("file:");
+    try {
+      // SQLite gives -wal and -shm the mode of the database file, so make that one 0600 first
+      if (isFile) Deno.openSync(path, { create: true, write: true, mode: 0o600 }).close();
+      this.#db = new DatabaseSync(path);
+      this.#db.exec("PRAGMA journal_mode = WAL");
+      this.#db.exec("PRAGMA synchronous = NORMAL");
+      this.#db.exec("PRAGMA foreign_keys = ON");
+      this.#db.exec("PRAGMA busy_timeout = 5000");
+    } catch (error) {
+      throw new StoreError(`cannot open database ${path}: ${(error as Error).message}`);
+    }
+    try {
+      this.#migrate();
+      if (isFile) makePrivate([path, `${path}-wal`, `${path}-shm`]);
+    } catch (error) {
+      this.#db.close();
+      throw error instanceof StoreError ? error : new StoreError(
+        `cannot use database ${path}: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  /** Checkpoints the WAL and closes the file; the store is unusable afterwards. */
+  async close(): Promise<void> {
+    if (!this.#db.isOpen) return;
+    this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    this.#db.close();
+  }
+
+  #migrate(): void {
+    const { user_version: version } = this.#db.prepare("PRAGMA user_version").get() as {
+      user_version: number;
+    };
+    if (version > SCHEMA_VERSION) {
+      throw new StoreError(
+        `database schema version ${version} is newer than this tracker understands (${SCHEMA_VERSION})`,
+      );
+    }
+    for (let next = version; next < SCHEMA_VERSION; next++) {
+      this.#transaction(() => {
+        this.#db.exec(MIGRATIONS[next]);
+        this.#db.exec(`PRAGMA user_version = ${next + 1}`);
+      });
+    }
+  }
+
+  #sql(text: string): StatementSync {
+    let statement = this.#statements.get(text);
+    if (!statement) {
+      statement = this.#db.prepare(text);
+      this.#statements.set(text, statement);
+    }
+    return statement;
+  }
+
+  #transaction<T>(body: () => T): T {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = body();
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  // Users and sessions
+
+  async createUser(user: string, passwordHash: string): Promise<boolean> {
+    const result = this.#sql(
+      "INSERT INTO users (id, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+    ).run(user, passwordHash, this.#now());
+    return result.changes === 1;
+  }
+
+  async passwordHash(user: string): Promise<string | undefined> {
+    const row = this.#sql("SELECT password_hash FROM users WHERE id = ?").get(user) as
+      | { password_hash: string }
+      | undefined;
+    return row?.password_hash;
+  }
+
+  async createSession(
+    tokenDigest: string,
+    user: string,
+    fingerprint: string | null,
+    maxPerUser: number,
+  ): Promise<string[]> {
+    return this.#transaction(() => {
+      const now = this.#now();
+      this.#sql(
+        `INSERT INTO sessions (token_digest, user_id, created_at, last_seen_at, fingerprint)
+         VALUES (?, ?, ?, ?, ?)`,
+      ).run(tokenDigest, user, now, now, fingerprint);
+      const evicted = this.#sql(
+        `SELECT token_digest FROM sessions WHERE user_id = ?
+         ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?`,
+      ).all(user, maxPerUser) as { token_digest: string }[];
+      for (const row of evicted) this.#deleteSession(row.token_digest);
+      return evicted.map((row) => row.token_digest);
+    });
+  }
+
+  async session(tokenDigest: string): Promise<SessionRecord | undefined> {
+    const row = this.#sql(
+      `SELECT token_digest, user_id, created_at, last_seen_at, fingerprint
+       FROM sessions WHERE token_digest = ?`,
+    ).get(tokenDigest) as SessionRow | undefined;
+    return row && sessionRecord(row);
+  }
+
+  async userSessions(user: string): Promise<SessionRecord[]> {
+    const rows = this.#sql(
+      `SELECT token_digest, user_id, created_at, last_seen_at, fingerprint
+       FROM sessions WHERE user_id = ? ORDER BY created_at DESC, rowid DESC`,
+    ).all(user) as unknown as SessionRow[];
+    return rows.map(sessionRecord);
+  }
+
+  async touchSession(tokenDigest: string, idleSince: number): Promise<boolean> {
+    const result = this.#sql(
+      "UPDATE sessions SET last_seen_at = ? WHERE token_digest = ? AND last_seen_at >= ?",
+    ).run(this.#now(), tokenDigest, idleSince);
+    return result.changes === 1;
+  }
+
+  async deleteSession(tokenDigest: string): Promise<void> {
+    this.#deleteSession(tokenDigest);
+  }
+
+  #deleteSession(tokenDigest: string): void {
+    this.#sql("DELETE FROM sessions WHERE token_digest = ?").run(tokenDigest);
+  }
+
+  async pruneSessions(maxIdleMs: number): Promise<number> {
+    const result = this.#sql("DELETE FROM sessions WHERE last_seen_at < ?").run(
+      this.#now() - maxIdleMs,
+    );
+    return Number(result.changes);
+  }
+
+  // Groups
+
+  async createGroup(group: string, owner: string): Promise<boolean> {
+    return this.#transaction(() => {
+      const now = this.#now();
+      const created = this.#sql(
+        "INSERT INTO groups (id, owner_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+      ).run(group, owner, now);
+      if (created.changes !== 1) return false;
+      this.#sql("INSERT INTO memberships (group_id, user_id, joined_at) VALUES (?, ?, ?)")
+        .run(group, owner, now);
+      return true;
+    });
+  }
+
+  async groupOwner(group: string): Promise<string | undefined> {
+    return this.#groupOwner(group);
+  }
+
+  #groupOwner(group: string): string | undefined {
+    const row = this.#sql("SELECT owner_id FROM groups WHERE id = ?").get(group) as
+      | { owner_id: string }
+      | undefined;
+    return row?.owner_id;
+  }
+
+  async members(group: string): Promise<string[]> {
+    return (this.#sql("SELECT user_id FROM memberships WHERE group_id = ? ORDER BY seq")
+      .all(group) as { user_id: string }[]).map((row) => row.user_id);
+  }
+
+  async isMember(group: string, user: string): Promise<boolean> {
+    return this.#sql("SELECT 1 FROM memberships WHERE group_id = ? AND user_id = ?")
+      .get(group, user) !== undefined;
+  }
+
+  async countsOf(user: string, group?: string): Promise<UserCounts> {
+    const count = (sql: string, ...params: string[]) =>
+      Number((this.#sql(sql).get(...params) as { n: number }).n);
+    return {
+      groupsOwned: count("SELECT COUNT(*) AS n FROM groups WHERE owner_id = ?", user),
+      pendingRequests: count("SELECT COUNT(*) AS n FROM join_requests WHERE user_id = ?", user),
+      sharesInGroup: group === undefined ? 0 : count(
+        "SELECT COUNT(*) AS n FROM shares WHERE user_id = ? AND group_id = ?",
+        user,
+        group,
+      ),
+    };
+  }
+
+  async hasShare(group: string, name: string, user: string): Promise<boolean> {
+    return this.#sql("SELECT 1 FROM shares WHERE group_id = ? AND name = ? AND user_id = ?")
+      .get(group, name, user) !== undefined;
+  }
+
+  async addJoinRequest(group: string, user: string): Promise<boolean> {
+    const result = this.#sql(
+      `INSERT INTO join_requests (group_id, user_id, requested_at) VALUES (?, ?, ?)
+       ON CONFLICT DO NOTHING`,
+    ).run(group, user, this.#now());
+    return result.changes === 1;
+  }
+
+  async joinRequests(group: string): Promise<string[]> {
+    const rows = this.#sql(
+      "SELECT user_id FROM join_requests WHERE group_id = ? ORDER BY requested_at, rowid",
+    ).all(group) as { user_id: string }[];
+    return rows.map((row) => row.user_id);
+  }
+
+  async acceptJoinRequest(group: string, user: string): Promise<boolean> {
+    return this.#transaction(() => {
+      const removed = this.#sql("DELETE FROM join_requests WHERE group_id = ? AND user_id = ?")
+        .run(group, user);
+      if (removed.changes !== 1) return false;
+      this.#sql("INSERT INTO memberships (group_id, user_id, joined_at) VALUES (?, ?, ?)")
+        .run(group, user, this.#now());
+      return true;
+    });
+  }
+
+  async rejectJoinRequest(group: string, user: string): Promise<boolean> {
+    return this.#sql("DELETE FROM join_requests WHERE group_id = ? AND user_id = ?")
+      .run(group, user).changes === 1;
+  }
+
+  async leaveGroup(group: string, user: string): Promise<LeaveOutcome> {
+    return this.#transaction(() => {
+      this.#removeSharesInGroup(group, user);
+      this.#sql("DELETE FROM memberships WHERE group_id = ? AND user_id = ?").run(group, user);
+      const owner = this.#groupOwner(group);
+      if (owner !== user) return { owner: owner ?? null, deleted: false };
+      const successor = this.#sql(
+        "SELECT user_id FROM memberships WHERE group_id = ? ORDER BY seq LIMIT 1",
+      ).get(group) as { user_id: string } | undefined;
+      if (!successor) {
+        this.#sql("DELETE FROM groups WHERE id = ?").run(group);
+        return { owner: null, deleted: true };
+      }
+      this.#sql("UPDATE groups SET owner_id = ? WHERE id = ?").run(successor.user_id, group);
+      return { owner: successor.user_id, deleted: false };
+    });
+  }
+
+  async listGroups(after = "", limit = -1): Promise<GroupSummary[]> {
+    // members are counted per listed group through the (group_id, user_id) index: a page
+    // costs its own rows, not every membership of the tracker
+    return this.#sql(
+      `SELECT g.id AS "group", g.owner_id AS owner,
+         (SELECT COUNT(*) FROM memberships m WHERE m.group_id = g.id) AS members
+       FROM groups g WHERE g.id > ? ORDER BY g.id LIMIT ?`,
+    ).all(after, limit) as unknown as GroupSummary[];
+  }
+
+  // Files and shares
+
+  async shareFile(file: SharedFile, share: ShareLocation): Promise<ShareOutcome> {
+    return this.#transaction(() => {
+      const existing = this.#file(file.group, file.name);
+      if (existing && existing.infoHash !== file.infoHash) return "conflict";
+      if (existing && existing.sha1 !== file.sha1) return "sha1_differs";
+      if (!existing) {
+        this.#sql(
+          `INSERT INTO files (group_id, name, info_hash, size, sha1, info, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        ).run(file.group, file.name, file.infoHash, file.size, file.sha1, file.info, this.#now());
+      }
+      this.#sql(
+        `INSERT INTO shares (group_id, name, user_id, path, size, mtime_ms, shared_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (group_id, name, user_id)
+         DO UPDATE SET path = excluded.path, size = excluded.size, mtime_ms = excluded.mtime_ms`,
+      ).run(
+        file.group,
+        file.name,
+        share.user,
+        share.path,
+        file.size,
+        share.mtimeMs,
+        this.#now(),
+      );
+      return existing ? "same" : "added";
+    });
+  }
+
+  async file(group: string, name: string): Promise<SharedFile | undefined> {
+    return this.#file(group, name);
+  }
+
+  #file(group: string, name: string): SharedFile | undefined {
+    const row = this.#sql(
+      "SELECT group_id, name, info_hash, size, sha1, info FROM files WHERE group_id = ? AND name = ?",
+    ).get(group, name) as FileRow | undefined;
+    return row && fileOf(row);
+  }
+
+  async fileByHash(group: string, infoHash: string): Promise<SharedFile | undefined> {
+    const row = this.#sql(
+      `SELECT group_id, name, info_hash, size, sha1, info FROM files
+       WHERE group_id = ? AND info_hash = ? LIMIT 1`,
+    ).get(group, infoHash) as FileRow | undefined;
+    return row && fileOf(row);
+  }
+
+  async filesPage(
+    group: string,
+    after: string,
+    limit: number,
+  ): Promise<{ name: string; size: number; sha1: string; infoHash: string }[]> {
+    return (this.#sql(
+      `SELECT name, size, sha1, info_hash FROM files
+       WHERE group_id = ? AND name > ? ORDER BY name LIMIT ?`,
+    ).all(group, after, limit) as unknown as Omit<FileRow, "group_id" | "info">[]).map((row) => ({
+      name: row.name,
+      size: row.size,
+      sha1: row.sha1,
+      infoHash: row.info_hash,
+    }));
+  }
+
+  async removeShare(
+    group: string,
+    name: string,
+    user: string,
+  ): Promise<{ removed: boolean; fileGone: boolean }> {
+    return this.#transaction(() => {
+      const removed =
+        this.#sql("DELETE FROM shares WHERE group_id = ? AND name = ? AND user_id = ?")
+          .run(group, name, user).changes === 1;
+      return { removed, fileGone: this.#dropFileIfUnshared(group, name) };
+    });
+  }
+
+  #removeSharesInGroup(group: string, user: string): void {
+    const rows = this.#sql("DELETE FROM shares WHERE group_id = ? AND user_id = ? RETURNING name")
+      .all(group, user) as { name: string }[];
+    for (const { name } of rows) this.#dropFileIfUnshared(group, name);
+  }
+
+  async sharesOf(
+    user: string,
+    page: { after?: { group: string; name: string }; limit?: number } = {},
+  ): Promise<Share[]> {
+    const after = page.after ?? { group: "", name: "" };
+    const rows = this.#sql(
+      `SELECT f.group_id, f.name, f.info_hash, f.size, f.sha1, f.info, s.path, s.mtime_ms
+       FROM shares s JOIN files f ON f.group_id = s.group_id AND f.name = s.name
+       WHERE s.user_id = ? AND (f.group_id, f.name) > (?, ?)
+       ORDER BY f.group_id, f.name LIMIT ?`,
+    ).all(user, after.group, after.name, page.limit ?? -1) as unknown as (FileRow & {
+      path: string;
+      mtime_ms: number;
+    })[];
+    return rows.map((row) => ({ ...fileOf(row), path: row.path, mtimeMs: row.mtime_ms }));
+  }
+
+  #dropFileIfUnshared(group: string, name: string): boolean {
+    const result = this.#sql(
+      `DELETE FROM files WHERE group_id = ? AND name = ?
+       AND NOT EXISTS (SELECT 1 FROM shares WHERE group_id = ? AND name = ?)`,
+    ).run(group, name, group, name);
+    return result.changes === 1;
+  }
+
+  // Settings
+
+  async setting(key: string): Promise<Uint8Array | undefined> {
+    const row = this.#sql("SELECT value FROM settings WHERE key = ?").get(key) as
+      | { value: Uint8Array }
+      | undefined;
+    return row?.value;
+  }
+
+  async putSetting(key: string, value: Uint8Array): Promise<void> {
+    this.#sql(
+      "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT DO UPDATE SET value = excluded.value",
+    )
+      .run(key, value);
+  }
+}
+
+/** Tightens existing files to 0600 (databases made before they held keys were 0644). */
+function makePrivate(paths: string[]): void {
+  if (Deno.build.os === "windows") return;
+  for (const path of paths) {
+    try {
+      if ((Deno.statSync(path).mode! & 0o777) !== 0o600) Deno.chmodSync(path, 0o600);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+}
+
+interface FileRow {
+  group_id: string;
+  name: string;
+  info_hash: string;
+  size: number;
+  sha1: string;
+  info: Uint8Array;
+}
+
+function fileOf(row: FileRow): SharedFile {
+  return {
+    group: row.group_id,
+    name: row.name,
+    infoHash: row.info_hash,
+    size: row.size,
+    sha1: row.sha1,
+    info: row.info,
+  };
+}
