@@ -21,18 +21,24 @@ import { editDistance } from "./did_you_mean.ts";
 import { UsageError } from "./errors.ts";
 import { quoted } from "./protocol.ts";
 
-/** One option: takes a value (`string`) or not (`boolean`); `short` is its one-letter form. */
+/**
+ * One option: takes a value (`string`) or not (`boolean`); `short` is its one-letter form.
+ * `multiple`: a string option that may be given again, each value kept in order (the program
+ * bounds how many it takes).
+ */
 export interface OptionSpec {
   type: "string" | "boolean";
   short?: string;
+  multiple?: boolean;
 }
 
 /** The options a program takes, by long name (without the dashes). */
 export type OptionSpecs = Record<string, OptionSpec>;
 
-/** The options given, by long name: a string, `true`, or absent. */
+/** The options given, by long name: a string (strings, for `multiple`), `true`, or absent. */
 export type OptionValues<S extends OptionSpecs> = {
-  [K in keyof S]?: S[K]["type"] extends "string" ? string : boolean;
+  [K in keyof S]?: S[K]["type"] extends "string" ? S[K]["multiple"] extends true ? string[] : string
+    : boolean;
 };
 
 /** What `parseArguments` found. */
@@ -44,19 +50,24 @@ export interface ParsedArguments<S extends OptionSpecs> {
 /**
  * Splits `args` into options (as `specs` says) and positionals. Throws a UsageError for an
  * unknown option (suggesting the nearest), a missing value, a value given to a flag, or an
- * option given twice.
+ * option given twice (unless it is `multiple`).
  */
 export function parseArguments<S extends OptionSpecs>(
   args: readonly string[],
   specs: S,
 ): ParsedArguments<S> {
-  const values: Record<string, string | boolean> = {};
+  const values: Record<string, string | string[] | boolean> = {};
   const positionals: string[] = [];
   const byShort = new Map<string, string>();
   for (const [name, spec] of Object.entries(specs)) {
     if (spec.short) byShort.set(spec.short, name);
   }
   const set = (name: string, value: string | boolean) => {
+    if (specs[name].multiple && typeof value === "string") {
+      const earlier = values[name];
+      values[name] = Array.isArray(earlier) ? [...earlier, value] : [value];
+      return;
+    }
     if (Object.hasOwn(values, name)) throw new UsageError(`--${name} is given twice`);
     values[name] = value;
   };
