@@ -22,6 +22,7 @@ import {
 import { type PeerAddress, quoted } from "./lib/protocol.ts";
 import { CLOCK_SKEW_MS, TICKET_LIFETIME_MS } from "./lib/ticket.ts";
 import { PLAINTEXT_WARNING, runClient } from "./peer/client.ts";
+import { MAX_EXTRA_TRACKERS, parseTrackerList } from "./peer/tracker_addresses.ts";
 import { Tracker } from "./tracker/server.ts";
 import { describeDb, isPostgresUrl } from "./tracker/store.ts";
 
@@ -51,9 +52,15 @@ const CLIENT_USAGE = `usage: client <client_ip> <client_port> <server_ip> <serve
   --state-dir DIR         identity, pinned trackers, shares (default
                           $XDG_STATE_HOME/swarmshare, else
                           ~/.local/state/swarmshare)
+  --tracker IP:PORT       another instance of the same tracker deployment
+                          (several on one PostgreSQL), used when the one
+                          in use is unreachable; repeatable, at most ${MAX_EXTRA_TRACKERS},
+                          tried in the order given after server_ip:port
   --tracker-fingerprint SHA256
-                          the tracker must present this fingerprint
-                          (default: trusted on first use, then pinned)
+                          every tracker must present this fingerprint
+                          (default: trusted on first use, then pinned;
+                          a --tracker presenting the fingerprint pinned
+                          for another of them is the same deployment)
   --public-addr HOST:PORT where peers reach this client
   --upload-limit-kib N    uploads at most N KiB/s in all (no limit)
   --download-limit-kib N  downloads at most N KiB/s in all (no limit)
@@ -110,6 +117,7 @@ const CLIENT_OPTIONS = {
   "download-limit-kib": { type: "string" },
   "state-dir": { type: "string" },
   "tracker-fingerprint": { type: "string" },
+  tracker: { type: "string", multiple: true },
   "public-addr": { type: "string" },
 } as const satisfies OptionSpecs;
 
@@ -353,11 +361,15 @@ async function runClientCommand(args: string[]): Promise<number> {
   }
   const place = startPlace();
   checkLogOptions(values);
+  const trackerHost = parseHost(positionals[2], "<server_ip>");
+  const trackerPort = parsePort(positionals[3], "<server_port>");
   const options = {
     host: parseHost(positionals[0], "<client_ip>"),
     port: parsePort(positionals[1], "<client_port>"),
-    trackerHost: parseHost(positionals[2], "<server_ip>"),
-    trackerPort: parsePort(positionals[3], "<server_port>"),
+    trackerHost,
+    trackerPort,
+    alternateTrackers: parseTrackerList({ host: trackerHost, port: trackerPort }, values.tracker)
+      .slice(1),
     json: values.json === true,
     stallTimeoutMs: positiveNumber(values["stall-timeout-ms"], "--stall-timeout-ms"),
     requestTimeoutMs: positiveNumber(values["request-timeout-ms"], "--request-timeout-ms"),

@@ -12,6 +12,7 @@ import { formatFingerprint, type Identity, issueCertificate } from "../lib/ident
 import type { PeerAddress } from "../lib/protocol.ts";
 import { connectionCap, type ConnListener, hostPort, listen } from "../lib/transport.ts";
 import { defaultStateDir, StateDir, trackerAddress as trackerAddressOf } from "./state_dir.ts";
+import { seedTracker, type TrackerAddress } from "./tracker_addresses.ts";
 import { trackerVerifier } from "./tracker_trust.ts";
 import { acceptPeer } from "./connection.ts";
 import { MAX_PEER_CONNECTIONS } from "./serving_caps.ts";
@@ -24,6 +25,11 @@ export interface ClientOptions {
   port: number;
   trackerHost: string;
   trackerPort: number;
+  /**
+   * Other instances of the tracker's deployment (`--tracker`), tried in turn when the one in
+   * use fails; the seed's address still keys this client's state (shares, downloads).
+   */
+  alternateTrackers?: TrackerAddress[];
   json: boolean;
   /** How long a download waits for a missing piece before failing. Default: for ever. */
   stallTimeoutMs?: number;
@@ -90,39 +96,51 @@ export async function runClient(options: ClientOptions): Promise<number> {
       `tracker ${trackerAddressOf(options.trackerHost, options.trackerPort)}`,
   );
   const trackerAddress = trackerAddressOf(options.trackerHost, options.trackerPort);
+  const trackers = [
+    seedTracker(options.trackerHost, options.trackerPort),
+    ...options.alternateTrackers ?? [],
+  ];
+  // lines of attempts, which repeat for as long as every tracker is down; bounded per window
+  const retryLog = logger.limited({ maxLines: RETRY_LOG_LINES, windowMs: RETRY_LOG_WINDOW_MS });
+  const verify = trackerVerifier({
+    addresses: trackers.map((tracker) => tracker.address),
+    stateDir,
+    expected: options.trackerFingerprint,
+    onTrusted: ({ address, fingerprint, file, sameAs }) =>
+      shell.announce({
+        event: "tracker_trusted",
+        address,
+        fingerprint: formatFingerprint(fingerprint),
+        file,
+        ...sameAs ? { same_as: sameAs } : {},
+      }),
+  });
   // The session announces through the shell, and the shell runs the session's commands.
   let shellDone = false;
   const session = new ClientSession({
     hostname: options.trackerHost,
     port: options.trackerPort,
+    alternates: (options.alternateTrackers ?? []).map((tracker) => ({
+      hostname: tracker.host,
+      port: tracker.port,
+    })),
     peer: options.publicAddress ?? { host: options.host, port: listener.addr.port },
     peerCert: plaintext ? undefined : serving.certPem,
     security: plaintext
       ? { mode: "plaintext" }
       : { mode: "tls", certPem: identity.certPem, keyPem: identity.keyPem },
-    verifyTracker: trackerVerifier({
-      address: trackerAddress,
-      stateDir,
-      expected: options.trackerFingerprint,
-      onTrusted: (fingerprint, file) =>
-        shell.announce({
-          event: "tracker_trusted",
-          address: trackerAddress,
-          fingerprint: formatFingerprint(fingerprint),
-          file,
-        }),
-    }),
+    verifyTracker: (fingerprint, verified, target) =>
+      verify(fingerprint, verified, trackerAddressOf(target.hostname, target.port)),
     logger,
     onEvent: (event) => {
       logEvent(logger, event);
       // once the user has left (quit, Ctrl-D), the ending of the session is no news to them
       if (!shellDone) shell.announce(event);
     },
-    onRetry: ({ reason, retryInMs }) =>
-      logger.debug(
-        `tracker ${trackerAddress} unreachable (${reason}); next try in ${
-          (retryInMs / 1000).toFixed(1)
-        } s`,
+    onRetry: ({ reason, retryInMs, address, next }) =>
+      retryLog.debug(
+        `tracker ${address} unreachable (${reason}); next try ` +
+          (next === address ? "" : `${next} `) + `in ${(retryInMs / 1000).toFixed(1)} s`,
       ),
     stallTimeoutMs: options.stallTimeoutMs,
     requestTimeoutMs: options.requestTimeoutMs,
@@ -216,6 +234,10 @@ function logEvent(logger: Logger, event: SessionEvent): void {
       );
     case "tracker_reconnected":
       return logger.info("reconnected to the tracker");
+    case "tracker_switched":
+      return logger.warn(
+        `tracker ${event.from} unreachable (${event.reason}); now using ${event.to}`,
+      );
     case "download_resumed":
       return logger.info(
         `download of "${event.name}" from group "${event.group}" taken up at login ` +
@@ -243,6 +265,14 @@ function logEvent(logger: Logger, event: SessionEvent): void {
       return logger.debug(`event ${event.event}`);
   }
 }
+
+/**
+ * Lines saying where the next attempt to reach a tracker goes, per `RETRY_LOG_WINDOW_MS`:
+ * a round over 17 trackers fits, and a long outage adds one line per attempt (one per 5 s
+ * at most once the pause has grown) within this bound.
+ */
+const RETRY_LOG_LINES = 20;
+const RETRY_LOG_WINDOW_MS = 10_000;
 
 /** Said on every start of either program in plaintext mode. */
 export const PLAINTEXT_WARNING =

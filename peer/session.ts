@@ -42,14 +42,35 @@ import { TrackerLink, type TrackerLinkOptions, TrackerRefusal } from "./tracker_
 
 /** Something the session announces on its own, outside any command. */
 export type SessionEvent =
-  /** `address`: where the client tries; `retry_max_ms`: the longest pause between tries. */
-  | { event: "tracker_disconnected"; reason: string; address: string; retry_max_ms: number }
+  /**
+   * `address`: the tracker lost; `retry_max_ms`: the longest pause between tries; `trying`
+   * (only with `--tracker`): every tracker tried in turn.
+   */
+  | {
+    event: "tracker_disconnected";
+    reason: string;
+    address: string;
+    retry_max_ms: number;
+    trying?: string[];
+  }
   | { event: "tracker_reconnected"; user: string | null }
+  /**
+   * The tracker in use (`from`) failed and another instance of the deployment (`to`) is used
+   * now, the session resumed on it (`user`). Also ends an outage said before.
+   */
+  | { event: "tracker_switched"; from: string; to: string; reason: string; user: string | null }
   | { event: "session_expired"; user: string }
   /** The tracker is not who it must be; nothing was sent to it. */
   | { event: "tracker_refused"; reason: string }
   /** First contact with a tracker: its fingerprint is now pinned. */
-  | { event: "tracker_trusted"; address: string; fingerprint: string; file: string }
+  | {
+    event: "tracker_trusted";
+    address: string;
+    fingerprint: string;
+    file: string;
+    /** Trusted as an instance of the same deployment as this (pinned) tracker, not on first use. */
+    same_as?: string;
+  }
   /**
    * The tracker could not verify that this client's serving address leads here, so it gives
    * it to no peer: nobody downloads from this client. Said again only when the reason changes.
@@ -227,8 +248,17 @@ export class ClientSession {
           this.#onEvent({
             event: "tracker_disconnected",
             reason: status.reason,
-            address: hostPort(options.hostname, options.port),
+            address: status.address,
             retry_max_ms: status.retryMaxMs,
+            ...status.trying.length > 1 ? { trying: status.trying } : {},
+          });
+        } else if (status.state === "switched") {
+          this.#onEvent({
+            event: "tracker_switched",
+            from: status.from,
+            to: status.to,
+            reason: status.reason,
+            user: this.user ?? null,
           });
         } else if (status.state === "refused") {
           this.#onEvent({ event: "tracker_refused", reason: status.reason });

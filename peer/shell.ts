@@ -489,8 +489,13 @@ function describeMoreNotices(event: Extract<SessionEvent, { event: "more_notices
 export function describeEvent(event: SessionEvent): string {
   switch (event.event) {
     case "tracker_disconnected":
-      return `the tracker at ${event.address} is unreachable (${event.reason}); ` +
-        `reconnecting in the background, trying every ${event.retry_max_ms / 1000} s at most`;
+      return (event.trying
+        ? `the trackers at ${event.trying.join(", ")} are unreachable (${event.reason}); ` +
+          `reconnecting in the background, trying one every ${event.retry_max_ms / 1000} s at most`
+        : `the tracker at ${event.address} is unreachable (${event.reason}); ` +
+          `reconnecting in the background, trying every ${event.retry_max_ms / 1000} s at most`);
+    case "tracker_switched":
+      return `tracker ${event.from} unreachable; now using ${event.to}`;
     case "tracker_reconnected":
       return event.user
         ? `reconnected to the tracker; session of ${event.user} resumed`
@@ -550,6 +555,9 @@ export function describeEvent(event: SessionEvent): string {
       return `and ${event.count} more ${event.count === 1 ? "notice" : "notices"} from the ` +
         "tracker not shown: it sent more than a tracker should";
     case "tracker_trusted":
-      return `trusting the tracker at ${event.address} on first use: fingerprint ${event.fingerprint} (pinned in ${event.file})`;
+      return event.same_as
+        ? `trusting the tracker at ${event.address}: it presents ${event.fingerprint}, the ` +
+          `fingerprint pinned for ${event.same_as} (one deployment; pinned in ${event.file})`
+        : `trusting the tracker at ${event.address} on first use: fingerprint ${event.fingerprint} (pinned in ${event.file})`;
   }
 }

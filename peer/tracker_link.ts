@@ -12,6 +12,11 @@
  * its resume). A request the close overtook was never read by the tracker, so it is sent
  * once more on the new connection.
  *
+ * A client may know several instances of one deployment (the seed and `alternates`): when
+ * the one in use fails, the others are tried at once in turn while requests wait, and the
+ * first that answers is used from then on, with the session resumed on it (tracker_rotation.ts
+ * decides which and when). Only when all failed is the outage said.
+ *
  * @module
  */
 
@@ -21,10 +26,12 @@ import { closeQuietly, writeAll } from "../lib/io.ts";
 import {
   type ByteConn,
   connectTracker,
+  hostPort,
   IdentityError,
   readableOf,
   type Security,
 } from "../lib/transport.ts";
+import { TrackerRotation } from "./tracker_rotation.ts";
 import {
   type ErrorCode,
   isLoginDeadlineNotice,
@@ -45,24 +52,48 @@ export { TrackerRefusal };
 
 /** What the link tells its owner about its state. */
 export type LinkStatus =
-  /** Said once per outage; `retryMaxMs`: the longest pause between the attempts that follow. */
-  | { state: "down"; reason: string; retryMaxMs: number }
+  /**
+   * Said once per outage (every tracker failed); `address`: the tracker in use before it,
+   * `trying`: every tracker tried in turn, `retryMaxMs`: the longest pause between attempts.
+   */
+  | { state: "down"; reason: string; address: string; trying: string[]; retryMaxMs: number }
+  /** Connected to another instance than the one in use before, which failed for `reason`. */
+  | { state: "switched"; from: string; to: string; reason: string }
   /** The tracker is not who it must be (fingerprint mismatch): nothing was sent to it. */
   | { state: "refused"; reason: string }
   | { state: "up"; reconnected: boolean };
 
-/** How the link connects and behaves. */
-export interface TrackerLinkOptions {
+/** A tracker to dial. */
+export interface LinkTarget {
   hostname: string;
   port: number;
+}
+
+/** How the link connects and behaves. */
+export interface TrackerLinkOptions {
+  /** The tracker tried first (the seed). */
+  hostname: string;
+  port: number;
+  /**
+   * More instances of the same deployment, tried in this order after the seed when the
+   * tracker in use fails (at most `MAX_EXTRA_TRACKERS` from the command line). Default none.
+   */
+  alternates?: LinkTarget[];
   /** Where this client serves pieces; sent in the hello. */
   peer: PeerAddress;
   /** The certificate (PEM) this client serves peers with; sent in the hello. */
   peerCert?: string;
   /** Our certificate on the link, or plaintext. */
   security: Security;
-  /** Checks the tracker's certificate fingerprint before anything is sent; throws to refuse. */
-  verifyTracker: (fingerprint: string, verified: { byAuthority: boolean }) => void | Promise<void>;
+  /**
+   * Checks the certificate fingerprint of the tracker at `target` before anything is sent;
+   * throws to refuse.
+   */
+  verifyTracker: (
+    fingerprint: string,
+    verified: { byAuthority: boolean },
+    target: LinkTarget,
+  ) => void | Promise<void>;
   /** Runs on every new connection, before queued requests go out (e.g. session resume). */
   onConnected?: (link: TrackerLink) => Promise<void>;
   /** Told each push the tracker sends on its own (a revocation, an address check). */
@@ -71,8 +102,11 @@ export interface TrackerLinkOptions {
   log?: (line: string) => void;
   /** Told once when the tracker goes away and once when it is back. */
   onStatus?: (status: LinkStatus) => void;
-  /** Told after every failed attempt to reach the tracker: why, and when the next one is. */
-  onRetry?: (retry: { reason: string; retryInMs: number }) => void;
+  /**
+   * Told after every failed attempt to reach a tracker: which (`address`) and why, and where
+   * (`next`) and when the next attempt is.
+   */
+  onRetry?: (retry: { reason: string; retryInMs: number; address: string; next: string }) => void;
   /**
    * Whether the owner needs the link kept open (someone is logged in). When not, a link the
    * tracker closed for its login grace period waits for the next request. Default: not.
@@ -82,7 +116,10 @@ export interface TrackerLinkOptions {
   heartbeatMs?: number;
   /** A request unanswered this long fails and the connection is recycled. Default 20 s. */
   requestTimeoutMs?: number;
-  /** First and longest pause between reconnection attempts. Default 100 ms and 5 s. */
+  /**
+   * First and longest pause between reconnection attempts once every tracker failed.
+   * Default 100 ms and 5 s.
+   */
   backoffMs?: { initial: number; max: number };
 }
 
@@ -214,16 +251,27 @@ export class TrackerLink {
 
   async #run(): Promise<void> {
     const backoff = this.#options.backoffMs ?? { initial: 100, max: 5_000 };
+    const targets: LinkTarget[] = [
+      { hostname: this.#options.hostname, port: this.#options.port },
+      ...this.#options.alternates ?? [],
+    ];
+    const addresses = targets.map((target) => hostPort(target.hostname, target.port));
+    const rotation = new TrackerRotation(targets.length, backoff);
+    // the pause of the login-deadline reconnection, which stays with its tracker
     let delayMs = backoff.initial;
     let announcedDown = false;
+    /** Why the tracker in use was left, for the line that says where the client went. */
+    let leftBecause = "";
     while (!this.#stop.signal.aborted) {
       let lost: LinkEnd = { reason: "", loginDeadline: false };
+      const target = targets[rotation.current];
       try {
         this.#conn = await connectTracker({
-          hostname: this.#options.hostname,
-          port: this.#options.port,
+          hostname: target.hostname,
+          port: target.port,
           security: this.#options.security,
-          verify: this.#options.verifyTracker,
+          verify: (fingerprint, verified) =>
+            this.#options.verifyTracker(fingerprint, verified, target),
           // a tracker that accepts and never answers held `close` for the whole handshake
           signal: this.#stop.signal,
         });
@@ -243,9 +291,20 @@ export class TrackerLink {
         });
         await this.#options.onConnected?.(this);
         delayMs = backoff.initial;
+        const left = rotation.connected();
         this.#setState("up");
-        // back from an outage said before; a quiet reconnection says nothing
-        this.#options.onStatus?.({ state: "up", reconnected: announcedDown });
+        if (left !== undefined) {
+          // another instance: said whether or not the outage was, as it ends one too
+          this.#options.onStatus?.({
+            state: "switched",
+            from: addresses[left],
+            to: addresses[rotation.current],
+            reason: leftBecause,
+          });
+        } else {
+          // back from an outage said before; a quiet reconnection says nothing
+          this.#options.onStatus?.({ state: "up", reconnected: announcedDown });
+        }
         announcedDown = false;
         // three pings per idle timeout: one lost or late ping does not cost the link
         const heartbeatMs = Math.max(
@@ -275,6 +334,7 @@ export class TrackerLink {
       this.#conn = undefined;
       this.#failPending();
       if (this.#stop.signal.aborted) break;
+      if (rotation.current === rotation.inUse) leftBecause = lost.reason;
       if (lost.loginDeadline && !announcedDown) {
         // not an outage: nothing to say; connect again when (or as soon as) it is needed
         if (!(this.#options.needsLink?.() ?? false)) {
@@ -286,14 +346,31 @@ export class TrackerLink {
         this.#setState("connecting");
         continue;
       }
-      this.#setState("down");
-      if (!announcedDown) {
-        announcedDown = true;
-        this.#options.onStatus?.({ state: "down", reason: lost.reason, retryMaxMs: backoff.max });
+      const failed = addresses[rotation.current];
+      const next = rotation.failed();
+      if (next.outage) {
+        this.#setState("down");
+        if (!announcedDown) {
+          announcedDown = true;
+          this.#options.onStatus?.({
+            state: "down",
+            reason: lost.reason,
+            address: addresses[rotation.inUse],
+            trying: addresses,
+            retryMaxMs: backoff.max,
+          });
+        }
+      } else {
+        // another instance is tried at once: requests wait for it rather than fail
+        this.#setState("connecting");
       }
-      this.#options.onRetry?.({ reason: lost.reason, retryInMs: delayMs });
-      await abortableDelay(delayMs, this.#stop.signal);
-      delayMs = Math.min(delayMs * 2, backoff.max);
+      this.#options.onRetry?.({
+        reason: lost.reason,
+        retryInMs: next.delayMs,
+        address: failed,
+        next: addresses[next.index],
+      });
+      if (next.delayMs > 0) await abortableDelay(next.delayMs, this.#stop.signal);
     }
   }
 

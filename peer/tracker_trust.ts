@@ -8,6 +8,14 @@
  * certificate, `--tls-cert`), is accepted as a browser would, without a pin: its
  * certificate changes at every renewal.
  *
+ * A client given several instances of one deployment (`--tracker`) checks each address on
+ * its own, with one more rule: an address with no pin yet that presents a fingerprint
+ * pinned for another tracker of the client's list is the same deployment (its instances
+ * share one identity) and is pinned too, said as such rather than as a first use. So:
+ * `--tracker-fingerprint` applies to every address; a pinned address must present its pin
+ * (a mismatch is refused, even when it presents another listed tracker's fingerprint); an
+ * unpinned one is trusted, as the same deployment or else on first use, and pinned.
+ *
  * @module
  */
 
@@ -17,43 +25,61 @@ import type { StateDir } from "./state_dir.ts";
 
 /** What the verifier needs: whose tracker, where pins live, and whom to tell of a new pin. */
 export interface TrackerTrustOptions {
-  /** `host:port` as the client dials it: the key of known_trackers. */
-  address: string;
+  /**
+   * Every tracker the client may use, `host:port` as known_trackers keys them, the seed
+   * first: whose pins vouch for an instance of the same deployment.
+   */
+  addresses: readonly string[];
   stateDir: StateDir;
-  /** From `--tracker-fingerprint`: the only fingerprint accepted, whatever is pinned. */
+  /** From `--tracker-fingerprint`: the only fingerprint accepted at any address. */
   expected?: string;
-  /** Told when a tracker is trusted on first use. */
-  onTrusted(fingerprint: string, file: string): void;
+  /**
+   * Told when a tracker is trusted and pinned: on first use, or (`sameAs`) because it
+   * presents the fingerprint pinned for that other tracker of the list.
+   */
+  onTrusted(trusted: { address: string; fingerprint: string; file: string; sameAs?: string }): void;
 }
 
-/** A check for `connectTracker`: resolves to accept the tracker, throws `IdentityError` not to. */
+/**
+ * A check for `connectTracker` of the tracker at `address` (one of `options.addresses`):
+ * resolves to accept it, throws `IdentityError` not to.
+ */
 export function trackerVerifier(
   options: TrackerTrustOptions,
-): (fingerprint: string, verified: { byAuthority: boolean }) => Promise<void> {
+): (fingerprint: string, verified: { byAuthority: boolean }, address: string) => Promise<void> {
   const file = `${options.stateDir.path}/known_trackers`;
-  return async (fingerprint, verified) => {
+  return async (fingerprint, verified, address) => {
     const presented = formatFingerprint(fingerprint);
     if (options.expected === undefined && verified.byAuthority) return;
     if (options.expected !== undefined) {
       if (fingerprint === options.expected) return;
       throw new IdentityError(
-        `the tracker at ${options.address} presented fingerprint ${presented}, not ` +
+        `the tracker at ${address} presented fingerprint ${presented}, not ` +
           `${formatFingerprint(options.expected)} as given with --tracker-fingerprint: ` +
           `someone may be intercepting the connection; nothing was sent to it`,
       );
     }
-    const pinned = await options.stateDir.knownTracker(options.address);
+    const pinned = await options.stateDir.knownTracker(address);
     if (pinned === fingerprint) return;
     if (pinned !== undefined) {
       throw new IdentityError(
-        `the tracker at ${options.address} presented fingerprint ${presented}, but ` +
+        `the tracker at ${address} presented fingerprint ${presented}, but ` +
           `${formatFingerprint(pinned)} is pinned for it in ${file}: someone may be ` +
           `intercepting the connection, or the tracker's certificate was replaced. Nothing was ` +
           `sent to it. If the tracker's operator confirms the new fingerprint, delete that ` +
           `line from ${file} or start the client with --tracker-fingerprint`,
       );
     }
-    await options.stateDir.rememberTracker(options.address, fingerprint);
-    options.onTrusted(fingerprint, file);
+    // the same deployment: another tracker of the list is pinned to this very fingerprint
+    let sameAs: string | undefined;
+    for (const other of options.addresses) {
+      if (other === address) continue;
+      if (await options.stateDir.knownTracker(other) === fingerprint) {
+        sameAs = other;
+        break;
+      }
+    }
+    await options.stateDir.rememberTracker(address, fingerprint);
+    options.onTrusted({ address, fingerprint, file, ...sameAs ? { sameAs } : {} });
   };
 }

@@ -47,6 +47,48 @@ Deno.test("argv: wrong or missing arguments are one error line on stderr, exit 2
         `client bad --public-addr "${bad}"`,
         ["client", "127.0.0.1", "0", "127.0.0.1", "1", "--public-addr", bad],
       ]),
+    ...["127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", ":5000", "::1:5000", "[::1]", "a b:1", ""]
+      .map((bad): [string, string[]] => [
+        `client bad --tracker "${bad}"`,
+        [
+          "client",
+          "127.0.0.1",
+          "0",
+          "127.0.0.1",
+          "1",
+          "--tracker",
+          "127.0.0.1:2",
+          "--tracker",
+          bad,
+        ],
+      ]),
+    ["client --tracker without a value", [
+      "client",
+      "127.0.0.1",
+      "0",
+      "127.0.0.1",
+      "1",
+      "--tracker",
+    ]],
+    [
+      "client --tracker naming the seed",
+      ["client", "127.0.0.1", "0", "127.0.0.1", "1", "--tracker", "127.0.0.1:1"],
+    ],
+    [
+      "client --tracker given twice",
+      ["client", "127.0.0.1", "0", "127.0.0.1", "1", "--tracker", "[::1]:2", "--tracker=[0::1]:2"],
+    ],
+    [
+      "client --tracker 17 times",
+      [
+        "client",
+        "127.0.0.1",
+        "0",
+        "127.0.0.1",
+        "1",
+        ...Array.from({ length: 17 }, (_, i) => ["--tracker", `127.0.0.1:${i + 2}`]).flat(),
+      ],
+    ],
   ];
   for (const [name, args] of cases) {
     await t.step(name, async () => {

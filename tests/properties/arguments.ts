@@ -12,10 +12,12 @@ import { type OptionSpecs, parseArguments } from "../../lib/argv.ts";
 import { UsageError, UserError } from "../../lib/errors.ts";
 import { formatLogLine, logSafe, MAX_LOG_MESSAGE_CHARS } from "../../lib/log.ts";
 import { resolveUserPath } from "../../lib/paths.ts";
+import { MAX_EXTRA_TRACKERS, parseTrackerList } from "../../peer/tracker_addresses.ts";
 import { anyText, type NamedProperty } from "./inputs.ts";
 
 const SPECS = {
   db: { type: "string" },
+  tracker: { type: "string", multiple: true },
   "state-dir": { type: "string" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -33,6 +35,29 @@ const positional = fc.string({ maxLength: 12 }).filter((word) => !word.startsWit
 
 /** Values a string option may take as a separate word. */
 const optionValue = fc.string({ maxLength: 12 }).filter((word) => !word.startsWith("--"));
+
+/** A tracker address as a person types it: IPv4, IPv6 in brackets, or a host name, and a port. */
+const trackerAddress = fc.tuple(
+  fc.oneof(
+    fc.ipV4(),
+    fc.ipV6().map((ip) => `[${ip}]`),
+    fc.domain().filter((name) => !name.includes(":")),
+  ),
+  fc.integer({ min: 1, max: 65_535 }),
+).map(([host, port]) => `${host}:${port}`);
+
+/** A `--tracker` value: an address, a near-miss of one, or any text. */
+const anyTrackerValue = fc.oneof(
+  trackerAddress,
+  trackerAddress.map((address) => address.replace(/:(\d+)$/, ":0")),
+  trackerAddress.map((address) => address.replace(/:(\d+)$/, ":$1$1$1")),
+  trackerAddress.map((address) => address.replace(/:\d+$/, "")),
+  trackerAddress.map((address) => ` ${address}`),
+  fc.constantFrom("127.0.0.1:5000", "[::1]:5000", "::1:5000", "[]:1", ":5000", "-x:1"),
+  anyText,
+);
+
+const SEED_TRACKER = { host: "127.0.0.1", port: 5000 };
 
 export const argumentProperties: NamedProperty[] = [
   {
@@ -86,6 +111,88 @@ export const argumentProperties: NamedProperty[] = [
       ),
   },
   {
+    name: "argv.multiple",
+    claim: "a repeatable option keeps every value in order, in either form, among others",
+    build: () =>
+      fc.property(
+        fc.array(optionValue, { maxLength: 6 }),
+        fc.array(fc.boolean(), { minLength: 6, maxLength: 6 }),
+        fc.boolean(),
+        (trackers, forms, json) => {
+          const words = trackers.map((value, index) =>
+            forms[index] ? [`--tracker=${value}`] : ["--tracker", value]
+          );
+          if (json) words.splice(Math.floor(words.length / 2), 0, ["--json"]);
+          const parsed = parseArguments(words.flat(), SPECS);
+          assert.deepEqual(parsed.values.tracker, trackers.length > 0 ? trackers : undefined);
+          assert.equal(parsed.values.json ?? false, json);
+          assert.deepEqual(parsed.positionals, []);
+        },
+      ),
+  },
+  {
+    name: "tracker_list.any_values",
+    claim: "any --tracker values give the seed then one distinct address each, at most " +
+      `${MAX_EXTRA_TRACKERS}, or one UsageError line naming the problem`,
+    build: () =>
+      fc.property(fc.array(anyTrackerValue, { maxLength: MAX_EXTRA_TRACKERS + 3 }), (values) => {
+        let list;
+        try {
+          list = parseTrackerList(SEED_TRACKER, values);
+        } catch (error) {
+          if (!(error instanceof UsageError)) throw error;
+          assert.doesNotMatch(error.message, /[\n\r]/);
+          assert.ok(error.message.startsWith("--tracker "), error.message);
+          assert.ok(error.message.length < 200, error.message);
+          return;
+        }
+        assert.ok(values.length <= MAX_EXTRA_TRACKERS);
+        assert.equal(list.length, values.length + 1);
+        assert.equal(list[0].address, "127.0.0.1:5000");
+        assert.equal(new Set(list.map((tracker) => tracker.address)).size, list.length);
+        for (const tracker of list) {
+          assert.ok(Number.isInteger(tracker.port) && tracker.port >= 1 && tracker.port <= 65_535);
+          assert.ok(tracker.address.endsWith(`:${tracker.port}`));
+          assert.doesNotMatch(tracker.host, /[\s\[\]]/);
+        }
+      }),
+  },
+  {
+    name: "tracker_list.round_trip",
+    claim: "distinct addresses, written HOST:PORT, are read back in order as given; more than " +
+      `${MAX_EXTRA_TRACKERS} are refused, as is any one given twice`,
+    build: () =>
+      fc.property(
+        fc.uniqueArray(trackerAddress, {
+          maxLength: MAX_EXTRA_TRACKERS + 2,
+          selector: (address) => address.toLowerCase(),
+        }).filter((addresses) => !addresses.includes("127.0.0.1:5000")),
+        fc.nat(),
+        (addresses, pick) => {
+          // two spellings of one IPv6 address are one tracker: keep one of each
+          const distinct = addresses.filter((address, index) =>
+            addresses.findIndex((other) => same(other, address)) === index
+          );
+          if (distinct.length > MAX_EXTRA_TRACKERS) {
+            assert.throws(() => parseTrackerList(SEED_TRACKER, distinct), /at most 16 times/);
+            return;
+          }
+          const list = parseTrackerList(SEED_TRACKER, distinct);
+          assert.deepEqual(
+            list.slice(1).map((tracker) => `${bracketed(tracker.host)}:${tracker.port}`),
+            distinct,
+          );
+          if (distinct.length > 0 && distinct.length < MAX_EXTRA_TRACKERS) {
+            const again = distinct[pick % distinct.length];
+            assert.throws(
+              () => parseTrackerList(SEED_TRACKER, [...distinct, again]),
+              (error) => error instanceof UsageError && /is given twice/.test(error.message),
+            );
+          }
+        },
+      ),
+  },
+  {
     name: "paths.resolve",
     claim: "any path resolves to an absolute, normalised path (under HOME for ~/...) or " +
       "throws UserError; resolving the result again changes nothing",
@@ -135,3 +242,17 @@ export const argumentProperties: NamedProperty[] = [
       }),
   },
 ];
+
+/** A host as written in an address: IPv6 in brackets. */
+function bracketed(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+/** Whether two addresses name one tracker (as known_trackers would key them). */
+function same(a: string, b: string): boolean {
+  try {
+    return parseTrackerList(SEED_TRACKER, [a, b]).length < 0;
+  } catch (error) {
+    return error instanceof UsageError && /given twice/.test(error.message);
+  }
+}
