@@ -38,9 +38,13 @@ Deno.test({
     await server.createDatabase("failover");
     const db = server.url("failover");
     await using dir = await TempDir.create();
-    // one after the other: the first makes the deployment's identity, the second reads it
-    let first = await TrackerProcess.start(db);
-    await using second = await TrackerProcess.start(db);
+    // one after the other: the first makes the deployment's identity, the second reads it.
+    // Tickets last 3 s and the seeder honours none past expiry: the download goes on only
+    // with tickets renewed from the second instance, checked with the key the seeder got
+    // from the first (one deployment, one key)
+    const trackerArgs = ["--ticket-lifetime-ms", "3000"];
+    let first = await TrackerProcess.start(db, { extraArgs: trackerArgs });
+    await using second = await TrackerProcess.start(db, { extraArgs: trackerArgs });
     const firstPort = first.port;
     const firstAddress = `127.0.0.1:${firstPort}`;
     const secondAddress = `127.0.0.1:${second.port}`;
@@ -56,7 +60,13 @@ Deno.test({
         });
       };
       // the seeder serves slowly, so the download is still running when the tracker dies
-      await using seeder = await client("seeder", ["--upload-limit-kib", "768"]);
+      await using seeder = await client("seeder", [
+        "--upload-limit-kib",
+        "768",
+        "--ticket-grace-ms",
+        "0",
+        "--verbose",
+      ]);
       await using viewer = await client("viewer");
       await seeder.ok("create_user seeder pw");
       await seeder.ok("login seeder pw");
@@ -65,7 +75,7 @@ Deno.test({
       await viewer.ok("login viewer pw");
       await viewer.ok("join_group films");
       await seeder.ok("accept_request films viewer");
-      const sha1 = await writeRandomFile(dir.join("seeder/film.bin"), 4 * MiB);
+      const sha1 = await writeRandomFile(dir.join("seeder/film.bin"), 6 * MiB);
       await seeder.ok("upload_file film.bin films");
 
       await t.step("the first tracker's fingerprint is pinned on first use", async () => {
@@ -77,7 +87,8 @@ Deno.test({
       });
 
       await viewer.ok(`download_file films film.bin ${dir.join("viewer")}`);
-      await viewer.downloadState("film.bin", (download) => download.bytes_done > 0);
+      const before = await viewer.downloadState("film.bin", (download) => download.bytes_done > 0);
+      assert.ok(before.bytes_done < before.bytes_total, "the download runs across the kill");
 
       await t.step("SIGKILL the first: both clients are on the second within 5 s", async () => {
         const killedAt = performance.now();
@@ -122,10 +133,14 @@ Deno.test({
           ),
           "no outage said, no session lost",
         );
+        assert.ok(
+          !seeder.stderr.all.some((line) => /ticket expired/.test(line)),
+          "the seeder never dropped the viewer for want of a ticket",
+        );
       });
 
       await t.step("the first, restarted, takes the clients when the second dies", async () => {
-        first = await TrackerProcess.start(db, { port: firstPort });
+        first = await TrackerProcess.start(db, { port: firstPort, extraArgs: trackerArgs });
         second.kill("SIGKILL");
         await second.exited();
         for (const shell of [seeder, viewer]) {
