@@ -260,6 +260,9 @@ export class TrackerLink {
     // the pause of the login-deadline reconnection, which stays with its tracker
     let delayMs = backoff.initial;
     let announcedDown = false;
+    // with several trackers, a refused one does not say the others are unreachable: the
+    // outage is said once all failed, refused or not (one tracker: its refusal says it all)
+    let saidOutage = false;
     /** Why the tracker in use was left, for the line that says where the client went. */
     let leftBecause = "";
     while (!this.#stop.signal.aborted) {
@@ -306,6 +309,7 @@ export class TrackerLink {
           this.#options.onStatus?.({ state: "up", reconnected: announcedDown });
         }
         announcedDown = false;
+        saidOutage = false;
         // three pings per idle timeout: one lost or late ping does not cost the link
         const heartbeatMs = Math.max(
           50,
@@ -350,8 +354,9 @@ export class TrackerLink {
       const next = rotation.failed();
       if (next.outage) {
         this.#setState("down");
-        if (!announcedDown) {
+        if (!saidOutage && (!announcedDown || targets.length > 1)) {
           announcedDown = true;
+          saidOutage = true;
           this.#options.onStatus?.({
             state: "down",
             reason: lost.reason,

@@ -214,3 +214,89 @@ Deno.test("failover: a client whose trackers are all unreachable says where it t
   await shell.ok("login alice pw");
   assert.equal(tracker.port, otherPort);
 });
+
+Deno.test("failover trust: pins are per address; an unpinned instance with another identity is trusted on first use, a pinned one with another is refused", async (t) => {
+  await using dir = await TempDir.create();
+  // two trackers with their own databases: two identities, as two deployments would have
+  let first = await TrackerProcess.start(dir.join("first.db"));
+  await using second = await TrackerProcess.start(dir.join("second.db"));
+  const firstPort = first.port;
+  const firstAddress = `127.0.0.1:${firstPort}`;
+  const secondAddress = `127.0.0.1:${second.port}`;
+  /** Kills the first (it is restarted on its port for the next step). */
+  const killFirst = async () => {
+    first.kill("SIGKILL");
+    await first.exited();
+  };
+  const restartFirst = async () => {
+    first = await TrackerProcess.start(dir.join("first.db"), { port: firstPort });
+  };
+  try {
+    assert.notEqual(first.fingerprint, second.fingerprint);
+
+    await t.step("an unpinned instance with another fingerprint: trust on first use", async () => {
+      await using shell = JsonShell.start(firstPort, {
+        stateHome: dir.join("fresh"),
+        extraArgs: ["--tracker", secondAddress],
+      });
+      assert.equal((await shell.event("tracker_trusted")).address, firstAddress);
+      await killFirst();
+      const trusted = await shell.event("tracker_trusted");
+      assert.equal(trusted.address, secondAddress);
+      assert.equal(trusted.fingerprint, second.fingerprint);
+      assert.equal(trusted.same_as, undefined, "not vouched for by the first's pin");
+      const switched = await shell.event("tracker_switched");
+      assert.equal(switched.to, secondAddress);
+      await restartFirst();
+    });
+
+    await t.step("a pinned instance presenting another fingerprint is refused", async () => {
+      const home = dir.join("pinned");
+      {
+        await using shell = JsonShell.start(firstPort, { stateHome: home });
+        await shell.event("tracker_trusted");
+        assert.equal((await shell.quit()).code, 0);
+      }
+      // the second's address pinned to the first's fingerprint: what it presents is not that
+      await Deno.writeTextFile(
+        `${home}/swarmshare/known_trackers`,
+        `${secondAddress} ${first.fingerprint}\n`,
+        { append: true },
+      );
+      await using shell = JsonShell.start(firstPort, {
+        stateHome: home,
+        extraArgs: ["--tracker", secondAddress],
+      });
+      await shell.ok("create_user pinned pw");
+      await killFirst();
+      const refused = await shell.event("tracker_refused");
+      assert.ok(String(refused.reason).includes(secondAddress), String(refused.reason));
+      assert.match(String(refused.reason), /is pinned for it/);
+      assert.deepEqual((await shell.event("tracker_disconnected")).trying, [
+        firstAddress,
+        secondAddress,
+      ]);
+      assert.ok(!shell.events.some((event) => event.event === "tracker_switched"));
+      // the first back: the client takes it again, never the refused one
+      await restartFirst();
+      await shell.event("tracker_reconnected");
+      await shell.ok("login pinned pw");
+    });
+
+    await t.step("--tracker-fingerprint is every instance's: another is refused", async () => {
+      await using shell = JsonShell.start(firstPort, {
+        stateHome: dir.join("expected"),
+        extraArgs: ["--tracker", secondAddress, "--tracker-fingerprint", first.fingerprint!],
+      });
+      await shell.ok("create_user expected pw");
+      await killFirst();
+      const refused = await shell.event("tracker_refused");
+      assert.ok(String(refused.reason).includes(secondAddress), String(refused.reason));
+      assert.match(String(refused.reason), /--tracker-fingerprint/);
+      assert.ok(!shell.events.some((event) => event.event === "tracker_trusted"));
+      await restartFirst();
+    });
+  } finally {
+    await first[Symbol.asyncDispose]();
+  }
+});
