@@ -91,15 +91,19 @@ export async function runClient(options: ClientOptions): Promise<number> {
   }
   const interactive = Deno.stdin.isTerminal();
   const logger = options.logger ?? new Logger();
-  logger.info(
-    `client serving peers on ${hostPort(options.host, listener.addr.port)}, ` +
-      `tracker ${trackerAddressOf(options.trackerHost, options.trackerPort)}`,
-  );
   const trackerAddress = trackerAddressOf(options.trackerHost, options.trackerPort);
   const trackers = [
     seedTracker(options.trackerHost, options.trackerPort),
     ...options.alternateTrackers ?? [],
   ];
+  // "tracker A" or "tracker A (else B, C)": where the client goes when A fails
+  const trackersText = `tracker ${trackerAddress}` +
+    (trackers.length > 1
+      ? ` (else ${trackers.slice(1).map((tracker) => tracker.address).join(", ")})`
+      : "");
+  logger.info(
+    `client serving peers on ${hostPort(options.host, listener.addr.port)}, ${trackersText}`,
+  );
   // lines of attempts, which repeat for as long as every tracker is down; bounded per window
   const retryLog = logger.limited({ maxLines: RETRY_LOG_LINES, windowMs: RETRY_LOG_WINDOW_MS });
   const verify = trackerVerifier({
@@ -162,7 +166,7 @@ export async function runClient(options: ClientOptions): Promise<number> {
   if (interactive) {
     console.error(
       `swarmshare client: serving peers on ${options.host}:${listener.addr.port}, ` +
-        `tracker ${trackerAddress}, ` +
+        `${trackersText}, ` +
         (plaintext
           ? "links in clear"
           : `links encrypted (TLS); this device is ${formatFingerprint(identity.fingerprint)}`) +
