@@ -65,7 +65,8 @@ export function parseArguments<S extends OptionSpecs>(
   const set = (name: string, value: string | boolean) => {
     if (specs[name].multiple && typeof value === "string") {
       const earlier = values[name];
-      values[name] = Array.isArray(earlier) ? [...earlier, value] : [value];
+      if (Array.isArray(earlier)) earlier.push(value);
+      else values[name] = [value];
       return;
     }
     if (Object.hasOwn(values, name)) throw new UsageError(`--${name} is given twice`);
