@@ -146,6 +146,29 @@ class LoginDeadlineClose extends TrackerUnavailableError {
   override name = "LoginDeadlineClose";
 }
 
+/** The connection ended with the request unanswered: it may or may not have been carried out. */
+class ConnectionLost extends TrackerUnavailableError {
+  override name = "ConnectionLost";
+}
+
+/**
+ * Requests that change nothing on the tracker (`find_peers` issues a ticket, which is kept
+ * nowhere): when the instance in use goes away with one unanswered, it is asked again of the
+ * next instance, as if it had been sent then. Any other could have been carried out before
+ * the instance went: its caller is told the link was lost.
+ */
+const REPEATABLE_ON_ANOTHER: ReadonlySet<RequestType> = new Set<RequestType>([
+  "ping",
+  "list_sessions",
+  "list_requests",
+  "list_groups",
+  "list_files",
+  "check_member",
+  "locate_file",
+  "find_peers",
+  "my_shares",
+]);
+
 /** A self-healing link to the tracker. */
 export class TrackerLink {
   readonly #options: TrackerLinkOptions;
@@ -162,6 +185,8 @@ export class TrackerLink {
   #saidBadPush = false;
   /** Resolved by the next request while the link is dormant. */
   #wanted = Promise.withResolvers<void>();
+  /** Counts the connections that came up: which one a request was sent on. */
+  #connections = 0;
 
   constructor(options: TrackerLinkOptions) {
     this.#options = options;
@@ -188,11 +213,23 @@ export class TrackerLink {
       if (this.#state !== "up") {
         throw this.#refusal ? new IdentityError(this.#refusal) : new TrackerUnavailableError();
       }
+      const connection = this.#connections;
       try {
         return await this.#send(type, params);
       } catch (error) {
+        if (attempt > 1) throw error;
         // the tracker never read it (it closes only between requests): send it again, once
-        if (!(error instanceof LoginDeadlineClose) || attempt > 1) throw error;
+        if (error instanceof LoginDeadlineClose) continue;
+        // the instance went away with it unanswered: another is dialled at once (when there
+        // is one), and a request that changes nothing is asked of it, once
+        const another = (this.#options.alternates?.length ?? 0) > 0;
+        if (!(error instanceof ConnectionLost && another && REPEATABLE_ON_ANOTHER.has(type))) {
+          throw error;
+        }
+        // the lost connection may still be "up" here: wait until the link has left it
+        while (this.#state === "up" && this.#connections === connection) {
+          await this.#stateChanged.promise;
+        }
       }
     }
   }
@@ -295,6 +332,7 @@ export class TrackerLink {
         await this.#options.onConnected?.(this);
         delayMs = backoff.initial;
         const left = rotation.connected();
+        this.#connections++;
         this.#setState("up");
         if (left !== undefined) {
           // another instance: said whether or not the outage was, as it ends one too
@@ -460,7 +498,7 @@ export class TrackerLink {
   }
 
   #failPending(
-    error: Error = new TrackerUnavailableError("the connection to the tracker was lost"),
+    error: Error = new ConnectionLost("the connection to the tracker was lost"),
   ): void {
     for (const [id, pending] of this.#pending) {
       clearTimeout(pending.timer);
