@@ -20,7 +20,7 @@
  * @module
  */
 
-import { errorMessage, TrackerUnavailableError } from "../lib/errors.ts";
+import { errorMessage, TrackerUnavailableError, UserError } from "../lib/errors.ts";
 import { encodeFrame, readFrames } from "../lib/frame.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
 import {
@@ -33,7 +33,6 @@ import {
 } from "../lib/transport.ts";
 import { TrackerRotation } from "./tracker_rotation.ts";
 import {
-  type ErrorCode,
   isLoginDeadlineNotice,
   isPushFrame,
   OPTIONAL_PUSHES,
@@ -46,9 +45,15 @@ import {
   type RequestType,
   type ResponseData,
 } from "../lib/protocol.ts";
+import { parseRefusal, parseReply } from "../lib/replies.ts";
 
 /** The tracker refused a request; `message` is meant for the user. */
 export { TrackerRefusal };
+
+/** The tracker answered with something other than the shape its request type promises. */
+export class MalformedReplyError extends UserError {
+  override name = "MalformedReplyError";
+}
 
 /** What the link tells its owner about its state. */
 export type LinkStatus =
@@ -126,6 +131,8 @@ export interface TrackerLinkOptions {
 type Params<T extends RequestType> = Omit<Extract<Request, { type: T }>, "type">;
 
 interface Pending {
+  /** What was asked: the reply is checked against that type's shape. */
+  type: RequestType;
   resolve(data: unknown): void;
   reject(error: Error): void;
   timer: ReturnType<typeof setTimeout>;
@@ -274,7 +281,7 @@ export class TrackerLink {
         reject(new TrackerUnavailableError(`the tracker did not answer ${type} in time`));
         closeQuietly(conn); // a link that drops answers is broken: reconnect
       }, timeoutMs);
-      this.#pending.set(id, { resolve: resolve as (data: unknown) => void, reject, timer });
+      this.#pending.set(id, { type, resolve: resolve as (data: unknown) => void, reject, timer });
       this.#writing = this.#writing
         .then(() => writeAll(conn, frame))
         .catch(() => closeQuietly(conn));
@@ -453,12 +460,10 @@ export class TrackerLink {
         this.#pending.delete(frame.id as number);
         clearTimeout(pending.timer);
         if (frame.ok === true) {
-          pending.resolve(frame.data ?? null);
+          this.#settle(pending, frame.data ?? null);
         } else {
-          const error = (frame.error ?? {}) as { code?: ErrorCode; message?: string };
-          pending.reject(
-            new TrackerRefusal(error.code ?? "internal", error.message ?? "request refused"),
-          );
+          const { code, message } = parseRefusal(frame.error);
+          pending.reject(new TrackerRefusal(code, message));
         }
       }
       return { reason: "the tracker closed the connection", loginDeadline: false };
@@ -469,6 +474,23 @@ export class TrackerLink {
       this.#failPending();
       closeQuietly(conn);
     }
+  }
+
+  /**
+   * Hands a reply to its request once it has the shape its type promises; a malformed one
+   * fails that request alone (the link goes on) and is logged.
+   */
+  #settle(pending: Pending, data: unknown): void {
+    let reply: unknown;
+    try {
+      reply = parseReply(pending.type, data);
+    } catch (error) {
+      const message = errorMessage(error);
+      (this.#options.log ?? console.error)(message);
+      pending.reject(new MalformedReplyError(message));
+      return;
+    }
+    pending.resolve(reply);
   }
 
   #dispatchPush(frame: Record<string, unknown>): void {

@@ -7,11 +7,9 @@
  */
 
 import assert from "node:assert/strict";
-import { encodeFrame, FrameDecoder } from "../lib/frame.ts";
-import { PROTOCOL_VERSION } from "../lib/protocol.ts";
-import { exportPublicKey, generateTicketKeys } from "../lib/ticket.ts";
 import { NOTICE_LINES, NoticeLimit } from "../peer/notice_limit.ts";
 import { Program } from "../scripts/processes.ts";
+import { startFakeTracker } from "./fake_tracker.ts";
 import { TempDir, within } from "./harness.ts";
 
 // deno-lint-ignore no-control-regex
@@ -49,71 +47,9 @@ Deno.test("NoticeLimit: a window's lines, then one count when it ends", async (t
   });
 });
 
-/** A tracker that logs anyone in and, once asked, sends `flood` on every connection. */
-async function fakeTracker(listener: Deno.Listener) {
-  const ticketKey = await exportPublicKey((await generateTicketKeys()).publicKey);
-  const loggedIn = Promise.withResolvers<(frames: unknown[]) => Promise<void>>();
-  const serve = async (conn: Deno.Conn) => {
-    const send = async (frame: unknown) => {
-      const bytes = encodeFrame(frame);
-      for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
-    };
-    const decoder = new FrameDecoder();
-    const buffer = new Uint8Array(64 * 1024);
-    try {
-      while (true) {
-        const n = await conn.read(buffer);
-        if (n === null) return;
-        decoder.push(buffer.subarray(0, n));
-        for (let frame = decoder.next(); frame; frame = decoder.next()) {
-          const reply = (data: unknown) => send({ id: frame!.id, ok: true, data });
-          switch (frame.type) {
-            case "hello":
-              await reply({ version: PROTOCOL_VERSION, server: "fake", idle_timeout_ms: 60_000 });
-              break;
-            case "login":
-              await reply({ user: frame.user, token: "t".repeat(43), ticket_key: ticketKey });
-              break;
-            case "my_shares":
-            case "list_groups":
-              await reply([]);
-              if (frame.type === "my_shares") {
-                loggedIn.resolve(async (frames) => {
-                  for (const push of frames) await send(push);
-                });
-              }
-              break;
-            default:
-              await reply(null);
-          }
-        }
-      }
-    } catch {
-      // the client went away
-    } finally {
-      try {
-        conn.close();
-      } catch {
-        // closed already
-      }
-    }
-  };
-  const accepting = (async () => {
-    const served: Promise<void>[] = [];
-    try {
-      for await (const conn of listener) served.push(serve(conn));
-    } catch {
-      // the listener was closed
-    }
-    await Promise.all(served);
-  })();
-  return { loggedIn: loggedIn.promise, accepting };
-}
-
 Deno.test("a tracker's flood of notices, malformed, hostile and valid, is shown bounded, one safe line each", async () => {
   await using dir = await TempDir.create();
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const tracker = await fakeTracker(listener);
+  await using tracker = await startFakeTracker();
   const log = dir.join("client.log");
   await using client = new Program(
     [
@@ -121,84 +57,78 @@ Deno.test("a tracker's flood of notices, malformed, hostile and valid, is shown 
       "127.0.0.1",
       "0",
       "127.0.0.1",
-      String((listener.addr as Deno.NetAddr).port),
+      String(tracker.port),
       "--insecure-plaintext",
       "--log",
       log,
     ],
     { stdin: true },
   );
-  try {
-    await client.write("login eve pw-eve\n");
-    await client.stdout.until((line) => line === "logged in as eve", "the login");
-    const flood = await tracker.loggedIn;
-    const forged = "\nerror: forged\x1b[2J\u202e";
-    const frames: unknown[] = [
-      // malformed: refused with one line in the log, nothing on screen
-      { push: "evil\x1b[2J", group: "g" },
-      { push: "file_shared", group: 5, name: "a", size: 1, user: "bob" },
-      { push: "file_shared", group: "g", name: `x${forged}`, size: 1, user: "bob" },
-      { push: "file_shared", group: "g", name: "n".repeat(300), size: 1, user: "bob" },
-      { push: "join_requested", group: "g", user: "u".repeat(65) },
-      { push: "join_accepted", group: "g", extra: forged },
-      { push: "more_notices", notice: "evil", count: 1 },
-      { push: "file_shared", id: 7, group: "g", name: "a", size: 1, user: "bob" },
-      // well formed but hostile: a reason and a host made to forge lines and move the cursor
-      { push: "address_check", host: `h${forged}`, port: 9, verified: false, reason: forged },
-      { push: "more_notices", notice: "file_shared", group: "g", count: Number.MAX_SAFE_INTEGER },
-      // a flood of valid notices with the longest names
-      ...Array.from({ length: 500 }, (_, i) => ({
-        push: "file_shared",
-        group: "g",
-        name: `${String(i).padStart(4, "0")}${"f".repeat(230)}`,
-        size: i,
-        user: "bob",
-      })),
-    ];
-    await flood(frames);
-    const held = await client.stdout.until(
-      (line) => line.includes("notices from the tracker not shown"),
-      "the count of the notices held back",
-    );
-    assert.match(held, /^and \d+ more notices from the tracker not shown: /);
-    // the client still works
-    await client.write("list_groups\n");
-    await client.stdout.until((line) => line === "no groups yet", "a command after the flood");
-    await client.endInput();
-    assert.equal((await client.exited()).code, 0, client.stderr.all.join("\n"));
+  await client.write("login eve pw-eve\n");
+  await client.stdout.until((line) => line === "logged in as eve", "the login");
+  const flood = await tracker.loggedIn;
+  const forged = "\nerror: forged\x1b[2J\u202e";
+  const frames: unknown[] = [
+    // malformed: refused with one line in the log, nothing on screen
+    { push: "evil\x1b[2J", group: "g" },
+    { push: "file_shared", group: 5, name: "a", size: 1, user: "bob" },
+    { push: "file_shared", group: "g", name: `x${forged}`, size: 1, user: "bob" },
+    { push: "file_shared", group: "g", name: "n".repeat(300), size: 1, user: "bob" },
+    { push: "join_requested", group: "g", user: "u".repeat(65) },
+    { push: "join_accepted", group: "g", extra: forged },
+    { push: "more_notices", notice: "evil", count: 1 },
+    { push: "file_shared", id: 7, group: "g", name: "a", size: 1, user: "bob" },
+    // well formed but hostile: a reason and a host made to forge lines and move the cursor
+    { push: "address_check", host: `h${forged}`, port: 9, verified: false, reason: forged },
+    { push: "more_notices", notice: "file_shared", group: "g", count: Number.MAX_SAFE_INTEGER },
+    // a flood of valid notices with the longest names
+    ...Array.from({ length: 500 }, (_, i) => ({
+      push: "file_shared",
+      group: "g",
+      name: `${String(i).padStart(4, "0")}${"f".repeat(230)}`,
+      size: i,
+      user: "bob",
+    })),
+  ];
+  await flood(frames);
+  const held = await client.stdout.until(
+    (line) => line.includes("notices from the tracker not shown"),
+    "the count of the notices held back",
+  );
+  assert.match(held, /^and \d+ more notices from the tracker not shown: /);
+  // the client still works
+  await client.write("list_groups\n");
+  await client.stdout.until((line) => line === "no groups yet", "a command after the flood");
+  await client.endInput();
+  assert.equal((await client.exited()).code, 0, client.stderr.all.join("\n"));
 
-    const out = client.stdout.all;
-    const notices = out.filter((line) =>
-      /^(new file in group|and \d+ more new files|warning: peers are not sent)/.test(line)
-    );
-    assert.ok(notices.length <= NOTICE_LINES, `${notices.length} notice lines`);
-    assert.ok(notices.length >= NOTICE_LINES - 2, `only ${notices.length} notice lines`);
-    const shown = Number(/^and (\d+) more/.exec(held)![1]);
-    assert.equal(notices.length + shown, 502, "every valid notice is shown or counted");
-    for (const line of [...out, ...client.stderr.all]) {
-      assert.ok(!TERMINAL_UNSAFE.test(line), JSON.stringify(line));
-      assert.ok(!line.startsWith("error: forged"), "a tracker's text started a line of its own");
-    }
-    assert.ok(
-      out.some((line) =>
-        line.startsWith("warning: peers are not sent to this client at [h\\nerror: forged")
-      ),
-      out.join("\n"),
-    );
-    assert.ok(
-      out.includes(`and ${Number.MAX_SAFE_INTEGER} more new files in group "g": list_files g`),
-    );
-    // the log took one line for every malformed push, and one for the flood
-    const logged = (await Deno.readTextFile(log)).trimEnd().split("\n");
-    const malformed = logged.filter((line) => line.includes("tracker sent a malformed push"));
-    assert.equal(malformed.length, 1, logged.join("\n"));
-    assert.ok(
-      logged.some((line) => /warn {2}the tracker sent too many notices: \d+ not shown/.test(line)),
-    );
-    for (const line of logged) assert.ok(!TERMINAL_UNSAFE.test(line), JSON.stringify(line));
-  } finally {
-    listener.close();
-    await client[Symbol.asyncDispose]();
-    await tracker.accepting;
+  const out = client.stdout.all;
+  const notices = out.filter((line) =>
+    /^(new file in group|and \d+ more new files|warning: peers are not sent)/.test(line)
+  );
+  assert.ok(notices.length <= NOTICE_LINES, `${notices.length} notice lines`);
+  assert.ok(notices.length >= NOTICE_LINES - 2, `only ${notices.length} notice lines`);
+  const shown = Number(/^and (\d+) more/.exec(held)![1]);
+  assert.equal(notices.length + shown, 502, "every valid notice is shown or counted");
+  for (const line of [...out, ...client.stderr.all]) {
+    assert.ok(!TERMINAL_UNSAFE.test(line), JSON.stringify(line));
+    assert.ok(!line.startsWith("error: forged"), "a tracker's text started a line of its own");
   }
+  assert.ok(
+    out.some((line) =>
+      line.startsWith("warning: peers are not sent to this client at [h\\nerror: forged")
+    ),
+    out.join("\n"),
+  );
+  assert.ok(
+    out.includes(`and ${Number.MAX_SAFE_INTEGER} more new files in group "g": list_files g`),
+  );
+  // the log took one line for every malformed push, and one for the flood
+  const logged = (await Deno.readTextFile(log)).trimEnd().split("\n");
+  const malformed = logged.filter((line) => line.includes("tracker sent a malformed push"));
+  assert.equal(malformed.length, 1, logged.join("\n"));
+  assert.ok(
+    logged.some((line) => /warn {2}the tracker sent too many notices: \d+ not shown/.test(line)),
+  );
+  for (const line of logged) assert.ok(!TERMINAL_UNSAFE.test(line), JSON.stringify(line));
 });

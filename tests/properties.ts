@@ -16,6 +16,7 @@ import type { NamedProperty } from "./properties/inputs.ts";
 import { streamProperties } from "./properties/streams.ts";
 import { textProperties } from "./properties/text.ts";
 import { trackerMessageProperties } from "./properties/tracker_messages.ts";
+import { trackerReplyProperties } from "./properties/tracker_replies.ts";
 import { typingAidProperties } from "./properties/typing_aids.ts";
 
 export type { NamedProperty } from "./properties/inputs.ts";
@@ -25,6 +26,7 @@ export const PROPERTIES: readonly NamedProperty[] = [
   ...codecProperties,
   ...streamProperties,
   ...trackerMessageProperties,
+  ...trackerReplyProperties,
   ...credentialProperties,
   ...textProperties,
   ...argumentProperties,
