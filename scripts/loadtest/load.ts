@@ -45,6 +45,11 @@ export interface LoadOptions extends DirectoryShape {
   plaintext: boolean;
   /** More arguments for the trackers this tool starts. */
   trackerArgs: string[];
+  /**
+   * `deno run`'s flags for the trackers instead of the usual ones (scripts/runtime_flags.ts):
+   * to measure V8 flags, or to profile (`--cpu-prof`).
+   */
+  trackerDenoFlags?: string[];
   /** Progress and the limits worked within, one line each. */
   log: (line: string) => void;
   /** Ends the run early (what was measured so far is reported). */
@@ -325,6 +330,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadRow> {
     plaintext: options.plaintext,
     connections: options.connections,
     extraArgs: options.trackerArgs,
+    denoFlags: options.trackerDenoFlags,
   });
   const ports = trackers.ports;
   limits.push(
