@@ -93,6 +93,23 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX sessions_by_user ON sessions(user_id, created_at);`,
   // 4: find_peers and announce look a file up by its info_hash, not by scanning the group.
   `CREATE INDEX files_by_hash ON files(group_id, info_hash);`,
+  // 5: list_groups reads each group's member count from its row, kept by triggers (a page of
+  // 500 groups counted 500 groups' memberships on every call); the per-user limits count
+  // groups owned and requests waiting through indexes, not by scanning the tables.
+  `ALTER TABLE groups ADD COLUMN member_count INTEGER NOT NULL DEFAULT 0;
+   UPDATE groups SET member_count =
+     (SELECT COUNT(*) FROM memberships m WHERE m.group_id = groups.id);
+   CREATE TRIGGER memberships_counted AFTER INSERT ON memberships BEGIN
+     UPDATE groups SET member_count = member_count + 1 WHERE id = NEW.group_id;
+   END;
+   CREATE TRIGGER memberships_uncounted AFTER DELETE ON memberships BEGIN
+     UPDATE groups SET member_count = member_count - 1 WHERE id = OLD.group_id;
+   END;
+   CREATE INDEX groups_by_owner ON groups(owner_id);
+   CREATE INDEX join_requests_by_user ON join_requests(user_id);
+   DROP INDEX shares_by_user;
+   CREATE INDEX shares_by_user ON shares(user_id, group_id, name);
+   CREATE INDEX sessions_by_last_seen ON sessions(last_seen_at);`,
 ];
 
 /** The schema version this build writes. */
@@ -174,6 +191,19 @@ export class SqliteStore implements TrackerStore {
         this.#db.exec(`PRAGMA user_version = ${next + 1}`);
       });
     }
+  }
+
+  /**
+   * How SQLite runs each statement this store has prepared so far (`EXPLAIN QUERY PLAN`, one
+   * line per step): tests check that none scans a table whose size grows with the directory.
+   */
+  queryPlans(): Map<string, string[]> {
+    const plans = new Map<string, string[]>();
+    for (const text of this.#statements.keys()) {
+      const steps = this.#db.prepare(`EXPLAIN QUERY PLAN ${text}`).all() as { detail: string }[];
+      plans.set(text, steps.map((step) => step.detail));
+    }
+    return plans;
   }
 
   #sql(text: string): StatementSync {
@@ -377,12 +407,10 @@ export class SqliteStore implements TrackerStore {
   }
 
   async listGroups(after = "", limit = -1): Promise<GroupSummary[]> {
-    // members are counted per listed group through the (group_id, user_id) index: a page
-    // costs its own rows, not every membership of the tracker
+    // member_count is kept by triggers: a page costs its own rows, not its memberships
     return this.#sql(
-      `SELECT g.id AS "group", g.owner_id AS owner,
-         (SELECT COUNT(*) FROM memberships m WHERE m.group_id = g.id) AS members
-       FROM groups g WHERE g.id > ? ORDER BY g.id LIMIT ?`,
+      `SELECT id AS "group", owner_id AS owner, member_count AS members
+       FROM groups WHERE id > ? ORDER BY id LIMIT ?`,
     ).all(after, limit) as unknown as GroupSummary[];
   }
 
