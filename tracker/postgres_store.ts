@@ -26,6 +26,7 @@ import {
   type SharedFile,
   type ShareLocation,
   type ShareOutcome,
+  type StoreChange,
   StoreError,
   type TrackerStore,
   type UserCounts,
@@ -349,6 +350,11 @@ export class PostgresStore implements TrackerStore {
     const result = await this.#sql`
       DELETE FROM sessions WHERE last_seen_at < ${this.#now() - maxIdleMs}`;
     return result.count;
+  }
+
+  /** Other tracker instances write to the database unseen: nothing read may be kept. */
+  watch(_listener: (change: StoreChange) => void): boolean {
+    return false;
   }
 
   // Groups

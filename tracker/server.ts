@@ -71,6 +71,7 @@ import { ClientEvents } from "./events.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import { handleRequest, isHandledRequest } from "./handlers.ts";
 import { PasswordWork } from "./password_work.ts";
+import { ReplyCache } from "./reply_cache.ts";
 import { Presence } from "./presence.ts";
 import { Sessions } from "./sessions.ts";
 import { DEFAULT_BUSY_AFTER_MS, Turns } from "./turns.ts";
@@ -197,6 +198,7 @@ export class Tracker {
   readonly #sessions: Sessions;
   readonly #events: ClientEvents;
   readonly #turns: Turns;
+  readonly #replies: ReplyCache;
   readonly #addressChecks: AddressChecks;
   readonly #largeFrames = new FrameBudget(LARGE_FRAME_BUDGET_BYTES);
   readonly #strangers: Strangers;
@@ -224,6 +226,10 @@ export class Tracker {
     this.#sessions = sessions;
     this.#tickets = tickets;
     this.#events = new ClientEvents({ presence });
+    const replies: ReplyCache = new ReplyCache({
+      enabled: store.watch((change) => replies.changed(change)),
+    });
+    this.#replies = replies;
     this.#addressChecks = new AddressChecks({
       trackerAddress: listener.addr,
       plaintext: fingerprint === undefined,
@@ -350,6 +356,7 @@ export class Tracker {
       tickets: this.#tickets,
       sessions: this.#sessions,
       events: this.#events,
+      replies: this.#replies,
       addressCheck: () => this.#addressCheck(connection),
     };
     this.#strangerLog.info(`connection ${connection.id} from ${remote}`);
@@ -472,7 +479,7 @@ export class Tracker {
     const response = turn === "go"
       ? await this.#answer(context, request, link.remote)
       : failure(request.id, "busy", "the tracker is busy; try again in a moment");
-    await writer.reply(response);
+    await writer.reply(response, response.ok ? this.#replies.jsonOf(response.data) : undefined);
     // a logged-in client's address is checked from the start, before it shares anything
     // (and after the reply: what the check says comes after "logged in")
     if (response.ok && (request.type === "login" || request.type === "resume")) {

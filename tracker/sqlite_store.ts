@@ -20,6 +20,7 @@ import {
   type SharedFile,
   type ShareLocation,
   type ShareOutcome,
+  type StoreChange,
   StoreError,
   type TrackerStore,
   type UserCounts,
@@ -138,6 +139,7 @@ export class SqliteStore implements TrackerStore {
   readonly #db: DatabaseSync;
   readonly #now: () => number;
   readonly #statements = new Map<string, StatementSync>();
+  readonly #watchers: ((change: StoreChange) => void)[] = [];
 
   /**
    * Opens (creating if needed) and migrates the database at `path` (`:memory:` for tests).
@@ -191,6 +193,16 @@ export class SqliteStore implements TrackerStore {
         this.#db.exec(`PRAGMA user_version = ${next + 1}`);
       });
     }
+  }
+
+  /** This process is the database's only writer: every change is reported. */
+  watch(listener: (change: StoreChange) => void): boolean {
+    this.#watchers.push(listener);
+    return true;
+  }
+
+  #changed(change: StoreChange): void {
+    for (const watcher of this.#watchers) watcher(change);
   }
 
   /**
@@ -305,7 +317,7 @@ export class SqliteStore implements TrackerStore {
   // Groups
 
   async createGroup(group: string, owner: string): Promise<boolean> {
-    return this.#transaction(() => {
+    const created = this.#transaction(() => {
       const now = this.#now();
       const created = this.#sql(
         "INSERT INTO groups (id, owner_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
@@ -315,6 +327,8 @@ export class SqliteStore implements TrackerStore {
         .run(group, owner, now);
       return true;
     });
+    if (created) this.#changed({ kind: "groups" });
+    return created;
   }
 
   async groupOwner(group: string): Promise<string | undefined> {
@@ -373,7 +387,7 @@ export class SqliteStore implements TrackerStore {
   }
 
   async acceptJoinRequest(group: string, user: string): Promise<boolean> {
-    return this.#transaction(() => {
+    const accepted = this.#transaction(() => {
       const removed = this.#sql("DELETE FROM join_requests WHERE group_id = ? AND user_id = ?")
         .run(group, user);
       if (removed.changes !== 1) return false;
@@ -381,6 +395,8 @@ export class SqliteStore implements TrackerStore {
         .run(group, user, this.#now());
       return true;
     });
+    if (accepted) this.#changed({ kind: "groups" });
+    return accepted;
   }
 
   async rejectJoinRequest(group: string, user: string): Promise<boolean> {
@@ -389,7 +405,7 @@ export class SqliteStore implements TrackerStore {
   }
 
   async leaveGroup(group: string, user: string): Promise<LeaveOutcome> {
-    return this.#transaction(() => {
+    const outcome = this.#transaction((): LeaveOutcome => {
       this.#removeSharesInGroup(group, user);
       this.#sql("DELETE FROM memberships WHERE group_id = ? AND user_id = ?").run(group, user);
       const owner = this.#groupOwner(group);
@@ -404,6 +420,9 @@ export class SqliteStore implements TrackerStore {
       this.#sql("UPDATE groups SET owner_id = ? WHERE id = ?").run(successor.user_id, group);
       return { owner: successor.user_id, deleted: false };
     });
+    this.#changed({ kind: "groups" });
+    this.#changed({ kind: "files", group });
+    return outcome;
   }
 
   async listGroups(after = "", limit = -1): Promise<GroupSummary[]> {
@@ -417,7 +436,7 @@ export class SqliteStore implements TrackerStore {
   // Files and shares
 
   async shareFile(file: SharedFile, share: ShareLocation): Promise<ShareOutcome> {
-    return this.#transaction(() => {
+    const outcome = this.#transaction((): ShareOutcome => {
       const existing = this.#file(file.group, file.name);
       if (existing && existing.infoHash !== file.infoHash) return "conflict";
       if (existing && existing.sha1 !== file.sha1) return "sha1_differs";
@@ -443,6 +462,8 @@ export class SqliteStore implements TrackerStore {
       );
       return existing ? "same" : "added";
     });
+    if (outcome === "added") this.#changed({ kind: "files", group: file.group });
+    return outcome;
   }
 
   async file(group: string, name: string): Promise<SharedFile | undefined> {
@@ -485,12 +506,14 @@ export class SqliteStore implements TrackerStore {
     name: string,
     user: string,
   ): Promise<{ removed: boolean; fileGone: boolean }> {
-    return this.#transaction(() => {
+    const outcome = this.#transaction(() => {
       const removed =
         this.#sql("DELETE FROM shares WHERE group_id = ? AND name = ? AND user_id = ?")
           .run(group, name, user).changes === 1;
       return { removed, fileGone: this.#dropFileIfUnshared(group, name) };
     });
+    if (outcome.fileGone) this.#changed({ kind: "files", group });
+    return outcome;
   }
 
   #removeSharesInGroup(group: string, user: string): void {
