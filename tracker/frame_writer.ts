@@ -13,6 +13,7 @@ import { encodeFrame, MAX_FRAME_BYTES } from "../lib/frame.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
 import type { Push, Response } from "../lib/protocol.ts";
 import type { ByteConn } from "../lib/transport.ts";
+import { Deadline } from "./deadline.ts";
 
 /** Pushes a connection may have waiting to be written before it is dropped. */
 export const MAX_QUEUED_PUSHES = 256;
@@ -28,7 +29,8 @@ export const WRITE_TIMEOUT_MS = 30_000;
 export class FrameWriter {
   readonly #conn: ByteConn;
   readonly #maxQueuedPushes: number;
-  readonly #writeTimeoutMs: number;
+  /** Runs while a frame is being written: one that takes too long closes the connection. */
+  readonly #writing: Deadline;
   #chain: Promise<void> = Promise.resolve();
   #queuedPushes = 0;
   #closed = false;
@@ -39,16 +41,16 @@ export class FrameWriter {
   ) {
     this.#conn = conn;
     this.#maxQueuedPushes = options.maxQueuedPushes ?? MAX_QUEUED_PUSHES;
-    this.#writeTimeoutMs = options.writeTimeoutMs ?? WRITE_TIMEOUT_MS;
+    this.#writing = new Deadline(options.writeTimeoutMs ?? WRITE_TIMEOUT_MS, () => this.close());
   }
 
   /** Writes one frame, closing the connection if the far end does not take it in time. */
   async #write(frame: Uint8Array): Promise<void> {
-    const timer = setTimeout(() => this.close(), this.#writeTimeoutMs);
+    this.#writing.start();
     try {
       await writeAll(this.#conn, frame);
     } finally {
-      clearTimeout(timer);
+      this.#writing.stop();
     }
   }
 
@@ -107,6 +109,7 @@ export class FrameWriter {
   /** Closes the connection; later pushes are refused. */
   close(): void {
     this.#closed = true;
+    this.#writing.clear();
     closeQuietly(this.#conn);
   }
 }

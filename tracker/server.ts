@@ -68,6 +68,7 @@ import { loadOperatorCertificate, loadTrackerIdentity } from "./identity.ts";
 import { type ConnectionState, type HandlerContext, RequestError } from "./context.ts";
 import { describeActivity } from "./activity_log.ts";
 import { ClientEvents } from "./events.ts";
+import { Deadline } from "./deadline.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import { handleRequest, isHandledRequest } from "./handlers.ts";
 import { PasswordWork } from "./password_work.ts";
@@ -361,7 +362,8 @@ export class Tracker {
     };
     this.#strangerLog.info(`connection ${connection.id} from ${remote}`);
     const writer = new FrameWriter(conn);
-    let idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
+    const idle = new Deadline(this.#idleTimeoutMs, () => closeQuietly(conn));
+    idle.start();
     const login = new LoginDeadline(this.#loginGraceMs, this.#strangers, async (reason) => {
       const seconds = Math.round(this.#loginGraceMs / 100) / 10;
       const message = reason === "deadline"
@@ -385,7 +387,7 @@ export class Tracker {
         if (login.expired) return false;
         // idle is silence on both sides: the time the tracker takes to answer (a turn in
         // line, a password hash) is not the client's silence
-        clearTimeout(idleTimer);
+        idle.stop();
         login.busy = true;
         return true;
       };
@@ -394,7 +396,7 @@ export class Tracker {
           const outcome = await this.#answerNext(frames, accept, writer, context, greeted, link);
           if (outcome === "ended") break;
           login.busy = false;
-          idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
+          idle.start();
           if (outcome === "stop") break;
           if (outcome === "greeted") {
             greeted = true;
@@ -422,7 +424,8 @@ export class Tracker {
           (connection.user === undefined ? "" : ` (${connection.user})`),
       );
       connection.closed = true;
-      clearTimeout(idleTimer);
+      idle.clear();
+      writer.close();
       login.stop();
       this.#events.unregister(connection);
       this.#sessions.disconnected(connection);
