@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { hashFile } from "../lib/hash.ts";
 import type { DownloadStatus } from "../peer/file_sharing.ts";
-import { RUNTIME_FLAGS } from "./runtime_flags.ts";
+import { RUNTIME_FLAGS, TRACKER_RUNTIME_FLAGS } from "./runtime_flags.ts";
 
 /** The program under test, run exactly as the README runs it. */
 export const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -231,7 +231,7 @@ export class TrackerProcess extends Program {
     descriptorLimit?: number,
     runtimeFlags?: string[],
   ) {
-    super(args, { descriptorLimit, runtimeFlags });
+    super(args, { descriptorLimit, runtimeFlags: runtimeFlags ?? TRACKER_RUNTIME_FLAGS });
   }
 
   port = 0;
@@ -245,7 +245,7 @@ export class TrackerProcess extends Program {
       port?: number;
       extraArgs?: string[];
       descriptorLimit?: number;
-      /** `deno run`'s flags instead of `RUNTIME_FLAGS`. */
+      /** `deno run`'s flags instead of `TRACKER_RUNTIME_FLAGS`. */
       runtimeFlags?: string[];
     } = {},
   ): Promise<TrackerProcess> {
