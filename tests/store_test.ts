@@ -100,6 +100,34 @@ const CASES: { name: string; fn: (backend: StoreBackend) => Promise<void> }[] = 
     },
   },
   {
+    name: "owner and membership answers follow every write (asked before and after)",
+    async fn(backend) {
+      await using store = await fresh(backend);
+      for (const user of ["o", "b", "c"]) await store.createUser(user, "h");
+      assert.equal(await store.groupOwner("g"), undefined);
+      assert.ok(!(await store.isMember("g", "o")));
+      await store.createGroup("g", "o");
+      assert.equal(await store.groupOwner("g"), "o");
+      assert.ok(await store.isMember("g", "o"));
+      assert.ok(!(await store.isMember("g", "b")));
+      await store.addJoinRequest("g", "b");
+      assert.ok(!(await store.isMember("g", "b")), "a request is no membership");
+      await store.acceptJoinRequest("g", "b");
+      assert.ok(await store.isMember("g", "b"));
+      await store.leaveGroup("g", "o");
+      assert.equal(await store.groupOwner("g"), "b");
+      assert.ok(!(await store.isMember("g", "o")));
+      await store.leaveGroup("g", "b");
+      assert.equal(await store.groupOwner("g"), undefined);
+      assert.ok(!(await store.isMember("g", "b")));
+      // a group made again under the same id has none of the old members
+      await store.createGroup("g", "c");
+      assert.equal(await store.groupOwner("g"), "c");
+      assert.ok(!(await store.isMember("g", "b")));
+      assert.ok(await store.isMember("g", "c"));
+    },
+  },
+  {
     name: "groups, requests, memberships and ownership passing in join order",
     async fn(backend) {
       await using store = await fresh(backend);

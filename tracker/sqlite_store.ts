@@ -113,6 +113,9 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX sessions_by_last_seen ON sessions(last_seen_at);`,
 ];
 
+/** Owners, and membership answers, a store keeps at most (each a few hundred bytes). */
+const MAX_KEPT_ANSWERS = 100_000;
+
 /** The schema version this build writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -140,6 +143,14 @@ export class SqliteStore implements TrackerStore {
   readonly #now: () => number;
   readonly #statements = new Map<string, StatementSync>();
   readonly #watchers: ((change: StoreChange) => void)[] = [];
+  /**
+   * Every request about a group asks its owner and whether the asker is a member: answers
+   * kept (this process is the only writer; each write that changes one drops it), at most
+   * `MAX_KEPT_ANSWERS` of each kind. They were 6% of the tracker's main thread under load.
+   */
+  readonly #owners = new Map<string, string | null>();
+  readonly #memberships = new Map<string, Map<string, boolean>>();
+  #keptMemberships = 0;
 
   /**
    * Opens (creating if needed) and migrates the database at `path` (`:memory:` for tests).
@@ -327,12 +338,19 @@ export class SqliteStore implements TrackerStore {
         .run(group, owner, now);
       return true;
     });
+    this.#forgetGroup(group);
     if (created) this.#changed({ kind: "groups" });
     return created;
   }
 
   async groupOwner(group: string): Promise<string | undefined> {
-    return this.#groupOwner(group);
+    let owner = this.#owners.get(group);
+    if (owner === undefined) {
+      owner = this.#groupOwner(group) ?? null;
+      if (this.#owners.size >= MAX_KEPT_ANSWERS) this.#owners.clear();
+      this.#owners.set(group, owner);
+    }
+    return owner ?? undefined;
   }
 
   #groupOwner(group: string): string | undefined {
@@ -348,8 +366,33 @@ export class SqliteStore implements TrackerStore {
   }
 
   async isMember(group: string, user: string): Promise<boolean> {
-    return this.#sql("SELECT 1 FROM memberships WHERE group_id = ? AND user_id = ?")
-      .get(group, user) !== undefined;
+    let members = this.#memberships.get(group);
+    let member = members?.get(user);
+    if (member === undefined) {
+      member = this.#sql("SELECT 1 FROM memberships WHERE group_id = ? AND user_id = ?")
+        .get(group, user) !== undefined;
+      if (this.#keptMemberships >= MAX_KEPT_ANSWERS) this.#forgetMemberships();
+      if (!members) this.#memberships.set(group, members = new Map());
+      members.set(user, member);
+      this.#keptMemberships++;
+    }
+    return member;
+  }
+
+  #forgetMemberships(group?: string): void {
+    if (group === undefined) {
+      this.#memberships.clear();
+      this.#keptMemberships = 0;
+      return;
+    }
+    this.#keptMemberships -= this.#memberships.get(group)?.size ?? 0;
+    this.#memberships.delete(group);
+  }
+
+  /** Drops the kept answers about `group` (its owner, who is a member). */
+  #forgetGroup(group: string): void {
+    this.#owners.delete(group);
+    this.#forgetMemberships(group);
   }
 
   async countsOf(user: string, group?: string): Promise<UserCounts> {
@@ -395,6 +438,7 @@ export class SqliteStore implements TrackerStore {
         .run(group, user, this.#now());
       return true;
     });
+    this.#forgetGroup(group);
     if (accepted) this.#changed({ kind: "groups" });
     return accepted;
   }
@@ -405,6 +449,7 @@ export class SqliteStore implements TrackerStore {
   }
 
   async leaveGroup(group: string, user: string): Promise<LeaveOutcome> {
+    this.#forgetGroup(group);
     const outcome = this.#transaction((): LeaveOutcome => {
       this.#removeSharesInGroup(group, user);
       this.#sql("DELETE FROM memberships WHERE group_id = ? AND user_id = ?").run(group, user);
