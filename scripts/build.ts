@@ -11,7 +11,7 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { RUNTIME_FLAGS } from "./runtime_flags.ts";
+import { RUNTIME_FLAGS, TRACKER_RUNTIME_FLAGS } from "./runtime_flags.ts";
 
 /** The permissions the programs need: sockets, their own files, and the environment. */
 const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
@@ -30,7 +30,7 @@ export function compileArgs(target: BuildTarget): string[] {
   return [
     "compile",
     ...PERMISSIONS,
-    ...RUNTIME_FLAGS,
+    ...target.program === "server" ? TRACKER_RUNTIME_FLAGS : RUNTIME_FLAGS,
     // workers are not found by import analysis: embed them by name
     ...WORKERS.flatMap((worker) => ["--include", worker]),
     "--output",

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { hashFile } from "../lib/hash.ts";
 import type { DownloadStatus } from "../peer/file_sharing.ts";
-import { RUNTIME_FLAGS } from "./runtime_flags.ts";
+import { RUNTIME_FLAGS, TRACKER_RUNTIME_FLAGS } from "./runtime_flags.ts";
 
 /** The program under test, run exactly as the README runs it. */
 export const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -118,6 +118,8 @@ export interface ProgramOptions {
   waitLimitMs?: number;
   /** Run this executable with `args` as given, instead of `deno run main.ts <args>`. */
   executable?: string;
+  /** `deno run`'s flags before main.ts, instead of `RUNTIME_FLAGS` (measurements). */
+  runtimeFlags?: string[];
   /**
    * `XDG_STATE_HOME` of the program (a client keeps its identity and pinned trackers there).
    * Default: a fresh temporary directory, removed when the program has exited.
@@ -146,7 +148,9 @@ export class Program implements AsyncDisposable {
     const stateHome = options.stateHome ??
       (this.#ownStateHome = Deno.makeTempDirSync({ prefix: "swarmshare-state-" }));
     const executable = options.executable ?? Deno.execPath();
-    const argv = options.executable ? args : ["run", "-A", ...RUNTIME_FLAGS, MAIN, ...args];
+    const argv = options.executable
+      ? args
+      : ["run", "-A", ...options.runtimeFlags ?? RUNTIME_FLAGS, MAIN, ...args];
     const limit = options.descriptorLimit;
     this.#child = new Deno.Command(limit === undefined ? executable : "bash", {
       args: limit === undefined
@@ -221,8 +225,13 @@ export class Program implements AsyncDisposable {
 
 /** A tracker process. */
 export class TrackerProcess extends Program {
-  private constructor(args: string[], readonly dbPath: string, descriptorLimit?: number) {
-    super(args, { descriptorLimit });
+  private constructor(
+    args: string[],
+    readonly dbPath: string,
+    descriptorLimit?: number,
+    runtimeFlags?: string[],
+  ) {
+    super(args, { descriptorLimit, runtimeFlags: runtimeFlags ?? TRACKER_RUNTIME_FLAGS });
   }
 
   port = 0;
@@ -232,7 +241,13 @@ export class TrackerProcess extends Program {
   /** Starts a tracker on 127.0.0.1 (port 0: any free one) and waits until it listens. */
   static async start(
     dbPath: string,
-    options: { port?: number; extraArgs?: string[]; descriptorLimit?: number } = {},
+    options: {
+      port?: number;
+      extraArgs?: string[];
+      descriptorLimit?: number;
+      /** `deno run`'s flags instead of `TRACKER_RUNTIME_FLAGS`. */
+      runtimeFlags?: string[];
+    } = {},
   ): Promise<TrackerProcess> {
     const tracker = new TrackerProcess(
       [
@@ -245,6 +260,7 @@ export class TrackerProcess extends Program {
       ],
       dbPath,
       options.descriptorLimit,
+      options.runtimeFlags,
     );
     const line = await tracker.stdout.until(
       (text) => text.startsWith("tracker listening on "),

@@ -14,5 +14,16 @@
  * @module
  */
 
-/** Passed to `deno run` and `deno compile`. */
+/** Passed to `deno run` and `deno compile` for the client (and `deno task dev`). */
 export const RUNTIME_FLAGS = ["--v8-flags=--max-semi-space-size=4,--optimize-for-size"];
+
+/**
+ * The tracker's flags: the same small young generation, without `--optimize-for-size`. A
+ * tracker allocates little per request but holds thousands of connections' objects; with
+ * `--optimize-for-size` V8 collected its old generation so often that the collector took
+ * half its CPU (2026-12-04, 5,000 links in closed loop, `deno task loadtest
+ * --tracker-deno-flags`: 259-285 CPU us a request with it, 110-133 without; semi-space 8 or
+ * 16 MiB no better than 4). The price is a larger peak under full load (about 560 MiB at
+ * 5,000 busy links, against 330), not idle memory (36-38 KiB a connection either way).
+ */
+export const TRACKER_RUNTIME_FLAGS = ["--v8-flags=--max-semi-space-size=4"];

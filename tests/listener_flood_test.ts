@@ -11,7 +11,7 @@ import * as tls from "node:tls";
 import { generateIdentity } from "../lib/identity.ts";
 import { type AcceptedConn, connectionCap, listen } from "../lib/transport.ts";
 import { Program } from "../scripts/processes.ts";
-import { RUNTIME_FLAGS } from "../scripts/runtime_flags.ts";
+import { TRACKER_RUNTIME_FLAGS } from "../scripts/runtime_flags.ts";
 import { JsonShell, MAIN, TempDir } from "./harness.ts";
 
 Deno.test("connectionCap: half the soft descriptor limit less a reserve, bounded", () => {
@@ -28,7 +28,14 @@ Deno.test("connectionCap: half the soft descriptor limit less a reserve, bounded
 
 Deno.test("a connection flood past the descriptor limit does not stop the tracker", async () => {
   await using dir = await TempDir.create();
-  const command = ["ulimit -n 256 && exec", Deno.execPath(), "run", "-A", ...RUNTIME_FLAGS, MAIN]
+  const command = [
+    "ulimit -n 256 && exec",
+    Deno.execPath(),
+    "run",
+    "-A",
+    ...TRACKER_RUNTIME_FLAGS,
+    MAIN,
+  ]
     .join(" ");
   await using tracker = new Program([
     "-c",

@@ -100,6 +100,34 @@ const CASES: { name: string; fn: (backend: StoreBackend) => Promise<void> }[] = 
     },
   },
   {
+    name: "owner and membership answers follow every write (asked before and after)",
+    async fn(backend) {
+      await using store = await fresh(backend);
+      for (const user of ["o", "b", "c"]) await store.createUser(user, "h");
+      assert.equal(await store.groupOwner("g"), undefined);
+      assert.ok(!(await store.isMember("g", "o")));
+      await store.createGroup("g", "o");
+      assert.equal(await store.groupOwner("g"), "o");
+      assert.ok(await store.isMember("g", "o"));
+      assert.ok(!(await store.isMember("g", "b")));
+      await store.addJoinRequest("g", "b");
+      assert.ok(!(await store.isMember("g", "b")), "a request is no membership");
+      await store.acceptJoinRequest("g", "b");
+      assert.ok(await store.isMember("g", "b"));
+      await store.leaveGroup("g", "o");
+      assert.equal(await store.groupOwner("g"), "b");
+      assert.ok(!(await store.isMember("g", "o")));
+      await store.leaveGroup("g", "b");
+      assert.equal(await store.groupOwner("g"), undefined);
+      assert.ok(!(await store.isMember("g", "b")));
+      // a group made again under the same id has none of the old members
+      await store.createGroup("g", "c");
+      assert.equal(await store.groupOwner("g"), "c");
+      assert.ok(!(await store.isMember("g", "b")));
+      assert.ok(await store.isMember("g", "c"));
+    },
+  },
+  {
     name: "groups, requests, memberships and ownership passing in join order",
     async fn(backend) {
       await using store = await fresh(backend);
@@ -129,7 +157,9 @@ const CASES: { name: string; fn: (backend: StoreBackend) => Promise<void> }[] = 
       assert.ok(!(await store.isMember("g", "d")));
 
       assert.deepEqual(await store.leaveGroup("g", "o"), { owner: "b", deleted: false });
+      assert.deepEqual(plain(await store.listGroups()), [{ group: "g", owner: "b", members: 2 }]);
       assert.deepEqual(await store.leaveGroup("g", "c"), { owner: "b", deleted: false });
+      assert.deepEqual(plain(await store.listGroups()), [{ group: "g", owner: "b", members: 1 }]);
       assert.ok(!(await store.isMember("g", "c")));
       await store.addJoinRequest("g", "d");
       assert.deepEqual(await store.leaveGroup("g", "b"), { owner: null, deleted: true });
@@ -314,6 +344,16 @@ Deno.test("store on sqlite: migrating to bound sessions drops the sessions of be
             CREATE TABLE settings (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
             CREATE TABLE files (group_id TEXT NOT NULL, name TEXT NOT NULL,
               info_hash TEXT NOT NULL, PRIMARY KEY (group_id, name)) STRICT;
+            CREATE TABLE groups (id TEXT PRIMARY KEY, owner_id TEXT NOT NULL,
+              created_at INTEGER NOT NULL) STRICT;
+            CREATE TABLE memberships (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+              group_id TEXT NOT NULL, user_id TEXT NOT NULL, joined_at INTEGER NOT NULL,
+              UNIQUE (group_id, user_id)) STRICT;
+            CREATE TABLE join_requests (group_id TEXT NOT NULL, user_id TEXT NOT NULL,
+              requested_at INTEGER NOT NULL, PRIMARY KEY (group_id, user_id)) STRICT;
+            CREATE TABLE shares (group_id TEXT NOT NULL, name TEXT NOT NULL,
+              user_id TEXT NOT NULL, PRIMARY KEY (group_id, name, user_id)) STRICT;
+            CREATE INDEX shares_by_user ON shares(user_id);
             INSERT INTO users VALUES ('alice', 'h', 1);
             INSERT INTO sessions VALUES ('old-digest', 'alice', 1, 1);
             PRAGMA user_version = 2;`);
@@ -326,6 +366,39 @@ Deno.test("store on sqlite: migrating to bound sessions drops the sessions of be
     assert.equal((await store.session("new"))?.fingerprint, "fp");
   } finally {
     await store.close();
+  }
+});
+
+Deno.test("store on sqlite: migrating to kept member counts counts the members there", async () => {
+  await using dir = await TempDir.create();
+  const path = dir.join("v4.db");
+  const store = new SqliteStore(path);
+  for (const user of ["a", "b", "c"]) await store.createUser(user, "h");
+  await store.createGroup("g", "a");
+  await store.createGroup("h", "b");
+  for (const user of ["b", "c"]) {
+    await store.addJoinRequest("g", user);
+    await store.acceptJoinRequest("g", user);
+  }
+  await store.close();
+  // back to version 4, as a tracker of before left it
+  const { DatabaseSync } = await import("node:sqlite");
+  const old = new DatabaseSync(path);
+  old.exec(`DROP TRIGGER memberships_counted; DROP TRIGGER memberships_uncounted;
+            DROP INDEX groups_by_owner; DROP INDEX join_requests_by_user;
+            DROP INDEX sessions_by_last_seen; DROP INDEX shares_by_user;
+            CREATE INDEX shares_by_user ON shares(user_id);
+            ALTER TABLE groups DROP COLUMN member_count;
+            PRAGMA user_version = 4;`);
+  old.close();
+  const migrated = new SqliteStore(path);
+  try {
+    assert.deepEqual(plain(await migrated.listGroups()), [
+      { group: "g", owner: "a", members: 3 },
+      { group: "h", owner: "b", members: 1 },
+    ]);
+  } finally {
+    await migrated.close();
   }
 });
 
@@ -382,4 +455,54 @@ Deno.test("store on sqlite: a file that is not a database is a StoreError", asyn
   const path = dir.join("junk.db");
   await Deno.writeTextFile(path, "junk ".repeat(1000));
   assert.throws(() => new SqliteStore(path), StoreError);
+});
+
+Deno.test("store on sqlite: no statement scans a table (each costs its own rows)", async () => {
+  await using dir = await TempDir.create();
+  const store = new SqliteStore(dir.join("t.db"));
+  try {
+    // every method once, so that every statement the store has is prepared
+    await store.createUser("alice", "h");
+    await store.createUser("bob", "h");
+    await store.createUser("carol", "h");
+    await store.passwordHash("alice");
+    await store.createSession("d1", "alice", "fp", 10);
+    await store.session("d1");
+    await store.userSessions("alice");
+    await store.touchSession("d1", 0);
+    await store.createGroup("g", "alice");
+    await store.groupOwner("g");
+    await store.members("g");
+    await store.isMember("g", "bob");
+    await store.countsOf("bob", "g");
+    await store.addJoinRequest("g", "bob");
+    await store.joinRequests("g");
+    await store.acceptJoinRequest("g", "bob");
+    await store.addJoinRequest("g", "carol");
+    await store.rejectJoinRequest("g", "carol");
+    await store.listGroups("", 500);
+    await store.shareFile(fileOf("g", "a", 1), { user: "bob", path: "/a", mtimeMs: 1 });
+    await store.hasShare("g", "a", "bob");
+    await store.file("g", "a");
+    await store.fileByHash("g", fileOf("g", "a", 1).infoHash);
+    await store.filesPage("g", "", 500);
+    await store.sharesOf("bob", { limit: 10 });
+    await store.removeShare("g", "a", "bob");
+    await store.shareFile(fileOf("g", "b", 2), { user: "alice", path: "/b", mtimeMs: 1 });
+    await store.leaveGroup("g", "alice");
+    await store.leaveGroup("g", "bob");
+    await store.deleteSession("d1");
+    await store.pruneSessions(1000);
+    await store.putSetting("k", new Uint8Array([1]));
+    await store.setting("k");
+    const plans = store.queryPlans();
+    assert.ok(plans.size >= 25, `only ${plans.size} statements prepared`);
+    const scans = [...plans].filter(([, steps]) => steps.some((step) => /^SCAN /.test(step)));
+    assert.deepEqual(
+      scans.map(([text, steps]) => `${text.replace(/\s+/g, " ")}: ${steps.join("; ")}`),
+      [],
+    );
+  } finally {
+    await store.close();
+  }
 });

@@ -15,6 +15,7 @@ import {
   requireOwner,
   requireUser,
 } from "./context.ts";
+import { GROUPS_SCOPE } from "./reply_cache.ts";
 import { SESSION_EXPIRED, sessionId } from "./sessions.ts";
 
 const BAD_CREDENTIALS = "wrong user id or password";
@@ -221,7 +222,9 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
 
   async list_groups(context, { after }) {
     requireUser(context);
-    return await context.store.listGroups(after ?? "", GROUPS_PER_PAGE);
+    const load = () => context.store.listGroups(after ?? "", GROUPS_PER_PAGE);
+    if (!context.replies) return await load();
+    return await context.replies.page(GROUPS_SCOPE, after ?? "", { load, build: (rows) => rows });
   },
 };
 

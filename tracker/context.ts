@@ -17,6 +17,7 @@ import type { AddressCheck } from "./address_checks.ts";
 import type { TicketSigner } from "./auth.ts";
 import type { ClientEvents } from "./events.ts";
 import type { PasswordWork } from "./password_work.ts";
+import type { ReplyCache } from "./reply_cache.ts";
 import type { Presence } from "./presence.ts";
 import type { Sessions } from "./sessions.ts";
 import type { TrackerStore } from "./store.ts";
@@ -66,6 +67,8 @@ export interface HandlerContext {
   sessions: Sessions;
   /** Pushes to other connections (revocations). */
   events: ClientEvents;
+  /** Listing pages kept between writes; absent (unit tests), every page is read afresh. */
+  replies?: ReplyCache;
   /**
    * The check of this connection's serving address (undefined before a login or without an
    * address): started at the first call, registered with `presence` once verified. Absent

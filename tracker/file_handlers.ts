@@ -25,6 +25,9 @@ import {
 } from "./context.ts";
 import type { SharedFile } from "./store.ts";
 import { CHECK_TIMEOUT_MS } from "./address_checks.ts";
+import { filesScope } from "./reply_cache.ts";
+
+type FilesPage = Awaited<ReturnType<HandlerContext["store"]["filesPage"]>>;
 
 type FileRequest =
   | "share_file"
@@ -222,12 +225,21 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
 
   async list_files(context, { group, after }) {
     await requireMember(context, group);
-    return (await context.store.filesPage(group, after ?? "", FILES_PER_PAGE)).map((file) => ({
-      name: file.name,
-      size: file.size,
-      sha1: file.sha1,
-      seeders: context.presence.seeders(group, file.infoHash),
-    }));
+    const load = () => context.store.filesPage(group, after ?? "", FILES_PER_PAGE);
+    // seeders are live: counted on every call, the page made again when they changed
+    const stamp = (files: FilesPage) =>
+      files.map((file) => context.presence.seeders(group, file.infoHash));
+    const build = (files: FilesPage) => {
+      const seeders = stamp(files);
+      return files.map((file, i) => ({
+        name: file.name,
+        size: file.size,
+        sha1: file.sha1,
+        seeders: seeders[i],
+      }));
+    };
+    if (!context.replies) return build(await load());
+    return await context.replies.page(filesScope(group), after ?? "", { load, build, stamp });
   },
 
   async check_member(context, { group }) {

@@ -9,10 +9,11 @@
  */
 
 import { ProtocolError } from "../lib/errors.ts";
-import { encodeFrame } from "../lib/frame.ts";
+import { encodeFrame, MAX_FRAME_BYTES } from "../lib/frame.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
 import type { Push, Response } from "../lib/protocol.ts";
 import type { ByteConn } from "../lib/transport.ts";
+import { Deadline } from "./deadline.ts";
 
 /** Pushes a connection may have waiting to be written before it is dropped. */
 export const MAX_QUEUED_PUSHES = 256;
@@ -28,7 +29,8 @@ export const WRITE_TIMEOUT_MS = 30_000;
 export class FrameWriter {
   readonly #conn: ByteConn;
   readonly #maxQueuedPushes: number;
-  readonly #writeTimeoutMs: number;
+  /** Runs while a frame is being written: one that takes too long closes the connection. */
+  readonly #writing: Deadline;
   #chain: Promise<void> = Promise.resolve();
   #queuedPushes = 0;
   #closed = false;
@@ -39,16 +41,16 @@ export class FrameWriter {
   ) {
     this.#conn = conn;
     this.#maxQueuedPushes = options.maxQueuedPushes ?? MAX_QUEUED_PUSHES;
-    this.#writeTimeoutMs = options.writeTimeoutMs ?? WRITE_TIMEOUT_MS;
+    this.#writing = new Deadline(options.writeTimeoutMs ?? WRITE_TIMEOUT_MS, () => this.close());
   }
 
   /** Writes one frame, closing the connection if the far end does not take it in time. */
   async #write(frame: Uint8Array): Promise<void> {
-    const timer = setTimeout(() => this.close(), this.#writeTimeoutMs);
+    this.#writing.start();
     try {
       await writeAll(this.#conn, frame);
     } finally {
-      clearTimeout(timer);
+      this.#writing.stop();
     }
   }
 
@@ -60,12 +62,16 @@ export class FrameWriter {
   /**
    * Writes a reply after everything queued before it; rejects when the write fails. A reply
    * that does not fit a frame goes out as an error for that request alone (no listing or
-   * file is meant to be that large; if one is, the connection still lives).
+   * file is meant to be that large; if one is, the connection still lives). `dataJson`, when
+   * given, is `response.data` as JSON already (a kept page, tracker/reply_cache.ts): it is
+   * copied into the frame rather than serialized again.
    */
-  reply(response: Response): Promise<void> {
+  reply(response: Response, dataJson?: Uint8Array): Promise<void> {
     let frame: Uint8Array;
     try {
-      frame = encodeFrame(response);
+      frame = response.ok && dataJson !== undefined
+        ? encodeReplyFrame(response.id, dataJson)
+        : encodeFrame(response);
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
       frame = encodeFrame(
@@ -103,6 +109,28 @@ export class FrameWriter {
   /** Closes the connection; later pushes are refused. */
   close(): void {
     this.#closed = true;
+    this.#writing.clear();
     closeQuietly(this.#conn);
   }
+}
+
+const encoder = new TextEncoder();
+const CLOSING_BRACE = 0x7d;
+
+/**
+ * The frame of `{"id":id,"ok":true,"data":<dataJson>}`, as `encodeFrame` would make it of
+ * the parsed data; throws `ProtocolError` when it passes the frame limit.
+ */
+export function encodeReplyFrame(id: number, dataJson: Uint8Array): Uint8Array {
+  const head = encoder.encode(`{"id":${JSON.stringify(id)},"ok":true,"data":`);
+  const length = head.length + dataJson.length + 1;
+  if (length > MAX_FRAME_BYTES) {
+    throw new ProtocolError(`frame of ${length} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`);
+  }
+  const frame = new Uint8Array(4 + length);
+  new DataView(frame.buffer).setUint32(0, length);
+  frame.set(head, 4);
+  frame.set(dataJson, 4 + head.length);
+  frame[frame.length - 1] = CLOSING_BRACE;
+  return frame;
 }

@@ -26,6 +26,7 @@ import {
   type SharedFile,
   type ShareLocation,
   type ShareOutcome,
+  type StoreChange,
   StoreError,
   type TrackerStore,
   type UserCounts,
@@ -123,6 +124,22 @@ const MIGRATIONS: readonly string[] = [
      key   TEXT COLLATE "C" PRIMARY KEY,
      value BYTEA NOT NULL
    );`,
+  // 2: list_groups reads each group's member count from its row, kept by a trigger (a page
+  // of 500 groups counted 500 groups' memberships on every call), as SQLite's version 5.
+  `ALTER TABLE groups ADD COLUMN member_count BIGINT NOT NULL DEFAULT 0;
+   UPDATE groups SET member_count =
+     (SELECT COUNT(*) FROM memberships m WHERE m.group_id = groups.id);
+   CREATE FUNCTION count_memberships() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN
+     IF TG_OP = 'INSERT' THEN
+       UPDATE groups SET member_count = member_count + 1 WHERE id = NEW.group_id;
+     ELSE
+       UPDATE groups SET member_count = member_count - 1 WHERE id = OLD.group_id;
+     END IF;
+     RETURN NULL;
+   END $$;
+   CREATE TRIGGER memberships_counted AFTER INSERT OR DELETE ON memberships
+     FOR EACH ROW EXECUTE FUNCTION count_memberships();`,
 ];
 
 /** The schema version this build writes. */
@@ -335,6 +352,11 @@ export class PostgresStore implements TrackerStore {
     return result.count;
   }
 
+  /** Other tracker instances write to the database unseen: nothing read may be kept. */
+  watch(_listener: (change: StoreChange) => void): boolean {
+    return false;
+  }
+
   // Groups
 
   createGroup(group: string, owner: string): Promise<boolean> {
@@ -442,12 +464,10 @@ export class PostgresStore implements TrackerStore {
   }
 
   async listGroups(after = "", limit = -1): Promise<GroupSummary[]> {
-    // members are counted per listed group through the (group_id, user_id) index: a page
-    // costs its own rows, not every membership of the tracker
+    // member_count is kept by a trigger: a page costs its own rows, not its memberships
     const rows = await this.#sql<{ group: string; owner: string; members: number }[]>`
-      SELECT g.id AS "group", g.owner_id AS owner,
-        (SELECT COUNT(*) FROM memberships m WHERE m.group_id = g.id) AS members
-      FROM groups g WHERE g.id > ${after} ORDER BY g.id LIMIT ${limit < 0 ? null : limit}`;
+      SELECT id AS "group", owner_id AS owner, member_count AS members
+      FROM groups WHERE id > ${after} ORDER BY id LIMIT ${limit < 0 ? null : limit}`;
     return rows.map((row) => ({ group: row.group, owner: row.owner, members: row.members }));
   }
 

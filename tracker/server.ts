@@ -68,9 +68,11 @@ import { loadOperatorCertificate, loadTrackerIdentity } from "./identity.ts";
 import { type ConnectionState, type HandlerContext, RequestError } from "./context.ts";
 import { describeActivity } from "./activity_log.ts";
 import { ClientEvents } from "./events.ts";
+import { Deadline } from "./deadline.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import { handleRequest, isHandledRequest } from "./handlers.ts";
 import { PasswordWork } from "./password_work.ts";
+import { ReplyCache } from "./reply_cache.ts";
 import { Presence } from "./presence.ts";
 import { Sessions } from "./sessions.ts";
 import { DEFAULT_BUSY_AFTER_MS, Turns } from "./turns.ts";
@@ -197,6 +199,7 @@ export class Tracker {
   readonly #sessions: Sessions;
   readonly #events: ClientEvents;
   readonly #turns: Turns;
+  readonly #replies: ReplyCache;
   readonly #addressChecks: AddressChecks;
   readonly #largeFrames = new FrameBudget(LARGE_FRAME_BUDGET_BYTES);
   readonly #strangers: Strangers;
@@ -224,6 +227,10 @@ export class Tracker {
     this.#sessions = sessions;
     this.#tickets = tickets;
     this.#events = new ClientEvents({ presence });
+    const replies: ReplyCache = new ReplyCache({
+      enabled: store.watch((change) => replies.changed(change)),
+    });
+    this.#replies = replies;
     this.#addressChecks = new AddressChecks({
       trackerAddress: listener.addr,
       plaintext: fingerprint === undefined,
@@ -350,11 +357,13 @@ export class Tracker {
       tickets: this.#tickets,
       sessions: this.#sessions,
       events: this.#events,
+      replies: this.#replies,
       addressCheck: () => this.#addressCheck(connection),
     };
     this.#strangerLog.info(`connection ${connection.id} from ${remote}`);
     const writer = new FrameWriter(conn);
-    let idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
+    const idle = new Deadline(this.#idleTimeoutMs, () => closeQuietly(conn));
+    idle.start();
     const login = new LoginDeadline(this.#loginGraceMs, this.#strangers, async (reason) => {
       const seconds = Math.round(this.#loginGraceMs / 100) / 10;
       const message = reason === "deadline"
@@ -378,7 +387,7 @@ export class Tracker {
         if (login.expired) return false;
         // idle is silence on both sides: the time the tracker takes to answer (a turn in
         // line, a password hash) is not the client's silence
-        clearTimeout(idleTimer);
+        idle.stop();
         login.busy = true;
         return true;
       };
@@ -387,7 +396,7 @@ export class Tracker {
           const outcome = await this.#answerNext(frames, accept, writer, context, greeted, link);
           if (outcome === "ended") break;
           login.busy = false;
-          idleTimer = setTimeout(() => closeQuietly(conn), this.#idleTimeoutMs);
+          idle.start();
           if (outcome === "stop") break;
           if (outcome === "greeted") {
             greeted = true;
@@ -415,7 +424,8 @@ export class Tracker {
           (connection.user === undefined ? "" : ` (${connection.user})`),
       );
       connection.closed = true;
-      clearTimeout(idleTimer);
+      idle.clear();
+      writer.close();
       login.stop();
       this.#events.unregister(connection);
       this.#sessions.disconnected(connection);
@@ -472,7 +482,7 @@ export class Tracker {
     const response = turn === "go"
       ? await this.#answer(context, request, link.remote)
       : failure(request.id, "busy", "the tracker is busy; try again in a moment");
-    await writer.reply(response);
+    await writer.reply(response, response.ok ? this.#replies.jsonOf(response.data) : undefined);
     // a logged-in client's address is checked from the start, before it shares anything
     // (and after the reply: what the check says comes after "logged in")
     if (response.ok && (request.type === "login" || request.type === "resume")) {

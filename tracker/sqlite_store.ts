@@ -20,6 +20,7 @@ import {
   type SharedFile,
   type ShareLocation,
   type ShareOutcome,
+  type StoreChange,
   StoreError,
   type TrackerStore,
   type UserCounts,
@@ -93,7 +94,27 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX sessions_by_user ON sessions(user_id, created_at);`,
   // 4: find_peers and announce look a file up by its info_hash, not by scanning the group.
   `CREATE INDEX files_by_hash ON files(group_id, info_hash);`,
+  // 5: list_groups reads each group's member count from its row, kept by triggers (a page of
+  // 500 groups counted 500 groups' memberships on every call); the per-user limits count
+  // groups owned and requests waiting through indexes, not by scanning the tables.
+  `ALTER TABLE groups ADD COLUMN member_count INTEGER NOT NULL DEFAULT 0;
+   UPDATE groups SET member_count =
+     (SELECT COUNT(*) FROM memberships m WHERE m.group_id = groups.id);
+   CREATE TRIGGER memberships_counted AFTER INSERT ON memberships BEGIN
+     UPDATE groups SET member_count = member_count + 1 WHERE id = NEW.group_id;
+   END;
+   CREATE TRIGGER memberships_uncounted AFTER DELETE ON memberships BEGIN
+     UPDATE groups SET member_count = member_count - 1 WHERE id = OLD.group_id;
+   END;
+   CREATE INDEX groups_by_owner ON groups(owner_id);
+   CREATE INDEX join_requests_by_user ON join_requests(user_id);
+   DROP INDEX shares_by_user;
+   CREATE INDEX shares_by_user ON shares(user_id, group_id, name);
+   CREATE INDEX sessions_by_last_seen ON sessions(last_seen_at);`,
 ];
+
+/** Owners, and membership answers, a store keeps at most (each a few hundred bytes). */
+const MAX_KEPT_ANSWERS = 100_000;
 
 /** The schema version this build writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -121,6 +142,15 @@ export class SqliteStore implements TrackerStore {
   readonly #db: DatabaseSync;
   readonly #now: () => number;
   readonly #statements = new Map<string, StatementSync>();
+  readonly #watchers: ((change: StoreChange) => void)[] = [];
+  /**
+   * Every request about a group asks its owner and whether the asker is a member: answers
+   * kept (this process is the only writer; each write that changes one drops it), at most
+   * `MAX_KEPT_ANSWERS` of each kind. They were 6% of the tracker's main thread under load.
+   */
+  readonly #owners = new Map<string, string | null>();
+  readonly #memberships = new Map<string, Map<string, boolean>>();
+  #keptMemberships = 0;
 
   /**
    * Opens (creating if needed) and migrates the database at `path` (`:memory:` for tests).
@@ -174,6 +204,29 @@ export class SqliteStore implements TrackerStore {
         this.#db.exec(`PRAGMA user_version = ${next + 1}`);
       });
     }
+  }
+
+  /** This process is the database's only writer: every change is reported. */
+  watch(listener: (change: StoreChange) => void): boolean {
+    this.#watchers.push(listener);
+    return true;
+  }
+
+  #changed(change: StoreChange): void {
+    for (const watcher of this.#watchers) watcher(change);
+  }
+
+  /**
+   * How SQLite runs each statement this store has prepared so far (`EXPLAIN QUERY PLAN`, one
+   * line per step): tests check that none scans a table whose size grows with the directory.
+   */
+  queryPlans(): Map<string, string[]> {
+    const plans = new Map<string, string[]>();
+    for (const text of this.#statements.keys()) {
+      const steps = this.#db.prepare(`EXPLAIN QUERY PLAN ${text}`).all() as { detail: string }[];
+      plans.set(text, steps.map((step) => step.detail));
+    }
+    return plans;
   }
 
   #sql(text: string): StatementSync {
@@ -275,7 +328,7 @@ export class SqliteStore implements TrackerStore {
   // Groups
 
   async createGroup(group: string, owner: string): Promise<boolean> {
-    return this.#transaction(() => {
+    const created = this.#transaction(() => {
       const now = this.#now();
       const created = this.#sql(
         "INSERT INTO groups (id, owner_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
@@ -285,10 +338,19 @@ export class SqliteStore implements TrackerStore {
         .run(group, owner, now);
       return true;
     });
+    this.#forgetGroup(group);
+    if (created) this.#changed({ kind: "groups" });
+    return created;
   }
 
   async groupOwner(group: string): Promise<string | undefined> {
-    return this.#groupOwner(group);
+    let owner = this.#owners.get(group);
+    if (owner === undefined) {
+      owner = this.#groupOwner(group) ?? null;
+      if (this.#owners.size >= MAX_KEPT_ANSWERS) this.#owners.clear();
+      this.#owners.set(group, owner);
+    }
+    return owner ?? undefined;
   }
 
   #groupOwner(group: string): string | undefined {
@@ -304,8 +366,33 @@ export class SqliteStore implements TrackerStore {
   }
 
   async isMember(group: string, user: string): Promise<boolean> {
-    return this.#sql("SELECT 1 FROM memberships WHERE group_id = ? AND user_id = ?")
-      .get(group, user) !== undefined;
+    let members = this.#memberships.get(group);
+    let member = members?.get(user);
+    if (member === undefined) {
+      member = this.#sql("SELECT 1 FROM memberships WHERE group_id = ? AND user_id = ?")
+        .get(group, user) !== undefined;
+      if (this.#keptMemberships >= MAX_KEPT_ANSWERS) this.#forgetMemberships();
+      if (!members) this.#memberships.set(group, members = new Map());
+      members.set(user, member);
+      this.#keptMemberships++;
+    }
+    return member;
+  }
+
+  #forgetMemberships(group?: string): void {
+    if (group === undefined) {
+      this.#memberships.clear();
+      this.#keptMemberships = 0;
+      return;
+    }
+    this.#keptMemberships -= this.#memberships.get(group)?.size ?? 0;
+    this.#memberships.delete(group);
+  }
+
+  /** Drops the kept answers about `group` (its owner, who is a member). */
+  #forgetGroup(group: string): void {
+    this.#owners.delete(group);
+    this.#forgetMemberships(group);
   }
 
   async countsOf(user: string, group?: string): Promise<UserCounts> {
@@ -343,7 +430,7 @@ export class SqliteStore implements TrackerStore {
   }
 
   async acceptJoinRequest(group: string, user: string): Promise<boolean> {
-    return this.#transaction(() => {
+    const accepted = this.#transaction(() => {
       const removed = this.#sql("DELETE FROM join_requests WHERE group_id = ? AND user_id = ?")
         .run(group, user);
       if (removed.changes !== 1) return false;
@@ -351,6 +438,9 @@ export class SqliteStore implements TrackerStore {
         .run(group, user, this.#now());
       return true;
     });
+    this.#forgetGroup(group);
+    if (accepted) this.#changed({ kind: "groups" });
+    return accepted;
   }
 
   async rejectJoinRequest(group: string, user: string): Promise<boolean> {
@@ -359,7 +449,8 @@ export class SqliteStore implements TrackerStore {
   }
 
   async leaveGroup(group: string, user: string): Promise<LeaveOutcome> {
-    return this.#transaction(() => {
+    this.#forgetGroup(group);
+    const outcome = this.#transaction((): LeaveOutcome => {
       this.#removeSharesInGroup(group, user);
       this.#sql("DELETE FROM memberships WHERE group_id = ? AND user_id = ?").run(group, user);
       const owner = this.#groupOwner(group);
@@ -374,22 +465,23 @@ export class SqliteStore implements TrackerStore {
       this.#sql("UPDATE groups SET owner_id = ? WHERE id = ?").run(successor.user_id, group);
       return { owner: successor.user_id, deleted: false };
     });
+    this.#changed({ kind: "groups" });
+    this.#changed({ kind: "files", group });
+    return outcome;
   }
 
   async listGroups(after = "", limit = -1): Promise<GroupSummary[]> {
-    // members are counted per listed group through the (group_id, user_id) index: a page
-    // costs its own rows, not every membership of the tracker
+    // member_count is kept by triggers: a page costs its own rows, not its memberships
     return this.#sql(
-      `SELECT g.id AS "group", g.owner_id AS owner,
-         (SELECT COUNT(*) FROM memberships m WHERE m.group_id = g.id) AS members
-       FROM groups g WHERE g.id > ? ORDER BY g.id LIMIT ?`,
+      `SELECT id AS "group", owner_id AS owner, member_count AS members
+       FROM groups WHERE id > ? ORDER BY id LIMIT ?`,
     ).all(after, limit) as unknown as GroupSummary[];
   }
 
   // Files and shares
 
   async shareFile(file: SharedFile, share: ShareLocation): Promise<ShareOutcome> {
-    return this.#transaction(() => {
+    const outcome = this.#transaction((): ShareOutcome => {
       const existing = this.#file(file.group, file.name);
       if (existing && existing.infoHash !== file.infoHash) return "conflict";
       if (existing && existing.sha1 !== file.sha1) return "sha1_differs";
@@ -415,6 +507,8 @@ export class SqliteStore implements TrackerStore {
       );
       return existing ? "same" : "added";
     });
+    if (outcome === "added") this.#changed({ kind: "files", group: file.group });
+    return outcome;
   }
 
   async file(group: string, name: string): Promise<SharedFile | undefined> {
@@ -457,12 +551,14 @@ export class SqliteStore implements TrackerStore {
     name: string,
     user: string,
   ): Promise<{ removed: boolean; fileGone: boolean }> {
-    return this.#transaction(() => {
+    const outcome = this.#transaction(() => {
       const removed =
         this.#sql("DELETE FROM shares WHERE group_id = ? AND name = ? AND user_id = ?")
           .run(group, name, user).changes === 1;
       return { removed, fileGone: this.#dropFileIfUnshared(group, name) };
     });
+    if (outcome.fileGone) this.#changed({ kind: "files", group });
+    return outcome;
   }
 
   #removeSharesInGroup(group: string, user: string): void {

@@ -116,10 +116,24 @@ export interface UserCounts {
   sharesInGroup: number;
 }
 
+/**
+ * What a write changed, as listings show it: the group list (a group made or gone, its
+ * owner or member count), or one group's file list (a file added or gone).
+ */
+export type StoreChange = { kind: "groups" } | { kind: "files"; group: string };
+
 /** Typed access to the tracker's durable state. One instance owns its connections. */
 export interface TrackerStore {
   /** Writes what is pending and closes; the store is unusable afterwards. Idempotent. */
   close(): Promise<void>;
+
+  /**
+   * Calls `listener` after every write that changes a listing, before the write's promise
+   * settles, and returns true, when this store sees every write to its database (so what
+   * was read may be kept until `listener` says otherwise); returns false, registering
+   * nothing, when others write there unseen (several tracker instances on PostgreSQL).
+   */
+  watch(listener: (change: StoreChange) => void): boolean;
 
   // Users and sessions
 

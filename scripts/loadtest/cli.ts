@@ -6,7 +6,8 @@
  *
  *   deno task loadtest --connections N[,N...] [--rate R|closed[,...]] [--seconds S]
  *     [--trackers K[,K...]] [--users U] [--groups G] [--members M] [--files F]
- *     [--mix TYPE[,TYPE...]] [--seed auto|protocol|store] [--plaintext] [--tracker-args "ARGS"] [--json]
+ *     [--mix TYPE[,TYPE...]] [--seed auto|protocol|store] [--plaintext] [--tracker-args "ARGS"]
+ *     [--tracker-deno-flags "FLAGS"] [--json]
  *
  * Progress, and the tracker limits each run worked within, go to standard error. A bad
  * argument is one `error: ...` line and exit 2.
@@ -25,7 +26,8 @@ import { severalTrackersRefusal } from "./trackers.ts";
 export const USAGE =
   `usage: deno task loadtest --connections N[,N...] [--rate R|closed[,...]] [--seconds S]
   [--trackers K[,K...]] [--users U] [--groups G] [--members M] [--files F]
-  [--mix TYPE[,TYPE...]] [--seed auto|protocol|store] [--plaintext] [--tracker-args "ARGS"] [--json]`;
+  [--mix TYPE[,TYPE...]] [--seed auto|protocol|store] [--plaintext] [--tracker-args "ARGS"]
+  [--tracker-deno-flags "FLAGS"] [--json]`;
 
 /** What the command line asks for: the runs, in order, and how to print them. */
 export interface LoadPlan {
@@ -47,6 +49,7 @@ const SPECS = {
   seed: { type: "string" },
   plaintext: { type: "boolean" },
   "tracker-args": { type: "string" },
+  "tracker-deno-flags": { type: "string" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -111,6 +114,9 @@ export function parsePlan(args: string[]): LoadPlan {
     seeding: seed as Seeding | "auto",
     plaintext: values.plaintext ?? false,
     trackerArgs: splitWords(values["tracker-args"] ?? ""),
+    trackerDenoFlags: values["tracker-deno-flags"] === undefined
+      ? undefined
+      : splitWords(values["tracker-deno-flags"]),
   };
   const runs = trackers.flatMap((count) =>
     connections.flatMap((n) =>

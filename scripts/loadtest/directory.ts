@@ -21,7 +21,7 @@ import { hashPassword, newSessionToken, tokenDigest } from "../../tracker/auth.t
 import { MAX_SHARES_PER_MEMBER } from "../../tracker/file_handlers.ts";
 import { MAX_SESSIONS_PER_USER } from "../../tracker/sessions.ts";
 import { SqliteStore } from "../../tracker/sqlite_store.ts";
-import { inTurn, Link, userAddress } from "./link.ts";
+import { inTurn, KEEPALIVE_MS, Link, userAddress } from "./link.ts";
 
 /** How big the directory is. */
 export interface DirectoryShape {
@@ -140,6 +140,12 @@ export async function populateByProtocol(
 ): Promise<LoadUser[]> {
   const users = await makeUsers(shape, plaintext);
   const links = new Map<LoadUser, Link>();
+  // logins take scrypt's time, longer on a busy machine: links that wait for the others
+  // would pass the tracker's idle timeout (45 s) before their owners make groups
+  const loggedIn = new Set<Link>();
+  const keepalive = setInterval(() => {
+    for (const link of loggedIn) link.request({ type: "ping" });
+  }, KEEPALIVE_MS);
   try {
     await inTurn(users, 4, async (user) => {
       const link = await Link.open(port, user.address, user.identity);
@@ -155,6 +161,7 @@ export async function populateByProtocol(
       await link.expect({ type: "create_user", user: user.name, password: PASSWORD });
       const login = await link.expect({ type: "login", user: user.name, password: PASSWORD });
       user.token = login.token as string;
+      loggedIn.add(link);
     });
     await inTurn([...Array(shape.groups).keys()], 16, async (g) => {
       const [owner, ...others] = membersOf(g, users, shape);
@@ -178,6 +185,7 @@ export async function populateByProtocol(
       }
     });
   } finally {
+    clearInterval(keepalive);
     for (const link of links.values()) link.close();
   }
   return users;

@@ -11,6 +11,9 @@ import * as tls from "node:tls";
 import { encodeFrame, FrameDecoder } from "../../lib/frame.ts";
 import type { Identity } from "../../lib/identity.ts";
 
+/** Links idle while others open are pinged this often (the tracker's idle timeout is 45 s). */
+export const KEEPALIVE_MS = 15_000;
+
 /** A reply frame as the tracker sends it. */
 export type Reply = Record<string, unknown> & { id: number; ok: boolean };
 
@@ -21,19 +24,39 @@ export class Link {
   readonly #socket: net.Socket;
   readonly #decoder = new FrameDecoder();
   readonly #waiting = new Map<number, (reply: Reply) => void>();
+  #outcomes?: OutcomeDecoder;
   #nextId = 1;
   closed = false;
+
+  #settle(reply: Reply): void {
+    const resolve = this.#waiting.get(reply.id);
+    if (!resolve) return; // a push
+    this.#waiting.delete(reply.id);
+    resolve(reply);
+  }
+
+  /**
+   * From now on, replies carry only their id and ok (and error, when not ok): the measured
+   * load reads each reply whole but does not parse what a success carries, which would cost
+   * the load generator more than the tracker spends making it.
+   */
+  outcomesOnly(): void {
+    this.#outcomes ??= new OutcomeDecoder();
+  }
 
   private constructor(socket: net.Socket) {
     this.#socket = socket;
     socket.on("data", (chunk: Uint8Array) => {
+      if (this.#outcomes) {
+        this.#outcomes.push(chunk);
+        for (let reply = this.#outcomes.next(); reply; reply = this.#outcomes.next()) {
+          this.#settle(reply);
+        }
+        return;
+      }
       this.#decoder.push(chunk);
       for (let frame = this.#decoder.next(); frame; frame = this.#decoder.next()) {
-        const reply = frame as Reply;
-        const resolve = this.#waiting.get(reply.id);
-        if (!resolve) continue; // a push
-        this.#waiting.delete(reply.id);
-        resolve(reply);
+        this.#settle(frame as Reply);
       }
     });
     socket.on("error", () => {});
@@ -109,4 +132,46 @@ export async function inTurn<T>(
     while (next < items.length) await task(items[next++]);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/**
+ * Splits frames and reads a reply's id and ok from its first bytes, as the tracker writes
+ * them (`{"id":N,"ok":true,...`); a frame that does not start so (an error, a push) is
+ * parsed whole.
+ */
+class OutcomeDecoder {
+  #buffer = new Uint8Array(0);
+  #start = 0;
+  #end = 0;
+  readonly #text = new TextDecoder();
+
+  push(chunk: Uint8Array): void {
+    if (this.#end + chunk.length > this.#buffer.length) {
+      const pending = this.#buffer.subarray(this.#start, this.#end);
+      const needed = pending.length + chunk.length;
+      const grown = needed <= this.#buffer.length
+        ? this.#buffer
+        : new Uint8Array(Math.ceil(needed / 8192) * 8192);
+      if (grown === this.#buffer) grown.copyWithin(0, this.#start, this.#end);
+      else grown.set(pending);
+      this.#buffer = grown;
+      this.#end = pending.length;
+      this.#start = 0;
+    }
+    this.#buffer.set(chunk, this.#end);
+    this.#end += chunk.length;
+  }
+
+  next(): Reply | undefined {
+    if (this.#end - this.#start < 4) return undefined;
+    const view = new DataView(this.#buffer.buffer, this.#start);
+    const length = view.getUint32(0);
+    if (this.#end - this.#start < 4 + length) return undefined;
+    const body = this.#buffer.subarray(this.#start + 4, this.#start + 4 + length);
+    this.#start += 4 + length;
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+    const head = /^\{"id":(\d+),"ok":true[,}]/.exec(this.#text.decode(body.subarray(0, 40)));
+    if (head) return { id: Number(head[1]), ok: true };
+    return JSON.parse(this.#text.decode(body)) as Reply;
+  }
 }

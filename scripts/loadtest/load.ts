@@ -24,7 +24,7 @@ import {
   type Seeding,
   seedStore,
 } from "./directory.ts";
-import { inTurn, Link, MAX_LOAD_ADDRESSES } from "./link.ts";
+import { inTurn, KEEPALIVE_MS, Link, MAX_LOAD_ADDRESSES } from "./link.ts";
 import { type ProcessUsage, processUsage, TrackerSet } from "./trackers.ts";
 
 /** One load run. */
@@ -45,6 +45,11 @@ export interface LoadOptions extends DirectoryShape {
   plaintext: boolean;
   /** More arguments for the trackers this tool starts. */
   trackerArgs: string[];
+  /**
+   * `deno run`'s flags for the trackers instead of the usual ones (scripts/runtime_flags.ts):
+   * to measure V8 flags, or to profile (`--cpu-prof`).
+   */
+  trackerDenoFlags?: string[];
   /** Progress and the limits worked within, one line each. */
   log: (line: string) => void;
   /** Ends the run early (what was measured so far is reported). */
@@ -116,11 +121,6 @@ export interface LoadRow {
 const DRAIN_MS = 30_000;
 /** Connections being opened (not yet logged in) at once: well under the strangers' cap. */
 const OPENING_AT_ONCE = 32;
-/**
- * Idle links are pinged this often while others open and while idle memory is measured:
- * the tracker closes a link silent for 45 s.
- */
-const KEEPALIVE_MS = 15_000;
 /** Connections per address this tool makes at most, under the tracker's 128. */
 export const CONNECTIONS_PER_ADDRESS = MAX_CONNECTIONS_PER_ADDRESS - 8;
 /** How long the connections sit idle before their memory is read. */
@@ -185,6 +185,64 @@ function pause(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * One timer for every link's next due time (an open loop of 5,000 links made 5,000 timers a
+ * second, each with an abort listener: the load generator spent more than the tracker): a
+ * tick each millisecond while anyone waits releases everyone due by then; an abort releases
+ * all.
+ */
+class Pacer implements Disposable {
+  readonly #waiting = new Map<number, (() => void)[]>();
+  readonly #signal?: AbortSignal;
+  #count = 0;
+  #slot = Math.floor(performance.now());
+  #ticker?: ReturnType<typeof setInterval>;
+
+  constructor(signal?: AbortSignal) {
+    this.#signal = signal;
+    signal?.addEventListener("abort", () => this.#release(Infinity), { once: true });
+  }
+
+  /** Resolves at `due` (performance.now's clock, 1 ms steps) or at an abort. */
+  until(due: number): Promise<void> {
+    if (this.#signal?.aborted) return Promise.resolve();
+    const slot = Math.max(Math.ceil(due), this.#slot);
+    const { promise, resolve } = Promise.withResolvers<void>();
+    let list = this.#waiting.get(slot);
+    if (!list) this.#waiting.set(slot, list = []);
+    list.push(resolve);
+    this.#count++;
+    this.#ticker ??= setInterval(() => this.#release(performance.now()), 1);
+    return promise;
+  }
+
+  #release(now: number): void {
+    const last = now === Infinity ? Infinity : Math.floor(now);
+    if (last === Infinity) {
+      for (const list of this.#waiting.values()) for (const resolve of list) resolve();
+      this.#waiting.clear();
+      this.#count = 0;
+    } else {
+      for (; this.#slot <= last && this.#count > 0; this.#slot++) {
+        const list = this.#waiting.get(this.#slot);
+        if (!list) continue;
+        this.#waiting.delete(this.#slot);
+        this.#count -= list.length;
+        for (const resolve of list) resolve();
+      }
+      this.#slot = Math.max(this.#slot, last + 1);
+    }
+    if (this.#count === 0) {
+      clearInterval(this.#ticker);
+      this.#ticker = undefined;
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.#release(Infinity);
+  }
+}
+
 interface Held {
   link: Link;
   user: LoadUser;
@@ -238,14 +296,13 @@ async function drive(held: Held[], options: LoadOptions) {
   const gapMs = options.rate ? (held.length * 1000) / options.rate : 0;
   const mix = options.mix ?? REQUEST_TYPES;
   let lastAnswer = started;
+  for (const { link } of held) link.outcomesOnly();
+  using pacer = new Pacer(options.signal);
   const loops = Promise.all(held.map(async ({ link, user }, index) => {
     let turn = index;
     let due = started + (gapMs * index) / held.length;
     while (!link.closed && !options.signal?.aborted) {
-      if (gapMs > 0) {
-        const wait = due - performance.now();
-        if (wait > 0) await pause(wait, options.signal);
-      }
+      if (gapMs > 0 && due > performance.now()) await pacer.until(due);
       const now = performance.now();
       if (now >= deadline || options.signal?.aborted) break;
       const sent = gapMs > 0 ? due : now;
@@ -325,6 +382,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadRow> {
     plaintext: options.plaintext,
     connections: options.connections,
     extraArgs: options.trackerArgs,
+    denoFlags: options.trackerDenoFlags,
   });
   const ports = trackers.ports;
   limits.push(

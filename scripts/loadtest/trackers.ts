@@ -9,7 +9,7 @@
  */
 
 import { connectionCap } from "../../lib/transport.ts";
-import { descriptorLimits, TrackerProcess } from "../processes.ts";
+import { descriptorLimits, TrackerProcess, within } from "../processes.ts";
 
 /** Why `--trackers K` with K > 1 cannot run yet: one line, for `error: `. */
 export function severalTrackersRefusal(count: number): string | undefined {
@@ -28,6 +28,8 @@ export interface TrackerSetOptions {
   connections: number;
   /** More arguments for every tracker. */
   extraArgs: string[];
+  /** `deno run`'s flags for every tracker instead of the usual ones (scripts/runtime_flags.ts). */
+  denoFlags?: string[];
 }
 
 /** A process's memory and CPU as /proc tells it. */
@@ -122,6 +124,7 @@ export class TrackerSet implements AsyncDisposable {
     const tracker = await TrackerProcess.start(options.dbPath, {
       descriptorLimit,
       extraArgs: [...options.plaintext ? ["--insecure-plaintext"] : [], ...options.extraArgs],
+      runtimeFlags: options.denoFlags,
     });
     return new TrackerSet([tracker], descriptorLimit);
   }
@@ -144,6 +147,12 @@ export class TrackerSet implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    // SIGTERM first, so a tracker exits as it would (a --cpu-prof profile is written then)
+    await Promise.all(
+      this.processes.map((tracker) =>
+        within(tracker.stop(), "a tracker to stop", 10_000).catch(() => {})
+      ),
+    );
     await Promise.all(this.processes.map((tracker) => tracker[Symbol.asyncDispose]()));
   }
 }

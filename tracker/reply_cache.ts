@@ -1,0 +1,171 @@
+/**
+ * Listing pages kept between the writes that change them. `list_groups` and `list_files`
+ * answer most requests with pages that change only when a group, a membership or a file
+ * does; reading them from the store and serializing them on every call was most of the
+ * tracker's work (a `list_groups` page of 100 groups: a third of the main thread at 5,000
+ * links). A page is kept with its JSON text, encoded once; the frame writer copies that text
+ * into each reply (`jsonOf`).
+ *
+ * A page is kept only when the store reports every change to it (`TrackerStore.watch`):
+ * SQLite does, since this process is its only writer; PostgreSQL does not, since other
+ * instances write there too, so on it every call reads the store as before. A write drops
+ * the pages of its scope before any later request reads them, and a page read while a write
+ * happened is not kept (`generation`), so the next read after a write sees it.
+ *
+ * What a page shows beyond the store's rows (the seeders of `list_files`, live presence) is
+ * recomputed on every call (`stamp`); its JSON is made again only when that changed.
+ *
+ * Memory: at most `maxBytes` of JSON (twice that with the rows it was made from), least
+ * recently used pages going first, whatever `after` values clients send.
+ *
+ * @module
+ */
+
+import type { StoreChange } from "./store.ts";
+
+/** Default bound of the kept pages' JSON: 16 MiB (about 800 first pages of 500 groups). */
+export const DEFAULT_REPLY_CACHE_BYTES = 16 * 1024 * 1024;
+
+/** The pages of the group list. */
+export const GROUPS_SCOPE = "groups";
+
+/** The pages of one group's file list. */
+export function filesScope(group: string): string {
+  return `files\n${group}`;
+}
+
+interface Entry {
+  scope: string;
+  rows: unknown;
+  stamp?: readonly number[];
+  data?: object;
+  bytes: number;
+}
+
+const encoder = new TextEncoder();
+
+/** Pages kept between writes, with their JSON. One per tracker. */
+export class ReplyCache {
+  readonly #maxBytes: number;
+  readonly #enabled: boolean;
+  /** By scope and key, least recently used first. */
+  readonly #entries = new Map<string, Entry>();
+  readonly #idsByScope = new Map<string, Set<string>>();
+  readonly #json = new WeakMap<object, Uint8Array>();
+  #bytes = 0;
+  #generation = 0;
+
+  /**
+   * `enabled`: whether pages may be kept (the store reports every change); when false every
+   * `page` call loads and builds afresh.
+   */
+  constructor(options: { enabled: boolean; maxBytes?: number }) {
+    this.#enabled = options.enabled;
+    this.#maxBytes = options.maxBytes ?? DEFAULT_REPLY_CACHE_BYTES;
+  }
+
+  /** Bytes of JSON kept. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Pages kept. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** A write changed what the pages of `change` show: they are dropped. */
+  changed(change: StoreChange): void {
+    this.#generation++;
+    this.#dropScope(change.kind === "groups" ? GROUPS_SCOPE : filesScope(change.group));
+  }
+
+  /**
+   * The page `key` of `scope`: kept rows (else `load`ed, and kept unless a write came
+   * meanwhile) shown through `build`; the shown page is made again only when `stamp` of the
+   * rows (what the page shows beyond them, such as live counts) differs from last time.
+   */
+  async page<R, D extends object>(
+    scope: string,
+    key: string,
+    view: {
+      load: () => Promise<R>;
+      build: (rows: R) => D;
+      stamp?: (rows: R) => readonly number[];
+    },
+  ): Promise<D> {
+    if (!this.#enabled) return view.build(await view.load());
+    const id = `${scope}\n\n${key}`;
+    let entry = this.#entries.get(id);
+    if (entry) {
+      // most recently used last
+      this.#entries.delete(id);
+      this.#entries.set(id, entry);
+    } else {
+      const generation = this.#generation;
+      const rows = await view.load();
+      if (generation !== this.#generation) return view.build(rows);
+      entry = { scope, rows, bytes: 0 };
+      this.#insert(id, entry);
+    }
+    const rows = entry.rows as R;
+    const stamp = view.stamp?.(rows);
+    if (entry.data === undefined || !sameNumbers(entry.stamp, stamp)) {
+      const data = view.build(rows);
+      const json = encoder.encode(JSON.stringify(data));
+      this.#json.set(data, json);
+      entry.data = data;
+      entry.stamp = stamp;
+      this.#bytes += json.length - entry.bytes;
+      entry.bytes = json.length;
+      this.#evict(id);
+    }
+    return entry.data as D;
+  }
+
+  /** The JSON (UTF-8) of a page this cache returned, or undefined for any other value. */
+  jsonOf(data: unknown): Uint8Array | undefined {
+    return typeof data === "object" && data !== null ? this.#json.get(data) : undefined;
+  }
+
+  #insert(id: string, entry: Entry): void {
+    const old = this.#entries.get(id);
+    if (old) this.#drop(id, old);
+    this.#entries.set(id, entry);
+    let ids = this.#idsByScope.get(entry.scope);
+    if (!ids) this.#idsByScope.set(entry.scope, ids = new Set());
+    ids.add(id);
+  }
+
+  /** Drops the least recently used pages while over the bound (never `keep`, just made). */
+  #evict(keep: string): void {
+    for (const [id, entry] of this.#entries) {
+      if (this.#bytes <= this.#maxBytes) return;
+      if (id !== keep) this.#drop(id, entry);
+    }
+  }
+
+  #dropScope(scope: string): void {
+    const ids = this.#idsByScope.get(scope);
+    if (!ids) return;
+    for (const id of ids) {
+      const entry = this.#entries.get(id);
+      if (entry) this.#drop(id, entry);
+    }
+  }
+
+  #drop(id: string, entry: Entry): void {
+    this.#entries.delete(id);
+    this.#bytes -= entry.bytes;
+    const ids = this.#idsByScope.get(entry.scope);
+    ids?.delete(id);
+    if (ids?.size === 0) this.#idsByScope.delete(entry.scope);
+  }
+}
+
+function sameNumbers(a: readonly number[] | undefined, b: readonly number[] | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
