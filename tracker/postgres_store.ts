@@ -574,6 +574,16 @@ export class PostgresStore implements TrackerStore {
       ON CONFLICT (key) DO UPDATE SET value = excluded.value`;
   }
 
+  async claimSetting(key: string, value: Uint8Array): Promise<Uint8Array> {
+    // a concurrent insert of the same key waits for ours, then does nothing: the read below
+    // (a new snapshot, READ COMMITTED) sees whichever committed first
+    await this
+      .#sql`INSERT INTO settings (key, value) VALUES (${key}, ${value}) ON CONFLICT DO NOTHING`;
+    const stored = await this.setting(key);
+    if (!stored) throw new StoreError(`setting "${key}" vanished as it was written`);
+    return stored;
+  }
+
   async #transaction<T>(body: (tx: Tx) => Promise<T>): Promise<T> {
     return await this.#sql.begin(body) as T;
   }

@@ -224,4 +224,10 @@ export interface TrackerStore {
   setting(key: string): Promise<Uint8Array | undefined>;
   /** Stores a setting. */
   putSetting(key: string, value: Uint8Array): Promise<void>;
+  /**
+   * Stores `value` under `key` unless a value is there already, and returns what is stored
+   * afterwards: trackers starting together on one empty database each offer a key they made,
+   * and all of them go on with the first one written.
+   */
+  claimSetting(key: string, value: Uint8Array): Promise<Uint8Array>;
 }
