@@ -18,12 +18,15 @@
 
 import postgres from "postgres";
 import type { GroupSummary } from "../lib/protocol.ts";
+import { PostgresBus } from "./postgres_events.ts";
+import { PostgresPresence, PRESENCE_SCHEMA } from "./postgres_presence.ts";
 import {
   describeDb,
   type LeaveOutcome,
   type SessionRecord,
   type Share,
   type SharedFile,
+  type SharedLiveState,
   type ShareLocation,
   type ShareOutcome,
   StoreError,
@@ -123,6 +126,8 @@ const MIGRATIONS: readonly string[] = [
      key   TEXT COLLATE "C" PRIMARY KEY,
      value BYTEA NOT NULL
    );`,
+  // 2: live state shared by the instances: their heartbeats, serving addresses and holders
+  PRESENCE_SCHEMA,
 ];
 
 /** The schema version this build writes. */
@@ -235,6 +240,22 @@ export class PostgresStore implements TrackerStore {
       throw new StoreError(`cannot use database ${shown}: ${describe(error)}`);
     }
     return store;
+  }
+
+  /**
+   * Enters this database's shared live state as a new instance: the event bus (LISTEN) and
+   * the presence with its heartbeat (postgres_events.ts, postgres_presence.ts).
+   */
+  async openLiveState(options: { log: (line: string) => void }): Promise<SharedLiveState> {
+    const instance = crypto.randomUUID();
+    const bus = await PostgresBus.open(this.#sql, { instance, log: options.log });
+    try {
+      const presence = await PostgresPresence.open(this.#sql, { instance, bus, log: options.log });
+      return { instance, presence, bus };
+    } catch (error) {
+      await bus.close();
+      throw error;
+    }
   }
 
   /** Waits for queries in flight (a few seconds at most) and closes every connection. */
