@@ -356,7 +356,10 @@ export class PostgresPresence implements PresenceBook {
     return next;
   }
 
-  /** A release that could not be written is logged; the rows expire with their instance. */
+  /**
+   * A release that could not be written is logged: its rows stay until the connection's
+   * instance stops or is taken for dead (the in-memory presence of this instance has let go).
+   */
   async #quietly(write: Promise<unknown>): Promise<void> {
     try {
       await write;

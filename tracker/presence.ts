@@ -61,7 +61,7 @@ export function randomSample<T>(items: readonly T[], limit: number, random: () =
 /**
  * Who is online holding what, as the handlers use it. Writes of one connection take effect in
  * the order they are made; the release methods never fail (a shared presence logs what it
- * could not write, and its rows expire with their instance). Holders handed out keep the
+ * could not write). Holders handed out keep the
  * bounds above: a random sample of at most `limit`, only at registered addresses, one per user
  * and address.
  */
