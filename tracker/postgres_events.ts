@@ -71,7 +71,7 @@ export class PostgresBus implements EventBus {
   }
 
   publish(event: TrackerEvent): void {
-    for (const part of split(event)) this.#send({ from: this.instance, event: part });
+    for (const part of splitEvent(event)) this.#send({ from: this.instance, event: part });
   }
 
   async close(): Promise<void> {
@@ -154,8 +154,8 @@ export class PostgresBus implements EventBus {
 /** Room the rest of an event takes beside its list (user ids, group, file name, quoting). */
 const EVENT_OVERHEAD_BYTES = 2_000;
 
-/** An event as messages under the limit: long lists of users cut into several events. */
-function split(event: TrackerEvent): TrackerEvent[] {
+/** An event as events whose messages stay under the limit: long lists of users cut apart. */
+export function splitEvent(event: TrackerEvent): TrackerEvent[] {
   const budget = MAX_PAYLOAD_BYTES;
   if (event.kind === "notice") {
     return chunkByBytes(event.users, budget, EVENT_OVERHEAD_BYTES).map((users) => ({

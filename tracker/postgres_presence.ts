@@ -87,6 +87,12 @@ export class PostgresPresence implements PresenceBook {
   readonly #ttl: number;
   #timer?: ReturnType<typeof setInterval>;
   #beating?: Promise<void>;
+  /**
+   * The connection heartbeats go on, out of the pool: a busy instance's queue of requests
+   * must not delay its heartbeat until the others take it for dead.
+   */
+  // deno-lint-ignore no-explicit-any
+  #beat?: postgres.ReservedSql<any>;
   #closed?: Promise<void>;
 
   private constructor(
@@ -134,6 +140,8 @@ export class PostgresPresence implements PresenceBook {
     this.#closed ??= (async () => {
       clearInterval(this.#timer);
       await this.#beating;
+      this.#beat?.release();
+      this.#beat = undefined;
       await Promise.all(this.#chains.values());
       await this.#sql`DELETE FROM tracker_instances WHERE id = ${this.#instance}`
         .catch((error) => this.#log(`tracker: cannot leave the presence: ${errorMessage(error)}`));
@@ -318,13 +326,22 @@ export class PostgresPresence implements PresenceBook {
    * that was gone (this instance was taken for dead) is made again with everything it holds.
    */
   async #heartbeat(): Promise<void> {
-    const [row] = await this.#sql<{ inserted: boolean }[]>`
-      INSERT INTO tracker_instances (id) VALUES (${this.#instance})
-      ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
-      RETURNING (xmax = 0) AS inserted`;
-    await this.#sql`
-      DELETE FROM tracker_instances
-      WHERE heartbeat_at < now() - ${this.#ttl}::float8 * interval '1 millisecond'`;
+    const beat = this.#beat ??= await this.#sql.reserve();
+    let row: { inserted: boolean };
+    try {
+      [row] = await beat<{ inserted: boolean }[]>`
+        INSERT INTO tracker_instances (id) VALUES (${this.#instance})
+        ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
+        RETURNING (xmax = 0) AS inserted`;
+      await beat`
+        DELETE FROM tracker_instances
+        WHERE heartbeat_at < now() - ${this.#ttl}::float8 * interval '1 millisecond'`;
+    } catch (error) {
+      // a lost connection: the next heartbeat takes another
+      beat.release();
+      if (this.#beat === beat) this.#beat = undefined;
+      throw error;
+    }
     if (row.inserted && (this.#endpoints.size > 0 || this.#local.snapshot().holdings.length > 0)) {
       this.#log(
         "tracker: this instance was taken for dead (no heartbeat); publishing its clients again",

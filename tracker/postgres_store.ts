@@ -38,8 +38,9 @@ import {
  * Connections one tracker holds at most. A query waits in the driver's queue for a free one;
  * that queue holds at most one request per client connection (each has one request answered
  * at a time), and a request that waited its turn too long is answered "busy" (turns.ts). A
- * database serving several instances must allow this many per instance (PostgreSQL's
- * default `max_connections` is 100).
+ * database serving several instances must allow this many per instance, and one more for
+ * its LISTEN (postgres_events.ts; one of the ten carries the presence heartbeat,
+ * postgres_presence.ts): 11 per instance, and PostgreSQL's default `max_connections` is 100.
  */
 export const POOL_MAX_CONNECTIONS = 10;
 /** A statement running longer than this is cancelled, and its request fails as internal. */
