@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import {
+  freePort,
   JsonShell,
   sha1OfFile,
   TempDir,
@@ -19,6 +20,7 @@ import {
   writeRandomFile,
 } from "./harness.ts";
 import { PostgresServer, postgresUnavailable } from "./postgres_server.ts";
+import { RecordingRelay } from "./relay.ts";
 import { INSTANCE_TTL_MS } from "../tracker/postgres_presence.ts";
 
 const unavailable = await postgresUnavailable();
@@ -50,7 +52,13 @@ async function twoTrackers(): Promise<
     a: TrackerProcess;
     b: TrackerProcess;
     dir: TempDir;
-    client(port: number, name: string, extraArgs?: string[]): Promise<JsonShell>;
+    /** A client on `port` running in `<dir>/<home>` (two clients may share one home). */
+    client(
+      port: number,
+      home: string,
+      extraArgs?: string[],
+      peerPort?: number,
+    ): Promise<JsonShell>;
   }
 > {
   const server = await PostgresServer.start();
@@ -74,10 +82,10 @@ async function twoTrackers(): Promise<
       a,
       b,
       dir,
-      async client(port, name, extraArgs) {
+      async client(port, name, extraArgs, peerPort) {
         const home = dir.join(name);
         await Deno.mkdir(home, { recursive: true });
-        const shell = JsonShell.start(port, { cwd: home, extraArgs });
+        const shell = JsonShell.start(port, { cwd: home, extraArgs, peerPort });
         shells.push(shell);
         return shell;
       },
@@ -253,5 +261,46 @@ Deno.test({
     const told = owner.event("join_requested", (event) => event.user === "asker");
     await asker.ok("join_group crew");
     await within(told, "the owner on A to hear of the request after the cut");
+  },
+});
+
+Deno.test({
+  name: "two trackers on one PostgreSQL: one presence per user and address across instances",
+  ignore: unavailable !== undefined,
+  async fn() {
+    await using setup = await twoTrackers();
+    const { a, b } = setup;
+    // one forwarded port, first to u's client on A, then moved to u's client on B (as in
+    // peer_addresses_test.ts, with the two clients on two instances)
+    const portA = freePort();
+    const portB = freePort();
+    await using forward = RecordingRelay.start({ target: { hostname: "127.0.0.1", port: portA } });
+    const publicAddr = ["--public-addr", `127.0.0.1:${forward.port}`];
+    const owner = await setup.client(b.port, "owner");
+    const onA = await setup.client(a.port, "u", publicAddr, portA);
+    await owner.ok("create_user owner pw-owner");
+    await onA.ok("create_user u pw-u");
+    await owner.ok("login owner pw-owner");
+    await onA.ok("login u pw-u");
+    await owner.ok("create_group crew");
+    await onA.ok("join_group crew");
+    await owner.ok("accept_request crew u");
+    await writeRandomFile(setup.dir.join("u/f.bin"), 1 * MiB);
+    await onA.ok("upload_file f.bin crew");
+    assert.equal(((await owner.ok("list_files crew")) as { seeders: number }[])[0].seeders, 1);
+
+    forward.target = { hostname: "127.0.0.1", port: portB };
+    // u's second client, on B, from the same directory: it serves u's shares at the address
+    const told = onA.event("address_unverified");
+    const onB = await setup.client(b.port, "u", publicAddr, portB);
+    await onB.ok("login u pw-u");
+    const restored = await onB.ok("list_files crew") as { seeders: number }[];
+    assert.equal(restored[0].seeders, 1, "one presence at the address, not two");
+    // the client on A, still online, hears from A that its address went to the other client
+    const event = await within(told, "the client on A to lose its address");
+    assert.match(String(event.reason), /another client of u now serves at 127\.0\.0\.1:\d+/);
+    await owner.ok(`download_file crew f.bin ${setup.dir.join("owner")}`);
+    const done = await owner.event(["download_complete", "download_failed"]);
+    assert.equal(done.event, "download_complete", JSON.stringify(done));
   },
 });
