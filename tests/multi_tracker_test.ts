@@ -304,3 +304,47 @@ Deno.test({
     assert.equal(done.event, "download_complete", JSON.stringify(done));
   },
 });
+
+Deno.test({
+  name: "two trackers on one PostgreSQL: an instance taken for dead publishes its clients again",
+  ignore: unavailable !== undefined,
+  async fn() {
+    await using setup = await twoTrackers();
+    const { a, b } = setup;
+    const seeder = await setup.client(a.port, "seeder");
+    const asker = await setup.client(b.port, "asker");
+    await seeder.ok("create_user seeder pw-seeder");
+    await asker.ok("create_user asker pw-asker");
+    await seeder.ok("login seeder pw-seeder");
+    await asker.ok("login asker pw-asker");
+    await seeder.ok("create_group crew");
+    await asker.ok("join_group crew");
+    await seeder.ok("accept_request crew asker");
+    await writeRandomFile(setup.dir.join("seeder/one.bin"), 64 * 1024);
+    await seeder.ok("upload_file one.bin crew");
+    const seeders = async () =>
+      ((await asker.ok("list_files crew")) as { seeders: number }[])[0].seeders;
+    assert.equal(await seeders(), 1);
+
+    // what another instance does to one whose heartbeat is late: its row goes, and its
+    // clients' rows with it
+    const admin = postgres(setup.db, { max: 1, onnotice: () => {} });
+    try {
+      const said = a.stdout.until(
+        (line) => line.includes("this instance was taken for dead"),
+        "A to say it was taken for dead",
+      );
+      // (not asked in between: A's next heartbeat may come any moment)
+      assert.equal((await admin`DELETE FROM tracker_instances`).count, 2);
+      await said;
+    } finally {
+      await admin.end();
+    }
+    // its next heartbeat (1 s) writes its clients again
+    await until(
+      async () => (await seeders()) === 1 ? true : undefined,
+      "the seeder on A to be handed out again",
+      5_000,
+    );
+  },
+});

@@ -44,6 +44,9 @@ export const INSTANCE_TTL_MS = 5_000;
 // deno-lint-ignore no-explicit-any
 type Sql = postgres.Sql<any>;
 
+/** PostgreSQL's SQLSTATE for a row whose referenced row is missing. */
+const FOREIGN_KEY_VIOLATION = "23503";
+
 /** The tables, created by the store's migration 2 (postgres_store.ts). */
 export const PRESENCE_SCHEMA = `
   CREATE UNLOGGED TABLE tracker_instances (
@@ -158,7 +161,10 @@ export class PostgresPresence implements PresenceBook {
     if (replaced !== undefined) this.#endpoints.delete(replaced);
     const endpoint: PeerEndpoint = { ...address };
     this.#endpoints.set(connectionId, { user, endpoint });
-    await this.#enqueue(connectionId, () => this.#writeRegistration(connectionId, user, endpoint));
+    await this.#enqueue(
+      connectionId,
+      () => this.#present(() => this.#writeRegistration(connectionId, user, endpoint)),
+    );
     return replaced;
   }
 
@@ -168,7 +174,10 @@ export class PostgresPresence implements PresenceBook {
 
   hold(group: string, infoHash: string, holder: Holder): Promise<void> {
     this.#local.hold(group, infoHash, holder);
-    return this.#enqueue(holder.connectionId, () => this.#writeHolding(group, infoHash, holder));
+    return this.#enqueue(
+      holder.connectionId,
+      () => this.#present(() => this.#writeHolding(group, infoHash, holder)),
+    );
   }
 
   release(group: string, infoHash: string, connectionId: number): Promise<void> {
@@ -347,6 +356,30 @@ export class PostgresPresence implements PresenceBook {
         "tracker: this instance was taken for dead (no heartbeat); publishing its clients again",
       );
       await this.#republish();
+    }
+  }
+
+  /**
+   * Runs a write that needs this instance's row; when the row is gone (taken for dead between
+   * two heartbeats: the write breaks its foreign key), makes it again, publishes everything
+   * again in the background, and runs the write once more.
+   */
+  async #present(write: () => Promise<void>): Promise<void> {
+    try {
+      await write();
+    } catch (error) {
+      if ((error as { code?: string }).code !== FOREIGN_KEY_VIOLATION) throw error;
+      const [row] = await this.#sql<{ inserted: boolean }[]>`
+        INSERT INTO tracker_instances (id) VALUES (${this.#instance})
+        ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()
+        RETURNING (xmax = 0) AS inserted`;
+      if (row.inserted) {
+        this.#log("tracker: this instance was taken for dead; publishing its clients again");
+        this.#republish().catch((error) =>
+          this.#log(`tracker: cannot publish the clients again: ${errorMessage(error)}`)
+        );
+      }
+      await write();
     }
   }
 
