@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { REQUEST_TYPES } from "../scripts/loadtest/load.ts";
+import { postgresUnavailable } from "./postgres_server.ts";
 
 const CLI = new URL("../scripts/loadtest/cli.ts", import.meta.url).pathname;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -60,13 +61,18 @@ const NUMERIC = [
   "requests",
 ];
 
-function checkRow(row: Record<string, unknown>, connections: number, seeding: string) {
+function checkRow(
+  row: Record<string, unknown>,
+  connections: number,
+  seeding: string,
+  trackers = 1,
+) {
   for (const key of NUMERIC) {
     assert.equal(typeof row[key], "number", `${key} in ${JSON.stringify(row)}`);
   }
   assert.equal(row.offered_rate === null || typeof row.offered_rate === "number", true);
   assert.equal(row.connections, connections);
-  assert.equal(row.trackers, 1);
+  assert.equal(row.trackers, trackers);
   assert.equal(row.seeding, seeding);
   assert.ok((row.requests as number) > 0, "no request answered");
   assert.ok((row.requests_per_s as number) > 0);
@@ -115,6 +121,28 @@ Deno.test("loadtest: rows of answered requests, through the protocol and seeded 
   });
 });
 
+Deno.test({
+  name: "loadtest: two trackers on a PostgreSQL server of the load's own",
+  ignore: await postgresUnavailable() !== undefined,
+  async fn() {
+    const run = await loadtest([
+      "--connections",
+      "20",
+      "--trackers",
+      "2",
+      "--seed",
+      "store",
+      ...SMALL,
+      "--json",
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const rows = JSON.parse(run.stdout);
+    checkRow(rows[0], 20, "store", 2);
+    assert.match(run.stderr, /a PostgreSQL server of its own/);
+    assert.deepEqual(await leftTrackers(), []);
+  },
+});
+
 Deno.test("loadtest: a bad argument is one error line and exit 2", async (t) => {
   const cases: [string[], RegExp][] = [
     [["--connections", "abc"], /--connections takes a whole number of at least 1, not "abc"/],
@@ -130,8 +158,8 @@ Deno.test("loadtest: a bad argument is one error line and exit 2", async (t) => 
     ],
     [["--conections", "5"], /conections.*connections/],
     [
-      ["--connections", "5", "--trackers", "2"],
-      /^error: --trackers 2 needs the PostgreSQL store \(issue 16\), not built yet$/,
+      ["--connections", "5", "--db-url", "/tmp/tracker.db"],
+      /^error: --db-url takes a postgres:\/\/ URL, not "\/tmp\/tracker.db"$/,
     ],
     [["--connections", "5000", "--users", "10"], /more than 120 per address/],
   ];

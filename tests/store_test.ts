@@ -278,6 +278,30 @@ const CASES: { name: string; fn: (backend: StoreBackend) => Promise<void> }[] = 
       const value = await store.setting("k");
       assert.ok(value instanceof Uint8Array);
       assert.deepEqual([...value!], [3, 0, 255]);
+      // a claim keeps what is there, and says what that is
+      assert.deepEqual([...await store.claimSetting("k", new Uint8Array([9]))], [3, 0, 255]);
+      assert.deepEqual([...await store.claimSetting("new", new Uint8Array([7, 0]))], [7, 0]);
+      assert.deepEqual([...(await store.setting("new"))!], [7, 0]);
+    },
+  },
+  {
+    name: "stores opened together on an empty database end up with one identity and ticket key",
+    async fn(backend) {
+      const name = `r${crypto.randomUUID().slice(0, 8)}`;
+      await (await backend.open(name)).close();
+      const stores = await Promise.all([1, 2, 3, 4].map(() => backend.open(name)));
+      try {
+        const loaded = await Promise.all(
+          stores.map(async (store) => ({
+            identity: (await loadTrackerIdentity(store, ["127.0.0.1"])).fingerprint,
+            ticketKey: (await loadTicketSigner(store)).publicKey,
+          })),
+        );
+        assert.equal(new Set(loaded.map((one) => one.identity)).size, 1);
+        assert.equal(new Set(loaded.map((one) => one.ticketKey)).size, 1);
+      } finally {
+        for (const store of stores) await store.close();
+      }
     },
   },
   {

@@ -104,7 +104,7 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
     context.connection.user = undefined;
     context.connection.tokenDigest = undefined;
     // the client stops serving at logout; its shares stay on record for the next login
-    context.presence.releaseConnection(context.connection.id);
+    await context.presence.releaseConnection(context.connection.id);
     return null;
   },
 
@@ -185,7 +185,7 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
     // the user's own serving clients are still found) and before the leaver hears the reply
     context.events.revoke(user, group, members);
     // leaving stops the user's shares there, on every client they use
-    context.presence.releaseUser(user, group);
+    await context.presence.releaseUser(user, group);
     return { group, ...outcome };
   },
 

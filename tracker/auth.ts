@@ -98,6 +98,8 @@ export interface TicketSigner {
 export interface KeyStorage {
   setting(key: string): Promise<Uint8Array | undefined>;
   putSetting(key: string, value: Uint8Array): Promise<void>;
+  /** Stores `value` unless one is there; returns what is stored (tracker/store.ts). */
+  claimSetting(key: string, value: Uint8Array): Promise<Uint8Array>;
 }
 
 const TICKET_KEY_SETTING = "ticket_signing_key_pkcs8";
@@ -121,31 +123,32 @@ export async function loadTicketSigner(
       `ticket lifetime ${lifetimeMs} ms is not between 1 and ${TICKET_LIFETIME_MS} ms`,
     );
   }
-  let privateKey: CryptoKey;
-  let publicKey: CryptoKey;
-  const stored = await storage.setting(TICKET_KEY_SETTING);
-  if (stored) {
-    privateKey = await crypto.subtle.importKey("pkcs8", new Uint8Array(stored), "Ed25519", true, [
-      "sign",
-    ]);
-    // the public half is derived from the private key's JWK (d holds the seed, x the public key)
-    const { x } = await crypto.subtle.exportKey("jwk", privateKey);
-    publicKey = await crypto.subtle.importKey(
-      "jwk",
-      { kty: "OKP", crv: "Ed25519", x },
-      "Ed25519",
-      true,
-      [
-        "verify",
-      ],
-    );
-  } else {
-    ({ privateKey, publicKey } = await generateTicketKeys());
-    await storage.putSetting(
+  let stored = await storage.setting(TICKET_KEY_SETTING);
+  if (!stored) {
+    // instances starting together on one empty database each offer a key: the first written
+    // is the one every instance signs with
+    const made = await generateTicketKeys();
+    stored = await storage.claimSetting(
       TICKET_KEY_SETTING,
-      new Uint8Array(await crypto.subtle.exportKey("pkcs8", privateKey)),
+      new Uint8Array(await crypto.subtle.exportKey("pkcs8", made.privateKey)),
     );
   }
+  const privateKey = await crypto.subtle.importKey(
+    "pkcs8",
+    new Uint8Array(stored),
+    "Ed25519",
+    true,
+    ["sign"],
+  );
+  // the public half is derived from the private key's JWK (d holds the seed, x the public key)
+  const { x } = await crypto.subtle.exportKey("jwk", privateKey);
+  const publicKey = await crypto.subtle.importKey(
+    "jwk",
+    { kty: "OKP", crv: "Ed25519", x },
+    "Ed25519",
+    true,
+    ["verify"],
+  );
   const publicKeyText = await exportPublicKey(publicKey);
   const signingKey = ticketSigningKey(
     new Uint8Array(await crypto.subtle.exportKey("pkcs8", privateKey)),

@@ -18,7 +18,7 @@ import type { TicketSigner } from "./auth.ts";
 import type { ClientEvents } from "./events.ts";
 import type { PasswordWork } from "./password_work.ts";
 import type { ReplyCache } from "./reply_cache.ts";
-import type { Presence } from "./presence.ts";
+import type { PresenceBook } from "./presence.ts";
 import type { Sessions } from "./sessions.ts";
 import type { TrackerStore } from "./store.ts";
 
@@ -60,7 +60,7 @@ export interface HandlerContext {
   /** Password hashing, bounded and shared fairly between addresses. */
   passwords: PasswordWork;
   /** Who is online holding which file. */
-  presence: Presence;
+  presence: PresenceBook;
   /** Signs download tickets; its public half goes to clients at login. */
   tickets: TicketSigner;
   /** Login sessions and the connections acting under them. */

@@ -4,6 +4,8 @@
  * files in the group (they may be serving the user) and every logged-in connection of the
  * group's members and of the user. It also sends the notices (join requests, answers, new
  * files) to the logged-in connections they concern, through each connection's `NoticeGate`.
+ * What it sends here it also hands to the event bus (event_bus.ts), for the connections of
+ * other tracker instances on the same database; `deliver` takes theirs.
  *
  * @module
  */
@@ -12,7 +14,8 @@ import type { MoreNoticesPush, NoticePush, Push } from "../lib/protocol.ts";
 import type { ConnectionState } from "./context.ts";
 import type { FrameWriter } from "./frame_writer.ts";
 import { NoticeGate, type NoticeLimits } from "./notices.ts";
-import type { Presence } from "./presence.ts";
+import type { PresenceBook } from "./presence.ts";
+import { type EventBus, LocalBus, type TrackerEvent } from "./event_bus.ts";
 
 /** A notice as handlers give it: one event, before any counting. */
 export type Notice = Exclude<NoticePush, MoreNoticesPush>;
@@ -23,12 +26,17 @@ export class ClientEvents {
     number,
     { state: ConnectionState; writer: FrameWriter; notices: NoticeGate }
   >();
-  readonly #presence: Presence;
+  readonly #presence: PresenceBook;
+  readonly #bus: EventBus;
   readonly #now: () => number;
   readonly #noticeLimits: NoticeLimits;
 
-  constructor(options: { presence: Presence; now?: () => number; notices?: NoticeLimits }) {
+  /** `bus`: where events go for other instances; default none (`LocalBus`). */
+  constructor(
+    options: { presence: PresenceBook; bus?: EventBus; now?: () => number; notices?: NoticeLimits },
+  ) {
     this.#presence = options.presence;
+    this.#bus = options.bus ?? new LocalBus();
     this.#now = options.now ?? Date.now;
     this.#noticeLimits = options.notices ?? {};
   }
@@ -53,6 +61,7 @@ export class ClientEvents {
    * how many connections it was sent or held for.
    */
   notifyUser(user: string, notice: Notice): number {
+    this.#bus.publish({ kind: "notice", users: [user], notice });
     return this.#notify(notice, (who) => who === user);
   }
 
@@ -62,7 +71,22 @@ export class ClientEvents {
    * gate's share, however many notices come. Returns how many it was sent or held for.
    */
   notifyMembers(members: ReadonlySet<string>, except: string, notice: Notice): number {
+    this.#bus.publish({ kind: "notice", users: [...members], except, notice });
     return this.#notify(notice, (who) => who !== except && members.has(who));
+  }
+
+  /** An event from another instance, for this instance's connections. */
+  deliver(event: TrackerEvent): void {
+    if (event.kind === "notice") {
+      const users = new Set(event.users);
+      this.#notify(event.notice, (who) => who !== event.except && users.has(who));
+    } else if (event.kind === "revoke") {
+      this.#revokeHere(
+        { push: "revoke", user: event.user, group: event.group, at: event.at },
+        new Set(event.members),
+        (event.part ?? 0) === 0,
+      );
+    }
   }
 
   #notify(notice: Notice, concerns: (user: string) => boolean): number {
@@ -100,10 +124,24 @@ export class ClientEvents {
     push: Push;
     told: number;
   } {
-    const push: Push = { push: "revoke", user, group, at: this.#now() };
-    const targets = new Set(this.#presence.connectionsIn(group));
+    const push = { push: "revoke" as const, user, group, at: this.#now() };
+    this.#bus.publish({ kind: "revoke", user, group, members: [...members], at: push.at });
+    return { push, told: this.#revokeHere(push, members, true) };
+  }
+
+  #revokeHere(
+    push: Extract<Push, { push: "revoke" }>,
+    members: ReadonlySet<string>,
+    withHolders: boolean,
+  ): number {
+    const targets = withHolders
+      ? new Set(this.#presence.connectionsIn(push.group))
+      : new Set<number>();
     for (const [id, { state }] of this.#clients) {
-      if (state.user !== undefined && (state.user === user || members.has(state.user))) {
+      if (
+        state.user !== undefined &&
+        ((withHolders && state.user === push.user) || members.has(state.user))
+      ) {
         targets.add(id);
       }
     }
@@ -111,6 +149,6 @@ export class ClientEvents {
     for (const id of targets) {
       if (this.#clients.get(id)?.writer.push(push)) told++;
     }
-    return { push, told };
+    return told;
   }
 }

@@ -25,6 +25,7 @@ import {
 } from "./context.ts";
 import type { SharedFile } from "./store.ts";
 import { CHECK_TIMEOUT_MS } from "./address_checks.ts";
+import { Presence } from "./presence.ts";
 import { filesScope } from "./reply_cache.ts";
 
 type FilesPage = Awaited<ReturnType<HandlerContext["store"]["filesPage"]>>;
@@ -101,8 +102,17 @@ function requirePeerAddress(context: HandlerContext): PeerEndpoint {
  * Online holders at verified addresses other than the asking connection: a random sample of
  * at most `MAX_PEERS_PER_REPLY`, seeders first.
  */
-function peersFor(context: HandlerContext, group: string, infoHash: string): PeerEndpoint[] {
-  return context.presence.handOut(group, infoHash, context.connection.id, MAX_PEERS_PER_REPLY)
+async function peersFor(
+  context: HandlerContext,
+  group: string,
+  infoHash: string,
+): Promise<PeerEndpoint[]> {
+  return (await context.presence.handOut(
+    group,
+    infoHash,
+    context.connection.id,
+    MAX_PEERS_PER_REPLY,
+  ))
     .map((holder) => holder.address);
 }
 
@@ -124,7 +134,7 @@ async function holdFile(
     if (requireUser(context) !== user) throw new RequestError("unauthenticated", "not logged in");
     context.addressCheck?.();
   }
-  context.presence.hold(file.group, file.infoHash, {
+  await context.presence.hold(file.group, file.infoHash, {
     connectionId: context.connection.id,
     user,
     address,
@@ -226,20 +236,31 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
   async list_files(context, { group, after }) {
     await requireMember(context, group);
     const load = () => context.store.filesPage(group, after ?? "", FILES_PER_PAGE);
-    // seeders are live: counted on every call, the page made again when they changed
-    const stamp = (files: FilesPage) =>
-      files.map((file) => context.presence.seeders(group, file.infoHash));
-    const build = (files: FilesPage) => {
-      const seeders = stamp(files);
-      return files.map((file, i) => ({
-        name: file.name,
-        size: file.size,
-        sha1: file.sha1,
-        seeders: seeders[i],
-      }));
-    };
-    if (!context.replies) return build(await load());
-    return await context.replies.page(filesScope(group), after ?? "", { load, build, stamp });
+    const presence = context.presence;
+    if (context.replies && presence instanceof Presence) {
+      // seeders are live: counted on every call, the page made again when they changed
+      const stamp = (files: FilesPage) =>
+        files.map((file) => presence.seeders(group, file.infoHash));
+      const build = (files: FilesPage) => {
+        const seeders = stamp(files);
+        return files.map((file, i) => ({
+          name: file.name,
+          size: file.size,
+          sha1: file.sha1,
+          seeders: seeders[i],
+        }));
+      };
+      return await context.replies.page(filesScope(group), after ?? "", { load, build, stamp });
+    }
+    // presence shared by several instances: asked for the whole page at once
+    const files = await load();
+    const seeders = await presence.seedersOf(group, files.map((file) => file.infoHash));
+    return files.map((file) => ({
+      name: file.name,
+      size: file.size,
+      sha1: file.sha1,
+      seeders: seeders.get(file.infoHash) ?? 0,
+    }));
   },
 
   async check_member(context, { group }) {
@@ -257,7 +278,7 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
       sha1: file.sha1,
       info_hash: file.infoHash,
       info: file.info.toBase64(),
-      peers: peersFor(context, group, file.infoHash),
+      peers: await peersFor(context, group, file.infoHash),
       ticket: context.tickets.issue({
         user,
         group,
@@ -271,7 +292,7 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     const user = await requireMember(context, group);
     const file = await requireFileByHash(context, group, info_hash);
     return {
-      peers: peersFor(context, group, file.infoHash),
+      peers: await peersFor(context, group, file.infoHash),
       ticket: context.tickets.issue({
         user,
         group,
@@ -288,11 +309,11 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
       throw new RequestError("bad_request", `unknown announce state ${quoted(state)}`);
     }
     if (state === "stopped") {
-      context.presence.release(group, file.infoHash, context.connection.id);
+      await context.presence.release(group, file.infoHash, context.connection.id);
       return null;
     }
     await holdFile(context, user, file, false);
-    return { peers: peersFor(context, group, file.infoHash) };
+    return { peers: await peersFor(context, group, file.infoHash) };
   },
 
   async stop_share(context, { group, name, keep_if_held }) {
@@ -300,20 +321,20 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     const file = await requireFile(context, group, name);
     if (
       keep_if_held === true &&
-      context.presence.heldElsewhere(user, group, file.infoHash, context.connection.id)
+      await context.presence.heldElsewhere(user, group, file.infoHash, context.connection.id)
     ) {
       // this client cannot serve it, another of the user's does: only this one lets go
       if (!(await context.store.hasShare(group, name, user))) {
         throw new RequestError("not_found", `you do not share "${name}" in group "${group}"`);
       }
-      context.presence.release(group, file.infoHash, context.connection.id);
+      await context.presence.release(group, file.infoHash, context.connection.id);
       return { group, name, file_removed: false, kept: true };
     }
     const { removed, fileGone } = await context.store.removeShare(group, name, user);
     if (!removed) {
       throw new RequestError("not_found", `you do not share "${name}" in group "${group}"`);
     }
-    context.presence.releaseUser(user, group, file.infoHash);
+    await context.presence.releaseUser(user, group, file.infoHash);
     return keep_if_held === true
       ? { group, name, file_removed: fileGone, kept: false }
       : { group, name, file_removed: fileGone };

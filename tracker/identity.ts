@@ -27,29 +27,31 @@ const OPERATOR_FILE_LIMIT_BYTES = 1024 * 1024;
 /**
  * The tracker's TLS identity: made on first start and kept in the settings table, commonName
  * "swarmshare tracker", SAN the given hosts. Later starts load the stored one whatever `hosts`
- * says: its fingerprint is what clients pinned.
+ * says: its fingerprint is what clients pinned. Instances sharing a database share it, the
+ * first one written when they start together.
  */
 export async function loadTrackerIdentity(
   storage: KeyStorage,
   hosts: string[],
 ): Promise<Identity> {
-  const stored = await storage.setting(TLS_IDENTITY_SETTING);
-  if (stored) {
-    const pem = new TextDecoder().decode(stored);
-    try {
-      return await loadIdentity(pemToDer(pem, "PRIVATE KEY"), pemToDer(pem, "CERTIFICATE"));
-    } catch (error) {
-      throw new UserError(
-        `the TLS identity in the database is damaged: ${(error as Error).message}`,
-      );
-    }
+  let stored = await storage.setting(TLS_IDENTITY_SETTING);
+  if (!stored) {
+    // instances starting together on one empty database each offer an identity: the first
+    // written is the one every instance presents (and clients pin)
+    const made = await generateIdentity(TRACKER_COMMON_NAME, hosts);
+    stored = await storage.claimSetting(
+      TLS_IDENTITY_SETTING,
+      new TextEncoder().encode(made.keyPem + made.certPem),
+    );
   }
-  const identity = await generateIdentity(TRACKER_COMMON_NAME, hosts);
-  await storage.putSetting(
-    TLS_IDENTITY_SETTING,
-    new TextEncoder().encode(identity.keyPem + identity.certPem),
-  );
-  return identity;
+  const pem = new TextDecoder().decode(stored);
+  try {
+    return await loadIdentity(pemToDer(pem, "PRIVATE KEY"), pemToDer(pem, "CERTIFICATE"));
+  } catch (error) {
+    throw new UserError(
+      `the TLS identity in the database is damaged: ${(error as Error).message}`,
+    );
+  }
 }
 
 /**

@@ -18,12 +18,15 @@
 
 import postgres from "postgres";
 import type { GroupSummary } from "../lib/protocol.ts";
+import { PostgresBus } from "./postgres_events.ts";
+import { PostgresPresence, PRESENCE_SCHEMA } from "./postgres_presence.ts";
 import {
   describeDb,
   type LeaveOutcome,
   type SessionRecord,
   type Share,
   type SharedFile,
+  type SharedLiveState,
   type ShareLocation,
   type ShareOutcome,
   type StoreChange,
@@ -36,8 +39,9 @@ import {
  * Connections one tracker holds at most. A query waits in the driver's queue for a free one;
  * that queue holds at most one request per client connection (each has one request answered
  * at a time), and a request that waited its turn too long is answered "busy" (turns.ts). A
- * database serving several instances must allow this many per instance (PostgreSQL's
- * default `max_connections` is 100).
+ * database serving several instances must allow this many per instance, and one more for
+ * its LISTEN (postgres_events.ts; one of the ten carries the presence heartbeat,
+ * postgres_presence.ts): 11 per instance, and PostgreSQL's default `max_connections` is 100.
  */
 export const POOL_MAX_CONNECTIONS = 10;
 /** A statement running longer than this is cancelled, and its request fails as internal. */
@@ -140,6 +144,8 @@ const MIGRATIONS: readonly string[] = [
    END $$;
    CREATE TRIGGER memberships_counted AFTER INSERT OR DELETE ON memberships
      FOR EACH ROW EXECUTE FUNCTION count_memberships();`,
+  // 3: live state shared by the instances: their heartbeats, serving addresses and holders
+  PRESENCE_SCHEMA,
 ];
 
 /** The schema version this build writes. */
@@ -252,6 +258,22 @@ export class PostgresStore implements TrackerStore {
       throw new StoreError(`cannot use database ${shown}: ${describe(error)}`);
     }
     return store;
+  }
+
+  /**
+   * Enters this database's shared live state as a new instance: the event bus (LISTEN) and
+   * the presence with its heartbeat (postgres_events.ts, postgres_presence.ts).
+   */
+  async openLiveState(options: { log: (line: string) => void }): Promise<SharedLiveState> {
+    const instance = crypto.randomUUID();
+    const bus = await PostgresBus.open(this.#sql, { instance, log: options.log });
+    try {
+      const presence = await PostgresPresence.open(this.#sql, { instance, bus, log: options.log });
+      return { instance, presence, bus };
+    } catch (error) {
+      await bus.close();
+      throw error;
+    }
   }
 
   /** Waits for queries in flight (a few seconds at most) and closes every connection. */
@@ -592,6 +614,16 @@ export class PostgresStore implements TrackerStore {
     await this.#sql`
       INSERT INTO settings (key, value) VALUES (${key}, ${value})
       ON CONFLICT (key) DO UPDATE SET value = excluded.value`;
+  }
+
+  async claimSetting(key: string, value: Uint8Array): Promise<Uint8Array> {
+    // a concurrent insert of the same key waits for ours, then does nothing: the read below
+    // (a new snapshot, READ COMMITTED) sees whichever committed first
+    await this
+      .#sql`INSERT INTO settings (key, value) VALUES (${key}, ${value}) ON CONFLICT DO NOTHING`;
+    const stored = await this.setting(key);
+    if (!stored) throw new StoreError(`setting "${key}" vanished as it was written`);
+    return stored;
   }
 
   async #transaction<T>(body: (tx: Tx) => Promise<T>): Promise<T> {

@@ -11,6 +11,12 @@
  * stay apart. Downloaders get a random sample of holders, so every holder gets its share of
  * them however many there are and in whatever order they came.
  *
+ * `PresenceBook` is what the handlers see; `Presence` below keeps it in this process's memory
+ * (one tracker, the SQLite default, and each instance's own connections on PostgreSQL), and
+ * `PostgresPresence` (postgres_presence.ts) shares it between instances on one database.
+ * Reads that only concern this instance's own connections (`isRegistered`, `connectionsIn`)
+ * answer at once; the others may take a round trip to the database.
+ *
  * @module
  */
 
@@ -52,8 +58,52 @@ export function randomSample<T>(items: readonly T[], limit: number, random: () =
   return pool.slice(0, count);
 }
 
+/**
+ * Who is online holding what, as the handlers use it. Writes of one connection take effect in
+ * the order they are made; the release methods never fail (a shared presence logs what it
+ * could not write). Holders handed out keep the
+ * bounds above: a random sample of at most `limit`, only at registered addresses, one per user
+ * and address.
+ */
+export interface PresenceBook {
+  /** See `Presence.register`; returns the id of this instance's connection that lost it. */
+  register(
+    connectionId: number,
+    user: string,
+    address: PeerAddress,
+  ): number | undefined | Promise<number | undefined>;
+  /** True when holders of this instance's `connectionId` under `user` are handed out. */
+  isRegistered(connectionId: number, user: string): boolean;
+  hold(group: string, infoHash: string, holder: Holder): void | Promise<void>;
+  release(group: string, infoHash: string, connectionId: number): void | Promise<void>;
+  releaseConnection(connectionId: number): void | Promise<void>;
+  /** Every client of `user`, on every instance, stops holding in `group` (one file or all). */
+  releaseUser(user: string, group: string, infoHash?: string): void | Promise<void>;
+  heldElsewhere(
+    user: string,
+    group: string,
+    infoHash: string,
+    connectionId: number,
+  ): boolean | Promise<boolean>;
+  /** This instance's connections holding any file in `group`. */
+  connectionsIn(group: string): Set<number>;
+  /** Seeders handed out per info_hash, for one page of a group's files. */
+  seedersOf(
+    group: string,
+    infoHashes: readonly string[],
+  ): Map<string, number> | Promise<Map<string, number>>;
+  handOut(
+    group: string,
+    infoHash: string,
+    exclude: number,
+    limit: number,
+  ): Holder[] | Promise<Holder[]>;
+  /** Stops timers and leaves the shared state (a shared presence); idempotent. */
+  close?(): Promise<void>;
+}
+
 /** The live map of holders, indexed both ways so a disconnect costs only its own entries. */
-export class Presence {
+export class Presence implements PresenceBook {
   readonly #holders = new Map<string, Map<number, Holder>>();
   readonly #keysByConnection = new Map<number, Set<string>>();
   /** Connections whose address is registered (verified), by user and address; and back. */
@@ -157,6 +207,28 @@ export class Presence {
   /** How many of those have the whole file. */
   seeders(group: string, infoHash: string): number {
     return this.holders(group, infoHash).filter((holder) => holder.complete).length;
+  }
+
+  /** `seeders` for each of `infoHashes`. */
+  seedersOf(group: string, infoHashes: readonly string[]): Map<string, number> {
+    return new Map(infoHashes.map((hash) => [hash, this.seeders(group, hash)]));
+  }
+
+  /** The registered addresses, by connection, and every holding: to publish them again. */
+  snapshot(): {
+    registrations: { connectionId: number; user: string }[];
+    holdings: { group: string; infoHash: string; holder: Holder }[];
+  } {
+    const registrations = [...this.#registrations].map(([connectionId, { user }]) => ({
+      connectionId,
+      user,
+    }));
+    const holdings: { group: string; infoHash: string; holder: Holder }[] = [];
+    for (const [key, holders] of this.#holders) {
+      const [group, infoHash] = key.split("\n");
+      for (const holder of holders.values()) holdings.push({ group, infoHash, holder });
+    }
+    return { registrations, holdings };
   }
 
   /**

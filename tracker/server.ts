@@ -57,6 +57,7 @@ import {
   frameId,
   OPTIONAL_PUSHES,
   parseRequest,
+  type PeerAddress,
   type PeerEndpoint,
   PROTOCOL_VERSION,
   type RequestFrame,
@@ -73,11 +74,12 @@ import { FrameWriter } from "./frame_writer.ts";
 import { handleRequest, isHandledRequest } from "./handlers.ts";
 import { PasswordWork } from "./password_work.ts";
 import { ReplyCache } from "./reply_cache.ts";
-import { Presence } from "./presence.ts";
+import { Presence, type PresenceBook } from "./presence.ts";
+import { type EventBus, LocalBus, type TrackerEvent } from "./event_bus.ts";
 import { Sessions } from "./sessions.ts";
 import { DEFAULT_BUSY_AFTER_MS, Turns } from "./turns.ts";
 import { openStore } from "./open_store.ts";
-import type { TrackerStore } from "./store.ts";
+import type { SharedLiveState, TrackerStore } from "./store.ts";
 
 /** How the tracker runs. */
 export interface TrackerOptions {
@@ -195,7 +197,8 @@ export class Tracker {
   readonly #decoyHash: Promise<string>;
   readonly #passwords = new PasswordWork();
   readonly #tickets: TicketSigner;
-  readonly #presence: Presence;
+  readonly #presence: PresenceBook;
+  readonly #bus: EventBus;
   readonly #sessions: Sessions;
   readonly #events: ClientEvents;
   readonly #turns: Turns;
@@ -214,7 +217,8 @@ export class Tracker {
     listener: ConnListener,
     store: TrackerStore,
     tickets: TicketSigner,
-    presence: Presence,
+    presence: PresenceBook,
+    bus: EventBus,
     sessions: Sessions,
     options: TrackerOptions,
     fingerprint: string | undefined,
@@ -224,9 +228,10 @@ export class Tracker {
     this.fingerprint = fingerprint;
     this.#store = store;
     this.#presence = presence;
+    this.#bus = bus;
     this.#sessions = sessions;
     this.#tickets = tickets;
-    this.#events = new ClientEvents({ presence });
+    this.#events = new ClientEvents({ presence, bus });
     const replies: ReplyCache = new ReplyCache({
       enabled: store.watch((change) => replies.changed(change)),
     });
@@ -255,14 +260,31 @@ export class Tracker {
       now: options.turnClock,
     });
     this.#accepting = this.#acceptLoop();
+    bus.subscribe((event) => this.#fromElsewhere(event));
   }
 
   /** Opens the database and starts listening. Throws when either fails. */
   static async start(options: TrackerOptions): Promise<Tracker> {
     const store = await openStore(options.dbPath);
+    let shared: SharedLiveState | undefined;
     try {
-      const presence = new Presence();
-      const sessions = new Sessions({ store, presence, maxIdleMs: options.sessionMaxIdleMs });
+      // several instances on one database share presence and events through it; a tracker
+      // alone keeps them in memory
+      const logger = options.logger;
+      shared = await store.openLiveState?.({
+        log: limitedLog(
+          options.log ?? (logger ? (line) => logger.warn(line) : (line) => console.error(line)),
+          { windowMs: LOG_WINDOW_MS },
+        ),
+      });
+      const presence = shared?.presence ?? new Presence();
+      const bus = shared?.bus ?? new LocalBus();
+      const sessions = new Sessions({
+        store,
+        presence,
+        bus,
+        maxIdleMs: options.sessionMaxIdleMs,
+      });
       await sessions.prune();
       const tickets = await loadTicketSigner(store, { lifetimeMs: options.ticketLifetimeMs });
       let security: Security = { mode: "plaintext" };
@@ -297,12 +319,15 @@ export class Tracker {
         store,
         tickets,
         presence,
+        bus,
         sessions,
         options,
         fingerprint,
         listenerCap,
       );
     } catch (error) {
+      await shared?.presence.close?.();
+      await shared?.bus.close();
       await store.close();
       throw error;
     }
@@ -321,6 +346,8 @@ export class Tracker {
       await this.#accepting;
       await this.#addressChecks.close();
       await this.#decoyHash.catch(() => {});
+      await this.#presence.close?.();
+      await this.#bus.close();
       await this.#store.close();
     })();
     return this.#closing;
@@ -563,7 +590,7 @@ export class Tracker {
       connection.addressCheck = check;
       check.settled.then(() => this.#addressSettled(connection, check));
     } else if (connection.addressCheck.state === "verified") {
-      this.#registerAddress(connection);
+      void this.#registerAddress(connection);
     }
     return connection.addressCheck;
   }
@@ -577,15 +604,25 @@ export class Tracker {
       verified: check.state === "verified",
       ...check.reason === undefined ? {} : { reason: check.reason.slice(0, 1000) },
     });
-    if (check.state === "verified") this.#registerAddress(connection);
+    if (check.state === "verified") void this.#registerAddress(connection);
   }
 
   /** Hands out the connection's holders; another client of the user at its address stops. */
-  #registerAddress(connection: ConnectionState): void {
+  async #registerAddress(connection: ConnectionState): Promise<void> {
     const { peer, user } = connection;
     if (!peer || user === undefined || connection.closed) return;
-    const replaced = this.#presence.register(connection.id, user, peer);
-    if (replaced === undefined) return;
+    let replaced: number | undefined;
+    try {
+      replaced = await this.#presence.register(connection.id, user, peer);
+    } catch (error) {
+      this.#log(`tracker: cannot register the address of ${user}: ${errorMessage(error)}`);
+      return;
+    }
+    if (replaced !== undefined) this.#superseded(replaced, user, peer);
+  }
+
+  /** Tells connection `replaced` that another client of `user` now serves at `peer`. */
+  #superseded(replaced: number, user: string, peer: PeerAddress): void {
     const other = this.#events.stateOf(replaced);
     if (!other?.addressCheck) return;
     const reason = `another client of ${user} now serves at ${hostPort(peer.host, peer.port)}; ` +
@@ -598,6 +635,29 @@ export class Tracker {
       verified: false,
       reason,
     });
+  }
+
+  /** An event another instance sent, for the connections of this one. */
+  #fromElsewhere(event: TrackerEvent): void {
+    switch (event.kind) {
+      case "notice":
+        this.#events.deliver(event);
+        break;
+      case "revoke":
+        this.#events.deliver(event);
+        // the instance that made it released the user's holdings everywhere; this one's own
+        // record of its connections follows
+        if ((event.part ?? 0) === 0) void this.#presence.releaseUser(event.user, event.group);
+        break;
+      case "session_ended":
+        this.#sessions.endedElsewhere(event.digest);
+        break;
+      case "superseded":
+        if (event.instance !== this.#bus.instance) break;
+        void this.#presence.releaseConnection(event.connection);
+        this.#superseded(event.connection, event.user, { host: event.host, port: event.port });
+        break;
+    }
   }
 
   async #answer(context: HandlerContext, request: RequestFrame, remote: string): Promise<Response> {

@@ -11,7 +11,8 @@ import { createHash } from "node:crypto";
 import type { SessionSummary } from "../lib/protocol.ts";
 import { newSessionToken, tokenDigest } from "./auth.ts";
 import type { ConnectionState } from "./context.ts";
-import type { Presence } from "./presence.ts";
+import type { EventBus } from "./event_bus.ts";
+import type { PresenceBook } from "./presence.ts";
 import type { TrackerStore } from "./store.ts";
 
 /** Default for `maxIdleMs`: a session unused for 14 days is refused and deleted. */
@@ -33,7 +34,9 @@ export function sessionId(digest: string): string {
 export interface SessionOptions {
   store: TrackerStore;
   /** Live holdings of a connection are released when it is logged out. */
-  presence: Presence;
+  presence: PresenceBook;
+  /** Ended sessions are told to other instances through it (their connections log out). */
+  bus?: EventBus;
   /** Default `DEFAULT_SESSION_MAX_IDLE_MS`. */
   maxIdleMs?: number;
   /** Default `MAX_SESSIONS_PER_USER`. */
@@ -45,7 +48,8 @@ export interface SessionOptions {
 /** The sessions of one tracker and the connections acting under them. */
 export class Sessions {
   readonly #store: TrackerStore;
-  readonly #presence: Presence;
+  readonly #presence: PresenceBook;
+  readonly #bus?: EventBus;
   readonly #maxIdleMs: number;
   readonly #maxPerUser: number;
   readonly #now: () => number;
@@ -54,6 +58,7 @@ export class Sessions {
   constructor(options: SessionOptions) {
     this.#store = options.store;
     this.#presence = options.presence;
+    this.#bus = options.bus;
     this.#maxIdleMs = options.maxIdleMs ?? DEFAULT_SESSION_MAX_IDLE_MS;
     this.#maxPerUser = options.maxPerUser ?? MAX_SESSIONS_PER_USER;
     this.#now = options.now ?? Date.now;
@@ -74,7 +79,10 @@ export class Sessions {
       connection.fingerprint ?? null,
       this.#maxPerUser,
     );
-    for (const old of evicted) this.#logOutConnections(old);
+    for (const old of evicted) {
+      this.#logOutConnections(old);
+      this.#bus?.publish({ kind: "session_ended", digest: old });
+    }
     this.#attach(connection, user, digest);
     return token;
   }
@@ -119,6 +127,12 @@ export class Sessions {
   /** Deletes a session and logs out every connection acting under it. */
   async end(digest: string): Promise<void> {
     await this.#store.deleteSession(digest);
+    this.#logOutConnections(digest);
+    this.#bus?.publish({ kind: "session_ended", digest });
+  }
+
+  /** A session ended on another instance: its connections here are logged out. */
+  endedElsewhere(digest: string): void {
     this.#logOutConnections(digest);
   }
 

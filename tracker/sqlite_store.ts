@@ -607,6 +607,14 @@ export class SqliteStore implements TrackerStore {
     )
       .run(key, value);
   }
+
+  async claimSetting(key: string, value: Uint8Array): Promise<Uint8Array> {
+    this.#sql("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING").run(
+      key,
+      value,
+    );
+    return (await this.setting(key))!;
+  }
 }
 
 /** Tightens existing files to 0600 (databases made before they held keys were 0644). */

@@ -17,14 +17,16 @@
  * requests on k connections at once may pass a limit by at most k - 1 (each connection has
  * one request answered at a time).
  *
- * What is not here: who is online holding what (presence.ts) is live state kept in memory by
- * each tracker instance; it would move to a shared table or a pub/sub channel when several
- * instances serve one database.
+ * Live state: who is online holding what (presence.ts) and the events other clients must hear
+ * of (event_bus.ts) are kept in memory by a tracker alone (SQLite); a store that several
+ * instances share (PostgreSQL) also opens them shared, through `openLiveState`.
  *
  * @module
  */
 
 import type { GroupSummary } from "../lib/protocol.ts";
+import type { EventBus } from "./event_bus.ts";
+import type { PresenceBook } from "./presence.ts";
 
 /** True when `db` names a PostgreSQL database rather than a SQLite file. */
 export function isPostgresUrl(db: string): boolean {
@@ -122,8 +124,23 @@ export interface UserCounts {
  */
 export type StoreChange = { kind: "groups" } | { kind: "files"; group: string };
 
+/** Presence and events shared by the tracker instances on one database. */
+export interface SharedLiveState {
+  /** This instance's id among them (random, new at each start). */
+  instance: string;
+  presence: PresenceBook;
+  bus: EventBus;
+}
+
 /** Typed access to the tracker's durable state. One instance owns its connections. */
 export interface TrackerStore {
+  /**
+   * Presence and events shared with the other tracker instances on this database, for a store
+   * several instances can share (PostgreSQL); absent where one tracker has the store alone
+   * (SQLite: its presence stays in memory). Close both before the store.
+   */
+  openLiveState?(options: { log: (line: string) => void }): Promise<SharedLiveState>;
+
   /** Writes what is pending and closes; the store is unusable afterwards. Idempotent. */
   close(): Promise<void>;
 
@@ -238,4 +255,10 @@ export interface TrackerStore {
   setting(key: string): Promise<Uint8Array | undefined>;
   /** Stores a setting. */
   putSetting(key: string, value: Uint8Array): Promise<void>;
+  /**
+   * Stores `value` under `key` unless a value is there already, and returns what is stored
+   * afterwards: trackers starting together on one empty database each offer a key they made,
+   * and all of them go on with the first one written.
+   */
+  claimSetting(key: string, value: Uint8Array): Promise<Uint8Array>;
 }

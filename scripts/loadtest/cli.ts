@@ -7,7 +7,11 @@
  *   deno task loadtest --connections N[,N...] [--rate R|closed[,...]] [--seconds S]
  *     [--trackers K[,K...]] [--users U] [--groups G] [--members M] [--files F]
  *     [--mix TYPE[,TYPE...]] [--seed auto|protocol|store] [--plaintext] [--tracker-args "ARGS"]
- *     [--tracker-deno-flags "FLAGS"] [--json]
+ *     [--tracker-deno-flags "FLAGS"] [--db-url postgres://... | --postgres] [--json]
+ *
+ * Several trackers (`--trackers 2`) share one PostgreSQL database: `--db-url` names an empty
+ * one; without it the load starts a PostgreSQL server of its own for each run (`--postgres`
+ * does so for one tracker too).
  *
  * Progress, and the tracker limits each run worked within, go to standard error. A bad
  * argument is one `error: ...` line and exit 2.
@@ -21,13 +25,13 @@ import { splitWords } from "../../lib/shell_words.ts";
 import { descriptorLimits } from "../processes.ts";
 import type { Seeding } from "./directory.ts";
 import { checkShape, type LoadOptions, type LoadRow, REQUEST_TYPES, runLoad } from "./load.ts";
-import { severalTrackersRefusal } from "./trackers.ts";
+import { isPostgresUrl } from "../../tracker/store.ts";
 
 export const USAGE =
   `usage: deno task loadtest --connections N[,N...] [--rate R|closed[,...]] [--seconds S]
   [--trackers K[,K...]] [--users U] [--groups G] [--members M] [--files F]
   [--mix TYPE[,TYPE...]] [--seed auto|protocol|store] [--plaintext] [--tracker-args "ARGS"]
-  [--tracker-deno-flags "FLAGS"] [--json]`;
+  [--tracker-deno-flags "FLAGS"] [--db-url postgres://... | --postgres] [--json]`;
 
 /** What the command line asks for: the runs, in order, and how to print them. */
 export interface LoadPlan {
@@ -51,6 +55,8 @@ const SPECS = {
   "tracker-args": { type: "string" },
   "tracker-deno-flags": { type: "string" },
   json: { type: "boolean" },
+  "db-url": { type: "string" },
+  postgres: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -69,6 +75,15 @@ function list<T>(option: string, text: string, item: (part: string) => T): T[] {
     throw new Error(`--${option} has an empty item: "${text}"`);
   }
   return parts.map(item);
+}
+
+/** How many runs the comma lists make. */
+function connectionsCount(
+  values: { connections?: string; rate?: string; trackers?: string },
+): number {
+  return ["connections", "rate", "trackers"]
+    .map((key) => (values[key as keyof typeof values] ?? "").split(",").length)
+    .reduce((product, count) => product * count, 1);
 }
 
 /** Reads the command line; throws with one sentence naming the bad argument. */
@@ -91,9 +106,17 @@ export function parsePlan(args: string[]): LoadPlan {
     values.trackers ?? "1",
     (part) => wholeNumber("trackers", part, 1),
   );
-  for (const count of trackers) {
-    const refusal = severalTrackersRefusal(count);
-    if (refusal) throw new Error(refusal);
+  const dbUrl = values["db-url"];
+  if (dbUrl !== undefined && !isPostgresUrl(dbUrl)) {
+    throw new Error(`--db-url takes a postgres:// URL, not "${dbUrl}"`);
+  }
+  if (dbUrl !== undefined && values.postgres) {
+    throw new Error("--db-url and --postgres cannot go together");
+  }
+  if (dbUrl !== undefined && connectionsCount(values) > 1) {
+    throw new Error(
+      "--db-url names one database: give one run (a single --connections, --rate and --trackers)",
+    );
   }
   const seed = values.seed ?? "auto";
   if (!["auto", "protocol", "store"].includes(seed)) {
@@ -117,6 +140,8 @@ export function parsePlan(args: string[]): LoadPlan {
     trackerDenoFlags: values["tracker-deno-flags"] === undefined
       ? undefined
       : splitWords(values["tracker-deno-flags"]),
+    dbUrl,
+    postgres: values.postgres ?? false,
   };
   const runs = trackers.flatMap((count) =>
     connections.flatMap((n) =>

@@ -20,7 +20,7 @@ import { LIMITS } from "../../tracker/account_handlers.ts";
 import { hashPassword, newSessionToken, tokenDigest } from "../../tracker/auth.ts";
 import { MAX_SHARES_PER_MEMBER } from "../../tracker/file_handlers.ts";
 import { MAX_SESSIONS_PER_USER } from "../../tracker/sessions.ts";
-import { SqliteStore } from "../../tracker/sqlite_store.ts";
+import { openStore } from "../../tracker/open_store.ts";
 import { inTurn, KEEPALIVE_MS, Link, userAddress } from "./link.ts";
 
 /** How big the directory is. */
@@ -204,7 +204,7 @@ export async function seedStore(
 ): Promise<LoadUser[]> {
   const users = await makeUsers(shape, plaintext);
   const passwordHash = await hashPassword(PASSWORD);
-  const store = new SqliteStore(dbPath);
+  const store = await openStore(dbPath);
   try {
     for (const user of users) {
       await store.createUser(user.name, passwordHash);

@@ -25,13 +25,23 @@ import {
   seedStore,
 } from "./directory.ts";
 import { inTurn, KEEPALIVE_MS, Link, MAX_LOAD_ADDRESSES } from "./link.ts";
-import { type ProcessUsage, processUsage, TrackerSet } from "./trackers.ts";
+import { type ProcessUsage, processUsage, severalTrackersRefusal, TrackerSet } from "./trackers.ts";
+// the test suite's throwaway server: initdb in a temp dir, run as nobody when root
+import { PostgresServer, postgresUnavailable } from "../../tests/postgres_server.ts";
 
 /** One load run. */
 export interface LoadOptions extends DirectoryShape {
   connections: number;
-  /** Tracker instances (more than 1 needs PostgreSQL: refused for now). */
+  /** Tracker instances (more than 1 share a PostgreSQL database). */
   trackers: number;
+  /**
+   * The PostgreSQL database the trackers use (an empty one: the directory is built in it).
+   * Default: a SQLite file for one tracker; for several, or with `postgres`, a PostgreSQL
+   * server of the load's own in its temp dir (tests/postgres_server.ts).
+   */
+  dbUrl?: string;
+  /** One tracker on a PostgreSQL server of the load's own rather than on SQLite. */
+  postgres?: boolean;
   seconds: number;
   /** Requests per second offered by all connections together; undefined: closed loop. */
   rate?: number;
@@ -352,6 +362,34 @@ async function drive(held: Held[], options: LoadOptions) {
   };
 }
 
+/**
+ * Where the trackers keep their state: `--db-url`, else for several trackers (or `postgres`)
+ * a PostgreSQL server of this load's own, else a SQLite file in `temp`.
+ */
+async function loadDatabase(
+  options: LoadOptions,
+  temp: TempDir,
+  log: (line: string) => void,
+): Promise<AsyncDisposable & { db: string }> {
+  if (options.dbUrl !== undefined) {
+    return { db: options.dbUrl, [Symbol.asyncDispose]: () => Promise.resolve() };
+  }
+  if (options.trackers === 1 && !options.postgres) {
+    return { db: temp.join("tracker.db"), [Symbol.asyncDispose]: () => Promise.resolve() };
+  }
+  const why = await postgresUnavailable();
+  if (why !== undefined) throw new Error(severalTrackersRefusal(2, "") ?? why);
+  const server = await PostgresServer.start();
+  try {
+    await server.createDatabase("loadtest");
+  } catch (error) {
+    await server[Symbol.asyncDispose]();
+    throw error;
+  }
+  log(`loadtest: a PostgreSQL server of its own on 127.0.0.1:${server.port}`);
+  return { db: server.url("loadtest"), [Symbol.asyncDispose]: () => server[Symbol.asyncDispose]() };
+}
+
 /** Runs one load: builds the directory, starts the trackers, measures; stops everything. */
 export async function runLoad(options: LoadOptions): Promise<LoadRow> {
   checkShape(options);
@@ -360,7 +398,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadRow> {
   const members = Math.min(options.members, options.users);
   const limits: string[] = [];
   await using temp = await TempDir.create("swarmshare-loadtest-");
-  const dbPath = temp.join("tracker.db");
+  await using database = await loadDatabase(options, temp, log);
+  const dbPath = database.db;
   let users: LoadUser[] = [];
   const describe = `${options.users} users, ${options.groups} groups of ${members} members ` +
     `(${options.groups * members} memberships), ${options.files} files each`;

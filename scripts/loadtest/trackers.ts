@@ -1,27 +1,28 @@
 /**
  * The trackers a load runs against, and what they cost: start K instances on one store,
- * sample their memory and CPU from /proc, stop them. Today K is 1 (SQLite, one process per
- * database); several instances need the PostgreSQL store of issue 16, and then only
- * `startTrackers` changes: each instance gets the same `--db` URL and its own port, and the
- * load spreads its connections over `ports`.
+ * sample their memory and CPU from /proc, stop them. One instance runs on a SQLite file or a
+ * PostgreSQL database; several share one PostgreSQL database (`--db-url`, or a server of the
+ * load's own), each with its own port, and the load spreads its connections over `ports`.
  *
  * @module
  */
 
+import { isPostgresUrl } from "../../tracker/store.ts";
 import { connectionCap } from "../../lib/transport.ts";
 import { descriptorLimits, TrackerProcess, within } from "../processes.ts";
 
-/** Why `--trackers K` with K > 1 cannot run yet: one line, for `error: `. */
-export function severalTrackersRefusal(count: number): string | undefined {
-  return count > 1
-    ? `--trackers ${count} needs the PostgreSQL store (issue 16), not built yet`
+/** Why `--trackers K` cannot run on `db`: one line, for `error: `; undefined when it can. */
+export function severalTrackersRefusal(count: number, db: string): string | undefined {
+  return count > 1 && !isPostgresUrl(db)
+    ? `--trackers ${count} needs the PostgreSQL store: give --db-url postgres://... or ` +
+      `install PostgreSQL (apt-get install postgresql) for a server of the load's own`
     : undefined;
 }
 
 /** How the trackers are started. */
 export interface TrackerSetOptions {
   count: number;
-  /** The SQLite file (K = 1). */
+  /** The SQLite file (K = 1) or the PostgreSQL URL every instance shares. */
   dbPath: string;
   plaintext: boolean;
   /** Connections the trackers must hold between them: sets their descriptor limit. */
@@ -118,15 +119,28 @@ export class TrackerSet implements AsyncDisposable {
   }
 
   static async start(options: TrackerSetOptions): Promise<TrackerSet> {
-    const refusal = severalTrackersRefusal(options.count);
+    const refusal = severalTrackersRefusal(options.count, options.dbPath);
     if (refusal) throw new Error(refusal);
-    const descriptorLimit = TrackerSet.descriptorsFor(options.connections);
-    const tracker = await TrackerProcess.start(options.dbPath, {
-      descriptorLimit,
-      extraArgs: [...options.plaintext ? ["--insecure-plaintext"] : [], ...options.extraArgs],
-      runtimeFlags: options.denoFlags,
-    });
-    return new TrackerSet([tracker], descriptorLimit);
+    // connection i goes to instance i % K: each holds its share
+    const descriptorLimit = TrackerSet.descriptorsFor(
+      Math.ceil(options.connections / options.count),
+    );
+    // started together: the first start of a database makes one identity all of them present
+    const started = await Promise.allSettled(
+      Array.from({ length: options.count }, () =>
+        TrackerProcess.start(options.dbPath, {
+          descriptorLimit,
+          extraArgs: [...options.plaintext ? ["--insecure-plaintext"] : [], ...options.extraArgs],
+          runtimeFlags: options.denoFlags,
+        })),
+    );
+    const processes = started.flatMap((one) => one.status === "fulfilled" ? [one.value] : []);
+    const failed = started.find((one) => one.status === "rejected");
+    if (failed) {
+      await Promise.all(processes.map((tracker) => tracker[Symbol.asyncDispose]()));
+      throw failed.reason;
+    }
+    return new TrackerSet(processes, descriptorLimit);
   }
 
   /** Usage of every instance, summed (memory: the sum of each one's figure). */
