@@ -37,6 +37,8 @@ import type { RateLimiter } from "./rate_limiter.ts";
 import { RevocationList } from "./revocations.ts";
 import type { ServingCaps } from "./serving_caps.ts";
 import { allPages } from "./pages.ts";
+import { fetchInfo, shareInfoFields } from "./info_transfer.ts";
+import { isInlineInfo } from "../lib/info_pages.ts";
 import {
   MAX_UNFINISHED_DOWNLOADS,
   type PendingShares,
@@ -250,6 +252,8 @@ export class FileSharing {
   readonly #pending = new Set<string>();
   readonly #downloads: Download[] = [];
   readonly #revocations = new RevocationList();
+  /** Shares told to the tracker, one after the other (their info pages must not interleave). */
+  #infoTurn: Promise<unknown> = Promise.resolve();
   /** Writes to the remembered downloads, in order: the last one of a download wins. */
   #stateWrites: Promise<void> = Promise.resolve();
   readonly context: PeerContext;
@@ -347,8 +351,8 @@ export class FileSharing {
     if (!before.isFile()) throw new UserError(`"${pathArgument}" is not a regular file`);
     if (before.size > MAX_FILE_BYTES) {
       throw new UserError(
-        `"${pathArgument}" is ${(before.size / 1024 ** 3).toFixed(1)} GiB: files of up to ` +
-          `${MAX_FILE_BYTES / 1024 ** 3} GiB can be shared`,
+        `"${pathArgument}" is ${(before.size / 1024 ** 4).toFixed(2)} TiB: files of up to ` +
+          `${MAX_FILE_BYTES / 1024 ** 4} TiB can be shared`,
       );
     }
     const name = basename(path);
@@ -423,15 +427,25 @@ export class FileSharing {
     share: LocalShare,
     request: TrackerRequest,
   ): Promise<ResponseData["share_file"]> {
-    const result = await request("share_file", {
-      group: share.group,
-      name: share.name,
-      size: share.size,
-      sha1: share.sha1,
-      info: share.infoBytes.toBase64(),
-      path: share.path,
-      mtime_ms: share.mtimeMs,
-    });
+    const tell = async () =>
+      await request("share_file", {
+        group: share.group,
+        name: share.name,
+        size: share.size,
+        sha1: share.sha1,
+        ...await shareInfoFields(request, share.infoHashHex, share.infoBytes),
+        path: share.path,
+        mtime_ms: share.mtimeMs,
+      });
+    let result: ResponseData["share_file"];
+    if (isInlineInfo(share.infoBytes.length)) {
+      result = await tell();
+    } else {
+      // the tracker holds one paged dictionary per connection: one at a time sends its pages
+      const turn = this.#infoTurn.then(tell);
+      this.#infoTurn = turn.catch(() => {});
+      result = await turn;
+    }
     await this.#forgetPending(share.group, share.name);
     return result;
   }
@@ -574,7 +588,7 @@ export class FileSharing {
   }
 
   async #restoreOne(record: ShareRecord): Promise<void> {
-    const infoBytes = Uint8Array.fromBase64(record.info);
+    const infoBytes = await fetchInfo(this.#options.request, record);
     const info = parseInfo(infoBytes);
     const found = await stat(record.path).catch(() => undefined);
     if (!found?.isFile()) throw new UserError(`${record.path} is no longer there`);
@@ -678,10 +692,18 @@ export class FileSharing {
     } = {},
   ): Promise<Download> {
     const location = await this.#options.request("locate_file", { group, name });
-    const infoBytes = Uint8Array.fromBase64(location.info);
-    const info = parseInfo(infoBytes);
+    if (location.name !== name) {
+      throw new UserError("the tracker's description of the file is inconsistent");
+    }
+    const infoBytes = await fetchInfo(this.#options.request, location);
+    let info: TorrentInfo;
+    try {
+      info = parseInfo(infoBytes);
+    } catch (error) {
+      throw new UserError(`the tracker's info dictionary is not valid: ${errorMessage(error)}`);
+    }
     const hash = await infoHash(infoBytes);
-    if (hash.toHex() !== location.info_hash || info.length !== location.size) {
+    if (info.length !== location.size || info.name !== name) {
       throw new UserError("the tracker's description of the file is inconsistent");
     }
     if (how.infoHash !== undefined && how.infoHash !== location.info_hash) {

@@ -33,6 +33,7 @@ function fileOf(group: string, name: string, seed: number): SharedFile {
     size: 2 ** 40 + seed,
     sha1: (seed + 1).toString(16).padStart(40, "0"),
     info: new Uint8Array([seed, 0, 255, seed]),
+    infoLength: 4,
   };
 }
 

@@ -16,6 +16,7 @@ import {
 import type { AddressCheck } from "./address_checks.ts";
 import type { TicketSigner } from "./auth.ts";
 import type { ClientEvents } from "./events.ts";
+import type { InfoUploads } from "./info_uploads.ts";
 import type { PasswordWork } from "./password_work.ts";
 import type { Presence } from "./presence.ts";
 import type { Sessions } from "./sessions.ts";
@@ -66,6 +67,8 @@ export interface HandlerContext {
   sessions: Sessions;
   /** Pushes to other connections (revocations). */
   events: ClientEvents;
+  /** Info dictionaries being shared in pages (`put_info`), within one budget. */
+  infoUploads: InfoUploads;
   /**
    * The check of this connection's serving address (undefined before a login or without an
    * address): started at the first call, registered with `presence` once verified. Absent

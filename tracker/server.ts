@@ -66,6 +66,7 @@ import { type AddressCheck, AddressChecks } from "./address_checks.ts";
 import { loadTicketSigner, makeDecoyHash, type TicketSigner } from "./auth.ts";
 import { loadOperatorCertificate, loadTrackerIdentity } from "./identity.ts";
 import { type ConnectionState, type HandlerContext, RequestError } from "./context.ts";
+import { InfoUploads } from "./info_uploads.ts";
 import { describeActivity } from "./activity_log.ts";
 import { ClientEvents } from "./events.ts";
 import { FrameWriter } from "./frame_writer.ts";
@@ -191,6 +192,7 @@ export class Tracker {
   /** What members do. */
   readonly #memberLog: Logger;
   readonly #decoyHash: Promise<string>;
+  readonly #infoUploads = new InfoUploads();
   readonly #passwords = new PasswordWork();
   readonly #tickets: TicketSigner;
   readonly #presence: Presence;
@@ -350,6 +352,7 @@ export class Tracker {
       tickets: this.#tickets,
       sessions: this.#sessions,
       events: this.#events,
+      infoUploads: this.#infoUploads,
       addressCheck: () => this.#addressCheck(connection),
     };
     this.#strangerLog.info(`connection ${connection.id} from ${remote}`);
@@ -420,6 +423,7 @@ export class Tracker {
       this.#events.unregister(connection);
       this.#sessions.disconnected(connection);
       this.#presence.releaseConnection(connection.id);
+      this.#infoUploads.drop(connection.id);
       this.#connections.delete(conn);
       closeQuietly(conn);
     }
