@@ -29,6 +29,11 @@ export class PieceFile {
   readonly length: number;
   /** The very file opened (set for part files, which are checked against it later). */
   readonly identity?: FileIdentity;
+  /**
+   * True for a part file this open created: it is one hole (it was only truncated to its
+   * length), so every byte not written since reads back as zero.
+   */
+  readonly created: boolean;
   #closed = false;
 
   private constructor(
@@ -36,11 +41,13 @@ export class PieceFile {
     path: string,
     length: number,
     identity?: FileIdentity,
+    created = false,
   ) {
     this.#handle = handle;
     this.#path = path;
     this.length = length;
     this.identity = identity;
+    this.created = created;
   }
 
   /** Where the file is. */
@@ -91,7 +98,7 @@ export class PieceFile {
         }
       }
       if (info.size !== length) await handle.truncate(length);
-      return new PieceFile(handle, path, length, { dev: info.dev, ino: info.ino });
+      return new PieceFile(handle, path, length, { dev: info.dev, ino: info.ino }, created);
     } catch (error) {
       await handle.close();
       throw error;
