@@ -36,7 +36,7 @@ import {
 import type { RateLimiter } from "./rate_limiter.ts";
 import { RevocationList } from "./revocations.ts";
 import type { ServingCaps } from "./serving_caps.ts";
-import { allPages } from "./pages.ts";
+import { allPages, pagesOf } from "./pages.ts";
 import { fetchInfo, shareInfoFields } from "./info_transfer.ts";
 import { isInlineInfo } from "../lib/info_pages.ts";
 import {
@@ -406,7 +406,7 @@ export class FileSharing {
         infoHash: Uint8Array.fromHex(share.infoHashHex),
         infoHashHex: share.infoHashHex,
         info,
-        file: await PieceFile.openForReading(share.path, share.size),
+        file: PieceFile.forReading(share.path, share.size),
         have: Bitfield.full(pieceCount(share.size)),
         groups: new Set([share.group]),
       });
@@ -478,6 +478,16 @@ export class FileSharing {
   /** The files of a group. */
   listFiles(group: string): Promise<FileSummary[]> {
     return allPages(
+      (after) =>
+        this.#options.request("list_files", after === undefined ? { group } : { group, after }),
+      (file) => file.name,
+      `list of files in group "${group}"`,
+    );
+  }
+
+  /** The files of a group, a page at a time as the tracker sends them. */
+  filePages(group: string): AsyncGenerator<FileSummary[]> {
+    return pagesOf(
       (after) =>
         this.#options.request("list_files", after === undefined ? { group } : { group, after }),
       (file) => file.name,
