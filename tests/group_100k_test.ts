@@ -124,7 +124,7 @@ Deno.test({
 
       // alice logs in: all her shares are served again (the file is there, unchanged)
       {
-        await using shell = JsonShell.start(tracker.port, { waitLimitMs: 600_000 });
+        await using shell = JsonShell.start(tracker.port, { waitLimitMs: 1_800_000 });
         const login = await shell.ok("login alice pw-alice") as { shares_restored: number };
         assert.equal(login.shares_restored, FILES);
         lap("restored");
