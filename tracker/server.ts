@@ -22,7 +22,7 @@
  * holding a partial 1 MiB frame: 212 KiB), outside what all connections share: large frames
  * (16 MiB, a few times that while decoded) and the password hashes (two at once, 64 MiB).
  * Not counted: a reply a client does not read stays with its connection until the kernel
- * takes it (most are small; a `locate_file` of a 16 GiB file is under 1 MiB).
+ * takes it (most are small; a `locate_file` or `get_info` page is under 1 MiB).
  *
  * Connections: at most `MAX_STRANGERS` (1,024, and half the listener's cap) not logged in,
  * oldest closed first, whatever comes (384 MiB at worst); logged in, as many as the
