@@ -20,7 +20,8 @@
  *
  * So `WORST_BYTES_PER_CONNECTION`, 384 KiB (measured, 2,000 logged-in connections each
  * holding a partial 1 MiB frame: 212 KiB), outside what all connections share: large frames
- * (16 MiB, a few times that while decoded) and the password hashes (two at once, 64 MiB).
+ * (16 MiB, a few times that while decoded), the password hashes (two at once, 64 MiB), and
+ * info dictionaries being shared in pages (`MAX_STAGED_INFO_BYTES`, 256 MiB, info_uploads.ts).
  * Not counted: a reply a client does not read stays with its connection until the kernel
  * takes it (most are small; a `locate_file` or `get_info` page is under 1 MiB).
  *
