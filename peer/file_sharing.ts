@@ -193,6 +193,13 @@ export interface UploadStatus {
  */
 export const MAX_RESTORE_WARNINGS = 20;
 
+/**
+ * Shared files held open from the moment they are shared: 1,000 (a client has 20,000
+ * descriptors here and also needs them for connections); past that a file is opened when a
+ * peer first asks for it.
+ */
+export const MAX_OPEN_SHARED_FILES = 1_000;
+
 /** How often the rates of torrents and connections are sampled (rate_window.ts). */
 const RATE_SAMPLE_MS = 1_000;
 
@@ -406,7 +413,12 @@ export class FileSharing {
         infoHash: Uint8Array.fromHex(share.infoHashHex),
         infoHashHex: share.infoHashHex,
         info,
-        file: PieceFile.forReading(share.path, share.size),
+        // the first files are opened now and served from their handles, even renamed; past
+        // MAX_OPEN_SHARED_FILES each is opened at its first read (100,000 shares would pass
+        // the process's descriptor limit)
+        file: this.#options.registry.size < MAX_OPEN_SHARED_FILES
+          ? await PieceFile.openForReading(share.path, share.size)
+          : PieceFile.forReading(share.path, share.size),
         have: Bitfield.full(pieceCount(share.size)),
         groups: new Set([share.group]),
       });

@@ -62,6 +62,11 @@ export class PieceFile {
     this.#path = path;
   }
 
+  /** Opens an existing complete file for serving (served from the handle, even renamed). */
+  static async openForReading(path: string, length: number): Promise<PieceFile> {
+    return new PieceFile(await open(path, "r"), path, length);
+  }
+
   /**
    * An existing complete file to serve, opened at its first read: a user may share 100,000
    * files (1,000 in each of 100 groups), far more than a process may hold open, and only
