@@ -203,6 +203,11 @@ export const MAX_OPEN_SHARED_FILES = 1_000;
 /** How often the rates of torrents and connections are sampled (rate_window.ts). */
 const RATE_SAMPLE_MS = 1_000;
 
+/** A share's info dictionary could not be had from the tracker at login: says nothing of the file. */
+class InfoNotFetched extends UserError {
+  override name = "InfoNotFetched";
+}
+
 /** A share as this client keeps it, enough to tell the tracker again after a restart. */
 interface LocalShare {
   group: string;
@@ -575,7 +580,9 @@ export class FileSharing {
       } catch (error) {
         // a tracker that went away says nothing about the file: it is restored next time
         if (error instanceof TrackerUnavailableError) throw error;
-        const kept = await this.#letGo(record);
+        // nor does a dictionary the tracker could not hand out whole (busy, or garbled): the
+        // share stays, served again at the next login
+        const kept = error instanceof InfoNotFetched || await this.#letGo(record);
         if (warned >= MAX_RESTORE_WARNINGS) {
           unsaid.count++;
           if (!kept) unsaid.dropped++;
@@ -610,7 +617,10 @@ export class FileSharing {
   }
 
   async #restoreOne(record: ShareRecord): Promise<void> {
-    const infoBytes = await fetchInfo(this.#options.request, record);
+    const infoBytes = await fetchInfo(this.#options.request, record).catch((error) => {
+      if (error instanceof TrackerUnavailableError) throw error;
+      throw new InfoNotFetched(errorMessage(error));
+    });
     const info = parseInfo(infoBytes);
     const found = await stat(record.path).catch(() => undefined);
     if (!found?.isFile()) throw new UserError(`${record.path} is no longer there`);
