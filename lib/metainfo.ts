@@ -74,8 +74,29 @@ export function parseInfo(bytes: Uint8Array): TorrentInfo {
   }
   const problem = fileNameProblem(name);
   if (problem) throw new ProtocolError(problem);
-  return { name, length, pieceHashes: pieces.slice() };
+  // a view, not a copy: at 1 TiB the hashes are 40 MiB, and callers keep the bytes anyway
+  return { name, length, pieceHashes: pieces };
 }
+
+/**
+ * The exact length of `encodeInfo`'s output for a file of `length` bytes whose name is
+ * `nameBytes` bytes of UTF-8: what a client expects before it fetches an info dictionary in
+ * pages, so a tracker cannot make it allocate more than the file's own dictionary.
+ */
+export function encodedInfoLength(nameBytes: number, length: number): number {
+  const piecesBytes = pieceCount(length) * PIECE_HASH_LENGTH;
+  const digits = (value: number) => String(value).length;
+  return "d6:lengthi".length + digits(length) + "e4:name".length + digits(nameBytes) + 1 +
+    nameBytes + `12:piece lengthi${PIECE_LENGTH}e6:pieces`.length + digits(piecesBytes) + 1 +
+    piecesBytes + "7:privatei1ee".length;
+}
+
+/**
+ * The largest info dictionary Swarmshare takes from anyone: a 1 TiB file (`MAX_FILE_BYTES`)
+ * with a 255-byte name: 40 MiB of piece hashes and 342 bytes of keys, numbers and name
+ * (41,943,382 bytes). Checked before anything is allocated for one.
+ */
+export const MAX_INFO_BYTES = encodedInfoLength(255, MAX_FILE_BYTES);
 
 /** The info_hash: SHA-1 of the bencoded info dictionary, 20 bytes. */
 export async function infoHash(infoBytes: Uint8Array): Promise<Uint8Array> {

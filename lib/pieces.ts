@@ -18,11 +18,12 @@ export const BLOCKS_PER_PIECE = PIECE_LENGTH / BLOCK_LENGTH;
 export const PIECE_HASH_LENGTH = 20;
 
 /**
- * The largest file Swarmshare shares: 16 GiB, 32,768 pieces. Its info dictionary (640 KiB of
- * piece hashes, about 854 KiB as base64) travels whole in one tracker frame of 1 MiB, in
- * `share_file`, `locate_file` and `my_shares`, with room left for the rest of the message.
+ * The largest file Swarmshare shares: 1 TiB, 2,097,152 pieces, whose info dictionary holds
+ * 40 MiB of piece hashes. An info dictionary too large for one tracker frame travels in pages
+ * (lib/info_pages.ts), so this bound is set by memory (one 40 MiB buffer per shared or
+ * downloaded file), not by the frame.
  */
-export const MAX_FILE_BYTES = 16 * 1024 ** 3;
+export const MAX_FILE_BYTES = 1024 ** 4;
 
 /** How many pieces a file of `fileLength` bytes has (0 for an empty file). */
 export function pieceCount(fileLength: number): number {

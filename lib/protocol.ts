@@ -165,11 +165,28 @@ export type Request =
     name: string;
     size: number;
     sha1: string;
-    /** The bencoded info dictionary, base64. */
-    info: string;
+    /**
+     * The bencoded info dictionary, base64, when it fits one page (lib/info_pages.ts);
+     * otherwise absent, and `info_hash` names the dictionary this connection sent in
+     * `put_info` pages just before.
+     */
+    info?: string;
+    info_hash?: string;
     path: string;
     mtime_ms: number;
   }
+  /**
+   * One page of an info dictionary too large for one frame, of a file this connection is about
+   * to share: `length` is the whole dictionary's, `offset` the page's (pages in order, each
+   * `INFO_PAGE_BYTES` but the last), `data` the page in base64. The tracker keeps one such
+   * dictionary per connection until `share_file` takes it.
+   */
+  | { type: "put_info"; info_hash: string; length: number; offset: number; data: string }
+  /**
+   * One page of the info dictionary of a file in `group` (a member asks), at `offset`: for
+   * dictionaries that `locate_file` and `my_shares` do not carry inline.
+   */
+  | { type: "get_info"; group: string; info_hash: string; offset: number }
   /** One page of the group's files, by name, after `after` (paged as `list_groups`). */
   | { type: "list_files"; group: string; after?: string }
   /** Whether the user is a member of `group` (refused, "forbidden", when not). */
@@ -256,6 +273,10 @@ export interface ResponseData {
   /** `kept`: only with `keep_if_held`, true when another client of the user still holds it. */
   stop_share: { group: string; name: string; file_removed: boolean; kept?: boolean };
   my_shares: ShareRecord[];
+  /** `received`: bytes of the dictionary the tracker holds now. */
+  put_info: { received: number };
+  /** The page, base64. */
+  get_info: { data: string };
 }
 
 /** One file as `list_files` reports it. */
@@ -274,8 +295,13 @@ export interface GroupFile {
   size: number;
   sha1: string;
   info_hash: string;
-  /** The bencoded info dictionary, base64. */
-  info: string;
+  /**
+   * The bencoded info dictionary, base64, when it fits one page; otherwise absent, and
+   * `get_info` hands it out in pages.
+   */
+  info?: string;
+  /** Bytes of the bencoded info dictionary (absent from trackers before paging). */
+  info_length?: number;
 }
 
 /** Everything a downloader needs to start: the torrent, who holds it, and a ticket. */
@@ -357,10 +383,11 @@ const REQUEST_FIELDS: { [T in RequestType]: Record<string, Field> } = {
     name: "string",
     size: "number",
     sha1: "string",
-    info: "string",
     path: "string",
     mtime_ms: "number",
   },
+  put_info: { info_hash: "string", length: "number", offset: "number", data: "string" },
+  get_info: { group: "string", info_hash: "string", offset: "number" },
   list_files: { group: "string" },
   check_member: { group: "string" },
   locate_file: { group: "string", name: "string" },
@@ -375,6 +402,7 @@ const OPTIONAL_FIELDS: Partial<Record<RequestType, Record<string, Field>>> = {
   list_groups: { after: "string" },
   list_files: { after: "string" },
   stop_share: { keep_if_held: "boolean" },
+  share_file: { info: "string", info_hash: "string" },
 };
 
 function isPeerAddress(value: unknown): value is PeerAddress {

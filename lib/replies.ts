@@ -130,7 +130,9 @@ const groupFile = {
   size: aCount,
   sha1: aSha1,
   info_hash: aSha1,
-  info: aBase64,
+  // inline up to 512 KiB; a larger dictionary comes in get_info pages, of info_length bytes
+  info: optional(aBase64),
+  info_length: optional(aCount),
 };
 
 /** Replies whose data nothing reads: anything goes, and null is what the caller gets. */
@@ -176,6 +178,8 @@ const REPLIES: { [T in RequestType]: Check } = {
     file_removed: aBoolean,
     kept: optional(aBoolean),
   }),
+  put_info: object({ received: aCount }),
+  get_info: object({ data: aBase64 }),
   my_shares: list(object({
     ...groupFile,
     path: text(MAX_PATH_LENGTH),

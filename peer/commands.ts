@@ -56,6 +56,11 @@ export interface CommandContext {
   confirm?(question: string, answerIfEmpty?: boolean): Promise<boolean | undefined>;
   /** The terminal's width in columns; undefined on a pipe. */
   columns?: number;
+  /**
+   * Shows part of a long result at once (a page of a listing, in the command's own format),
+   * before the command returns the rest. Absent: a command returns all of it in one result.
+   */
+  partial?(data: unknown[], text: string): void;
 }
 
 /** A typed path, absolute: against where the user started the client, `~` at their home. */
@@ -163,13 +168,43 @@ export function formatTime(ms: number): string {
   }:${two(date.getMinutes())}`;
 }
 
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => row[column].length))
+/** Rows in columns under `header` (a listing's later pages go without one). */
+function table(header: string[] | undefined, rows: string[][]): string {
+  const widths = (header ?? rows[0]).map((_, column) =>
+    Math.max(header?.[column].length ?? 0, ...rows.map((row) => row[column].length))
   );
-  return [header, ...rows]
+  return (header ? [header, ...rows] : rows)
     .map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join("  ").trimEnd())
     .join("\n");
+}
+
+/**
+ * A listing the tracker sends in pages: shown page by page where the shell can (one page at
+ * a time in memory and on the output, a reply line per page in `--json`, the last one
+ * without `more`), else returned whole. A listing of one page is one result either way.
+ */
+async function pagedListing<T>(
+  context: CommandContext,
+  pages: AsyncIterable<T[]>,
+  shape: { header: string[]; row: (entry: T) => string[]; empty: string },
+): Promise<CommandResult> {
+  const all: T[] = [];
+  let held: T[] = [];
+  let shown = false;
+  for await (const page of pages) {
+    if (!context.partial) {
+      all.push(...page);
+      continue;
+    }
+    if (held.length > 0) {
+      context.partial(held, table(shown ? undefined : shape.header, held.map(shape.row)));
+      shown = true;
+    }
+    held = page;
+  }
+  const data = context.partial ? held : all;
+  if (!shown && data.length === 0) return { data, text: shape.empty };
+  return { data, text: table(shown ? undefined : shape.header, data.map(shape.row)) };
 }
 
 const COMMAND_LIST: Command[] = [
@@ -281,13 +316,12 @@ const COMMAND_LIST: Command[] = [
     params: [],
     summary: "list every group with its owner and member count",
     example: "list_groups",
-    async run({ session }) {
-      const data = await session.listGroups();
-      const text = data.length === 0 ? "no groups yet" : table(
-        ["GROUP", "OWNER", "MEMBERS"],
-        data.map(({ group, owner, members }) => [group, owner, String(members)]),
-      );
-      return { data, text };
+    run(context) {
+      return pagedListing(context, context.session.groupPages(), {
+        header: ["GROUP", "OWNER", "MEMBERS"],
+        row: ({ group, owner, members }) => [group, owner, String(members)],
+        empty: "no groups yet",
+      });
     },
   },
   {
@@ -329,13 +363,12 @@ const COMMAND_LIST: Command[] = [
     params: ["group_id"],
     summary: "list a group's files with size, SHA-1 and online seeders (members only)",
     example: "list_files films",
-    async run({ session }, [group]) {
-      const data = await session.listFiles(checkId("group", group));
-      const text = data.length === 0 ? `no files shared in group "${group}"` : table(
-        ["NAME", "SIZE", "SHA1", "SEEDERS"],
-        data.map((file) => [file.name, formatSize(file.size), file.sha1, String(file.seeders)]),
-      );
-      return { data, text };
+    run(context, [group]) {
+      return pagedListing(context, context.session.filePages(checkId("group", group)), {
+        header: ["NAME", "SIZE", "SHA1", "SEEDERS"],
+        row: (file) => [file.name, formatSize(file.size), file.sha1, String(file.seeders)],
+        empty: `no files shared in group "${group}"`,
+      });
     },
   },
   {

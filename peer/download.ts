@@ -664,6 +664,7 @@ export class Download implements PieceSink {
       identity: this.#torrent!.file.identity!,
       length: this.info.length,
       present,
+      holes: this.#torrent!.file.created,
       slots: this.#slots.memory,
       maxKept: MAX_KEPT_BY_WRITER,
     };

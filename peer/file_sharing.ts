@@ -36,7 +36,9 @@ import {
 import type { RateLimiter } from "./rate_limiter.ts";
 import { RevocationList } from "./revocations.ts";
 import type { ServingCaps } from "./serving_caps.ts";
-import { allPages } from "./pages.ts";
+import { allPages, pagesOf } from "./pages.ts";
+import { fetchInfo, shareInfoFields } from "./info_transfer.ts";
+import { isInlineInfo } from "../lib/info_pages.ts";
 import {
   MAX_UNFINISHED_DOWNLOADS,
   type PendingShares,
@@ -191,8 +193,20 @@ export interface UploadStatus {
  */
 export const MAX_RESTORE_WARNINGS = 20;
 
+/**
+ * Shared files held open from the moment they are shared: 1,000 (a client has 20,000
+ * descriptors here and also needs them for connections); past that a file is opened when a
+ * peer first asks for it.
+ */
+export const MAX_OPEN_SHARED_FILES = 1_000;
+
 /** How often the rates of torrents and connections are sampled (rate_window.ts). */
 const RATE_SAMPLE_MS = 1_000;
+
+/** A share's info dictionary could not be had from the tracker at login: says nothing of the file. */
+class InfoNotFetched extends UserError {
+  override name = "InfoNotFetched";
+}
 
 /** A share as this client keeps it, enough to tell the tracker again after a restart. */
 interface LocalShare {
@@ -250,6 +264,8 @@ export class FileSharing {
   readonly #pending = new Set<string>();
   readonly #downloads: Download[] = [];
   readonly #revocations = new RevocationList();
+  /** Shares told to the tracker, one after the other (their info pages must not interleave). */
+  #infoTurn: Promise<unknown> = Promise.resolve();
   /** Writes to the remembered downloads, in order: the last one of a download wins. */
   #stateWrites: Promise<void> = Promise.resolve();
   readonly context: PeerContext;
@@ -347,8 +363,8 @@ export class FileSharing {
     if (!before.isFile()) throw new UserError(`"${pathArgument}" is not a regular file`);
     if (before.size > MAX_FILE_BYTES) {
       throw new UserError(
-        `"${pathArgument}" is ${(before.size / 1024 ** 3).toFixed(1)} GiB: files of up to ` +
-          `${MAX_FILE_BYTES / 1024 ** 3} GiB can be shared`,
+        `"${pathArgument}" is ${(before.size / 1024 ** 4).toFixed(2)} TiB: files of up to ` +
+          `${MAX_FILE_BYTES / 1024 ** 4} TiB can be shared`,
       );
     }
     const name = basename(path);
@@ -402,7 +418,12 @@ export class FileSharing {
         infoHash: Uint8Array.fromHex(share.infoHashHex),
         infoHashHex: share.infoHashHex,
         info,
-        file: await PieceFile.openForReading(share.path, share.size),
+        // the first files are opened now and served from their handles, even renamed; past
+        // MAX_OPEN_SHARED_FILES each is opened at its first read (100,000 shares would pass
+        // the process's descriptor limit)
+        file: this.#options.registry.size < MAX_OPEN_SHARED_FILES
+          ? await PieceFile.openForReading(share.path, share.size)
+          : PieceFile.forReading(share.path, share.size),
         have: Bitfield.full(pieceCount(share.size)),
         groups: new Set([share.group]),
       });
@@ -423,15 +444,25 @@ export class FileSharing {
     share: LocalShare,
     request: TrackerRequest,
   ): Promise<ResponseData["share_file"]> {
-    const result = await request("share_file", {
-      group: share.group,
-      name: share.name,
-      size: share.size,
-      sha1: share.sha1,
-      info: share.infoBytes.toBase64(),
-      path: share.path,
-      mtime_ms: share.mtimeMs,
-    });
+    const tell = async () =>
+      await request("share_file", {
+        group: share.group,
+        name: share.name,
+        size: share.size,
+        sha1: share.sha1,
+        ...await shareInfoFields(request, share.infoHashHex, share.infoBytes),
+        path: share.path,
+        mtime_ms: share.mtimeMs,
+      });
+    let result: ResponseData["share_file"];
+    if (isInlineInfo(share.infoBytes.length)) {
+      result = await tell();
+    } else {
+      // the tracker holds one paged dictionary per connection: one at a time sends its pages
+      const turn = this.#infoTurn.then(tell);
+      this.#infoTurn = turn.catch(() => {});
+      result = await turn;
+    }
     await this.#forgetPending(share.group, share.name);
     return result;
   }
@@ -464,6 +495,16 @@ export class FileSharing {
   /** The files of a group. */
   listFiles(group: string): Promise<FileSummary[]> {
     return allPages(
+      (after) =>
+        this.#options.request("list_files", after === undefined ? { group } : { group, after }),
+      (file) => file.name,
+      `list of files in group "${group}"`,
+    );
+  }
+
+  /** The files of a group, a page at a time as the tracker sends them. */
+  filePages(group: string): AsyncGenerator<FileSummary[]> {
+    return pagesOf(
       (after) =>
         this.#options.request("list_files", after === undefined ? { group } : { group, after }),
       (file) => file.name,
@@ -539,7 +580,9 @@ export class FileSharing {
       } catch (error) {
         // a tracker that went away says nothing about the file: it is restored next time
         if (error instanceof TrackerUnavailableError) throw error;
-        const kept = await this.#letGo(record);
+        // nor does a dictionary the tracker could not hand out whole (busy, or garbled): the
+        // share stays, served again at the next login
+        const kept = error instanceof InfoNotFetched || await this.#letGo(record);
         if (warned >= MAX_RESTORE_WARNINGS) {
           unsaid.count++;
           if (!kept) unsaid.dropped++;
@@ -574,7 +617,10 @@ export class FileSharing {
   }
 
   async #restoreOne(record: ShareRecord): Promise<void> {
-    const infoBytes = Uint8Array.fromBase64(record.info);
+    const infoBytes = await fetchInfo(this.#options.request, record).catch((error) => {
+      if (error instanceof TrackerUnavailableError) throw error;
+      throw new InfoNotFetched(errorMessage(error));
+    });
     const info = parseInfo(infoBytes);
     const found = await stat(record.path).catch(() => undefined);
     if (!found?.isFile()) throw new UserError(`${record.path} is no longer there`);
@@ -678,10 +724,18 @@ export class FileSharing {
     } = {},
   ): Promise<Download> {
     const location = await this.#options.request("locate_file", { group, name });
-    const infoBytes = Uint8Array.fromBase64(location.info);
-    const info = parseInfo(infoBytes);
+    if (location.name !== name) {
+      throw new UserError("the tracker's description of the file is inconsistent");
+    }
+    const infoBytes = await fetchInfo(this.#options.request, location);
+    let info: TorrentInfo;
+    try {
+      info = parseInfo(infoBytes);
+    } catch (error) {
+      throw new UserError(`the tracker's info dictionary is not valid: ${errorMessage(error)}`);
+    }
     const hash = await infoHash(infoBytes);
-    if (hash.toHex() !== location.info_hash || info.length !== location.size) {
+    if (info.length !== location.size || info.name !== name) {
       throw new UserError("the tracker's description of the file is inconsistent");
     }
     if (how.infoHash !== undefined && how.infoHash !== location.info_hash) {

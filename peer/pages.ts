@@ -14,17 +14,20 @@ import { UserError } from "../lib/errors.ts";
  */
 export const MAX_PAGES = 2_000;
 
-/** Every entry of a paged listing; `fetch(after)` returns the page after `after`. */
-export async function allPages<T>(
+/**
+ * The pages of a paged listing as they come, checked; `fetch(after)` returns the page after
+ * `after`. What a shell shows page by page: a group of 100,000 files is 200 pages, never one
+ * 10 MB reply held whole.
+ */
+export async function* pagesOf<T>(
   fetch: (after: string | undefined) => Promise<T[]>,
   keyOf: (entry: T) => string,
   what: string,
-): Promise<T[]> {
-  const entries: T[] = [];
+): AsyncGenerator<T[]> {
   let after: string | undefined;
   for (let pages = 0;; pages++) {
     const page = await fetch(after);
-    if (page.length === 0) return entries;
+    if (page.length === 0) return;
     if (pages === MAX_PAGES) {
       throw new UserError(`the tracker's ${what} runs past ${MAX_PAGES} pages; giving up`);
     }
@@ -35,7 +38,18 @@ export async function allPages<T>(
         throw new UserError(`the tracker sent its ${what} out of order; try again`);
       }
       after = key;
-      entries.push(entry);
     }
+    yield page;
   }
+}
+
+/** Every entry of a paged listing; `fetch(after)` returns the page after `after`. */
+export async function allPages<T>(
+  fetch: (after: string | undefined) => Promise<T[]>,
+  keyOf: (entry: T) => string,
+  what: string,
+): Promise<T[]> {
+  const entries: T[] = [];
+  for await (const page of pagesOf(fetch, keyOf, what)) entries.push(...page);
+  return entries;
 }

@@ -44,6 +44,13 @@ export type WriterRequest =
     identity: { dev: number; ino: number };
     length: number;
     present: number[];
+    /**
+     * The part file was created for this download and never written: one hole, reading as
+     * zeros. A piece of zeros is then not written at all (sparse writes: a file of zeros
+     * takes no disk space, as on the sharer's side); a resumed part file may hold stale
+     * bytes where no piece was verified, so there every piece is written.
+     */
+    holes?: boolean;
     /** The download's piece slots. */
     slots: SharedArrayBuffer;
     /** Pieces the writer may keep in their slots ahead of the whole-file hash. */
@@ -74,6 +81,18 @@ const DIRECT_BLOCK = 4096;
  */
 const KEEP_AHEAD = 16;
 
+/** True when every byte of `bytes` is zero (four at a time where they are aligned). */
+export function isAllZero(bytes: Uint8Array): boolean {
+  let aligned = 0;
+  if (bytes.byteOffset % 4 === 0) {
+    aligned = bytes.length - (bytes.length % 4);
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, aligned / 4);
+    for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+  }
+  for (let i = aligned; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
 /** The state of one open part file. */
 class PieceWriter {
   readonly #fd: number;
@@ -95,6 +114,8 @@ class PieceWriter {
   #directBytes = 0;
   /** A flush of earlier writes is running on the runtime's blocking pool. */
   #syncing = false;
+  /** Pieces of zeros are left as holes (see `holes` in the open request). */
+  readonly #holes: boolean;
 
   constructor(
     open: Extract<WriterRequest, { type: "open" }>,
@@ -107,6 +128,7 @@ class PieceWriter {
     this.#maxKept = open.maxKept;
     this.#release = release;
     this.#length = length;
+    this.#holes = open.holes === true;
     this.#count = pieceCount(length);
     this.#written = new Uint8Array(this.#count);
     for (const index of present) this.#written[index] = 1;
@@ -121,8 +143,10 @@ class PieceWriter {
     if (!(index >= 0 && index < this.#count)) throw new Error(`piece ${index} out of range`);
     if (!(slot >= 0 && slot < this.#slots.length)) throw new Error(`slot ${slot} out of range`);
     const piece = this.#slots[slot].subarray(0, pieceSize(this.#length, index));
-    for (let done = 0; done < piece.length;) {
-      done += this.#writeSome(piece.subarray(done), index * PIECE_LENGTH + done);
+    if (!(this.#holes && isAllZero(piece))) {
+      for (let done = 0; done < piece.length;) {
+        done += this.#writeSome(piece.subarray(done), index * PIECE_LENGTH + done);
+      }
     }
     this.#written[index] = 1;
     if (this.#unsynced >= SYNC_EVERY_BYTES && !this.#syncing) {

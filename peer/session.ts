@@ -33,7 +33,7 @@ import {
   type UploadStatus,
 } from "./file_sharing.ts";
 import { NoticeLimit } from "./notice_limit.ts";
-import { allPages } from "./pages.ts";
+import { allPages, pagesOf } from "./pages.ts";
 import { RateLimiter } from "./rate_limiter.ts";
 import { ServingCaps, type ServingObserver } from "./serving_caps.ts";
 import type { PendingShares, UnfinishedDownloads } from "./state_dir.ts";
@@ -528,6 +528,15 @@ export class ClientSession {
     );
   }
 
+  /** The groups, a page at a time as the tracker sends them. */
+  groupPages(): AsyncGenerator<ResponseData["list_groups"]> {
+    return pagesOf(
+      (after) => this.#request("list_groups", after === undefined ? {} : { after }),
+      (group) => group.group,
+      "list of groups",
+    );
+  }
+
   uploadFile(
     path: string,
     group: string,
@@ -538,6 +547,11 @@ export class ClientSession {
 
   listFiles(group: string): Promise<FileSummary[]> {
     return this.#requireFiles().listFiles(group);
+  }
+
+  /** The files of a group, a page at a time. */
+  filePages(group: string): AsyncGenerator<FileSummary[]> {
+    return this.#requireFiles().filePages(group);
   }
 
   downloadFile(group: string, name: string, destination: string): Promise<DownloadStarted> {

@@ -63,7 +63,8 @@ const SECRET_COMMANDS = new Set(["create_user", "login"]);
 
 /** A command's single output line in `--json` mode. */
 export type JsonLine =
-  | { command: string; ok: true; data: unknown }
+  /** `more`: a page of a long listing; the lines that follow hold the rest. */
+  | { command: string; ok: true; data: unknown; more?: true }
   | { command: string; ok: false; error: string };
 
 /** How often the prompt's transfer summary is brought up to date. */
@@ -175,7 +176,10 @@ export class Shell {
       if (SECRET_COMMANDS.has(name)) this.#forgetLastHistoryEntry();
       const { command, args } = resolveCommand(words);
       name = command.name;
-      const { data, text } = await command.run(this.#context(quit), args);
+      const context = this.#context(quit);
+      context.partial = (data, text) =>
+        this.#result({ command: command.name, ok: true, data, more: true }, text);
+      const { data, text } = await command.run(context, args);
       this.#result({ command: name, ok: true, data }, text);
     } catch (error) {
       if (error instanceof CommandLineError) name = error.commandName;

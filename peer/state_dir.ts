@@ -34,6 +34,7 @@ import {
   pemToDer,
 } from "../lib/identity.ts";
 import { createSelfSignedCertificate } from "../lib/x509.ts";
+import { MAX_INFO_BYTES } from "../lib/metainfo.ts";
 import { FileTooLargeError, readFileBounded, writeAll } from "../lib/io.ts";
 import { isAbsolute, normalize } from "node:path";
 import { fileNameProblem, idProblem, isSha1Hex, type ShareRecord } from "../lib/protocol.ts";
@@ -46,8 +47,11 @@ const IDENTITY_FILE_LIMIT_BYTES = 64 * 1024;
 /** known_trackers is read whole on every lookup: ~10,000 entries fit in 1 MiB. */
 const KNOWN_TRACKERS_LIMIT_BYTES = 1024 * 1024;
 const PENDING_SHARES_DIR = "pending_shares";
-/** A pending share is mostly its piece hashes, which a tracker frame (1 MiB) must carry. */
-const PENDING_SHARE_LIMIT_BYTES = 2 * 1024 * 1024;
+/**
+ * A pending share is mostly its info dictionary as base64: up to 54 MiB for a 1 TiB file
+ * (`MAX_INFO_BYTES`), which goes to the tracker in pages.
+ */
+const PENDING_SHARE_LIMIT_BYTES = Math.ceil(MAX_INFO_BYTES / 3) * 4 + 64 * 1024;
 const UNFINISHED_DOWNLOADS_DIR = "unfinished_downloads";
 /** A remembered download is a path and a few names: 16 KiB is far more than one needs. */
 const UNFINISHED_DOWNLOAD_LIMIT_BYTES = 16 * 1024;

@@ -24,23 +24,32 @@ export interface FileIdentity {
 
 /** Random-access piece I/O on one file of a known length. */
 export class PieceFile {
-  readonly #handle: FileHandle;
+  /** Open from the start (part files), or from the first read (files served: see below). */
+  #handle?: FileHandle;
+  #opening?: Promise<FileHandle>;
   #path: string;
   readonly length: number;
   /** The very file opened (set for part files, which are checked against it later). */
   readonly identity?: FileIdentity;
+  /**
+   * True for a part file this open created: it is one hole (it was only truncated to its
+   * length), so every byte not written since reads back as zero.
+   */
+  readonly created: boolean;
   #closed = false;
 
   private constructor(
-    handle: FileHandle,
+    handle: FileHandle | undefined,
     path: string,
     length: number,
     identity?: FileIdentity,
+    created = false,
   ) {
     this.#handle = handle;
     this.#path = path;
     this.length = length;
     this.identity = identity;
+    this.created = created;
   }
 
   /** Where the file is. */
@@ -53,9 +62,32 @@ export class PieceFile {
     this.#path = path;
   }
 
-  /** Opens an existing complete file for serving. */
+  /** Opens an existing complete file for serving (served from the handle, even renamed). */
   static async openForReading(path: string, length: number): Promise<PieceFile> {
     return new PieceFile(await open(path, "r"), path, length);
+  }
+
+  /**
+   * An existing complete file to serve, opened at its first read: a user may share 100,000
+   * files (1,000 in each of 100 groups), far more than a process may hold open, and only
+   * those peers ask for need a descriptor.
+   */
+  static forReading(path: string, length: number): PieceFile {
+    return new PieceFile(undefined, path, length);
+  }
+
+  async #file(): Promise<FileHandle> {
+    if (this.#handle) return this.#handle;
+    if (this.#closed) throw new UserError(`${this.path} is no longer served`);
+    this.#opening ??= open(this.#path, "r").then(async (handle) => {
+      // closed while it was opening: nothing keeps it
+      if (this.#closed) {
+        await handle.close();
+        throw new UserError(`${this.path} is no longer served`);
+      }
+      return this.#handle = handle;
+    }).finally(() => this.#opening = undefined);
+    return await this.#opening;
   }
 
   /**
@@ -91,7 +123,7 @@ export class PieceFile {
         }
       }
       if (info.size !== length) await handle.truncate(length);
-      return new PieceFile(handle, path, length, { dev: info.dev, ino: info.ino });
+      return new PieceFile(handle, path, length, { dev: info.dev, ino: info.ino }, created);
     } catch (error) {
       await handle.close();
       throw error;
@@ -101,9 +133,10 @@ export class PieceFile {
   /** Reads `length` bytes at `offset` into `into` (or a new buffer). */
   async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     const target = into ? into.subarray(0, length) : new Uint8Array(length);
+    const handle = await this.#file();
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await this.#handle.read(target, done, length - done, offset + done);
+      const { bytesRead } = await handle.read(target, done, length - done, offset + done);
       if (bytesRead === 0) throw new UserError(`${this.path} is shorter than expected`);
       done += bytesRead;
     }
@@ -112,9 +145,10 @@ export class PieceFile {
 
   /** Writes `data` at `offset`. */
   async write(offset: number, data: Uint8Array): Promise<void> {
+    const handle = await this.#file();
     let done = 0;
     while (done < data.length) {
-      const { bytesWritten } = await this.#handle.write(
+      const { bytesWritten } = await handle.write(
         data,
         done,
         data.length - done,
@@ -132,7 +166,7 @@ export class PieceFile {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#handle.close();
+    await this.#handle?.close();
   }
 }
 

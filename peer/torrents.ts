@@ -142,4 +142,9 @@ export class TorrentRegistry {
   all(): HeldTorrent[] {
     return [...this.#torrents.values()];
   }
+
+  /** How many torrents are held. */
+  get size(): number {
+    return this.#torrents.size;
+  }
 }

@@ -370,9 +370,13 @@ export class JsonShell extends Program {
     );
   }
 
-  /** Runs one command and returns its reply line (event lines met on the way are kept). */
+  /**
+   * Runs one command and returns its reply line (event lines met on the way are kept); a
+   * listing shown page by page (lines with `more`) comes back as one reply with every page.
+   */
   async run(command: string): Promise<JsonReply> {
     await this.write(`${command}\n`);
+    const pages: unknown[] = [];
     while (true) {
       const line = await this.stdout.next(`the reply to "${command}"`);
       if (line === undefined) {
@@ -384,6 +388,13 @@ export class JsonShell extends Program {
       if (reply.event !== undefined) {
         this.events.push(reply);
         continue;
+      }
+      if (reply.more === true) {
+        pages.push(...reply.data as unknown[]);
+        continue;
+      }
+      if (pages.length > 0 && reply.ok) {
+        return { ...reply, data: [...pages, ...reply.data as unknown[]] };
       }
       return reply;
     }

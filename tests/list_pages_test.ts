@@ -1,7 +1,7 @@
 /**
  * Listings come in pages (issue 13): `list_groups` and `list_files` answer at most 500
  * entries after the one asked, so no reply outgrows a frame however many groups and files
- * there are; the client's shell reads page after page and shows them all; a tracker that
+ * there are; the client's shell shows them page by page as they come; a tracker that
  * pages out of order or without end is refused.
  */
 
@@ -10,7 +10,7 @@ import { generateIdentity, issueCertificate } from "../lib/identity.ts";
 import { encodeInfo } from "../lib/metainfo.ts";
 import { allPages, MAX_PAGES } from "../peer/pages.ts";
 import { rawTrackerLink } from "./raw_tls.ts";
-import { JsonShell, TempDir, TrackerProcess } from "./harness.ts";
+import { JsonShell, runScript, TempDir, TrackerProcess } from "./harness.ts";
 
 const PAGE = 500;
 
@@ -93,6 +93,21 @@ Deno.test("list_groups and list_files answer in pages of 500, and the shell show
   assert.deepEqual((listed as { group: string }[]).map((g) => g.group), groups);
   const shown = await shell.ok("list_files g000");
   assert.deepEqual((shown as { name: string }[]).map((f) => f.name), names);
+  // page by page: a line of the first 500 that says more follow, then the last one
+  const lines = shell.stdout.all.map((line) => JSON.parse(line)).filter((line) =>
+    line.command === "list_files"
+  );
+  assert.deepEqual(lines.map((line) => [line.data.length, line.more]), [[500, true], [
+    1,
+    undefined,
+  ]]);
+  // and in text: one header, then every row, page after page
+  const { stdout } = await runScript(tracker.port, ["login owner1 pw-owner1", "list_files g000"]);
+  assert.equal(stdout.filter((line) => line.startsWith("NAME")).length, 1);
+  assert.deepEqual(
+    stdout.filter((line) => line.startsWith("f")).map((line) => line.split(" ")[0]),
+    names,
+  );
 
   for (const owner of [...owners, stranger]) owner.link.close();
 });

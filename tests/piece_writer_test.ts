@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { PIECE_LENGTH } from "../lib/pieces.ts";
-import type { WriterReply, WriterRequest } from "../peer/piece_writer_worker.ts";
+import { isAllZero, type WriterReply, type WriterRequest } from "../peer/piece_writer_worker.ts";
 import { pageAlignedMemory, PieceSlots, slotViews } from "../peer/piece_slots.ts";
 import { seededRandom, TempDir } from "./harness.ts";
 
@@ -51,6 +51,8 @@ class Writer implements Disposable {
     slots = new PieceSlots(PIECES).memory,
     /** The file the download opened, when it is not the one at `path` now. */
     fileIdentity?: { dev: number; ino: number },
+    /** The part file is new: pieces of zeros may be left as holes. */
+    holes = false,
   ) {
     this.#slots = slotViews(slots);
     this.#worker.onmessage = (event: MessageEvent<WriterReply>) => {
@@ -59,7 +61,16 @@ class Writer implements Disposable {
     };
     const info = Deno.lstatSync(path);
     const identity = fileIdentity ?? { dev: info.dev, ino: info.ino! };
-    this.#send({ type: "open", path, identity, length: LENGTH, present, slots, maxKept: 8 });
+    this.#send({
+      type: "open",
+      path,
+      identity,
+      length: LENGTH,
+      present,
+      slots,
+      maxKept: 8,
+      holes,
+    });
   }
 
   #send(request: WriterRequest): void {
@@ -141,8 +152,49 @@ async function partFile(dir: TempDir): Promise<string> {
   return path;
 }
 
+Deno.test("isAllZero", () => {
+  assert.equal(isAllZero(new Uint8Array(0)), true);
+  assert.equal(isAllZero(new Uint8Array(PIECE_LENGTH)), true);
+  for (const at of [0, 1, 3, 4, 4095, PIECE_LENGTH - 1]) {
+    const bytes = new Uint8Array(PIECE_LENGTH);
+    bytes[at] = 1;
+    assert.equal(isAllZero(bytes), false, `a byte at ${at}`);
+    // unaligned views and odd lengths too
+    assert.equal(
+      isAllZero(bytes.subarray(1, PIECE_LENGTH - 1)),
+      at === 0 || at === PIECE_LENGTH - 1,
+    );
+  }
+});
+
 Deno.test("piece writer", async (t) => {
   const data = fixture();
+
+  await t.step(
+    "a new part file: pieces of zeros stay holes, the file and digest are right",
+    async () => {
+      await using dir = await TempDir.create();
+      const path = await partFile(dir);
+      const bytes = data.bytes.slice();
+      bytes.fill(0, 2 * PIECE_LENGTH, 9 * PIECE_LENGTH);
+      const zeros = { bytes, sha1: createHash("sha1").update(bytes).digest("hex") };
+      {
+        using writer = new Writer(zeros, path, [], undefined, undefined, true);
+        assert.equal((await writeAll(writer)).type === "finished", true);
+      }
+      assert.deepEqual(await Deno.readFile(path), bytes);
+      // seven pieces (3.5 MiB) never written: at most the other five take room on disk
+      const allocated = (await Deno.stat(path)).blocks! * 512;
+      assert.ok(allocated <= 5 * PIECE_LENGTH + 64 * 1024, `${allocated} bytes allocated`);
+      // a resumed part file (holes false) may hold stale bytes: every piece is written there
+      await Deno.writeFile(path, new Uint8Array(LENGTH).fill(7));
+      {
+        using writer = new Writer(zeros, path);
+        await writeAll(writer);
+      }
+      assert.deepEqual(await Deno.readFile(path), bytes);
+    },
+  );
 
   await t.step("in order: every slot comes straight back, the digest matches", async () => {
     await using dir = await TempDir.create();

@@ -12,6 +12,7 @@
 import { argumentProperties } from "./properties/arguments.ts";
 import { codecProperties } from "./properties/codecs.ts";
 import { credentialProperties } from "./properties/credentials.ts";
+import { infoPageProperties } from "./properties/info_pages.ts";
 import type { NamedProperty } from "./properties/inputs.ts";
 import { streamProperties } from "./properties/streams.ts";
 import { textProperties } from "./properties/text.ts";
@@ -24,6 +25,7 @@ export type { NamedProperty } from "./properties/inputs.ts";
 /** All properties, in the order they run. */
 export const PROPERTIES: readonly NamedProperty[] = [
   ...codecProperties,
+  ...infoPageProperties,
   ...streamProperties,
   ...trackerMessageProperties,
   ...trackerReplyProperties,

@@ -12,6 +12,7 @@ import type { Request } from "../lib/protocol.ts";
 import { hashPassword, loadTicketSigner, type TicketSigner, tokenDigest } from "../tracker/auth.ts";
 import { type ConnectionState, type HandlerContext, RequestError } from "../tracker/context.ts";
 import { handleRequest } from "../tracker/handlers.ts";
+import { InfoUploads } from "../tracker/info_uploads.ts";
 import { ClientEvents } from "../tracker/events.ts";
 import { Presence } from "../tracker/presence.ts";
 import { SESSION_TOUCH_INTERVAL_MS, sessionId, Sessions } from "../tracker/sessions.ts";
@@ -71,6 +72,7 @@ class Bench implements AsyncDisposable {
       tickets: this.tickets,
       sessions: this.sessions,
       events: new ClientEvents({ presence: this.presence }),
+      infoUploads: new InfoUploads(),
     };
   }
 

@@ -1,5 +1,5 @@
 /**
- * What is too large is refused for itself alone (issue 13): a file over 16 GiB at
+ * What is too large is refused for itself alone (issue 13): a file over 1 TiB at
  * upload_file, before any hashing; an info dictionary over the limit at the tracker; a
  * reply that would not fit a frame becomes an error for that request, and the connection
  * goes on.
@@ -12,11 +12,11 @@ import type { ByteConn } from "../lib/transport.ts";
 import { FrameWriter } from "../tracker/frame_writer.ts";
 import { runScript, TempDir, TrackerProcess, within } from "./harness.ts";
 
-Deno.test("upload_file refuses a file over 16 GiB at once, naming the limit", async () => {
+Deno.test("upload_file refuses a file over 1 TiB at once, naming the limit", async () => {
   await using dir = await TempDir.create();
   await using tracker = await TrackerProcess.start(dir.join("tracker.db"));
   const path = dir.join("huge.iso");
-  // sparse: 16 GiB and one byte, no disk space taken
+  // sparse: 1 TiB and one byte, no disk space taken
   using file = await Deno.open(path, { create: true, write: true });
   await file.truncate(MAX_FILE_BYTES + 1);
   const { stdout } = await runScript(tracker.port, [
@@ -28,21 +28,21 @@ Deno.test("upload_file refuses a file over 16 GiB at once, naming the limit", as
   ]);
   assert.ok(
     stdout.some((line) =>
-      line === `error: "${path}" is 16.0 GiB: files of up to 16 GiB can be shared`
+      line === `error: "${path}" is 1.00 TiB: files of up to 1 TiB can be shared`
     ),
     stdout.join("\n"),
   );
   assert.ok(stdout.includes(`no files shared in group "films"`), stdout.join("\n"));
 });
 
-Deno.test("an info dictionary for a file over 16 GiB is refused", () => {
+Deno.test("an info dictionary for a file over 1 TiB is refused", () => {
   const length = MAX_FILE_BYTES + 1;
   const info = encodeInfo({
     name: "huge.iso",
     length,
     pieceHashes: new Uint8Array(pieceCount(length) * PIECE_HASH_LENGTH),
   });
-  assert.throws(() => parseInfo(info), /over the 17179869184-byte limit/);
+  assert.throws(() => parseInfo(info), /over the 1099511627776-byte limit/);
   const fits = encodeInfo({
     name: "big.iso",
     length: MAX_FILE_BYTES,

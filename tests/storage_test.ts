@@ -105,7 +105,7 @@ Deno.test("PieceFile reads and writes at offsets", async (t) => {
     await t.step("read fills a given buffer and returns a view of it", async () => {
       const path = join(dir, "blocks.part");
       const content = await Deno.readFile(path);
-      const file = await PieceFile.openForReading(path, length);
+      const file = PieceFile.forReading(path, length);
       try {
         const buffer = new Uint8Array(PIECE_LENGTH);
         const piece = await file.readPiece(2, buffer);
@@ -122,7 +122,7 @@ Deno.test("PieceFile reads and writes at offsets", async (t) => {
     await t.step("read lands in a view of a larger buffer and nowhere else", async () => {
       const path = join(dir, "blocks.part");
       const content = await Deno.readFile(path);
-      const file = await PieceFile.openForReading(path, length);
+      const file = PieceFile.forReading(path, length);
       try {
         const backing = new Uint8Array(40_000);
         const at = PIECE_LENGTH - 16_384;
@@ -138,7 +138,7 @@ Deno.test("PieceFile reads and writes at offsets", async (t) => {
     await t.step("reading past the end of a short file is a UserError", async () => {
       const path = join(dir, "short");
       await Deno.writeFile(path, bytesOf(100, 2));
-      const file = await PieceFile.openForReading(path, PIECE_LENGTH);
+      const file = PieceFile.forReading(path, PIECE_LENGTH);
       try {
         await assert.rejects(file.readPiece(0), UserError);
         await assert.rejects(file.read(50, 51), /shorter than expected/);
@@ -148,8 +148,26 @@ Deno.test("PieceFile reads and writes at offsets", async (t) => {
       }
     });
 
+    await t.step("a file to serve takes a descriptor only from its first read", async () => {
+      const descriptors = () => [...Deno.readDirSync("/proc/self/fd")].length;
+      const before = descriptors();
+      const files = Array.from(
+        { length: 200 },
+        () => PieceFile.forReading(join(dir, "blocks.part"), length),
+      );
+      assert.equal(descriptors(), before);
+      await files[0].read(0, 10);
+      assert.equal(descriptors(), before + 1);
+      for (const file of files) await file.close();
+      assert.equal(descriptors(), before);
+      // a file gone since it was shared fails where it is read, as a UserError or the OS's
+      const gone = PieceFile.forReading(join(dir, "no-such-file"), 100);
+      await assert.rejects(gone.read(0, 10));
+      await gone.close();
+    });
+
     await t.step("close twice is harmless; renamedTo updates the path", async () => {
-      const file = await PieceFile.openForReading(join(dir, "short"), 100);
+      const file = PieceFile.forReading(join(dir, "short"), 100);
       file.renamedTo(join(dir, "elsewhere"));
       assert.equal(file.path, join(dir, "elsewhere"));
       await file.close();

@@ -4,6 +4,7 @@
  * an old file) follow at the end.
  */
 
+import { INFO_PAGE_BYTES } from "../lib/info_pages.ts";
 import assert from "node:assert/strict";
 import { SCHEMA_VERSION, SqliteStore } from "../tracker/sqlite_store.ts";
 import { type SharedFile, StoreError, type TrackerStore } from "../tracker/store.ts";
@@ -33,6 +34,7 @@ function fileOf(group: string, name: string, seed: number): SharedFile {
     size: 2 ** 40 + seed,
     sha1: (seed + 1).toString(16).padStart(40, "0"),
     info: new Uint8Array([seed, 0, 255, seed]),
+    infoLength: 4,
   };
 }
 
@@ -186,6 +188,38 @@ const CASES: { name: string; fn: (backend: StoreBackend) => Promise<void> }[] = 
       assert.deepEqual(await ids("a", 2), ["a-z:1", "aa:2"]);
       assert.deepEqual(await ids("aa", 10), ["b:1"]);
       assert.equal((await store.countsOf("u")).groupsOwned, 5);
+    },
+  },
+  {
+    name: "a large info dictionary: not loaded with its file, read back a page at a time",
+    async fn(backend) {
+      await using store = await fresh(backend);
+      await store.createUser("o", "h");
+      await store.createGroup("g", "o");
+      const info = Uint8Array.from({ length: 2 * INFO_PAGE_BYTES + 10 }, (_, i) => i * 7);
+      const big = { ...fileOf("g", "big.iso", 3), info };
+      assert.equal(await store.shareFile(big, { user: "o", path: "/o/big", mtimeMs: 1 }), "added");
+      for (
+        const file of [await store.file("g", "big.iso"), await store.fileByHash("g", big.infoHash)]
+      ) {
+        assert.equal(file!.info.length, 0);
+        assert.equal(file!.infoLength, info.length);
+      }
+      const [share] = await store.sharesOf("o");
+      assert.equal(share.info.length, 0);
+      assert.equal(share.infoLength, info.length);
+      for (const offset of [0, INFO_PAGE_BYTES, 2 * INFO_PAGE_BYTES]) {
+        const length = Math.min(INFO_PAGE_BYTES, info.length - offset);
+        const page = await store.infoPage("g", big.infoHash, offset, length);
+        assert.ok(page instanceof Uint8Array);
+        assert.deepEqual(page, info.subarray(offset, offset + length));
+      }
+      assert.equal(await store.infoPage("g", "f".repeat(40), 0, 10), undefined);
+      assert.equal(await store.infoPage("other", big.infoHash, 0, 10), undefined);
+      // one page exactly still comes whole with its file
+      const page = { ...fileOf("g", "page.iso", 4), info: info.subarray(0, INFO_PAGE_BYTES) };
+      await store.shareFile(page, { user: "o", path: "/o/page", mtimeMs: 1 });
+      assert.deepEqual((await store.file("g", "page.iso"))!.info, page.info);
     },
   },
   {

@@ -16,6 +16,7 @@ import {
 import type { AddressCheck } from "./address_checks.ts";
 import type { TicketSigner } from "./auth.ts";
 import type { ClientEvents } from "./events.ts";
+import type { InfoUploads } from "./info_uploads.ts";
 import type { PasswordWork } from "./password_work.ts";
 import type { ReplyCache } from "./reply_cache.ts";
 import type { PresenceBook } from "./presence.ts";
@@ -69,6 +70,8 @@ export interface HandlerContext {
   events: ClientEvents;
   /** Listing pages kept between writes; absent (unit tests), every page is read afresh. */
   replies?: ReplyCache;
+  /** Info dictionaries being shared in pages (`put_info`), within one budget. */
+  infoUploads: InfoUploads;
   /**
    * The check of this connection's serving address (undefined before a login or without an
    * address): started at the first call, registered with `presence` once verified. Absent

@@ -7,6 +7,7 @@
  */
 
 import { errorMessage } from "../lib/errors.ts";
+import { infoPageLength, isInlineInfo } from "../lib/info_pages.ts";
 import { infoHashHex, parseInfo } from "../lib/metainfo.ts";
 import {
   ANNOUNCE_STATES,
@@ -38,7 +39,9 @@ type FileRequest =
   | "find_peers"
   | "announce"
   | "stop_share"
-  | "my_shares";
+  | "my_shares"
+  | "put_info"
+  | "get_info";
 
 /**
  * Holders one `locate_file`, `find_peers` or `announce` reply names at most (a random sample
@@ -176,8 +179,23 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     }
     let infoBytes: Uint8Array;
     let info: ReturnType<typeof parseInfo>;
+    if (request.info === undefined) {
+      // a dictionary too large for one frame came before in put_info pages
+      if (request.info_hash === undefined || !isSha1Hex(request.info_hash)) {
+        throw new RequestError("bad_request", "share_file needs info or an info_hash");
+      }
+      infoBytes = await context.infoUploads.take(context.connection.id, request.info_hash);
+    } else {
+      try {
+        infoBytes = Uint8Array.fromBase64(request.info);
+      } catch (error) {
+        throw new RequestError(
+          "bad_request",
+          `the info dictionary is not base64: ${errorMessage(error)}`,
+        );
+      }
+    }
     try {
-      infoBytes = Uint8Array.fromBase64(request.info);
       info = parseInfo(infoBytes);
     } catch (error) {
       throw new RequestError(
@@ -198,6 +216,7 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
       size: request.size,
       sha1: request.sha1,
       info: infoBytes,
+      infoLength: infoBytes.length,
     };
     const outcome = await context.store.shareFile(file, {
       user,
@@ -277,7 +296,7 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
       size: file.size,
       sha1: file.sha1,
       info_hash: file.infoHash,
-      info: file.info.toBase64(),
+      ...inlineInfo(file),
       peers: await peersFor(context, group, file.infoHash),
       ticket: context.tickets.issue({
         user,
@@ -355,15 +374,58 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
         size: share.size,
         sha1: share.sha1,
         info_hash: share.infoHash,
-        info: share.info.toBase64(),
+        ...inlineInfo(share),
         path: share.path,
         mtime_ms: share.mtimeMs,
       };
       // a page fits well inside a frame: 20 shares of 1 GiB files once made one too large
-      bytes += record.info.length + record.path.length + 512;
+      bytes += (record.info?.length ?? 0) + record.path.length + 512;
       if (page.length > 0 && bytes > MAX_SHARE_PAGE_BYTES) break;
       page.push(record);
     }
     return page;
   },
+
+  put_info(context, { info_hash, length, offset, data }) {
+    requireUser(context);
+    if (!isSha1Hex(info_hash)) {
+      throw new RequestError("bad_request", "info_hash must be 40 hex digits");
+    }
+    let page: Uint8Array;
+    try {
+      page = Uint8Array.fromBase64(data);
+    } catch (error) {
+      throw new RequestError("bad_request", `the info page is not base64: ${errorMessage(error)}`);
+    }
+    return {
+      received: context.infoUploads.put(context.connection.id, info_hash, length, offset, page),
+    };
+  },
+
+  async get_info(context, { group, info_hash, offset }) {
+    await requireMember(context, group);
+    const file = await requireFileByHash(context, group, info_hash);
+    let length: number;
+    try {
+      length = infoPageLength(file.infoLength, offset);
+    } catch (error) {
+      throw new RequestError("bad_request", errorMessage(error));
+    }
+    const page = await context.store.infoPage(group, file.infoHash, offset, length);
+    // the file may have gone (or changed) since it was looked up
+    if (page?.length !== length) {
+      throw new RequestError("not_found", `no such file in group "${group}"`);
+    }
+    return { data: page.toBase64() };
+  },
 };
+
+/**
+ * The info dictionary inline when it fits one page, and its length either way (a larger one
+ * is read with `get_info`).
+ */
+function inlineInfo(file: SharedFile): { info?: string; info_length: number } {
+  return isInlineInfo(file.infoLength)
+    ? { info: file.info.toBase64(), info_length: file.infoLength }
+    : { info_length: file.infoLength };
+}

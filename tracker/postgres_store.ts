@@ -20,9 +20,11 @@ import postgres from "postgres";
 import type { GroupSummary } from "../lib/protocol.ts";
 import { PostgresBus } from "./postgres_events.ts";
 import { PostgresPresence, PRESENCE_SCHEMA } from "./postgres_presence.ts";
+import { INFO_PAGE_BYTES } from "../lib/info_pages.ts";
 import {
   describeDb,
   type LeaveOutcome,
+  type NewFile,
   type SessionRecord,
   type Share,
   type SharedFile,
@@ -179,6 +181,7 @@ interface FileRow {
   size: number;
   sha1: string;
   info: Uint8Array;
+  info_length: number;
 }
 
 /** The driver hands bytea out as a Node Buffer; the store's callers get a plain Uint8Array. */
@@ -194,6 +197,7 @@ function fileOf(row: FileRow): SharedFile {
     size: row.size,
     sha1: row.sha1,
     info: bytes(row.info),
+    infoLength: row.info_length,
   };
 }
 
@@ -495,7 +499,7 @@ export class PostgresStore implements TrackerStore {
 
   // Files and shares
 
-  shareFile(file: SharedFile, share: ShareLocation): Promise<ShareOutcome> {
+  shareFile(file: NewFile, share: ShareLocation): Promise<ShareOutcome> {
     return this.#transaction(async (tx) => {
       const now = this.#now();
       // a concurrent insert of the same name waits for ours and then does nothing
@@ -525,16 +529,35 @@ export class PostgresStore implements TrackerStore {
 
   async file(group: string, name: string): Promise<SharedFile | undefined> {
     const [row] = await this.#sql<FileRow[]>`
-      SELECT group_id, name, info_hash, size, sha1, info FROM files
-      WHERE group_id = ${group} AND name = ${name}`;
+      SELECT group_id, name, info_hash, size, sha1,
+             CASE WHEN octet_length(info) <= ${INFO_PAGE_BYTES} THEN info ELSE ''::bytea END
+               AS info,
+             octet_length(info) AS info_length
+      FROM files WHERE group_id = ${group} AND name = ${name}`;
     return row && fileOf(row);
   }
 
   async fileByHash(group: string, infoHash: string): Promise<SharedFile | undefined> {
     const [row] = await this.#sql<FileRow[]>`
-      SELECT group_id, name, info_hash, size, sha1, info FROM files
-      WHERE group_id = ${group} AND info_hash = ${infoHash} LIMIT 1`;
+      SELECT group_id, name, info_hash, size, sha1,
+             CASE WHEN octet_length(info) <= ${INFO_PAGE_BYTES} THEN info ELSE ''::bytea END
+               AS info,
+             octet_length(info) AS info_length
+      FROM files WHERE group_id = ${group} AND info_hash = ${infoHash} LIMIT 1`;
     return row && fileOf(row);
+  }
+
+  async infoPage(
+    group: string,
+    infoHash: string,
+    offset: number,
+    length: number,
+  ): Promise<Uint8Array | undefined> {
+    // substring of a bytea counts bytes from 1
+    const [row] = await this.#sql<{ page: Uint8Array }[]>`
+      SELECT substring(info from ${offset + 1} for ${length}) AS page FROM files
+      WHERE group_id = ${group} AND info_hash = ${infoHash} LIMIT 1`;
+    return row && bytes(row.page);
   }
 
   async filesPage(
@@ -542,7 +565,7 @@ export class PostgresStore implements TrackerStore {
     after: string,
     limit: number,
   ): Promise<{ name: string; size: number; sha1: string; infoHash: string }[]> {
-    const rows = await this.#sql<Omit<FileRow, "group_id" | "info">[]>`
+    const rows = await this.#sql<Omit<FileRow, "group_id" | "info" | "info_length">[]>`
       SELECT name, size, sha1, info_hash FROM files
       WHERE group_id = ${group} AND name > ${after} ORDER BY name LIMIT ${limit}`;
     return rows.map((row) => ({
@@ -595,7 +618,10 @@ export class PostgresStore implements TrackerStore {
     const after = page.after ?? { group: "", name: "" };
     const limit = page.limit === undefined || page.limit < 0 ? null : page.limit;
     const rows = await this.#sql<(FileRow & { path: string; mtime_ms: number })[]>`
-      SELECT f.group_id, f.name, f.info_hash, f.size, f.sha1, f.info, s.path, s.mtime_ms
+      SELECT f.group_id, f.name, f.info_hash, f.size, f.sha1,
+             CASE WHEN octet_length(f.info) <= ${INFO_PAGE_BYTES} THEN f.info ELSE ''::bytea END
+               AS info,
+             octet_length(f.info) AS info_length, s.path, s.mtime_ms
       FROM shares s JOIN files f ON f.group_id = s.group_id AND f.name = s.name
       WHERE s.user_id = ${user} AND (s.group_id, s.name) > (${after.group}, ${after.name})
       ORDER BY s.group_id, s.name LIMIT ${limit}`;

@@ -20,9 +20,10 @@
  *
  * So `WORST_BYTES_PER_CONNECTION`, 384 KiB (measured, 2,000 logged-in connections each
  * holding a partial 1 MiB frame: 212 KiB), outside what all connections share: large frames
- * (16 MiB, a few times that while decoded) and the password hashes (two at once, 64 MiB).
+ * (16 MiB, a few times that while decoded), the password hashes (two at once, 64 MiB), and
+ * info dictionaries being shared in pages (`MAX_STAGED_INFO_BYTES`, 256 MiB, info_uploads.ts).
  * Not counted: a reply a client does not read stays with its connection until the kernel
- * takes it (most are small; a `locate_file` of a 16 GiB file is under 1 MiB).
+ * takes it (most are small; a `locate_file` or `get_info` page is under 1 MiB).
  *
  * Connections: at most `MAX_STRANGERS` (1,024, and half the listener's cap) not logged in,
  * oldest closed first, whatever comes (384 MiB at worst); logged in, as many as the
@@ -67,6 +68,7 @@ import { type AddressCheck, AddressChecks } from "./address_checks.ts";
 import { loadTicketSigner, makeDecoyHash, type TicketSigner } from "./auth.ts";
 import { loadOperatorCertificate, loadTrackerIdentity } from "./identity.ts";
 import { type ConnectionState, type HandlerContext, RequestError } from "./context.ts";
+import { InfoUploads } from "./info_uploads.ts";
 import { describeActivity } from "./activity_log.ts";
 import { ClientEvents } from "./events.ts";
 import { Deadline } from "./deadline.ts";
@@ -195,6 +197,7 @@ export class Tracker {
   /** What members do. */
   readonly #memberLog: Logger;
   readonly #decoyHash: Promise<string>;
+  readonly #infoUploads = new InfoUploads();
   readonly #passwords = new PasswordWork();
   readonly #tickets: TicketSigner;
   readonly #presence: PresenceBook;
@@ -385,6 +388,7 @@ export class Tracker {
       sessions: this.#sessions,
       events: this.#events,
       replies: this.#replies,
+      infoUploads: this.#infoUploads,
       addressCheck: () => this.#addressCheck(connection),
     };
     this.#strangerLog.info(`connection ${connection.id} from ${remote}`);
@@ -457,6 +461,7 @@ export class Tracker {
       this.#events.unregister(connection);
       this.#sessions.disconnected(connection);
       this.#presence.releaseConnection(connection.id);
+      this.#infoUploads.drop(connection.id);
       this.#connections.delete(conn);
       closeQuietly(conn);
     }

@@ -13,8 +13,10 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { GroupSummary } from "../lib/protocol.ts";
+import { INFO_PAGE_BYTES } from "../lib/info_pages.ts";
 import {
   type LeaveOutcome,
+  type NewFile,
   type SessionRecord,
   type Share,
   type SharedFile,
@@ -480,7 +482,7 @@ export class SqliteStore implements TrackerStore {
 
   // Files and shares
 
-  async shareFile(file: SharedFile, share: ShareLocation): Promise<ShareOutcome> {
+  async shareFile(file: NewFile, share: ShareLocation): Promise<ShareOutcome> {
     const outcome = this.#transaction((): ShareOutcome => {
       const existing = this.#file(file.group, file.name);
       if (existing && existing.infoHash !== file.infoHash) return "conflict";
@@ -517,17 +519,31 @@ export class SqliteStore implements TrackerStore {
 
   #file(group: string, name: string): SharedFile | undefined {
     const row = this.#sql(
-      "SELECT group_id, name, info_hash, size, sha1, info FROM files WHERE group_id = ? AND name = ?",
+      `SELECT group_id, name, info_hash, size, sha1, ${INFO_COLUMNS} FROM files
+       WHERE group_id = ? AND name = ?`,
     ).get(group, name) as FileRow | undefined;
     return row && fileOf(row);
   }
 
   async fileByHash(group: string, infoHash: string): Promise<SharedFile | undefined> {
     const row = this.#sql(
-      `SELECT group_id, name, info_hash, size, sha1, info FROM files
+      `SELECT group_id, name, info_hash, size, sha1, ${INFO_COLUMNS} FROM files
        WHERE group_id = ? AND info_hash = ? LIMIT 1`,
     ).get(group, infoHash) as FileRow | undefined;
     return row && fileOf(row);
+  }
+
+  async infoPage(
+    group: string,
+    infoHash: string,
+    offset: number,
+    length: number,
+  ): Promise<Uint8Array | undefined> {
+    // substr on a BLOB counts bytes from 1
+    const row = this.#sql(
+      `SELECT substr(info, ?, ?) AS page FROM files WHERE group_id = ? AND info_hash = ? LIMIT 1`,
+    ).get(offset + 1, length, group, infoHash) as { page: Uint8Array } | undefined;
+    return row?.page;
   }
 
   async filesPage(
@@ -538,12 +554,13 @@ export class SqliteStore implements TrackerStore {
     return (this.#sql(
       `SELECT name, size, sha1, info_hash FROM files
        WHERE group_id = ? AND name > ? ORDER BY name LIMIT ?`,
-    ).all(group, after, limit) as unknown as Omit<FileRow, "group_id" | "info">[]).map((row) => ({
-      name: row.name,
-      size: row.size,
-      sha1: row.sha1,
-      infoHash: row.info_hash,
-    }));
+    ).all(group, after, limit) as unknown as Omit<FileRow, "group_id" | "info" | "info_length">[])
+      .map((row) => ({
+        name: row.name,
+        size: row.size,
+        sha1: row.sha1,
+        infoHash: row.info_hash,
+      }));
   }
 
   async removeShare(
@@ -573,7 +590,8 @@ export class SqliteStore implements TrackerStore {
   ): Promise<Share[]> {
     const after = page.after ?? { group: "", name: "" };
     const rows = this.#sql(
-      `SELECT f.group_id, f.name, f.info_hash, f.size, f.sha1, f.info, s.path, s.mtime_ms
+      `SELECT f.group_id, f.name, f.info_hash, f.size, f.sha1, ${INFO_COLUMNS_OF_F}, s.path,
+              s.mtime_ms
        FROM shares s JOIN files f ON f.group_id = s.group_id AND f.name = s.name
        WHERE s.user_id = ? AND (f.group_id, f.name) > (?, ?)
        ORDER BY f.group_id, f.name LIMIT ?`,
@@ -629,6 +647,17 @@ function makePrivate(paths: string[]): void {
   }
 }
 
+/**
+ * The info dictionary of a file when it fits one page, else an empty BLOB, and its length:
+ * length() of a BLOB reads its header only, so a 40 MiB dictionary is not loaded to look its
+ * file up.
+ */
+const INFO_COLUMNS = `CASE WHEN length(info) <= ${INFO_PAGE_BYTES} THEN info ELSE x'' END AS info,
+  length(info) AS info_length`;
+const INFO_COLUMNS_OF_F =
+  `CASE WHEN length(f.info) <= ${INFO_PAGE_BYTES} THEN f.info ELSE x'' END AS info,
+  length(f.info) AS info_length`;
+
 interface FileRow {
   group_id: string;
   name: string;
@@ -636,6 +665,7 @@ interface FileRow {
   size: number;
   sha1: string;
   info: Uint8Array;
+  info_length: number;
 }
 
 function fileOf(row: FileRow): SharedFile {
@@ -646,5 +676,6 @@ function fileOf(row: FileRow): SharedFile {
     size: row.size,
     sha1: row.sha1,
     info: row.info,
+    infoLength: row.info_length,
   };
 }

@@ -75,9 +75,18 @@ export interface SharedFile {
   size: number;
   /** Lowercase hex SHA-1 of the whole file. */
   sha1: string;
-  /** The bencoded info dictionary. */
+  /**
+   * The bencoded info dictionary when it is at most one page (`isInlineInfo`); read back from
+   * the store, a larger one is empty here (at 1 TiB it is 40 MiB, too much to load for every
+   * lookup of its file) and `infoPage` reads it a page at a time.
+   */
   info: Uint8Array;
+  /** Bytes of the bencoded info dictionary. */
+  infoLength: number;
 }
+
+/** A file as it is first shared: its whole info dictionary, whose length the store records. */
+export type NewFile = Omit<SharedFile, "infoLength">;
 
 /** One user's share of one file: where it lives on their machine. */
 export interface Share extends SharedFile {
@@ -220,11 +229,21 @@ export interface TrackerStore {
    * Registers `file` in its group unless it is there, and records (or refreshes) that
    * `share.user` shares it from `share.path`: see `ShareOutcome`.
    */
-  shareFile(file: SharedFile, share: ShareLocation): Promise<ShareOutcome>;
+  shareFile(file: NewFile, share: ShareLocation): Promise<ShareOutcome>;
   /** A file by group and name. */
   file(group: string, name: string): Promise<SharedFile | undefined>;
   /** The file of a group with this info_hash. */
   fileByHash(group: string, infoHash: string): Promise<SharedFile | undefined>;
+  /**
+   * `length` bytes of the info dictionary of the file of `group` with this info_hash, from
+   * `offset`, without loading the rest of it; undefined when there is no such file.
+   */
+  infoPage(
+    group: string,
+    infoHash: string,
+    offset: number,
+    length: number,
+  ): Promise<Uint8Array | undefined>;
   /** A page of a group's files by name, after `after`, without their info dictionaries. */
   filesPage(
     group: string,

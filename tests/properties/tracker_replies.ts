@@ -76,7 +76,12 @@ export const REPLY_SAMPLES: { [T in RequestType]: ResponseData[T] } = {
   find_peers: { peers: [PEER], ticket: "a.b_c-d" },
   announce: { peers: [] },
   stop_share: { group: "films", name: "a.iso", file_removed: false, kept: true },
-  my_shares: [{ ...FILE, path: "/home/alice/a.iso", mtime_ms: 1.5 }],
+  put_info: { received: 524_288 },
+  get_info: { data: "ZDY6bGVuZ3RoaTFlZQ==" },
+  my_shares: [
+    { ...FILE, path: "/home/alice/a.iso", mtime_ms: 1.5 },
+    { ...FILE, info: undefined, info_length: 41_943_382, path: "/home/alice/b.iso", mtime_ms: 0 },
+  ],
 };
 
 /** Replies whose data the client does not read: any value is taken (as null). */
