@@ -311,9 +311,15 @@ export class Download implements PieceSink {
     return have.count * PIECE_LENGTH - shortBy;
   }
 
-  /** Peers this download is connected to now (ready connections); 0 once it has ended. */
+  /**
+   * Peers this download is connected to now (ready connections); 0 once it has ended. A
+   * peer both ends dialled at once has two connections and counts once.
+   */
   get peersConnected(): number {
-    return this.state === "D" ? this.#peers.size : 0;
+    if (this.state !== "D") return 0;
+    let count = 0;
+    for (const peer of this.#peers) if (!this.#isTwinned(peer)) count++;
+    return count;
   }
 
   /** The torrent it fills, with its byte counters and rates (once started). */
