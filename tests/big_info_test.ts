@@ -6,7 +6,6 @@
  */
 
 import assert from "node:assert/strict";
-import { generateIdentity, issueCertificate } from "../lib/identity.ts";
 import { INFO_PAGE_BYTES, infoPage, infoPageOffsets } from "../lib/info_pages.ts";
 import {
   encodedInfoLength,
@@ -19,21 +18,12 @@ import { MAX_FILE_BYTES, PIECE_HASH_LENGTH, pieceCount } from "../lib/pieces.ts"
 import type { TrackerRequest } from "../peer/file_sharing.ts";
 import { fetchInfo } from "../peer/info_transfer.ts";
 import { InfoUploads } from "../tracker/info_uploads.ts";
-import { rawTrackerLink } from "./raw_tls.ts";
+import { rawMember } from "./raw_tls.ts";
 import { TempDir, TrackerProcess } from "./harness.ts";
 
-/** A raw link logged in as a new user `user`, serving (as far as the tracker knows) pieces. */
+/** A raw link logged in as a new user `user`, with the refusals and file_sharing's view. */
 async function member(port: number, user: string) {
-  const identity = await generateIdentity(user);
-  const serving = await issueCertificate(identity, user, ["127.0.0.1"]);
-  const link = await rawTrackerLink(port, identity, {
-    hello: { peer: { host: "127.0.0.1", port: 9 }, peer_cert: serving.certPem },
-  });
-  const ok = async (message: Record<string, unknown>) => {
-    const reply = await link.request(message);
-    assert.equal(reply.ok, true, `${message.type}: ${JSON.stringify(reply.error)}`);
-    return reply.data as unknown;
-  };
+  const { ok, link } = await rawMember(port, user);
   /** The refusal's code and message. */
   const refused = async (message: Record<string, unknown>) => {
     const reply = await link.request(message);
@@ -44,8 +34,6 @@ async function member(port: number, user: string) {
   const request =
     ((type: string, params: Record<string, unknown>) =>
       ok({ type, ...params })) as unknown as TrackerRequest;
-  await ok({ type: "create_user", user, password: `pw-${user}` });
-  await ok({ type: "login", user, password: `pw-${user}` });
   return { ok, refused, request, link };
 }
 

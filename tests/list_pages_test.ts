@@ -6,30 +6,14 @@
  */
 
 import assert from "node:assert/strict";
-import { generateIdentity, issueCertificate } from "../lib/identity.ts";
 import { encodeInfo } from "../lib/metainfo.ts";
 import { allPages, MAX_PAGES } from "../peer/pages.ts";
-import { rawTrackerLink } from "./raw_tls.ts";
+import { rawMember } from "./raw_tls.ts";
 import { JsonShell, runScript, TempDir, TrackerProcess } from "./harness.ts";
 
 const PAGE = 500;
 
-/** A raw link logged in as a new user `user`, serving (as far as the tracker knows) pieces. */
-async function member(port: number, user: string) {
-  const identity = await generateIdentity(user);
-  const serving = await issueCertificate(identity, user, ["127.0.0.1"]);
-  const link = await rawTrackerLink(port, identity, {
-    hello: { peer: { host: "127.0.0.1", port: 9 }, peer_cert: serving.certPem },
-  });
-  const ok = async (message: Record<string, unknown>) => {
-    const reply = await link.request(message);
-    assert.equal(reply.ok, true, `${message.type}: ${JSON.stringify(reply.error)}`);
-    return reply.data as unknown;
-  };
-  await ok({ type: "create_user", user, password: `pw-${user}` });
-  await ok({ type: "login", user, password: `pw-${user}` });
-  return { ok, link };
-}
+const member = rawMember;
 
 Deno.test("list_groups and list_files answer in pages of 500, and the shell shows every page", async () => {
   await using dir = await TempDir.create();

@@ -7,7 +7,8 @@
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { encodeFrame, FrameDecoder } from "../lib/frame.ts";
-import { generateIdentity, type Identity } from "../lib/identity.ts";
+import assert from "node:assert/strict";
+import { generateIdentity, type Identity, issueCertificate } from "../lib/identity.ts";
 import { PROTOCOL_VERSION } from "../lib/protocol.ts";
 import { type BDict, encode } from "../lib/bencode.ts";
 import { type ByteConn, connectTracker } from "../lib/transport.ts";
@@ -139,4 +140,25 @@ export async function connectAsMember(
     "the seeder to serve or refuse a connection",
   );
   return { conn, reader, served };
+}
+
+/**
+ * A raw tracker link logged in as a new user `user`, serving (as far as the tracker knows)
+ * pieces at 127.0.0.1:9; `ok` sends a request and returns its data, failing the test on a
+ * refusal.
+ */
+export async function rawMember(port: number, user: string) {
+  const identity = await generateIdentity(user);
+  const serving = await issueCertificate(identity, user, ["127.0.0.1"]);
+  const link = await rawTrackerLink(port, identity, {
+    hello: { peer: { host: "127.0.0.1", port: 9 }, peer_cert: serving.certPem },
+  });
+  const ok = async (message: Record<string, unknown>) => {
+    const reply = await link.request(message);
+    assert.equal(reply.ok, true, `${message.type}: ${JSON.stringify(reply.error)}`);
+    return reply.data as unknown;
+  };
+  await ok({ type: "create_user", user, password: `pw-${user}` });
+  await ok({ type: "login", user, password: `pw-${user}` });
+  return { ok, link };
 }

@@ -6,12 +6,11 @@
  */
 
 import assert from "node:assert/strict";
-import { generateIdentity, issueCertificate } from "../lib/identity.ts";
 import { encodeFrame } from "../lib/frame.ts";
 import { encodeInfo } from "../lib/metainfo.ts";
 import { encodeReplyFrame } from "../tracker/frame_writer.ts";
 import { filesScope, GROUPS_SCOPE, ReplyCache } from "../tracker/reply_cache.ts";
-import { rawTrackerLink } from "./raw_tls.ts";
+import { rawMember } from "./raw_tls.ts";
 import { TempDir, TrackerProcess } from "./harness.ts";
 
 /** A page view whose loads are counted, returning `rows()` at each load. */
@@ -145,22 +144,7 @@ Deno.test("a reply around kept JSON is the frame encodeFrame makes", () => {
   assert.throws(() => encodeReplyFrame(1, new Uint8Array(1 << 20)), /exceeds/);
 });
 
-/** A raw link logged in as a new user, serving (as far as the tracker knows) pieces. */
-async function member(port: number, user: string) {
-  const identity = await generateIdentity(user);
-  const serving = await issueCertificate(identity, user, ["127.0.0.1"]);
-  const link = await rawTrackerLink(port, identity, {
-    hello: { peer: { host: "127.0.0.1", port: 9 }, peer_cert: serving.certPem },
-  });
-  const ok = async (message: Record<string, unknown>) => {
-    const reply = await link.request(message);
-    assert.equal(reply.ok, true, `${message.type}: ${JSON.stringify(reply.error)}`);
-    return reply.data as unknown;
-  };
-  await ok({ type: "create_user", user, password: `pw-${user}` });
-  await ok({ type: "login", user, password: `pw-${user}` });
-  return { ok, link };
-}
+const member = rawMember;
 
 function share(group: string, name: string) {
   return {
