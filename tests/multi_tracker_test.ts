@@ -44,6 +44,27 @@ async function until<T>(
   }
 }
 
+/**
+ * A seeder logged in on instance a, sharing `one.bin` in group "crew", and a member logged in
+ * on b; `seeders` is the file's seeder count as b lists it.
+ */
+async function seederOnAAskerOnB(setup: Awaited<ReturnType<typeof twoTrackers>>) {
+  const seeder = await setup.client(setup.a.port, "seeder");
+  const asker = await setup.client(setup.b.port, "asker");
+  await seeder.ok("create_user seeder pw-seeder");
+  await asker.ok("create_user asker pw-asker");
+  await seeder.ok("login seeder pw-seeder");
+  await asker.ok("login asker pw-asker");
+  await seeder.ok("create_group crew");
+  await asker.ok("join_group crew");
+  await seeder.ok("accept_request crew asker");
+  await writeRandomFile(setup.dir.join("seeder/one.bin"), 64 * 1024);
+  await seeder.ok("upload_file one.bin crew");
+  const seeders = async () =>
+    ((await asker.ok("list_files crew")) as { seeders: number }[])[0].seeders;
+  return { seeder, asker, seeders };
+}
+
 /** Two instances on one fresh database, started together, and a temp dir for clients. */
 async function twoTrackers(): Promise<
   AsyncDisposable & {
@@ -195,20 +216,8 @@ Deno.test({
   ignore: unavailable !== undefined,
   async fn() {
     await using setup = await twoTrackers();
-    const { a, b } = setup;
-    const seeder = await setup.client(a.port, "seeder");
-    const asker = await setup.client(b.port, "asker");
-    await seeder.ok("create_user seeder pw-seeder");
-    await asker.ok("create_user asker pw-asker");
-    await seeder.ok("login seeder pw-seeder");
-    await asker.ok("login asker pw-asker");
-    await seeder.ok("create_group crew");
-    await asker.ok("join_group crew");
-    await seeder.ok("accept_request crew asker");
-    await writeRandomFile(setup.dir.join("seeder/one.bin"), 64 * 1024);
-    await seeder.ok("upload_file one.bin crew");
-    const seeders = async () =>
-      ((await asker.ok("list_files crew")) as { seeders: number }[])[0].seeders;
+    const { a } = setup;
+    const { seeders } = await seederOnAAskerOnB(setup);
     assert.equal(await seeders(), 1);
 
     a.kill("SIGKILL");
@@ -310,20 +319,8 @@ Deno.test({
   ignore: unavailable !== undefined,
   async fn() {
     await using setup = await twoTrackers();
-    const { a, b } = setup;
-    const seeder = await setup.client(a.port, "seeder");
-    const asker = await setup.client(b.port, "asker");
-    await seeder.ok("create_user seeder pw-seeder");
-    await asker.ok("create_user asker pw-asker");
-    await seeder.ok("login seeder pw-seeder");
-    await asker.ok("login asker pw-asker");
-    await seeder.ok("create_group crew");
-    await asker.ok("join_group crew");
-    await seeder.ok("accept_request crew asker");
-    await writeRandomFile(setup.dir.join("seeder/one.bin"), 64 * 1024);
-    await seeder.ok("upload_file one.bin crew");
-    const seeders = async () =>
-      ((await asker.ok("list_files crew")) as { seeders: number }[])[0].seeders;
+    const { a } = setup;
+    const { seeders } = await seederOnAAskerOnB(setup);
     assert.equal(await seeders(), 1);
 
     // what another instance does to one whose heartbeat is late: its row goes, and its
