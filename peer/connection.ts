@@ -252,6 +252,9 @@ export class PeerConnection implements PeerHandle {
   #pendingTicketChecks = 0;
   readonly #serveQueue: QueuedRequest[] = [];
   #runBuffer?: Uint8Array;
+  /** The piece this connection last served, and since when: its runs' rank at the limit. */
+  #servingPiece = -1;
+  #servingSince = 0;
   #serving = false;
   /**
    * Tells the remote of a piece we now have, unless it has the piece itself: it would never
@@ -712,7 +715,12 @@ export class PeerConnection implements PeerHandle {
       while (!this.#closed && this.#serveQueue.length > 0) {
         const run = this.#takeRun();
         const bytes = run.reduce((sum, request) => sum + request.length, 0);
-        await this.#context.uploadLimiter?.take(bytes);
+        // a capped uplink finishes the pieces it started first (rate_limiter.ts)
+        if (run[0].index !== this.#servingPiece) {
+          this.#servingPiece = run[0].index;
+          this.#servingSince = performance.now();
+        }
+        await this.#context.uploadLimiter?.take(bytes, this.#servingSince);
         if (this.#closed) break;
         // one buffer per connection, reused: the previous run was fully written before this
         this.#runBuffer ??= new Uint8Array(MAX_RUN_BLOCKS * (PIECE_HEADER_LENGTH + BLOCK_LENGTH));

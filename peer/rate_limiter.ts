@@ -1,8 +1,9 @@
 /**
  * A rate limit shared by every connection of a client (one for what it sends, one for what
  * it receives): a token bucket refilled at the rate, holding at most `BUCKET_SECONDS` worth,
- * so short bursts pass and the average holds. Waiters are served in order. The rate can change
- * while the client runs (`set_limits`); a waiter notices within `RECHECK_MS`.
+ * so short bursts pass and the average holds. Waiters are served oldest piece first (see
+ * `RateLimiter`). The rate can change while the client runs (`set_limits`); waiters notice
+ * within `RECHECK_MS`.
  *
  * @module
  */
@@ -19,13 +20,35 @@ const RECHECK_MS = 50;
  */
 export const BUCKET_SECONDS = 0.25;
 
-/** Limits how fast bytes may pass; no limit while the rate is `undefined`. */
+/** One caller waiting for the bucket. */
+interface Waiter {
+  bytes: number;
+  rank: number;
+  resolve: () => void;
+}
+
+/**
+ * Limits how fast bytes may pass; no limit while the rate is `undefined`.
+ *
+ * Waiters are served lowest rank first, in order of arrival among equal ranks; a rank is a
+ * `performance.now()` time, by default the moment of the call, which makes the order first
+ * come, first served. A capped uploader ranks each run of a piece by the moment it started
+ * serving that piece (peer/connection.ts), so it finishes the pieces it started before it
+ * starts others: one at a time at the whole rate rather than sixteen at a sixteenth each.
+ * A piece then reaches its downloader, which can pass it on, in 1/16 of the time, and the
+ * pieces a sharer sends last do not all land together at the very end for the swarm to
+ * trade afterwards (`deno task bench --scenarios C16`, docs/benchmarks.md).
+ *
+ * Waiters are bounded by their callers: one per served connection and one per connection
+ * downloading (peer/serving_caps.ts `MAX_PEER_CONNECTIONS`, download.ts `MAX_PEERS`).
+ */
 export class RateLimiter {
   #bytesPerSecond: number | undefined;
   #tokens = 0;
   #updatedAt = performance.now();
-  #queue: Promise<void> = Promise.resolve();
-  #waiting = 0;
+  /** Sorted by rank, arrival order among equal ranks. */
+  readonly #waiters: Waiter[] = [];
+  #pumping = false;
 
   constructor(bytesPerSecond?: number) {
     this.rate = bytesPerSecond;
@@ -48,32 +71,50 @@ export class RateLimiter {
 
   /** True while some caller waits for the bucket: the limit, not the peers, sets the pace. */
   get saturated(): boolean {
-    return this.#waiting > 0;
+    return this.#waiters.length > 0;
   }
 
-  /** Resolves once `bytes` may pass (at once without a limit and nobody waiting). */
-  take(bytes: number): Promise<void> {
-    if (this.#bytesPerSecond === undefined && this.#waiting === 0) return Promise.resolve();
-    this.#waiting++;
-    const turn = this.#queue.then(() => this.#wait(bytes)).finally(() => this.#waiting--);
-    this.#queue = turn;
-    return turn;
+  /**
+   * Resolves once `bytes` may pass (at once without a limit and nobody waiting). Among
+   * waiters, the lowest `rank` goes first (see the class notes).
+   */
+  take(bytes: number, rank: number = performance.now()): Promise<void> {
+    if (this.#bytesPerSecond === undefined && this.#waiters.length === 0) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    let at = this.#waiters.length;
+    while (at > 0 && this.#waiters[at - 1].rank > rank) at--;
+    this.#waiters.splice(at, 0, { bytes, rank, resolve });
+    if (!this.#pumping) this.#pump();
+    return promise;
   }
 
-  async #wait(bytes: number): Promise<void> {
-    while (this.#bytesPerSecond !== undefined) {
-      const rate = this.#bytesPerSecond;
-      const now = performance.now();
-      const bucket = rate * BUCKET_SECONDS;
-      this.#tokens = Math.min(bucket, this.#tokens + ((now - this.#updatedAt) / 1000) * rate);
-      this.#updatedAt = now;
-      if (this.#tokens >= Math.min(bytes, bucket)) {
-        // a take larger than the bucket goes into debt, paid by the next callers
-        this.#tokens -= bytes;
-        return;
+  /** Lets waiters through as the bucket allows, until none is left. */
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    try {
+      while (this.#waiters.length > 0) {
+        const rate = this.#bytesPerSecond;
+        if (rate === undefined) {
+          this.#waiters.shift()!.resolve();
+          continue;
+        }
+        const now = performance.now();
+        const bucket = rate * BUCKET_SECONDS;
+        this.#tokens = Math.min(bucket, this.#tokens + ((now - this.#updatedAt) / 1000) * rate);
+        this.#updatedAt = now;
+        const head = this.#waiters[0];
+        if (this.#tokens >= Math.min(head.bytes, bucket)) {
+          // a take larger than the bucket goes into debt, paid by the next callers
+          this.#tokens -= head.bytes;
+          this.#waiters.shift();
+          head.resolve();
+          continue;
+        }
+        const needMs = ((Math.min(head.bytes, bucket) - this.#tokens) / rate) * 1000;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(RECHECK_MS, needMs)));
       }
-      const needMs = ((Math.min(bytes, bucket) - this.#tokens) / rate) * 1000;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(RECHECK_MS, needMs)));
+    } finally {
+      this.#pumping = false;
     }
   }
 }

@@ -28,6 +28,30 @@ Deno.test("RateLimiter: no limit passes at once; lifting a limit releases whoeve
   assert.throws(() => limited.rate = Infinity, RangeError);
 });
 
+Deno.test("RateLimiter: waiters go lowest rank first, in arrival order among equal ranks", async () => {
+  const limiter = new RateLimiter(1024);
+  await limiter.take(1e9); // in debt: every later take waits
+  const order: string[] = [];
+  const waiters = [
+    limiter.take(1, 30).then(() => order.push("piece started at 30")),
+    limiter.take(1, 10).then(() => order.push("piece started at 10, first run")),
+    limiter.take(1).then(() => order.push("no rank: now")),
+    limiter.take(1, 10).then(() => order.push("piece started at 10, second run")),
+    limiter.take(1, 20).then(() => order.push("piece started at 20")),
+  ];
+  // a new, generous rate lets everyone through at once, in the limiter's order
+  limiter.rate = 1e12;
+  await within(Promise.all(waiters), "every waiter to pass", 5_000);
+  assert.deepEqual(order, [
+    "piece started at 10, first run",
+    "piece started at 10, second run",
+    "piece started at 20",
+    "piece started at 30",
+    "no rank: now",
+  ]);
+  assert.equal(limiter.saturated, false);
+});
+
 Deno.test("set_limits changes a running client's limits, and refuses what is not one", async () => {
   await using swarm = await startSwarm(["a"]);
   const a = swarm.shell("a");
