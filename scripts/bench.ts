@@ -411,13 +411,7 @@ async function makeTorrent(file: BenchFile, dir: TempDir, name = "bench.torrent"
 }
 
 function freePorts(count: number): number[] {
-  const listeners = Array.from(
-    { length: count },
-    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-  );
-  const ports = listeners.map((listener) => listener.addr.port);
-  for (const listener of listeners) listener.close();
-  return ports;
+  return Array.from({ length: count }, freePort);
 }
 
 /** One libtorrent peer process (bench_libtorrent.py peer ...), dialling `others`. */
