@@ -22,6 +22,9 @@ import {
 import { PostgresServer, postgresUnavailable } from "./postgres_server.ts";
 import { RecordingRelay } from "./relay.ts";
 import { INSTANCE_TTL_MS } from "../tracker/postgres_presence.ts";
+import { generateIdentity } from "../lib/identity.ts";
+import { rawMember, rawTrackerLink } from "./raw_tls.ts";
+import { PostgresAttemptCounts } from "../tracker/postgres_attempts.ts";
 
 const unavailable = await postgresUnavailable();
 
@@ -343,5 +346,93 @@ Deno.test({
       "the seeder on A to be handed out again",
       5_000,
     );
+  },
+});
+
+Deno.test({
+  name: "two trackers on one PostgreSQL: login attempts split across them are throttled as one",
+  ignore: unavailable !== undefined,
+  async fn(t) {
+    await using setup = await twoTrackers();
+    const { a, b } = setup;
+    // the account exists (made from 127.0.0.1); the guesses come from 127.0.0.3, to both
+    await (await rawMember(a.port, "victim")).link.close();
+    const identity = await generateIdentity("guesser");
+    const onA = await rawTrackerLink(a.port, identity, { localAddress: "127.0.0.3" });
+    const onB = await rawTrackerLink(b.port, identity, { localAddress: "127.0.0.3" });
+    try {
+      /** Logs in on a, then b, then a...; the number of the first refused, with its message. */
+      const guessUntilRefused = async (user: (n: number) => string, most: number) => {
+        for (let n = 1; n <= most; n++) {
+          const reply = await (n % 2 === 1 ? onA : onB).request({
+            type: "login",
+            user: user(n),
+            password: "guess",
+          });
+          const error = reply.error as { code: string; message: string };
+          if (error.code === "rate_limited") return { n, message: error.message };
+          assert.equal(error.code, "unauthenticated", JSON.stringify(reply));
+        }
+        return { n: Infinity, message: "" };
+      };
+
+      await t.step("20 failed logins of one account, 10 on each, throttle it on both", async () => {
+        const refused = await guessUntilRefused(() => "victim", 30);
+        // each instance alone would allow 20 of its own (30 in all, 15 here)
+        assert.equal(refused.n, 21);
+        assert.match(refused.message, /^too many attempts; try again in \d+ s$/);
+        // and on the other instance too
+        const again = await onB.request({ type: "login", user: "victim", password: "guess" });
+        assert.equal((again.error as { code: string }).code, "rate_limited");
+      });
+
+      await t.step("30 attempts from one address, 15 on each, throttle it on both", async () => {
+        // 20 counted above (the refusals for the account are not); 10 more reach the limit
+        const refused = await guessUntilRefused((n) => `nobody${n}`, 40);
+        assert.equal(refused.n, 11);
+        const again = await onA.request({ type: "login", user: "nobody", password: "guess" });
+        assert.equal((again.error as { code: string }).code, "rate_limited");
+      });
+
+      await t.step("another address is not throttled", async () => {
+        const other = await rawTrackerLink(b.port, identity, { localAddress: "127.0.0.4" });
+        try {
+          const reply = await other.request({ type: "login", user: "victim2", password: "x" });
+          assert.equal((reply.error as { code: string }).code, "unauthenticated");
+        } finally {
+          other.close();
+        }
+      });
+
+      await t.step("the counts live in one bounded table", async () => {
+        const admin = postgres(setup.db, { max: 1, onnotice: () => {} });
+        try {
+          const [row] = await admin<{ rows: number }[]>`
+            SELECT COUNT(*)::int AS rows FROM login_attempts`;
+          // source:127.0.0.1, source:127.0.0.3, source:127.0.0.4, failures of victim,
+          // nobody1..nobody10 and victim2
+          assert.equal(row.rows, 15);
+          // past its bound, a prune keeps the newest windows only; ended windows go
+          const counts = new PostgresAttemptCounts(admin, { log: () => {}, maxRows: 2 });
+          await counts.take("late:1", 5, 60_000);
+          await counts.take("late:2", 5, 60_000);
+          await counts.prune();
+          await counts.close();
+          const keys = await admin<{ key: string }[]>`SELECT key FROM login_attempts ORDER BY key`;
+          assert.deepEqual(keys.map((row) => row.key), ["late:1", "late:2"]);
+          const ending = new PostgresAttemptCounts(admin, { log: () => {} });
+          await ending.take("brief", 5, 1);
+          await admin`SELECT pg_sleep(0.01)`;
+          await ending.prune();
+          await ending.close();
+          assert.equal((await admin`SELECT key FROM login_attempts`).length, 0);
+        } finally {
+          await admin.end();
+        }
+      });
+    } finally {
+      onA.close();
+      onB.close();
+    }
   },
 });
