@@ -4,8 +4,10 @@
  * once what a user on the other does (groups, join requests, files, holders), a download on
  * B's client from a seeder logged in on A works, notices, revocations and ended sessions cross
  * instances, a SIGKILLed instance's holders expire within the stated bound, instances started
- * together on an empty database present one identity, and a lost LISTEN connection comes back
- * and says so. Skipped, with one line saying why, where PostgreSQL is not installed.
+ * together on an empty database present one identity, a lost LISTEN connection comes back
+ * and says so, login attempts split across instances are throttled as one, and list_sessions
+ * shows a session online wherever it is used. Skipped, with one line saying why, where
+ * PostgreSQL is not installed.
  */
 
 import assert from "node:assert/strict";
@@ -434,5 +436,43 @@ Deno.test({
       onA.close();
       onB.close();
     }
+  },
+});
+
+Deno.test({
+  name: "two trackers on one PostgreSQL: list_sessions shows a session online on the other",
+  ignore: unavailable !== undefined,
+  async fn() {
+    await using setup = await twoTrackers();
+    const { a, b } = setup;
+    const onA = await setup.client(a.port, "u-a");
+    const onB = await setup.client(b.port, "u-b");
+    await onA.ok("create_user u pw-u");
+    await onA.ok("login u pw-u");
+    await onB.ok("login u pw-u");
+    type Listed = { id: string; current: boolean; online: boolean };
+    const onAId = ((await onA.ok("list_sessions")) as Listed[]).find((s) => s.current)!.id;
+    const listed = (await onB.ok("list_sessions")) as Listed[];
+    assert.equal(listed.length, 2);
+    assert.deepEqual(
+      listed.map((session) => [session.current, session.online]).sort(),
+      [[false, true], [true, true]],
+      "the session used on A is online as B lists it",
+    );
+
+    // A's client dies: B shows its session offline once A has written so
+    // (killed: a client that quits logs out, and its session ends)
+    onA.kill("SIGKILL");
+    await onA.exited();
+    await until(
+      async () => {
+        const sessions = (await onB.ok("list_sessions")) as Listed[];
+        return sessions.find((session) => session.id === onAId)?.online === false
+          ? true
+          : undefined;
+      },
+      "the session of the client that left to be offline on B",
+      10_000,
+    );
   },
 });

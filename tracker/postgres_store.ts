@@ -20,7 +20,11 @@ import postgres from "postgres";
 import type { GroupSummary } from "../lib/protocol.ts";
 import { ATTEMPTS_SCHEMA, PostgresAttemptCounts } from "./postgres_attempts.ts";
 import { PostgresBus } from "./postgres_events.ts";
-import { PostgresPresence, PRESENCE_SCHEMA } from "./postgres_presence.ts";
+import {
+  PostgresPresence,
+  PRESENCE_SCHEMA,
+  PRESENCE_SESSIONS_SCHEMA,
+} from "./postgres_presence.ts";
 import { INFO_PAGE_BYTES } from "../lib/info_pages.ts";
 import {
   describeDb,
@@ -151,6 +155,8 @@ const MIGRATIONS: readonly string[] = [
   PRESENCE_SCHEMA,
   // 4: login attempt counts shared by the instances
   ATTEMPTS_SCHEMA,
+  // 5: the login session each connection acts under, for list_sessions on every instance
+  PRESENCE_SESSIONS_SCHEMA,
 ];
 
 /** The schema version this build writes. */
