@@ -27,6 +27,7 @@ import { INSTANCE_TTL_MS } from "../tracker/postgres_presence.ts";
 import { generateIdentity } from "../lib/identity.ts";
 import { rawMember, rawTrackerLink } from "./raw_tls.ts";
 import { PostgresAttemptCounts } from "../tracker/postgres_attempts.ts";
+import { PostgresBus } from "../tracker/postgres_events.ts";
 
 const unavailable = await postgresUnavailable();
 
@@ -474,5 +475,71 @@ Deno.test({
       "the session of the client that left to be offline on B",
       10_000,
     );
+  },
+});
+
+Deno.test({
+  name: "two trackers on one PostgreSQL: an event sent while an instance's LISTEN was down " +
+    "still reaches its client",
+  ignore: unavailable !== undefined,
+  async fn() {
+    await using setup = await twoTrackers();
+    const { a, b } = setup;
+    const owner = await setup.client(a.port, "owner");
+    const asker = await setup.client(b.port, "asker");
+    await owner.ok("create_user owner pw-owner");
+    await asker.ok("create_user asker pw-asker");
+    await owner.ok("login owner pw-owner");
+    await asker.ok("login asker pw-asker");
+    await owner.ok("create_group crew");
+
+    const admin = postgres(setup.server.url(), { max: 1, onnotice: () => {} });
+    const db = postgres(setup.db, { max: 1, onnotice: () => {} });
+    try {
+      const listeners = () =>
+        db`SELECT pid FROM pg_stat_activity WHERE query ILIKE 'listen %' AND datname = 'multi'`;
+      await db`SELECT 1`; // connected before connections are refused
+      // no new connection to the database for now: the cut LISTEN connections stay down
+      // (the instances' pools keep theirs)
+      await admin`ALTER DATABASE multi ALLOW_CONNECTIONS false`;
+      const cut = await db`
+        SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE query ILIKE 'listen %' AND pid <> pg_backend_pid()`;
+      assert.equal(cut.length, 2);
+      await until(
+        async () => (await listeners()).length === 0 ? true : undefined,
+        "the LISTEN connections to be gone",
+        10_000,
+      );
+      // made on B while nobody listens: NOTIFY alone would reach nobody
+      const told = owner.event("join_requested", (event) => event.user === "asker");
+      await asker.ok("join_group crew");
+      assert.equal((await listeners()).length, 0, "the join was made while nobody listened");
+      const said = a.stdout.until(
+        (line) => line.includes("listening to other instances again"),
+        "A to say it listens again",
+      );
+      await admin`ALTER DATABASE multi ALLOW_CONNECTIONS true`;
+      await said;
+      assert.deepEqual(await within(told, "the owner on A to hear of the request"), {
+        event: "join_requested",
+        group: "crew",
+        user: "asker",
+      });
+      // the events are kept in a bounded table: a prune keeps the newest only
+      assert.ok((await db`SELECT seq FROM tracker_events`).length >= 1);
+      const bus = await PostgresBus.open(db, {
+        instance: "pruner",
+        log: () => {},
+        maxKeptEvents: 0,
+      });
+      await bus.prune();
+      await bus.close();
+      assert.equal((await db`SELECT seq FROM tracker_events`).length, 0);
+    } finally {
+      await admin`ALTER DATABASE multi ALLOW_CONNECTIONS true`.catch(() => {});
+      await db.end();
+      await admin.end();
+    }
   },
 });

@@ -19,7 +19,7 @@
 import postgres from "postgres";
 import type { GroupSummary } from "../lib/protocol.ts";
 import { ATTEMPTS_SCHEMA, PostgresAttemptCounts } from "./postgres_attempts.ts";
-import { PostgresBus } from "./postgres_events.ts";
+import { EVENTS_SCHEMA, PostgresBus } from "./postgres_events.ts";
 import {
   PostgresPresence,
   PRESENCE_SCHEMA,
@@ -157,6 +157,8 @@ const MIGRATIONS: readonly string[] = [
   ATTEMPTS_SCHEMA,
   // 5: the login session each connection acts under, for list_sessions on every instance
   PRESENCE_SESSIONS_SCHEMA,
+  // 6: events between instances kept for a while, read again by one whose LISTEN was away
+  EVENTS_SCHEMA,
 ];
 
 /** The schema version this build writes. */
