@@ -17,6 +17,16 @@
  * first that answers is used from then on, with the session resumed on it (tracker_rotation.ts
  * decides which and when). Only when all failed is the outage said.
  *
+ * A tracker that hangs (its process stopped, or its event loop stuck) keeps its connections
+ * open and answers nothing; left to the request timeout (20 s) its clients would wait that
+ * long. So when a request has waited `probeAfterMs` (1.5 s) with nothing heard from the
+ * tracker meanwhile, the link probes it: a fresh connection to the same tracker, greeted with
+ * a hello, must be answered within `probeTimeoutMs` (2.5 s). A tracker that answers is alive
+ * and merely busy (requests on one connection are answered in turn, but a new connection's
+ * hello waits for nobody's): the link waits on, probing again after twice as long each time
+ * while nothing is heard. One that does not is taken for hung: the connection is closed and
+ * the next instance dialled, as when a tracker dies, within 4.25 s of the request at most.
+ *
  * @module
  */
 
@@ -122,11 +132,32 @@ export interface TrackerLinkOptions {
   /** A request unanswered this long fails and the connection is recycled. Default 20 s. */
   requestTimeoutMs?: number;
   /**
+   * A request unanswered this long, with nothing heard from the tracker meanwhile, has the
+   * tracker probed on a fresh connection. Default `PROBE_AFTER_MS`.
+   */
+  probeAfterMs?: number;
+  /** A probe not answered within this takes the tracker for hung. Default `PROBE_TIMEOUT_MS`. */
+  probeTimeoutMs?: number;
+  /** Connecting (TCP and TLS handshake) gives up after this. Default `CONNECT_TIMEOUT_MS`. */
+  connectTimeoutMs?: number;
+  /**
    * First and longest pause between reconnection attempts once every tracker failed.
    * Default 100 ms and 5 s.
    */
   backoffMs?: { initial: number; max: number };
 }
+
+/** A request waiting this long, with nothing heard meanwhile, has the tracker probed. */
+export const PROBE_AFTER_MS = 1_500;
+/** A hello on a fresh connection unanswered this long: the tracker is hung. */
+export const PROBE_TIMEOUT_MS = 2_500;
+/**
+ * Connecting to a tracker gives up after this: a hung one accepts TCP (the kernel does) and
+ * never finishes the TLS handshake.
+ */
+export const CONNECT_TIMEOUT_MS = 10_000;
+/** How often the link looks for a request waiting too long. */
+const WATCH_INTERVAL_MS = 250;
 
 type Params<T extends RequestType> = Omit<Extract<Request, { type: T }>, "type">;
 
@@ -136,6 +167,8 @@ interface Pending {
   resolve(data: unknown): void;
   reject(error: Error): void;
   timer: ReturnType<typeof setTimeout>;
+  /** When it was sent (performance.now()). */
+  sentAt: number;
 }
 
 /** `dormant`: closed by the tracker for its login grace period, until the next request. */
@@ -194,6 +227,10 @@ export class TrackerLink {
   #wanted = Promise.withResolvers<void>();
   /** Counts the connections that came up: which one a request was sent on. */
   #connections = 0;
+  /** When the current connection last brought a frame (performance.now()). */
+  #heardAt = 0;
+  /** Why the link closed a connection itself (a hung tracker), said as the reason it ended. */
+  readonly #closedBecause = new WeakMap<ByteConn, string>();
 
   constructor(options: TrackerLinkOptions) {
     this.#options = options;
@@ -281,7 +318,13 @@ export class TrackerLink {
         reject(new TrackerUnavailableError(`the tracker did not answer ${type} in time`));
         closeQuietly(conn); // a link that drops answers is broken: reconnect
       }, timeoutMs);
-      this.#pending.set(id, { type, resolve: resolve as (data: unknown) => void, reject, timer });
+      this.#pending.set(id, {
+        type,
+        resolve: resolve as (data: unknown) => void,
+        reject,
+        timer,
+        sentAt: performance.now(),
+      });
       this.#writing = this.#writing
         .then(() => writeAll(conn, frame))
         .catch(() => closeQuietly(conn));
@@ -312,15 +355,22 @@ export class TrackerLink {
     while (!this.#stop.signal.aborted) {
       let lost: LinkEnd = { reason: "", loginDeadline: false };
       const target = targets[rotation.current];
+      let watch: ReturnType<typeof setInterval> | undefined;
       try {
+        const connectTimeoutMs = this.#options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
         this.#conn = await connectTracker({
           hostname: target.hostname,
           port: target.port,
           security: this.#options.security,
           verify: (fingerprint, verified) =>
             this.#options.verifyTracker(fingerprint, verified, target),
-          // a tracker that accepts and never answers held `close` for the whole handshake
-          signal: this.#stop.signal,
+          // a tracker that accepts and never answers held `close` for the whole handshake,
+          // and a hung one would hold the link
+          signal: AbortSignal.any([this.#stop.signal, AbortSignal.timeout(connectTimeoutMs)]),
+        }).catch((error) => {
+          if (this.#stop.signal.aborted || !(error instanceof DOMException)) throw error;
+          if (error.name !== "TimeoutError") throw error;
+          throw new Error(`no answer within ${connectTimeoutMs / 1000} s (the tracker is hung?)`);
         });
         // closed while the handshake ran: `close` found no connection to close, so close it here
         if (this.#stop.signal.aborted) {
@@ -329,7 +379,10 @@ export class TrackerLink {
           break;
         }
         this.#refusal = undefined;
+        this.#heardAt = performance.now();
         const reading = this.#readResponses(this.#conn);
+        // from the hello on: a tracker that hangs is left in seconds, not at the timeout
+        watch = this.#watch(this.#conn, target);
         const hello = await this.#send("hello", {
           version: PROTOCOL_VERSION,
           peer: this.#options.peer,
@@ -367,8 +420,15 @@ export class TrackerLink {
           clearInterval(heartbeat);
         }
       } catch (error) {
-        // closed for the login deadline while still setting up (a very short grace period)
-        lost = { reason: errorMessage(error), loginDeadline: error instanceof LoginDeadlineClose };
+        if (this.#conn && this.#closedBecause.has(this.#conn)) {
+          lost = { reason: this.#closedBecause.get(this.#conn)!, loginDeadline: false };
+        } else {
+          // closed for the login deadline while still setting up (a very short grace period)
+          lost = {
+            reason: errorMessage(error),
+            loginDeadline: error instanceof LoginDeadlineClose,
+          };
+        }
         // stopped mid-connect: nothing went wrong, nothing to say
         if (error instanceof IdentityError && !this.#stop.signal.aborted) {
           // said loudly every time it changes; never trusted silently, retried with backoff
@@ -379,6 +439,7 @@ export class TrackerLink {
           announcedDown = true;
         }
       }
+      clearInterval(watch);
       if (this.#conn) closeQuietly(this.#conn);
       this.#conn = undefined;
       this.#failPending();
@@ -438,10 +499,80 @@ export class TrackerLink {
     }
   }
 
+  /**
+   * Watches the requests on `conn` (see the module's notes): a request waiting with nothing
+   * heard for `probeAfterMs` (doubled after each probe answered) has `target` probed; no
+   * answer closes `conn`, saying why. Returns the timer to clear when `conn` ends.
+   */
+  #watch(conn: ByteConn, target: LinkTarget): ReturnType<typeof setInterval> {
+    const probeAfterMs = this.#options.probeAfterMs ?? PROBE_AFTER_MS;
+    const timeoutMs = this.#options.probeTimeoutMs ?? PROBE_TIMEOUT_MS;
+    const longestQuietMs = this.#options.requestTimeoutMs ?? 20_000;
+    let quietMs = probeAfterMs;
+    let probing = false;
+    return setInterval(() => {
+      if (probing || this.#conn !== conn) return;
+      let oldest = Infinity;
+      for (const pending of this.#pending.values()) oldest = Math.min(oldest, pending.sentAt);
+      if (oldest === Infinity) {
+        quietMs = probeAfterMs;
+        return;
+      }
+      if (performance.now() - Math.max(oldest, this.#heardAt) < quietMs) return;
+      probing = true;
+      this.#probe(target, timeoutMs).then((alive) => {
+        if (this.#conn !== conn || this.#stop.signal.aborted) return;
+        if (alive) {
+          // busy, not hung: wait on, and probe less often while it stays busy
+          this.#heardAt = performance.now();
+          quietMs = Math.min(quietMs * 2, longestQuietMs);
+          return;
+        }
+        this.#closedBecause.set(
+          conn,
+          `the tracker stopped answering (a new connection got no answer in ${timeoutMs / 1000} s)`,
+        );
+        closeQuietly(conn);
+      }).finally(() => probing = false);
+    }, Math.min(WATCH_INTERVAL_MS, probeAfterMs));
+  }
+
+  /**
+   * True when the tracker at `target` greets a fresh connection within `timeoutMs`: any
+   * frame back says its event loop runs. Its certificate is not checked: the probe sends
+   * nothing secret and only tells alive from hung.
+   */
+  async #probe(target: LinkTarget, timeoutMs: number): Promise<boolean> {
+    const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(timeoutMs)]);
+    const given = Promise.withResolvers<false>();
+    const giveUp = () => given.resolve(false);
+    signal.addEventListener("abort", giveUp, { once: true });
+    let conn: ByteConn | undefined;
+    try {
+      conn = await connectTracker({
+        hostname: target.hostname,
+        port: target.port,
+        security: this.#options.security,
+        verify: () => {},
+        signal,
+      });
+      await writeAll(conn, encodeFrame({ id: 1, type: "hello", version: PROTOCOL_VERSION }));
+      const frames = readFrames(readableOf(conn))[Symbol.asyncIterator]();
+      const first = await Promise.race([frames.next(), given.promise]);
+      return first !== false && !first.done;
+    } catch {
+      return false;
+    } finally {
+      signal.removeEventListener("abort", giveUp);
+      if (conn) closeQuietly(conn);
+    }
+  }
+
   /** Dispatches replies until the connection ends; resolves with why it ended. */
   async #readResponses(conn: ByteConn): Promise<LinkEnd> {
     try {
       for await (const frame of readFrames(readableOf(conn))) {
+        this.#heardAt = performance.now();
         if (isPushFrame(frame)) {
           this.#dispatchPush(frame);
           continue;
@@ -466,9 +597,12 @@ export class TrackerLink {
           pending.reject(new TrackerRefusal(code, message));
         }
       }
-      return { reason: "the tracker closed the connection", loginDeadline: false };
+      return {
+        reason: this.#closedBecause.get(conn) ?? "the tracker closed the connection",
+        loginDeadline: false,
+      };
     } catch (error) {
-      return { reason: errorMessage(error), loginDeadline: false };
+      return { reason: this.#closedBecause.get(conn) ?? errorMessage(error), loginDeadline: false };
     } finally {
       // Wakes a setup step waiting on a reply that will never come.
       this.#failPending();

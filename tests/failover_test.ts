@@ -2,9 +2,10 @@
  * Clients that fail over (issue 16): two tracker processes on one real PostgreSQL, clients
  * given the second with `--tracker`; the first is killed (SIGKILL) under them, and they go on
  * on the second without a login typed, a download running across the kill completing; the
- * first, restarted, is a candidate again. And a client whose trackers are all unreachable
- * keeps saying where it tries next and when, within bounds, and moves to the first that
- * comes up. Skipped, with one line saying why, where PostgreSQL is not installed.
+ * first, restarted, is a candidate again. A hung tracker (SIGSTOP) is left within seconds,
+ * while one that is only slow (its database stopped) is not. And a client whose trackers are
+ * all unreachable keeps saying where it tries next and when, within bounds, and moves to the
+ * first that comes up. Skipped, with one line saying why, where PostgreSQL is not installed.
  */
 
 import assert from "node:assert/strict";
@@ -299,4 +300,113 @@ Deno.test("failover trust: pins are per address; an unpinned instance with anoth
   } finally {
     await first[Symbol.asyncDispose]();
   }
+});
+
+/**
+ * Two trackers on one fresh PostgreSQL and a client logged in on the first, given the second
+ * with `--tracker`.
+ */
+async function clientOnFirstOfTwo() {
+  const server = await PostgresServer.start();
+  const dir = await TempDir.create();
+  const trackers: TrackerProcess[] = [];
+  let shell: JsonShell | undefined;
+  const dispose = async () => {
+    await shell?.[Symbol.asyncDispose]();
+    for (const tracker of trackers) {
+      // a stopped process takes no SIGTERM until it runs again
+      tracker.kill("SIGCONT");
+      await tracker[Symbol.asyncDispose]();
+    }
+    await dir[Symbol.asyncDispose]();
+    await server[Symbol.asyncDispose]();
+  };
+  try {
+    await server.createDatabase("hung");
+    const db = server.url("hung");
+    trackers.push(await TrackerProcess.start(db));
+    trackers.push(await TrackerProcess.start(db));
+    const [first, second] = trackers;
+    shell = JsonShell.start(first.port, {
+      cwd: dir.path,
+      stateHome: dir.join("state"),
+      extraArgs: ["--tracker", `127.0.0.1:${second.port}`],
+    });
+    await shell.ok("create_user u pw");
+    await shell.ok("login u pw");
+    await shell.ok("create_group crew");
+    return { server, first, second, shell, [Symbol.asyncDispose]: dispose };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}
+
+/** The issue's bound for leaving a dead instance; a hung one is noticed within it too. */
+const HUNG_LIMIT_MS = SWITCH_LIMIT_MS;
+
+Deno.test({
+  name: "failover: a hung tracker (SIGSTOP) is left within seconds, not at the request timeout",
+  ignore: unavailable !== undefined,
+  async fn() {
+    await using setup = await clientOnFirstOfTwo();
+    const { first, second, shell } = setup;
+    first.kill("SIGSTOP");
+    const stoppedAt = performance.now();
+    // a command waits on the stopped tracker (TCP accepts, nothing answers); the client
+    // leaves it and asks the second (the command changes nothing: it is asked again)
+    const reply = await shell.run("list_groups");
+    const afterMs = performance.now() - stoppedAt;
+    assert.deepEqual(reply, {
+      command: "list_groups",
+      ok: true,
+      data: [{ group: "crew", owner: "u", members: 1 }],
+    });
+    // said before the reply came
+    const switched = await shell.event("tracker_switched");
+    assert.equal(switched.from, `127.0.0.1:${first.port}`);
+    assert.equal(switched.to, `127.0.0.1:${second.port}`);
+    assert.match(String(switched.reason), /stopped answering/);
+    // the link's bound is 4.25 s from the request (tracker_link.ts); the switch takes a dial
+    // and a resume more. Without the probe it took the request timeout, 20 s
+    assert.ok(afterMs < 2 * HUNG_LIMIT_MS, `answered after ${afterMs.toFixed(0)} ms`);
+    first.kill("SIGCONT");
+  },
+});
+
+Deno.test({
+  name: "failover: a tracker that is slow to answer but greets new connections is not left",
+  ignore: unavailable !== undefined,
+  async fn() {
+    await using setup = await clientOnFirstOfTwo();
+    const { server, first, shell } = setup;
+    // the database stops: the tracker's requests hang there while its event loop runs
+    const paused = await server.pause();
+    try {
+      const reply = shell.run("list_groups");
+      // the client probes the tracker on fresh connections: at 1.5 s, and 3 s after the first
+      // answered; each is opened and closed without a login. Two probes: the command has
+      // waited longer than a hung tracker is given (4.25 s)
+      for (let probe = 0; probe < 2; probe++) {
+        await first.stdout.until(
+          (line) => /connection \d+ from 127\.0\.0\.1:\d+ closed$/.test(line),
+          "the client to probe the tracker",
+        );
+      }
+      paused.resume();
+      assert.deepEqual(await reply, {
+        command: "list_groups",
+        ok: true,
+        data: [{ group: "crew", owner: "u", members: 1 }],
+      });
+    } finally {
+      paused.resume();
+    }
+    assert.ok(
+      !shell.events.some((event) =>
+        event.event === "tracker_switched" || event.event === "tracker_disconnected"
+      ),
+      "the client stayed on the busy tracker",
+    );
+  },
 });

@@ -104,8 +104,8 @@ Deno.test("PasswordWork: bounded, fair between sources, throttled", async (t) =>
     await assert.rejects(work.run("a", undefined, quick), /try again in 3 s/);
     clock = 10_000;
     await work.run("a", undefined, quick);
-    work.recordFailure("alice");
-    work.recordFailure("alice");
+    await work.recordFailure("alice");
+    await work.recordFailure("alice");
     await assert.rejects(work.run("b", "alice", quick), /too many attempts/);
     await work.run("b", "bob", quick);
   });

@@ -4,8 +4,10 @@
  * once what a user on the other does (groups, join requests, files, holders), a download on
  * B's client from a seeder logged in on A works, notices, revocations and ended sessions cross
  * instances, a SIGKILLed instance's holders expire within the stated bound, instances started
- * together on an empty database present one identity, and a lost LISTEN connection comes back
- * and says so. Skipped, with one line saying why, where PostgreSQL is not installed.
+ * together on an empty database present one identity, a lost LISTEN connection comes back
+ * and says so, login attempts split across instances are throttled as one, and list_sessions
+ * shows a session online wherever it is used. Skipped, with one line saying why, where
+ * PostgreSQL is not installed.
  */
 
 import assert from "node:assert/strict";
@@ -22,6 +24,10 @@ import {
 import { PostgresServer, postgresUnavailable } from "./postgres_server.ts";
 import { RecordingRelay } from "./relay.ts";
 import { INSTANCE_TTL_MS } from "../tracker/postgres_presence.ts";
+import { generateIdentity } from "../lib/identity.ts";
+import { rawMember, rawTrackerLink } from "./raw_tls.ts";
+import { PostgresAttemptCounts } from "../tracker/postgres_attempts.ts";
+import { PostgresBus } from "../tracker/postgres_events.ts";
 
 const unavailable = await postgresUnavailable();
 
@@ -343,5 +349,197 @@ Deno.test({
       "the seeder on A to be handed out again",
       5_000,
     );
+  },
+});
+
+Deno.test({
+  name: "two trackers on one PostgreSQL: login attempts split across them are throttled as one",
+  ignore: unavailable !== undefined,
+  async fn(t) {
+    await using setup = await twoTrackers();
+    const { a, b } = setup;
+    // the account exists (made from 127.0.0.1); the guesses come from 127.0.0.3, to both
+    await (await rawMember(a.port, "victim")).link.close();
+    const identity = await generateIdentity("guesser");
+    const onA = await rawTrackerLink(a.port, identity, { localAddress: "127.0.0.3" });
+    const onB = await rawTrackerLink(b.port, identity, { localAddress: "127.0.0.3" });
+    try {
+      /** Logs in on a, then b, then a...; the number of the first refused, with its message. */
+      const guessUntilRefused = async (user: (n: number) => string, most: number) => {
+        for (let n = 1; n <= most; n++) {
+          const reply = await (n % 2 === 1 ? onA : onB).request({
+            type: "login",
+            user: user(n),
+            password: "guess",
+          });
+          const error = reply.error as { code: string; message: string };
+          if (error.code === "rate_limited") return { n, message: error.message };
+          assert.equal(error.code, "unauthenticated", JSON.stringify(reply));
+        }
+        return { n: Infinity, message: "" };
+      };
+
+      await t.step("20 failed logins of one account, 10 on each, throttle it on both", async () => {
+        const refused = await guessUntilRefused(() => "victim", 30);
+        // each instance alone would allow 20 of its own (30 in all, 15 here)
+        assert.equal(refused.n, 21);
+        assert.match(refused.message, /^too many attempts; try again in \d+ s$/);
+        // and on the other instance too
+        const again = await onB.request({ type: "login", user: "victim", password: "guess" });
+        assert.equal((again.error as { code: string }).code, "rate_limited");
+      });
+
+      await t.step("30 attempts from one address, 15 on each, throttle it on both", async () => {
+        // 20 counted above (the refusals for the account are not); 10 more reach the limit
+        const refused = await guessUntilRefused((n) => `nobody${n}`, 40);
+        assert.equal(refused.n, 11);
+        const again = await onA.request({ type: "login", user: "nobody", password: "guess" });
+        assert.equal((again.error as { code: string }).code, "rate_limited");
+      });
+
+      await t.step("another address is not throttled", async () => {
+        const other = await rawTrackerLink(b.port, identity, { localAddress: "127.0.0.4" });
+        try {
+          const reply = await other.request({ type: "login", user: "victim2", password: "x" });
+          assert.equal((reply.error as { code: string }).code, "unauthenticated");
+        } finally {
+          other.close();
+        }
+      });
+
+      await t.step("the counts live in one bounded table", async () => {
+        const admin = postgres(setup.db, { max: 1, onnotice: () => {} });
+        try {
+          const [row] = await admin<{ rows: number }[]>`
+            SELECT COUNT(*)::int AS rows FROM login_attempts`;
+          // source:127.0.0.1, source:127.0.0.3, source:127.0.0.4, failures of victim,
+          // nobody1..nobody10 and victim2
+          assert.equal(row.rows, 15);
+          // past its bound, a prune keeps the newest windows only; ended windows go
+          const counts = new PostgresAttemptCounts(admin, { log: () => {}, maxRows: 2 });
+          await counts.take("late:1", 5, 60_000);
+          await counts.take("late:2", 5, 60_000);
+          await counts.prune();
+          await counts.close();
+          const keys = await admin<{ key: string }[]>`SELECT key FROM login_attempts ORDER BY key`;
+          assert.deepEqual(keys.map((row) => row.key), ["late:1", "late:2"]);
+          const ending = new PostgresAttemptCounts(admin, { log: () => {} });
+          await ending.take("brief", 5, 1);
+          await admin`SELECT pg_sleep(0.01)`;
+          await ending.prune();
+          await ending.close();
+          assert.equal((await admin`SELECT key FROM login_attempts`).length, 0);
+        } finally {
+          await admin.end();
+        }
+      });
+    } finally {
+      onA.close();
+      onB.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "two trackers on one PostgreSQL: list_sessions shows a session online on the other",
+  ignore: unavailable !== undefined,
+  async fn() {
+    await using setup = await twoTrackers();
+    const { a, b } = setup;
+    const onA = await setup.client(a.port, "u-a");
+    const onB = await setup.client(b.port, "u-b");
+    await onA.ok("create_user u pw-u");
+    await onA.ok("login u pw-u");
+    await onB.ok("login u pw-u");
+    type Listed = { id: string; current: boolean; online: boolean };
+    const onAId = ((await onA.ok("list_sessions")) as Listed[]).find((s) => s.current)!.id;
+    const listed = (await onB.ok("list_sessions")) as Listed[];
+    assert.equal(listed.length, 2);
+    assert.deepEqual(
+      listed.map((session) => [session.current, session.online]).sort(),
+      [[false, true], [true, true]],
+      "the session used on A is online as B lists it",
+    );
+
+    // A's client dies: B shows its session offline once A has written so
+    // (killed: a client that quits logs out, and its session ends)
+    onA.kill("SIGKILL");
+    await onA.exited();
+    await until(
+      async () => {
+        const sessions = (await onB.ok("list_sessions")) as Listed[];
+        return sessions.find((session) => session.id === onAId)?.online === false
+          ? true
+          : undefined;
+      },
+      "the session of the client that left to be offline on B",
+      10_000,
+    );
+  },
+});
+
+Deno.test({
+  name: "two trackers on one PostgreSQL: an event sent while an instance's LISTEN was down " +
+    "still reaches its client",
+  ignore: unavailable !== undefined,
+  async fn() {
+    await using setup = await twoTrackers();
+    const { a, b } = setup;
+    const owner = await setup.client(a.port, "owner");
+    const asker = await setup.client(b.port, "asker");
+    await owner.ok("create_user owner pw-owner");
+    await asker.ok("create_user asker pw-asker");
+    await owner.ok("login owner pw-owner");
+    await asker.ok("login asker pw-asker");
+    await owner.ok("create_group crew");
+
+    const admin = postgres(setup.server.url(), { max: 1, onnotice: () => {} });
+    const db = postgres(setup.db, { max: 1, onnotice: () => {} });
+    try {
+      const listeners = () =>
+        db`SELECT pid FROM pg_stat_activity WHERE query ILIKE 'listen %' AND datname = 'multi'`;
+      await db`SELECT 1`; // connected before connections are refused
+      // no new connection to the database for now: the cut LISTEN connections stay down
+      // (the instances' pools keep theirs)
+      await admin`ALTER DATABASE multi ALLOW_CONNECTIONS false`;
+      const cut = await db`
+        SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE query ILIKE 'listen %' AND pid <> pg_backend_pid()`;
+      assert.equal(cut.length, 2);
+      await until(
+        async () => (await listeners()).length === 0 ? true : undefined,
+        "the LISTEN connections to be gone",
+        10_000,
+      );
+      // made on B while nobody listens: NOTIFY alone would reach nobody
+      const told = owner.event("join_requested", (event) => event.user === "asker");
+      await asker.ok("join_group crew");
+      assert.equal((await listeners()).length, 0, "the join was made while nobody listened");
+      const said = a.stdout.until(
+        (line) => line.includes("listening to other instances again"),
+        "A to say it listens again",
+      );
+      await admin`ALTER DATABASE multi ALLOW_CONNECTIONS true`;
+      await said;
+      assert.deepEqual(await within(told, "the owner on A to hear of the request"), {
+        event: "join_requested",
+        group: "crew",
+        user: "asker",
+      });
+      // the events are kept in a bounded table: a prune keeps the newest only
+      assert.ok((await db`SELECT seq FROM tracker_events`).length >= 1);
+      const bus = await PostgresBus.open(db, {
+        instance: "pruner",
+        log: () => {},
+        maxKeptEvents: 0,
+      });
+      await bus.prune();
+      await bus.close();
+      assert.equal((await db`SELECT seq FROM tracker_events`).length, 0);
+    } finally {
+      await admin`ALTER DATABASE multi ALLOW_CONNECTIONS true`.catch(() => {});
+      await db.end();
+      await admin.end();
+    }
   },
 });

@@ -87,6 +87,8 @@ export class PostgresServer implements AsyncDisposable {
   readonly port: number;
   #admin?: postgres.Sql;
   #stopped?: Promise<void>;
+  /** Resumes of `pause` not called yet. */
+  readonly #paused = new Set<() => void>();
 
   private constructor(
     dir: string,
@@ -261,6 +263,41 @@ export class PostgresServer implements AsyncDisposable {
     await this.#admin.unsafe(`CREATE DATABASE ${name}`);
   }
 
+  /**
+   * Stops the server and all its processes (SIGSTOP, children found in /proc): its clients'
+   * queries hang unanswered, as on a stuck database, until `resume` (SIGCONT) is called.
+   * Dispose calls `resume` too, so a test that fails meanwhile leaves no stopped server.
+   */
+  async pause(): Promise<{ resume(): void }> {
+    const postmaster = this.#child.pid;
+    const pids = [postmaster];
+    for await (const entry of Deno.readDir("/proc")) {
+      if (!/^\d+$/.test(entry.name)) continue;
+      const stat = await Deno.readTextFile(`/proc/${entry.name}/stat`).catch(() => "");
+      // pid (comm) state ppid ...: comm may hold spaces, so read after its closing paren
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === postmaster) pids.push(Number(entry.name));
+    }
+    const signal = (name: Deno.Signal) => {
+      for (const pid of pids) {
+        try {
+          Deno.kill(pid, name);
+        } catch {
+          // gone meanwhile
+        }
+      }
+    };
+    signal("SIGSTOP");
+    const resume = () => signal("SIGCONT");
+    this.#paused.add(resume);
+    return {
+      resume: () => {
+        this.#paused.delete(resume);
+        resume();
+      },
+    };
+  }
+
   /** The last lines the server logged. */
   get log(): string[] {
     return [...this.#log];
@@ -269,6 +306,7 @@ export class PostgresServer implements AsyncDisposable {
   /** Stops the server (fast shutdown: clients are disconnected) and removes its dir. */
   [Symbol.asyncDispose](): Promise<void> {
     this.#stopped ??= (async () => {
+      for (const resume of this.#paused) resume();
       await this.#admin?.end({ timeout: 5 });
       try {
         this.#child.kill("SIGINT");

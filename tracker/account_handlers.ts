@@ -84,7 +84,7 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
       () => verifyPassword(stored ?? decoy, password),
     );
     if (stored === undefined || !matches) {
-      if (isValidUserId(user)) context.passwords.recordFailure(user);
+      if (isValidUserId(user)) await context.passwords.recordFailure(user);
       throw new RequestError("unauthenticated", BAD_CREDENTIALS);
     }
     const token = await context.sessions.start(context.connection, user);

@@ -11,9 +11,15 @@
  *   failed logins per window. Beyond that a request is refused at once, without hashing, with
  *   `too many attempts; try again in N s`.
  *
+ * The windows are counted where `counts` keeps them (attempt_counts.ts): in this process for
+ * a tracker alone, in the database shared by several instances (postgres_attempts.ts), so
+ * that guesses spread over instances are throttled as one. Hashes at once and attempts in
+ * flight stay per instance: they bound this process's memory and CPU.
+ *
  * @module
  */
 
+import { type AttemptCounts, type AttemptVerdict, MemoryAttemptCounts } from "./attempt_counts.ts";
 import { RequestError } from "./context.ts";
 
 /** How the work is bounded. */
@@ -28,18 +34,19 @@ export interface PasswordWorkOptions {
   failuresPerAccountPerWindow?: number;
   /** The window of the counts above. Default 60 s. */
   windowMs?: number;
-  /** Sources and accounts counted at once; the oldest counts go first. Default 10,000. */
+  /**
+   * Sources and accounts counted at once in memory; the oldest counts go first. Default
+   * 10,000. Unused with `counts`.
+   */
   maxTracked?: number;
+  /** The clock of the counts in memory. Unused with `counts`. */
   now?: () => number;
+  /** Where the windows are counted. Default: in this process's memory. */
+  counts?: AttemptCounts;
 }
 
 interface Waiting {
   start(): void;
-}
-
-interface Count {
-  windowStart: number;
-  count: number;
 }
 
 /** The tracker's password hashing, shared by every connection. */
@@ -49,14 +56,11 @@ export class PasswordWork {
   readonly #attemptsPerSource: number;
   readonly #failuresPerAccount: number;
   readonly #windowMs: number;
-  readonly #maxTracked: number;
-  readonly #now: () => number;
+  readonly #counts: AttemptCounts;
   /** Queued work by source, in the order sources take turns. */
   readonly #queues = new Map<string, Waiting[]>();
   /** Work queued or running, by source. */
   readonly #inFlight = new Map<string, number>();
-  readonly #attempts = new Map<string, Count>();
-  readonly #failures = new Map<string, Count>();
   /** When each source with work in flight last had a hash started (a running count). */
   readonly #lastStarted = new Map<string, number>();
   #starts = 0;
@@ -68,8 +72,8 @@ export class PasswordWork {
     this.#attemptsPerSource = options.attemptsPerSourcePerWindow ?? 30;
     this.#failuresPerAccount = options.failuresPerAccountPerWindow ?? 20;
     this.#windowMs = options.windowMs ?? 60_000;
-    this.#maxTracked = options.maxTracked ?? 10_000;
-    this.#now = options.now ?? Date.now;
+    this.#counts = options.counts ??
+      new MemoryAttemptCounts({ maxTracked: options.maxTracked, now: options.now });
   }
 
   /** Hashes running now, for tests and measurements. */
@@ -82,16 +86,19 @@ export class PasswordWork {
    * `RequestError` "rate_limited") when the source or `account` is over its limits.
    */
   async run<T>(source: string, account: string | undefined, hash: () => Promise<T>): Promise<T> {
-    const now = this.#now();
-    if (account !== undefined) {
-      this.#refuseIfOver(this.#failures, account, this.#failuresPerAccount, now);
-    }
-    this.#refuseIfOver(this.#attempts, source, this.#attemptsPerSource, now);
+    // before any wait: attempts sent together from one source are counted in flight at once
     const inFlight = this.#inFlight.get(source) ?? 0;
-    if (inFlight >= this.#maxWaitingPerSource) throw tooMany(1);
-    this.#count(this.#attempts, source, now);
+    if (inFlight >= this.#maxWaitingPerSource) throw tooMany(1_000);
     this.#inFlight.set(source, inFlight + 1);
     try {
+      if (account !== undefined) {
+        refuseUnless(
+          await this.#counts.check(failuresKey(account), this.#failuresPerAccount, this.#windowMs),
+        );
+      }
+      refuseUnless(
+        await this.#counts.take(sourceKey(source), this.#attemptsPerSource, this.#windowMs),
+      );
       await this.#turn(source);
       try {
         return await hash();
@@ -110,8 +117,8 @@ export class PasswordWork {
   }
 
   /** Counts a failed login against `account`. */
-  recordFailure(account: string): void {
-    this.#count(this.#failures, account, this.#now());
+  recordFailure(account: string): Promise<void> {
+    return this.#counts.add(failuresKey(account), this.#windowMs);
   }
 
   #turn(source: string): Promise<void> {
@@ -148,31 +155,18 @@ export class PasswordWork {
     // only sources with work queued or running are remembered: bounded by the connections
     this.#lastStarted.set(source, this.#starts++);
   }
-
-  #refuseIfOver(counts: Map<string, Count>, key: string, limit: number, now: number): void {
-    const entry = counts.get(key);
-    if (!entry || now - entry.windowStart >= this.#windowMs) return;
-    if (entry.count >= limit) {
-      throw tooMany(Math.ceil((entry.windowStart + this.#windowMs - now) / 1000));
-    }
-  }
-
-  #count(counts: Map<string, Count>, key: string, now: number): void {
-    let entry = counts.get(key);
-    if (!entry || now - entry.windowStart >= this.#windowMs) {
-      counts.delete(key);
-      entry = { windowStart: now, count: 0 };
-      // bounded: the oldest windows go first (a map keeps insertion order)
-      while (counts.size >= this.#maxTracked) counts.delete(counts.keys().next().value!);
-      counts.set(key, entry);
-    }
-    entry.count++;
-  }
 }
 
-function tooMany(seconds: number): RequestError {
+const sourceKey = (source: string) => `source:${source}`;
+const failuresKey = (account: string) => `failures:${account}`;
+
+function refuseUnless(verdict: AttemptVerdict): void {
+  if (!verdict.allowed) throw tooMany(verdict.retryAfterMs);
+}
+
+function tooMany(retryAfterMs: number): RequestError {
   return new RequestError(
     "rate_limited",
-    `too many attempts; try again in ${Math.max(1, seconds)} s`,
+    `too many attempts; try again in ${Math.max(1, Math.ceil(retryAfterMs / 1000))} s`,
   );
 }

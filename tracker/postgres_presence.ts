@@ -11,7 +11,10 @@
  *   across all instances; a registration elsewhere takes the address over and tells the
  *   instance that had it (event_bus.ts);
  * - `presence_holders`: what each connection holds, keyed by (group, info_hash, instance,
- *   connection).
+ *   connection);
+ * - `presence_sessions`: the login session each logged-in connection acts under (the digest
+ *   its token is stored by), keyed by (instance, connection), so that `list_sessions` on any
+ *   instance shows a session online wherever it is used.
  *
  * Rows of an instance go with its row (ON DELETE CASCADE). An instance whose heartbeat is older
  * than `INSTANCE_TTL_MS` is dead: its holders are not handed out from then (every read joins
@@ -76,6 +79,16 @@ export const PRESENCE_SCHEMA = `
   CREATE INDEX presence_holders_by_connection ON presence_holders(instance_id, connection_id);
   CREATE INDEX presence_holders_by_user ON presence_holders(user_id, group_id);`;
 
+/** The sessions in use, created by the store's migration 5 (postgres_store.ts). */
+export const PRESENCE_SESSIONS_SCHEMA = `
+  CREATE UNLOGGED TABLE presence_sessions (
+    instance_id   TEXT COLLATE "C" NOT NULL REFERENCES tracker_instances(id) ON DELETE CASCADE,
+    connection_id BIGINT NOT NULL,
+    token_digest  TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (instance_id, connection_id)
+  );
+  CREATE INDEX presence_sessions_by_digest ON presence_sessions(token_digest);`;
+
 /** Presence shared through PostgreSQL; one per tracker instance. */
 export class PostgresPresence implements PresenceBook {
   readonly #sql: Sql;
@@ -85,6 +98,8 @@ export class PostgresPresence implements PresenceBook {
   readonly #local = new Presence();
   /** This instance's registered endpoints, to hand out and to publish again. */
   readonly #endpoints = new Map<number, { user: string; endpoint: PeerEndpoint }>();
+  /** The session each of this instance's logged-in connections acts under, to publish again. */
+  readonly #sessions = new Map<number, string>();
   /** Each connection's writes, in the order they were made. */
   readonly #chains = new Map<number, Promise<void>>();
   readonly #ttl: number;
@@ -215,6 +230,32 @@ export class PostgresPresence implements PresenceBook {
     );
   }
 
+  actAs(connectionId: number, digest: string | undefined): Promise<void> {
+    if (digest === undefined) {
+      if (!this.#sessions.delete(connectionId)) return Promise.resolve();
+      return this.#quietly(this.#enqueue(connectionId, async () => {
+        await this.#sql`
+          DELETE FROM presence_sessions
+          WHERE instance_id = ${this.#instance} AND connection_id = ${connectionId}`;
+      }));
+    }
+    this.#sessions.set(connectionId, digest);
+    return this.#quietly(this.#enqueue(
+      connectionId,
+      () => this.#present(() => this.#writeSession(connectionId, digest)),
+    ));
+  }
+
+  async sessionsOnline(digests: readonly string[]): Promise<Set<string>> {
+    if (digests.length === 0) return new Set();
+    const rows = await this.#sql<{ token_digest: string }[]>`
+      SELECT DISTINCT s.token_digest
+      FROM presence_sessions s JOIN tracker_instances i ON i.id = s.instance_id
+      WHERE s.token_digest = ANY(${digests as string[]}::text[])
+        AND i.heartbeat_at > now() - ${this.#ttl}::float8 * interval '1 millisecond'`;
+    return new Set(rows.map((row) => row.token_digest));
+  }
+
   async heldElsewhere(
     user: string,
     group: string,
@@ -330,6 +371,13 @@ export class PostgresPresence implements PresenceBook {
       DO UPDATE SET user_id = excluded.user_id, complete = excluded.complete`;
   }
 
+  async #writeSession(connectionId: number, digest: string): Promise<void> {
+    await this.#sql`
+      INSERT INTO presence_sessions (instance_id, connection_id, token_digest)
+      VALUES (${this.#instance}, ${connectionId}, ${digest})
+      ON CONFLICT (instance_id, connection_id) DO UPDATE SET token_digest = excluded.token_digest`;
+  }
+
   /**
    * Stamps this instance's row and deletes dead instances (their rows go with them). A row
    * that was gone (this instance was taken for dead) is made again with everything it holds.
@@ -351,7 +399,11 @@ export class PostgresPresence implements PresenceBook {
       if (this.#beat === beat) this.#beat = undefined;
       throw error;
     }
-    if (row.inserted && (this.#endpoints.size > 0 || this.#local.snapshot().holdings.length > 0)) {
+    if (
+      row.inserted &&
+      (this.#endpoints.size > 0 || this.#sessions.size > 0 ||
+        this.#local.snapshot().holdings.length > 0)
+    ) {
       this.#log(
         "tracker: this instance was taken for dead (no heartbeat); publishing its clients again",
       );
@@ -393,6 +445,9 @@ export class PostgresPresence implements PresenceBook {
     for (const { group, infoHash, holder } of this.#local.snapshot().holdings) {
       await this.#enqueue(holder.connectionId, () => this.#writeHolding(group, infoHash, holder));
     }
+    for (const [connectionId, digest] of this.#sessions) {
+      await this.#enqueue(connectionId, () => this.#writeSession(connectionId, digest));
+    }
   }
 
   #enqueue(connectionId: number, write: () => Promise<void>): Promise<void> {
@@ -407,14 +462,14 @@ export class PostgresPresence implements PresenceBook {
   }
 
   /**
-   * A release that could not be written is logged: its rows stay until the connection's
+   * A write that could not be made is logged: its rows stay until the connection's
    * instance stops or is taken for dead (the in-memory presence of this instance has let go).
    */
   async #quietly(write: Promise<unknown>): Promise<void> {
     try {
       await write;
     } catch (error) {
-      this.#log(`tracker: presence release failed: ${errorMessage(error)}`);
+      this.#log(`tracker: presence write failed: ${errorMessage(error)}`);
     }
   }
 }

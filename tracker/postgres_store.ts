@@ -18,8 +18,13 @@
 
 import postgres from "postgres";
 import type { GroupSummary } from "../lib/protocol.ts";
-import { PostgresBus } from "./postgres_events.ts";
-import { PostgresPresence, PRESENCE_SCHEMA } from "./postgres_presence.ts";
+import { ATTEMPTS_SCHEMA, PostgresAttemptCounts } from "./postgres_attempts.ts";
+import { EVENTS_SCHEMA, PostgresBus } from "./postgres_events.ts";
+import {
+  PostgresPresence,
+  PRESENCE_SCHEMA,
+  PRESENCE_SESSIONS_SCHEMA,
+} from "./postgres_presence.ts";
 import { INFO_PAGE_BYTES } from "../lib/info_pages.ts";
 import {
   describeDb,
@@ -148,6 +153,12 @@ const MIGRATIONS: readonly string[] = [
      FOR EACH ROW EXECUTE FUNCTION count_memberships();`,
   // 3: live state shared by the instances: their heartbeats, serving addresses and holders
   PRESENCE_SCHEMA,
+  // 4: login attempt counts shared by the instances
+  ATTEMPTS_SCHEMA,
+  // 5: the login session each connection acts under, for list_sessions on every instance
+  PRESENCE_SESSIONS_SCHEMA,
+  // 6: events between instances kept for a while, read again by one whose LISTEN was away
+  EVENTS_SCHEMA,
 ];
 
 /** The schema version this build writes. */
@@ -266,14 +277,16 @@ export class PostgresStore implements TrackerStore {
 
   /**
    * Enters this database's shared live state as a new instance: the event bus (LISTEN) and
-   * the presence with its heartbeat (postgres_events.ts, postgres_presence.ts).
+   * the presence with its heartbeat, and the login attempt counts (postgres_events.ts,
+   * postgres_presence.ts, postgres_attempts.ts).
    */
   async openLiveState(options: { log: (line: string) => void }): Promise<SharedLiveState> {
     const instance = crypto.randomUUID();
     const bus = await PostgresBus.open(this.#sql, { instance, log: options.log });
     try {
       const presence = await PostgresPresence.open(this.#sql, { instance, bus, log: options.log });
-      return { instance, presence, bus };
+      const attempts = new PostgresAttemptCounts(this.#sql, { log: options.log });
+      return { instance, presence, bus, attempts };
     } catch (error) {
       await bus.close();
       throw error;

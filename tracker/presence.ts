@@ -98,6 +98,14 @@ export interface PresenceBook {
     exclude: number,
     limit: number,
   ): Holder[] | Promise<Holder[]>;
+  /**
+   * Records that this instance's `connectionId` acts under the session stored as `digest`
+   * (undefined: under none any more), for other instances to see it online; never fails. A
+   * presence in memory has nothing to share: sessions.ts keeps its own connections.
+   */
+  actAs?(connectionId: number, digest: string | undefined): Promise<void>;
+  /** Of `digests`, the sessions some live connection acts under, on any instance. */
+  sessionsOnline?(digests: readonly string[]): Promise<Set<string>>;
   /** Stops timers and leaves the shared state (a shared presence); idempotent. */
   close?(): Promise<void>;
 }

@@ -75,6 +75,7 @@ import { Deadline } from "./deadline.ts";
 import { FrameWriter } from "./frame_writer.ts";
 import { handleRequest, isHandledRequest } from "./handlers.ts";
 import { PasswordWork } from "./password_work.ts";
+import type { AttemptCounts } from "./attempt_counts.ts";
 import { ReplyCache } from "./reply_cache.ts";
 import { Presence, type PresenceBook } from "./presence.ts";
 import { type EventBus, LocalBus, type TrackerEvent } from "./event_bus.ts";
@@ -198,7 +199,9 @@ export class Tracker {
   readonly #memberLog: Logger;
   readonly #decoyHash: Promise<string>;
   readonly #infoUploads = new InfoUploads();
-  readonly #passwords = new PasswordWork();
+  readonly #passwords: PasswordWork;
+  /** Where login attempts are counted, when shared with other instances (closed with us). */
+  readonly #attempts?: AttemptCounts;
   readonly #tickets: TicketSigner;
   readonly #presence: PresenceBook;
   readonly #bus: EventBus;
@@ -223,6 +226,7 @@ export class Tracker {
     presence: PresenceBook,
     bus: EventBus,
     sessions: Sessions,
+    attempts: AttemptCounts | undefined,
     options: TrackerOptions,
     fingerprint: string | undefined,
     listenerCap: number,
@@ -233,6 +237,10 @@ export class Tracker {
     this.#presence = presence;
     this.#bus = bus;
     this.#sessions = sessions;
+    this.#attempts = attempts;
+    // several instances count logins in the database they share: guesses spread over them
+    // are throttled as one
+    this.#passwords = new PasswordWork({ counts: attempts });
     this.#tickets = tickets;
     this.#events = new ClientEvents({ presence, bus });
     const replies: ReplyCache = new ReplyCache({
@@ -324,11 +332,13 @@ export class Tracker {
         presence,
         bus,
         sessions,
+        shared?.attempts,
         options,
         fingerprint,
         listenerCap,
       );
     } catch (error) {
+      await shared?.attempts.close?.();
       await shared?.presence.close?.();
       await shared?.bus.close();
       await store.close();
@@ -349,6 +359,7 @@ export class Tracker {
       await this.#accepting;
       await this.#addressChecks.close();
       await this.#decoyHash.catch(() => {});
+      await this.#attempts?.close?.();
       await this.#presence.close?.();
       await this.#bus.close();
       await this.#store.close();

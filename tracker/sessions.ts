@@ -136,15 +136,24 @@ export class Sessions {
     this.#logOutConnections(digest);
   }
 
-  /** The sessions of the connection's user, newest first, as `list_sessions` reports them. */
+  /**
+   * The sessions of the connection's user, newest first, as `list_sessions` reports them: one
+   * is online while a connection acts under it here or, with a shared presence, on any live
+   * instance.
+   */
   async list(connection: ConnectionState, user: string): Promise<SessionSummary[]> {
-    return (await this.#store.userSessions(user)).map((record) => ({
+    const records = await this.#store.userSessions(user);
+    const elsewhere = await this.#presence.sessionsOnline?.(
+      records.map((record) => record.tokenDigest),
+    ) ?? new Set<string>();
+    return records.map((record) => ({
       id: sessionId(record.tokenDigest),
       created_at: record.createdAt,
       last_seen_at: record.lastSeenAt,
       fingerprint: record.fingerprint,
       current: record.tokenDigest === connection.tokenDigest,
-      online: (this.#connections.get(record.tokenDigest)?.size ?? 0) > 0,
+      online: (this.#connections.get(record.tokenDigest)?.size ?? 0) > 0 ||
+        elsewhere.has(record.tokenDigest),
     }));
   }
 
@@ -185,6 +194,7 @@ export class Sessions {
     let set = this.#connections.get(digest);
     if (!set) this.#connections.set(digest, set = new Set());
     set.add(connection);
+    void this.#presence.actAs?.(connection.id, digest);
   }
 
   #detach(connection: ConnectionState): void {
@@ -193,6 +203,7 @@ export class Sessions {
     const set = this.#connections.get(digest);
     set?.delete(connection);
     if (set?.size === 0) this.#connections.delete(digest);
+    void this.#presence.actAs?.(connection.id, undefined);
   }
 
   #logOutConnections(digest: string): void {
@@ -202,6 +213,7 @@ export class Sessions {
       connection.user = undefined;
       connection.tokenDigest = undefined;
       connection.sessionSeenAt = undefined;
+      void this.#presence.actAs?.(connection.id, undefined);
       // the client stops serving once it learns; the tracker stops pointing peers at it now
       this.#presence.releaseConnection(connection.id);
     }

@@ -25,6 +25,7 @@
  */
 
 import type { GroupSummary } from "../lib/protocol.ts";
+import type { AttemptCounts } from "./attempt_counts.ts";
 import type { EventBus } from "./event_bus.ts";
 import type { PresenceBook } from "./presence.ts";
 
@@ -139,6 +140,8 @@ export interface SharedLiveState {
   instance: string;
   presence: PresenceBook;
   bus: EventBus;
+  /** Login attempt counts, so that the throttles hold across instances (password_work.ts). */
+  attempts: AttemptCounts;
 }
 
 /** Typed access to the tracker's durable state. One instance owns its connections. */
