@@ -50,7 +50,7 @@ type Sql = postgres.Sql<any>;
 /** PostgreSQL's SQLSTATE for a row whose referenced row is missing. */
 const FOREIGN_KEY_VIOLATION = "23503";
 
-/** The tables, created by the store's migration 2 (postgres_store.ts). */
+/** The tables, created by the store's migration 3 (postgres_store.ts). */
 export const PRESENCE_SCHEMA = `
   CREATE UNLOGGED TABLE tracker_instances (
     id           TEXT COLLATE "C" PRIMARY KEY,
