@@ -71,6 +71,18 @@ async function seederOnAAskerOnB(setup: Awaited<ReturnType<typeof twoTrackers>>)
   return { seeder, asker, seeders };
 }
 
+/** The owner of group "crew" logged in on instance a, and another user logged in on b. */
+async function ownerOnAAskerOnB(setup: Awaited<ReturnType<typeof twoTrackers>>) {
+  const owner = await setup.client(setup.a.port, "owner");
+  const asker = await setup.client(setup.b.port, "asker");
+  await owner.ok("create_user owner pw-owner");
+  await asker.ok("create_user asker pw-asker");
+  await owner.ok("login owner pw-owner");
+  await asker.ok("login asker pw-asker");
+  await owner.ok("create_group crew");
+  return { owner, asker };
+}
+
 /** Two instances on one fresh database, started together, and a temp dir for clients. */
 async function twoTrackers(): Promise<
   AsyncDisposable & {
@@ -249,14 +261,8 @@ Deno.test({
   ignore: unavailable !== undefined,
   async fn() {
     await using setup = await twoTrackers();
-    const { a, b } = setup;
-    const owner = await setup.client(a.port, "owner");
-    const asker = await setup.client(b.port, "asker");
-    await owner.ok("create_user owner pw-owner");
-    await asker.ok("create_user asker pw-asker");
-    await owner.ok("login owner pw-owner");
-    await asker.ok("login asker pw-asker");
-    await owner.ok("create_group crew");
+    const { a } = setup;
+    const { owner, asker } = await ownerOnAAskerOnB(setup);
 
     const admin = postgres(setup.db, { max: 1, onnotice: () => {} });
     try {
@@ -484,14 +490,8 @@ Deno.test({
   ignore: unavailable !== undefined,
   async fn() {
     await using setup = await twoTrackers();
-    const { a, b } = setup;
-    const owner = await setup.client(a.port, "owner");
-    const asker = await setup.client(b.port, "asker");
-    await owner.ok("create_user owner pw-owner");
-    await asker.ok("create_user asker pw-asker");
-    await owner.ok("login owner pw-owner");
-    await asker.ok("login asker pw-asker");
-    await owner.ok("create_group crew");
+    const { a } = setup;
+    const { owner, asker } = await ownerOnAAskerOnB(setup);
 
     const admin = postgres(setup.server.url(), { max: 1, onnotice: () => {} });
     const db = postgres(setup.db, { max: 1, onnotice: () => {} });
