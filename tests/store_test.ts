@@ -303,6 +303,51 @@ const CASES: { name: string; fn: (backend: StoreBackend) => Promise<void> }[] = 
     },
   },
   {
+    name: "shares are restored in a batch: the user's own, of the same file, moved ones noted",
+    async fn(backend) {
+      await using store = await fresh(backend);
+      for (const user of ["alice", "bob"]) await store.createUser(user, "h");
+      await store.createGroup("g", "alice");
+      await store.addJoinRequest("g", "bob");
+      await store.acceptJoinRequest("g", "bob");
+      await store.shareFile(fileOf("g", "a", 1), { user: "alice", path: "/a", mtimeMs: 1 });
+      await store.shareFile(fileOf("g", "b", 2), { user: "alice", path: "/b", mtimeMs: 2 });
+      await store.shareFile(fileOf("g", "c", 3), { user: "bob", path: "/c", mtimeMs: 3 });
+      const entry = (name: string, seed: number, path: string, mtimeMs: number) => ({
+        group: "g",
+        name,
+        infoHash: fileOf("g", name, seed).infoHash,
+        path,
+        mtimeMs,
+      });
+      assert.deepEqual(
+        await store.restoreShares("alice", [
+          entry("a", 1, "/a", 1), // where it was
+          entry("b", 2, "/moved/b", 20), // moved, or touched and hashed again
+          entry("c", 3, "/c", 3), // bob's, not alice's
+          entry("a", 9, "/a", 1), // another file under alice's name
+          entry("gone", 4, "/gone", 4), // no such share
+          { ...entry("a", 1, "/a", 1), group: "h" }, // no such group
+        ]),
+        [true, true, false, false, false, false],
+      );
+      assert.deepEqual(await store.restoreShares("alice", []), []);
+      const shares = (await store.sharesOf("alice")).map((share) => ({
+        name: share.name,
+        path: share.path,
+        mtimeMs: share.mtimeMs,
+      }));
+      assert.deepEqual(shares, [
+        { name: "a", path: "/a", mtimeMs: 1 },
+        { name: "b", path: "/moved/b", mtimeMs: 20 },
+      ]);
+      // nothing was added: the per-user counts are what they were
+      assert.equal((await store.countsOf("alice", "g")).sharesInGroup, 2);
+      assert.equal((await store.countsOf("bob", "g")).sharesInGroup, 1);
+      assert.equal((await store.sharesOf("bob"))[0].path, "/c");
+    },
+  },
+  {
     name: "settings",
     async fn(backend) {
       await using store = await fresh(backend);
@@ -545,6 +590,10 @@ Deno.test("store on sqlite: no statement scans a table (each costs its own rows)
     await store.fileByHash("g", fileOf("g", "a", 1).infoHash);
     await store.filesPage("g", "", 500);
     await store.sharesOf("bob", { limit: 10 });
+    await store.sharesOf("bob", { after: { group: "g", name: "" }, limit: 10 });
+    await store.restoreShares("bob", [
+      { group: "g", name: "a", infoHash: fileOf("g", "a", 1).infoHash, path: "/b", mtimeMs: 2 },
+    ]);
     await store.removeShare("g", "a", "bob");
     await store.shareFile(fileOf("g", "b", 2), { user: "alice", path: "/b", mtimeMs: 1 });
     await store.leaveGroup("g", "alice");
@@ -555,6 +604,12 @@ Deno.test("store on sqlite: no statement scans a table (each costs its own rows)
     await store.setting("k");
     const plans = store.queryPlans();
     assert.ok(plans.size >= 25, `only ${plans.size} statements prepared`);
+    // a page of a user's shares is a range of an index, not a sort of all the later ones
+    const sharePages = [...plans].filter(([text]) => /FROM shares s JOIN files f/.test(text));
+    assert.ok(sharePages.length > 0);
+    for (const [text, steps] of sharePages) {
+      assert.ok(!steps.some((step) => /TEMP B-TREE/.test(step)), `${text}: ${steps.join("; ")}`);
+    }
     const scans = [...plans].filter(([, steps]) => steps.some((step) => /^SCAN /.test(step)));
     assert.deepEqual(
       scans.map(([text, steps]) => `${text.replace(/\s+/g, " ")}: ${steps.join("; ")}`),

@@ -31,6 +31,7 @@ import {
   type SharedLiveState,
   type ShareLocation,
   type ShareOutcome,
+  type ShareRestoreEntry,
   type StoreChange,
   StoreError,
   type TrackerStore,
@@ -525,6 +526,35 @@ export class PostgresStore implements TrackerStore {
         DO UPDATE SET path = excluded.path, size = excluded.size, mtime_ms = excluded.mtime_ms`;
       return added.count === 1 ? "added" : "same";
     });
+  }
+
+  async restoreShares(user: string, shares: readonly ShareRestoreEntry[]): Promise<boolean[]> {
+    if (shares.length === 0) return [];
+    // one statement for the batch; a row whose path and mtime are unchanged is not written
+    const rows = await this.#sql<{ at: number }[]>`
+      WITH asked AS (
+        SELECT a.at::int AS at, a.group_id COLLATE "C" AS group_id, a.name COLLATE "C" AS name,
+               a.info_hash, a.path, a.mtime_ms
+        FROM unnest(${shares.map((share) => share.group)}::text[],
+                    ${shares.map((share) => share.name)}::text[],
+                    ${shares.map((share) => share.infoHash)}::text[],
+                    ${shares.map((share) => share.path)}::text[],
+                    ${shares.map((share) => share.mtimeMs)}::bigint[])
+          WITH ORDINALITY AS a(group_id, name, info_hash, path, mtime_ms, at)
+      ), found AS (
+        SELECT asked.* , (s.path <> asked.path OR s.mtime_ms <> asked.mtime_ms) AS moved
+        FROM asked
+        JOIN shares s ON s.group_id = asked.group_id AND s.name = asked.name AND s.user_id = ${user}
+        JOIN files f ON f.group_id = s.group_id AND f.name = s.name
+          AND f.info_hash = asked.info_hash
+      ), moved AS (
+        UPDATE shares s SET path = found.path, mtime_ms = found.mtime_ms FROM found
+        WHERE found.moved AND s.group_id = found.group_id AND s.name = found.name
+          AND s.user_id = ${user}
+      )
+      SELECT at FROM found`;
+    const found = new Set(rows.map((row) => Number(row.at)));
+    return shares.map((_, index) => found.has(index + 1));
   }
 
   async file(group: string, name: string): Promise<SharedFile | undefined> {

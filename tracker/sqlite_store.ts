@@ -22,6 +22,7 @@ import {
   type SharedFile,
   type ShareLocation,
   type ShareOutcome,
+  type ShareRestoreEntry,
   type StoreChange,
   StoreError,
   type TrackerStore,
@@ -513,6 +514,28 @@ export class SqliteStore implements TrackerStore {
     return outcome;
   }
 
+  async restoreShares(user: string, shares: readonly ShareRestoreEntry[]): Promise<boolean[]> {
+    return this.#transaction(() =>
+      shares.map((share) => {
+        const row = this.#sql(
+          `SELECT s.path, s.mtime_ms FROM shares s
+           JOIN files f ON f.group_id = s.group_id AND f.name = s.name
+           WHERE s.group_id = ? AND s.name = ? AND s.user_id = ? AND f.info_hash = ?`,
+        ).get(share.group, share.name, user, share.infoHash) as
+          | { path: string; mtime_ms: number }
+          | undefined;
+        if (!row) return false;
+        // most shares come back where they were: a read, no write
+        if (row.path !== share.path || row.mtime_ms !== share.mtimeMs) {
+          this.#sql(
+            "UPDATE shares SET path = ?, mtime_ms = ? WHERE group_id = ? AND name = ? AND user_id = ?",
+          ).run(share.path, share.mtimeMs, share.group, share.name, user);
+        }
+        return true;
+      })
+    );
+  }
+
   async file(group: string, name: string): Promise<SharedFile | undefined> {
     return this.#file(group, name);
   }
@@ -589,12 +612,15 @@ export class SqliteStore implements TrackerStore {
     page: { after?: { group: string; name: string }; limit?: number } = {},
   ): Promise<Share[]> {
     const after = page.after ?? { group: "", name: "" };
+    // on the shares' columns, so a page is a range of shares_by_user: on the files' columns
+    // SQLite sorted all of the user's later shares for every page (a login with 100,000
+    // shares spent most of its time there)
     const rows = this.#sql(
       `SELECT f.group_id, f.name, f.info_hash, f.size, f.sha1, ${INFO_COLUMNS_OF_F}, s.path,
               s.mtime_ms
        FROM shares s JOIN files f ON f.group_id = s.group_id AND f.name = s.name
-       WHERE s.user_id = ? AND (f.group_id, f.name) > (?, ?)
-       ORDER BY f.group_id, f.name LIMIT ?`,
+       WHERE s.user_id = ? AND (s.group_id, s.name) > (?, ?)
+       ORDER BY s.group_id, s.name LIMIT ?`,
     ).all(user, after.group, after.name, page.limit ?? -1) as unknown as (FileRow & {
       path: string;
       mtime_ms: number;
