@@ -446,7 +446,7 @@ Deno.test("store on sqlite: migrating to bound sessions drops the sessions of be
               created_at INTEGER NOT NULL, last_seen_at INTEGER NOT NULL) STRICT;
             CREATE TABLE settings (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
             CREATE TABLE files (group_id TEXT NOT NULL, name TEXT NOT NULL,
-              info_hash TEXT NOT NULL, PRIMARY KEY (group_id, name)) STRICT;
+              info_hash TEXT NOT NULL, info BLOB NOT NULL, PRIMARY KEY (group_id, name)) STRICT;
             CREATE TABLE groups (id TEXT PRIMARY KEY, owner_id TEXT NOT NULL,
               created_at INTEGER NOT NULL) STRICT;
             CREATE TABLE memberships (seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -487,7 +487,8 @@ Deno.test("store on sqlite: migrating to kept member counts counts the members t
   // back to version 4, as a tracker of before left it
   const { DatabaseSync } = await import("node:sqlite");
   const old = new DatabaseSync(path);
-  old.exec(`DROP TRIGGER memberships_counted; DROP TRIGGER memberships_uncounted;
+  old.exec(`DROP TABLE info_pages; ALTER TABLE files DROP COLUMN info_length;
+            DROP TRIGGER memberships_counted; DROP TRIGGER memberships_uncounted;
             DROP INDEX groups_by_owner; DROP INDEX join_requests_by_user;
             DROP INDEX sessions_by_last_seen; DROP INDEX shares_by_user;
             CREATE INDEX shares_by_user ON shares(user_id);
@@ -502,6 +503,62 @@ Deno.test("store on sqlite: migrating to kept member counts counts the members t
     ]);
   } finally {
     await migrated.close();
+  }
+});
+
+Deno.test("store on sqlite: migrating to info pages cuts the dictionaries there into pages", async () => {
+  await using dir = await TempDir.create();
+  const path = dir.join("v5.db");
+  const store = new SqliteStore(path);
+  await store.createUser("a", "h");
+  await store.createGroup("g", "a");
+  // two and a half pages, one page, and a small one
+  const infos = [
+    new Uint8Array(2.5 * INFO_PAGE_BYTES).map((_, i) => i * 7),
+    new Uint8Array(INFO_PAGE_BYTES).fill(3),
+    new Uint8Array([1, 2, 3]),
+  ];
+  for (const [i, info] of infos.entries()) {
+    await store.shareFile({ ...fileOf("g", `f${i}`, i + 1), info }, {
+      user: "a",
+      path: `/f${i}`,
+      mtimeMs: 1,
+    });
+  }
+  await store.close();
+  // back to version 5, as a tracker of before left it: each dictionary whole in files.info
+  const { DatabaseSync } = await import("node:sqlite");
+  const old = new DatabaseSync(path);
+  for (const [i, info] of infos.entries()) {
+    old.prepare("UPDATE files SET info = ? WHERE name = ?").run(info, `f${i}`);
+  }
+  old.exec(`DROP TABLE info_pages; ALTER TABLE files DROP COLUMN info_length;
+            PRAGMA user_version = 5;`);
+  old.close();
+  const migrated = new SqliteStore(path);
+  try {
+    for (const [i, info] of infos.entries()) {
+      const file = fileOf("g", `f${i}`, i + 1);
+      const found = await migrated.file("g", `f${i}`);
+      assert.equal(found?.infoLength, info.length);
+      assert.equal(found?.info.length, info.length <= INFO_PAGE_BYTES ? info.length : 0);
+      for (let offset = 0; offset < info.length; offset += INFO_PAGE_BYTES) {
+        const length = Math.min(INFO_PAGE_BYTES, info.length - offset);
+        const page = await migrated.infoPage("g", file.infoHash, offset, length);
+        assert.deepEqual(page, info.subarray(offset, offset + length), `f${i} at ${offset}`);
+      }
+    }
+  } finally {
+    await migrated.close();
+  }
+  const db = new DatabaseSync(path);
+  try {
+    assert.deepEqual({ ...db.prepare("SELECT count(*) AS n FROM info_pages").get() }, { n: 3 });
+    assert.deepEqual({ ...db.prepare("SELECT max(length(info)) AS n FROM files").get() }, {
+      n: INFO_PAGE_BYTES,
+    });
+  } finally {
+    db.close();
   }
 });
 
