@@ -11,7 +11,10 @@ import { type SharedFile, StoreError, type TrackerStore } from "../tracker/store
 import { loadTicketSigner } from "../tracker/auth.ts";
 import { loadTrackerIdentity } from "../tracker/identity.ts";
 import { TempDir } from "./harness.ts";
-import { type StoreBackend, storeKinds } from "./store_backends.ts";
+import { POSTGRES, type StoreBackend, storeKinds } from "./store_backends.ts";
+import { PostgresServer } from "./postgres_server.ts";
+import { PostgresStore } from "../tracker/postgres_store.ts";
+import postgres from "postgres";
 
 function plain<T>(rows: T[]): T[] {
   return rows.map((row) => ({ ...row }));
@@ -560,6 +563,55 @@ Deno.test("store on sqlite: migrating to info pages cuts the dictionaries there 
   } finally {
     db.close();
   }
+});
+
+Deno.test({
+  name: "store on postgres: migrating to info pages cuts the dictionaries there into pages",
+  ignore: POSTGRES.unavailable !== undefined,
+  async fn() {
+    await using server = await PostgresServer.start();
+    await server.createDatabase("v3");
+    const store = await PostgresStore.open(server.url("v3"));
+    await store.createUser("a", "h");
+    await store.createGroup("g", "a");
+    const infos = [
+      new Uint8Array(2.5 * INFO_PAGE_BYTES).map((_, i) => i * 7),
+      new Uint8Array(INFO_PAGE_BYTES).fill(3),
+    ];
+    for (const [i, info] of infos.entries()) {
+      await store.shareFile({ ...fileOf("g", `f${i}`, i + 1), info }, {
+        user: "a",
+        path: `/f${i}`,
+        mtimeMs: 1,
+      });
+    }
+    await store.close();
+    // back to version 3, as a tracker of before left it: each dictionary whole in files.info
+    const sql = postgres(server.url("v3"), { max: 1, onnotice: () => {} });
+    try {
+      for (const [i, info] of infos.entries()) {
+        await sql`UPDATE files SET info = ${info} WHERE name = ${`f${i}`}`;
+      }
+      await sql.unsafe(`DROP TABLE info_pages; ALTER TABLE files DROP COLUMN info_length;
+                        UPDATE swarmshare_schema SET version = 3;`);
+    } finally {
+      await sql.end();
+    }
+    const migrated = await PostgresStore.open(server.url("v3"));
+    try {
+      for (const [i, info] of infos.entries()) {
+        const file = fileOf("g", `f${i}`, i + 1);
+        assert.equal((await migrated.file("g", `f${i}`))?.infoLength, info.length);
+        for (let offset = 0; offset < info.length; offset += INFO_PAGE_BYTES) {
+          const length = Math.min(INFO_PAGE_BYTES, info.length - offset);
+          const page = await migrated.infoPage("g", file.infoHash, offset, length);
+          assert.deepEqual(page, info.subarray(offset, offset + length), `f${i} at ${offset}`);
+        }
+      }
+    } finally {
+      await migrated.close();
+    }
+  },
 });
 
 Deno.test("store on sqlite: the schema version is recorded", async () => {
