@@ -211,7 +211,46 @@ export type Request =
    * One page of the user's shares, in (group, name) order, after the given one: the client
    * asks again after the last it got until a page comes back empty.
    */
-  | { type: "my_shares"; after_group?: string; after_name?: string };
+  | { type: "my_shares"; after_group?: string; after_name?: string }
+  /**
+   * Serves again, at login, shares the tracker remembers for the user (`my_shares`): at most
+   * `MAX_SHARES_PER_RESTORE` in one request, each named as `my_shares` gave it, with the
+   * path and mtime the client holds it at now. Each is checked as `share_file` checks a share
+   * the user has already (a member of its group, the same info_hash), its path and mtime
+   * recorded, and this connection holds it. A share the tracker refuses is named in the
+   * reply's `refused` (with the code and message `share_file` would answer); the others are
+   * served. It adds no share, so no per-user limit moves; a share the tracker no longer has is
+   * refused (`not_found`), and the client shares it again with `share_file`, where the limits
+   * are checked. Trackers before this request answer `bad_request`: a client then sends
+   * `share_file` for each share, as before.
+   */
+  | { type: "restore_shares"; shares: ShareRestore[] };
+
+/**
+ * Shares one `restore_shares` request names at most: with paths of up to 4096 characters a
+ * request may still pass the 1 MiB frame, so the client also stops a batch at
+ * `MAX_RESTORE_REQUEST_BYTES` of JSON.
+ */
+export const MAX_SHARES_PER_RESTORE = 200;
+/** Bytes of JSON the client puts in one `restore_shares` request at most, far inside a frame. */
+export const MAX_RESTORE_REQUEST_BYTES = 512 * 1024;
+
+/** One share named in `restore_shares`. */
+export interface ShareRestore {
+  group: string;
+  name: string;
+  info_hash: string;
+  path: string;
+  mtime_ms: number;
+}
+
+/** A share `restore_shares` did not serve, and why (as `share_file` would refuse it). */
+export interface RestoreRefusal {
+  group: string;
+  name: string;
+  code: ErrorCode;
+  message: string;
+}
 
 /** The `type` of a request. */
 export type RequestType = Request["type"];
@@ -273,6 +312,8 @@ export interface ResponseData {
   /** `kept`: only with `keep_if_held`, true when another client of the user still holds it. */
   stop_share: { group: string; name: string; file_removed: boolean; kept?: boolean };
   my_shares: ShareRecord[];
+  /** The shares not served, in request order; every other share of the request is served. */
+  restore_shares: { refused: RestoreRefusal[] };
   /** `received`: bytes of the dictionary the tracker holds now. */
   put_info: { received: number };
   /** The page, base64. */
@@ -361,7 +402,7 @@ export type Response =
   | { id: number; ok: true; data: unknown }
   | { id: number; ok: false; error: { code: ErrorCode; message: string } };
 
-type Field = "string" | "number" | "boolean" | "peer" | "cert" | "kinds";
+type Field = "string" | "number" | "boolean" | "peer" | "cert" | "kinds" | "restores";
 const REQUEST_FIELDS: { [T in RequestType]: Record<string, Field> } = {
   hello: { version: "number" },
   ping: {},
@@ -395,6 +436,7 @@ const REQUEST_FIELDS: { [T in RequestType]: Record<string, Field> } = {
   announce: { group: "string", info_hash: "string", state: "string" },
   stop_share: { group: "string", name: "string" },
   my_shares: {},
+  restore_shares: { shares: "restores" },
 };
 const OPTIONAL_FIELDS: Partial<Record<RequestType, Record<string, Field>>> = {
   hello: { peer: "peer", peer_cert: "cert", pushes: "kinds" },
@@ -418,8 +460,24 @@ function isKindList(value: unknown): value is string[] {
     value.every((kind) => typeof kind === "string" && kind.length > 0 && kind.length <= 32);
 }
 
+/**
+ * A list of 1 to `MAX_SHARES_PER_RESTORE` shares, each with exactly its fields' types (their
+ * values are checked one by one by the tracker, which refuses a bad one alone).
+ */
+function isRestoreList(value: unknown): value is ShareRestore[] {
+  return Array.isArray(value) && value.length > 0 && value.length <= MAX_SHARES_PER_RESTORE &&
+    value.every((share) => {
+      if (typeof share !== "object" || share === null) return false;
+      const { group, name, info_hash, path, mtime_ms } = share as Record<string, unknown>;
+      return typeof group === "string" && typeof name === "string" &&
+        typeof info_hash === "string" && typeof path === "string" &&
+        typeof mtime_ms === "number" && Number.isFinite(mtime_ms);
+    });
+}
+
 function hasType(value: unknown, field: Field): boolean {
   if (field === "peer") return isPeerAddress(value);
+  if (field === "restores") return isRestoreList(value);
   if (field === "kinds") return isKindList(value);
   if (field === "cert") {
     return typeof value === "string" && value.length <= MAX_CERT_PEM_LENGTH &&
@@ -434,6 +492,11 @@ function hasType(value: unknown, field: Field): boolean {
 export function frameId(frame: Record<string, unknown>): number | undefined {
   const id = frame.id;
   return Number.isSafeInteger(id) && (id as number) >= 0 ? id as number : undefined;
+}
+
+function restoreOf(share: ShareRestore): ShareRestore {
+  const { group, name, info_hash, path, mtime_ms } = share;
+  return { group, name, info_hash, path, mtime_ms };
 }
 
 /**
@@ -456,7 +519,10 @@ export function parseRequest(frame: Record<string, unknown>): RequestFrame {
     if (!hasType(frame[name], field)) {
       throw new ProtocolError(`request "${type}" needs a ${field} field "${name}"`);
     }
-    request[name] = frame[name];
+    // a list's items are copied field by field: nothing else of the frame travels inward
+    request[name] = field === "restores"
+      ? (frame[name] as ShareRestore[]).map(restoreOf)
+      : frame[name];
   }
   for (const [name, field] of Object.entries(optional)) {
     if (frame[name] === undefined) continue;

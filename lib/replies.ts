@@ -19,6 +19,7 @@ import {
   isSha1Hex,
   isValidId,
   MAX_CERT_PEM_LENGTH,
+  MAX_SHARES_PER_RESTORE,
   type RequestType,
   type ResponseData,
 } from "./protocol.ts";
@@ -135,6 +136,18 @@ const groupFile = {
   info_length: optional(aCount),
 };
 
+const ERROR_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  "bad_request",
+  "unsupported_version",
+  "unauthenticated",
+  "forbidden",
+  "not_found",
+  "conflict",
+  "rate_limited",
+  "busy",
+  "internal",
+]);
+
 /** Replies whose data nothing reads: anything goes, and null is what the caller gets. */
 const IGNORED: ReadonlySet<RequestType> = new Set(["ping", "logout"]);
 
@@ -178,6 +191,19 @@ const REPLIES: { [T in RequestType]: Check } = {
     file_removed: aBoolean,
     kept: optional(aBoolean),
   }),
+  // one refusal per share asked about at most
+  restore_shares: object({
+    refused: list(
+      object({
+        group: anId,
+        name: aFileName,
+        code: (value) =>
+          typeof value === "string" && ERROR_CODES.has(value) ? undefined : "is not an error code",
+        message: text(MAX_REPLY_TEXT),
+      }),
+      MAX_SHARES_PER_RESTORE,
+    ),
+  }),
   put_info: object({ received: aCount }),
   get_info: object({ data: aBase64 }),
   my_shares: list(object({
@@ -206,18 +232,6 @@ export function parseReply<T extends RequestType>(type: T, data: unknown): Respo
   }
   return data as ResponseData[T];
 }
-
-const ERROR_CODES: ReadonlySet<string> = new Set<ErrorCode>([
-  "bad_request",
-  "unsupported_version",
-  "unauthenticated",
-  "forbidden",
-  "not_found",
-  "conflict",
-  "rate_limited",
-  "busy",
-  "internal",
-]);
 
 /**
  * A tracker's refusal, as the client will show it: a known code (else "internal") and its

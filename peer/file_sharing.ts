@@ -14,6 +14,8 @@ import { encodeInfo, infoHash, parseInfo, type TorrentInfo } from "../lib/metain
 import {
   fileNameProblem,
   type FileSummary,
+  MAX_RESTORE_REQUEST_BYTES,
+  MAX_SHARES_PER_RESTORE,
   Refusal,
   type RequestType,
   type ResponseData,
@@ -220,6 +222,18 @@ interface LocalShare {
   mtimeMs: number;
 }
 
+/** A share the tracker remembers, checked here and about to be served again. */
+interface RestoringShare {
+  record: ShareRecord;
+  share: LocalShare;
+  info: TorrentInfo;
+}
+
+/** The most bytes a share adds to a `restore_shares` request (JSON escapes a character in 6). */
+function restoreRequestBytes(share: LocalShare): number {
+  return 6 * (share.group.length + share.name.length + share.path.length) + 160;
+}
+
 /** How the file side of a session is wired. */
 export interface FileSharingOptions {
   request: TrackerRequest;
@@ -264,6 +278,8 @@ export class FileSharing {
   readonly #pending = new Set<string>();
   readonly #downloads: Download[] = [];
   readonly #revocations = new RevocationList();
+  /** False once the tracker said it does not know `restore_shares` (it predates it). */
+  #restoresInBatches = true;
   /** Shares told to the tracker, one after the other (their info pages must not interleave). */
   #infoTurn: Promise<unknown> = Promise.resolve();
   /** Writes to the remembered downloads, in order: the last one of a download wins. */
@@ -407,6 +423,23 @@ export class FileSharing {
 
   /** Serves a complete file locally, then tells the tracker; undoes the first if the second fails. */
   async #serveShare(share: LocalShare, info: TorrentInfo): Promise<ResponseData["share_file"]> {
+    const added = await this.#serveLocally(share, info);
+    try {
+      const result = await this.#tellTracker(share, this.#options.request);
+      this.#shares.set(shareKey(share.group, share.name), share);
+      return result;
+    } catch (error) {
+      if (added) await this.#options.registry.remove(share.infoHashHex, share.group);
+      throw error;
+    }
+  }
+
+  /**
+   * Serves a complete file here (before the tracker hands this client out for it). True when
+   * it was not served in this group before: undone with `registry.remove` if the tracker
+   * refuses it.
+   */
+  async #serveLocally(share: LocalShare, info: TorrentInfo): Promise<boolean> {
     const existing = this.#options.registry.get(share.infoHashHex);
     if (existing && !existing.have.isComplete) {
       throw new UserError(`"${share.name}" is still being downloaded on this client`);
@@ -430,14 +463,7 @@ export class FileSharing {
     } else {
       existing.groups.add(share.group);
     }
-    try {
-      const result = await this.#tellTracker(share, this.#options.request);
-      this.#shares.set(shareKey(share.group, share.name), share);
-      return result;
-    } catch (error) {
-      if (added) await this.#options.registry.remove(share.infoHashHex, share.group);
-      throw error;
-    }
+    return added;
   }
 
   async #tellTracker(
@@ -558,8 +584,9 @@ export class FileSharing {
         after_name: last.name,
       });
     }
-    // and those the tracker never heard of: shared with it now, like an upload
+    // and those the tracker never heard of: shared with it afterwards, like an upload
     const known = new Set(records.map((record) => shareKey(record.group, record.name)));
+    const unknown: ShareRecord[] = [];
     const pending = await this.#options.pendingShares?.list().catch((error) => {
       this.#options.log(`cannot read the shares kept for the tracker: ${errorMessage(error)}`);
       return [];
@@ -568,37 +595,142 @@ export class FileSharing {
       const key = shareKey(record.group, record.name);
       this.#pending.add(key);
       if (known.has(key)) await this.#forgetPending(record.group, record.name);
-      else records.push(record);
+      else unknown.push(record);
     }
     let restored = 0;
     let warned = 0;
     const unsaid = { count: 0, dropped: 0 };
+    const failed = async (record: ShareRecord, error: unknown): Promise<void> => {
+      // a tracker that went away says nothing about the file: it is restored next time
+      if (error instanceof TrackerUnavailableError) throw error;
+      // nor does a dictionary the tracker could not hand out whole (busy, or garbled): the
+      // share stays, served again at the next login
+      const kept = error instanceof InfoNotFetched || await this.#letGo(record);
+      if (warned >= MAX_RESTORE_WARNINGS) {
+        unsaid.count++;
+        if (!kept) unsaid.dropped++;
+        return;
+      }
+      warned++;
+      this.#options.onEvent({
+        event: kept ? "share_not_restored" : "share_dropped",
+        group: record.group,
+        name: record.name,
+        path: record.path,
+        reason: errorMessage(error),
+      });
+    };
+    // the tracker is told in batches (restore_shares): one request per share made a login
+    // with 100,000 shares wait minutes
+    let batch: RestoringShare[] = [];
+    let batchBytes = 0;
     for (const record of records) {
+      let restoring: RestoringShare;
       try {
-        await this.#restoreOne(record);
+        restoring = await this.#checkRestored(record);
+      } catch (error) {
+        await failed(record, error);
+        continue;
+      }
+      const bytes = restoreRequestBytes(restoring.share);
+      if (
+        batch.length === MAX_SHARES_PER_RESTORE ||
+        (batch.length > 0 && batchBytes + bytes > MAX_RESTORE_REQUEST_BYTES)
+      ) {
+        restored += await this.#restoreBatch(batch, failed);
+        batch = [];
+        batchBytes = 0;
+      }
+      batch.push(restoring);
+      batchBytes += bytes;
+    }
+    if (batch.length > 0) restored += await this.#restoreBatch(batch, failed);
+    for (const record of unknown) {
+      try {
+        const restoring = await this.#checkRestored(record);
+        await this.#serveShare(restoring.share, restoring.info);
         restored++;
       } catch (error) {
-        // a tracker that went away says nothing about the file: it is restored next time
-        if (error instanceof TrackerUnavailableError) throw error;
-        // nor does a dictionary the tracker could not hand out whole (busy, or garbled): the
-        // share stays, served again at the next login
-        const kept = error instanceof InfoNotFetched || await this.#letGo(record);
-        if (warned >= MAX_RESTORE_WARNINGS) {
-          unsaid.count++;
-          if (!kept) unsaid.dropped++;
-          continue;
-        }
-        warned++;
-        this.#options.onEvent({
-          event: kept ? "share_not_restored" : "share_dropped",
-          group: record.group,
-          name: record.name,
-          path: record.path,
-          reason: errorMessage(error),
-        });
+        await failed(record, error);
       }
     }
     if (unsaid.count > 0) this.#options.onEvent({ event: "more_shares_not_restored", ...unsaid });
+    return restored;
+  }
+
+  /**
+   * Serves a batch of the tracker's shares here and tells the tracker in one
+   * `restore_shares`; a share it refuses (gone meanwhile, no longer a member) is told with
+   * `share_file`, as every share is to a tracker that predates `restore_shares`. Returns how
+   * many are served; `failed` hears of the others.
+   */
+  async #restoreBatch(
+    batch: RestoringShare[],
+    failed: (record: ShareRecord, error: unknown) => Promise<void>,
+  ): Promise<number> {
+    const added = new Set<RestoringShare>();
+    const undo = async (restoring: RestoringShare) => {
+      if (added.delete(restoring)) {
+        await this.#options.registry.remove(restoring.share.infoHashHex, restoring.share.group);
+      }
+    };
+    let restored = 0;
+    try {
+      const served: RestoringShare[] = [];
+      for (const restoring of batch) {
+        try {
+          if (await this.#serveLocally(restoring.share, restoring.info)) added.add(restoring);
+          served.push(restoring);
+        } catch (error) {
+          await failed(restoring.record, error);
+        }
+      }
+      let refused: Set<string> | undefined;
+      if (this.#restoresInBatches && served.length > 0) {
+        try {
+          const reply = await this.#options.request("restore_shares", {
+            shares: served.map(({ share }) => ({
+              group: share.group,
+              name: share.name,
+              info_hash: share.infoHashHex,
+              path: share.path,
+              mtime_ms: share.mtimeMs,
+            })),
+          });
+          refused = new Set(reply.refused.map((share) => shareKey(share.group, share.name)));
+        } catch (error) {
+          if (error instanceof TrackerUnavailableError) throw error;
+          // a tracker from before restore_shares does not know it: one share_file each
+          if (error instanceof Refusal && error.code === "bad_request") {
+            this.#restoresInBatches = false;
+          }
+        }
+      }
+      for (const restoring of served) {
+        const { share } = restoring;
+        const key = shareKey(share.group, share.name);
+        if (refused && !refused.has(key)) {
+          added.delete(restoring);
+          this.#shares.set(key, share);
+          await this.#forgetPending(share.group, share.name);
+          restored++;
+          continue;
+        }
+        // share_file decides, as for a new share: the per-user limits, membership, conflicts
+        try {
+          await this.#tellTracker(share, this.#options.request);
+          added.delete(restoring);
+          this.#shares.set(key, share);
+          restored++;
+        } catch (error) {
+          await undo(restoring);
+          await failed(restoring.record, error);
+        }
+      }
+    } finally {
+      // a tracker gone away midway: what it was not told of is not served here
+      for (const restoring of [...added]) await undo(restoring);
+    }
     return restored;
   }
 
@@ -616,7 +748,11 @@ export class FileSharing {
     return outcome?.kept === true;
   }
 
-  async #restoreOne(record: ShareRecord): Promise<void> {
+  /**
+   * Reads a share's info dictionary from the tracker and checks the file is still what was
+   * shared: unchanged in size and mtime (trusted), or hashed again to the same content.
+   */
+  async #checkRestored(record: ShareRecord): Promise<RestoringShare> {
     const infoBytes = await fetchInfo(this.#options.request, record).catch((error) => {
       if (error instanceof TrackerUnavailableError) throw error;
       throw new InfoNotFetched(errorMessage(error));
@@ -637,16 +773,20 @@ export class FileSharing {
       }
       mtimeMs = Math.trunc(found.mtimeMs);
     }
-    await this.#serveShare({
-      group: record.group,
-      name: record.name,
-      path: record.path,
-      size: record.size,
-      sha1: record.sha1,
-      infoHashHex: record.info_hash,
-      infoBytes,
-      mtimeMs,
-    }, info);
+    return {
+      record,
+      info,
+      share: {
+        group: record.group,
+        name: record.name,
+        path: record.path,
+        size: record.size,
+        sha1: record.sha1,
+        infoHashHex: record.info_hash,
+        infoBytes,
+        mtimeMs,
+      },
+    };
   }
 
   /** After a tracker restart: tell it again what this client holds. */

@@ -8,7 +8,12 @@ import assert from "node:assert/strict";
 import { TrackerUnavailableError } from "../lib/errors.ts";
 import { hashFile } from "../lib/hash.ts";
 import { encodeInfo, infoHash } from "../lib/metainfo.ts";
-import type { ShareRecord } from "../lib/protocol.ts";
+import {
+  MAX_SHARES_PER_RESTORE,
+  Refusal,
+  type ShareRecord,
+  type ShareRestore,
+} from "../lib/protocol.ts";
 import { generateTicketKeys } from "../lib/ticket.ts";
 import {
   type FileEvent,
@@ -124,7 +129,7 @@ Deno.test("restore: a file gone for good is dropped, also from the pending share
   const pending = memoryPending([gone]);
   const { files, requests, events } = await sharing((type, params) => {
     if (type === "my_shares") return params.after_group === undefined ? [kept] : [];
-    if (type === "share_file") return null;
+    if (type === "restore_shares") return { refused: [] };
     if (type === "stop_share") return null;
     throw new Error(`unexpected ${type}`);
   }, pending);
@@ -133,7 +138,7 @@ Deno.test("restore: a file gone for good is dropped, also from the pending share
     ["share_dropped", "gone.bin"],
   ]);
   assert.deepEqual(pending.shares, []);
-  assert.deepEqual(requests, ["my_shares", "my_shares", "share_file", "stop_share"]);
+  assert.deepEqual(requests, ["my_shares", "my_shares", "restore_shares", "stop_share"]);
   await files.stop();
 });
 
@@ -182,5 +187,79 @@ Deno.test("restore: a share another client still holds is kept; warnings are bou
     describeEvent(events.at(-1)!),
     "warning: and 5 more shared files not served on this client (2 of them no longer shared)",
   );
+  await files.stop();
+});
+
+Deno.test("restore: shares go to the tracker in bounded batches; refused ones with share_file", async () => {
+  await using dir = await TempDir.create();
+  await writeRandomFile(dir.join("a.bin"), 1000);
+  const base = await shareRecordOf(dir.join("a.bin"), "films");
+  // one unchanged file shared in many groups: none is hashed again
+  const total = 2 * MAX_SHARES_PER_RESTORE + 7;
+  const distinct = Array.from(
+    { length: total },
+    (_, i) => ({ ...base, group: `g${String(i).padStart(4, "0")}` }),
+  );
+  const batches: ShareRestore[][] = [];
+  const shared: string[] = [];
+  const { files, requests } = await sharing((type, params) => {
+    if (type === "my_shares") return params.after_group === undefined ? distinct : [];
+    if (type === "restore_shares") {
+      const shares = params.shares as ShareRestore[];
+      batches.push(shares);
+      // the tracker no longer has the first share of each batch: share_file decides
+      return {
+        refused: [{
+          group: shares[0].group,
+          name: shares[0].name,
+          code: "not_found",
+          message: "gone",
+        }],
+      };
+    }
+    if (type === "share_file") {
+      shared.push(String(params.group));
+      return { ...base, group: params.group };
+    }
+    throw new Error(`unexpected ${type}`);
+  });
+  assert.equal(await files.restore(), total);
+  assert.deepEqual(batches.map((batch) => batch.length), [
+    MAX_SHARES_PER_RESTORE,
+    MAX_SHARES_PER_RESTORE,
+    7,
+  ]);
+  assert.deepEqual(batches[0][0], {
+    group: "g0000",
+    name: base.name,
+    info_hash: base.info_hash,
+    path: base.path,
+    mtime_ms: base.mtime_ms,
+  });
+  assert.deepEqual(shared, batches.map((batch) => batch[0].group));
+  assert.equal(requests.filter((type) => type === "restore_shares").length, 3);
+  await files.stop();
+});
+
+Deno.test("restore: a tracker without restore_shares gets one share_file per share", async () => {
+  await using dir = await TempDir.create();
+  await writeRandomFile(dir.join("a.bin"), 1000);
+  const base = await shareRecordOf(dir.join("a.bin"), "films");
+  const records = Array.from(
+    { length: MAX_SHARES_PER_RESTORE + 3 },
+    (_, i) => ({ ...base, group: `g${String(i).padStart(4, "0")}` }),
+  );
+  const { files, requests } = await sharing((type, params) => {
+    if (type === "my_shares") return params.after_group === undefined ? records : [];
+    if (type === "restore_shares") {
+      throw new Refusal("bad_request", `unknown request type "restore_shares"`);
+    }
+    if (type === "share_file") return { ...base, group: params.group };
+    throw new Error(`unexpected ${type}`);
+  });
+  assert.equal(await files.restore(), records.length);
+  // asked once; then every share, of this batch and the next, one at a time as before
+  assert.equal(requests.filter((type) => type === "restore_shares").length, 1);
+  assert.equal(requests.filter((type) => type === "share_file").length, records.length);
   await files.stop();
 });

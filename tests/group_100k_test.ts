@@ -128,9 +128,26 @@ Deno.test({
         const login = await shell.ok("login alice pw-alice") as { shares_restored: number };
         assert.equal(login.shares_restored, FILES);
         lap("restored");
-        const location = (await ok({ type: "locate_file", group: "big", name: nameOf(FILES - 7) }))
-          .data as { peers: unknown[] };
-        assert.equal(location.peers.length, 1);
+        // on a link of its own: bob's first one sends no pings, and 100,000 shares take longer
+        // than the tracker's idle timeout
+        const asker = await rawTrackerLink(tracker.port, identity, {
+          hello: { peer: { host: "127.0.0.1", port: 9 }, peer_cert: serving.certPem },
+        });
+        try {
+          assert.equal(
+            (await asker.request({ type: "login", user: "bob", password: "pw-bob" })).ok,
+            true,
+          );
+          const located = await asker.request({
+            type: "locate_file",
+            group: "big",
+            name: nameOf(FILES - 7),
+          });
+          assert.equal(located.ok, true, JSON.stringify(located.error));
+          assert.equal((located.data as { peers: unknown[] }).peers.length, 1);
+        } finally {
+          asker.close();
+        }
       }
     } finally {
       bob.close();

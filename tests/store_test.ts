@@ -11,7 +11,10 @@ import { type SharedFile, StoreError, type TrackerStore } from "../tracker/store
 import { loadTicketSigner } from "../tracker/auth.ts";
 import { loadTrackerIdentity } from "../tracker/identity.ts";
 import { TempDir } from "./harness.ts";
-import { type StoreBackend, storeKinds } from "./store_backends.ts";
+import { POSTGRES, type StoreBackend, storeKinds } from "./store_backends.ts";
+import { PostgresServer } from "./postgres_server.ts";
+import { PostgresStore } from "../tracker/postgres_store.ts";
+import postgres from "postgres";
 
 function plain<T>(rows: T[]): T[] {
   return rows.map((row) => ({ ...row }));
@@ -303,6 +306,51 @@ const CASES: { name: string; fn: (backend: StoreBackend) => Promise<void> }[] = 
     },
   },
   {
+    name: "shares are restored in a batch: the user's own, of the same file, moved ones noted",
+    async fn(backend) {
+      await using store = await fresh(backend);
+      for (const user of ["alice", "bob"]) await store.createUser(user, "h");
+      await store.createGroup("g", "alice");
+      await store.addJoinRequest("g", "bob");
+      await store.acceptJoinRequest("g", "bob");
+      await store.shareFile(fileOf("g", "a", 1), { user: "alice", path: "/a", mtimeMs: 1 });
+      await store.shareFile(fileOf("g", "b", 2), { user: "alice", path: "/b", mtimeMs: 2 });
+      await store.shareFile(fileOf("g", "c", 3), { user: "bob", path: "/c", mtimeMs: 3 });
+      const entry = (name: string, seed: number, path: string, mtimeMs: number) => ({
+        group: "g",
+        name,
+        infoHash: fileOf("g", name, seed).infoHash,
+        path,
+        mtimeMs,
+      });
+      assert.deepEqual(
+        await store.restoreShares("alice", [
+          entry("a", 1, "/a", 1), // where it was
+          entry("b", 2, "/moved/b", 20), // moved, or touched and hashed again
+          entry("c", 3, "/c", 3), // bob's, not alice's
+          entry("a", 9, "/a", 1), // another file under alice's name
+          entry("gone", 4, "/gone", 4), // no such share
+          { ...entry("a", 1, "/a", 1), group: "h" }, // no such group
+        ]),
+        [true, true, false, false, false, false],
+      );
+      assert.deepEqual(await store.restoreShares("alice", []), []);
+      const shares = (await store.sharesOf("alice")).map((share) => ({
+        name: share.name,
+        path: share.path,
+        mtimeMs: share.mtimeMs,
+      }));
+      assert.deepEqual(shares, [
+        { name: "a", path: "/a", mtimeMs: 1 },
+        { name: "b", path: "/moved/b", mtimeMs: 20 },
+      ]);
+      // nothing was added: the per-user counts are what they were
+      assert.equal((await store.countsOf("alice", "g")).sharesInGroup, 2);
+      assert.equal((await store.countsOf("bob", "g")).sharesInGroup, 1);
+      assert.equal((await store.sharesOf("bob"))[0].path, "/c");
+    },
+  },
+  {
     name: "settings",
     async fn(backend) {
       await using store = await fresh(backend);
@@ -401,7 +449,7 @@ Deno.test("store on sqlite: migrating to bound sessions drops the sessions of be
               created_at INTEGER NOT NULL, last_seen_at INTEGER NOT NULL) STRICT;
             CREATE TABLE settings (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
             CREATE TABLE files (group_id TEXT NOT NULL, name TEXT NOT NULL,
-              info_hash TEXT NOT NULL, PRIMARY KEY (group_id, name)) STRICT;
+              info_hash TEXT NOT NULL, info BLOB NOT NULL, PRIMARY KEY (group_id, name)) STRICT;
             CREATE TABLE groups (id TEXT PRIMARY KEY, owner_id TEXT NOT NULL,
               created_at INTEGER NOT NULL) STRICT;
             CREATE TABLE memberships (seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -442,7 +490,8 @@ Deno.test("store on sqlite: migrating to kept member counts counts the members t
   // back to version 4, as a tracker of before left it
   const { DatabaseSync } = await import("node:sqlite");
   const old = new DatabaseSync(path);
-  old.exec(`DROP TRIGGER memberships_counted; DROP TRIGGER memberships_uncounted;
+  old.exec(`DROP TABLE info_pages; ALTER TABLE files DROP COLUMN info_length;
+            DROP TRIGGER memberships_counted; DROP TRIGGER memberships_uncounted;
             DROP INDEX groups_by_owner; DROP INDEX join_requests_by_user;
             DROP INDEX sessions_by_last_seen; DROP INDEX shares_by_user;
             CREATE INDEX shares_by_user ON shares(user_id);
@@ -458,6 +507,111 @@ Deno.test("store on sqlite: migrating to kept member counts counts the members t
   } finally {
     await migrated.close();
   }
+});
+
+Deno.test("store on sqlite: migrating to info pages cuts the dictionaries there into pages", async () => {
+  await using dir = await TempDir.create();
+  const path = dir.join("v5.db");
+  const store = new SqliteStore(path);
+  await store.createUser("a", "h");
+  await store.createGroup("g", "a");
+  // two and a half pages, one page, and a small one
+  const infos = [
+    new Uint8Array(2.5 * INFO_PAGE_BYTES).map((_, i) => i * 7),
+    new Uint8Array(INFO_PAGE_BYTES).fill(3),
+    new Uint8Array([1, 2, 3]),
+  ];
+  for (const [i, info] of infos.entries()) {
+    await store.shareFile({ ...fileOf("g", `f${i}`, i + 1), info }, {
+      user: "a",
+      path: `/f${i}`,
+      mtimeMs: 1,
+    });
+  }
+  await store.close();
+  // back to version 5, as a tracker of before left it: each dictionary whole in files.info
+  const { DatabaseSync } = await import("node:sqlite");
+  const old = new DatabaseSync(path);
+  for (const [i, info] of infos.entries()) {
+    old.prepare("UPDATE files SET info = ? WHERE name = ?").run(info, `f${i}`);
+  }
+  old.exec(`DROP TABLE info_pages; ALTER TABLE files DROP COLUMN info_length;
+            PRAGMA user_version = 5;`);
+  old.close();
+  const migrated = new SqliteStore(path);
+  try {
+    for (const [i, info] of infos.entries()) {
+      const file = fileOf("g", `f${i}`, i + 1);
+      const found = await migrated.file("g", `f${i}`);
+      assert.equal(found?.infoLength, info.length);
+      assert.equal(found?.info.length, info.length <= INFO_PAGE_BYTES ? info.length : 0);
+      for (let offset = 0; offset < info.length; offset += INFO_PAGE_BYTES) {
+        const length = Math.min(INFO_PAGE_BYTES, info.length - offset);
+        const page = await migrated.infoPage("g", file.infoHash, offset, length);
+        assert.deepEqual(page, info.subarray(offset, offset + length), `f${i} at ${offset}`);
+      }
+    }
+  } finally {
+    await migrated.close();
+  }
+  const db = new DatabaseSync(path);
+  try {
+    assert.deepEqual({ ...db.prepare("SELECT count(*) AS n FROM info_pages").get() }, { n: 3 });
+    assert.deepEqual({ ...db.prepare("SELECT max(length(info)) AS n FROM files").get() }, {
+      n: INFO_PAGE_BYTES,
+    });
+  } finally {
+    db.close();
+  }
+});
+
+Deno.test({
+  name: "store on postgres: migrating to info pages cuts the dictionaries there into pages",
+  ignore: POSTGRES.unavailable !== undefined,
+  async fn() {
+    await using server = await PostgresServer.start();
+    await server.createDatabase("v6");
+    const store = await PostgresStore.open(server.url("v6"));
+    await store.createUser("a", "h");
+    await store.createGroup("g", "a");
+    const infos = [
+      new Uint8Array(2.5 * INFO_PAGE_BYTES).map((_, i) => i * 7),
+      new Uint8Array(INFO_PAGE_BYTES).fill(3),
+    ];
+    for (const [i, info] of infos.entries()) {
+      await store.shareFile({ ...fileOf("g", `f${i}`, i + 1), info }, {
+        user: "a",
+        path: `/f${i}`,
+        mtimeMs: 1,
+      });
+    }
+    await store.close();
+    // back to version 6, as a tracker of before left it: each dictionary whole in files.info
+    const sql = postgres(server.url("v6"), { max: 1, onnotice: () => {} });
+    try {
+      for (const [i, info] of infos.entries()) {
+        await sql`UPDATE files SET info = ${info} WHERE name = ${`f${i}`}`;
+      }
+      await sql.unsafe(`DROP TABLE info_pages; ALTER TABLE files DROP COLUMN info_length;
+                        UPDATE swarmshare_schema SET version = 6;`);
+    } finally {
+      await sql.end();
+    }
+    const migrated = await PostgresStore.open(server.url("v6"));
+    try {
+      for (const [i, info] of infos.entries()) {
+        const file = fileOf("g", `f${i}`, i + 1);
+        assert.equal((await migrated.file("g", `f${i}`))?.infoLength, info.length);
+        for (let offset = 0; offset < info.length; offset += INFO_PAGE_BYTES) {
+          const length = Math.min(INFO_PAGE_BYTES, info.length - offset);
+          const page = await migrated.infoPage("g", file.infoHash, offset, length);
+          assert.deepEqual(page, info.subarray(offset, offset + length), `f${i} at ${offset}`);
+        }
+      }
+    } finally {
+      await migrated.close();
+    }
+  },
 });
 
 Deno.test("store on sqlite: the schema version is recorded", async () => {
@@ -545,6 +699,10 @@ Deno.test("store on sqlite: no statement scans a table (each costs its own rows)
     await store.fileByHash("g", fileOf("g", "a", 1).infoHash);
     await store.filesPage("g", "", 500);
     await store.sharesOf("bob", { limit: 10 });
+    await store.sharesOf("bob", { after: { group: "g", name: "" }, limit: 10 });
+    await store.restoreShares("bob", [
+      { group: "g", name: "a", infoHash: fileOf("g", "a", 1).infoHash, path: "/b", mtimeMs: 2 },
+    ]);
     await store.removeShare("g", "a", "bob");
     await store.shareFile(fileOf("g", "b", 2), { user: "alice", path: "/b", mtimeMs: 1 });
     await store.leaveGroup("g", "alice");
@@ -555,6 +713,12 @@ Deno.test("store on sqlite: no statement scans a table (each costs its own rows)
     await store.setting("k");
     const plans = store.queryPlans();
     assert.ok(plans.size >= 25, `only ${plans.size} statements prepared`);
+    // a page of a user's shares is a range of an index, not a sort of all the later ones
+    const sharePages = [...plans].filter(([text]) => /FROM shares s JOIN files f/.test(text));
+    assert.ok(sharePages.length > 0);
+    for (const [text, steps] of sharePages) {
+      assert.ok(!steps.some((step) => /TEMP B-TREE/.test(step)), `${text}: ${steps.join("; ")}`);
+    }
     const scans = [...plans].filter(([, steps]) => steps.some((step) => /^SCAN /.test(step)));
     assert.deepEqual(
       scans.map(([text, steps]) => `${text.replace(/\s+/g, " ")}: ${steps.join("; ")}`),

@@ -13,9 +13,13 @@ import {
   ANNOUNCE_STATES,
   fileNameProblem,
   isSha1Hex,
+  isValidId,
+  MAX_SHARES_PER_RESTORE,
   type PeerEndpoint,
   quoted,
+  type RestoreRefusal,
   type ShareRecord,
+  type ShareRestore,
 } from "../lib/protocol.ts";
 import {
   type Handler,
@@ -40,6 +44,7 @@ type FileRequest =
   | "announce"
   | "stop_share"
   | "my_shares"
+  | "restore_shares"
   | "put_info"
   | "get_info";
 
@@ -145,6 +150,28 @@ async function holdFile(
   });
 }
 
+/** `holdFile` of many files of one connection: one wait for its address check, one write. */
+async function holdFiles(
+  context: HandlerContext,
+  user: string,
+  files: { group: string; infoHash: string }[],
+): Promise<void> {
+  if (files.length === 0) return;
+  const address = requirePeerAddress(context);
+  const check = context.addressCheck?.();
+  if (check?.state === "pending") {
+    await settledWithin(check.settled, MAX_CHECK_WAIT_MS);
+    if (requireUser(context) !== user) throw new RequestError("unauthenticated", "not logged in");
+    context.addressCheck?.();
+  }
+  await context.presence.holdAll(files, {
+    connectionId: context.connection.id,
+    user,
+    address,
+    complete: true,
+  });
+}
+
 /** Waits for `settled`, or `ms` at most. */
 async function settledWithin(settled: Promise<void>, ms: number): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -157,9 +184,11 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
   async share_file(context, request) {
     const user = await requireMember(context, request.group);
     checkFileName(request.name);
+    // a share the user has already (an older client restoring at login) is looked up, not
+    // counted: the count reads up to 1,000 rows, the lookup one
     if (
-      (await context.store.countsOf(user, request.group)).sharesInGroup >= MAX_SHARES_PER_MEMBER &&
-      !(await context.store.hasShare(request.group, request.name, user))
+      !(await context.store.hasShare(request.group, request.name, user)) &&
+      (await context.store.countsOf(user, request.group)).sharesInGroup >= MAX_SHARES_PER_MEMBER
     ) {
       throw new RequestError(
         "forbidden",
@@ -384,6 +413,87 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
       page.push(record);
     }
     return page;
+  },
+
+  async restore_shares(context, { shares }) {
+    const user = requireUser(context);
+    requirePeerAddress(context);
+    if (shares.length > MAX_SHARES_PER_RESTORE) {
+      throw new RequestError(
+        "bad_request",
+        `restore_shares names at most ${MAX_SHARES_PER_RESTORE} shares`,
+      );
+    }
+    const refusals = new Map<ShareRestore, RestoreRefusal>();
+    const refuse = (share: ShareRestore, error: unknown) => {
+      if (!(error instanceof RequestError)) throw error;
+      refusals.set(share, {
+        group: share.group,
+        name: share.name,
+        code: error.code,
+        message: error.message,
+      });
+    };
+    // each share is checked as share_file checks one: a bad one is refused alone
+    const members = new Map<string, Promise<unknown>>();
+    const checked: ShareRestore[] = [];
+    for (const share of shares) {
+      try {
+        if (!isValidId(share.group)) {
+          throw new RequestError("bad_request", `invalid group id ${quoted(share.group)}`);
+        }
+        checkFileName(share.name);
+        if (!isSha1Hex(share.info_hash)) {
+          throw new RequestError("bad_request", "info_hash must be 40 hex digits");
+        }
+        if (share.path.length === 0 || share.path.length > MAX_PATH_LENGTH) {
+          throw new RequestError("bad_request", "the shared path is empty or too long");
+        }
+        if (!Number.isSafeInteger(share.mtime_ms)) {
+          throw new RequestError("bad_request", "mtime_ms must be an integer");
+        }
+        // a login's shares come a few groups at a time: each group is asked about once
+        let member = members.get(share.group);
+        if (!member) members.set(share.group, member = requireMember(context, share.group));
+        await member;
+        checked.push(share);
+      } catch (error) {
+        refuse(share, error);
+      }
+    }
+    const found = await context.store.restoreShares(
+      user,
+      checked.map((share) => ({
+        group: share.group,
+        name: share.name,
+        infoHash: share.info_hash,
+        path: share.path,
+        mtimeMs: share.mtime_ms,
+      })),
+    );
+    const held: { group: string; infoHash: string }[] = [];
+    for (const [index, share] of checked.entries()) {
+      if (found[index]) {
+        held.push({ group: share.group, infoHash: share.info_hash });
+      } else {
+        // gone since my_shares, or another file under the name: share_file decides, limits too
+        refuse(
+          share,
+          new RequestError(
+            "not_found",
+            `you do not share "${share.name}" in group "${share.group}"`,
+          ),
+        );
+      }
+    }
+    await holdFiles(context, user, held);
+    // in the order the shares were named
+    const refused: RestoreRefusal[] = [];
+    for (const share of shares) {
+      const refusal = refusals.get(share);
+      if (refusal) refused.push(refusal);
+    }
+    return { refused };
   },
 
   put_info(context, { info_hash, length, offset, data }) {

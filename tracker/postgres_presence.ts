@@ -195,6 +195,14 @@ export class PostgresPresence implements PresenceBook {
     );
   }
 
+  holdAll(files: readonly { group: string; infoHash: string }[], holder: Holder): Promise<void> {
+    this.#local.holdAll(files, holder);
+    return this.#enqueue(
+      holder.connectionId,
+      () => this.#present(() => this.#writeHoldings(files, holder)),
+    );
+  }
+
   release(group: string, infoHash: string, connectionId: number): Promise<void> {
     this.#local.release(group, infoHash, connectionId);
     return this.#quietly(this.#enqueue(connectionId, async () => {
@@ -376,6 +384,22 @@ export class PostgresPresence implements PresenceBook {
       INSERT INTO presence_sessions (instance_id, connection_id, token_digest)
       VALUES (${this.#instance}, ${connectionId}, ${digest})
       ON CONFLICT (instance_id, connection_id) DO UPDATE SET token_digest = excluded.token_digest`;
+  }
+
+  /** `#writeHolding` of many files in one statement (a login serving its shares again). */
+  async #writeHoldings(
+    files: readonly { group: string; infoHash: string }[],
+    holder: Holder,
+  ): Promise<void> {
+    if (files.length === 0) return;
+    await this.#sql`
+      INSERT INTO presence_holders (group_id, info_hash, instance_id, connection_id, user_id, complete)
+      SELECT DISTINCT ON (f.group_id, f.info_hash) f.group_id, f.info_hash, ${this.#instance},
+             ${holder.connectionId}, ${holder.user}, ${holder.complete}
+      FROM unnest(${files.map((file) => file.group)}::text[],
+                  ${files.map((file) => file.infoHash)}::text[]) AS f(group_id, info_hash)
+      ON CONFLICT (group_id, info_hash, instance_id, connection_id)
+      DO UPDATE SET user_id = excluded.user_id, complete = excluded.complete`;
   }
 
   /**

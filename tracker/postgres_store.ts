@@ -25,7 +25,8 @@ import {
   PRESENCE_SCHEMA,
   PRESENCE_SESSIONS_SCHEMA,
 } from "./postgres_presence.ts";
-import { INFO_PAGE_BYTES } from "../lib/info_pages.ts";
+import { concatBytes } from "../lib/bytes.ts";
+import { INFO_PAGE_BYTES, infoPage, infoPageOffsets, isInlineInfo } from "../lib/info_pages.ts";
 import {
   describeDb,
   type LeaveOutcome,
@@ -36,6 +37,7 @@ import {
   type SharedLiveState,
   type ShareLocation,
   type ShareOutcome,
+  type ShareRestoreEntry,
   type StoreChange,
   StoreError,
   type TrackerStore,
@@ -159,6 +161,26 @@ const MIGRATIONS: readonly string[] = [
   PRESENCE_SESSIONS_SCHEMA,
   // 6: events between instances kept for a while, read again by one whose LISTEN was away
   EVENTS_SCHEMA,
+  // 7: an info dictionary larger than one page (lib/info_pages.ts) is kept one row per page, as
+  // SQLite's version 6: a page of a dictionary that compresses (a sparse file's alike piece
+  // hashes) was decompressed from the dictionary's start. files.info keeps a dictionary of at
+  // most one page, and is empty for a larger one; info_length is its length.
+  `ALTER TABLE files ADD COLUMN info_length BIGINT NOT NULL DEFAULT 0;
+   UPDATE files SET info_length = octet_length(info);
+   CREATE TABLE info_pages (
+     group_id TEXT COLLATE "C" NOT NULL,
+     name     TEXT COLLATE "C" NOT NULL,
+     page     INTEGER NOT NULL,
+     data     BYTEA NOT NULL,
+     PRIMARY KEY (group_id, name, page),
+     FOREIGN KEY (group_id, name) REFERENCES files(group_id, name) ON DELETE CASCADE
+   );
+   INSERT INTO info_pages (group_id, name, page, data)
+   SELECT f.group_id, f.name, p.page,
+          substring(f.info from p.page * ${INFO_PAGE_BYTES} + 1 for ${INFO_PAGE_BYTES})
+   FROM files f, generate_series(0, ((f.info_length - 1) / ${INFO_PAGE_BYTES})::int) AS p(page)
+   WHERE f.info_length > ${INFO_PAGE_BYTES};
+   UPDATE files SET info = ''::bytea WHERE info_length > ${INFO_PAGE_BYTES};`,
 ];
 
 /** The schema version this build writes. */
@@ -516,11 +538,20 @@ export class PostgresStore implements TrackerStore {
     return this.#transaction(async (tx) => {
       const now = this.#now();
       // a concurrent insert of the same name waits for ours and then does nothing
+      const inline = isInlineInfo(file.info.length);
       const added = await tx`
-        INSERT INTO files (group_id, name, info_hash, size, sha1, info, created_at)
+        INSERT INTO files (group_id, name, info_hash, size, sha1, info, info_length, created_at)
         VALUES (${file.group}, ${file.name}, ${file.infoHash}, ${file.size}, ${file.sha1},
-                ${file.info}, ${now})
+                ${inline ? file.info : new Uint8Array()}, ${file.info.length}, ${now})
         ON CONFLICT DO NOTHING`;
+      if (added.count === 1 && !inline) {
+        for (const offset of infoPageOffsets(file.info.length)) {
+          await tx`
+            INSERT INTO info_pages (group_id, name, page, data)
+            VALUES (${file.group}, ${file.name}, ${offset / INFO_PAGE_BYTES},
+                    ${infoPage(file.info, offset)})`;
+        }
+      }
       if (added.count !== 1) {
         // locked: a share ended meanwhile cannot drop the file under the one made here
         const [existing] = await tx<{ info_hash: string; sha1: string }[]>`
@@ -540,12 +571,39 @@ export class PostgresStore implements TrackerStore {
     });
   }
 
+  async restoreShares(user: string, shares: readonly ShareRestoreEntry[]): Promise<boolean[]> {
+    if (shares.length === 0) return [];
+    // one statement for the batch; a row whose path and mtime are unchanged is not written
+    const rows = await this.#sql<{ at: number }[]>`
+      WITH asked AS (
+        SELECT a.at::int AS at, a.group_id COLLATE "C" AS group_id, a.name COLLATE "C" AS name,
+               a.info_hash, a.path, a.mtime_ms
+        FROM unnest(${shares.map((share) => share.group)}::text[],
+                    ${shares.map((share) => share.name)}::text[],
+                    ${shares.map((share) => share.infoHash)}::text[],
+                    ${shares.map((share) => share.path)}::text[],
+                    ${shares.map((share) => share.mtimeMs)}::bigint[])
+          WITH ORDINALITY AS a(group_id, name, info_hash, path, mtime_ms, at)
+      ), found AS (
+        SELECT asked.* , (s.path <> asked.path OR s.mtime_ms <> asked.mtime_ms) AS moved
+        FROM asked
+        JOIN shares s ON s.group_id = asked.group_id AND s.name = asked.name AND s.user_id = ${user}
+        JOIN files f ON f.group_id = s.group_id AND f.name = s.name
+          AND f.info_hash = asked.info_hash
+      ), moved AS (
+        UPDATE shares s SET path = found.path, mtime_ms = found.mtime_ms FROM found
+        WHERE found.moved AND s.group_id = found.group_id AND s.name = found.name
+          AND s.user_id = ${user}
+      )
+      SELECT at FROM found`;
+    const found = new Set(rows.map((row) => Number(row.at)));
+    return shares.map((_, index) => found.has(index + 1));
+  }
+
   async file(group: string, name: string): Promise<SharedFile | undefined> {
     const [row] = await this.#sql<FileRow[]>`
       SELECT group_id, name, info_hash, size, sha1,
-             CASE WHEN octet_length(info) <= ${INFO_PAGE_BYTES} THEN info ELSE ''::bytea END
-               AS info,
-             octet_length(info) AS info_length
+             info, info_length
       FROM files WHERE group_id = ${group} AND name = ${name}`;
     return row && fileOf(row);
   }
@@ -553,9 +611,7 @@ export class PostgresStore implements TrackerStore {
   async fileByHash(group: string, infoHash: string): Promise<SharedFile | undefined> {
     const [row] = await this.#sql<FileRow[]>`
       SELECT group_id, name, info_hash, size, sha1,
-             CASE WHEN octet_length(info) <= ${INFO_PAGE_BYTES} THEN info ELSE ''::bytea END
-               AS info,
-             octet_length(info) AS info_length
+             info, info_length
       FROM files WHERE group_id = ${group} AND info_hash = ${infoHash} LIMIT 1`;
     return row && fileOf(row);
   }
@@ -566,11 +622,25 @@ export class PostgresStore implements TrackerStore {
     offset: number,
     length: number,
   ): Promise<Uint8Array | undefined> {
-    // substring of a bytea counts bytes from 1
-    const [row] = await this.#sql<{ page: Uint8Array }[]>`
-      SELECT substring(info from ${offset + 1} for ${length}) AS page FROM files
-      WHERE group_id = ${group} AND info_hash = ${infoHash} LIMIT 1`;
-    return row && bytes(row.page);
+    // substring of a bytea counts bytes from 1; files.info holds at most one page
+    const [file] = await this.#sql<{ name: string; info_length: number; inline: Uint8Array }[]>`
+      SELECT name, info_length, substring(info from ${offset + 1} for ${length}) AS inline
+      FROM files WHERE group_id = ${group} AND info_hash = ${infoHash} LIMIT 1`;
+    if (!file) return undefined;
+    if (isInlineInfo(file.info_length)) return bytes(file.inline);
+    // the rows of the pages asked for, each read whole: one for a page at a page's offset
+    const first = Math.floor(offset / INFO_PAGE_BYTES);
+    const last = Math.floor((offset + Math.max(length, 1) - 1) / INFO_PAGE_BYTES);
+    const rows = await this.#sql<{ page: number; data: Uint8Array }[]>`
+      SELECT page, data FROM info_pages
+      WHERE group_id = ${group} AND name = ${file.name} AND page BETWEEN ${first} AND ${last}
+      ORDER BY page`;
+    if (rows.length !== last - first + 1) return undefined;
+    const whole = rows.length === 1
+      ? bytes(rows[0].data)
+      : concatBytes(...rows.map((row) => bytes(row.data)));
+    const from = offset - first * INFO_PAGE_BYTES;
+    return whole.slice(from, from + length);
   }
 
   async filesPage(
@@ -632,9 +702,7 @@ export class PostgresStore implements TrackerStore {
     const limit = page.limit === undefined || page.limit < 0 ? null : page.limit;
     const rows = await this.#sql<(FileRow & { path: string; mtime_ms: number })[]>`
       SELECT f.group_id, f.name, f.info_hash, f.size, f.sha1,
-             CASE WHEN octet_length(f.info) <= ${INFO_PAGE_BYTES} THEN f.info ELSE ''::bytea END
-               AS info,
-             octet_length(f.info) AS info_length, s.path, s.mtime_ms
+             f.info, f.info_length, s.path, s.mtime_ms
       FROM shares s JOIN files f ON f.group_id = s.group_id AND f.name = s.name
       WHERE s.user_id = ${user} AND (s.group_id, s.name) > (${after.group}, ${after.name})
       ORDER BY s.group_id, s.name LIMIT ${limit}`;

@@ -75,6 +75,11 @@ export interface PresenceBook {
   /** True when holders of this instance's `connectionId` under `user` are handed out. */
   isRegistered(connectionId: number, user: string): boolean;
   hold(group: string, infoHash: string, holder: Holder): void | Promise<void>;
+  /** `hold` of each of `files` by one holder: on a shared presence, one write for them all. */
+  holdAll(
+    files: readonly { group: string; infoHash: string }[],
+    holder: Holder,
+  ): void | Promise<void>;
   release(group: string, infoHash: string, connectionId: number): void | Promise<void>;
   releaseConnection(connectionId: number): void | Promise<void>;
   /** Every client of `user`, on every instance, stops holding in `group` (one file or all). */
@@ -155,6 +160,11 @@ export class Presence implements PresenceBook {
     let keys = this.#keysByConnection.get(holder.connectionId);
     if (!keys) this.#keysByConnection.set(holder.connectionId, keys = new Set());
     keys.add(key);
+  }
+
+  /** `hold` of each of `files` by one holder. */
+  holdAll(files: readonly { group: string; infoHash: string }[], holder: Holder): void {
+    for (const file of files) this.hold(file.group, file.infoHash, holder);
   }
 
   /** A connection no longer holds a file in a group. */

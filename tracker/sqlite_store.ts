@@ -13,7 +13,7 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { GroupSummary } from "../lib/protocol.ts";
-import { INFO_PAGE_BYTES } from "../lib/info_pages.ts";
+import { INFO_PAGE_BYTES, infoPage, infoPageOffsets, isInlineInfo } from "../lib/info_pages.ts";
 import {
   type LeaveOutcome,
   type NewFile,
@@ -22,6 +22,7 @@ import {
   type SharedFile,
   type ShareLocation,
   type ShareOutcome,
+  type ShareRestoreEntry,
   type StoreChange,
   StoreError,
   type TrackerStore,
@@ -113,6 +114,30 @@ const MIGRATIONS: readonly string[] = [
    DROP INDEX shares_by_user;
    CREATE INDEX shares_by_user ON shares(user_id, group_id, name);
    CREATE INDEX sessions_by_last_seen ON sessions(last_seen_at);`,
+  // 6: an info dictionary larger than one page (lib/info_pages.ts) is kept one row per page:
+  // get_info read the whole BLOB (40 MiB for 1 TiB) for each of its 80 pages. files.info keeps
+  // a dictionary of at most one page, and is empty for a larger one; info_length is its length.
+  `ALTER TABLE files ADD COLUMN info_length INTEGER NOT NULL DEFAULT 0;
+   UPDATE files SET info_length = length(info);
+   CREATE TABLE info_pages (
+     group_id TEXT NOT NULL,
+     name     TEXT NOT NULL,
+     page     INTEGER NOT NULL,
+     data     BLOB NOT NULL,
+     PRIMARY KEY (group_id, name, page),
+     FOREIGN KEY (group_id, name) REFERENCES files(group_id, name) ON DELETE CASCADE
+   ) STRICT;
+   WITH RECURSIVE cut(group_id, name, page, pages) AS (
+     SELECT group_id, name, 0, (info_length + ${INFO_PAGE_BYTES} - 1) / ${INFO_PAGE_BYTES}
+     FROM files WHERE info_length > ${INFO_PAGE_BYTES}
+     UNION ALL
+     SELECT group_id, name, page + 1, pages FROM cut WHERE page + 1 < pages
+   )
+   INSERT INTO info_pages (group_id, name, page, data)
+   SELECT cut.group_id, cut.name, cut.page,
+          substr(f.info, cut.page * ${INFO_PAGE_BYTES} + 1, ${INFO_PAGE_BYTES})
+   FROM cut JOIN files f ON f.group_id = cut.group_id AND f.name = cut.name;
+   UPDATE files SET info = x'' WHERE info_length > ${INFO_PAGE_BYTES};`,
 ];
 
 /** Owners, and membership answers, a store keeps at most (each a few hundred bytes). */
@@ -488,10 +513,33 @@ export class SqliteStore implements TrackerStore {
       if (existing && existing.infoHash !== file.infoHash) return "conflict";
       if (existing && existing.sha1 !== file.sha1) return "sha1_differs";
       if (!existing) {
+        const inline = isInlineInfo(file.info.length);
         this.#sql(
-          `INSERT INTO files (group_id, name, info_hash, size, sha1, info, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?)`,
-        ).run(file.group, file.name, file.infoHash, file.size, file.sha1, file.info, this.#now());
+          `INSERT INTO files (group_id, name, info_hash, size, sha1, info, info_length, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(
+          file.group,
+          file.name,
+          file.infoHash,
+          file.size,
+          file.sha1,
+          inline ? file.info : new Uint8Array(),
+          file.info.length,
+          this.#now(),
+        );
+        if (!inline) {
+          const insert = this.#sql(
+            "INSERT INTO info_pages (group_id, name, page, data) VALUES (?, ?, ?, ?)",
+          );
+          for (const offset of infoPageOffsets(file.info.length)) {
+            insert.run(
+              file.group,
+              file.name,
+              offset / INFO_PAGE_BYTES,
+              infoPage(file.info, offset),
+            );
+          }
+        }
       }
       this.#sql(
         `INSERT INTO shares (group_id, name, user_id, path, size, mtime_ms, shared_at)
@@ -511,6 +559,28 @@ export class SqliteStore implements TrackerStore {
     });
     if (outcome === "added") this.#changed({ kind: "files", group: file.group });
     return outcome;
+  }
+
+  async restoreShares(user: string, shares: readonly ShareRestoreEntry[]): Promise<boolean[]> {
+    return this.#transaction(() =>
+      shares.map((share) => {
+        const row = this.#sql(
+          `SELECT s.path, s.mtime_ms FROM shares s
+           JOIN files f ON f.group_id = s.group_id AND f.name = s.name
+           WHERE s.group_id = ? AND s.name = ? AND s.user_id = ? AND f.info_hash = ?`,
+        ).get(share.group, share.name, user, share.infoHash) as
+          | { path: string; mtime_ms: number }
+          | undefined;
+        if (!row) return false;
+        // most shares come back where they were: a read, no write
+        if (row.path !== share.path || row.mtime_ms !== share.mtimeMs) {
+          this.#sql(
+            "UPDATE shares SET path = ?, mtime_ms = ? WHERE group_id = ? AND name = ? AND user_id = ?",
+          ).run(share.path, share.mtimeMs, share.group, share.name, user);
+        }
+        return true;
+      })
+    );
   }
 
   async file(group: string, name: string): Promise<SharedFile | undefined> {
@@ -539,11 +609,31 @@ export class SqliteStore implements TrackerStore {
     offset: number,
     length: number,
   ): Promise<Uint8Array | undefined> {
-    // substr on a BLOB counts bytes from 1
-    const row = this.#sql(
-      `SELECT substr(info, ?, ?) AS page FROM files WHERE group_id = ? AND info_hash = ? LIMIT 1`,
-    ).get(offset + 1, length, group, infoHash) as { page: Uint8Array } | undefined;
-    return row?.page;
+    // substr on a BLOB counts bytes from 1; it reads at most one page's row
+    const file = this.#sql(
+      `SELECT name, info_length, substr(info, ?, ?) AS inline FROM files
+       WHERE group_id = ? AND info_hash = ? LIMIT 1`,
+    ).get(offset + 1, length, group, infoHash) as
+      | { name: string; info_length: number; inline: Uint8Array }
+      | undefined;
+    if (!file) return undefined;
+    if (isInlineInfo(file.info_length)) return file.inline;
+    // the rows of the pages asked for, each read whole: one for a page at a page's offset
+    const bytes = new Uint8Array(Math.max(0, Math.min(length, file.info_length - offset)));
+    const read = this.#sql(
+      "SELECT data FROM info_pages WHERE group_id = ? AND name = ? AND page = ?",
+    );
+    for (let at = 0; at < bytes.length;) {
+      const page = Math.floor((offset + at) / INFO_PAGE_BYTES);
+      const row = read.get(group, file.name, page) as { data: Uint8Array } | undefined;
+      if (!row) return undefined;
+      const from = offset + at - page * INFO_PAGE_BYTES;
+      const part = row.data.subarray(from, from + bytes.length - at);
+      if (part.length === 0) return undefined;
+      bytes.set(part, at);
+      at += part.length;
+    }
+    return bytes;
   }
 
   async filesPage(
@@ -589,12 +679,15 @@ export class SqliteStore implements TrackerStore {
     page: { after?: { group: string; name: string }; limit?: number } = {},
   ): Promise<Share[]> {
     const after = page.after ?? { group: "", name: "" };
+    // on the shares' columns, so a page is a range of shares_by_user: on the files' columns
+    // SQLite sorted all of the user's later shares for every page (a login with 100,000
+    // shares spent most of its time there)
     const rows = this.#sql(
       `SELECT f.group_id, f.name, f.info_hash, f.size, f.sha1, ${INFO_COLUMNS_OF_F}, s.path,
               s.mtime_ms
        FROM shares s JOIN files f ON f.group_id = s.group_id AND f.name = s.name
-       WHERE s.user_id = ? AND (f.group_id, f.name) > (?, ?)
-       ORDER BY f.group_id, f.name LIMIT ?`,
+       WHERE s.user_id = ? AND (s.group_id, s.name) > (?, ?)
+       ORDER BY s.group_id, s.name LIMIT ?`,
     ).all(user, after.group, after.name, page.limit ?? -1) as unknown as (FileRow & {
       path: string;
       mtime_ms: number;
@@ -648,15 +741,11 @@ function makePrivate(paths: string[]): void {
 }
 
 /**
- * The info dictionary of a file when it fits one page, else an empty BLOB, and its length:
- * length() of a BLOB reads its header only, so a 40 MiB dictionary is not loaded to look its
- * file up.
+ * The info dictionary of a file when it fits one page, else an empty BLOB (its pages are rows
+ * of info_pages), and its length.
  */
-const INFO_COLUMNS = `CASE WHEN length(info) <= ${INFO_PAGE_BYTES} THEN info ELSE x'' END AS info,
-  length(info) AS info_length`;
-const INFO_COLUMNS_OF_F =
-  `CASE WHEN length(f.info) <= ${INFO_PAGE_BYTES} THEN f.info ELSE x'' END AS info,
-  length(f.info) AS info_length`;
+const INFO_COLUMNS = "info, info_length";
+const INFO_COLUMNS_OF_F = "f.info, f.info_length";
 
 interface FileRow {
   group_id: string;

@@ -113,6 +113,16 @@ export interface SessionRecord {
  */
 export type ShareOutcome = "added" | "same" | "conflict" | "sha1_differs";
 
+/** A share of the user's named to be served again (`restore_shares`), where it is now. */
+export interface ShareRestoreEntry {
+  group: string;
+  name: string;
+  /** The file's info_hash as the client knows it: a file shared anew under the name is not it. */
+  infoHash: string;
+  path: string;
+  mtimeMs: number;
+}
+
 /** Where one user keeps a shared file, for serving it again after a login. */
 export interface ShareLocation {
   user: string;
@@ -233,6 +243,13 @@ export interface TrackerStore {
    * `share.user` shares it from `share.path`: see `ShareOutcome`.
    */
   shareFile(file: NewFile, share: ShareLocation): Promise<ShareOutcome>;
+  /**
+   * Records where `user` holds each of `shares` now, for those `user` shares already under
+   * that name with that info_hash; the rest are left alone. Returns, in order, whether each
+   * was such a share. One batch is one transaction (SQLite) or one statement (PostgreSQL):
+   * a login serving 100,000 shares again writes in batches, not a share at a time.
+   */
+  restoreShares(user: string, shares: readonly ShareRestoreEntry[]): Promise<boolean[]>;
   /** A file by group and name. */
   file(group: string, name: string): Promise<SharedFile | undefined>;
   /** The file of a group with this info_hash. */

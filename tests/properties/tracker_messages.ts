@@ -19,6 +19,7 @@ import {
   isPushFrame,
   MAX_CERT_PEM_LENGTH,
   MAX_SHARED_NAME_BYTES,
+  MAX_SHARES_PER_RESTORE,
   NOTICE_KINDS,
   parsePush,
   parseRequest,
@@ -37,7 +38,7 @@ import {
   outcomeOf,
 } from "./inputs.ts";
 
-type FieldKind = "string" | "number" | "peer" | "cert" | "kinds";
+type FieldKind = "string" | "number" | "peer" | "cert" | "kinds" | "restores";
 
 /** Each request's fields as the `Request` type declares them. */
 const REQUEST_SPEC = {
@@ -81,6 +82,7 @@ const REQUEST_SPEC = {
   announce: { required: { group: "string", info_hash: "string", state: "string" } },
   stop_share: { required: { group: "string", name: "string" } },
   my_shares: { required: {}, optional: { after_group: "string", after_name: "string" } },
+  restore_shares: { required: { shares: "restores" } },
 } satisfies Record<
   RequestType,
   { required: Record<string, FieldKind>; optional?: Record<string, FieldKind> }
@@ -98,6 +100,16 @@ function fieldsOf(
 
 const CERT_MARKER = "-----BEGIN CERTIFICATE-----";
 
+/** One share of a `restore_shares` list: its values are the tracker's to judge, not the parse's. */
+const restoreItem = fc.record({
+  group: fc.string({ maxLength: 10 }),
+  name: fc.string({ maxLength: 10 }),
+  info_hash: fc.string({ maxLength: 40 }),
+  path: fc.string({ maxLength: 20 }),
+  mtime_ms: fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true })),
+}).map((item) => ({ ...item })); // a plain object, as JSON.parse makes them
+const RESTORE_ITEM = { group: "g", name: "n", info_hash: "h", path: "/p", mtime_ms: 1 };
+
 const validValue: Record<FieldKind, fc.Arbitrary<unknown>> = {
   string: fc.oneof(anyText, fc.constant("")),
   number: fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer()),
@@ -108,6 +120,7 @@ const validValue: Record<FieldKind, fc.Arbitrary<unknown>> = {
   cert: fc.tuple(fc.string({ maxLength: 40 }), fc.string({ maxLength: 40 }))
     .map(([before, after]) => `${before}${CERT_MARKER}${after}`),
   kinds: fc.array(fc.string({ minLength: 1, maxLength: 32 }), { maxLength: 16 }),
+  restores: fc.array(restoreItem, { minLength: 1, maxLength: 4 }),
 };
 
 const jsonNonString = fc.oneof(
@@ -137,6 +150,17 @@ const invalidValue: Record<FieldKind, fc.Arbitrary<unknown>> = {
     jsonNonString,
     fc.string().filter((text) => !text.includes(CERT_MARKER)),
     fc.constant(CERT_MARKER + "x".repeat(MAX_CERT_PEM_LENGTH)),
+  ),
+  restores: fc.oneof(
+    fc.constantFrom<unknown>(null, [], {}, "[]", 1),
+    fc.array(restoreItem, { minLength: MAX_SHARES_PER_RESTORE + 1, maxLength: 210 }),
+    fc.tuple(
+      fc.array(restoreItem, { maxLength: 3 }),
+      fc.constantFrom<string>("group", "name", "info_hash", "path", "mtime_ms"),
+      fc.constantFrom<unknown>(undefined, null, 1, "1", [], {}, NaN, Infinity),
+    ).filter(([, field, bad]) => !(field === "mtime_ms" && bad === 1))
+      .filter(([, field, bad]) => !(field !== "mtime_ms" && bad === "1"))
+      .map(([items, field, bad]) => [...items, { ...RESTORE_ITEM, [field]: bad }]),
   ),
   kinds: fc.oneof(
     fc.constantFrom<unknown>(null, "revoke", {}, 1),
@@ -169,6 +193,10 @@ const edgeValue: Record<FieldKind, { valid: unknown[]; invalid: unknown[] }> = {
     valid: [CERT_MARKER, CERT_MARKER.padEnd(MAX_CERT_PEM_LENGTH, "x")],
     invalid: [CERT_MARKER.padEnd(MAX_CERT_PEM_LENGTH + 1, "x"), CERT_MARKER.slice(1), ""],
   },
+  restores: {
+    valid: [[RESTORE_ITEM], Array(MAX_SHARES_PER_RESTORE).fill(RESTORE_ITEM)],
+    invalid: [[], Array(MAX_SHARES_PER_RESTORE + 1).fill(RESTORE_ITEM), [null], [[]]],
+  },
   kinds: {
     valid: [[], ["address_check"], Array(16).fill("k"), ["k".repeat(32)]],
     invalid: [Array(17).fill("k"), [""], ["k".repeat(33)], [1], "address_check", {}, [null]],
@@ -182,6 +210,7 @@ const FIELD_HOME: Record<FieldKind, { type: RequestType; name: string; others: o
   peer: { type: "hello", name: "peer", others: { version: 2 } },
   cert: { type: "hello", name: "peer_cert", others: { version: 2 } },
   kinds: { type: "hello", name: "pushes", others: { version: 2 } },
+  restores: { type: "restore_shares", name: "shares", others: {} },
 };
 
 /** A request as the table says, with its expected parse and junk keys beside it. */
@@ -480,7 +509,7 @@ export const trackerMessageProperties: NamedProperty[] = [
     claim: "each kind of field accepts exactly its valid values, edges included",
     build: () =>
       fc.property(
-        fc.constantFrom<FieldKind>("string", "number", "peer", "cert", "kinds"),
+        fc.constantFrom<FieldKind>("string", "number", "peer", "cert", "kinds", "restores"),
         fc.boolean(),
         fc.boolean(),
         fc.record(validValue),
@@ -495,8 +524,36 @@ export const trackerMessageProperties: NamedProperty[] = [
           const frame = { id: 1, type: home.type, ...home.others, [home.name]: value };
           const outcome = outcomeOf(() => parseRequest(frame), [ProtocolError]);
           // an optional field left undefined is absent: accepted
-          const accepted = valid || (value === undefined && kind !== "number");
+          const accepted = valid ||
+            (value === undefined && kind !== "number" && kind !== "restores");
           assert.equal(outcome.ok, accepted, `${kind} ${JSON.stringify(value)}`);
+        },
+      ),
+  },
+  {
+    name: "protocol.restore_items",
+    claim: "restore_shares keeps exactly the five fields of each share, whatever else one holds",
+    build: () =>
+      fc.property(
+        fc.array(
+          fc.tuple(
+            restoreItem,
+            fc.dictionary(
+              fc.string({ maxLength: 8 }).filter((key) => !(key in RESTORE_ITEM)),
+              fc.jsonValue({ maxDepth: 1 }),
+              { maxKeys: 3 },
+            ),
+          ),
+          { minLength: 1, maxLength: 5 },
+        ),
+        (items) => {
+          const shares = items.map(([item, junk]) => ({ ...junk, ...item }));
+          const parsed = parseRequest({ id: 1, type: "restore_shares", shares });
+          assert.deepEqual(parsed, {
+            id: 1,
+            type: "restore_shares",
+            shares: items.map(([item]) => item),
+          });
         },
       ),
   },

@@ -78,6 +78,12 @@ export const REPLY_SAMPLES: { [T in RequestType]: ResponseData[T] } = {
   stop_share: { group: "films", name: "a.iso", file_removed: false, kept: true },
   put_info: { received: 524_288 },
   get_info: { data: "ZDY6bGVuZ3RoaTFlZQ==" },
+  restore_shares: {
+    refused: [
+      { group: "films", name: "a.iso", code: "not_found", message: "you do not share it" },
+      { group: "music", name: "b.ogg", code: "forbidden", message: "not a member" },
+    ],
+  },
   my_shares: [
     { ...FILE, path: "/home/alice/a.iso", mtime_ms: 1.5 },
     { ...FILE, info: undefined, info_length: 41_943_382, path: "/home/alice/b.iso", mtime_ms: 0 },

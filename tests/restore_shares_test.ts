@@ -1,0 +1,253 @@
+/**
+ * `restore_shares` on a real tracker, on each kind of store: a login serves the user's shares
+ * again in batches (each handed out to members at once), a batch refuses exactly the shares
+ * `share_file` would not take back as they are (another user's, a group the user is not in,
+ * a malformed one, one the tracker no longer has), names at most `MAX_SHARES_PER_RESTORE`,
+ * and adds no share: a user at the per-member limit still cannot pass it.
+ */
+
+import assert from "node:assert/strict";
+import { generateIdentity, issueCertificate } from "../lib/identity.ts";
+import { encodeInfo, infoHashHex } from "../lib/metainfo.ts";
+import { MAX_SHARES_PER_RESTORE } from "../lib/protocol.ts";
+import { hashPassword } from "../tracker/auth.ts";
+import { MAX_SHARES_PER_MEMBER } from "../tracker/file_handlers.ts";
+import { openStore } from "../tracker/open_store.ts";
+import type { TrackerStore } from "../tracker/store.ts";
+import { JsonShell, TempDir, TrackerProcess } from "./harness.ts";
+import { PostgresServer, postgresUnavailable } from "./postgres_server.ts";
+import { rawTrackerLink } from "./raw_tls.ts";
+
+const SIZE = 1000;
+
+/** A file's fields as the store takes them, its info dictionary made from its name. */
+async function fileOf(group: string, name: string) {
+  const info = encodeInfo({ name, length: SIZE, pieceHashes: new Uint8Array(20) });
+  return {
+    group,
+    name,
+    infoHash: await infoHashHex(info),
+    size: SIZE,
+    sha1: "ab".repeat(20),
+    info,
+  };
+}
+
+/**
+ * alice owns "films" (bob is a member) and shares `count` files there from `path`; bob
+ * shares "bob.bin"; carol owns "music", where alice is not a member, and shares "c.bin".
+ */
+async function seed(store: TrackerStore, path: string, mtimeMs: number, count: number) {
+  for (const user of ["alice", "bob", "carol"]) {
+    await store.createUser(user, await hashPassword(`pw-${user}`));
+  }
+  await store.createGroup("films", "alice");
+  await store.addJoinRequest("films", "bob");
+  await store.acceptJoinRequest("films", "bob");
+  await store.createGroup("music", "carol");
+  for (let i = 0; i < count; i++) {
+    await store.shareFile(await fileOf("films", `a${i}.bin`), { user: "alice", path, mtimeMs });
+  }
+  await store.shareFile(await fileOf("films", "bob.bin"), { user: "bob", path, mtimeMs });
+  await store.shareFile(await fileOf("music", "c.bin"), { user: "carol", path, mtimeMs });
+}
+
+/** The tracker's database for one case: a SQLite file, or a database on a PostgreSQL server. */
+interface Db extends AsyncDisposable {
+  url: string;
+}
+
+const KINDS: { name: string; unavailable?: string; start: (dir: TempDir) => Promise<Db> }[] = [
+  {
+    name: "sqlite",
+    start: (dir) =>
+      Promise.resolve({ url: dir.join("tracker.db"), [Symbol.asyncDispose]: async () => {} }),
+  },
+  {
+    name: "postgres",
+    unavailable: await postgresUnavailable(),
+    async start() {
+      const server = await PostgresServer.start();
+      await server.createDatabase("restore");
+      return {
+        url: server.url("restore"),
+        [Symbol.asyncDispose]: () => server[Symbol.asyncDispose](),
+      };
+    },
+  },
+];
+
+/** A raw logged-in link of `user`, serving (it says) at 127.0.0.1:9. */
+async function rawMember(port: number, user: string) {
+  const identity = await generateIdentity(user);
+  const serving = await issueCertificate(identity, user, ["127.0.0.1"]);
+  const link = await rawTrackerLink(port, identity, {
+    hello: { peer: { host: "127.0.0.1", port: 9 }, peer_cert: serving.certPem },
+  });
+  const login = await link.request({ type: "login", user, password: `pw-${user}` });
+  assert.equal(login.ok, true, JSON.stringify(login.error));
+  return link;
+}
+
+for (const kind of KINDS) {
+  Deno.test({
+    name: `restore_shares on ${kind.name}: a login's shares in batches, refusals one by one`,
+    ignore: kind.unavailable !== undefined,
+    async fn(t) {
+      await using dir = await TempDir.create();
+      await using db = await kind.start(dir);
+      const path = dir.join("shared.bin");
+      await Deno.writeFile(path, new Uint8Array(SIZE).fill(1));
+      const mtimeMs = Math.trunc((await Deno.stat(path)).mtime!.getTime());
+      // more than two batches, so that a login sends several
+      const count = 2 * MAX_SHARES_PER_RESTORE + 3;
+      const store = await openStore(db.url);
+      try {
+        await seed(store, path, mtimeMs, count);
+      } finally {
+        await store.close();
+      }
+      await using tracker = await TrackerProcess.start(db.url);
+      const bob = await rawMember(tracker.port, "bob");
+      const alice = await rawMember(tracker.port, "alice");
+      try {
+        await t.step(
+          "a client logging in serves every share again, handed out at once",
+          async () => {
+            await using shell = JsonShell.start(tracker.port);
+            const login = await shell.ok("login alice pw-alice") as { shares_restored: number };
+            assert.equal(login.shares_restored, count);
+            for (const name of ["a0.bin", `a${count - 1}.bin`]) {
+              const located = await bob.request({ type: "locate_file", group: "films", name });
+              assert.equal((located.data as { peers: unknown[] }).peers.length, 1, name);
+            }
+          },
+        );
+
+        await t.step("each share is refused alone, with share_file's reason", async () => {
+          const own = await fileOf("films", "a1.bin");
+          const entry = (group: string, name: string, infoHash: string) => ({
+            group,
+            name,
+            info_hash: infoHash,
+            path: "/moved/a1.bin",
+            mtime_ms: 5,
+          });
+          const reply = await alice.request({
+            type: "restore_shares",
+            shares: [
+              entry("films", "a1.bin", own.infoHash), // hers: served, moved
+              entry("films", "bob.bin", (await fileOf("films", "bob.bin")).infoHash), // bob's
+              entry("films", "a2.bin", own.infoHash), // hers, but another file than named
+              entry("music", "c.bin", (await fileOf("music", "c.bin")).infoHash), // not a member
+              entry("films", "a3.bin", "not-a-hash"),
+              entry("no-such", "x.bin", own.infoHash),
+              entry("bad group", "x.bin", own.infoHash),
+            ],
+          });
+          assert.equal(reply.ok, true, JSON.stringify(reply.error));
+          const refused = (reply.data as { refused: { name: string; code: string }[] }).refused;
+          // in the order they were named
+          assert.deepEqual(refused.map((one) => [one.name, one.code]), [
+            ["bob.bin", "not_found"],
+            ["a2.bin", "not_found"],
+            ["c.bin", "forbidden"],
+            ["a3.bin", "bad_request"],
+            ["x.bin", "not_found"],
+            ["x.bin", "bad_request"],
+          ]);
+          const page = await alice.request({
+            type: "my_shares",
+            after_group: "films",
+            after_name: "a0.bin",
+          });
+          const first = (page.data as { name: string; path: string; mtime_ms: number }[])[0];
+          assert.deepEqual([first.name, first.path, first.mtime_ms], [
+            "a1.bin",
+            "/moved/a1.bin",
+            5,
+          ]);
+        });
+
+        await t.step(`at most ${MAX_SHARES_PER_RESTORE} shares a request`, async () => {
+          const own = await fileOf("films", "a1.bin");
+          const share = {
+            group: "films",
+            name: "a1.bin",
+            info_hash: own.infoHash,
+            path: "/p",
+            mtime_ms: 1,
+          };
+          const over = await alice.request({
+            type: "restore_shares",
+            shares: Array(MAX_SHARES_PER_RESTORE + 1).fill(share),
+          });
+          assert.equal(over.ok, false);
+          assert.equal((over.error as { code: string }).code, "bad_request");
+          const most = await alice.request({
+            type: "restore_shares",
+            shares: Array(MAX_SHARES_PER_RESTORE).fill(share),
+          });
+          assert.deepEqual(most.data, { refused: [] });
+        });
+      } finally {
+        alice.close();
+        bob.close();
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "restore_shares adds no share: a member at the limit stays there",
+  async fn() {
+    await using dir = await TempDir.create();
+    const db = dir.join("tracker.db");
+    const store = await openStore(db);
+    try {
+      await seed(store, "/data/a.bin", 1, MAX_SHARES_PER_MEMBER);
+    } finally {
+      await store.close();
+    }
+    await using tracker = await TrackerProcess.start(db);
+    const alice = await rawMember(tracker.port, "alice");
+    try {
+      const extra = await fileOf("films", "extra.bin");
+      const restore = await alice.request({
+        type: "restore_shares",
+        shares: [{
+          group: "films",
+          name: "extra.bin",
+          info_hash: extra.infoHash,
+          path: "/x",
+          mtime_ms: 1,
+        }],
+      });
+      assert.deepEqual(
+        (restore.data as { refused: { code: string }[] }).refused.map((one) => one.code),
+        ["not_found"],
+      );
+      // and share_file, which the client sends for it next, keeps the limit
+      const shared = await alice.request({
+        type: "share_file",
+        group: "films",
+        name: "extra.bin",
+        size: SIZE,
+        sha1: extra.sha1,
+        info: extra.info.toBase64(),
+        path: "/x",
+        mtime_ms: 1,
+      });
+      assert.equal(shared.ok, false);
+      assert.equal((shared.error as { code: string }).code, "forbidden");
+      const again = await alice.request({
+        type: "my_shares",
+        after_group: "films",
+        after_name: "a9.bin",
+      });
+      assert.ok(!(again.data as { name: string }[]).some((share) => share.name === "extra.bin"));
+    } finally {
+      alice.close();
+    }
+  },
+});
