@@ -21,6 +21,8 @@ import {
 } from "./harness.ts";
 import { PostgresServer, postgresUnavailable } from "./postgres_server.ts";
 import { RecordingRelay } from "./relay.ts";
+import { rawMember } from "./raw_tls.ts";
+import { encodeInfo } from "../lib/metainfo.ts";
 import { INSTANCE_TTL_MS } from "../tracker/postgres_presence.ts";
 
 const unavailable = await postgresUnavailable();
@@ -343,5 +345,42 @@ Deno.test({
       "the seeder on A to be handed out again",
       5_000,
     );
+  },
+});
+
+Deno.test({
+  name: "two trackers on one PostgreSQL: every ticket is signed afresh (none kept for reuse)",
+  ignore: unavailable !== undefined,
+  async fn() {
+    await using setup = await twoTrackers();
+    const { a, b } = setup;
+    // a leave on A reaches B only later, as an event: B must not hand out a ticket it kept
+    const alice = await rawMember(a.port, "alice");
+    const bob = await rawMember(b.port, "bob");
+    try {
+      await alice.ok({ type: "create_group", group: "crew" });
+      await alice.ok({
+        type: "share_file",
+        group: "crew",
+        name: "a.bin",
+        size: 1000,
+        sha1: "ab".repeat(20),
+        info: encodeInfo({ name: "a.bin", length: 1000, pieceHashes: new Uint8Array(20) })
+          .toBase64(),
+        path: "/shared/a.bin",
+        mtime_ms: 0,
+      });
+      await bob.ok({ type: "join_group", group: "crew" });
+      await alice.ok({ type: "accept_request", group: "crew", user: "bob" });
+      const locate = { type: "locate_file", group: "crew", name: "a.bin" };
+      const first = (await bob.ok(locate) as { ticket: string }).ticket;
+      // signatures are deterministic: the clock must move for a new ticket to differ
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const second = (await bob.ok(locate) as { ticket: string }).ticket;
+      assert.notEqual(second, first);
+    } finally {
+      alice.link.close();
+      bob.link.close();
+    }
   },
 });

@@ -289,7 +289,12 @@ export class Tracker {
         maxIdleMs: options.sessionMaxIdleMs,
       });
       await sessions.prune();
-      const tickets = await loadTicketSigner(store, { lifetimeMs: options.ticketLifetimeMs });
+      const tickets = await loadTicketSigner(store, {
+        lifetimeMs: options.ticketLifetimeMs,
+        // a tracker alone on its store sees every leave as it happens; with other instances a
+        // leave there reaches this one later, as an event: every ticket is signed afresh
+        reuseMs: shared === undefined ? undefined : 0,
+      });
       let security: Security = { mode: "plaintext" };
       let fingerprint: string | undefined;
       if (!options.insecurePlaintext) {
@@ -649,6 +654,7 @@ export class Tracker {
         this.#events.deliver(event);
         break;
       case "revoke":
+        this.#tickets.revoked(event.user, event.group);
         this.#events.deliver(event);
         // the instance that made it released the user's holdings everywhere; this one's own
         // record of its connections follows
