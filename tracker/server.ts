@@ -44,11 +44,11 @@ import { certificatePublicKeyInfo } from "../lib/x509.ts";
 import {
   type AcceptedConn,
   type ByteConn,
+  chunksOf,
   connectionCap,
   type ConnListener,
   hostPort,
   listen,
-  readableOf,
   type Security,
   sha256Hex,
 } from "../lib/transport.ts";
@@ -415,7 +415,7 @@ export class Tracker {
       // before a login only small requests make sense: a stranger's frame is capped small
       const frameLimit = () =>
         connection.user === undefined ? MAX_UNAUTHENTICATED_FRAME_BYTES : MAX_FRAME_BYTES;
-      const frames = readFrames(readableOf(conn), frameLimit, { budget: this.#largeFrames })
+      const frames = readFrames(chunksOf(conn), frameLimit, { budget: this.#largeFrames })
         [Symbol.asyncIterator]();
       const link = { remote, certificate: conn.peerCertificate };
       const accept = () => {
