@@ -674,7 +674,8 @@ export class Tracker {
   async #answer(context: HandlerContext, request: RequestFrame, remote: string): Promise<Response> {
     // every request, pings too, is a use of the connection's session; one whose session has
     // expired or was ended elsewhere is logged out here and refused below as unauthenticated
-    await this.#sessions.touch(context.connection);
+    const touching = this.#sessions.touch(context.connection);
+    if (touching) await touching;
     if (request.type === "ping") return { id: request.id, ok: true, data: null };
     if (!isHandledRequest(request.type)) {
       return failure(request.id, "bad_request", `"${request.type}" is not allowed here`);
@@ -714,6 +715,8 @@ export class Tracker {
     response: Response,
     remote: string,
   ): void {
+    // every entry is at info or debug: with neither written, no line is made per request
+    if (!this.#memberLog.enabled("info") && !this.#strangerLog.enabled("info")) return;
     const entry = describeActivity(
       request,
       { user, connection: connection.id, remote },
