@@ -12,19 +12,20 @@ import { ProtocolError } from "./errors.ts";
 export const MAX_FRAME_BYTES = 1 << 20;
 
 const HEADER_BYTES = 4;
+/** Where a frame's header goes while its JSON is encoded: four NULs, four zero bytes. */
+const HEADER_PLACE = "\0\0\0\0";
 const encoder = new TextEncoder();
 
 /** Encodes one message as a frame: length header plus JSON body. */
 export function encodeFrame(message: unknown, maxFrameBytes = MAX_FRAME_BYTES): Uint8Array {
-  const body = encoder.encode(JSON.stringify(message));
-  if (body.length > maxFrameBytes) {
-    throw new ProtocolError(
-      `frame of ${body.length} bytes exceeds the ${maxFrameBytes}-byte limit`,
-    );
+  // the header's place is four NUL characters (four zero bytes in UTF-8), filled in after:
+  // one buffer a frame, not a body copied into a second one
+  const frame = encoder.encode(HEADER_PLACE + JSON.stringify(message));
+  const length = frame.length - HEADER_BYTES;
+  if (length > maxFrameBytes) {
+    throw new ProtocolError(`frame of ${length} bytes exceeds the ${maxFrameBytes}-byte limit`);
   }
-  const frame = new Uint8Array(HEADER_BYTES + body.length);
-  new DataView(frame.buffer).setUint32(0, body.length);
-  frame.set(body, HEADER_BYTES);
+  new DataView(frame.buffer, frame.byteOffset).setUint32(0, length);
   return frame;
 }
 
