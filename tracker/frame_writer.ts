@@ -10,7 +10,7 @@
 
 import { ProtocolError } from "../lib/errors.ts";
 import { encodeFrame, MAX_FRAME_BYTES } from "../lib/frame.ts";
-import { closeQuietly, writeAll } from "../lib/io.ts";
+import { closeQuietly } from "../lib/io.ts";
 import type { Push, Response } from "../lib/protocol.ts";
 import type { ByteConn } from "../lib/transport.ts";
 import { Deadline } from "./deadline.ts";
@@ -48,7 +48,9 @@ export class FrameWriter {
   async #write(frame: Uint8Array): Promise<void> {
     this.#writing.start();
     try {
-      await writeAll(this.#conn, frame);
+      // as writeAll, without a promise of its own: a TLS connection takes the whole frame at once
+      let written = await this.#conn.write(frame);
+      while (written < frame.length) written += await this.#conn.write(frame.subarray(written));
     } finally {
       this.#writing.stop();
     }
