@@ -447,6 +447,17 @@ const OPTIONAL_FIELDS: Partial<Record<RequestType, Record<string, Field>>> = {
   share_file: { info: "string", info_hash: "string" },
 };
 
+/**
+ * Each request type's fields as lists, made once: `parseRequest` walks them for every frame
+ * the tracker reads, where listing the tables' entries anew made two arrays a request.
+ */
+const FIELD_LISTS = Object.fromEntries(
+  Object.entries(REQUEST_FIELDS).map(([type, required]) => [type, {
+    required: Object.entries(required),
+    optional: Object.entries(OPTIONAL_FIELDS[type as RequestType] ?? {}),
+  }]),
+) as { [T in RequestType]: { required: [string, Field][]; optional: [string, Field][] } };
+
 function isPeerAddress(value: unknown): value is PeerAddress {
   if (typeof value !== "object" || value === null) return false;
   const { host, port } = value as Record<string, unknown>;
@@ -512,10 +523,9 @@ export function parseRequest(frame: Record<string, unknown>): RequestFrame {
       `unknown request type ${typeof type === "string" ? quoted(type) : typeof type}`,
     );
   }
-  const required = REQUEST_FIELDS[type as RequestType];
-  const optional = OPTIONAL_FIELDS[type as RequestType] ?? {};
+  const { required, optional } = FIELD_LISTS[type as RequestType];
   const request: Record<string, unknown> = { id, type };
-  for (const [name, field] of Object.entries(required)) {
+  for (const [name, field] of required) {
     if (!hasType(frame[name], field)) {
       throw new ProtocolError(`request "${type}" needs a ${field} field "${name}"`);
     }
@@ -524,7 +534,7 @@ export function parseRequest(frame: Record<string, unknown>): RequestFrame {
       ? (frame[name] as ShareRestore[]).map(restoreOf)
       : frame[name];
   }
-  for (const [name, field] of Object.entries(optional)) {
+  for (const [name, field] of optional) {
     if (frame[name] === undefined) continue;
     if (!hasType(frame[name], field)) {
       throw new ProtocolError(`request "${type}" has a malformed field "${name}"`);

@@ -26,6 +26,7 @@ import * as net from "node:net";
 import type { Socket } from "node:net";
 import * as tls from "node:tls";
 import { UserError } from "./errors.ts";
+import type { ChunkSource } from "./frame.ts";
 
 /** A connected byte stream, whichever transport carries it. */
 export interface ByteConn {
@@ -694,6 +695,23 @@ export function hostPort(hostname: string, port: number): string {
 
 function isIpLiteral(hostname: string): boolean {
   return /^[0-9.]+$/.test(hostname) || hostname.includes(":");
+}
+
+/**
+ * The chunks of a `ByteConn` for a frame reader (lib/frame.ts `readFrames`), without a web
+ * stream between where the connection hands out its chunks itself; else read through a
+ * buffer of `chunkBytes`, made at the first read.
+ */
+export function chunksOf(conn: ByteConn, chunkBytes = 16 * 1024): ChunkSource {
+  if (conn.readChunk) return conn as ChunkSource;
+  let buffer: Uint8Array | undefined;
+  return {
+    async readChunk() {
+      buffer ??= new Uint8Array(chunkBytes);
+      const read = await conn.read(buffer);
+      return read === null ? null : buffer.slice(0, read);
+    },
+  };
 }
 
 /**

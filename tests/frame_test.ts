@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ProtocolError } from "../lib/errors.ts";
 import {
+  type ChunkSource,
   encodeFrame,
   FrameBudget,
   FrameDecoder,
@@ -8,6 +9,7 @@ import {
   MAX_FRAME_BYTES,
   readFrames,
 } from "../lib/frame.ts";
+import { chunksOf } from "../lib/transport.ts";
 
 function streamOf(...chunks: Uint8Array[]): ReadableStream<Uint8Array> {
   return ReadableStream.from(chunks);
@@ -198,4 +200,46 @@ Deno.test("readFrames: a large frame's body is read only with its share of the b
   assert.equal((await secondFrames.next()).done, true);
   assert.equal(budget.availableBytes, big.length, "given back when the reader ends");
   assert.equal((await firstFrames.next()).done, true);
+});
+
+Deno.test("readFrames: from a chunk source, as from a stream", async (t) => {
+  const messages = [{ id: 1, type: "hello" }, { id: 2, text: "ünïcødé ✓" }];
+  const bytes = new Uint8Array(messages.flatMap((m) => [...encodeFrame(m)]));
+  const read = async (source: ChunkSource) => {
+    const got: Record<string, unknown>[] = [];
+    for await (const message of readFrames(source)) got.push(message);
+    return got;
+  };
+
+  await t.step("chunks handed out by the connection itself", async () => {
+    const chunks = [bytes.subarray(0, 3), bytes.subarray(3, 20), bytes.subarray(20)];
+    assert.deepEqual(await read({ readChunk: () => Promise.resolve(chunks.shift() ?? null) }), [
+      ...messages,
+    ]);
+  });
+
+  await t.step("a connection that only reads into a buffer: chunksOf reads for it", async () => {
+    let at = 0;
+    const conn = {
+      read(into: Uint8Array) {
+        if (at === bytes.length) return Promise.resolve(null);
+        const count = Math.min(5, into.length, bytes.length - at);
+        into.set(bytes.subarray(at, at + count));
+        at += count;
+        return Promise.resolve(count);
+      },
+      write: () => Promise.resolve(0),
+      close() {},
+      remoteAddr: { hostname: "127.0.0.1", port: 1 },
+    };
+    assert.deepEqual(await read(chunksOf(conn, 8)), messages);
+  });
+
+  await t.step("a source that ends inside a frame is a protocol error", async () => {
+    const chunks = [bytes.subarray(0, bytes.length - 1)];
+    await assert.rejects(
+      () => read({ readChunk: () => Promise.resolve(chunks.shift() ?? null) }),
+      ProtocolError,
+    );
+  });
 });

@@ -5,8 +5,9 @@
  * B's client from a seeder logged in on A works, notices, revocations and ended sessions cross
  * instances, a SIGKILLed instance's holders expire within the stated bound, instances started
  * together on an empty database present one identity, a lost LISTEN connection comes back
- * and says so, login attempts split across instances are throttled as one, and list_sessions
- * shows a session online wherever it is used. Skipped, with one line saying why, where
+ * and says so, login attempts split across instances are throttled as one, list_sessions
+ * shows a session online wherever it is used, and no instance hands out a kept ticket (a
+ * leave elsewhere reaches it late). Skipped, with one line saying why, where
  * PostgreSQL is not installed.
  */
 
@@ -28,6 +29,7 @@ import { generateIdentity } from "../lib/identity.ts";
 import { rawMember, rawTrackerLink } from "./raw_tls.ts";
 import { PostgresAttemptCounts } from "../tracker/postgres_attempts.ts";
 import { PostgresBus } from "../tracker/postgres_events.ts";
+import { encodeInfo } from "../lib/metainfo.ts";
 
 const unavailable = await postgresUnavailable();
 
@@ -540,6 +542,43 @@ Deno.test({
       await admin`ALTER DATABASE multi ALLOW_CONNECTIONS true`.catch(() => {});
       await db.end();
       await admin.end();
+    }
+  },
+});
+
+Deno.test({
+  name: "two trackers on one PostgreSQL: every ticket is signed afresh (none kept for reuse)",
+  ignore: unavailable !== undefined,
+  async fn() {
+    await using setup = await twoTrackers();
+    const { a, b } = setup;
+    // a leave on A reaches B only later, as an event: B must not hand out a ticket it kept
+    const alice = await rawMember(a.port, "alice");
+    const bob = await rawMember(b.port, "bob");
+    try {
+      await alice.ok({ type: "create_group", group: "crew" });
+      await alice.ok({
+        type: "share_file",
+        group: "crew",
+        name: "a.bin",
+        size: 1000,
+        sha1: "ab".repeat(20),
+        info: encodeInfo({ name: "a.bin", length: 1000, pieceHashes: new Uint8Array(20) })
+          .toBase64(),
+        path: "/shared/a.bin",
+        mtime_ms: 0,
+      });
+      await bob.ok({ type: "join_group", group: "crew" });
+      await alice.ok({ type: "accept_request", group: "crew", user: "bob" });
+      const locate = { type: "locate_file", group: "crew", name: "a.bin" };
+      const first = (await bob.ok(locate) as { ticket: string }).ticket;
+      // signatures are deterministic: the clock must move for a new ticket to differ
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const second = (await bob.ok(locate) as { ticket: string }).ticket;
+      assert.notEqual(second, first);
+    } finally {
+      alice.link.close();
+      bob.link.close();
     }
   },
 });

@@ -6,6 +6,8 @@
  */
 
 import assert from "node:assert/strict";
+import { FrameDecoder } from "../lib/frame.ts";
+import type { Response } from "../lib/protocol.ts";
 import { encodeInfo, parseInfo } from "../lib/metainfo.ts";
 import { MAX_FILE_BYTES, PIECE_HASH_LENGTH, pieceCount } from "../lib/pieces.ts";
 import type { ByteConn } from "../lib/transport.ts";
@@ -73,6 +75,29 @@ Deno.test("FrameWriter: a reply too large for a frame is an error for that reque
     /^the reply is too large: frame of \d+ bytes exceeds the 1048576-byte limit$/,
   );
   assert.deepEqual(written[1], { id: 8, ok: true, data: null });
+});
+
+Deno.test("FrameWriter: a connection that takes a few bytes a write gets every frame whole", async () => {
+  const bytes: number[] = [];
+  const conn: ByteConn = {
+    remoteAddr: { hostname: "127.0.0.1", port: 1 },
+    read: () => Promise.resolve(null),
+    write(chunk) {
+      const taken = Math.min(chunk.length, 3);
+      bytes.push(...chunk.subarray(0, taken));
+      return Promise.resolve(taken);
+    },
+    close() {},
+  };
+  const writer = new FrameWriter(conn);
+  const replies: Response[] = [
+    { id: 1, ok: true, data: { text: "ünïcødé" } },
+    { id: 2, ok: false, error: { code: "not_found", message: "no such file" } },
+  ];
+  for (const reply of replies) await writer.reply(reply);
+  const decoder = new FrameDecoder();
+  decoder.push(new Uint8Array(bytes));
+  assert.deepEqual([decoder.next(), decoder.next(), decoder.next()], [...replies, undefined]);
 });
 
 Deno.test("FrameWriter: a far end that stops reading is closed, not waited on for ever", async () => {

@@ -133,6 +133,38 @@ const CASES: { name: string; fn: (backend: StoreBackend) => Promise<void> }[] = 
     },
   },
   {
+    name: "file answers follow every write (asked before and after)",
+    async fn(backend) {
+      await using store = await fresh(backend);
+      for (const user of ["o", "m"]) await store.createUser(user, "h");
+      await store.createGroup("g", "o");
+      await store.createGroup("h", "o");
+      await store.addJoinRequest("g", "m");
+      await store.acceptJoinRequest("g", "m");
+      const at = (user: string) => ({ user, path: "/p", mtimeMs: 0 });
+      const one = fileOf("g", "one", 1);
+      assert.equal(await store.file("g", "one"), undefined);
+      await store.shareFile(one, at("m"));
+      assert.deepEqual({ ...await store.file("g", "one") }, one, "a file added is found");
+      await store.shareFile(fileOf("h", "one", 2), at("o"));
+      assert.deepEqual({ ...await store.file("g", "one") }, one, "another group's is another");
+      assert.equal((await store.file("h", "one"))?.infoHash, fileOf("h", "one", 2).infoHash);
+      await store.removeShare("g", "one", "m");
+      assert.equal(await store.file("g", "one"), undefined, "its last share gone, it is gone");
+      await store.shareFile(fileOf("g", "one", 3), at("m"));
+      assert.equal((await store.file("g", "one"))?.infoHash, fileOf("g", "one", 3).infoHash);
+      await store.leaveGroup("g", "m");
+      assert.equal(await store.file("g", "one"), undefined, "its sharer left: it is gone");
+      await store.shareFile(fileOf("g", "one", 4), at("o"));
+      assert.equal((await store.file("g", "one"))?.infoHash, fileOf("g", "one", 4).infoHash);
+      await store.leaveGroup("g", "o");
+      assert.equal(await store.file("g", "one"), undefined, "the group gone, its files too");
+      await store.createGroup("g", "o");
+      assert.equal(await store.file("g", "one"), undefined, "a group made again has none");
+      assert.equal((await store.file("h", "one"))?.infoHash, fileOf("h", "one", 2).infoHash);
+    },
+  },
+  {
     name: "groups, requests, memberships and ownership passing in join order",
     async fn(backend) {
       await using store = await fresh(backend);

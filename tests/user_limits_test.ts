@@ -20,6 +20,8 @@ function as(store: TrackerStore, user: string): HandlerContext {
     connection: { id: 1, user, peer: { host: "127.0.0.1", port: 1 } },
     presence,
     events: new ClientEvents({ presence }),
+    // no tickets are asked for here; a leave drops those kept
+    tickets: { revoked() {} },
   } as unknown as HandlerContext;
 }
 

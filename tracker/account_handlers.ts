@@ -181,6 +181,8 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
     const members = new Set(await context.store.members(group));
     // the membership goes first: from then on no request of the user's puts a holding back
     const outcome = await context.store.leaveGroup(group, user);
+    // tickets kept for reuse were signed before the leave: peers refuse them from now on
+    context.tickets.revoked(user, group);
     // peers serving this user in the group hear of it before the holdings are released (so
     // the user's own serving clients are still found) and before the leaver hears the reply
     context.events.revoke(user, group, members);

@@ -12,9 +12,9 @@ import {
   generateTicketKeys,
   signTicketNow,
   TICKET_LIFETIME_MS,
-  type TicketClaims,
   ticketSigningKey,
 } from "../lib/ticket.ts";
+import { TicketCache, type TicketRequest, ticketReuseMs } from "./ticket_cache.ts";
 
 /** scrypt cost: N = 2^15, r = 8 (32 MiB, ~100 ms here), the OWASP-recommended floor. */
 const SCRYPT = { N: 1 << 15, r: 8, p: 1, keyLength: 32, saltLength: 16 };
@@ -90,8 +90,14 @@ function decodeBase64(text: string): Uint8Array {
 export interface TicketSigner {
   /** The public key clients verify tickets with (raw, base64url). */
   readonly publicKey: string;
-  /** A ticket for `user` to fetch `infoHash` in `group`, stamped now and valid for the lifetime. */
-  issue(claims: Omit<TicketClaims, "expiresAt" | "issuedAt">): string;
+  /**
+   * A ticket for `user` to fetch `infoHash` in `group`, valid for the lifetime from its
+   * signing: signed now, or for the same claims a moment ago (tracker/ticket_cache.ts). The
+   * caller has checked that `user` is a member of `group`.
+   */
+  issue(claims: TicketRequest): string;
+  /** `user` left `group`: no ticket signed before now is handed out to them there again. */
+  revoked(user: string, group: string): void;
 }
 
 /** Where the signing key is kept between runs (the tracker's settings table). */
@@ -114,6 +120,12 @@ export async function loadTicketSigner(
     now?: () => number;
     /** How long a ticket is valid: 1 ms to `TICKET_LIFETIME_MS` (the default). */
     lifetimeMs?: number;
+    /**
+     * How long after signing a ticket is handed out again for the same claims: default
+     * `ticketReuseMs(lifetimeMs)` (a tenth of the lifetime, at most a minute); 0 signs every
+     * one.
+     */
+    reuseMs?: number;
   } = {},
 ): Promise<TicketSigner> {
   const now = options.now ?? Date.now;
@@ -153,11 +165,21 @@ export async function loadTicketSigner(
   const signingKey = ticketSigningKey(
     new Uint8Array(await crypto.subtle.exportKey("pkcs8", privateKey)),
   );
+  const cache = new TicketCache({
+    now,
+    reuseMs: Math.min(options.reuseMs ?? lifetimeMs, ticketReuseMs(lifetimeMs)),
+    sign: (claims) => {
+      const issuedAt = now();
+      const ticket = signTicketNow(
+        { ...claims, issuedAt, expiresAt: issuedAt + lifetimeMs },
+        signingKey,
+      );
+      return { ticket, issuedAt };
+    },
+  });
   return {
     publicKey: publicKeyText,
-    issue: (claims) => {
-      const issuedAt = now();
-      return signTicketNow({ ...claims, issuedAt, expiresAt: issuedAt + lifetimeMs }, signingKey);
-    },
+    issue: (claims) => cache.issue(claims),
+    revoked: (user, group) => cache.revoked(user, group),
   };
 }

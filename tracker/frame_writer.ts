@@ -10,7 +10,7 @@
 
 import { ProtocolError } from "../lib/errors.ts";
 import { encodeFrame, MAX_FRAME_BYTES } from "../lib/frame.ts";
-import { closeQuietly, writeAll } from "../lib/io.ts";
+import { closeQuietly } from "../lib/io.ts";
 import type { Push, Response } from "../lib/protocol.ts";
 import type { ByteConn } from "../lib/transport.ts";
 import { Deadline } from "./deadline.ts";
@@ -48,7 +48,9 @@ export class FrameWriter {
   async #write(frame: Uint8Array): Promise<void> {
     this.#writing.start();
     try {
-      await writeAll(this.#conn, frame);
+      // as writeAll, without a promise of its own: a TLS connection takes the whole frame at once
+      let written = await this.#conn.write(frame);
+      while (written < frame.length) written += await this.#conn.write(frame.subarray(written));
     } finally {
       this.#writing.stop();
     }
@@ -114,7 +116,6 @@ export class FrameWriter {
   }
 }
 
-const encoder = new TextEncoder();
 const CLOSING_BRACE = 0x7d;
 
 /**
@@ -122,14 +123,15 @@ const CLOSING_BRACE = 0x7d;
  * the parsed data; throws `ProtocolError` when it passes the frame limit.
  */
 export function encodeReplyFrame(id: number, dataJson: Uint8Array): Uint8Array {
-  const head = encoder.encode(`{"id":${JSON.stringify(id)},"ok":true,"data":`);
+  // ASCII (an id is a number): its characters are its bytes, copied without an encoder
+  const head = `{"id":${JSON.stringify(id)},"ok":true,"data":`;
   const length = head.length + dataJson.length + 1;
   if (length > MAX_FRAME_BYTES) {
     throw new ProtocolError(`frame of ${length} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`);
   }
   const frame = new Uint8Array(4 + length);
   new DataView(frame.buffer).setUint32(0, length);
-  frame.set(head, 4);
+  for (let i = 0; i < head.length; i++) frame[4 + i] = head.charCodeAt(i);
   frame.set(dataJson, 4 + head.length);
   frame[frame.length - 1] = CLOSING_BRACE;
   return frame;

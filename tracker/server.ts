@@ -44,11 +44,11 @@ import { certificatePublicKeyInfo } from "../lib/x509.ts";
 import {
   type AcceptedConn,
   type ByteConn,
+  chunksOf,
   connectionCap,
   type ConnListener,
   hostPort,
   listen,
-  readableOf,
   type Security,
   sha256Hex,
 } from "../lib/transport.ts";
@@ -297,7 +297,12 @@ export class Tracker {
         maxIdleMs: options.sessionMaxIdleMs,
       });
       await sessions.prune();
-      const tickets = await loadTicketSigner(store, { lifetimeMs: options.ticketLifetimeMs });
+      const tickets = await loadTicketSigner(store, {
+        lifetimeMs: options.ticketLifetimeMs,
+        // a tracker alone on its store sees every leave as it happens; with other instances a
+        // leave there reaches this one later, as an event: every ticket is signed afresh
+        reuseMs: shared === undefined ? undefined : 0,
+      });
       let security: Security = { mode: "plaintext" };
       let fingerprint: string | undefined;
       if (!options.insecurePlaintext) {
@@ -421,7 +426,7 @@ export class Tracker {
       // before a login only small requests make sense: a stranger's frame is capped small
       const frameLimit = () =>
         connection.user === undefined ? MAX_UNAUTHENTICATED_FRAME_BYTES : MAX_FRAME_BYTES;
-      const frames = readFrames(readableOf(conn), frameLimit, { budget: this.#largeFrames })
+      const frames = readFrames(chunksOf(conn), frameLimit, { budget: this.#largeFrames })
         [Symbol.asyncIterator]();
       const link = { remote, certificate: conn.peerCertificate };
       const accept = () => {
@@ -660,6 +665,7 @@ export class Tracker {
         this.#events.deliver(event);
         break;
       case "revoke":
+        this.#tickets.revoked(event.user, event.group);
         this.#events.deliver(event);
         // the instance that made it released the user's holdings everywhere; this one's own
         // record of its connections follows
@@ -679,7 +685,8 @@ export class Tracker {
   async #answer(context: HandlerContext, request: RequestFrame, remote: string): Promise<Response> {
     // every request, pings too, is a use of the connection's session; one whose session has
     // expired or was ended elsewhere is logged out here and refused below as unauthenticated
-    await this.#sessions.touch(context.connection);
+    const touching = this.#sessions.touch(context.connection);
+    if (touching) await touching;
     if (request.type === "ping") return { id: request.id, ok: true, data: null };
     if (!isHandledRequest(request.type)) {
       return failure(request.id, "bad_request", `"${request.type}" is not allowed here`);
@@ -719,6 +726,8 @@ export class Tracker {
     response: Response,
     remote: string,
   ): void {
+    // every entry is at info or debug: with neither written, no line is made per request
+    if (!this.#memberLog.enabled("info") && !this.#strangerLog.enabled("info")) return;
     const entry = describeActivity(
       request,
       { user, connection: connection.id, remote },

@@ -110,13 +110,18 @@ export class Sessions {
   /**
    * Counts a request on `connection` as a use of its session, writing it at most once per
    * `SESSION_TOUCH_INTERVAL_MS`. A session that has meanwhile expired or gone is ended and the
-   * connection logged out, so the request is refused as unauthenticated.
+   * connection logged out, so the request is refused as unauthenticated. Returns undefined
+   * when there was nothing to write (nearly every request: no promise made for it).
    */
-  async touch(connection: ConnectionState): Promise<void> {
+  touch(connection: ConnectionState): Promise<void> | undefined {
     const digest = connection.tokenDigest;
-    if (!digest) return;
+    if (!digest) return undefined;
     const now = this.#now();
-    if (now - (connection.sessionSeenAt ?? 0) < SESSION_TOUCH_INTERVAL_MS) return;
+    if (now - (connection.sessionSeenAt ?? 0) < SESSION_TOUCH_INTERVAL_MS) return undefined;
+    return this.#touchStored(connection, digest, now);
+  }
+
+  async #touchStored(connection: ConnectionState, digest: string, now: number): Promise<void> {
     if (await this.#store.touchSession(digest, this.#idleSince())) {
       connection.sessionSeenAt = now;
     } else {
