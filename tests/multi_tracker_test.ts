@@ -26,10 +26,9 @@ import { PostgresServer, postgresUnavailable } from "./postgres_server.ts";
 import { RecordingRelay } from "./relay.ts";
 import { INSTANCE_TTL_MS } from "../tracker/postgres_presence.ts";
 import { generateIdentity } from "../lib/identity.ts";
-import { rawMember, rawTrackerLink } from "./raw_tls.ts";
+import { rawMember, rawTrackerLink, shareFileRequest } from "./raw_tls.ts";
 import { PostgresAttemptCounts } from "../tracker/postgres_attempts.ts";
 import { PostgresBus } from "../tracker/postgres_events.ts";
-import { encodeInfo } from "../lib/metainfo.ts";
 
 const unavailable = await postgresUnavailable();
 
@@ -557,17 +556,7 @@ Deno.test({
     const bob = await rawMember(b.port, "bob");
     try {
       await alice.ok({ type: "create_group", group: "crew" });
-      await alice.ok({
-        type: "share_file",
-        group: "crew",
-        name: "a.bin",
-        size: 1000,
-        sha1: "ab".repeat(20),
-        info: encodeInfo({ name: "a.bin", length: 1000, pieceHashes: new Uint8Array(20) })
-          .toBase64(),
-        path: "/shared/a.bin",
-        mtime_ms: 0,
-      });
+      await alice.ok(shareFileRequest("crew", "a.bin"));
       await bob.ok({ type: "join_group", group: "crew" });
       await alice.ok({ type: "accept_request", group: "crew", user: "bob" });
       const locate = { type: "locate_file", group: "crew", name: "a.bin" };

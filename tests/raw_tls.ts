@@ -14,6 +14,7 @@ import { type BDict, encode } from "../lib/bencode.ts";
 import { type ByteConn, connectTracker } from "../lib/transport.ts";
 import { encodeExtended, encodeHandshake, encodeSimple, WireReader } from "../lib/wire.ts";
 import { within } from "../scripts/processes.ts";
+import { encodeInfo } from "../lib/metainfo.ts";
 
 /**
  * Connects to 127.0.0.1:`port` over TLS presenting `identity` (default: a new one); checks
@@ -161,4 +162,21 @@ export async function rawMember(port: number, user: string) {
   await ok({ type: "create_user", user, password: `pw-${user}` });
   await ok({ type: "login", user, password: `pw-${user}` });
   return { ok, link };
+}
+
+/**
+ * A `share_file` request for a small made-up file `name` in `group` (1000 bytes, one piece):
+ * the info dictionary differs by name, so each name has its own info hash.
+ */
+export function shareFileRequest(group: string, name: string) {
+  return {
+    type: "share_file",
+    group,
+    name,
+    size: 1000,
+    sha1: "ab".repeat(20),
+    info: encodeInfo({ name, length: 1000, pieceHashes: new Uint8Array(20).fill(7) }).toBase64(),
+    path: `/shared/${name}`,
+    mtime_ms: 0,
+  };
 }

@@ -7,10 +7,9 @@
 
 import assert from "node:assert/strict";
 import { encodeFrame } from "../lib/frame.ts";
-import { encodeInfo } from "../lib/metainfo.ts";
 import { encodeReplyFrame } from "../tracker/frame_writer.ts";
 import { filesScope, GROUPS_SCOPE, ReplyCache } from "../tracker/reply_cache.ts";
-import { rawMember } from "./raw_tls.ts";
+import { rawMember, shareFileRequest } from "./raw_tls.ts";
 import { TempDir, TrackerProcess } from "./harness.ts";
 
 /** A page view whose loads are counted, returning `rows()` at each load. */
@@ -146,20 +145,6 @@ Deno.test("a reply around kept JSON is the frame encodeFrame makes", () => {
 
 const member = rawMember;
 
-function share(group: string, name: string) {
-  return {
-    type: "share_file",
-    group,
-    name,
-    size: 1000,
-    sha1: "ab".repeat(20),
-    info: encodeInfo({ name, length: 1000, pieceHashes: new Uint8Array(20).fill(name.length) })
-      .toBase64(),
-    path: `/shared/${name}`,
-    mtime_ms: 0,
-  };
-}
-
 Deno.test("every write is seen by the next listing, pages being kept", async () => {
   await using dir = await TempDir.create();
   await using tracker = await TrackerProcess.start(dir.join("tracker.db"));
@@ -177,13 +162,13 @@ Deno.test("every write is seen by the next listing, pages being kept", async () 
     assert.deepEqual(await groups(), [{ group: "films", owner: "alice", members: 2 }]);
 
     assert.deepEqual(await files(), []);
-    await bob.ok(share("films", "a.mkv"));
+    await bob.ok(shareFileRequest("films", "a.mkv"));
     assert.deepEqual(await files(), [
       { name: "a.mkv", size: 1000, sha1: "ab".repeat(20), seeders: 0 },
     ]);
     // a second share of the same file changes no listing
-    await alice.ok(share("films", "a.mkv"));
-    await bob.ok(share("films", "b.mkv"));
+    await alice.ok(shareFileRequest("films", "a.mkv"));
+    await bob.ok(shareFileRequest("films", "b.mkv"));
     assert.deepEqual((await files() as { name: string }[]).map((f) => f.name), [
       "a.mkv",
       "b.mkv",
@@ -192,7 +177,7 @@ Deno.test("every write is seen by the next listing, pages being kept", async () 
     assert.deepEqual((await files() as { name: string }[]).map((f) => f.name), ["a.mkv"]);
     // pages after a name are kept apart
     assert.deepEqual(await alice.ok({ type: "list_files", group: "films", after: "a.mkv" }), []);
-    await bob.ok(share("films", "c.mkv"));
+    await bob.ok(shareFileRequest("films", "c.mkv"));
     assert.deepEqual(
       (await alice.ok({ type: "list_files", group: "films", after: "a.mkv" }) as {
         name: string;

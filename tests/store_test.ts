@@ -541,6 +541,30 @@ Deno.test("store on sqlite: migrating to kept member counts counts the members t
   }
 });
 
+/** Shares each of `infos` as file `f<i>` of group "g", by user "a". */
+async function shareInfos(store: TrackerStore, infos: Uint8Array[]): Promise<void> {
+  for (const [i, info] of infos.entries()) {
+    await store.shareFile({ ...fileOf("g", `f${i}`, i + 1), info }, {
+      user: "a",
+      path: `/f${i}`,
+      mtimeMs: 1,
+    });
+  }
+}
+
+/** Every page of each of `infos`, shared by `shareInfos`, reads back as it was. */
+async function assertPagesReadBack(store: TrackerStore, infos: Uint8Array[]): Promise<void> {
+  for (const [i, info] of infos.entries()) {
+    const file = fileOf("g", `f${i}`, i + 1);
+    assert.equal((await store.file("g", `f${i}`))?.infoLength, info.length);
+    for (let offset = 0; offset < info.length; offset += INFO_PAGE_BYTES) {
+      const length = Math.min(INFO_PAGE_BYTES, info.length - offset);
+      const page = await store.infoPage("g", file.infoHash, offset, length);
+      assert.deepEqual(page, info.subarray(offset, offset + length), `f${i} at ${offset}`);
+    }
+  }
+}
+
 Deno.test("store on sqlite: migrating to info pages cuts the dictionaries there into pages", async () => {
   await using dir = await TempDir.create();
   const path = dir.join("v5.db");
@@ -553,13 +577,7 @@ Deno.test("store on sqlite: migrating to info pages cuts the dictionaries there 
     new Uint8Array(INFO_PAGE_BYTES).fill(3),
     new Uint8Array([1, 2, 3]),
   ];
-  for (const [i, info] of infos.entries()) {
-    await store.shareFile({ ...fileOf("g", `f${i}`, i + 1), info }, {
-      user: "a",
-      path: `/f${i}`,
-      mtimeMs: 1,
-    });
-  }
+  await shareInfos(store, infos);
   await store.close();
   // back to version 5, as a tracker of before left it: each dictionary whole in files.info
   const { DatabaseSync } = await import("node:sqlite");
@@ -572,16 +590,10 @@ Deno.test("store on sqlite: migrating to info pages cuts the dictionaries there 
   old.close();
   const migrated = new SqliteStore(path);
   try {
+    await assertPagesReadBack(migrated, infos);
     for (const [i, info] of infos.entries()) {
-      const file = fileOf("g", `f${i}`, i + 1);
       const found = await migrated.file("g", `f${i}`);
-      assert.equal(found?.infoLength, info.length);
       assert.equal(found?.info.length, info.length <= INFO_PAGE_BYTES ? info.length : 0);
-      for (let offset = 0; offset < info.length; offset += INFO_PAGE_BYTES) {
-        const length = Math.min(INFO_PAGE_BYTES, info.length - offset);
-        const page = await migrated.infoPage("g", file.infoHash, offset, length);
-        assert.deepEqual(page, info.subarray(offset, offset + length), `f${i} at ${offset}`);
-      }
     }
   } finally {
     await migrated.close();
@@ -610,13 +622,7 @@ Deno.test({
       new Uint8Array(2.5 * INFO_PAGE_BYTES).map((_, i) => i * 7),
       new Uint8Array(INFO_PAGE_BYTES).fill(3),
     ];
-    for (const [i, info] of infos.entries()) {
-      await store.shareFile({ ...fileOf("g", `f${i}`, i + 1), info }, {
-        user: "a",
-        path: `/f${i}`,
-        mtimeMs: 1,
-      });
-    }
+    await shareInfos(store, infos);
     await store.close();
     // back to version 6, as a tracker of before left it: each dictionary whole in files.info
     const sql = postgres(server.url("v6"), { max: 1, onnotice: () => {} });
@@ -631,15 +637,7 @@ Deno.test({
     }
     const migrated = await PostgresStore.open(server.url("v6"));
     try {
-      for (const [i, info] of infos.entries()) {
-        const file = fileOf("g", `f${i}`, i + 1);
-        assert.equal((await migrated.file("g", `f${i}`))?.infoLength, info.length);
-        for (let offset = 0; offset < info.length; offset += INFO_PAGE_BYTES) {
-          const length = Math.min(INFO_PAGE_BYTES, info.length - offset);
-          const page = await migrated.infoPage("g", file.infoHash, offset, length);
-          assert.deepEqual(page, info.subarray(offset, offset + length), `f${i} at ${offset}`);
-        }
-      }
+      await assertPagesReadBack(migrated, infos);
     } finally {
       await migrated.close();
     }

@@ -8,7 +8,6 @@
 
 import assert from "node:assert/strict";
 import { generateIdentity, issueCertificate } from "../lib/identity.ts";
-import { encodeInfo } from "../lib/metainfo.ts";
 import { importPublicKey, TICKET_LIFETIME_MS, verifyTicket } from "../lib/ticket.ts";
 import { loadTicketSigner } from "../tracker/auth.ts";
 import {
@@ -18,7 +17,7 @@ import {
   type TicketRequest,
   ticketReuseMs,
 } from "../tracker/ticket_cache.ts";
-import { rawMember, rawTrackerLink } from "./raw_tls.ts";
+import { rawMember, rawTrackerLink, shareFileRequest } from "./raw_tls.ts";
 import { TempDir, TrackerProcess } from "./harness.ts";
 
 const HASH = "ab".repeat(20);
@@ -167,19 +166,6 @@ Deno.test("ticket signer: a kept ticket verifies, carries its signing time, goes
   assert.notEqual(capped.issue(bob()), kept);
 });
 
-function share(group: string, name: string) {
-  return {
-    type: "share_file",
-    group,
-    name,
-    size: 1000,
-    sha1: "ab".repeat(20),
-    info: encodeInfo({ name, length: 1000, pieceHashes: new Uint8Array(20).fill(7) }).toBase64(),
-    path: `/shared/${name}`,
-    mtime_ms: 0,
-  };
-}
-
 Deno.test("a real tracker hands a member the same ticket, and a new one after a rejoin", async () => {
   await using dir = await TempDir.create();
   await using tracker = await TrackerProcess.start(dir.join("tracker.db"));
@@ -196,7 +182,7 @@ Deno.test("a real tracker hands a member the same ticket, and a new one after a 
     assert.equal(login.ok, true, JSON.stringify(login.error));
     const key = await importPublicKey((login.data as { ticket_key: string }).ticket_key);
     await alice.ok({ type: "create_group", group: "films" });
-    await alice.ok(share("films", "a.mkv"));
+    await alice.ok(shareFileRequest("films", "a.mkv"));
     await bob.ok({ type: "join_group", group: "films" });
     await alice.ok({ type: "accept_request", group: "films", user: "bob" });
     const locate = { type: "locate_file", group: "films", name: "a.mkv" };

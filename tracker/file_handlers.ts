@@ -179,6 +179,16 @@ async function settledWithin(settled: Promise<void>, ms: number): Promise<void> 
   clearTimeout(timer);
 }
 
+/** The sharer's own path and modification time of a shared file, as share requests give them. */
+function checkSharedCopy(path: string, mtimeMs: number): void {
+  if (path.length === 0 || path.length > MAX_PATH_LENGTH) {
+    throw new RequestError("bad_request", "the shared path is empty or too long");
+  }
+  if (!Number.isSafeInteger(mtimeMs)) {
+    throw new RequestError("bad_request", "mtime_ms must be an integer");
+  }
+}
+
 /** The file handlers, by request type. */
 export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
   async share_file(context, request) {
@@ -200,12 +210,7 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     if (!isSha1Hex(request.sha1)) {
       throw new RequestError("bad_request", "sha1 must be 40 hex digits");
     }
-    if (request.path.length === 0 || request.path.length > MAX_PATH_LENGTH) {
-      throw new RequestError("bad_request", "the shared path is empty or too long");
-    }
-    if (!Number.isSafeInteger(request.mtime_ms)) {
-      throw new RequestError("bad_request", "mtime_ms must be an integer");
-    }
+    checkSharedCopy(request.path, request.mtime_ms);
     let infoBytes: Uint8Array;
     let info: ReturnType<typeof parseInfo>;
     if (request.info === undefined) {
@@ -446,12 +451,7 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
         if (!isSha1Hex(share.info_hash)) {
           throw new RequestError("bad_request", "info_hash must be 40 hex digits");
         }
-        if (share.path.length === 0 || share.path.length > MAX_PATH_LENGTH) {
-          throw new RequestError("bad_request", "the shared path is empty or too long");
-        }
-        if (!Number.isSafeInteger(share.mtime_ms)) {
-          throw new RequestError("bad_request", "mtime_ms must be an integer");
-        }
+        checkSharedCopy(share.path, share.mtime_ms);
         // a login's shares come a few groups at a time: each group is asked about once
         let member = members.get(share.group);
         if (!member) members.set(share.group, member = requireMember(context, share.group));
