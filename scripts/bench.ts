@@ -270,26 +270,7 @@ async function swarmshareSwarm(
   const extraArgs = plaintext ? ["--insecure-plaintext"] : [];
   const tracker = await TrackerProcess.start(`${root}/tracker.db`, { extraArgs });
   const clients: Client[] = [];
-  for (const [index, name] of names.entries()) {
-    const home = `${root}/${name}`;
-    await Deno.mkdir(home);
-    const own = clientOptions(index);
-    const shell = JsonShell.start(tracker.port, {
-      cwd: home,
-      waitLimitMs: STEP_LIMIT_MS,
-      peerPort: own.peerPort,
-      extraArgs: [...extraArgs, ...own.extraArgs ?? []],
-    });
-    clients.push({ name, shell, home });
-    await passwordCommand(shell, `create_user ${name} pw`);
-    await passwordCommand(shell, `login ${name} pw`);
-  }
-  await clients[0].shell.ok("create_group bench");
-  for (const client of clients.slice(1)) {
-    await client.shell.ok("join_group bench");
-    await clients[0].shell.ok(`accept_request bench ${client.name}`);
-  }
-  return {
+  const swarm = {
     tracker,
     clients,
     async usage(): Promise<ProcessUsage[]> {
@@ -302,6 +283,32 @@ async function swarmshareSwarm(
       await tracker[Symbol.asyncDispose]();
     },
   };
+  // a client that fails to start (a port in use) must not leave the others running
+  try {
+    for (const [index, name] of names.entries()) {
+      const home = `${root}/${name}`;
+      await Deno.mkdir(home);
+      const own = clientOptions(index);
+      const shell = JsonShell.start(tracker.port, {
+        cwd: home,
+        waitLimitMs: STEP_LIMIT_MS,
+        peerPort: own.peerPort,
+        extraArgs: [...extraArgs, ...own.extraArgs ?? []],
+      });
+      clients.push({ name, shell, home });
+      await passwordCommand(shell, `create_user ${name} pw`);
+      await passwordCommand(shell, `login ${name} pw`);
+    }
+    await clients[0].shell.ok("create_group bench");
+    for (const client of clients.slice(1)) {
+      await client.shell.ok("join_group bench");
+      await clients[0].shell.ok(`accept_request bench ${client.name}`);
+    }
+  } catch (error) {
+    await swarm[Symbol.asyncDispose]();
+    throw error;
+  }
+  return swarm;
 }
 
 async function runSwarmshare(
