@@ -125,6 +125,22 @@ async function peersFor(
 }
 
 /**
+ * The connection's peer address, once its address check (if one runs) has passed or waited
+ * `MAX_CHECK_WAIT_MS`; `user` must still be the one logged in then.
+ */
+async function checkedPeerAddress(context: HandlerContext, user: string) {
+  const address = requirePeerAddress(context);
+  const check = context.addressCheck?.();
+  if (check?.state === "pending") {
+    await settledWithin(check.settled, MAX_CHECK_WAIT_MS);
+    // the session may have been ended from elsewhere meanwhile
+    if (requireUser(context) !== user) throw new RequestError("unauthenticated", "not logged in");
+    context.addressCheck?.();
+  }
+  return address;
+}
+
+/**
  * Records that the connection holds a file. Waits (bounded) for its address check first, so
  * that a file is handed out from the moment its share is confirmed when its address is good.
  */
@@ -134,14 +150,7 @@ async function holdFile(
   file: SharedFile,
   complete: boolean,
 ): Promise<void> {
-  const address = requirePeerAddress(context);
-  const check = context.addressCheck?.();
-  if (check?.state === "pending") {
-    await settledWithin(check.settled, MAX_CHECK_WAIT_MS);
-    // the session may have been ended from elsewhere meanwhile
-    if (requireUser(context) !== user) throw new RequestError("unauthenticated", "not logged in");
-    context.addressCheck?.();
-  }
+  const address = await checkedPeerAddress(context, user);
   await context.presence.hold(file.group, file.infoHash, {
     connectionId: context.connection.id,
     user,
@@ -157,13 +166,7 @@ async function holdFiles(
   files: { group: string; infoHash: string }[],
 ): Promise<void> {
   if (files.length === 0) return;
-  const address = requirePeerAddress(context);
-  const check = context.addressCheck?.();
-  if (check?.state === "pending") {
-    await settledWithin(check.settled, MAX_CHECK_WAIT_MS);
-    if (requireUser(context) !== user) throw new RequestError("unauthenticated", "not logged in");
-    context.addressCheck?.();
-  }
+  const address = await checkedPeerAddress(context, user);
   await context.presence.holdAll(files, {
     connectionId: context.connection.id,
     user,
