@@ -132,12 +132,14 @@ class PieceWriter {
     this.#count = pieceCount(length);
     this.#written = new Uint8Array(this.#count);
     for (const index of present) this.#written[index] = 1;
-    this.#advance();
+    this.catchUp();
   }
 
   /**
    * Writes piece `index`, whose bytes start slot `slot`. Returns "kept" when the writer holds
-   * on to the slot (it comes back through `release`), else "written".
+   * on to the slot (it comes back through `release`), else "written". The whole-file hash
+   * takes in this piece when it is next in order, but goes no further: `catchUp` does that,
+   * once the download has heard the piece is written.
    */
   write(index: number, slot: number): "written" | "kept" {
     if (!(index >= 0 && index < this.#count)) throw new Error(`piece ${index} out of range`);
@@ -159,7 +161,6 @@ class PieceWriter {
     if (index === this.#cursor) {
       this.#whole.update(piece);
       this.#cursor++;
-      this.#advance();
       return "written";
     }
     if (index - this.#cursor <= KEEP_AHEAD && this.#kept.size < this.#maxKept) {
@@ -200,7 +201,7 @@ class PieceWriter {
    * Moves the whole-file hash over the written pieces it has reached: kept ones from their
    * slots (handing the slots to `release`), the others read back from disk.
    */
-  #advance(): void {
+  catchUp(): void {
     while (this.#cursor < this.#count && this.#written[this.#cursor]) {
       const slot = this.#kept.get(this.#cursor);
       if (slot !== undefined) {
@@ -282,6 +283,10 @@ self.onmessage = (event: MessageEvent<WriterRequest>) => {
             ? { type: "written", index }
             : { type: "written", index, slot }) satisfies WriterReply,
         );
+        // after the reply: a piece that filled a gap may have the hash read back many after
+        // it (16 downloaders at 8 MiB/s: up to 170 ms on the busy machine), and peers waiting
+        // for this piece hear of it only once the download has the reply
+        writer!.catchUp();
         return;
       }
       case "finish":
