@@ -375,9 +375,7 @@ export class Download implements PieceSink {
       throw error;
     }
     this.#verified = this.#torrent.have.count;
-    this.#startWriter(
-      [...Array(this.piecesTotal).keys()].filter((i) => this.#torrent!.have.has(i)),
-    );
+    this.#slots = new PieceSlots(MAX_STARTED_PIECES + MAX_KEPT_BY_WRITER);
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
     if (this.#picker.isComplete) {
       queueMicrotask(() => this.#finish());
@@ -646,7 +644,7 @@ export class Download implements PieceSink {
     }
     for (const peer of contributors) this.#statsOf(peer.address).pieces++;
     // the slot goes to the writer and comes back once the piece is written
-    this.#writer!.postMessage({ type: "write", index, slot } satisfies WriterRequest);
+    this.#writerThread().postMessage({ type: "write", index, slot } satisfies WriterRequest);
   }
 
   /** Tops up every peer (after a piece ends while the picker was full: those it held back). */
@@ -654,8 +652,18 @@ export class Download implements PieceSink {
     for (const peer of this.#peers) this.#fill(peer);
   }
 
-  #startWriter(present: number[]): void {
-    this.#slots = new PieceSlots(MAX_STARTED_PIECES + MAX_KEPT_BY_WRITER);
+  /**
+   * The writer thread, started when the first piece is to be written (or the download
+   * finishes), not when it starts: `new Worker` holds this thread up to 10-15 ms while the
+   * worker's runtime boots and costs 30-40 ms of CPU in all, and 16 downloads starting
+   * together on two cores spent that while their first peers' handshakes waited.
+   */
+  #writerThread(): Worker {
+    return this.#writer ?? this.#startWriter();
+  }
+
+  #startWriter(): Worker {
+    const present = [...Array(this.piecesTotal).keys()].filter((i) => this.#torrent!.have.has(i));
     const writer = new Worker(new URL("./piece_writer_worker.ts", import.meta.url).href, {
       type: "module",
     });
@@ -671,11 +679,12 @@ export class Download implements PieceSink {
       length: this.info.length,
       present,
       holes: this.#torrent!.file.created,
-      slots: this.#slots.memory,
+      slots: this.#slots!.memory,
       maxKept: MAX_KEPT_BY_WRITER,
     };
     writer.postMessage(open);
     this.#writer = writer;
+    return writer;
   }
 
   #onWriterReply(reply: WriterReply): void {
@@ -798,7 +807,7 @@ export class Download implements PieceSink {
     this.#finishing = true;
     try {
       this.#writerFinished = Promise.withResolvers<string>();
-      this.#writer!.postMessage({ type: "finish" } satisfies WriterRequest);
+      this.#writerThread().postMessage({ type: "finish" } satisfies WriterRequest);
       const actual = await this.#writerFinished.promise; // also fsynced
       this.#closeWriter();
       const file = this.#torrent!.file;
