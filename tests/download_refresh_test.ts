@@ -3,7 +3,8 @@
  * tracker logs as "ticket issued"): once to start, then only when it needs to: no holder
  * connected, its ticket near expiry, or a slow look for new peers (`PEER_DISCOVERY_MS`).
  * Downloaders that start together meet through the reply to their announce, not by asking
- * again and again.
+ * again and again; the first to announce asks once more, to dial back the others, which
+ * dialled it (peer/download.ts `DIAL_BACK_ASK_MS`).
  */
 
 import assert from "node:assert/strict";
@@ -62,7 +63,7 @@ Deno.test("a download fed by a connected seeder asks the tracker once", async ()
   assert.match(tickets[0], /ticket issued to d for "f\.bin"/, "the first is the locate");
 });
 
-Deno.test("downloaders that start together meet without asking again", async () => {
+Deno.test("downloaders that start together meet, asking again only to dial back", async () => {
   // the seeder is not capped (no piece is held back from anyone), so nothing makes either
   // downloader wait: they find each other through the announce each makes as it starts
   const limit = ["--download-limit-kib", "2048"];
@@ -91,6 +92,7 @@ Deno.test("downloaders that start together meet without asking again", async () 
     assert.equal(await sha1OfFile(String(done.path)), sha1);
     await waitForShareLogged(swarm, user, "f.bin");
     const tickets = ticketsIssuedTo(swarm, user);
-    assert.ok(tickets.length <= mostAsks(Number(done.seconds)), tickets.join("\n"));
+    // one more for the dial-back, by whichever announced first
+    assert.ok(tickets.length <= mostAsks(Number(done.seconds)) + 1, tickets.join("\n"));
   }
 });
