@@ -39,6 +39,7 @@ import {
   type JsonReply,
   JsonShell,
   Program,
+  runScript,
   sha1OfFile,
   TempDir,
   TrackerProcess,
@@ -1311,4 +1312,4 @@ async function main(args: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await runScript("bench", () => main(Deno.args));

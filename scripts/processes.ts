@@ -19,9 +19,57 @@ export const MAIN = new URL("../main.ts", import.meta.url).pathname;
 /** How long any single wait may take, by default, before the run is declared stuck. */
 const WAIT_LIMIT_MS = 30_000;
 
+/**
+ * Temporary directories and programs not yet disposed of, newest last: what
+ * `runScript` disposes of when a script is interrupted. At most what one script made
+ * and has not let go of (a swarm's programs and directories).
+ */
+const live = new Set<AsyncDisposable>();
+
+/**
+ * Runs a script's `main` so that SIGINT (Ctrl-C) and SIGTERM end it after disposing of every
+ * `TempDir` and `Program` still live, newest first: its programs are stopped and its
+ * directories removed, which hold its files, their downloads and the programs' state (a
+ * stopped benchmark left them all in /tmp). Exits with `main`'s status (0 if it returns
+ * none), or 130 after SIGINT and 143 after SIGTERM, whatever `main` does meanwhile (its
+ * programs stop under it); a second signal changes nothing. For scripts run by hand (the
+ * benchmarks); tests dispose of their own.
+ */
+export async function runScript(
+  name: string,
+  main: () => Promise<number | void>,
+): Promise<never> {
+  let cleanup: Promise<never> | undefined;
+  for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    Deno.addSignalListener(signal, () => {
+      cleanup ??= (async () => {
+        console.error(`${name}: interrupted; stopping its programs and removing its files`);
+        for (const resource of [...live].reverse()) {
+          try {
+            await resource[Symbol.asyncDispose]();
+          } catch {
+            // the next one still goes
+          }
+        }
+        Deno.exit(status);
+      })();
+    });
+  }
+  let status = 0;
+  try {
+    status = await main() ?? 0;
+  } catch (error) {
+    if (!cleanup) throw error;
+  }
+  if (cleanup) await cleanup;
+  Deno.exit(status);
+}
+
 /** A temporary directory removed on dispose. */
 export class TempDir implements AsyncDisposable {
-  private constructor(readonly path: string) {}
+  private constructor(readonly path: string) {
+    live.add(this);
+  }
 
   static async create(prefix = "swarmshare-test-"): Promise<TempDir> {
     return new TempDir(await Deno.makeTempDir({ prefix }));
@@ -33,6 +81,7 @@ export class TempDir implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    live.delete(this);
     await Deno.remove(this.path, { recursive: true }).catch(() => {});
   }
 }
@@ -172,6 +221,7 @@ export class Program implements AsyncDisposable {
     this.#stdin = options.stdin ? this.#child.stdin.getWriter() : undefined;
     this.stdout = new LineQueue(this.#child.stdout, options.waitLimitMs);
     this.stderr = new LineQueue(this.#child.stderr, options.waitLimitMs);
+    live.add(this);
   }
 
   get pid(): number {
@@ -211,6 +261,7 @@ export class Program implements AsyncDisposable {
       if (this.#ownStateHome) {
         await Deno.remove(this.#ownStateHome, { recursive: true }).catch(() => {});
       }
+      live.delete(this);
       return status;
     })();
     return this.#status;

@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { LineQueue, within } from "../scripts/processes.ts";
 
 Deno.test("bench --json: one array of rows with the documented keys", async () => {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -167,3 +168,65 @@ Deno.test("bench: bad arguments exit 2 with usage", async () => {
     assert.match(new TextDecoder().decode(stderr), /^error: /);
   }
 });
+
+Deno.test("bench interrupted: its programs stop and its directory goes", async () => {
+  // Ctrl-C in the middle of a swarm: the tracker and clients it started must not run on, nor
+  // its files (the shared file, downloads, the programs' state) stay in /tmp. The sharer's
+  // uplink at 50 KiB/s makes the download last 40 s, so the signal comes while it runs.
+  const bench = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../scripts/bench.ts", import.meta.url).pathname,
+      ...["--size", "2", "--scenarios", "CA", "--downloaders", "1", "--uplink", "0.05"],
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const progress = new LineQueue(bench.stdout);
+  const errors = new LineQueue(bench.stderr);
+  let signalled = false;
+  try {
+    const line = await progress.until((line) => / in \/\S+$/.test(line), "the bench's directory");
+    const dir = line.match(/ in (\/\S+)$/)![1];
+    await progress.until((line) => line.startsWith("bench: CA"), "the CA swarm");
+    // the sharer and the downloader run in homes inside the directory
+    await within(
+      (async () => {
+        // samples /proc until both are there; it waits for no event (none is printed)
+        while ((await processesUnder(dir)).length < 2) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      })(),
+      "the bench's clients to start",
+    );
+    bench.kill("SIGINT");
+    signalled = true;
+    const { code } = await bench.status;
+    await Promise.all([progress.done, errors.done]);
+    assert.equal(code, 130, errors.all.join("\n"));
+    assert.ok(errors.all.some((line) => line.includes("interrupted; stopping its programs")));
+    assert.equal(await exists(dir), false, `${dir} is still there`);
+    assert.deepEqual(await processesUnder(dir), [], "programs of the bench still run");
+  } finally {
+    // a failed step must not leave the bench running either
+    if (!signalled) bench.kill("SIGINT");
+    await bench.status;
+    await Promise.all([progress.done, errors.done]);
+  }
+});
+
+/** Pids of processes whose working directory is `dir` or inside it. */
+async function processesUnder(dir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const cwd = await Deno.readLink(`/proc/${entry.name}/cwd`).catch(() => "");
+    if (cwd === dir || cwd.startsWith(`${dir}/`)) pids.push(Number(entry.name));
+  }
+  return pids;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
+}
