@@ -229,6 +229,13 @@ interface RestoringShare {
   info: TorrentInfo;
 }
 
+/**
+ * A `restore_shares` the tracker answers "busy" is asked again after these waits (ms), then
+ * given up for `share_file` one by one: 200 requests to a tracker that is shedding load were
+ * the worst answer to its being busy, and a login's restore is not in a hurry.
+ */
+export const RESTORE_BUSY_WAITS_MS = [500, 1_000, 2_000, 4_000];
+
 /** The most bytes a share adds to a `restore_shares` request (JSON escapes a character in 6). */
 function restoreRequestBytes(share: LocalShare): number {
   return 6 * (share.group.length + share.name.length + share.path.length) + 160;
@@ -687,22 +694,30 @@ export class FileSharing {
       }
       let refused: Set<string> | undefined;
       if (this.#restoresInBatches && served.length > 0) {
-        try {
-          const reply = await this.#options.request("restore_shares", {
-            shares: served.map(({ share }) => ({
-              group: share.group,
-              name: share.name,
-              info_hash: share.infoHashHex,
-              path: share.path,
-              mtime_ms: share.mtimeMs,
-            })),
-          });
-          refused = new Set(reply.refused.map((share) => shareKey(share.group, share.name)));
-        } catch (error) {
-          if (error instanceof TrackerUnavailableError) throw error;
-          // a tracker from before restore_shares does not know it: one share_file each
-          if (error instanceof Refusal && error.code === "bad_request") {
-            this.#restoresInBatches = false;
+        const shares = served.map(({ share }) => ({
+          group: share.group,
+          name: share.name,
+          info_hash: share.infoHashHex,
+          path: share.path,
+          mtime_ms: share.mtimeMs,
+        }));
+        for (let attempt = 0;; attempt++) {
+          try {
+            const reply = await this.#options.request("restore_shares", { shares });
+            refused = new Set(reply.refused.map((share) => shareKey(share.group, share.name)));
+            break;
+          } catch (error) {
+            if (error instanceof TrackerUnavailableError) throw error;
+            const busy = error instanceof Refusal && error.code === "busy";
+            if (busy && attempt < RESTORE_BUSY_WAITS_MS.length) {
+              await new Promise((resolve) => setTimeout(resolve, RESTORE_BUSY_WAITS_MS[attempt]));
+              continue;
+            }
+            // a tracker from before restore_shares does not know it: one share_file each
+            if (error instanceof Refusal && error.code === "bad_request") {
+              this.#restoresInBatches = false;
+            }
+            break;
           }
         }
       }

@@ -14,6 +14,10 @@ import { hashPassword } from "../tracker/auth.ts";
 import { MAX_SHARES_PER_MEMBER } from "../tracker/file_handlers.ts";
 import { openStore } from "../tracker/open_store.ts";
 import type { TrackerStore } from "../tracker/store.ts";
+import { hashFile } from "../lib/hash.ts";
+import { RESTORE_BUSY_WAITS_MS } from "../peer/file_sharing.ts";
+import { startFakeTracker } from "./fake_tracker.ts";
+import { Program } from "../scripts/processes.ts";
 import { JsonShell, TempDir, TrackerProcess } from "./harness.ts";
 import { PostgresServer, postgresUnavailable } from "./postgres_server.ts";
 import { rawTrackerLink } from "./raw_tls.ts";
@@ -250,4 +254,45 @@ Deno.test({
       alice.close();
     }
   },
+});
+
+Deno.test("a restore_shares answered busy is asked again, not replaced by share_file", async () => {
+  // the tracker sheds load: one share_file per share would be the worst answer to that
+  await using dir = await TempDir.create();
+  const path = dir.join("a.bin");
+  await Deno.writeFile(path, new Uint8Array(SIZE).fill(7));
+  const hashes = await hashFile(path);
+  const info = encodeInfo({ name: "a.bin", length: SIZE, pieceHashes: hashes.pieceHashes });
+  const record = {
+    group: "g",
+    name: "a.bin",
+    size: SIZE,
+    sha1: hashes.sha1,
+    info_hash: await infoHashHex(info),
+    info: info.toBase64(),
+    path,
+    mtime_ms: Math.trunc((await Deno.stat(path)).mtime!.getTime()),
+  };
+  const busyAnswers = RESTORE_BUSY_WAITS_MS.length - 1;
+  let restores = 0;
+  await using tracker = await startFakeTracker({
+    my_shares: (request) => ({ data: request.after_group === undefined ? [record] : [] }),
+    restore_shares: (request) =>
+      ++restores <= busyAnswers
+        ? { frame: { id: request.id, ok: false, error: { code: "busy", message: "busy" } } }
+        : { data: { refused: [] } },
+  });
+  await using client = new Program(
+    ["client", "127.0.0.1", "0", "127.0.0.1", String(tracker.port), "--insecure-plaintext"],
+    { stdin: true, cwd: dir.path },
+  );
+  await client.write("login eve pw-eve\n");
+  await client.stdout.until(
+    (line) => line === "logged in as eve; serving 1 shared file again",
+    "the login with its share restored",
+  );
+  const asked = tracker.received.filter((type) =>
+    type === "restore_shares" || type === "share_file"
+  );
+  assert.deepEqual(asked, Array(busyAnswers + 1).fill("restore_shares"));
 });
