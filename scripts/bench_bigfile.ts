@@ -13,7 +13,7 @@
  */
 
 import { join } from "node:path";
-import { JsonShell, TrackerProcess } from "./processes.ts";
+import { JsonShell, runScript, TempDir, TrackerProcess } from "./processes.ts";
 
 const args = Deno.args;
 const flag = (name: string) => {
@@ -22,7 +22,6 @@ const flag = (name: string) => {
 };
 const gib = Number(flag("--gib") ?? 100);
 const base = flag("--dir") ?? Deno.cwd();
-const dir = await Deno.makeTempDir({ dir: base, prefix: "bigfile-" });
 const HOURS = 3 * 3600_000;
 
 async function peakRssMiB(pid: number): Promise<number> {
@@ -35,10 +34,13 @@ async function allocatedBytes(path: string): Promise<number> {
   return Number(new TextDecoder().decode(stdout).split("\t")[0]);
 }
 
-const tracker = await TrackerProcess.start(join(dir, "tracker.db"));
-const alice = JsonShell.start(tracker.port, { waitLimitMs: HOURS });
-const bob = JsonShell.start(tracker.port, { waitLimitMs: HOURS });
-try {
+async function main(): Promise<void> {
+  // Ctrl-C or SIGTERM disposes of these too (runScript): the programs stop, the files go
+  await using temp = await TempDir.create("bigfile-", base);
+  const dir = temp.path;
+  await using tracker = await TrackerProcess.start(join(dir, "tracker.db"));
+  await using alice = JsonShell.start(tracker.port, { waitLimitMs: HOURS });
+  await using bob = JsonShell.start(tracker.port, { waitLimitMs: HOURS });
   await Deno.mkdir(join(dir, "seed"));
   await Deno.mkdir(join(dir, "got"));
   const path = join(dir, "seed", "big.bin");
@@ -79,9 +81,6 @@ try {
     tracker_peak_rss_mib: Math.round(await peakRssMiB(tracker.pid)),
   };
   console.log(JSON.stringify(result));
-} finally {
-  await alice[Symbol.asyncDispose]();
-  await bob[Symbol.asyncDispose]();
-  await tracker[Symbol.asyncDispose]();
-  await Deno.remove(dir, { recursive: true });
 }
+
+if (import.meta.main) await runScript("bench_bigfile", main);

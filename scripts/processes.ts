@@ -71,8 +71,9 @@ export class TempDir implements AsyncDisposable {
     live.add(this);
   }
 
-  static async create(prefix = "swarmshare-test-"): Promise<TempDir> {
-    return new TempDir(await Deno.makeTempDir({ prefix }));
+  /** A new directory named `prefix` and random characters, in `parent` (default: the system's). */
+  static async create(prefix = "swarmshare-test-", parent?: string): Promise<TempDir> {
+    return new TempDir(await Deno.makeTempDir({ prefix, dir: parent }));
   }
 
   /** A path inside the directory. */
