@@ -39,7 +39,7 @@ import {
   type JsonReply,
   JsonShell,
   Program,
-  runScript,
+  runInterruptible,
   sha1OfFile,
   TempDir,
   TrackerProcess,
@@ -1312,4 +1312,4 @@ async function main(args: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) await runScript("bench", () => main(Deno.args));
+if (import.meta.main) await runInterruptible("bench", () => main(Deno.args));

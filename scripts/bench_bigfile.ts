@@ -13,7 +13,7 @@
  */
 
 import { join } from "node:path";
-import { JsonShell, runScript, TempDir, TrackerProcess } from "./processes.ts";
+import { JsonShell, runInterruptible, TempDir, TrackerProcess } from "./processes.ts";
 
 const args = Deno.args;
 const flag = (name: string) => {
@@ -35,7 +35,7 @@ async function allocatedBytes(path: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  // Ctrl-C or SIGTERM disposes of these too (runScript): the programs stop, the files go
+  // Ctrl-C or SIGTERM disposes of these too (runInterruptible): the programs stop, the files go
   await using temp = await TempDir.create("bigfile-", base);
   const dir = temp.path;
   await using tracker = await TrackerProcess.start(join(dir, "tracker.db"));
@@ -83,4 +83,4 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(result));
 }
 
-if (import.meta.main) await runScript("bench_bigfile", main);
+if (import.meta.main) await runInterruptible("bench_bigfile", main);

@@ -16,7 +16,7 @@ import { encodeInfo, infoHashHex } from "../lib/metainfo.ts";
 import { MAX_FILE_BYTES, PIECE_HASH_LENGTH, pieceCount } from "../lib/pieces.ts";
 import { openStore } from "../tracker/open_store.ts";
 import { PostgresServer } from "../tests/postgres_server.ts";
-import { runScript, TempDir } from "./processes.ts";
+import { runInterruptible, TempDir } from "./processes.ts";
 
 /**
  * The info dictionary of a 1 TiB file: 2,097,152 piece hashes that differ from each other, or
@@ -97,4 +97,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) await runScript("bench_info_pages", main);
+if (import.meta.main) await runInterruptible("bench_info_pages", main);

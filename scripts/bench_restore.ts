@@ -18,7 +18,7 @@ import { hashPassword } from "../tracker/auth.ts";
 import { openStore } from "../tracker/open_store.ts";
 import type { TrackerStore } from "../tracker/store.ts";
 import { PostgresServer } from "../tests/postgres_server.ts";
-import { JsonShell, runScript, TempDir, TrackerProcess } from "./processes.ts";
+import { JsonShell, runInterruptible, TempDir, TrackerProcess } from "./processes.ts";
 
 /** Shares per group: the most one member may share in a group. */
 const SHARES_PER_GROUP = 1_000;
@@ -100,4 +100,4 @@ async function main(): Promise<void> {
   }));
 }
 
-if (import.meta.main) await runScript("bench_restore", main);
+if (import.meta.main) await runInterruptible("bench_restore", main);

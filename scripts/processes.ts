@@ -21,7 +21,7 @@ const WAIT_LIMIT_MS = 30_000;
 
 /**
  * Temporary directories and programs not yet disposed of, newest last: what
- * `runScript` disposes of when a script is interrupted. At most what one script made
+ * `runInterruptible` disposes of when a script is interrupted. At most what one script made
  * and has not let go of (a swarm's programs and directories).
  */
 const live = new Set<AsyncDisposable>();
@@ -35,7 +35,7 @@ const live = new Set<AsyncDisposable>();
  * programs stop under it); a second signal changes nothing. For scripts run by hand (the
  * benchmarks); tests dispose of their own.
  */
-export async function runScript(
+export async function runInterruptible(
   name: string,
   main: () => Promise<number | void>,
 ): Promise<never> {

@@ -5,7 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { LineQueue, within } from "../scripts/processes.ts";
+import { exists } from "../peer/storage.ts";
+import { LineQueue, processesIn, within } from "./harness.ts";
 
 Deno.test("bench --json: one array of rows with the documented keys", async () => {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -194,7 +195,7 @@ Deno.test("bench interrupted: its programs stop and its directory goes", async (
     await within(
       (async () => {
         // samples /proc until both are there; it waits for no event (none is printed)
-        while ((await processesUnder(dir)).length < 2) {
+        while (processesIn(dir).length < 2) {
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
       })(),
@@ -207,7 +208,7 @@ Deno.test("bench interrupted: its programs stop and its directory goes", async (
     assert.equal(code, 130, errors.all.join("\n"));
     assert.ok(errors.all.some((line) => line.includes("interrupted; stopping its programs")));
     assert.equal(await exists(dir), false, `${dir} is still there`);
-    assert.deepEqual(await processesUnder(dir), [], "programs of the bench still run");
+    assert.deepEqual(processesIn(dir), [], "programs of the bench still run");
   } finally {
     // a failed step must not leave the bench running either
     if (!signalled) bench.kill("SIGINT");
@@ -215,18 +216,3 @@ Deno.test("bench interrupted: its programs stop and its directory goes", async (
     await Promise.all([progress.done, errors.done]);
   }
 });
-
-/** Pids of processes whose working directory is `dir` or inside it. */
-async function processesUnder(dir: string): Promise<number[]> {
-  const pids: number[] = [];
-  for await (const entry of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    const cwd = await Deno.readLink(`/proc/${entry.name}/cwd`).catch(() => "");
-    if (cwd === dir || cwd.startsWith(`${dir}/`)) pids.push(Number(entry.name));
-  }
-  return pids;
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.lstat(path).then(() => true, () => false);
-}

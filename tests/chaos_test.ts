@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { type ChaosReport, killSchedule } from "../scripts/chaos.ts";
-import { LineQueue, within } from "./harness.ts";
+import { LineQueue, processesIn, within } from "./harness.ts";
 
 const CHAOS = new URL("../scripts/chaos.ts", import.meta.url).pathname;
 /** A small swarm: four clients, two files of 1 MiB served at 256 KiB/s by each client. */
@@ -45,28 +45,6 @@ async function runChaos(
     report: last?.startsWith("{") ? JSON.parse(last) as ChaosReport : undefined,
     progress: new TextDecoder().decode(stderr),
   };
-}
-
-/** Processes whose working directory is inside `dir` (Linux; none found elsewhere). */
-function processesIn(dir: string): number[] {
-  const found: number[] = [];
-  let entries: Deno.DirEntry[];
-  try {
-    entries = [...Deno.readDirSync("/proc")];
-  } catch {
-    return found;
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      if (Deno.readLinkSync(`/proc/${entry.name}/cwd`).startsWith(dir)) {
-        found.push(Number(entry.name));
-      }
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return found;
 }
 
 async function assertCleanedUp(progress: string): Promise<void> {

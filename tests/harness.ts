@@ -42,6 +42,27 @@ class ScriptShell extends Program {
   }
 }
 
+/** Processes whose working directory is `dir` or inside it (Linux; none found elsewhere). */
+export function processesIn(dir: string): number[] {
+  const found: number[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync("/proc")];
+  } catch {
+    return found;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const cwd = Deno.readLinkSync(`/proc/${entry.name}/cwd`);
+      if (cwd === dir || cwd.startsWith(`${dir}/`)) found.push(Number(entry.name));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
+}
+
 /** Runs `main.ts` with `args` and no input, returning exit code and output. */
 export async function runMain(
   args: string[],
