@@ -156,9 +156,10 @@ export type Request =
   | { type: "reject_request"; group: string; user: string }
   /**
    * One page of the tracker's groups, by name, after `after`: the client asks again after
-   * the last it got until a page comes back empty.
+   * the last it got until a page comes back empty. `limit`: at most this many (the tracker's
+   * page size, 500, when absent or larger).
    */
-  | { type: "list_groups"; after?: string }
+  | { type: "list_groups"; after?: string; limit?: number }
   | {
     type: "share_file";
     group: string;
@@ -188,7 +189,7 @@ export type Request =
    */
   | { type: "get_info"; group: string; info_hash: string; offset: number }
   /** One page of the group's files, by name, after `after` (paged as `list_groups`). */
-  | { type: "list_files"; group: string; after?: string }
+  | { type: "list_files"; group: string; after?: string; limit?: number }
   /** Whether the user is a member of `group` (refused, "forbidden", when not). */
   | { type: "check_member"; group: string }
   | { type: "locate_file"; group: string; name: string }
@@ -441,8 +442,8 @@ const REQUEST_FIELDS: { [T in RequestType]: Record<string, Field> } = {
 const OPTIONAL_FIELDS: Partial<Record<RequestType, Record<string, Field>>> = {
   hello: { peer: "peer", peer_cert: "cert", pushes: "kinds" },
   my_shares: { after_group: "string", after_name: "string" },
-  list_groups: { after: "string" },
-  list_files: { after: "string" },
+  list_groups: { after: "string", limit: "number" },
+  list_files: { after: "string", limit: "number" },
   stop_share: { keep_if_held: "boolean" },
   share_file: { info: "string", info_hash: "string" },
 };

@@ -15,11 +15,11 @@ const PAGE = 500;
 
 const member = rawMember;
 
-Deno.test("list_groups and list_files answer in pages of 500, and the shell shows every page", async () => {
+Deno.test("list_groups and list_files answer in pages of 500 (or fewer if asked), and the shell shows every page", async () => {
   await using dir = await TempDir.create();
   await using tracker = await TrackerProcess.start(dir.join("tracker.db"));
   // 501 groups: each user may own 100
-  const owners = [];
+  const owners: Awaited<ReturnType<typeof member>>[] = [];
   for (let i = 0; i < 6; i++) owners.push(await member(tracker.port, `owner${i}`));
   const groups: string[] = [];
   for (let i = 0; i < 501; i++) {
@@ -57,6 +57,35 @@ Deno.test("list_groups and list_files answer in pages of 500, and the shell show
   assert.deepEqual(files.map((f) => f.name), names.slice(0, PAGE));
   const rest = await owners[0].ok({ type: "list_files", group: "g000", after: files.at(-1)!.name });
   assert.deepEqual((rest as { name: string }[]).map((f) => f.name), names.slice(PAGE));
+
+  // a client may ask for smaller pages (never larger), each kept apart from the others
+  const limited = async (type: "list_groups" | "list_files", extra: Record<string, unknown>) =>
+    (await owners[0].ok({ type, ...extra }) as { group?: string; name?: string }[])
+      .map((entry) => entry.group ?? entry.name);
+  assert.deepEqual(await limited("list_groups", { limit: 3 }), groups.slice(0, 3));
+  assert.deepEqual(await limited("list_groups", { limit: 3, after: "g001" }), [
+    "g002",
+    "g003",
+    "g004",
+  ]);
+  assert.deepEqual(await limited("list_groups", { limit: 501 }), groups.slice(0, PAGE));
+  assert.deepEqual(await limited("list_groups", {}), groups.slice(0, PAGE));
+  // an `after` that spells another page's key is only ever its own page
+  assert.deepEqual(await limited("list_groups", { after: "g001\n3" }), groups.slice(2, PAGE + 2));
+  assert.deepEqual(await limited("list_files", { group: "g000", limit: 1 }), names.slice(0, 1));
+  assert.deepEqual(
+    await limited("list_files", { group: "g000", limit: 2, after: names[498] }),
+    names.slice(499),
+  );
+  assert.deepEqual(await limited("list_files", { group: "g000" }), names.slice(0, PAGE));
+  for (const limit of [0, -1, 1.5, 2 ** 60]) {
+    const refused = await owners[0].link.request({ type: "list_groups", limit });
+    assert.equal(refused.ok, false, `limit ${limit}`);
+    assert.equal((refused.error as { code: string }).code, "bad_request");
+    assert.match((refused.error as { message: string }).message, /limit must be a whole number/);
+  }
+  const wrongType = await owners[0].link.request({ type: "list_files", group: "g000", limit: "9" });
+  assert.equal((wrongType.error as { code: string }).code, "bad_request");
 
   // a member that is not one is told so, cheaply (upload_file asks this, not the listing)
   const stranger = await member(tracker.port, "stranger");

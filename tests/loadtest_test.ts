@@ -99,26 +99,34 @@ Deno.test("loadtest: rows of answered requests, through the protocol and seeded 
     assert.deepEqual(await leftTrackers(), []);
   });
 
-  await t.step("two rows, an offered rate, directory seeded into the store", async () => {
-    const run = await loadtest([
-      "--connections",
-      "10,20",
-      "--rate",
-      "200",
-      "--seed",
-      "store",
-      ...SMALL,
-      "--json",
-    ]);
-    assert.equal(run.code, 0, run.stderr);
-    const rows = JSON.parse(run.stdout);
-    assert.equal(rows.length, 2, run.stdout);
-    checkRow(rows[0], 10, "store");
-    checkRow(rows[1], 20, "store");
-    for (const row of rows) assert.equal(row.offered_rate, 200);
-    assert.match(run.stderr, /seeding .* straight into the store/);
-    assert.deepEqual(await leftTrackers(), []);
-  });
+  await t.step(
+    "two rows, an offered rate, pages of 2, directory seeded into the store",
+    async () => {
+      const run = await loadtest([
+        "--connections",
+        "10,20",
+        "--rate",
+        "200",
+        "--seed",
+        "store",
+        "--page",
+        "2",
+        ...SMALL,
+        "--json",
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      const rows = JSON.parse(run.stdout);
+      assert.equal(rows.length, 2, run.stdout);
+      // listings asked in pages of 2 (a limit the tracker refused would be errors in the rows)
+      for (const row of rows) assert.equal(row.page_limit, 2);
+      assert.match(run.stderr, /first page is asked for, of at most 2 entries/);
+      checkRow(rows[0], 10, "store");
+      checkRow(rows[1], 20, "store");
+      for (const row of rows) assert.equal(row.offered_rate, 200);
+      assert.match(run.stderr, /seeding .* straight into the store/);
+      assert.deepEqual(await leftTrackers(), []);
+    },
+  );
 });
 
 Deno.test({
@@ -151,6 +159,7 @@ Deno.test("loadtest: a bad argument is one error line and exit 2", async (t) => 
     [["--connections", "5", "--rate", "-3"], /--rate takes a whole number/],
     [["--connections", "5", "--seconds", "1.5"], /--seconds takes a whole number/],
     [["--connections", "5", "--groups", "1e3"], /--groups takes a whole number/],
+    [["--connections", "5", "--page", "0"], /--page takes a whole number of at least 1/],
     [["--connections", "5", "--seed", "disk"], /--seed is auto, protocol or store/],
     [
       ["--connections", "5", "--mix", "ping"],

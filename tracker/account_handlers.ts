@@ -10,6 +10,8 @@ import { hashPassword, verifyPassword } from "./auth.ts";
 import {
   checkId,
   type Handler,
+  pageKey,
+  pageSize,
   RequestError,
   requireGroup,
   requireOwner,
@@ -222,11 +224,13 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
     return { group, user };
   },
 
-  async list_groups(context, { after }) {
+  async list_groups(context, { after, limit }) {
     requireUser(context);
-    const load = () => context.store.listGroups(after ?? "", GROUPS_PER_PAGE);
+    const size = pageSize(limit, GROUPS_PER_PAGE);
+    const load = () => context.store.listGroups(after ?? "", size);
     if (!context.replies) return await load();
-    return await context.replies.page(GROUPS_SCOPE, after ?? "", { load, build: (rows) => rows });
+    const key = pageKey(after, size);
+    return await context.replies.page(GROUPS_SCOPE, key, { load, build: (rows) => rows });
   },
 };
 

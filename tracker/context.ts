@@ -94,6 +94,27 @@ export function checkId(kind: "user" | "group", id: string): void {
   if (problem) throw new RequestError("bad_request", problem);
 }
 
+/**
+ * The entries a listing page holds: the page size the client asked for (`limit`, optional),
+ * at most the tracker's `most`. A client showing pages on a screen asks for fewer than the
+ * tracker's page; none asks for more.
+ */
+export function pageSize(limit: number | undefined, most: number): number {
+  if (limit === undefined) return most;
+  if (!Number.isSafeInteger(limit) || limit < 1) {
+    throw new RequestError("bad_request", "limit must be a whole number of at least 1");
+  }
+  return Math.min(limit, most);
+}
+
+/**
+ * The key of a kept listing page: how many entries it holds, then where it starts (`after`
+ * is any text a client sends; the size, digits, ends at the first line break).
+ */
+export function pageKey(after: string | undefined, size: number): string {
+  return `${size}\n${after ?? ""}`;
+}
+
 export function requireUser(context: HandlerContext): string {
   const user = context.connection.user;
   if (!user) {

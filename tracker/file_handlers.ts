@@ -24,6 +24,8 @@ import {
 import {
   type Handler,
   type HandlerContext,
+  pageKey,
+  pageSize,
   RequestError,
   requireMember,
   requireUser,
@@ -289,9 +291,10 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     };
   },
 
-  async list_files(context, { group, after }) {
+  async list_files(context, { group, after, limit }) {
     await requireMember(context, group);
-    const load = () => context.store.filesPage(group, after ?? "", FILES_PER_PAGE);
+    const size = pageSize(limit, FILES_PER_PAGE);
+    const load = () => context.store.filesPage(group, after ?? "", size);
     const presence = context.presence;
     if (context.replies && presence instanceof Presence) {
       // seeders are live: counted on every call, the page made again when they changed
@@ -306,7 +309,8 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
           seeders: seeders[i],
         }));
       };
-      return await context.replies.page(filesScope(group), after ?? "", { load, build, stamp });
+      const key = pageKey(after, size);
+      return await context.replies.page(filesScope(group), key, { load, build, stamp });
     }
     // presence shared by several instances: asked for the whole page at once
     const files = await load();

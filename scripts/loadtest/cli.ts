@@ -6,8 +6,12 @@
  *
  *   deno task loadtest --connections N[,N...] [--rate R|closed[,...]] [--seconds S]
  *     [--trackers K[,K...]] [--users U] [--groups G] [--members M] [--files F]
- *     [--mix TYPE[,TYPE...]] [--seed auto|protocol|store] [--plaintext] [--tracker-args "ARGS"]
- *     [--tracker-deno-flags "FLAGS"] [--db-url postgres://... | --postgres] [--json]
+ *     [--mix TYPE[,TYPE...]] [--page N] [--seed auto|protocol|store] [--plaintext]
+ *     [--tracker-args "ARGS"] [--tracker-deno-flags "FLAGS"]
+ *     [--db-url postgres://... | --postgres] [--json]
+ *
+ * `--page N` asks listings in pages of at most N entries (the tracker's page otherwise), to
+ * compare directories of different sizes by the same page.
  *
  * Several trackers (`--trackers 2`) share one PostgreSQL database: `--db-url` names an empty
  * one; without it the load starts a PostgreSQL server of its own for each run (`--postgres`
@@ -30,8 +34,9 @@ import { isPostgresUrl } from "../../tracker/store.ts";
 export const USAGE =
   `usage: deno task loadtest --connections N[,N...] [--rate R|closed[,...]] [--seconds S]
   [--trackers K[,K...]] [--users U] [--groups G] [--members M] [--files F]
-  [--mix TYPE[,TYPE...]] [--seed auto|protocol|store] [--plaintext] [--tracker-args "ARGS"]
-  [--tracker-deno-flags "FLAGS"] [--db-url postgres://... | --postgres] [--json]`;
+  [--mix TYPE[,TYPE...]] [--page N] [--seed auto|protocol|store] [--plaintext]
+  [--tracker-args "ARGS"] [--tracker-deno-flags "FLAGS"]
+  [--db-url postgres://... | --postgres] [--json]`;
 
 /** What the command line asks for: the runs, in order, and how to print them. */
 export interface LoadPlan {
@@ -50,6 +55,7 @@ const SPECS = {
   members: { type: "string" },
   files: { type: "string" },
   mix: { type: "string" },
+  page: { type: "string" },
   seed: { type: "string" },
   plaintext: { type: "boolean" },
   "tracker-args": { type: "string" },
@@ -134,6 +140,7 @@ export function parsePlan(args: string[]): LoadPlan {
     groups: wholeNumber("groups", values.groups ?? "100", 1),
     members: wholeNumber("members", values.members ?? "50", 1),
     files: wholeNumber("files", values.files ?? "20", 0),
+    page: values.page === undefined ? undefined : wholeNumber("page", values.page, 1),
     seeding: seed as Seeding | "auto",
     plaintext: values.plaintext ?? false,
     trackerArgs: splitWords(values["tracker-args"] ?? ""),
@@ -159,8 +166,9 @@ export function table(rows: LoadRow[]): string[] {
     const offered = row.offered_rate === null ? "closed loop" : `offered ${row.offered_rate}/s`;
     lines.push(
       `${row.connections} connections, ${row.trackers} tracker(s), ${offered}, ${row.groups} ` +
-        `groups, ${row.memberships} memberships, ${row.files_per_group} files a group ` +
-        `(${row.seeding}): ${row.requests_per_s} requests/s, p50 ${row.p50_ms} ms, p99 ` +
+        `groups, ${row.memberships} memberships, ${row.files_per_group} files a group` +
+        `${row.page_limit === null ? "" : `, pages of ${row.page_limit}`}` +
+        ` (${row.seeding}): ${row.requests_per_s} requests/s, p50 ${row.p50_ms} ms, p99 ` +
         `${row.p99_ms} ms, max ${row.max_ms} ms`,
     );
     for (const [type, summary] of Object.entries(row.by_type)) {

@@ -50,6 +50,12 @@ export interface LoadOptions extends DirectoryShape {
    * alone shows its own cost, which in the mix hides behind the queue all types share.
    */
   mix?: readonly RequestType[];
+  /**
+   * Entries a listing page asks for (`limit` of `list_groups` and `list_files`); default the
+   * tracker's page. Equal pages compare directories of different sizes by what they cost
+   * beyond the page they return.
+   */
+  page?: number;
   /** How the directory is built; `auto` picks the store for large ones. */
   seeding: Seeding | "auto";
   plaintext: boolean;
@@ -120,6 +126,8 @@ export interface LoadRow {
   members_per_group: number;
   memberships: number;
   files_per_group: number;
+  /** Entries each listing page asked for; null: the tracker's page size. */
+  page_limit: number | null;
   seeding: Seeding;
   mix: RequestType[];
   tls: boolean;
@@ -305,6 +313,7 @@ async function drive(held: Held[], options: LoadOptions) {
   // closed loop sends the next request the moment the previous one is answered
   const gapMs = options.rate ? (held.length * 1000) / options.rate : 0;
   const mix = options.mix ?? REQUEST_TYPES;
+  const limit = options.page === undefined ? {} : { limit: options.page };
   let lastAnswer = started;
   for (const { link } of held) link.outcomesOnly();
   using pacer = new Pacer(options.signal);
@@ -320,9 +329,9 @@ async function drive(held: Held[], options: LoadOptions) {
       const group = `g${user.groups[turn % user.groups.length]}`;
       const type = mix[turn++ % mix.length];
       const message = type === "list_groups"
-        ? { type }
+        ? { type, ...limit }
         : type === "list_files"
-        ? { type, group }
+        ? { type, group, ...limit }
         : { type, group, name: `file${turn % Math.max(1, options.files)}.bin` };
       const reply = await link.request(message);
       lastAnswer = performance.now();
@@ -445,7 +454,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadRow> {
       `${MAX_CONNECTIONS_PER_ADDRESS}); every link resumes its user's session, no login each`,
     `strangers: ${OPENING_AT_ONCE} links opening at once (tracker: ${MAX_STRANGERS} not logged in)`,
     `idle timeout: links idle while others open are pinged every ${KEEPALIVE_MS / 1000} s`,
-    `listings: only the first page is asked for (${GROUPS_PER_PAGE} groups, ${FILES_PER_PAGE} files)`,
+    `listings: only the first page is asked for` +
+      (options.page === undefined
+        ? ` (${GROUPS_PER_PAGE} groups, ${FILES_PER_PAGE} files)`
+        : `, of at most ${options.page} entries (the tracker's: ${GROUPS_PER_PAGE} groups, ` +
+          `${FILES_PER_PAGE} files)`),
   );
   for (const line of limits) log(`loadtest: limit: ${line}`);
   // the directory's own garbage and scrypt memory are not the connections' cost
@@ -504,6 +517,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadRow> {
       members_per_group: members,
       memberships: options.groups * members,
       files_per_group: options.files,
+      page_limit: options.page ?? null,
       seeding,
       mix: [...options.mix ?? REQUEST_TYPES],
       tls: !options.plaintext,

@@ -59,7 +59,7 @@ const REQUEST_SPEC = {
   list_requests: { required: { group: "string" } },
   accept_request: { required: { group: "string", user: "string" } },
   reject_request: { required: { group: "string", user: "string" } },
-  list_groups: { required: {}, optional: { after: "string" } },
+  list_groups: { required: {}, optional: { after: "string", limit: "number" } },
   share_file: {
     required: {
       group: "string",
@@ -75,7 +75,7 @@ const REQUEST_SPEC = {
     required: { info_hash: "string", length: "number", offset: "number", data: "string" },
   },
   get_info: { required: { group: "string", info_hash: "string", offset: "number" } },
-  list_files: { required: { group: "string" }, optional: { after: "string" } },
+  list_files: { required: { group: "string" }, optional: { after: "string", limit: "number" } },
   check_member: { required: { group: "string" } },
   locate_file: { required: { group: "string", name: "string" } },
   find_peers: { required: { group: "string", info_hash: "string" } },
