@@ -26,6 +26,10 @@
  * hello waits for nobody's): the link waits on, probing again after twice as long each time
  * while nothing is heard. One that does not is taken for hung: the connection is closed and
  * the next instance dialled, as when a tracker dies, within 4.25 s of the request at most.
+ * An answer counts only from the certificate the link's connection was accepted with: else
+ * an attacker on the path could blackhole the connection and answer the probes itself,
+ * keeping the client on a "busy" tracker. A probe met by another certificate closes the
+ * connection too, and connecting again, the link's own check meets whoever presents it.
  *
  * @module
  */
@@ -158,6 +162,12 @@ export const PROBE_TIMEOUT_MS = 2_500;
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** How often the link looks for a request waiting too long. */
 const WATCH_INTERVAL_MS = 250;
+
+/**
+ * What a probe found: the tracker answered (`alive`), did not in time (`hung`), or presented
+ * another certificate than the link's connection was accepted with (`impostor`).
+ */
+type ProbeOutcome = "alive" | "hung" | "impostor";
 
 type Params<T extends RequestType> = Omit<Extract<Request, { type: T }>, "type">;
 
@@ -356,14 +366,18 @@ export class TrackerLink {
       let lost: LinkEnd = { reason: "", loginDeadline: false };
       const target = targets[rotation.current];
       let watch: ReturnType<typeof setInterval> | undefined;
+      /** The certificate this connection was accepted with (none in plaintext). */
+      let accepted: string | undefined;
       try {
         const connectTimeoutMs = this.#options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
         this.#conn = await connectTracker({
           hostname: target.hostname,
           port: target.port,
           security: this.#options.security,
-          verify: (fingerprint, verified) =>
-            this.#options.verifyTracker(fingerprint, verified, target),
+          verify: async (fingerprint, verified) => {
+            await this.#options.verifyTracker(fingerprint, verified, target);
+            accepted = fingerprint;
+          },
           // a tracker that accepts and never answers held `close` for the whole handshake,
           // and a hung one would hold the link
           signal: AbortSignal.any([this.#stop.signal, AbortSignal.timeout(connectTimeoutMs)]),
@@ -382,7 +396,7 @@ export class TrackerLink {
         this.#heardAt = performance.now();
         const reading = this.#readResponses(this.#conn);
         // from the hello on: a tracker that hangs is left in seconds, not at the timeout
-        watch = this.#watch(this.#conn, target);
+        watch = this.#watch(this.#conn, target, accepted);
         const hello = await this.#send("hello", {
           version: PROTOCOL_VERSION,
           peer: this.#options.peer,
@@ -501,10 +515,16 @@ export class TrackerLink {
 
   /**
    * Watches the requests on `conn` (see the module's notes): a request waiting with nothing
-   * heard for `probeAfterMs` (doubled after each probe answered) has `target` probed; no
-   * answer closes `conn`, saying why. Returns the timer to clear when `conn` ends.
+   * heard for `probeAfterMs` (doubled after each probe answered) has `target` probed, where
+   * it must present `accepted` (what `conn` was accepted with); no answer, or one from
+   * another certificate, closes `conn`, saying why. Returns the timer to clear when `conn`
+   * ends.
    */
-  #watch(conn: ByteConn, target: LinkTarget): ReturnType<typeof setInterval> {
+  #watch(
+    conn: ByteConn,
+    target: LinkTarget,
+    accepted: string | undefined,
+  ): ReturnType<typeof setInterval> {
     const probeAfterMs = this.#options.probeAfterMs ?? PROBE_AFTER_MS;
     const timeoutMs = this.#options.probeTimeoutMs ?? PROBE_TIMEOUT_MS;
     const longestQuietMs = this.#options.requestTimeoutMs ?? 20_000;
@@ -520,48 +540,65 @@ export class TrackerLink {
       }
       if (performance.now() - Math.max(oldest, this.#heardAt) < quietMs) return;
       probing = true;
-      this.#probe(target, timeoutMs).then((alive) => {
+      this.#probe(target, timeoutMs, accepted).then((outcome) => {
         if (this.#conn !== conn || this.#stop.signal.aborted) return;
-        if (alive) {
+        if (outcome === "alive") {
           // busy, not hung: wait on, and probe less often while it stays busy
           this.#heardAt = performance.now();
           quietMs = Math.min(quietMs * 2, longestQuietMs);
           return;
         }
-        this.#closedBecause.set(
-          conn,
-          `the tracker stopped answering (a new connection got no answer in ${timeoutMs / 1000} s)`,
-        );
+        const found = outcome === "hung"
+          ? `a new connection got no answer in ${timeoutMs / 1000} s`
+          : "a new connection met another certificate: someone may be intercepting it";
+        this.#closedBecause.set(conn, `the tracker stopped answering (${found})`);
         closeQuietly(conn);
       }).finally(() => probing = false);
     }, Math.min(WATCH_INTERVAL_MS, probeAfterMs));
   }
 
   /**
-   * True when the tracker at `target` greets a fresh connection within `timeoutMs`: any
-   * frame back says its event loop runs. Its certificate is not checked: the probe sends
-   * nothing secret and only tells alive from hung.
+   * Whether the tracker at `target` greets a fresh connection within `timeoutMs` (any frame
+   * back says its event loop runs), presenting `accepted`: the certificate the link's
+   * connection was accepted with (in plaintext there is none to check). One presenting
+   * another is an `impostor`, sent nothing: an attacker on the path could otherwise answer
+   * the probes while blackholing the connection.
+   *
+   * Compared here rather than asked of `verifyTracker`, which may act: the client's pins a
+   * tracker it has no pin for and announces it, and one accepted on a certificate authority's
+   * word has no pin, so a probe met by an impostor would pin the impostor. A probe decides
+   * only whether to keep this connection; a certificate renewed meanwhile costs one
+   * reconnection, where `verifyTracker` decides.
    */
-  async #probe(target: LinkTarget, timeoutMs: number): Promise<boolean> {
+  async #probe(
+    target: LinkTarget,
+    timeoutMs: number,
+    accepted: string | undefined,
+  ): Promise<ProbeOutcome> {
     const signal = AbortSignal.any([this.#stop.signal, AbortSignal.timeout(timeoutMs)]);
     const given = Promise.withResolvers<false>();
     const giveUp = () => given.resolve(false);
     signal.addEventListener("abort", giveUp, { once: true });
     let conn: ByteConn | undefined;
+    let presentedOther = false;
     try {
       conn = await connectTracker({
         hostname: target.hostname,
         port: target.port,
         security: this.#options.security,
-        verify: () => {},
+        verify: (fingerprint) => {
+          if (fingerprint === accepted) return;
+          presentedOther = true;
+          throw new IdentityError("the tracker presented another certificate than before");
+        },
         signal,
       });
       await writeAll(conn, encodeFrame({ id: 1, type: "hello", version: PROTOCOL_VERSION }));
       const frames = readFrames(readableOf(conn))[Symbol.asyncIterator]();
       const first = await Promise.race([frames.next(), given.promise]);
-      return first !== false && !first.done;
+      return first !== false && !first.done ? "alive" : "hung";
     } catch {
-      return false;
+      return presentedOther ? "impostor" : "hung";
     } finally {
       signal.removeEventListener("abort", giveUp);
       if (conn) closeQuietly(conn);
