@@ -107,6 +107,24 @@ Deno.test("ticket cache: reuse while young, per claims, dropped at a leave", asy
     assert.equal(cache.size, 1);
   });
 
+  await t.step("only those too old go: the younger stay, and go when their time comes", () => {
+    const { cache, clock, signed } = cacheAt({ reuseMs: 1_000 });
+    for (let i = 0; i < 5; i++) cache.issue(bob(String(i).repeat(40)));
+    clock.now += 500;
+    for (let i = 5; i < 10; i++) cache.issue(bob(String(i).repeat(40)));
+    clock.now += 500;
+    cache.issue(bob("x".repeat(40)));
+    assert.equal(cache.size, 6);
+    cache.issue(bob("7".repeat(40)));
+    assert.equal(signed.length, 11, "a younger one is handed out again");
+    clock.now += 499;
+    cache.issue(bob("y".repeat(40)));
+    assert.equal(cache.size, 7);
+    clock.now += 1;
+    cache.issue(bob("z".repeat(40)));
+    assert.equal(cache.size, 3, "x, y and z");
+  });
+
   await t.step("reuse 0 signs every ticket and keeps none", () => {
     const { cache, signed } = cacheAt({ reuseMs: 0 });
     cache.issue(bob());

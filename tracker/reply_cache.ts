@@ -16,7 +16,13 @@
  * recomputed on every call (`stamp`); its JSON is made again only when that changed.
  *
  * Memory: at most `maxBytes` of JSON (twice that with the rows it was made from), least
- * recently used pages going first, whatever `after` values clients send.
+ * recently used pages going first (an eighth of the bound at a time), whatever `after`
+ * values clients send.
+ *
+ * Recency is kept by moving a used page to the end of the map, but only a page that is not
+ * already in its newer half: a `Map` keeps a deleted entry in its hash chain until the
+ * table is rebuilt, so moving the group list's first page on every call made each lookup
+ * walk thousands of dead copies of it (19 us a call with 10,000 pages kept, 0.5 with 100).
  *
  * @module
  */
@@ -36,6 +42,8 @@ export function filesScope(group: string): string {
 
 interface Entry {
   scope: string;
+  /** When it was last put at the end of the map, in placements. */
+  placedAt: number;
   rows: unknown;
   stamp?: readonly number[];
   data?: object;
@@ -54,6 +62,8 @@ export class ReplyCache {
   readonly #json = new WeakMap<object, Uint8Array>();
   #bytes = 0;
   #generation = 0;
+  /** Pages put at the end of the map so far. */
+  #placements = 0;
 
   /**
    * `enabled`: whether pages may be kept (the store reports every change); when false every
@@ -98,14 +108,17 @@ export class ReplyCache {
     const id = `${scope}\n\n${key}`;
     let entry = this.#entries.get(id);
     if (entry) {
-      // most recently used last
-      this.#entries.delete(id);
-      this.#entries.set(id, entry);
+      // most recently used last, unless already among the newer half
+      if (this.#placements - entry.placedAt > this.#entries.size / 2) {
+        this.#entries.delete(id);
+        this.#entries.set(id, entry);
+        entry.placedAt = ++this.#placements;
+      }
     } else {
       const generation = this.#generation;
       const rows = await view.load();
       if (generation !== this.#generation) return view.build(rows);
-      entry = { scope, rows, bytes: 0 };
+      entry = { scope, rows, bytes: 0, placedAt: 0 };
       this.#insert(id, entry);
     }
     const rows = entry.rows as R;
@@ -132,15 +145,22 @@ export class ReplyCache {
     const old = this.#entries.get(id);
     if (old) this.#drop(id, old);
     this.#entries.set(id, entry);
+    entry.placedAt = ++this.#placements;
     let ids = this.#idsByScope.get(entry.scope);
     if (!ids) this.#idsByScope.set(entry.scope, ids = new Set());
     ids.add(id);
   }
 
-  /** Drops the least recently used pages while over the bound (never `keep`, just made). */
+  /**
+   * Over the bound, drops the least recently used pages (never `keep`, just made) down to
+   * seven eighths of it: a walk from the map's start passes the entries deleted there
+   * since the table was last rebuilt, so it is taken once per many pages, not per page.
+   */
   #evict(keep: string): void {
+    if (this.#bytes <= this.#maxBytes) return;
+    const target = this.#maxBytes - this.#maxBytes / 8;
     for (const [id, entry] of this.#entries) {
-      if (this.#bytes <= this.#maxBytes) return;
+      if (this.#bytes <= target) return;
       if (id !== keep) this.#drop(id, entry);
     }
   }

@@ -20,7 +20,10 @@
  *   they sign every ticket.
  *
  * Memory: at most `maxKept` tickets (`MAX_KEPT_TICKETS`, about 600 bytes each with their key:
- * under 10 MiB), the oldest going first.
+ * under 10 MiB), the oldest going first: those too old to hand out, and at the bound an
+ * eighth of it at a time. A walk from the map's start passes every entry deleted there
+ * since the table was last rebuilt (thousands, with tickets signed for many groups), so it
+ * is taken only when something is due to go, not for every ticket signed.
  *
  * @module
  */
@@ -71,6 +74,8 @@ export class TicketCache {
   readonly #kept = new Map<string, Kept>();
   /** The keys kept per (user, group), to drop them at a leave. */
   readonly #byPair = new Map<string, Set<string>>();
+  /** When the oldest ticket kept (or one older) becomes too old to hand out. */
+  #sweepAt = Infinity;
 
   constructor(options: {
     /** Signs a new ticket, stamped by the same clock as `now`. */
@@ -121,15 +126,28 @@ export class TicketCache {
   }
 
   #keep(key: string, entry: Kept, now: number): void {
-    // the oldest go first: those too old to hand out, then any beyond the bound
-    for (const [oldKey, old] of this.#kept) {
-      if (this.#kept.size < this.#maxKept && now - old.issuedAt < this.#reuseMs) break;
-      this.#drop(oldKey, old);
-    }
+    if (this.#kept.size >= this.#maxKept || now >= this.#sweepAt) this.#sweep(now);
+    if (this.#kept.size === 0) this.#sweepAt = entry.issuedAt + this.#reuseMs;
     this.#kept.set(key, entry);
     let keys = this.#byPair.get(entry.pair);
     if (keys === undefined) this.#byPair.set(entry.pair, keys = new Set());
     keys.add(key);
+  }
+
+  /**
+   * Drops the oldest tickets: those too old to hand out, and at the bound down to seven
+   * eighths of it. Signing order is insertion order, so the first one kept is the oldest.
+   */
+  #sweep(now: number): void {
+    const room = this.#kept.size >= this.#maxKept ? this.#maxKept - this.#maxKept / 8 : Infinity;
+    this.#sweepAt = Infinity;
+    for (const [key, kept] of this.#kept) {
+      if (this.#kept.size < room && now - kept.issuedAt < this.#reuseMs) {
+        this.#sweepAt = kept.issuedAt + this.#reuseMs;
+        return;
+      }
+      this.#drop(key, kept);
+    }
   }
 
   #drop(key: string, entry: Kept): void {
