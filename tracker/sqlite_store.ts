@@ -140,8 +140,14 @@ const MIGRATIONS: readonly string[] = [
    UPDATE files SET info = x'' WHERE info_length > ${INFO_PAGE_BYTES};`,
 ];
 
-/** Owners, and membership answers, a store keeps at most (each a few hundred bytes). */
+/** Owners a store keeps at most (each a few hundred bytes). */
 const MAX_KEPT_ANSWERS = 100_000;
+/**
+ * Membership answers a store keeps at most: about 40 bytes each (a map entry under its
+ * group's, the user's name shared with its connection), so under 40 MiB. A directory of
+ * 10,000 groups of 50 has 500,000 memberships; with 100,000 kept, three asks in four missed.
+ */
+const MAX_KEPT_MEMBERSHIPS = 1_000_000;
 /**
  * Bytes of file rows (their inline info dictionaries, and a few hundred bytes each besides) a
  * store keeps at most for `file`: 16 MiB.
@@ -180,7 +186,7 @@ export class SqliteStore implements TrackerStore {
   /**
    * Every request about a group asks its owner and whether the asker is a member: answers
    * kept (this process is the only writer; each write that changes one drops it), at most
-   * `MAX_KEPT_ANSWERS` of each kind. They were 6% of the tracker's main thread under load.
+   * `MAX_KEPT_ANSWERS` owners and `MAX_KEPT_MEMBERSHIPS` memberships. They were 6% of the tracker's main thread under load.
    */
   readonly #owners = new Map<string, string | null>();
   readonly #memberships = new Map<string, Map<string, boolean>>();
@@ -413,7 +419,7 @@ export class SqliteStore implements TrackerStore {
     if (member === undefined) {
       member = this.#sql("SELECT 1 FROM memberships WHERE group_id = ? AND user_id = ?")
         .get(group, user) !== undefined;
-      if (this.#keptMemberships >= MAX_KEPT_ANSWERS) this.#forgetMemberships();
+      if (this.#keptMemberships >= MAX_KEPT_MEMBERSHIPS) this.#forgetMemberships();
       if (!members) this.#memberships.set(group, members = new Map());
       members.set(user, member);
       this.#keptMemberships++;
