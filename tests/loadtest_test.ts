@@ -58,6 +58,7 @@ const NUMERIC = [
   "tracker_peak_rss_mib",
   "tracker_cpu_s",
   "idle_kib_per_connection",
+  "idle_kib_per_added_connection",
   "requests",
 ];
 

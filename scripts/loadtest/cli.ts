@@ -180,7 +180,8 @@ export function table(rows: LoadRow[]): string[] {
     lines.push(
       `  tracker: peak RSS ${row.tracker_peak_rss_mib} MiB, ${row.tracker_cpu_s} CPU s in ` +
         `${row.seconds} s (main thread ${row.tracker_main_thread_cpu_s}); idle ` +
-        `${row.idle_kib_per_connection} KiB per logged-in connection; load generator ` +
+        `${row.idle_kib_per_connection} KiB per logged-in connection (each of the second ` +
+        `half: ${row.idle_kib_per_added_connection} KiB); load generator ` +
         `${row.loadgen_cpu_s} CPU s`,
       `  slowest connection's median ${row.worst_connection_p50_ms} ms, ${row.starved_connections} ` +
         `never answered, ${row.closed} closed, errors ${JSON.stringify(row.errors)}`,

@@ -108,6 +108,14 @@ export interface LoadRow {
   tracker_rss_idle_connections_mib: number | null;
   /** (idle - before) / connections. */
   idle_kib_per_connection: number | null;
+  /** Resident memory with the first half of the connections logged in, idle. */
+  tracker_rss_half_connections_mib: number | null;
+  /**
+   * (idle - half) / the second half's connections: what one more idle link costs, without
+   * the growth of a tracker's first requests (JIT code, heap and caches taking their size),
+   * which `idle_kib_per_connection` counts against the links when the tracker starts cold.
+   */
+  idle_kib_per_added_connection: number | null;
   seconds: number;
   /** Requests answered with success during the run. */
   requests: number;
@@ -266,21 +274,25 @@ interface Held {
   user: LoadUser;
 }
 
-/** Opens and logs in (resume) `count` links spread over users and tracker ports. */
+/**
+ * Opens and logs in (resume) links `from` to `to` (exclusive) of those spread over users and
+ * tracker ports, adding them to `held`; every link held is kept alive meanwhile.
+ */
 async function connect(
   ports: number[],
   users: LoadUser[],
-  count: number,
+  held: Held[],
+  [from, to]: [number, number],
   signal?: AbortSignal,
-): Promise<Held[]> {
+): Promise<void> {
   const members = users.filter((user) => user.groups.length > 0);
   if (members.length === 0) throw new Error("no user is a member of any group");
-  const held: Held[] = [];
   const keepalive = setInterval(() => {
     for (const { link } of held) link.request({ type: "ping" });
   }, KEEPALIVE_MS);
   try {
-    await inTurn([...Array(count).keys()], OPENING_AT_ONCE, async (i) => {
+    const indices = Array.from({ length: to - from }, (_, i) => from + i);
+    await inTurn(indices, OPENING_AT_ONCE, async (i) => {
       if (signal?.aborted) return;
       const user = members[i % members.length];
       const link = await Link.open(ports[i % ports.length], user.address, user.identity);
@@ -294,7 +306,6 @@ async function connect(
   } finally {
     clearInterval(keepalive);
   }
-  return held;
 }
 
 /** Runs the mix on `held` links; latencies by type, per connection, errors. */
@@ -467,8 +478,15 @@ export async function runLoad(options: LoadOptions): Promise<LoadRow> {
   const peakReset = await trackers.resetPeaks();
   if (!peakReset) limits.push("peak memory: VmHWM could not be reset, it includes the directory's");
   log(`loadtest: opening ${options.connections} connections`);
-  const held = await connect(ports, users, options.connections, options.signal);
+  // in two halves, measured after each: the second half's growth is what a link costs,
+  // without the tracker's own first growth (code compiled, heap and caches sized)
+  const half = Math.floor(options.connections / 2);
+  const held: Held[] = [];
   try {
+    await connect(ports, users, held, [0, half], options.signal);
+    await pause(IDLE_SETTLE_MS, options.signal);
+    const halfway = await trackers.usage();
+    await connect(ports, users, held, [half, options.connections], options.signal);
     await pause(IDLE_SETTLE_MS, options.signal);
     const idle = await trackers.usage();
     const offered = options.rate ? `offered ${options.rate} requests/s` : "closed loop";
@@ -500,6 +518,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadRow> {
       tracker_rss_idle_connections_mib: idle ? Math.round(idle.rssMib) : null,
       idle_kib_per_connection: before && idle && held.length > 0
         ? Math.round(((idle.rssMib - before.rssMib) * 1024) / held.length)
+        : null,
+      tracker_rss_half_connections_mib: halfway ? Math.round(halfway.rssMib) : null,
+      idle_kib_per_added_connection: halfway && idle && held.length > half
+        ? Math.round(((idle.rssMib - halfway.rssMib) * 1024) / (held.length - half))
         : null,
       seconds: round1(run.elapsedS),
       requests: total.requests,
