@@ -89,16 +89,30 @@ function checkRow(
 }
 
 Deno.test("loadtest: rows of answered requests, through the protocol and seeded into the store", async (t) => {
-  await t.step("closed loop, directory built through the protocol", async () => {
-    const run = await loadtest(["--connections", "20", "--seed", "protocol", ...SMALL, "--json"]);
-    assert.equal(run.code, 0, run.stderr);
-    const rows = JSON.parse(run.stdout);
-    assert.ok(Array.isArray(rows) && rows.length === 1, run.stdout);
-    checkRow(rows[0], 20, "protocol");
-    assert.equal(rows[0].offered_rate, null);
-    assert.match(run.stderr, /limit: connections per address/);
-    assert.deepEqual(await leftTrackers(), []);
-  });
+  await t.step(
+    "closed loop, one group in use a user, directory built through the protocol",
+    async () => {
+      const run = await loadtest([
+        "--connections",
+        "20",
+        "--seed",
+        "protocol",
+        "--active-groups",
+        "1",
+        ...SMALL,
+        "--json",
+      ]);
+      assert.equal(run.code, 0, run.stderr);
+      const rows = JSON.parse(run.stdout);
+      assert.ok(Array.isArray(rows) && rows.length === 1, run.stdout);
+      checkRow(rows[0], 20, "protocol");
+      assert.equal(rows[0].offered_rate, null);
+      assert.equal(rows[0].active_groups, 1);
+      assert.match(run.stderr, /each user's links ask about its first 1 groups/);
+      assert.match(run.stderr, /limit: connections per address/);
+      assert.deepEqual(await leftTrackers(), []);
+    },
+  );
 
   await t.step(
     "two rows, an offered rate, pages of 2, directory seeded into the store",
@@ -161,6 +175,7 @@ Deno.test("loadtest: a bad argument is one error line and exit 2", async (t) => 
     [["--connections", "5", "--seconds", "1.5"], /--seconds takes a whole number/],
     [["--connections", "5", "--groups", "1e3"], /--groups takes a whole number/],
     [["--connections", "5", "--page", "0"], /--page takes a whole number of at least 1/],
+    [["--connections", "5", "--active-groups", "x"], /--active-groups takes a whole number/],
     [["--connections", "5", "--seed", "disk"], /--seed is auto, protocol or store/],
     [
       ["--connections", "5", "--mix", "ping"],

@@ -6,12 +6,13 @@
  *
  *   deno task loadtest --connections N[,N...] [--rate R|closed[,...]] [--seconds S]
  *     [--trackers K[,K...]] [--users U] [--groups G] [--members M] [--files F]
- *     [--mix TYPE[,TYPE...]] [--page N] [--seed auto|protocol|store] [--plaintext]
+ *     [--mix TYPE[,TYPE...]] [--page N] [--active-groups N] [--seed auto|protocol|store] [--plaintext]
  *     [--tracker-args "ARGS"] [--tracker-deno-flags "FLAGS"]
  *     [--db-url postgres://... | --postgres] [--json]
  *
- * `--page N` asks listings in pages of at most N entries (the tracker's page otherwise), to
- * compare directories of different sizes by the same page.
+ * `--page N` asks listings in pages of at most N entries (the tracker's page otherwise), and
+ * `--active-groups N` has each user's links ask about its first N groups only (all
+ * otherwise): to compare directories of different sizes by the same page and working set.
  *
  * Several trackers (`--trackers 2`) share one PostgreSQL database: `--db-url` names an empty
  * one; without it the load starts a PostgreSQL server of its own for each run (`--postgres`
@@ -34,7 +35,7 @@ import { isPostgresUrl } from "../../tracker/store.ts";
 export const USAGE =
   `usage: deno task loadtest --connections N[,N...] [--rate R|closed[,...]] [--seconds S]
   [--trackers K[,K...]] [--users U] [--groups G] [--members M] [--files F]
-  [--mix TYPE[,TYPE...]] [--page N] [--seed auto|protocol|store] [--plaintext]
+  [--mix TYPE[,TYPE...]] [--page N] [--active-groups N] [--seed auto|protocol|store] [--plaintext]
   [--tracker-args "ARGS"] [--tracker-deno-flags "FLAGS"]
   [--db-url postgres://... | --postgres] [--json]`;
 
@@ -56,6 +57,7 @@ const SPECS = {
   files: { type: "string" },
   mix: { type: "string" },
   page: { type: "string" },
+  "active-groups": { type: "string" },
   seed: { type: "string" },
   plaintext: { type: "boolean" },
   "tracker-args": { type: "string" },
@@ -141,6 +143,9 @@ export function parsePlan(args: string[]): LoadPlan {
     members: wholeNumber("members", values.members ?? "50", 1),
     files: wholeNumber("files", values.files ?? "20", 0),
     page: values.page === undefined ? undefined : wholeNumber("page", values.page, 1),
+    activeGroups: values["active-groups"] === undefined
+      ? undefined
+      : wholeNumber("active-groups", values["active-groups"], 1),
     seeding: seed as Seeding | "auto",
     plaintext: values.plaintext ?? false,
     trackerArgs: splitWords(values["tracker-args"] ?? ""),
@@ -168,6 +173,7 @@ export function table(rows: LoadRow[]): string[] {
       `${row.connections} connections, ${row.trackers} tracker(s), ${offered}, ${row.groups} ` +
         `groups, ${row.memberships} memberships, ${row.files_per_group} files a group` +
         `${row.page_limit === null ? "" : `, pages of ${row.page_limit}`}` +
+        `${row.active_groups === null ? "" : `, ${row.active_groups} groups in use a user`}` +
         ` (${row.seeding}): ${row.requests_per_s} requests/s, p50 ${row.p50_ms} ms, p99 ` +
         `${row.p99_ms} ms, max ${row.max_ms} ms`,
     );

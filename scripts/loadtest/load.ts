@@ -56,6 +56,12 @@ export interface LoadOptions extends DirectoryShape {
    * beyond the page they return.
    */
   page?: number;
+  /**
+   * Groups of each user's that its links ask about: its first N (default all). With the
+   * same N, directories of different sizes are asked about working sets of one size, so
+   * what a larger directory costs shows apart from what a larger working set costs (caches).
+   */
+  activeGroups?: number;
   /** How the directory is built; `auto` picks the store for large ones. */
   seeding: Seeding | "auto";
   plaintext: boolean;
@@ -136,6 +142,8 @@ export interface LoadRow {
   files_per_group: number;
   /** Entries each listing page asked for; null: the tracker's page size. */
   page_limit: number | null;
+  /** Groups of each user's its links asked about; null: all. */
+  active_groups: number | null;
   seeding: Seeding;
   mix: RequestType[];
   tls: boolean;
@@ -337,7 +345,8 @@ async function drive(held: Held[], options: LoadOptions) {
       if (now >= deadline || options.signal?.aborted) break;
       const sent = gapMs > 0 ? due : now;
       due += gapMs;
-      const group = `g${user.groups[turn % user.groups.length]}`;
+      const active = Math.min(user.groups.length, options.activeGroups ?? Infinity);
+      const group = `g${user.groups[turn % active]}`;
       const type = mix[turn++ % mix.length];
       const message = type === "list_groups"
         ? { type, ...limit }
@@ -471,6 +480,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadRow> {
         : `, of at most ${options.page} entries (the tracker's: ${GROUPS_PER_PAGE} groups, ` +
           `${FILES_PER_PAGE} files)`),
   );
+  if (options.activeGroups !== undefined) {
+    limits.push(
+      `working set: each user's links ask about its first ${options.activeGroups} groups`,
+    );
+  }
   for (const line of limits) log(`loadtest: limit: ${line}`);
   // the directory's own garbage and scrypt memory are not the connections' cost
   await pause(1000, options.signal);
@@ -540,6 +554,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadRow> {
       memberships: options.groups * members,
       files_per_group: options.files,
       page_limit: options.page ?? null,
+      active_groups: options.activeGroups ?? null,
       seeding,
       mix: [...options.mix ?? REQUEST_TYPES],
       tls: !options.plaintext,
