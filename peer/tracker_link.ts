@@ -568,7 +568,10 @@ export class TrackerLink {
    * tracker it has no pin for and announces it, and one accepted on a certificate authority's
    * word has no pin, so a probe met by an impostor would pin the impostor. A probe decides
    * only whether to keep this connection; a certificate renewed meanwhile costs one
-   * reconnection, where `verifyTracker` decides.
+   * reconnection, where `verifyTracker` decides. Instances of one tracker share its
+   * identity, so a probe reaching another instance passes; instances behind one name with
+   * certificates of their own (vouched for by an authority) would cost a reconnection when a
+   * probe reaches another one.
    */
   async #probe(
     target: LinkTarget,

@@ -70,7 +70,7 @@ Deno.test("list_groups and list_files answer in pages of 500 (or fewer if asked)
   ]);
   assert.deepEqual(await limited("list_groups", { limit: 501 }), groups.slice(0, PAGE));
   assert.deepEqual(await limited("list_groups", {}), groups.slice(0, PAGE));
-  // an `after` that spells another page's key is only ever its own page
+  // any `after` text pages from where it sorts; one longer than any name is refused
   assert.deepEqual(await limited("list_groups", { after: "g001\n3" }), groups.slice(2, PAGE + 2));
   assert.deepEqual(await limited("list_files", { group: "g000", limit: 1 }), names.slice(0, 1));
   assert.deepEqual(
@@ -84,6 +84,10 @@ Deno.test("list_groups and list_files answer in pages of 500 (or fewer if asked)
     assert.equal((refused.error as { code: string }).code, "bad_request");
     assert.match((refused.error as { message: string }).message, /limit must be a whole number/);
   }
+  const long = await owners[0].link.request({ type: "list_groups", after: "g".repeat(257) });
+  assert.equal((long.error as { code: string }).code, "bad_request");
+  assert.match((long.error as { message: string }).message, /after is longer than 256/);
+  assert.deepEqual(await limited("list_groups", { after: "g".repeat(256) }), []);
   const wrongType = await owners[0].link.request({ type: "list_files", group: "g000", limit: "9" });
   assert.equal((wrongType.error as { code: string }).code, "bad_request");
 

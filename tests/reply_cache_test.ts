@@ -8,7 +8,12 @@
 import assert from "node:assert/strict";
 import { encodeFrame } from "../lib/frame.ts";
 import { encodeReplyFrame } from "../tracker/frame_writer.ts";
-import { filesScope, GROUPS_SCOPE, ReplyCache } from "../tracker/reply_cache.ts";
+import {
+  ENTRY_OVERHEAD_BYTES,
+  filesScope,
+  GROUPS_SCOPE,
+  ReplyCache,
+} from "../tracker/reply_cache.ts";
 import { rawMember, shareFileRequest } from "./raw_tls.ts";
 import { TempDir, TrackerProcess } from "./harness.ts";
 
@@ -108,13 +113,15 @@ Deno.test("reply cache: kept pages, dropped by the writes of their scope", async
   });
 
   await t.step("memory is bounded: the least recently used pages go", async () => {
-    const cache = new ReplyCache({ enabled: true, maxBytes: 1000 });
+    // a page here: its JSON, its key ("groups\n\na": 18 bytes) and the entry's overhead
+    const each = JSON.stringify({ rows: "x".repeat(300) }).length + 18 + ENTRY_OVERHEAD_BYTES;
+    const cache = new ReplyCache({ enabled: true, maxBytes: 3 * each + 50 });
     const big = counted(() => "x".repeat(300));
     for (const key of ["a", "b", "c"]) await cache.page(GROUPS_SCOPE, key, big);
     await cache.page(GROUPS_SCOPE, "a", big); // a is now the most recent
     await cache.page(GROUPS_SCOPE, "d", big);
     // over the bound: down to seven eighths of it, the least recently used first (b, c)
-    assert.ok(cache.bytes <= 875, `${cache.bytes} bytes kept`);
+    assert.equal(cache.bytes, 2 * each);
     assert.equal(cache.size, 2);
     big.loads = 0;
     await cache.page(GROUPS_SCOPE, "a", big);
@@ -124,20 +131,26 @@ Deno.test("reply cache: kept pages, dropped by the writes of their scope", async
     assert.equal(big.loads, 1, "b (least recently used) went");
     // whatever keys clients send
     for (let i = 0; i < 100; i++) await cache.page(GROUPS_SCOPE, `k${i}`, big);
-    assert.ok(cache.bytes <= 1000 && cache.size <= 3);
+    assert.ok(cache.bytes <= 3 * each + 50 && cache.size <= 3);
+    // long keys count: empty pages after megabytes of `after` text do not pile up
+    const empty = counted(() => []);
+    for (let i = 0; i < 1000; i++) {
+      await cache.page(GROUPS_SCOPE, `${i}`.padEnd(100_000, "~"), empty);
+    }
+    assert.ok(cache.size <= 3, `${cache.size} pages kept`);
     cache.changed({ kind: "groups" });
     assert.equal(cache.bytes, 0);
     assert.equal(cache.size, 0);
   });
 
   await t.step("a page used all the time stays while thousands of others come and go", async () => {
-    const cache = new ReplyCache({ enabled: true, maxBytes: 3100 });
+    const cache = new ReplyCache({ enabled: true, maxBytes: 6000 });
     const hot = counted(() => "h".repeat(300));
     const cold = counted(() => "c".repeat(300));
     for (let i = 0; i < 5000; i++) {
       await cache.page(GROUPS_SCOPE, "hot", hot);
       await cache.page(GROUPS_SCOPE, `cold${i}`, cold);
-      assert.ok(cache.bytes <= 3100);
+      assert.ok(cache.bytes <= 6000);
     }
     assert.equal(hot.loads, 1);
     assert.equal(cold.loads, 5000);

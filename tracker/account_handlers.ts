@@ -10,8 +10,7 @@ import { hashPassword, verifyPassword } from "./auth.ts";
 import {
   checkId,
   type Handler,
-  pageKey,
-  pageSize,
+  listingPage,
   RequestError,
   requireGroup,
   requireOwner,
@@ -226,11 +225,10 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
 
   async list_groups(context, { after, limit }) {
     requireUser(context);
-    const size = pageSize(limit, GROUPS_PER_PAGE);
-    const load = () => context.store.listGroups(after ?? "", size);
+    const page = listingPage(after, limit, GROUPS_PER_PAGE);
+    const load = () => context.store.listGroups(page.after, page.size);
     if (!context.replies) return await load();
-    const key = pageKey(after, size);
-    return await context.replies.page(GROUPS_SCOPE, key, { load, build: (rows) => rows });
+    return await context.replies.page(GROUPS_SCOPE, page.key, { load, build: (rows) => rows });
   },
 };
 

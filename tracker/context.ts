@@ -95,24 +95,38 @@ export function checkId(kind: "user" | "group", id: string): void {
 }
 
 /**
- * The entries a listing page holds: the page size the client asked for (`limit`, optional),
- * at most the tracker's `most`. A client showing pages on a screen asks for fewer than the
- * tracker's page; none asks for more.
+ * The longest `after` a listing is asked with: longer than any group id (64) or shared name
+ * (238 bytes). Clients send the last entry they got; a longer text is refused rather than
+ * kept as a page's key.
  */
-export function pageSize(limit: number | undefined, most: number): number {
-  if (limit === undefined) return most;
-  if (!Number.isSafeInteger(limit) || limit < 1) {
-    throw new RequestError("bad_request", "limit must be a whole number of at least 1");
-  }
-  return Math.min(limit, most);
+export const MAX_AFTER_LENGTH = 256;
+
+/** A listing page asked for: where it starts, how many entries, and its key among kept pages. */
+export interface ListingPage {
+  after: string;
+  size: number;
+  key: string;
 }
 
 /**
- * The key of a kept listing page: how many entries it holds, then where it starts (`after`
- * is any text a client sends; the size, digits, ends at the first line break).
+ * The page a listing request asks for: after `after` (from the start when absent), of the
+ * size the client asked (`limit`, optional) but at most the tracker's `most`. A client
+ * showing pages on a screen asks for fewer than the tracker's page; none gets more. The key
+ * holds the size, then `after` (any text: the size, digits, ends at the first line break).
  */
-export function pageKey(after: string | undefined, size: number): string {
-  return `${size}\n${after ?? ""}`;
+export function listingPage(
+  after: string | undefined,
+  limit: number | undefined,
+  most: number,
+): ListingPage {
+  if (after !== undefined && after.length > MAX_AFTER_LENGTH) {
+    throw new RequestError("bad_request", `after is longer than ${MAX_AFTER_LENGTH} characters`);
+  }
+  if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
+    throw new RequestError("bad_request", "limit must be a whole number of at least 1");
+  }
+  const size = Math.min(limit ?? most, most);
+  return { after: after ?? "", size, key: `${size}\n${after ?? ""}` };
 }
 
 export function requireUser(context: HandlerContext): string {

@@ -24,8 +24,7 @@ import {
 import {
   type Handler,
   type HandlerContext,
-  pageKey,
-  pageSize,
+  listingPage,
   RequestError,
   requireMember,
   requireUser,
@@ -293,8 +292,8 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
 
   async list_files(context, { group, after, limit }) {
     await requireMember(context, group);
-    const size = pageSize(limit, FILES_PER_PAGE);
-    const load = () => context.store.filesPage(group, after ?? "", size);
+    const page = listingPage(after, limit, FILES_PER_PAGE);
+    const load = () => context.store.filesPage(group, page.after, page.size);
     const presence = context.presence;
     if (context.replies && presence instanceof Presence) {
       // seeders are live: counted on every call, the page made again when they changed
@@ -309,8 +308,7 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
           seeders: seeders[i],
         }));
       };
-      const key = pageKey(after, size);
-      return await context.replies.page(filesScope(group), key, { load, build, stamp });
+      return await context.replies.page(filesScope(group), page.key, { load, build, stamp });
     }
     // presence shared by several instances: asked for the whole page at once
     const files = await load();

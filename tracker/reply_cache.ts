@@ -15,9 +15,10 @@
  * What a page shows beyond the store's rows (the seeders of `list_files`, live presence) is
  * recomputed on every call (`stamp`); its JSON is made again only when that changed.
  *
- * Memory: at most `maxBytes` of JSON (twice that with the rows it was made from), least
- * recently used pages going first (an eighth of the bound at a time), whatever `after`
- * values clients send.
+ * Memory: at most `maxBytes` of JSON and keys (the keys counted at two bytes a character and
+ * `ENTRY_OVERHEAD_BYTES` besides, so even empty pages under long keys fill the bound), about
+ * twice that with the rows the pages were made from; roughly the least recently used pages
+ * go first (an eighth of the bound at a time), whatever `after` values clients send.
  *
  * Recency is kept by moving a used page to the end of the map, but only a page that is not
  * already in its newer half: a `Map` keeps a deleted entry in its hash chain until the
@@ -31,6 +32,9 @@ import type { StoreChange } from "./store.ts";
 
 /** Default bound of the kept pages' JSON: 16 MiB (about 800 first pages of 500 groups). */
 export const DEFAULT_REPLY_CACHE_BYTES = 16 * 1024 * 1024;
+
+/** What a kept page costs besides its JSON and its key: the entry, its maps' entries. */
+export const ENTRY_OVERHEAD_BYTES = 256;
 
 /** The pages of the group list. */
 export const GROUPS_SCOPE = "groups";
@@ -47,7 +51,10 @@ interface Entry {
   rows: unknown;
   stamp?: readonly number[];
   data?: object;
+  /** Its JSON's, its key's and `ENTRY_OVERHEAD_BYTES`. */
   bytes: number;
+  /** Its JSON's alone. */
+  jsonBytes: number;
 }
 
 const encoder = new TextEncoder();
@@ -74,7 +81,7 @@ export class ReplyCache {
     this.#maxBytes = options.maxBytes ?? DEFAULT_REPLY_CACHE_BYTES;
   }
 
-  /** Bytes of JSON kept. */
+  /** Bytes kept: the pages' JSON, and their keys and entries as counted above. */
   get bytes(): number {
     return this.#bytes;
   }
@@ -118,8 +125,10 @@ export class ReplyCache {
       const generation = this.#generation;
       const rows = await view.load();
       if (generation !== this.#generation) return view.build(rows);
-      entry = { scope, rows, bytes: 0, placedAt: 0 };
+      const bytes = id.length * 2 + ENTRY_OVERHEAD_BYTES;
+      entry = { scope, rows, bytes, jsonBytes: 0, placedAt: 0 };
       this.#insert(id, entry);
+      this.#bytes += bytes;
     }
     const rows = entry.rows as R;
     const stamp = view.stamp?.(rows);
@@ -129,8 +138,9 @@ export class ReplyCache {
       this.#json.set(data, json);
       entry.data = data;
       entry.stamp = stamp;
-      this.#bytes += json.length - entry.bytes;
-      entry.bytes = json.length;
+      this.#bytes += json.length - entry.jsonBytes;
+      entry.bytes += json.length - entry.jsonBytes;
+      entry.jsonBytes = json.length;
       this.#evict(id);
     }
     return entry.data as D;
@@ -152,7 +162,7 @@ export class ReplyCache {
   }
 
   /**
-   * Over the bound, drops the least recently used pages (never `keep`, just made) down to
+   * Over the bound, drops roughly the least recently used pages (never `keep`, just made) to
    * seven eighths of it: a walk from the map's start passes the entries deleted there
    * since the table was last rebuilt, so it is taken once per many pages, not per page.
    */

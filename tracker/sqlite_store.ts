@@ -143,9 +143,10 @@ const MIGRATIONS: readonly string[] = [
 /** Owners a store keeps at most (each a few hundred bytes). */
 const MAX_KEPT_ANSWERS = 100_000;
 /**
- * Membership answers a store keeps at most: about 40 bytes each (a map entry under its
- * group's, the user's name shared with its connection), so under 40 MiB. A directory of
- * 10,000 groups of 50 has 500,000 memberships; with 100,000 kept, three asks in four missed.
+ * Membership answers a store keeps at most: 40-60 bytes each (a map entry under its group's,
+ * the user's name shared with its connection; 18.5 MiB measured for 500,000), so under
+ * 64 MiB. A directory of 10,000 groups of 50 has 500,000 memberships; with 100,000 kept,
+ * most asks missed.
  */
 const MAX_KEPT_MEMBERSHIPS = 1_000_000;
 /**
@@ -186,7 +187,8 @@ export class SqliteStore implements TrackerStore {
   /**
    * Every request about a group asks its owner and whether the asker is a member: answers
    * kept (this process is the only writer; each write that changes one drops it), at most
-   * `MAX_KEPT_ANSWERS` owners and `MAX_KEPT_MEMBERSHIPS` memberships. They were 6% of the tracker's main thread under load.
+   * `MAX_KEPT_ANSWERS` owners and `MAX_KEPT_MEMBERSHIPS` memberships. They were 6% of the
+   * tracker's main thread under load.
    */
   readonly #owners = new Map<string, string | null>();
   readonly #memberships = new Map<string, Map<string, boolean>>();

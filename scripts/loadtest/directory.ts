@@ -188,6 +188,8 @@ export async function populateByProtocol(
     clearInterval(keepalive);
     for (const link of links.values()) link.close();
   }
+  // in the order of the groups, as a seeded store lists them (groups finish out of order)
+  for (const user of users) user.groups.sort((a, b) => a - b);
   return users;
 }
 
