@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { REQUEST_TYPES } from "../scripts/loadtest/load.ts";
 import { postgresUnavailable } from "./postgres_server.ts";
+import { LineQueue, within } from "./harness.ts";
 
 const CLI = new URL("../scripts/loadtest/cli.ts", import.meta.url).pathname;
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -164,6 +165,47 @@ Deno.test({
     assert.match(run.stderr, /a PostgreSQL server of its own/);
     assert.deepEqual(await leftTrackers(), []);
   },
+});
+
+/** The load's temp directories in /tmp. */
+async function loadDirs(): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir("/tmp")) {
+    if (entry.name.startsWith("swarmshare-loadtest-")) names.push(entry.name);
+  }
+  return names.sort();
+}
+
+Deno.test("loadtest: SIGTERM while seeding a large directory stops it at once, leaving nothing", async () => {
+  // 100,000 groups take minutes to seed: the signal used to wait for the last of them
+  const before = await loadDirs();
+  const load = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, "--connections", "10", "--groups", "100000", "--seed", "store"]
+      .concat(["--users", "10", "--members", "5", "--files", "1", "--json"]),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const out = new LineQueue(load.stdout);
+  const errors = new LineQueue(load.stderr);
+  let signalled = false;
+  try {
+    await errors.until((line) => line.startsWith("loadtest: seeding"), "the seeding to start");
+    load.kill("SIGTERM");
+    signalled = true;
+    const { code } = await within(load.status, "the load to stop");
+    await Promise.all([out.done, errors.done]);
+    assert.equal(code, 130, errors.all.join("\n"));
+    assert.deepEqual(out.all, ["[]"]);
+    assert.ok(!errors.all.some((line) => line.startsWith("error:")), errors.all.join("\n"));
+    assert.deepEqual(await loadDirs(), before);
+    assert.deepEqual(await leftTrackers(), []);
+  } finally {
+    if (!signalled) load.kill("SIGTERM");
+    await load.status;
+    await Promise.all([out.done, errors.done]);
+  }
 });
 
 Deno.test("loadtest: a bad argument is one error line and exit 2", async (t) => {

@@ -230,8 +230,11 @@ async function main(args: string[]): Promise<number> {
       );
     }
   } catch (error) {
-    console.error(`error: ${errorMessage(error)}`);
-    return 1;
+    // stopped by a signal: the rows measured so far are printed, as when it ends a run
+    if (!aborting.signal.aborted) {
+      console.error(`error: ${errorMessage(error)}`);
+      return 1;
+    }
   } finally {
     for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.removeSignalListener(signal, stop);
   }

@@ -437,7 +437,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadRow> {
       `loadtest: seeding ${describe} straight into the store (tracker/store.ts), not through logins`,
     );
     const begun = performance.now();
-    users = await seedStore(dbPath, options, options.plaintext);
+    users = await seedStore(dbPath, options, options.plaintext, options.signal);
     log(`loadtest: seeded in ${((performance.now() - begun) / 1000).toFixed(1)} s`);
     limits.push(
       "accounts, sessions, groups and files seeded into the store: no scrypt, no per-user " +
