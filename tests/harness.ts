@@ -22,6 +22,23 @@ export {
   writeRandomFile,
 } from "../scripts/processes.ts";
 
+/**
+ * Serves every connection a fake server's listener accepts until it is closed, then waits
+ * for those being served to end: the accept loop of the tests' fake trackers.
+ */
+export async function serveEach<C>(
+  listener: AsyncIterable<C>,
+  serve: (conn: C) => Promise<void>,
+): Promise<void> {
+  const served: Promise<void>[] = [];
+  try {
+    for await (const conn of listener) served.push(serve(conn));
+  } catch {
+    // closed
+  }
+  await Promise.allSettled(served);
+}
+
 /** Runs a whole script through a client shell in human mode and returns what it printed. */
 export async function runScript(
   trackerPort: number,

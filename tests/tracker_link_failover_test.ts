@@ -10,6 +10,7 @@ import { encodeFrame, FrameDecoder } from "../lib/frame.ts";
 import { TrackerUnavailableError } from "../lib/errors.ts";
 import { PROTOCOL_VERSION } from "../lib/protocol.ts";
 import { type LinkStatus, TrackerLink } from "../peer/tracker_link.ts";
+import { serveEach } from "./harness.ts";
 
 type Frame = Record<string, unknown>;
 
@@ -25,21 +26,11 @@ class FakeTracker implements AsyncDisposable {
   readonly received: string[] = [];
 
   constructor(readonly answer: (request: Frame) => unknown | "drop") {
-    this.#serving = this.#accept();
+    this.#serving = serveEach(this.#listener, (conn) => this.#serve(conn));
   }
 
   get port(): number {
     return (this.#listener.addr as Deno.NetAddr).port;
-  }
-
-  async #accept(): Promise<void> {
-    const served: Promise<void>[] = [];
-    try {
-      for await (const conn of this.#listener) served.push(this.#serve(conn));
-    } catch {
-      // closed
-    }
-    await Promise.allSettled(served);
   }
 
   async #serve(conn: Deno.Conn): Promise<void> {

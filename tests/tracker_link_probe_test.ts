@@ -20,6 +20,7 @@ import {
   readableOf,
 } from "../lib/transport.ts";
 import { TrackerLink } from "../peer/tracker_link.ts";
+import { serveEach } from "./harness.ts";
 import { RecordingRelay } from "./relay.ts";
 
 /**
@@ -37,7 +38,7 @@ class Greeter implements AsyncDisposable {
 
   private constructor(listener: ConnListener) {
     this.#listener = listener;
-    this.#serving = this.#accept();
+    this.#serving = serveEach(this.#listener, (conn) => this.#serve(conn));
   }
 
   static async start(identity: Identity): Promise<Greeter> {
@@ -59,16 +60,6 @@ class Greeter implements AsyncDisposable {
     while (this.hellos < count) {
       await new Promise<void>((resolve) => this.#onHello = resolve);
     }
-  }
-
-  async #accept(): Promise<void> {
-    const served: Promise<void>[] = [];
-    try {
-      for await (const conn of this.#listener) served.push(this.#serve(conn));
-    } catch {
-      // closed
-    }
-    await Promise.allSettled(served);
   }
 
   async #serve(conn: AcceptedConn): Promise<void> {
