@@ -1,7 +1,9 @@
 /**
  * The client's per-user state directory (`$XDG_STATE_HOME/swarmshare`): its TLS identity
  * (`identity.key` + `identity.crt`), the trackers it has pinned (`known_trackers`, one
- * `<host>:<port> SHA256:<hex>` per line, like ssh's known_hosts), the shares a tracker
+ * `<host>:<port> SHA256:<hex>` per line, like ssh's known_hosts), the addresses at which a
+ * certificate authority has vouched for the tracker (`authority_trackers`, one `<host>:<port>`
+ * per line, 0600: no longer trusted on first use there), the shares a tracker
  * has not heard of yet (`pending_shares/`, one JSON file each), the downloads not
  * finished yet (`unfinished_downloads/`, one JSON file each, resumed at the next login), and
  * each user's shell history (`history/<user_id>`, one line per command). The directory is
@@ -42,10 +44,23 @@ import { fileNameProblem, idProblem, isSha1Hex, type ShareRecord } from "../lib/
 const KEY_FILE = "identity.key";
 const CERT_FILE = "identity.crt";
 const KNOWN_TRACKERS_FILE = "known_trackers";
+/**
+ * Addresses once accepted because a certificate authority vouched for the tracker there, one
+ * `host:port` per line. A file of its own rather than a new kind of line in known_trackers:
+ * older clients would skip such a line (`parseKnownTrackers` skips what it cannot read), but
+ * known_trackers is the user's to read and edit as ssh's known_hosts, and a line there reads
+ * as a pin; here removing a line is the one way back to trust on first use at that address,
+ * and a client without this file (or older than it) just never reads it.
+ */
+export const AUTHORITY_TRACKERS_FILE = "authority_trackers";
 /** Identity files are a few hundred bytes; anything this big is not ours. */
 const IDENTITY_FILE_LIMIT_BYTES = 64 * 1024;
-/** known_trackers is read whole on every lookup: ~10,000 entries fit in 1 MiB. */
-const KNOWN_TRACKERS_LIMIT_BYTES = 1024 * 1024;
+/**
+ * known_trackers and authority_trackers are read whole on every lookup, and refused (a
+ * UserError naming the file) when larger: ~10,000 pins, or ~4,000 of the longest host names
+ * (253 characters), fit in 1 MiB.
+ */
+const TRACKERS_FILE_LIMIT_BYTES = 1024 * 1024;
 const PENDING_SHARES_DIR = "pending_shares";
 /**
  * A pending share is mostly its info dictionary as base64: up to 54 MiB for a 1 TiB file
@@ -200,7 +215,7 @@ export class StateDir {
   /** The pinned fingerprint for "host:port" from known_trackers, if any (the first entry wins). */
   async knownTracker(address: string): Promise<Fingerprint | undefined> {
     const wanted = normalizeAddress(address);
-    for (const entry of parseKnownTrackers(await this.#readKnownTrackers())) {
+    for (const entry of parseKnownTrackers(await this.#readTrackersFile(KNOWN_TRACKERS_FILE))) {
       if (entry.address === wanted) return entry.fingerprint;
     }
     return undefined;
@@ -213,7 +228,7 @@ export class StateDir {
   async rememberTracker(address: string, fingerprint: Fingerprint): Promise<void> {
     const normalized = normalizeAddress(address);
     const shown = formatFingerprint(fingerprint);
-    const text = await this.#readKnownTrackers();
+    const text = await this.#readTrackersFile(KNOWN_TRACKERS_FILE);
     const existing = parseKnownTrackers(text).find((entry) => entry.address === normalized);
     if (existing?.fingerprint === fingerprint) return;
     if (existing) {
@@ -229,6 +244,32 @@ export class StateDir {
     if (!isWindows) await Deno.chmod(path, 0o600);
     // one write of a short line: appends from two clients do not interleave
     await writeAll(file, new TextEncoder().encode(`${separator}${normalized} ${shown}\n`));
+  }
+
+  /**
+   * Whether a certificate authority has vouched for the tracker at "host:port" before
+   * (authority_trackers lists it): there a certificate no authority vouches for is refused.
+   */
+  async wasVouchedByAuthority(address: string): Promise<boolean> {
+    const wanted = normalizeAddress(address);
+    return parseAuthorityTrackers(await this.#readTrackersFile(AUTHORITY_TRACKERS_FILE))
+      .includes(wanted);
+  }
+
+  /**
+   * Appends "host:port" to authority_trackers (mode 0600) unless it is listed already: from
+   * then on `wasVouchedByAuthority` holds for it.
+   */
+  async rememberAuthorityTracker(address: string): Promise<void> {
+    const normalized = normalizeAddress(address);
+    const text = await this.#readTrackersFile(AUTHORITY_TRACKERS_FILE);
+    if (parseAuthorityTrackers(text).includes(normalized)) return;
+    const separator = text.length > 0 && !text.endsWith("\n") ? "\n" : "";
+    const path = this.#join(AUTHORITY_TRACKERS_FILE);
+    using file = await Deno.open(path, { append: true, create: true, mode: 0o600 });
+    if (!isWindows) await Deno.chmod(path, 0o600);
+    // one write of a short line: appends from two clients do not interleave
+    await writeAll(file, new TextEncoder().encode(`${separator}${normalized}\n`));
   }
 
   /**
@@ -493,10 +534,11 @@ export class StateDir {
     return winner;
   }
 
-  async #readKnownTrackers(): Promise<string> {
-    const path = this.#join(KNOWN_TRACKERS_FILE);
+  /** known_trackers or authority_trackers as text ("" when missing), at most 1 MiB. */
+  async #readTrackersFile(name: string): Promise<string> {
+    const path = this.#join(name);
     try {
-      return new TextDecoder().decode(await readFileBounded(path, KNOWN_TRACKERS_LIMIT_BYTES));
+      return new TextDecoder().decode(await readFileBounded(path, TRACKERS_FILE_LIMIT_BYTES));
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return "";
       if (error instanceof FileTooLargeError) {
@@ -639,6 +681,25 @@ export function parseKnownTrackers(text: string): { address: string; fingerprint
     }
   }
   return entries;
+}
+
+/**
+ * The addresses of an authority_trackers file, in order: a line is `host:port`; comments
+ * (`#`), blank and malformed lines (binary, several fields, no port) are skipped, never an
+ * error, as in known_trackers (the file is the user's to edit).
+ */
+export function parseAuthorityTrackers(text: string): string[] {
+  const addresses = [];
+  for (const line of text.split("\n")) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length !== 1 || fields[0] === "" || fields[0].startsWith("#")) continue;
+    try {
+      addresses.push(normalizeAddress(fields[0]));
+    } catch {
+      // malformed lines are skipped, as in known_trackers
+    }
+  }
+  return addresses;
 }
 
 /** `host:port` with the host lowercased and IP literals in canonical form; UserError otherwise. */

@@ -6,7 +6,12 @@
  * is refused, never re-trusted on its own. A tracker dialled by host name whose certificate
  * chain a trusted certificate authority vouches for, for that name (an operator's own
  * certificate, `--tls-cert`), is accepted as a browser would, without a pin: its
- * certificate changes at every renewal.
+ * certificate changes at every renewal. Its address is remembered instead (the state
+ * directory's authority_trackers file), and from then on a certificate there that no
+ * authority vouches for is refused, pinned or not: trusting it on first use would let
+ * whoever sits on the path downgrade an authority-verified tracker to one of their own. To
+ * go back to a self-signed certificate there, the user removes that line (or starts with
+ * `--tracker-fingerprint`).
  *
  * A client given several instances of one deployment (`--tracker`) checks each address on
  * its own, with one more rule: an address with no pin yet that presents a fingerprint
@@ -14,14 +19,15 @@
  * share one identity) and is pinned too, said as such rather than as a first use. So:
  * `--tracker-fingerprint` applies to every address; a pinned address must present its pin
  * (a mismatch is refused, even when it presents another listed tracker's fingerprint); an
- * unpinned one is trusted, as the same deployment or else on first use, and pinned.
+ * unpinned one is trusted, as the same deployment or else on first use, and pinned, unless
+ * an authority vouched for the tracker at that address before.
  *
  * @module
  */
 
 import { formatFingerprint } from "../lib/identity.ts";
 import { IdentityError } from "../lib/transport.ts";
-import type { StateDir } from "./state_dir.ts";
+import { AUTHORITY_TRACKERS_FILE, type StateDir } from "./state_dir.ts";
 
 /** What the verifier needs: whose tracker, where pins live, and whom to tell of a new pin. */
 export interface TrackerTrustOptions {
@@ -48,15 +54,28 @@ export function trackerVerifier(
   options: TrackerTrustOptions,
 ): (fingerprint: string, verified: { byAuthority: boolean }, address: string) => Promise<void> {
   const file = `${options.stateDir.path}/known_trackers`;
+  const authorityFile = `${options.stateDir.path}/${AUTHORITY_TRACKERS_FILE}`;
   return async (fingerprint, verified, address) => {
     const presented = formatFingerprint(fingerprint);
-    if (options.expected === undefined && verified.byAuthority) return;
+    if (options.expected === undefined && verified.byAuthority) {
+      await options.stateDir.rememberAuthorityTracker(address);
+      return;
+    }
     if (options.expected !== undefined) {
       if (fingerprint === options.expected) return;
       throw new IdentityError(
         `the tracker at ${address} presented fingerprint ${presented}, not ` +
           `${formatFingerprint(options.expected)} as given with --tracker-fingerprint: ` +
           `someone may be intercepting the connection; nothing was sent to it`,
+      );
+    }
+    if (await options.stateDir.wasVouchedByAuthority(address)) {
+      throw new IdentityError(
+        `the tracker at ${address} was vouched for by a certificate authority before, and ` +
+          `this certificate (fingerprint ${presented}) is not: someone may be intercepting ` +
+          `the connection. Nothing was sent to it. If the tracker's operator confirms they ` +
+          `moved to a self-signed certificate with this fingerprint, delete the line ` +
+          `${address} from ${authorityFile} or start the client with --tracker-fingerprint`,
       );
     }
     const pinned = await options.stateDir.knownTracker(address);

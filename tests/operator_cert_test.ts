@@ -1,8 +1,10 @@
 /**
  * A tracker with its operator's own certificate (`--tls-cert`, `--tls-key`), issued by a
  * certificate authority: a client dialling it by host name and trusting that authority
- * accepts it without a pin (its certificate changes at every renewal); one that does not
- * trust the authority pins it on first use like any self-signed tracker; and
+ * accepts it without a pin (its certificate changes at every renewal), and refuses it at
+ * that address once it no longer trusts the authority (an interceptor's certificate looks
+ * like that); one that never trusted the authority pins it on first use like any
+ * self-signed tracker; and
  * `--tracker-fingerprint` stays strict either way. The authority is made with the openssl
  * command line for the test; clients are told to trust it through `DENO_CERT`.
  */
@@ -96,6 +98,25 @@ Deno.test({
       await shell.ok("create_user carol pw");
       await shell.ok("login carol pw");
       assert.deepEqual(shell.events, [], "no first-use trust: the authority vouched");
+      const pins = await Deno.readTextFile(`${stateHome}/swarmshare/known_trackers`)
+        .catch(() => "");
+      assert.equal(pins.trim(), "", "nothing pinned");
+      assert.equal(
+        await Deno.readTextFile(`${stateHome}/swarmshare/authority_trackers`),
+        `localhost:${tracker.port}\n`,
+        "the address is remembered as vouched for",
+      );
+    });
+
+    await t.step("vouched for before, then not: refused, not trusted on first use", async () => {
+      // the same client without the authority: what an interceptor's certificate looks like
+      const stateHome = dir.join("trusting");
+      await using shell = JsonShell.start(tracker.port, { trackerHost: "localhost", stateHome });
+      assert.match(
+        await shell.fails("login carol pw"),
+        /was vouched for by a certificate authority before, and this certificate .* is not/,
+      );
+      assert.ok(!shell.events.some((event) => event.event === "tracker_trusted"));
       const pins = await Deno.readTextFile(`${stateHome}/swarmshare/known_trackers`)
         .catch(() => "");
       assert.equal(pins.trim(), "", "nothing pinned");

@@ -11,6 +11,7 @@ import {
   MAX_UNFINISHED_DOWNLOADS,
   MAX_UNFINISHED_FILES_READ,
   MAX_UNFINISHED_PROBLEMS,
+  parseAuthorityTrackers,
   type PendingShares,
   StateDir,
   trackerAddress,
@@ -304,6 +305,28 @@ Deno.test("state dir: known_trackers pins one fingerprint per address", async (t
     await Deno.writeTextFile(`${path}/known_trackers`, "#".repeat(1024 * 1024 + 1));
     await assert.rejects(huge.knownTracker("10.0.0.1:1"), userError(/larger than 1 MiB/));
   });
+});
+
+Deno.test("state dir: authority_trackers lists addresses an authority vouched for", async () => {
+  await using temp = await TempDir.create();
+  const state = await StateDir.open(temp.join("state"));
+  const file = `${state.path}/authority_trackers`;
+  assert.equal(await state.wasVouchedByAuthority("tracker.example:443"), false, "no file yet");
+  await state.rememberAuthorityTracker("Tracker.Example:443");
+  await state.rememberAuthorityTracker("tracker.example:443"); // listed already
+  await state.rememberAuthorityTracker("[0:0::1]:5000");
+  assert.equal(await Deno.readTextFile(file), "tracker.example:443\n[::1]:5000\n");
+  if (!isWindows) assert.equal(await modeOf(file), 0o600);
+  assert.equal(await state.wasVouchedByAuthority("TRACKER.example:443"), true);
+  assert.equal(await state.wasVouchedByAuthority("tracker.example:444"), false);
+  assert.deepEqual(
+    parseAuthorityTrackers(
+      ["# a.example:1", "", " b.example:2 ", "c.example:3 x", "d.example", "\u0000:4", "E:5"]
+        .join("\r\n"),
+    ),
+    ["b.example:2", "e:5"],
+  );
+  await assert.rejects(state.rememberAuthorityTracker("host"), userError(/not a tracker address/));
 });
 
 Deno.test("state dir: pending shares are kept per tracker and user until removed", async () => {

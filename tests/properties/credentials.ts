@@ -30,7 +30,12 @@ import {
   verifyTicket,
 } from "../../lib/ticket.ts";
 import { certificatePublicKeyInfo, encodeLength, parseIpAddress } from "../../lib/x509.ts";
-import { normalizeAddress, parseKnownTrackers, trackerAddress } from "../../peer/state_dir.ts";
+import {
+  normalizeAddress,
+  parseAuthorityTrackers,
+  parseKnownTrackers,
+  trackerAddress,
+} from "../../peer/state_dir.ts";
 import {
   anyBytes,
   anyText,
@@ -418,6 +423,28 @@ const knownTrackersLine: fc.Arbitrary<KnownTrackersLine> = fc.oneof(
   },
 );
 
+/** A line of authority_trackers: an address as written (any blanks around it), or not one. */
+const authorityTrackersLine = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      host: trackerHost,
+      port: fc.integer({ min: 1, max: 65535 }),
+      blank: fc.constantFrom("", " ", "\t", " \t"),
+    }).map(({ host, port, blank }) => {
+      const address = trackerAddress(host, port);
+      return { kind: "entry" as const, text: `${blank}${address}${blank}`, address };
+    }),
+  },
+  { weight: 1, arbitrary: anyText.map((text) => ({ kind: "other" as const, text })) },
+  {
+    weight: 2,
+    arbitrary: mutatedText(
+      fc.tuple(trackerHost, fc.nat(65535)).map(([host, port]) => `${host}:${port}`),
+    ).map((text) => ({ kind: "other" as const, text })),
+  },
+);
+
 /** Properties of lib/ticket.ts, lib/identity.ts, lib/x509.ts and peer/state_dir.ts. */
 export const credentialProperties: NamedProperty[] = [
   {
@@ -694,6 +721,30 @@ export const credentialProperties: NamedProperty[] = [
           }
           const normalized = outcomeOf(() => normalizeAddress(address), [UserError]);
           if (normalized.ok) assert.equal(normalizeAddress(normalized.value), normalized.value);
+        },
+      ),
+  },
+  {
+    name: "state_dir.authority_trackers",
+    claim: "authority_trackers lines parse to the addresses written, skip the rest, never throw",
+    build: () =>
+      fc.property(
+        fc.array(authorityTrackersLine, { maxLength: 8 }),
+        fc.constantFrom("\n", "\r\n"),
+        (lines, newline) => {
+          const addresses = parseAuthorityTrackers(lines.map((line) => line.text).join(newline));
+          for (const address of addresses) assert.equal(normalizeAddress(address), address);
+          // the addresses written come out in order, among any that other lines made
+          let at = 0;
+          for (const line of lines) {
+            if (line.kind !== "entry") continue;
+            while (at < addresses.length && addresses[at] !== line.address) at++;
+            assert.ok(at < addresses.length, `address ${line.address} lost`);
+            at++;
+          }
+          if (lines.every((line) => line.kind === "entry")) {
+            assert.equal(addresses.length, lines.length);
+          }
         },
       ),
   },
