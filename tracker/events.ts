@@ -16,6 +16,10 @@ import type { FrameWriter } from "./frame_writer.ts";
 import { NoticeGate, type NoticeLimits } from "./notices.ts";
 import type { PresenceBook } from "./presence.ts";
 import { type EventBus, LocalBus, type TrackerEvent } from "./event_bus.ts";
+import { RecentRevocations } from "./recent_revocations.ts";
+
+/** Revocations replayed at most to a connection for one hold (one share, one restore batch). */
+export const MAX_REPLAYED_PER_CALL = 64;
 
 /** A notice as handlers give it: one event, before any counting. */
 export type Notice = Exclude<NoticePush, MoreNoticesPush>;
@@ -30,6 +34,8 @@ export class ClientEvents {
   readonly #bus: EventBus;
   readonly #now: () => number;
   readonly #noticeLimits: NoticeLimits;
+  /** What a connection that starts holding files in a group is told first. */
+  readonly #recent: RecentRevocations;
 
   /** `bus`: where events go for other instances; default none (`LocalBus`). */
   constructor(
@@ -39,6 +45,7 @@ export class ClientEvents {
     this.#bus = options.bus ?? new LocalBus();
     this.#now = options.now ?? Date.now;
     this.#noticeLimits = options.notices ?? {};
+    this.#recent = new RecentRevocations({ now: this.#now });
   }
 
   /** A connection that may be pushed to (after its hello). */
@@ -81,6 +88,7 @@ export class ClientEvents {
       const users = new Set(event.users);
       this.#notify(event.notice, (who) => who !== event.except && users.has(who));
     } else if (event.kind === "revoke") {
+      this.#recent.add({ user: event.user, group: event.group, at: event.at });
       this.#revokeHere(
         { push: "revoke", user: event.user, group: event.group, at: event.at },
         new Set(event.members),
@@ -125,8 +133,30 @@ export class ClientEvents {
     told: number;
   } {
     const push = { push: "revoke" as const, user, group, at: this.#now() };
+    this.#recent.add({ user, group, at: push.at });
     this.#bus.publish({ kind: "revoke", user, group, members: [...members], at: push.at });
     return { push, told: this.#revokeHere(push, members, true) };
+  }
+
+  /**
+   * Pushes the recent revocations of `groups` to a connection about to hold files there
+   * (tracker/recent_revocations.ts): it may have been offline when they happened. Call it
+   * before its holdings are handed out. Told again at every hold (the client takes a
+   * revocation it knows as a no-op), at most `MAX_REPLAYED_PER_CALL` pushes a call and only
+   * while the connection's push queue is under half full: a replay never closes it.
+   */
+  replayRevocations(connectionId: number, groups: Iterable<string>): void {
+    const client = this.#clients.get(connectionId);
+    if (!client) return;
+    let sent = 0;
+    for (const group of groups) {
+      for (const { user, at } of this.#recent.inGroup(group)) {
+        if (sent === MAX_REPLAYED_PER_CALL) return;
+        if (client.writer.queuedPushes >= client.writer.maxQueuedPushes / 2) return;
+        if (!client.writer.push({ push: "revoke", user, group, at })) return;
+        sent++;
+      }
+    }
   }
 
   #revokeHere(

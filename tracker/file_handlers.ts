@@ -152,6 +152,8 @@ async function holdFile(
   complete: boolean,
 ): Promise<void> {
   const address = await checkedPeerAddress(context, user);
+  // told of who left the group while it was offline before it is handed out to anyone
+  context.events.replayRevocations(context.connection.id, [file.group]);
   await context.presence.hold(file.group, file.infoHash, {
     connectionId: context.connection.id,
     user,
@@ -168,6 +170,7 @@ async function holdFiles(
 ): Promise<void> {
   if (files.length === 0) return;
   const address = await checkedPeerAddress(context, user);
+  context.events.replayRevocations(context.connection.id, new Set(files.map((f) => f.group)));
   await context.presence.holdAll(files, {
     connectionId: context.connection.id,
     user,

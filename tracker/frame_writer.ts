@@ -56,6 +56,11 @@ export class FrameWriter {
     }
   }
 
+  /** Pushes that may wait at once; one more closes the connection. */
+  get maxQueuedPushes(): number {
+    return this.#maxQueuedPushes;
+  }
+
   /** Pushes waiting to be written. */
   get queuedPushes(): number {
     return this.#queuedPushes;

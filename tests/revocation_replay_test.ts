@@ -1,0 +1,116 @@
+/**
+ * A holder that was offline when a member left hears of it when it holds files in the group
+ * again (tracker/recent_revocations.ts): the tracker pushes the group's recent revocations
+ * before it hands the holder out, so the holder refuses the leaver's older tickets at once
+ * rather than serving them until they run out.
+ */
+
+import assert from "node:assert/strict";
+import { generateIdentity, issueCertificate } from "../lib/identity.ts";
+import {
+  MAX_REPLAYED_PER_GROUP,
+  RecentRevocations,
+  REVOCATION_REPLAY_MS,
+} from "../tracker/recent_revocations.ts";
+import { rawMember, rawTrackerLink, shareFileRequest } from "./raw_tls.ts";
+import { TempDir, TrackerProcess } from "./harness.ts";
+
+/** A raw tracker link logged in as the existing user `user` (password `pw-<user>`). */
+async function loggedIn(port: number, user: string) {
+  const identity = await generateIdentity(user);
+  const serving = await issueCertificate(identity, user, ["127.0.0.1"]);
+  const link = await rawTrackerLink(port, identity, {
+    hello: { peer: { host: "127.0.0.1", port: 9 }, peer_cert: serving.certPem },
+  });
+  const reply = await link.request({ type: "login", user, password: `pw-${user}` });
+  assert.equal(reply.ok, true, JSON.stringify(reply.error));
+  return link;
+}
+
+const revokes = (link: { pushes: Record<string, unknown>[] }) =>
+  link.pushes.filter((push) => push.push === "revoke")
+    .map(({ user, group }) => `${user} ${group}`);
+
+Deno.test("a holder offline when a member left is told when it holds in the group again", async () => {
+  await using dir = await TempDir.create();
+  await using tracker = await TrackerProcess.start(dir.join("tracker.db"));
+  const owner = await rawMember(tracker.port, "owner");
+  await owner.ok({ type: "create_group", group: "films" });
+  await owner.ok({ type: "create_group", group: "music" });
+  const members = [];
+  for (const name of ["bob", "carol"]) {
+    const member = await rawMember(tracker.port, name);
+    for (const group of ["films", "music"]) {
+      await member.ok({ type: "join_group", group });
+      await owner.ok({ type: "accept_request", group, user: name });
+    }
+    members.push(member);
+  }
+  const [bob, carol] = members;
+  await carol.ok(shareFileRequest("films", "movie.bin"));
+  await carol.ok(shareFileRequest("music", "song.bin"));
+  // carol's client goes offline; bob leaves films meanwhile
+  carol.link.close();
+  await carol.link.closed;
+  await bob.ok({ type: "leave_group", group: "films" });
+
+  // back online: nothing yet, then holding in films brings bob's revocation first
+  const back = await loggedIn(tracker.port, "carol");
+  assert.deepEqual(revokes(back), []);
+  const shared = await back.request(shareFileRequest("films", "movie.bin"));
+  assert.equal(shared.ok, true, JSON.stringify(shared.error));
+  assert.deepEqual(revokes(back), ["bob films"]);
+  const revoke = back.pushes.find((push) => push.push === "revoke")!;
+  assert.equal(typeof revoke.at, "number");
+  // holding in another group replays only that group's (none); films again, told again
+  await back.request(shareFileRequest("music", "song.bin"));
+  assert.deepEqual(revokes(back), ["bob films"]);
+  await back.request(shareFileRequest("films", "movie.bin"));
+  assert.deepEqual(revokes(back), ["bob films", "bob films"]);
+
+  // a holder online at the time hears it once, live
+  const owners = await loggedIn(tracker.port, "owner");
+  await owners.request(shareFileRequest("music", "tune.bin"));
+  await bob.ok({ type: "leave_group", group: "music" });
+  // the push was queued on owners' connection before the leave was answered: a reply there
+  // now comes after it
+  await owners.request({ type: "ping" });
+  assert.deepEqual(revokes(owners), ["bob music"]);
+  for (const link of [owner.link, bob.link, back, owners]) link.close();
+});
+
+Deno.test("RecentRevocations: the newest of a group, for as long as a ticket can predate them", () => {
+  const clock = { now: 1_000_000 };
+  const recent = new RecentRevocations({ now: () => clock.now, maxKept: 100 });
+  assert.deepEqual(recent.inGroup("films"), []);
+  recent.add({ user: "bob", group: "films", at: clock.now });
+  recent.add({ user: "eve", group: "music", at: clock.now });
+  assert.deepEqual(recent.inGroup("films").map((r) => r.user), ["bob"]);
+  // again: the later time wins, and it is the newest
+  recent.add({ user: "ann", group: "films", at: clock.now });
+  recent.add({ user: "bob", group: "films", at: clock.now + 5 });
+  assert.deepEqual(
+    recent.inGroup("films").map((r) => [r.user, r.at]),
+    [["ann", clock.now], ["bob", clock.now + 5]],
+  );
+  // a group's newest MAX_REPLAYED_PER_GROUP
+  for (let i = 0; i < MAX_REPLAYED_PER_GROUP + 10; i++) {
+    recent.add({ user: `u${i}`, group: "big", at: clock.now });
+  }
+  const big = recent.inGroup("big");
+  assert.equal(big.length, MAX_REPLAYED_PER_GROUP);
+  assert.equal(big.at(-1)!.user, `u${MAX_REPLAYED_PER_GROUP + 9}`);
+  assert.equal(big[0].user, "u10");
+  // at most maxKept in all, the oldest going first
+  assert.ok(recent.size <= 100);
+  for (let i = 0; i < 200; i++) recent.add({ user: `v${i}`, group: "flood", at: clock.now });
+  assert.equal(recent.size, 100);
+  assert.deepEqual(recent.inGroup("films"), []);
+  // forgotten once no ticket issued before them verifies
+  recent.add({ user: "late", group: "films", at: clock.now + 10 });
+  clock.now += REVOCATION_REPLAY_MS - 1;
+  assert.equal(recent.inGroup("films").length, 1);
+  clock.now += 11;
+  assert.deepEqual(recent.inGroup("films"), []);
+  assert.equal(recent.size, 0);
+});
