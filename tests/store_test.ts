@@ -133,6 +133,43 @@ const CASES: { name: string; fn: (backend: StoreBackend) => Promise<void> }[] = 
     },
   },
   {
+    name: "a member's shares in a group stop at the limit, however many are asked at once",
+    async fn(backend) {
+      await using store = await fresh(backend);
+      for (const user of ["o", "m"]) await store.createUser(user, "h");
+      await store.createGroup("g", "o");
+      await store.addJoinRequest("g", "m");
+      await store.acceptJoinRequest("g", "m");
+      const at = { user: "m", path: "/p", mtimeMs: 0, maxSharesInGroup: 3 };
+      assert.equal(await store.shareFile(fileOf("g", "a", 1), at), "added");
+      assert.equal(await store.shareFile(fileOf("g", "b", 2), at), "added");
+      // eight new shares at once (on PostgreSQL, eight transactions on connections opened
+      // beforehand, so that they overlap): one fits
+      await Promise.all([...Array(10).keys()].map(() => store.countsOf("m", "g")));
+      const outcomes = await Promise.all(
+        [...Array(8).keys()].map((i) => store.shareFile(fileOf("g", `n${i}`, 10 + i), at)),
+      );
+      assert.equal(outcomes.filter((outcome) => outcome === "added").length, 1, `${outcomes}`);
+      assert.equal(outcomes.filter((outcome) => outcome === "limit").length, 7);
+      assert.equal((await store.countsOf("m", "g")).sharesInGroup, 3);
+      // a share the member has already is refreshed, not counted; others' are their own
+      assert.equal(await store.shareFile(fileOf("g", "a", 1), at), "same");
+      assert.equal(
+        await store.shareFile(fileOf("g", "o1", 30), { ...at, user: "o" }),
+        "added",
+      );
+      // nothing was written for a share refused
+      let files = 0;
+      for (let i = 0; i < 8; i++) if (await store.file("g", `n${i}`)) files++;
+      assert.equal(files, 1);
+      assert.equal(
+        (await store.countsOf("m", "g")).sharesInGroup +
+          (await store.countsOf("o", "g")).sharesInGroup,
+        4,
+      );
+    },
+  },
+  {
     name: "file answers follow every write (asked before and after)",
     async fn(backend) {
       await using store = await fresh(backend);

@@ -196,6 +196,15 @@ function checkSharedCopy(path: string, mtimeMs: number): void {
   }
 }
 
+/** The refusal of a share past `MAX_SHARES_PER_MEMBER` in `group`. */
+function sharesLimitReached(group: string): RequestError {
+  return new RequestError(
+    "forbidden",
+    `you share ${MAX_SHARES_PER_MEMBER} files in group "${group}", the most one member may; ` +
+      `stop sharing one first`,
+  );
+}
+
 /** The file handlers, by request type. */
 export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
   async share_file(context, request) {
@@ -203,15 +212,12 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
     checkFileName(request.name);
     // a share the user has already (an older client restoring at login) is looked up, not
     // counted: the count reads up to 1,000 rows, the lookup one
+    // (counted again inside the write: requests on several connections at once)
     if (
       !(await context.store.hasShare(request.group, request.name, user)) &&
       (await context.store.countsOf(user, request.group)).sharesInGroup >= MAX_SHARES_PER_MEMBER
     ) {
-      throw new RequestError(
-        "forbidden",
-        `you share ${MAX_SHARES_PER_MEMBER} files in group "${request.group}", the most one ` +
-          `member may; stop sharing one first`,
-      );
+      throw sharesLimitReached(request.group);
     }
     requirePeerAddress(context);
     if (!isSha1Hex(request.sha1)) {
@@ -263,7 +269,9 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
       user,
       path: request.path,
       mtimeMs: request.mtime_ms,
+      maxSharesInGroup: MAX_SHARES_PER_MEMBER,
     });
+    if (outcome === "limit") throw sharesLimitReached(request.group);
     if (outcome === "conflict") {
       throw new RequestError(
         "conflict",

@@ -537,6 +537,20 @@ export class PostgresStore implements TrackerStore {
   shareFile(file: NewFile, share: ShareLocation): Promise<ShareOutcome> {
     return this.#transaction(async (tx) => {
       const now = this.#now();
+      if (share.maxSharesInGroup !== undefined) {
+        // the membership row locked: this user's shares in this group are written one at a
+        // time, on every instance, so the count below cannot go stale before the insert
+        await tx`
+          SELECT 1 FROM memberships
+          WHERE group_id = ${file.group} AND user_id = ${share.user} FOR UPDATE`;
+        const [{ shared, n }] = await tx<{ shared: boolean; n: number }[]>`
+          SELECT
+            EXISTS (SELECT 1 FROM shares WHERE group_id = ${file.group}
+                      AND name = ${file.name} AND user_id = ${share.user}) AS shared,
+            (SELECT COUNT(*)::int FROM shares
+              WHERE user_id = ${share.user} AND group_id = ${file.group}) AS n`;
+        if (!shared && n >= share.maxSharesInGroup) return "limit";
+      }
       // a concurrent insert of the same name waits for ours and then does nothing
       const inline = isInlineInfo(file.info.length);
       const added = await tx`

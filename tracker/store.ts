@@ -108,10 +108,11 @@ export interface SessionRecord {
 /**
  * What `shareFile` did: "added" (a new file, with its first share), "same" (the file was
  * there with the same pieces and SHA-1: the share is recorded), "conflict" (the name holds
- * other pieces) or "sha1_differs" (the same pieces under another whole-file SHA-1); nothing
- * is written in the last two.
+ * other pieces), "sha1_differs" (the same pieces under another whole-file SHA-1) or "limit"
+ * (a new share of the user's past `ShareLocation.maxSharesInGroup`); nothing is written in
+ * the last three.
  */
-export type ShareOutcome = "added" | "same" | "conflict" | "sha1_differs";
+export type ShareOutcome = "added" | "same" | "conflict" | "sha1_differs" | "limit";
 
 /** A share of the user's named to be served again (`restore_shares`), where it is now. */
 export interface ShareRestoreEntry {
@@ -128,6 +129,12 @@ export interface ShareLocation {
   user: string;
   path: string;
   mtimeMs: number;
+  /**
+   * The most shares `user` may have in the file's group: a new one beyond it is refused
+   * ("limit"), counted inside the write, so requests of one user on several connections
+   * (or instances) at once cannot pass it together. None when absent.
+   */
+  maxSharesInGroup?: number;
 }
 
 /** How many of each thing a user has: what the per-user limits count. */
