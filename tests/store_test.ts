@@ -133,6 +133,29 @@ const CASES: { name: string; fn: (backend: StoreBackend) => Promise<void> }[] = 
     },
   },
   {
+    name: "groups owned and requests pending stop at their limits, however many at once",
+    async fn(backend) {
+      await using store = await fresh(backend);
+      for (const user of ["o", "m"]) await store.createUser(user, "h");
+      // connections opened beforehand (PostgreSQL), so that the writes below overlap
+      await Promise.all([...Array(10).keys()].map(() => store.countsOf("o")));
+      const made = await Promise.all(
+        [...Array(8).keys()].map((i) => store.createGroup(`g${i}`, "o", 3)),
+      );
+      assert.equal(made.filter((outcome) => outcome === true).length, 3, `${made}`);
+      assert.equal(made.filter((outcome) => outcome === "limit").length, 5);
+      assert.equal((await store.countsOf("o")).groupsOwned, 3);
+      const groups = (await store.listGroups()).map((group) => group.group);
+      assert.equal(await store.createGroup(groups[0], "m", 3), false, "a taken id is no limit");
+      const filed = await Promise.all(groups.map((group) => store.addJoinRequest(group, "m", 2)));
+      assert.equal(filed.filter((outcome) => outcome === true).length, 2, `${filed}`);
+      assert.equal(filed.filter((outcome) => outcome === "limit").length, 1);
+      assert.equal((await store.countsOf("m")).pendingRequests, 2);
+      // without a limit, as before
+      assert.equal(await store.createGroup("free", "o"), true);
+    },
+  },
+  {
     name: "a member's shares in a group stop at the limit, however many are asked at once",
     async fn(backend) {
       await using store = await fresh(backend);

@@ -139,31 +139,31 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
   async create_group(context, { group }) {
     const user = requireUser(context);
     checkId("group", group);
-    if ((await context.store.countsOf(user)).groupsOwned >= LIMITS.groupsOwned) {
+    const created = await context.store.createGroup(group, user, LIMITS.groupsOwned);
+    if (created === "limit") {
       throw new RequestError(
         "forbidden",
         `you own ${LIMITS.groupsOwned} groups, the most one user may; leave one first`,
       );
     }
-    if (!(await context.store.createGroup(group, user))) {
-      throw new RequestError("conflict", `group "${group}" already exists`);
-    }
+    if (!created) throw new RequestError("conflict", `group "${group}" already exists`);
     return { group, owner: user };
   },
 
   async join_group(context, { group }) {
     const user = requireUser(context);
     const owner = await requireGroup(context, group);
-    if ((await context.store.countsOf(user)).pendingRequests >= LIMITS.pendingRequests) {
+    if (await context.store.isMember(group, user)) {
+      throw new RequestError("conflict", `you are already a member of group "${group}"`);
+    }
+    const filed = await context.store.addJoinRequest(group, user, LIMITS.pendingRequests);
+    if (filed === "limit") {
       throw new RequestError(
         "forbidden",
         `you have ${LIMITS.pendingRequests} requests to join waiting, the most one user may`,
       );
     }
-    if (await context.store.isMember(group, user)) {
-      throw new RequestError("conflict", `you are already a member of group "${group}"`);
-    }
-    if (!(await context.store.addJoinRequest(group, user))) {
+    if (!filed) {
       throw new RequestError(
         "conflict",
         `your request to join group "${group}" is already pending`,

@@ -420,9 +420,16 @@ export class PostgresStore implements TrackerStore {
 
   // Groups
 
-  createGroup(group: string, owner: string): Promise<boolean> {
-    return this.#transaction(async (tx) => {
+  createGroup(group: string, owner: string, maxOwned?: number): Promise<boolean | "limit"> {
+    return this.#transaction(async (tx): Promise<boolean | "limit"> => {
       const now = this.#now();
+      if (maxOwned !== undefined) {
+        // the owner's row locked: one group made at a time per user, on every instance
+        await tx`SELECT 1 FROM users WHERE id = ${owner} FOR UPDATE`;
+        const [{ n }] = await tx<{ n: number }[]>`
+          SELECT COUNT(*)::int AS n FROM groups WHERE owner_id = ${owner}`;
+        if (n >= maxOwned) return "limit";
+      }
       const created = await tx`
         INSERT INTO groups (id, owner_id, created_at) VALUES (${group}, ${owner}, ${now})
         ON CONFLICT DO NOTHING`;
@@ -473,12 +480,21 @@ export class PostgresStore implements TrackerStore {
     return rows.length > 0;
   }
 
-  async addJoinRequest(group: string, user: string): Promise<boolean> {
-    const result = await this.#sql`
-      INSERT INTO join_requests (group_id, user_id, requested_at)
-      VALUES (${group}, ${user}, ${this.#now()})
-      ON CONFLICT DO NOTHING`;
-    return result.count === 1;
+  addJoinRequest(group: string, user: string, maxPending?: number): Promise<boolean | "limit"> {
+    return this.#transaction(async (tx): Promise<boolean | "limit"> => {
+      if (maxPending !== undefined) {
+        // the user's row locked: one request filed at a time per user, on every instance
+        await tx`SELECT 1 FROM users WHERE id = ${user} FOR UPDATE`;
+        const [{ n }] = await tx<{ n: number }[]>`
+          SELECT COUNT(*)::int AS n FROM join_requests WHERE user_id = ${user}`;
+        if (n >= maxPending) return "limit";
+      }
+      const result = await tx`
+        INSERT INTO join_requests (group_id, user_id, requested_at)
+        VALUES (${group}, ${user}, ${this.#now()})
+        ON CONFLICT DO NOTHING`;
+      return result.count === 1;
+    });
   }
 
   async joinRequests(group: string): Promise<string[]> {

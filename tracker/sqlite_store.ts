@@ -377,8 +377,11 @@ export class SqliteStore implements TrackerStore {
 
   // Groups
 
-  async createGroup(group: string, owner: string): Promise<boolean> {
-    const created = this.#transaction(() => {
+  async createGroup(group: string, owner: string, maxOwned?: number): Promise<boolean | "limit"> {
+    const created = this.#transaction((): boolean | "limit" => {
+      if (maxOwned !== undefined && this.#count("groups", "owner_id", owner) >= maxOwned) {
+        return "limit";
+      }
       const now = this.#now();
       const created = this.#sql(
         "INSERT INTO groups (id, owner_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
@@ -389,7 +392,7 @@ export class SqliteStore implements TrackerStore {
       return true;
     });
     this.#forgetGroup(group);
-    if (created) this.#changed({ kind: "groups" });
+    if (created === true) this.#changed({ kind: "groups" });
     return created;
   }
 
@@ -464,12 +467,30 @@ export class SqliteStore implements TrackerStore {
       .get(group, name, user) !== undefined;
   }
 
-  async addJoinRequest(group: string, user: string): Promise<boolean> {
-    const result = this.#sql(
-      `INSERT INTO join_requests (group_id, user_id, requested_at) VALUES (?, ?, ?)
-       ON CONFLICT DO NOTHING`,
-    ).run(group, user, this.#now());
-    return result.changes === 1;
+  async addJoinRequest(
+    group: string,
+    user: string,
+    maxPending?: number,
+  ): Promise<boolean | "limit"> {
+    return this.#transaction(() => {
+      if (
+        maxPending !== undefined && this.#count("join_requests", "user_id", user) >= maxPending
+      ) {
+        return "limit";
+      }
+      const result = this.#sql(
+        `INSERT INTO join_requests (group_id, user_id, requested_at) VALUES (?, ?, ?)
+         ON CONFLICT DO NOTHING`,
+      ).run(group, user, this.#now());
+      return result.changes === 1;
+    });
+  }
+
+  /** Rows of `table` whose `column` is `value` (both names this file's own, never input). */
+  #count(table: "groups" | "join_requests", column: "owner_id" | "user_id", value: string): number {
+    const { n } = this.#sql(`SELECT COUNT(*) AS n FROM ${table} WHERE ${column} = ?`)
+      .get(value) as { n: number };
+    return Number(n);
   }
 
   async joinRequests(group: string): Promise<string[]> {

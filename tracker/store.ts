@@ -214,8 +214,12 @@ export interface TrackerStore {
 
   // Groups
 
-  /** Creates a group with `owner` as owner and first member; false when the id is taken. */
-  createGroup(group: string, owner: string): Promise<boolean>;
+  /**
+   * Creates a group with `owner` as owner and first member; false when the id is taken,
+   * "limit" when `owner` owns `maxOwned` groups already (counted inside the write, so
+   * requests at once on several connections or instances cannot pass it together).
+   */
+  createGroup(group: string, owner: string, maxOwned?: number): Promise<boolean | "limit">;
   /** The owner of a group, or undefined when the group does not exist. */
   groupOwner(group: string): Promise<string | undefined>;
   /** The user ids of a group's members, longest-standing first. */
@@ -226,8 +230,11 @@ export interface TrackerStore {
   countsOf(user: string, group?: string): Promise<UserCounts>;
   /** True when `user` shares `group/name`. */
   hasShare(group: string, name: string, user: string): Promise<boolean>;
-  /** Files a join request; false when one is already pending. */
-  addJoinRequest(group: string, user: string): Promise<boolean>;
+  /**
+   * Files a join request; false when one is already pending, "limit" when `user` has
+   * `maxPending` pending already (counted inside the write, as `createGroup`'s limit).
+   */
+  addJoinRequest(group: string, user: string, maxPending?: number): Promise<boolean | "limit">;
   /** Users waiting to join `group`, oldest request first. */
   joinRequests(group: string): Promise<string[]>;
   /** Turns a pending request into a membership; false when there was no such request. */
