@@ -165,6 +165,22 @@ export async function rawMember(port: number, user: string) {
 }
 
 /**
+ * A raw tracker link logged in as the existing user `user` (password `pw-<user>`, as
+ * `rawMember` made it), serving (it says) at 127.0.0.1:9: a client of the user's coming
+ * back, with a certificate of its own.
+ */
+export async function rawLogin(port: number, user: string) {
+  const identity = await generateIdentity(user);
+  const serving = await issueCertificate(identity, user, ["127.0.0.1"]);
+  const link = await rawTrackerLink(port, identity, {
+    hello: { peer: { host: "127.0.0.1", port: 9 }, peer_cert: serving.certPem },
+  });
+  const login = await link.request({ type: "login", user, password: `pw-${user}` });
+  assert.equal(login.ok, true, JSON.stringify(login.error));
+  return link;
+}
+
+/**
  * A `share_file` request for a small made-up file `name` in `group` (1000 bytes, one piece):
  * the info dictionary differs by name, so each name has its own info hash.
  */

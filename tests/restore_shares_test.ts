@@ -7,7 +7,6 @@
  */
 
 import assert from "node:assert/strict";
-import { generateIdentity, issueCertificate } from "../lib/identity.ts";
 import { encodeInfo, infoHashHex } from "../lib/metainfo.ts";
 import { MAX_SHARES_PER_RESTORE } from "../lib/protocol.ts";
 import { hashPassword } from "../tracker/auth.ts";
@@ -20,7 +19,7 @@ import { startFakeTracker } from "./fake_tracker.ts";
 import { Program } from "../scripts/processes.ts";
 import { JsonShell, TempDir, TrackerProcess } from "./harness.ts";
 import { PostgresServer, postgresUnavailable } from "./postgres_server.ts";
-import { rawTrackerLink } from "./raw_tls.ts";
+import { rawLogin } from "./raw_tls.ts";
 
 const SIZE = 1000;
 
@@ -81,18 +80,6 @@ const KINDS: { name: string; unavailable?: string; start: (dir: TempDir) => Prom
   },
 ];
 
-/** A raw logged-in link of `user`, serving (it says) at 127.0.0.1:9. */
-async function rawMember(port: number, user: string) {
-  const identity = await generateIdentity(user);
-  const serving = await issueCertificate(identity, user, ["127.0.0.1"]);
-  const link = await rawTrackerLink(port, identity, {
-    hello: { peer: { host: "127.0.0.1", port: 9 }, peer_cert: serving.certPem },
-  });
-  const login = await link.request({ type: "login", user, password: `pw-${user}` });
-  assert.equal(login.ok, true, JSON.stringify(login.error));
-  return link;
-}
-
 for (const kind of KINDS) {
   Deno.test({
     name: `restore_shares on ${kind.name}: a login's shares in batches, refusals one by one`,
@@ -112,8 +99,8 @@ for (const kind of KINDS) {
         await store.close();
       }
       await using tracker = await TrackerProcess.start(db.url);
-      const bob = await rawMember(tracker.port, "bob");
-      const alice = await rawMember(tracker.port, "alice");
+      const bob = await rawLogin(tracker.port, "bob");
+      const alice = await rawLogin(tracker.port, "alice");
       try {
         await t.step(
           "a client logging in serves every share again, handed out at once",
@@ -214,7 +201,7 @@ Deno.test({
       await store.close();
     }
     await using tracker = await TrackerProcess.start(db);
-    const alice = await rawMember(tracker.port, "alice");
+    const alice = await rawLogin(tracker.port, "alice");
     try {
       const extra = await fileOf("films", "extra.bin");
       const restore = await alice.request({

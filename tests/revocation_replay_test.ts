@@ -6,26 +6,13 @@
  */
 
 import assert from "node:assert/strict";
-import { generateIdentity, issueCertificate } from "../lib/identity.ts";
 import {
   MAX_REPLAYED_PER_GROUP,
   RecentRevocations,
   REVOCATION_REPLAY_MS,
 } from "../tracker/recent_revocations.ts";
-import { rawMember, rawTrackerLink, shareFileRequest } from "./raw_tls.ts";
+import { rawLogin, rawMember, shareFileRequest } from "./raw_tls.ts";
 import { TempDir, TrackerProcess } from "./harness.ts";
-
-/** A raw tracker link logged in as the existing user `user` (password `pw-<user>`). */
-async function loggedIn(port: number, user: string) {
-  const identity = await generateIdentity(user);
-  const serving = await issueCertificate(identity, user, ["127.0.0.1"]);
-  const link = await rawTrackerLink(port, identity, {
-    hello: { peer: { host: "127.0.0.1", port: 9 }, peer_cert: serving.certPem },
-  });
-  const reply = await link.request({ type: "login", user, password: `pw-${user}` });
-  assert.equal(reply.ok, true, JSON.stringify(reply.error));
-  return link;
-}
 
 const revokes = (link: { pushes: Record<string, unknown>[] }) =>
   link.pushes.filter((push) => push.push === "revoke")
@@ -55,7 +42,7 @@ Deno.test("a holder offline when a member left is told when it holds in the grou
   await bob.ok({ type: "leave_group", group: "films" });
 
   // back online: nothing yet, then holding in films brings bob's revocation first
-  const back = await loggedIn(tracker.port, "carol");
+  const back = await rawLogin(tracker.port, "carol");
   assert.deepEqual(revokes(back), []);
   const shared = await back.request(shareFileRequest("films", "movie.bin"));
   assert.equal(shared.ok, true, JSON.stringify(shared.error));
@@ -69,7 +56,7 @@ Deno.test("a holder offline when a member left is told when it holds in the grou
   assert.deepEqual(revokes(back), ["bob films", "bob films"]);
 
   // a holder online at the time hears it once, live
-  const owners = await loggedIn(tracker.port, "owner");
+  const owners = await rawLogin(tracker.port, "owner");
   await owners.request(shareFileRequest("music", "tune.bin"));
   await bob.ok({ type: "leave_group", group: "music" });
   // the push was queued on owners' connection before the leave was answered: a reply there
