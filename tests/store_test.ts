@@ -190,6 +190,14 @@ const CASES: { name: string; fn: (backend: StoreBackend) => Promise<void> }[] = 
           (await store.countsOf("o", "g")).sharesInGroup,
         4,
       );
+      // one who left meanwhile shares nothing as a member
+      await store.leaveGroup("g", "m");
+      assert.equal(
+        await store.shareFile(fileOf("g", "late", 40), { ...at, asMember: true }),
+        "not_member",
+      );
+      assert.equal(await store.file("g", "late"), undefined);
+      assert.equal((await store.countsOf("m", "g")).sharesInGroup, 0);
     },
   },
   {

@@ -103,6 +103,7 @@ export const ACCOUNT_HANDLERS: { [T in AccountRequest]: Handler<T> } = {
     requireUser(context);
     if (context.connection.tokenDigest) await context.sessions.end(context.connection.tokenDigest);
     context.connection.user = undefined;
+    context.connection.replayedGroups = undefined;
     context.connection.tokenDigest = undefined;
     // the client stops serving at logout; its shares stay on record for the next login
     await context.presence.releaseConnection(context.connection.id);

@@ -50,6 +50,12 @@ export interface ConnectionState {
   tokenDigest?: string;
   /** When this connection last wrote its session's last use (ms), to write it once a minute. */
   sessionSeenAt?: number;
+  /**
+   * The groups whose recent revocations this connection was told for its user
+   * (`ClientEvents.replayRevocations`): from then on, a member, it hears them live. Cleared
+   * at every login or logout, and a group dropped when its user leaves it.
+   */
+  replayedGroups?: Set<string>;
 }
 
 /** What every handler may use. */

@@ -88,10 +88,12 @@ export class ClientEvents {
       const users = new Set(event.users);
       this.#notify(event.notice, (who) => who !== event.except && users.has(who));
     } else if (event.kind === "revoke") {
-      this.#recent.add({ user: event.user, group: event.group, at: event.at });
+      const members = new Set(event.members);
+      // a long member list comes in parts, each naming some: the first one records it
+      if ((event.part ?? 0) === 0) this.#recorded(event.user, event.group, event.at, members);
       this.#revokeHere(
         { push: "revoke", user: event.user, group: event.group, at: event.at },
-        new Set(event.members),
+        members,
         (event.part ?? 0) === 0,
       );
     }
@@ -133,7 +135,7 @@ export class ClientEvents {
     told: number;
   } {
     const push = { push: "revoke" as const, user, group, at: this.#now() };
-    this.#recent.add({ user, group, at: push.at });
+    this.#recorded(user, group, push.at, members);
     this.#bus.publish({ kind: "revoke", user, group, members: [...members], at: push.at });
     return { push, told: this.#revokeHere(push, members, true) };
   }
@@ -141,21 +143,41 @@ export class ClientEvents {
   /**
    * Pushes the recent revocations of `groups` to a connection about to hold files there
    * (tracker/recent_revocations.ts): it may have been offline when they happened. Call it
-   * before its holdings are handed out. Told again at every hold (the client takes a
-   * revocation it knows as a no-op), at most `MAX_REPLAYED_PER_CALL` pushes a call and only
-   * while the connection's push queue is under half full: a replay never closes it.
+   * before its holdings are handed out. Once per group for the connection's user (a member
+   * hears later ones live); at most `MAX_REPLAYED_PER_CALL` pushes a call and only while the
+   * connection's push queue is under half full, so a replay never closes it: a group not
+   * told whole is told at a later hold.
    */
-  replayRevocations(connectionId: number, groups: Iterable<string>): void {
-    const client = this.#clients.get(connectionId);
+  replayRevocations(state: ConnectionState, groups: Iterable<string>): void {
+    const client = this.#clients.get(state.id);
     if (!client) return;
-    let sent = 0;
+    let budget = MAX_REPLAYED_PER_CALL;
     for (const group of groups) {
-      for (const { user, at } of this.#recent.inGroup(group)) {
-        if (sent === MAX_REPLAYED_PER_CALL) return;
-        if (client.writer.queuedPushes >= client.writer.maxQueuedPushes / 2) return;
-        if (!client.writer.push({ push: "revoke", user, group, at })) return;
-        sent++;
+      if (state.replayedGroups?.has(group)) continue;
+      const revocations = this.#recent.inGroup(group);
+      if (revocations.length > budget) return;
+      if (client.writer.queuedPushes + revocations.length > client.writer.maxQueuedPushes / 2) {
+        return;
       }
+      for (const { user, at } of revocations) {
+        if (!client.writer.push({ push: "revoke", user, group, at })) return;
+      }
+      budget -= revocations.length;
+      (state.replayedGroups ??= new Set()).add(group);
+    }
+  }
+
+  /**
+   * Keeps a revocation for replay, unless the leaver was the last member (the group is gone
+   * with its files: nobody holds them), and tells the leaver's connections here that the
+   * group's replay is owed again should they hold there anew.
+   */
+  #recorded(user: string, group: string, at: number, members: ReadonlySet<string>): void {
+    for (const { state } of this.#clients.values()) {
+      if (state.user === user) state.replayedGroups?.delete(group);
+    }
+    if (members.size > 1 || (members.size === 1 && !members.has(user))) {
+      this.#recent.add({ user, group, at });
     }
   }
 

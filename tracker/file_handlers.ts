@@ -153,7 +153,7 @@ async function holdFile(
 ): Promise<void> {
   const address = await checkedPeerAddress(context, user);
   // told of who left the group while it was offline before it is handed out to anyone
-  context.events.replayRevocations(context.connection.id, [file.group]);
+  context.events.replayRevocations(context.connection, [file.group]);
   await context.presence.hold(file.group, file.infoHash, {
     connectionId: context.connection.id,
     user,
@@ -170,7 +170,7 @@ async function holdFiles(
 ): Promise<void> {
   if (files.length === 0) return;
   const address = await checkedPeerAddress(context, user);
-  context.events.replayRevocations(context.connection.id, new Set(files.map((f) => f.group)));
+  context.events.replayRevocations(context.connection, new Set(files.map((f) => f.group)));
   await context.presence.holdAll(files, {
     connectionId: context.connection.id,
     user,
@@ -270,8 +270,12 @@ export const FILE_HANDLERS: { [T in FileRequest]: Handler<T> } = {
       path: request.path,
       mtimeMs: request.mtime_ms,
       maxSharesInGroup: MAX_SHARES_PER_MEMBER,
+      asMember: true,
     });
     if (outcome === "limit") throw sharesLimitReached(request.group);
+    if (outcome === "not_member") {
+      throw new RequestError("forbidden", `you are not a member of group "${request.group}"`);
+    }
     if (outcome === "conflict") {
       throw new RequestError(
         "conflict",

@@ -505,6 +505,8 @@ export class PostgresStore implements TrackerStore {
 
   acceptJoinRequest(group: string, user: string): Promise<boolean> {
     return this.#transaction(async (tx) => {
+      // the user's row first, as a request filed (addJoinRequest) takes it: no cycle
+      await tx`SELECT 1 FROM users WHERE id = ${user} FOR UPDATE`;
       const removed = await tx`
         DELETE FROM join_requests WHERE group_id = ${group} AND user_id = ${user}`;
       if (removed.count !== 1) return false;
@@ -553,12 +555,16 @@ export class PostgresStore implements TrackerStore {
   shareFile(file: NewFile, share: ShareLocation): Promise<ShareOutcome> {
     return this.#transaction(async (tx) => {
       const now = this.#now();
-      if (share.maxSharesInGroup !== undefined) {
+      if (share.asMember || share.maxSharesInGroup !== undefined) {
         // the membership row locked: this user's shares in this group are written one at a
-        // time, on every instance, so the count below cannot go stale before the insert
-        await tx`
+        // time, on every instance, so the count below cannot go stale before the insert, and
+        // a leave cannot come between
+        const member = await tx`
           SELECT 1 FROM memberships
           WHERE group_id = ${file.group} AND user_id = ${share.user} FOR UPDATE`;
+        if (share.asMember && member.length === 0) return "not_member";
+      }
+      if (share.maxSharesInGroup !== undefined) {
         const [{ shared, n }] = await tx<{ shared: boolean; n: number }[]>`
           SELECT
             EXISTS (SELECT 1 FROM shares WHERE group_id = ${file.group}

@@ -10,8 +10,9 @@
  * `REVOCATION_REPLAY_MS` by this tracker's clock.
  *
  * Memory: at most `MAX_RECENT_REVOCATIONS` kept (a few hundred bytes each, under 4 MiB), the
- * oldest going first; a replay sends a group's newest `MAX_REPLAYED_PER_GROUP` (a client's
- * push queue holds 256: a replay must not fill it, see `ClientEvents.replayRevocations`).
+ * oldest going first, and a group's newest `MAX_REPLAYED_PER_GROUP` (what a replay sends: a
+ * client's push queue holds 256, see `ClientEvents.replayRevocations`), so a few busy groups
+ * cannot push the others' out.
  *
  * @module
  */
@@ -62,6 +63,10 @@ export class RecentRevocations {
     let keys = this.#byGroup.get(revocation.group);
     if (!keys) this.#byGroup.set(revocation.group, keys = new Set());
     keys.add(key);
+    if (keys.size > MAX_REPLAYED_PER_GROUP) {
+      const oldest = keys.values().next().value!;
+      this.#drop(oldest, this.#entries.get(oldest)!);
+    }
     while (this.#entries.size > this.#maxKept) {
       const [oldest, entry] = this.#entries.entries().next().value!;
       this.#drop(oldest, entry);
@@ -73,8 +78,7 @@ export class RecentRevocations {
     this.#prune();
     const keys = this.#byGroup.get(group);
     if (!keys) return [];
-    const all = [...keys].map((key) => this.#entries.get(key)!);
-    return all.slice(-MAX_REPLAYED_PER_GROUP);
+    return [...keys].map((key) => this.#entries.get(key)!);
   }
 
   /** Forgets the revocations older than `REVOCATION_REPLAY_MS`, from the oldest. */

@@ -192,6 +192,7 @@ export class Sessions {
 
   #attach(connection: ConnectionState, user: string, digest: string): void {
     connection.user = user;
+    connection.replayedGroups = undefined;
     connection.tokenDigest = digest;
     connection.sessionSeenAt = this.#now();
     // a connection that closed while the store answered is not kept for its session's end
@@ -216,6 +217,7 @@ export class Sessions {
     this.#connections.delete(digest);
     for (const connection of set ?? []) {
       connection.user = undefined;
+      connection.replayedGroups = undefined;
       connection.tokenDigest = undefined;
       connection.sessionSeenAt = undefined;
       void this.#presence.actAs?.(connection.id, undefined);

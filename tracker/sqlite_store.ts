@@ -553,14 +553,24 @@ export class SqliteStore implements TrackerStore {
 
   async shareFile(file: NewFile, share: ShareLocation): Promise<ShareOutcome> {
     const outcome = this.#transaction((): ShareOutcome => {
+      if (
+        share.asMember &&
+        this.#sql("SELECT 1 FROM memberships WHERE group_id = ? AND user_id = ?")
+            .get(file.group, share.user) === undefined
+      ) {
+        return "not_member";
+      }
       if (share.maxSharesInGroup !== undefined) {
         const shared = this.#sql(
           "SELECT 1 FROM shares WHERE group_id = ? AND name = ? AND user_id = ?",
         ).get(file.group, file.name, share.user) !== undefined;
-        const { n } = this.#sql(
-          "SELECT COUNT(*) AS n FROM shares WHERE user_id = ? AND group_id = ?",
-        ).get(share.user, file.group) as { n: number };
-        if (!shared && Number(n) >= share.maxSharesInGroup) return "limit";
+        // a share the user has already is refreshed, not counted (the count reads up to 1,000)
+        if (!shared) {
+          const { n } = this.#sql(
+            "SELECT COUNT(*) AS n FROM shares WHERE user_id = ? AND group_id = ?",
+          ).get(share.user, file.group) as { n: number };
+          if (Number(n) >= share.maxSharesInGroup) return "limit";
+        }
       }
       const existing = this.#file(file.group, file.name);
       if (existing && existing.infoHash !== file.infoHash) return "conflict";

@@ -108,11 +108,18 @@ export interface SessionRecord {
 /**
  * What `shareFile` did: "added" (a new file, with its first share), "same" (the file was
  * there with the same pieces and SHA-1: the share is recorded), "conflict" (the name holds
- * other pieces), "sha1_differs" (the same pieces under another whole-file SHA-1) or "limit"
- * (a new share of the user's past `ShareLocation.maxSharesInGroup`); nothing is written in
- * the last three.
+ * other pieces), "sha1_differs" (the same pieces under another whole-file SHA-1), "limit"
+ * (a new share of the user's past `ShareLocation.maxSharesInGroup`) or "not_member" (the
+ * user left the group meanwhile, with `ShareLocation.asMember`); nothing is written in the
+ * last four.
  */
-export type ShareOutcome = "added" | "same" | "conflict" | "sha1_differs" | "limit";
+export type ShareOutcome =
+  | "added"
+  | "same"
+  | "conflict"
+  | "sha1_differs"
+  | "limit"
+  | "not_member";
 
 /** A share of the user's named to be served again (`restore_shares`), where it is now. */
 export interface ShareRestoreEntry {
@@ -135,6 +142,11 @@ export interface ShareLocation {
    * (or instances) at once cannot pass it together. None when absent.
    */
   maxSharesInGroup?: number;
+  /**
+   * The share is a member's: refused ("not_member") when `user` is not one of the group at
+   * the write (checked when the request began, but a leave may come between).
+   */
+  asMember?: boolean;
 }
 
 /** How many of each thing a user has: what the per-user limits count. */
