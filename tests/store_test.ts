@@ -41,6 +41,14 @@ function fileOf(group: string, name: string, seed: number): SharedFile {
   };
 }
 
+/** Users "o" and "m", and group "g" that "o" owns and "m" joined. */
+async function ownerAndMember(store: TrackerStore): Promise<void> {
+  for (const user of ["o", "m"]) await store.createUser(user, "h");
+  await store.createGroup("g", "o");
+  await store.addJoinRequest("g", "m");
+  await store.acceptJoinRequest("g", "m");
+}
+
 /** Cases every store must pass, each given a backend to open its stores on. */
 const CASES: { name: string; fn: (backend: StoreBackend) => Promise<void> }[] = [
   {
@@ -159,10 +167,7 @@ const CASES: { name: string; fn: (backend: StoreBackend) => Promise<void> }[] = 
     name: "a member's shares in a group stop at the limit, however many are asked at once",
     async fn(backend) {
       await using store = await fresh(backend);
-      for (const user of ["o", "m"]) await store.createUser(user, "h");
-      await store.createGroup("g", "o");
-      await store.addJoinRequest("g", "m");
-      await store.acceptJoinRequest("g", "m");
+      await ownerAndMember(store);
       const at = { user: "m", path: "/p", mtimeMs: 0, maxSharesInGroup: 3 };
       assert.equal(await store.shareFile(fileOf("g", "a", 1), at), "added");
       assert.equal(await store.shareFile(fileOf("g", "b", 2), at), "added");
@@ -204,11 +209,8 @@ const CASES: { name: string; fn: (backend: StoreBackend) => Promise<void> }[] = 
     name: "file answers follow every write (asked before and after)",
     async fn(backend) {
       await using store = await fresh(backend);
-      for (const user of ["o", "m"]) await store.createUser(user, "h");
-      await store.createGroup("g", "o");
+      await ownerAndMember(store);
       await store.createGroup("h", "o");
-      await store.addJoinRequest("g", "m");
-      await store.acceptJoinRequest("g", "m");
       const at = (user: string) => ({ user, path: "/p", mtimeMs: 0 });
       const one = fileOf("g", "one", 1);
       assert.equal(await store.file("g", "one"), undefined);
@@ -329,10 +331,7 @@ const CASES: { name: string; fn: (backend: StoreBackend) => Promise<void> }[] = 
     name: "files and shares: added, same, conflicts, pages, removal with the last share",
     async fn(backend) {
       await using store = await fresh(backend);
-      for (const user of ["o", "m"]) await store.createUser(user, "h");
-      await store.createGroup("g", "o");
-      await store.addJoinRequest("g", "m");
-      await store.acceptJoinRequest("g", "m");
+      await ownerAndMember(store);
       const one = fileOf("g", "one.iso", 1);
       const at = (user: string, path: string) => ({ user, path, mtimeMs: 2 ** 41 });
 

@@ -140,6 +140,13 @@ const MIGRATIONS: readonly string[] = [
    UPDATE files SET info = x'' WHERE info_length > ${INFO_PAGE_BYTES};`,
 ];
 
+/** What each per-user limit counts (`countsOf`): one user's rows, through an index. */
+const COUNTS = {
+  groupsOwned: "SELECT COUNT(*) AS n FROM groups WHERE owner_id = ?",
+  pendingRequests: "SELECT COUNT(*) AS n FROM join_requests WHERE user_id = ?",
+  sharesInGroup: "SELECT COUNT(*) AS n FROM shares WHERE user_id = ? AND group_id = ?",
+} as const;
+
 /** Owners a store keeps at most (each a few hundred bytes). */
 const MAX_KEPT_ANSWERS = 100_000;
 /**
@@ -379,7 +386,7 @@ export class SqliteStore implements TrackerStore {
 
   async createGroup(group: string, owner: string, maxOwned?: number): Promise<boolean | "limit"> {
     const created = this.#transaction((): boolean | "limit" => {
-      if (maxOwned !== undefined && this.#count("groups", "owner_id", owner) >= maxOwned) {
+      if (maxOwned !== undefined && this.#count("groupsOwned", owner) >= maxOwned) {
         return "limit";
       }
       const now = this.#now();
@@ -419,6 +426,11 @@ export class SqliteStore implements TrackerStore {
   }
 
   async isMember(group: string, user: string): Promise<boolean> {
+    return this.#isMember(group, user);
+  }
+
+  /** `isMember`, answered from the kept answers when it can (each write drops those it changes). */
+  #isMember(group: string, user: string): boolean {
     let members = this.#memberships.get(group);
     let member = members?.get(user);
     if (member === undefined) {
@@ -449,20 +461,23 @@ export class SqliteStore implements TrackerStore {
   }
 
   async countsOf(user: string, group?: string): Promise<UserCounts> {
-    const count = (sql: string, ...params: string[]) =>
-      Number((this.#sql(sql).get(...params) as { n: number }).n);
     return {
-      groupsOwned: count("SELECT COUNT(*) AS n FROM groups WHERE owner_id = ?", user),
-      pendingRequests: count("SELECT COUNT(*) AS n FROM join_requests WHERE user_id = ?", user),
-      sharesInGroup: group === undefined ? 0 : count(
-        "SELECT COUNT(*) AS n FROM shares WHERE user_id = ? AND group_id = ?",
-        user,
-        group,
-      ),
+      groupsOwned: this.#count("groupsOwned", user),
+      pendingRequests: this.#count("pendingRequests", user),
+      sharesInGroup: group === undefined ? 0 : this.#count("sharesInGroup", user, group),
     };
   }
 
+  /** What a per-user limit counts, as `countsOf` reports it (also inside the writes). */
+  #count(what: keyof typeof COUNTS, ...params: string[]): number {
+    return Number((this.#sql(COUNTS[what]).get(...params) as { n: number }).n);
+  }
+
   async hasShare(group: string, name: string, user: string): Promise<boolean> {
+    return this.#hasShare(group, name, user);
+  }
+
+  #hasShare(group: string, name: string, user: string): boolean {
     return this.#sql("SELECT 1 FROM shares WHERE group_id = ? AND name = ? AND user_id = ?")
       .get(group, name, user) !== undefined;
   }
@@ -474,7 +489,7 @@ export class SqliteStore implements TrackerStore {
   ): Promise<boolean | "limit"> {
     return this.#transaction(() => {
       if (
-        maxPending !== undefined && this.#count("join_requests", "user_id", user) >= maxPending
+        maxPending !== undefined && this.#count("pendingRequests", user) >= maxPending
       ) {
         return "limit";
       }
@@ -484,13 +499,6 @@ export class SqliteStore implements TrackerStore {
       ).run(group, user, this.#now());
       return result.changes === 1;
     });
-  }
-
-  /** Rows of `table` whose `column` is `value` (both names this file's own, never input). */
-  #count(table: "groups" | "join_requests", column: "owner_id" | "user_id", value: string): number {
-    const { n } = this.#sql(`SELECT COUNT(*) AS n FROM ${table} WHERE ${column} = ?`)
-      .get(value) as { n: number };
-    return Number(n);
   }
 
   async joinRequests(group: string): Promise<string[]> {
@@ -553,24 +561,14 @@ export class SqliteStore implements TrackerStore {
 
   async shareFile(file: NewFile, share: ShareLocation): Promise<ShareOutcome> {
     const outcome = this.#transaction((): ShareOutcome => {
+      if (share.asMember && !this.#isMember(file.group, share.user)) return "not_member";
+      // a share the user has already is refreshed, not counted (the count reads up to 1,000)
       if (
-        share.asMember &&
-        this.#sql("SELECT 1 FROM memberships WHERE group_id = ? AND user_id = ?")
-            .get(file.group, share.user) === undefined
+        share.maxSharesInGroup !== undefined &&
+        !this.#hasShare(file.group, file.name, share.user) &&
+        this.#count("sharesInGroup", share.user, file.group) >= share.maxSharesInGroup
       ) {
-        return "not_member";
-      }
-      if (share.maxSharesInGroup !== undefined) {
-        const shared = this.#sql(
-          "SELECT 1 FROM shares WHERE group_id = ? AND name = ? AND user_id = ?",
-        ).get(file.group, file.name, share.user) !== undefined;
-        // a share the user has already is refreshed, not counted (the count reads up to 1,000)
-        if (!shared) {
-          const { n } = this.#sql(
-            "SELECT COUNT(*) AS n FROM shares WHERE user_id = ? AND group_id = ?",
-          ).get(share.user, file.group) as { n: number };
-          if (Number(n) >= share.maxSharesInGroup) return "limit";
-        }
+        return "limit";
       }
       const existing = this.#file(file.group, file.name);
       if (existing && existing.infoHash !== file.infoHash) return "conflict";

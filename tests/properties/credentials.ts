@@ -423,6 +423,24 @@ const knownTrackersLine: fc.Arbitrary<KnownTrackersLine> = fc.oneof(
   },
 );
 
+/**
+ * What a parser of lines returned holds every entry `written`, in order, among any that
+ * other lines made: `same` matches one found to one written.
+ */
+function assertWrittenInOrder<F, W>(
+  found: readonly F[],
+  written: readonly W[],
+  same: (found: F, written: W) => boolean,
+  name: (written: W) => string,
+): void {
+  let at = 0;
+  for (const entry of written) {
+    while (at < found.length && !same(found[at], entry)) at++;
+    assert.ok(at < found.length, `${name(entry)} lost`);
+    at++;
+  }
+}
+
 /** A line of authority_trackers: an address as written (any blanks around it), or not one. */
 const authorityTrackersLine = fc.oneof(
   {
@@ -704,18 +722,13 @@ export const credentialProperties: NamedProperty[] = [
             assert.equal(normalizeAddress(entry.address), entry.address);
             assert.match(entry.fingerprint, /^[0-9a-f]{64}$/);
           }
-          // the entries written come out in order, among any that other lines made
-          let at = 0;
-          for (const line of lines) {
-            if (line.kind !== "entry") continue;
-            const { address, fingerprint } = line;
-            while (
-              at < entries.length &&
-              !(entries[at].address === address && entries[at].fingerprint === fingerprint)
-            ) at++;
-            assert.ok(at < entries.length, `entry ${address} lost`);
-            at++;
-          }
+          assertWrittenInOrder(
+            entries,
+            lines.flatMap((line) => line.kind === "entry" ? [line] : []),
+            (entry, line) =>
+              entry.address === line.address && entry.fingerprint === line.fingerprint,
+            (line) => `entry ${line.address}`,
+          );
           if (lines.every((line) => line.kind !== "other")) {
             assert.equal(entries.length, lines.filter((line) => line.kind === "entry").length);
           }
@@ -734,14 +747,12 @@ export const credentialProperties: NamedProperty[] = [
         (lines, newline) => {
           const addresses = parseAuthorityTrackers(lines.map((line) => line.text).join(newline));
           for (const address of addresses) assert.equal(normalizeAddress(address), address);
-          // the addresses written come out in order, among any that other lines made
-          let at = 0;
-          for (const line of lines) {
-            if (line.kind !== "entry") continue;
-            while (at < addresses.length && addresses[at] !== line.address) at++;
-            assert.ok(at < addresses.length, `address ${line.address} lost`);
-            at++;
-          }
+          assertWrittenInOrder(
+            addresses,
+            lines.flatMap((line) => line.kind === "entry" ? [line] : []),
+            (address, line) => address === line.address,
+            (line) => `address ${line.address}`,
+          );
           if (lines.every((line) => line.kind === "entry")) {
             assert.equal(addresses.length, lines.length);
           }
